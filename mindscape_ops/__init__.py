@@ -1,0 +1,3 @@
+"""mindscape: bootstrap a service platform from one platform.yaml."""
+
+__version__ = "0.1.0"

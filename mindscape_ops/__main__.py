@@ -1,0 +1,3 @@
+from mindscape_ops.cli import main
+
+main()

@@ -1,0 +1,56 @@
+"""The `mindscape` command line. Typer only: options in, one library call, Rich out.
+
+Command modules import nothing heavy at the top (no pydantic, docker, boto3, psycopg or
+redis): `--help` and `--version` stay as fast as Typer itself.
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import Annotated
+
+import typer
+
+from .. import __version__
+from . import project
+from .common import report_error
+
+app = typer.Typer(
+    name="mindscape",
+    help="Bootstrap a service platform from one platform.yaml: render CI, monitoring and security "
+    "configs; provision Postgres, Redis, Prometheus and friends; run migrations, backups and checks.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+
+
+def _version(value: bool) -> None:
+    if value:
+        print(f"mindscape {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: Annotated[
+        bool, typer.Option("--version", callback=_version, is_eager=True, help="Show the version and exit.")
+    ] = False,
+) -> None:
+    """Bootstrap a service platform from one platform.yaml."""
+
+
+project.register(app)
+
+
+def main() -> None:
+    from ..errors import MindscapeError
+
+    try:
+        app()
+    except MindscapeError as exc:
+        report_error(exc)
+        sys.exit(exc.exit_code)
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        sys.exit(130)

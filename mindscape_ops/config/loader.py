@@ -1,0 +1,273 @@
+"""Load platform.yaml files: parse with positions, interpolate ${VAR}, deep-merge, validate.
+
+Every problem, from YAML syntax to cross-field rules, comes back at once as
+`file:LINE:COL: dotted.path: message`, pointing at the node that is wrong.
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+import re
+import types
+import typing
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ValidationError
+
+from ..errors import ConfigError, UsageError
+from .models import Platform
+from .rules import check_platform
+
+Loc = tuple[str | int, ...]
+Position = tuple[str, int, int]  # file, line, column (1-based)
+
+_VAR_RE = re.compile(r"\$(?:(\$)|\{([A-Za-z_][A-Za-z0-9_]*)(?::?-([^}]*))?\}|\{([^}]*)\})")
+
+
+@dataclass
+class Document:
+    """Merged data of one or more files, with where each path was last defined."""
+
+    data: dict[str, Any] = field(default_factory=dict)
+    keys: dict[Loc, Position] = field(default_factory=dict)  # where a mapping key is written
+    values: dict[Loc, Position] = field(default_factory=dict)  # where a value starts
+    problems: list[str] = field(default_factory=list)
+    reported: set[Loc] = field(default_factory=set)
+    unreadable: bool = False  # some file could not be parsed at all: validating the rest misleads
+
+    def position(self, loc: Loc, *, at_key: bool = False) -> Position:
+        first = self.keys if at_key else self.values
+        for table in (first, self.keys, self.values):
+            if loc in table:
+                return table[loc]
+        if loc:
+            return self.position(loc[:-1])
+        return next(iter(self.values.values()), ("platform.yaml", 1, 1))
+
+    def report(self, loc: Loc, message: str, *, at_key: bool = False) -> None:
+        if loc in self.reported:  # one message per node: the first is the cause
+            return
+        self.reported.add(loc)
+        file, line, col = self.position(loc, at_key=at_key)
+        self.problems.append(f"{file}:{line}:{col}: {dotted(loc) or '(top level)'}: {message}")
+
+    def fail(self) -> ConfigError:
+        def order(problem: str) -> tuple[str, int, int]:
+            file, line, col = problem.split(":", 3)[:3]
+            return (file, int(line), int(col)) if line.isdigit() and col.isdigit() else (file, 0, 0)
+
+        return ConfigError(sorted(self.problems, key=order))
+
+
+@dataclass(frozen=True)
+class LoadedPlatform:
+    platform: Platform
+    files: tuple[Path, ...]
+
+    @property
+    def root(self) -> Path:
+        """The project directory: where the first file lives; generated paths are relative to it."""
+        return self.files[0].resolve().parent
+
+
+def dotted(loc: Loc) -> str:
+    text = ""
+    for part in loc:
+        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else str(part))
+    return text
+
+
+def load(files: Sequence[Path | str], env: Mapping[str, str] | None = None) -> LoadedPlatform:
+    """Load and validate; raise ConfigError listing every problem."""
+    env = os.environ if env is None else env
+    paths = tuple(Path(f) for f in files)
+    doc = Document()
+    for path in paths:
+        _read_into(doc, path, env)
+    if doc.unreadable:
+        raise doc.fail()
+    try:
+        platform = Platform.model_validate(doc.data)
+    except ValidationError as exc:
+        for error in exc.errors():
+            _report_pydantic(doc, error)
+        raise doc.fail() from None
+    if doc.problems:
+        raise doc.fail()
+    for loc, message in check_platform(platform):
+        doc.report(loc, message)
+    if doc.problems:
+        raise doc.fail()
+    return LoadedPlatform(platform, paths)
+
+
+# -- reading ---------------------------------------------------------------------------
+
+
+def _read_into(doc: Document, path: Path, env: Mapping[str, str]) -> None:
+    name = str(path)
+    if not path.exists():
+        raise UsageError(f"{name}: no such file", "run `mindscape init` to write a starter platform.yaml, or pass -f PATH")
+    if path.is_dir():
+        raise UsageError(f"{name} is a directory, not a platform file", f"pass the file inside it: -f {name}/platform.yaml")
+    try:
+        text = path.read_bytes().decode("utf-8")
+    except UnicodeDecodeError:
+        doc.problems.append(f"{name}:1:1: (file): is not UTF-8 text; a platform file is YAML")
+        doc.unreadable = True
+        return
+    except OSError as exc:
+        raise UsageError(f"{name}: cannot be read ({exc.strerror})") from None
+    try:
+        root = yaml.compose(text, Loader=yaml.SafeLoader)
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        line, col = (mark.line + 1, mark.column + 1) if mark else (1, 1)
+        doc.problems.append(f"{name}:{line}:{col}: (yaml): {exc.problem or exc.context}; fix the YAML syntax")
+        doc.unreadable = True
+        return
+    except yaml.YAMLError as exc:
+        doc.problems.append(f"{name}:1:1: (yaml): {exc}")
+        doc.unreadable = True
+        return
+    if root is None:
+        doc.problems.append(f"{name}:1:1: (file): is empty; run `mindscape init` for a starter file")
+        doc.unreadable = True
+        return
+    reader = _Reader(doc, name, env)
+    data = reader.build(root, ())
+    if not isinstance(data, dict):
+        doc.report((), "the top level must be a mapping of keys (version, project, services, ...)")
+        doc.unreadable = True
+        return
+    _merge(doc.data, data)
+
+
+class _Reader:
+    """Turns composed YAML nodes into plain data while recording positions."""
+
+    def __init__(self, doc: Document, file: str, env: Mapping[str, str]) -> None:
+        self.doc, self.file, self.env = doc, file, env
+        self.constructor = yaml.SafeLoader("")
+
+    def _pos(self, node: yaml.Node) -> Position:
+        return (self.file, node.start_mark.line + 1, node.start_mark.column + 1)
+
+    def build(self, node: yaml.Node, loc: Loc) -> Any:
+        self.doc.values[loc] = self._pos(node)
+        if isinstance(node, yaml.MappingNode):
+            self.constructor.flatten_mapping(node)  # resolve `<<:` merge keys
+            result: dict[str, Any] = {}
+            for key_node, value_node in node.value:
+                key = self.constructor.construct_object(key_node)
+                if not isinstance(key, str):
+                    self.doc.problems.append(f"{self.file}:{self._pos(key_node)[1]}:{self._pos(key_node)[2]}: "
+                                             f"{dotted(loc) or '(top level)'}: key {key!r} must be text")
+                    continue
+                self.doc.keys[(*loc, key)] = self._pos(key_node)
+                if key in result:
+                    self.doc.report((*loc, key), "is defined twice in this mapping; keep one", at_key=True)
+                result[key] = self.build(value_node, (*loc, key))
+            return result
+        if isinstance(node, yaml.SequenceNode):
+            return [self.build(item, (*loc, i)) for i, item in enumerate(node.value)]
+        value = self.constructor.construct_object(node)
+        if isinstance(value, str) and "$" in value:
+            value = self._interpolate(value, loc)
+        return value
+
+    def _interpolate(self, text: str, loc: Loc) -> str:
+        def replace(match: re.Match[str]) -> str:
+            escaped, var, default, bad = match.groups()
+            if escaped:
+                return "$"
+            if bad is not None:
+                self.doc.report(loc, f"'${{{bad}}}' is not a valid variable reference; use ${{NAME}} or ${{NAME:-default}}")
+                return ""
+            value = self.env.get(var)
+            if value is None or (value == "" and ":-" in match.group(0)):
+                if default is not None:
+                    return default
+                self.doc.report(loc, f"variable {var} is not set; export it or write ${{{var}:-default}}")
+                return ""
+            return value
+
+        return _VAR_RE.sub(replace, text)
+
+
+def _merge(base: dict[str, Any], override: dict[str, Any]) -> None:
+    """Deep-merge mappings (later wins); lists and scalars are replaced whole."""
+    for key, value in override.items():
+        if isinstance(value, dict) and isinstance(base.get(key), dict):
+            _merge(base[key], value)
+        else:
+            base[key] = value
+
+
+# -- pydantic errors to user messages -------------------------------------------------------
+
+
+def _report_pydantic(doc: Document, error: Mapping[str, Any]) -> None:
+    loc = _clean_loc(error["loc"])
+    kind = error["type"]
+    if kind == "extra_forbidden":
+        allowed = _allowed_keys(loc[:-1])
+        message = f"unknown key {loc[-1]!r}"
+        close = difflib.get_close_matches(str(loc[-1]), allowed, n=1, cutoff=0.6)
+        if close:
+            message += f"; did you mean {close[0]!r}?"
+        elif allowed:
+            message += f"; allowed here: {', '.join(allowed)}"
+        doc.report(loc, message, at_key=True)
+        return
+    if kind == "missing":
+        doc.report(loc, "is required")
+        return
+    message = error["msg"].removeprefix("Value error, ").removeprefix("Assertion failed, ")
+    if kind in ("model_type", "model_attributes_type", "dict_type"):
+        message = "must be a mapping of keys"
+    doc.report(loc, message)
+
+
+def _clean_loc(loc: Sequence[Any]) -> Loc:
+    # pydantic appends markers for function validators and unions; they are not in the file.
+    return tuple(p for p in loc if isinstance(p, int) or not (str(p).startswith(("function-", "literal[")) or "[" in str(p)))
+
+
+def _allowed_keys(loc: Loc) -> list[str]:
+    model: Any = Platform
+    for part in loc:
+        model = _unwrap(model)
+        if isinstance(model, type) and issubclass(model, BaseModel):
+            info = model.model_fields.get(str(part)) or next(
+                (f for f in model.model_fields.values() if f.alias == part), None
+            )
+            if info is None:
+                return []
+            model = info.annotation
+        elif typing.get_origin(model) in (list, dict):
+            model = typing.get_args(model)[-1]
+    model = _unwrap(model)
+    if isinstance(model, type) and issubclass(model, BaseModel):
+        return [f.alias or name for name, f in model.model_fields.items()]
+    return []
+
+
+def _unwrap(annotation: Any) -> Any:
+    """Optional[X] -> X, Annotated[X, ...] -> X."""
+    while True:
+        origin = typing.get_origin(annotation)
+        if origin is typing.Annotated:
+            annotation = typing.get_args(annotation)[0]
+        elif origin in (typing.Union, types.UnionType):
+            args = [a for a in typing.get_args(annotation) if a is not type(None)]
+            annotation = args[0] if len(args) == 1 else annotation
+            if len(args) != 1:
+                return annotation
+        else:
+            return annotation

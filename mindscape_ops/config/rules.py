@@ -1,0 +1,99 @@
+"""Rules that need the whole platform at once. Pure: (platform) -> [(path, message)]."""
+
+from __future__ import annotations
+
+from .models import Platform
+from .services import DEPENDS_ON
+
+Problem = tuple[tuple[str | int, ...], str]
+
+
+def check_platform(platform: Platform) -> list[Problem]:
+    return [*_duplicate_ports(platform), *_dependencies(platform), *_names(platform), *_auth(platform)]
+
+
+def _duplicate_ports(platform: Platform) -> list[Problem]:
+    problems: list[Problem] = []
+    taken: dict[tuple[str, int], str] = {}
+    for name, service in platform.services.enabled().items():
+        if service.port == "auto":
+            continue
+        # 0.0.0.0 overlaps every address, so compare on the port alone there.
+        for bind in {service.bind, "0.0.0.0"} if service.bind != "0.0.0.0" else {"0.0.0.0"}:
+            owner = taken.get((bind, service.port))
+            if owner and owner != name:
+                problems.append(
+                    (("services", name, "port"), f"port {service.port} is already used by services.{owner}; "
+                     "pick another port or use `port: auto`")
+                )
+                break
+        else:
+            taken[(service.bind, service.port)] = name
+            taken[("0.0.0.0", service.port)] = name
+    return problems
+
+
+def _dependencies(platform: Platform) -> list[Problem]:
+    enabled = platform.services.enabled()
+    problems: list[Problem] = []
+    for name, needs in DEPENDS_ON.items():
+        if name in enabled:
+            problems.extend(
+                (("services", name), f"needs services.{need}, which is not enabled; add it or disable {name}")
+                for need in needs
+                if need not in enabled
+            )
+    exporter = platform.services.postgres_exporter
+    if exporter and exporter.enabled and exporter.via_pgbouncer and "pgbouncer" not in enabled:
+        problems.append((("services", "postgres_exporter", "via_pgbouncer"), "needs services.pgbouncer enabled"))
+    if platform.monitoring.receivers and "alertmanager" not in enabled:
+        problems.append((("monitoring", "receivers"), "alerts need services.alertmanager; add it to services"))
+    for index, service in enumerate(platform.backups.services if platform.backups.enabled else []):
+        if service not in enabled:
+            problems.append((("backups", "services", index), f"{service} is not an enabled service"))
+    return problems
+
+
+def _names(platform: Platform) -> list[Problem]:
+    problems: list[Problem] = []
+    seen: dict[str, str] = {}
+    targets = [("monitoring", "targets", i, t) for i, t in enumerate(platform.monitoring.targets)]
+    if platform.services.prometheus:
+        targets += [("services", "prometheus", "targets", i, t) for i, t in enumerate(platform.services.prometheus.targets)]
+    for *path, target in targets:
+        if target.name in seen or target.name in platform.services.enabled():
+            problems.append(((*path, "name"), f"target name {target.name!r} is used twice; names must be unique"))
+        seen[target.name] = target.name
+    receivers = [r.name for r in platform.monitoring.receivers]
+    for index, name in enumerate(receivers):
+        if name in receivers[:index]:
+            problems.append((("monitoring", "receivers", index, "name"), f"receiver {name!r} is defined twice"))
+    for index, receiver in enumerate(platform.monitoring.receivers):
+        path = ("monitoring", "receivers", index)
+        if receiver.kind in ("slack", "pagerduty") and not receiver.secret_env:
+            problems.append(((*path, "secret_env"), f"a {receiver.kind} receiver needs secret_env: the variable "
+                             "holding its webhook URL or routing key"))
+        if receiver.kind == "webhook" and not (receiver.url or receiver.secret_env):
+            problems.append((path, "a webhook receiver needs url, or secret_env when the URL is secret"))
+        if receiver.kind == "email" and not receiver.to:
+            problems.append(((*path, "to"), "an email receiver needs `to`"))
+    return problems
+
+
+def _auth(platform: Platform) -> list[Problem]:
+    problems: list[Problem] = []
+    sessions = platform.security.auth.sessions
+    if sessions.idle_timeout.seconds > sessions.absolute_timeout.seconds:
+        problems.append((("security", "auth", "sessions", "idle_timeout"), "is longer than absolute_timeout"))
+    jwt = platform.security.auth.jwt
+    if jwt.access_token_ttl.seconds > jwt.refresh_token_ttl.seconds:
+        problems.append((("security", "auth", "jwt", "access_token_ttl"), "is longer than refresh_token_ttl"))
+    limits = platform.security.limits
+    if limits.client_timeout.seconds < 1 or limits.upstream_timeout.seconds < 1:
+        problems.append((("security", "limits"), "timeouts must be at least 1s"))
+    for name, service in platform.services.enabled().items():
+        if service.health.timeout.seconds <= 0:
+            problems.append((("services", name, "health", "timeout"), "must be longer than 0s"))
+        if service.health.interval.seconds <= 0:
+            problems.append((("services", name, "health", "interval"), "must be longer than 0s"))
+    return problems

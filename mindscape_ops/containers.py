@@ -1,0 +1,165 @@
+"""What each service's container looks like: image, command, environment, ports, mounts,
+health check and readiness probe. Pure data from the platform.
+
+`up` creates containers from these specs and the compose export renders the same specs,
+so the two cannot drift apart. Paths of rendered configs are relative to the project root.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+from .config.models import Platform
+from .config.services import DEPENDS_ON
+
+# Secrets the platform generates into .mindscape/secrets.env, by the service that needs them.
+SECRET_KEYS: dict[str, tuple[str, ...]] = {
+    "postgres": ("POSTGRES_PASSWORD",),
+    "redis": ("REDIS_PASSWORD",),
+    "grafana": ("GRAFANA_ADMIN_PASSWORD",),
+}
+
+
+@dataclass(frozen=True)
+class Probe:
+    """How `up` knows a service is really ready, from the host, through the published port."""
+
+    kind: Literal["postgres", "redis", "http"]
+    path: str = ""  # http: the URL path that answers 200 when ready
+    expect: str = ""  # http: text the body must contain (e.g. grafana's database ok)
+
+
+@dataclass(frozen=True)
+class Mount:
+    source: str  # relative to the project root: a rendered file or folder, or a .mindscape/ file
+    target: str
+    read_only: bool = True
+
+
+@dataclass(frozen=True)
+class ContainerSpec:
+    service: str
+    image: str
+    container_port: int
+    host_port: int | str  # a number, or "auto" until provisioning picks one
+    bind: str
+    command: tuple[str, ...] = ()
+    user: str | None = None
+    environment: dict[str, str] = field(default_factory=dict)
+    # container env var -> key in .mindscape/secrets.env; values never leave that file but here
+    secrets: dict[str, str] = field(default_factory=dict)
+    volume_target: str | None = None  # where the named volume <project>-<service>-data is mounted
+    mounts: tuple[Mount, ...] = ()
+    healthcheck: tuple[str, ...] = ()  # Docker HEALTHCHECK test, e.g. ("CMD-SHELL", "...")
+    probe: Probe = Probe("http", "/")
+    depends_on: tuple[str, ...] = ()
+    reach_host: bool = False  # add host.docker.internal -> host gateway (to reach the app)
+
+
+def _wget(port: int, path: str) -> tuple[str, ...]:
+    return ("CMD-SHELL", f"wget -q -O /dev/null http://127.0.0.1:{port}{path} || exit 1")
+
+
+def container_specs(platform: Platform) -> dict[str, ContainerSpec]:
+    """Specs of every enabled service, in start order."""
+    deploy = platform.paths.deploy
+    services = platform.services
+    enabled = services.enabled()
+    specs: dict[str, ContainerSpec] = {}
+
+    def base(name: str) -> dict:
+        svc = enabled[name]
+        return dict(
+            service=name, image=svc.image, host_port=svc.port, bind=svc.bind,
+            depends_on=tuple(d for d in DEPENDS_ON.get(name, ()) if d in enabled),
+        )
+
+    if pg := enabled.get("postgres"):
+        args: list[str] = []
+        for key, value in sorted(pg.settings.items()):
+            text = ("on" if value else "off") if isinstance(value, bool) else str(value)
+            args += ["-c", f"{key}={text}"]
+        specs["postgres"] = ContainerSpec(
+            **base("postgres"), container_port=5432, command=("postgres", *args) if args else (),
+            environment={"POSTGRES_USER": pg.user, "POSTGRES_DB": pg.database,
+                         "PGDATA": "/var/lib/postgresql/data/pgdata"},
+            secrets={"POSTGRES_PASSWORD": "POSTGRES_PASSWORD"},
+            volume_target="/var/lib/postgresql/data",
+            healthcheck=("CMD-SHELL", f"pg_isready -h 127.0.0.1 -U {pg.user} -d {pg.database}"),
+            probe=Probe("postgres"),
+        )
+    if "redis" in enabled:
+        specs["redis"] = ContainerSpec(
+            **base("redis"), container_port=6379, user="redis",
+            command=("sh", "-c", 'exec redis-server /usr/local/etc/redis/redis.conf --requirepass "$REDIS_PASSWORD"'),
+            secrets={"REDIS_PASSWORD": "REDIS_PASSWORD"}, volume_target="/data",
+            mounts=(Mount(f"{deploy}/redis/redis.conf", "/usr/local/etc/redis/redis.conf"),),
+            healthcheck=("CMD-SHELL", 'redis-cli -a "$REDIS_PASSWORD" --no-auth-warning ping | grep -q PONG'),
+            probe=Probe("redis"),
+        )
+    if "alertmanager" in enabled:
+        specs["alertmanager"] = ContainerSpec(
+            **base("alertmanager"), container_port=9093,
+            command=("--config.file=/etc/alertmanager/alertmanager.yml", "--storage.path=/alertmanager"),
+            environment={}, volume_target="/alertmanager",
+            mounts=(Mount(f"{deploy}/alertmanager", "/etc/alertmanager"),
+                    Mount(".mindscape/alertmanager", "/etc/alertmanager-secrets")),
+            healthcheck=_wget(9093, "/-/ready"), probe=Probe("http", "/-/ready"),
+        )
+    if prom := enabled.get("prometheus"):
+        specs["prometheus"] = ContainerSpec(
+            **base("prometheus"), container_port=9090,
+            command=("--config.file=/etc/prometheus/prometheus.yml", "--storage.tsdb.path=/prometheus",
+                     f"--storage.tsdb.retention.time={prom.retention}", "--web.enable-lifecycle"),
+            volume_target="/prometheus", mounts=(Mount(f"{deploy}/prometheus", "/etc/prometheus"),),
+            healthcheck=_wget(9090, "/-/ready"), probe=Probe("http", "/-/ready"), reach_host=True,
+        )
+    if graf := enabled.get("grafana"):
+        specs["grafana"] = ContainerSpec(
+            **base("grafana"), container_port=3000,
+            environment={"GF_SECURITY_ADMIN_USER": graf.admin_user, "GF_PATHS_PROVISIONING": "/etc/grafana/provisioning",
+                         "GF_ANALYTICS_REPORTING_ENABLED": "false", "GF_ANALYTICS_CHECK_FOR_UPDATES": "false"},
+            secrets={"GF_SECURITY_ADMIN_PASSWORD": "GRAFANA_ADMIN_PASSWORD"}, volume_target="/var/lib/grafana",
+            mounts=(Mount(f"{deploy}/grafana/provisioning", "/etc/grafana/provisioning"),
+                    Mount(f"{deploy}/grafana/dashboards", "/etc/grafana/dashboards")),
+            healthcheck=_wget(3000, "/api/health"), probe=Probe("http", "/api/health", expect='"ok"'),
+        )
+    if "gateway" in enabled:
+        specs["gateway"] = ContainerSpec(
+            **base("gateway"), container_port=8080, command=("nginx", "-g", "daemon off;"),
+            mounts=(Mount(f"{deploy}/gateway/nginx.conf", "/etc/nginx/nginx.conf"),),
+            healthcheck=("CMD-SHELL", "curl -fsS -o /dev/null http://127.0.0.1:8080/healthz || exit 1"),
+            probe=Probe("http", "/healthz"), reach_host=True,
+        )
+    if "pgbouncer" in enabled:
+        specs["pgbouncer"] = ContainerSpec(
+            **base("pgbouncer"), container_port=6432, command=("pgbouncer", "/etc/pgbouncer/pgbouncer.ini"),
+            mounts=(Mount(f"{deploy}/pgbouncer/pgbouncer.ini", "/etc/pgbouncer/pgbouncer.ini"),
+                    Mount(".mindscape/pgbouncer/userlist.txt", "/etc/pgbouncer/userlist.txt")),
+            healthcheck=("CMD-SHELL", "pg_isready -h 127.0.0.1 -p 6432 || exit 1"), probe=Probe("postgres"),
+        )
+    if "postgres_exporter" in enabled:
+        pg = services.postgres
+        via = services.postgres_exporter.via_pgbouncer
+        host = "pgbouncer:6432" if via else "postgres:5432"
+        specs["postgres_exporter"] = ContainerSpec(
+            **base("postgres_exporter"), container_port=9187,
+            environment={"DATA_SOURCE_URI": f"{host}/{pg.database}?sslmode=disable", "DATA_SOURCE_USER": pg.user},
+            secrets={"DATA_SOURCE_PASS": "POSTGRES_PASSWORD"},
+            healthcheck=_wget(9187, "/metrics"), probe=Probe("http", "/metrics", expect="pg_up 1"),
+        )
+    if "redis_exporter" in enabled:
+        specs["redis_exporter"] = ContainerSpec(
+            **base("redis_exporter"), container_port=9121,
+            environment={"REDIS_ADDR": "redis://redis:6379"}, secrets={"REDIS_PASSWORD": "REDIS_PASSWORD"},
+            # the official image is FROM scratch: no shell for a Docker healthcheck; readiness is probed
+            probe=Probe("http", "/metrics", expect="redis_up 1"),
+        )
+    return specs
+
+
+def required_secrets(platform: Platform) -> tuple[str, ...]:
+    """Secret keys the enabled services need, in a stable order."""
+    enabled = platform.services.enabled()
+    return tuple(key for service, keys in SECRET_KEYS.items() if service in enabled for key in keys)

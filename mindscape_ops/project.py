@@ -1,0 +1,40 @@
+"""Opening a project: which platform files, loaded and validated, and its workspace."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from .config import LoadedPlatform, load
+from .workspace import Workspace
+
+DEFAULT_FILE = "platform.yaml"
+
+
+def platform_files(files: Sequence[Path] | None) -> list[Path]:
+    """-f files, else $MINDSCAPE_FILE (space- or colon-separated, like COMPOSE_FILE), else ./platform.yaml."""
+    if files:
+        return list(files)
+    from_env = os.environ.get("MINDSCAPE_FILE", "").replace(os.pathsep, " ").split()
+    return [Path(f) for f in from_env] or [Path(DEFAULT_FILE)]
+
+
+@dataclass(frozen=True)
+class Project:
+    loaded: LoadedPlatform
+    workspace: Workspace
+
+    @property
+    def platform(self):
+        return self.loaded.platform
+
+    @property
+    def root(self) -> Path:
+        return self.loaded.root
+
+
+def open_project(files: Sequence[Path] | None) -> Project:
+    loaded = load(platform_files(files))
+    return Project(loaded, Workspace(loaded.root))

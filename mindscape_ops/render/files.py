@@ -1,0 +1,95 @@
+"""Writing rendered files: compare with disk and the last manifest, then write atomically.
+
+The manifest (in .mindscape/state.json) remembers the sha256 of what we last wrote, which
+tells a stale file (still what we wrote; platform.yaml changed) from a hand-edited one
+(someone changed it after us). Hand edits are never overwritten without --force.
+"""
+
+from __future__ import annotations
+
+import difflib
+import enum
+from dataclasses import dataclass
+from pathlib import Path
+
+from ..fsutil import atomic_write, sha256_text
+from .engine import MARKER
+
+
+class Status(enum.StrEnum):
+    UNCHANGED = "unchanged"
+    MISSING = "missing"  # not on disk: will be created
+    STALE = "stale"  # what we wrote last time, but platform.yaml now renders something else
+    HAND_EDITED = "hand-edited"  # changed by someone since we wrote it
+    ORPHANED = "orphaned"  # we wrote it once; platform.yaml no longer renders it
+
+
+@dataclass(frozen=True)
+class FileChange:
+    path: str
+    status: Status
+    new_text: str | None  # None for orphaned files
+    old_text: str | None  # None when missing
+
+    @property
+    def needs_write(self) -> bool:
+        return self.status is not Status.UNCHANGED
+
+    def diff(self) -> str:
+        old = (self.old_text or "").splitlines(keepends=True)
+        new = (self.new_text or "").splitlines(keepends=True)
+        return "".join(difflib.unified_diff(old, new, f"a/{self.path}", f"b/{self.path}"))
+
+
+def compare(root: Path, rendered: dict[str, str], manifest: dict[str, str]) -> list[FileChange]:
+    """What writing `rendered` would change, file by file. Reads only."""
+    changes = [_compare_one(root, path, text, manifest.get(path)) for path, text in rendered.items()]
+    for path, recorded in sorted(manifest.items()):
+        if path in rendered:
+            continue
+        target = root / path
+        if target.is_file():
+            old = _read(target)
+            status = Status.ORPHANED if sha256_text(old) == recorded else Status.HAND_EDITED
+            changes.append(FileChange(path, status, None, old))
+    return changes
+
+
+def _compare_one(root: Path, path: str, text: str, recorded: str | None) -> FileChange:
+    target = root / path
+    if not target.is_file():
+        return FileChange(path, Status.MISSING, text, None)
+    old = _read(target)
+    if old == text:
+        return FileChange(path, Status.UNCHANGED, text, old)
+    ours = sha256_text(old) == recorded if recorded else _looks_generated(path, old)
+    return FileChange(path, Status.STALE if ours else Status.HAND_EDITED, text, old)
+
+
+def _looks_generated(path: str, text: str) -> bool:
+    # No record (a fresh clone): trust our marker; a JSON file has none, so it is kept.
+    return not path.endswith(".json") and MARKER in text.split("\n", 1)[0]
+
+
+def _read(path: Path) -> str:
+    try:
+        return path.read_text()
+    except (UnicodeDecodeError, OSError):
+        return ""
+
+
+def apply(root: Path, changes: list[FileChange], manifest: dict[str, str], force: bool) -> dict[str, str]:
+    """Write what changed; keep hand-edited files unless `force`. Returns the new manifest."""
+    new_manifest = dict(manifest)
+    for change in changes:
+        target = root / change.path
+        if change.status is Status.HAND_EDITED and not force:
+            continue
+        if change.new_text is None:  # orphaned (or hand-edited orphan with force)
+            target.unlink(missing_ok=True)
+            new_manifest.pop(change.path, None)
+            continue
+        if change.needs_write:
+            atomic_write(target, change.new_text)
+        new_manifest[change.path] = sha256_text(change.new_text)
+    return new_manifest

@@ -1,0 +1,50 @@
+"""`mindscape init`: the starter platform.yaml, and the project's .gitignore."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+from .errors import UsageError
+from .fsutil import atomic_write
+from .workspace import ensure_gitignored
+
+
+@dataclass(frozen=True)
+class Created:
+    path: Path
+    name: str
+
+
+def project_name_for(directory: Path) -> str:
+    """A valid project name from a directory name: lower-case, [a-z0-9_-], starts with a letter."""
+    name = re.sub(r"[^a-z0-9_-]+", "-", directory.resolve().name.lower()).strip("-_")
+    name = re.sub(r"^[^a-z]+", "", name)[:40].rstrip("-_")
+    return name or "platform"
+
+
+def create_platform(target: Path, name: str | None, force: bool, source: Path | None = None) -> Created:
+    from .config.types import check_name
+    from .render.engine import render_template
+
+    if target.exists() and not force:
+        raise UsageError(f"{target} already exists; not overwriting it", "pass --force to replace it")
+    if target.is_dir():
+        raise UsageError(f"{target} is a directory")
+    chosen = name or project_name_for(target.parent)
+    try:
+        check_name(chosen)
+    except ValueError as exc:
+        raise UsageError(f"--name: {exc}") from None
+    if source is not None:
+        try:
+            text = source.read_text()
+        except (OSError, UnicodeDecodeError) as exc:
+            raise UsageError(f"--from {source}: cannot be read ({exc})") from None
+        text = re.sub(r"(?m)^project:.*$", f"project: {chosen}", text, count=1)
+    else:
+        text = render_template("starter/platform.yaml.j2", project=chosen)
+    atomic_write(target, text)
+    ensure_gitignored(target.parent)
+    return Created(target, chosen)
