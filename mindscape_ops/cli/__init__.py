@@ -12,7 +12,7 @@ from typing import Annotated
 import typer
 
 from .. import __version__
-from . import project
+from . import project, runtime
 from .common import report_error
 
 app = typer.Typer(
@@ -41,6 +41,7 @@ def _root(
 
 
 project.register(app)
+runtime.register(app)
 
 
 def main() -> None:

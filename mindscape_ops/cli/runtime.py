@@ -1,0 +1,148 @@
+"""plan, up, down, status, logs: the containers of the platform."""
+
+from __future__ import annotations
+
+import sys
+from typing import Annotated
+
+import typer
+
+from .common import FilesOption, JsonOption, audited, console, exit_with, open_project, stdout_json
+
+ServicesArg = Annotated[list[str] | None, typer.Argument(help="Only these services (and what they need).", show_default=False)]
+
+
+def register(app: typer.Typer) -> None:
+    app.command("plan")(plan)
+    app.command("up")(up)
+    app.command("down")(down)
+    app.command("status")(status)
+    app.command("logs")(logs)
+
+
+def plan(services: ServicesArg = None, as_json: JsonOption = False, files: FilesOption = None) -> None:
+    """Show what `up` would do per service: create, recreate (and why), start, unchanged, remove."""
+    from .. import lifecycle
+
+    project = open_project(files)
+    actions = lifecycle.plan(project, services or ()).actions
+    if as_json:
+        stdout_json([a.as_dict() for a in actions])
+        return
+    out = console()
+    for action in actions:
+        out.print(f"{action.service:<18} [bold]{action.kind:<10}[/] [dim]{action.reason}[/]")
+
+
+def up(
+    services: ServicesArg = None,
+    no_wait: Annotated[bool, typer.Option("--no-wait", help="Do not wait for services to be ready.")] = False,
+    timeout: Annotated[float | None, typer.Option("--timeout", help="Seconds to wait per service (default: its health.timeout).", show_default=False)] = None,
+    files: FilesOption = None,
+) -> None:
+    """Converge containers to platform.yaml and wait until every service is really ready."""
+    from .. import lifecycle
+    from .progress import Progress
+
+    with audited("up", services=services or [], no_wait=no_wait, timeout=timeout) as record:
+        record.project = project = open_project(files)
+        with Progress(console(stderr=True)) as progress:
+            result = lifecycle.up(project, services or (), progress.event, wait=not no_wait, timeout=timeout)
+        if result.failures:
+            err = console(stderr=True)
+            for failure in result.failures:
+                err.print(f"[red]✗ {failure.service}:[/] {failure.message}", markup=True)
+                if failure.logs:
+                    err.print(f"[dim]last log lines of {project.platform.container_name(failure.service)}:[/]")
+                    err.print(failure.logs.rstrip(), markup=False, highlight=False)
+            err.print(f"[dim]hint:[/] `mindscape logs SERVICE` for more; raise `health.timeout` in platform.yaml "
+                      "or pass --timeout if the service is just slow")
+            record.outcome = f"failed: {', '.join(f.service for f in result.failures)}"
+            exit_with(1)
+        changed = sum(1 for a in result.actions if a.kind != "unchanged")
+        console(stderr=True).print(f"[green]platform {project.platform.project} is up[/] "
+                                   f"({len(result.outcomes)} services, {changed} changed)")
+
+
+def down(
+    volumes: Annotated[bool, typer.Option("--volumes", help="Also delete the data volumes (asks first).")] = False,
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="Confirm deleting volumes without asking.")] = False,
+    files: FilesOption = None,
+) -> None:
+    """Stop and remove containers and the network. Volumes are kept unless --volumes is confirmed."""
+    from .. import lifecycle
+    from ..errors import UsageError
+
+    err = console(stderr=True)
+
+    def confirm(found: dict[str, int | None]) -> bool:
+        listing = ", ".join(f"{name} ({_size(size)})" for name, size in sorted(found.items()))
+        if yes:
+            return True
+        if not sys.stdin.isatty():
+            raise UsageError(f"refusing to delete volumes without confirmation: {listing}",
+                             "pass --yes to confirm, or drop --volumes to keep the data")
+        return typer.confirm(f"Delete {len(found)} volume(s) and all their data: {listing}?", default=False)
+
+    with audited("down", volumes=volumes, yes=yes) as record:
+        record.project = project = open_project(files)
+        result = lifecycle.down(project, volumes, confirm, lambda text: err.print(f"[dim]{text}[/]"))
+    kept = "" if volumes else " (volumes kept; `down --volumes` deletes them)"
+    err.print(f"[green]removed[/] {len(result.removed)} container(s)"
+              f"{', network' if result.network_removed else ''}"
+              f"{', ' + str(len(result.volumes_removed)) + ' volume(s)' if result.volumes_removed else ''}{kept}")
+
+
+def _size(size: int | None) -> str:
+    if size is None:
+        return "size unknown"
+    for unit in ("B", "KB", "MB", "GB"):
+        if size < 1024 or unit == "GB":
+            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
+        size /= 1024
+    return str(size)
+
+
+def status(as_json: JsonOption = False, files: FilesOption = None) -> None:
+    """State, health, ports and image of each service, and whether it matches platform.yaml."""
+    from .. import lifecycle
+
+    project = open_project(files)
+    rows = lifecycle.status(project)
+    if as_json:
+        stdout_json(rows)
+        return
+    from rich.table import Table
+
+    table = Table(title=f"platform {project.platform.project}", title_justify="left")
+    for column in ("service", "state", "health", "ports", "image", "config"):
+        table.add_column(column)
+    for row in rows:
+        config = {True: "[green]up to date[/]", False: "[yellow]changed: run up[/]", None: "-"}[row["up_to_date"]]
+        state_style = "green" if row["state"] == "running" else "yellow"
+        table.add_row(row["service"], f"[{state_style}]{row['state']}[/]", row["health"] or "-",
+                      "\n".join(row["ports"]) or "-", row["image"] or "-", config)
+    console().print(table)
+
+
+def logs(
+    service: Annotated[str, typer.Argument(help="The service whose logs to show.")],
+    follow: Annotated[bool, typer.Option("--follow", "-F", help="Keep streaming new lines.")] = False,
+    tail: Annotated[str, typer.Option("--tail", "-n", help="Lines from the end (a number, or all).")] = "all",
+    files: FilesOption = None,
+) -> None:
+    """Show a service's container logs."""
+    from .. import lifecycle
+    from ..errors import UsageError
+
+    if tail != "all" and not tail.isdigit():
+        raise UsageError(f"--tail {tail!r}: expected a number or all")
+    project = open_project(files)
+    engine, name = lifecycle.logs(project, service)
+    count: int | str = int(tail) if tail.isdigit() else "all"
+    if follow:
+        for chunk in engine.follow_logs(name, tail=count):
+            sys.stdout.buffer.write(chunk)
+            sys.stdout.flush()
+    else:
+        sys.stdout.write(engine.logs(name, tail=count))

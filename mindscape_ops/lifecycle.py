@@ -1,0 +1,197 @@
+"""up, down, status: the platform's life cycle, as library calls the CLI wraps."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from .errors import OperationFailed
+from .plan import LABEL_PROJECT, Action, Kind
+from .project import Project
+from .provision import Plan, check_conflicts, container_request, ensure_images, make_plan, prepare, select_services
+from .runtime.converge import Event, Hooks, Outcome, execute
+from .runtime.docker import Engine
+from .runtime.readiness import Credentials, Wait, probe_once, wait_until_ready
+
+
+@dataclass
+class UpResult:
+    actions: list[Action]
+    outcomes: list[Outcome]
+
+    @property
+    def failures(self) -> list[Outcome]:
+        return [o for o in self.outcomes if not o.ok]
+
+
+def plan(project: Project, services: Iterable[str] = ()) -> Plan:
+    """What `up` would do; touches nothing (no secrets, files, ports or containers made)."""
+    secrets = project.workspace.read_secrets()
+    engine = Engine()
+    chosen = select_services(project, services)
+    return make_plan(project, engine, chosen, secrets, pick_ports=False, all_services=not list(services))
+
+
+def up(project: Project, services: Iterable[str], event: Event, wait: bool = True,
+       timeout: float | None = None) -> UpResult:
+    services = list(services)
+    secrets = prepare(project)
+    engine = Engine()
+    chosen = select_services(project, services)
+    from .containers import container_specs
+
+    specs = [spec for name, spec in container_specs(project.platform).items() if name in chosen]
+    image_ids = ensure_images(engine, specs, lambda service, text: event(service, "pulling", text))
+    the_plan = make_plan(project, engine, chosen, secrets, pick_ports=True, image_ids=image_ids,
+                         all_services=not services)
+    check_conflicts(project, engine, the_plan)
+    platform = project.platform
+    engine.ensure_network(platform.network_name, {LABEL_PROJECT: platform.project})
+    hooks = _hooks(project, engine, the_plan, wait, timeout)
+    outcomes = execute(engine, the_plan.actions, hooks, event)
+    return UpResult(the_plan.actions, outcomes)
+
+
+def _hooks(project: Project, engine: Engine, the_plan: Plan, wait: bool, timeout: float | None) -> Hooks:
+    from .endpoints import service_address
+
+    platform, secrets = project.platform, the_plan.secrets
+    pg = platform.services.postgres
+    creds = {
+        "postgres": Credentials(pg.user, secrets.get("POSTGRES_PASSWORD", ""), pg.database) if pg else Credentials(),
+        "redis": Credentials(password=secrets.get("REDIS_PASSWORD", "")),
+    }
+    creds["pgbouncer"] = creds["postgres"]
+
+    def probe(service: str) -> Callable[[], None]:
+        if not wait:
+            return lambda: None
+        spec = the_plan.specs[service]
+        address = service_address(project, service)
+        return lambda: probe_once(spec.probe, address.host, address.port, creds.get(service, Credentials()))
+
+    def waiting(service: str) -> Wait:
+        health = platform.services.enabled()[service].health
+        return Wait(timeout if timeout is not None else health.timeout.seconds, health.interval.seconds,
+                    health.start_period.seconds)
+
+    def volume(service: str) -> tuple[str, dict[str, str]] | None:
+        if not the_plan.specs[service].volume_target:
+            return None
+        return platform.volume_name(service), {LABEL_PROJECT: platform.project, "io.mindscape.service": service}
+
+    def pgbouncer_userlist() -> None:
+        from .pooling import write_userlist
+
+        address = service_address(project, "postgres")
+        attempt = lambda: write_userlist(project, address, creds["postgres"])  # noqa: E731
+        wait_until_ready(attempt, waiting("postgres"))
+
+    after_ready: dict[str, Callable[[], None]] = {}
+    if platform.database.migrate_on_up and pg is not None:
+        def migrate() -> None:
+            from .migrate.engine import apply_pending
+
+            apply_pending(project, echo=lambda text: None)
+
+        after_ready["postgres"] = migrate
+    return Hooks(
+        request=lambda action: container_request(project, action.desired, secrets),
+        probe=probe, wait=waiting, volume=volume,
+        before_start={"pgbouncer": pgbouncer_userlist} if "pgbouncer" in the_plan.specs else {},
+        after_ready=after_ready,
+    )
+
+
+# -- down -------------------------------------------------------------------------------------
+
+
+@dataclass
+class DownResult:
+    removed: list[str]
+    network_removed: bool
+    volumes_removed: list[str]
+
+
+def project_volumes(project: Project) -> dict[str, int | None]:
+    return Engine().volumes(project.platform.project)
+
+
+def down(project: Project, remove_volumes: bool, confirm: Callable[[dict[str, int | None]], bool],
+         event: Callable[[str], None]) -> DownResult:
+    """Remove containers and network; volumes only when asked AND confirmed (asked first,
+    so a refusal leaves everything as it was)."""
+    engine = Engine()
+    name = project.platform.project
+    volumes = engine.volumes(name) if remove_volumes else {}
+    if volumes and not confirm(volumes):
+        raise OperationFailed("nothing removed: deleting volumes was not confirmed",
+                              "run `mindscape down` to keep the data, or add --yes to delete it")
+    observed = engine.containers(name)
+    from concurrent.futures import ThreadPoolExecutor
+
+    def remove(item: tuple[str, Any]) -> str:
+        service, container = item
+        event(f"removing {container.name}")
+        engine.remove(container.container_id)
+        return container.name
+
+    with ThreadPoolExecutor(max_workers=max(1, len(observed))) as pool:
+        removed = list(pool.map(remove, observed.items()))
+    network_removed = engine.remove_network(project.platform.network_name)
+    for volume in volumes:
+        event(f"removing volume {volume}")
+        engine.remove_volume(volume)
+    return DownResult(removed, network_removed, list(volumes))
+
+
+# -- status -------------------------------------------------------------------------------------
+
+
+def status(project: Project) -> list[dict[str, Any]]:
+    """One row per enabled service (and per leftover container), JSON-ready, secret-free."""
+    engine = Engine()
+    secrets = project.workspace.read_secrets()
+    the_plan = make_plan(project, engine, select_services(project, ()), secrets, pick_ports=False)
+    rows = []
+    for action in the_plan.actions:
+        observed = action.observed
+        row: dict[str, Any] = {
+            "service": action.service, "container": observed.name if observed else None,
+            "state": observed.state if observed else "not created", "health": observed.health if observed else None,
+            "ports": [], "image": None, "started_at": None,
+            "up_to_date": action.kind in (Kind.UNCHANGED, Kind.START) if action.kind is not Kind.REMOVE else None,
+        }
+        if action.kind is Kind.REMOVE:
+            row["state"] = f"{observed.state} (no longer in platform.yaml)"
+        if observed:
+            details = engine.inspect(observed.container_id)
+            row["image"] = details["Config"]["Image"]
+            row["started_at"] = _started_at(details["State"]) if observed.running else None
+            row["ports"] = sorted(
+                f"{b['HostIp']}:{b['HostPort']}->{port}"
+                for port, bindings in (details["NetworkSettings"].get("Ports") or {}).items()
+                for b in bindings or []
+            )
+        elif action.desired:
+            row["image"] = action.desired.spec.image
+        rows.append(row)
+    return rows
+
+
+def _started_at(state: dict[str, Any]) -> str | None:
+    text = state.get("StartedAt") or ""
+    if not text or text.startswith("0001"):
+        return None
+    # Docker gives nanoseconds; keep seconds, ISO 8601.
+    return datetime.fromisoformat(text[:19] + "+00:00").isoformat()
+
+
+def logs(project: Project, service: str) -> tuple[Engine, str]:
+    engine = Engine()
+    name = project.platform.container_name(service)
+    if engine.container_by_name(name) is None:
+        raise OperationFailed(f"no container for {service} ({name})", "run `mindscape up` first")
+    return engine, name

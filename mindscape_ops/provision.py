@@ -1,0 +1,202 @@
+"""From a project to a plan: prepare the workspace, look at the engine, hash what each
+container should be, and decide. Executing the plan is runtime/converge.py's job."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+from .containers import ContainerSpec, container_specs, required_secrets
+from .errors import OperationFailed, UsageError
+from .plan import LABEL_CONFIG_HASH, LABEL_CONFIG_PARTS, LABEL_PROJECT, LABEL_SERVICE, Action, Desired, Kind, converge, desire
+from .project import Project
+from .runtime.docker import ContainerRequest, Engine
+from .runtime.ports import is_free, pick_free, process_holding
+
+SECRET_MOUNT_PREFIX = ".mindscape/"  # content derives from secrets: hashed through them, not by content
+
+
+@dataclass(frozen=True)
+class Plan:
+    actions: list[Action]
+    specs: dict[str, ContainerSpec]
+    secrets: dict[str, str]
+
+
+def select_services(project: Project, wanted: Iterable[str]) -> list[str]:
+    """The services to act on: those named and what they depend on; all when none named."""
+    specs = container_specs(project.platform)
+    wanted = list(wanted)
+    unknown = [name for name in wanted if name not in specs]
+    if unknown:
+        raise UsageError(f"not an enabled service: {', '.join(unknown)}", f"enabled: {', '.join(specs) or 'none'}")
+    if not wanted:
+        return list(specs)
+    chosen: set[str] = set()
+
+    def add(name: str) -> None:
+        if name not in chosen:
+            chosen.add(name)
+            for dependency in specs[name].depends_on:
+                add(dependency)
+
+    for name in wanted:
+        add(name)
+    return [name for name in specs if name in chosen]
+
+
+def prepare(project: Project, write_files: bool = True) -> dict[str, str]:
+    """Secrets generated, files rendered, receiver secrets written: a fresh clone is ready."""
+    secrets = project.workspace.ensure_secrets(required_secrets(project.platform))
+    if write_files:
+        from . import render
+
+        render.write(project.loaded, project.workspace)
+        _write_receiver_secrets(project)
+    return secrets
+
+
+def _write_receiver_secrets(project: Project) -> None:
+    from .fsutil import atomic_write
+
+    folder = project.workspace.dir / "alertmanager"
+    if "alertmanager" not in project.platform.services.enabled():
+        return
+    folder.mkdir(parents=True, exist_ok=True)
+    for receiver in project.platform.monitoring.receivers:
+        if receiver.secret_env:
+            target = folder / receiver.name
+            value = os.environ.get(receiver.secret_env)
+            if value is not None or not target.exists():
+                # readable by the container's unprivileged user; .mindscape/ itself is 0700
+                atomic_write(target, value or "", mode=0o644)
+
+
+def content_digest(path: Path) -> str:
+    """sha256 of a file, or of every file under a folder (names and contents)."""
+    digest = hashlib.sha256()
+    if path.is_file():
+        digest.update(path.read_bytes())
+    elif path.is_dir():
+        for item in sorted(p for p in path.rglob("*") if p.is_file()):
+            digest.update(str(item.relative_to(path)).encode() + b"\0" + item.read_bytes() + b"\0")
+    else:
+        digest.update(b"<missing>")
+    return digest.hexdigest()
+
+
+def resolve_ports(project: Project, specs: dict[str, ContainerSpec], pick: bool) -> dict[str, int | None]:
+    """Fixed ports as written; `auto` from state, picked once (and saved) when `pick`."""
+    state_ports: dict[str, int] = dict(project.workspace.read_state().get("ports", {}))
+    resolved: dict[str, int | None] = {}
+    taken = {int(s.host_port) for s in specs.values() if s.host_port != "auto"} | set(state_ports.values())
+    changed = False
+    for name, spec in specs.items():
+        if spec.host_port != "auto":
+            resolved[name] = int(spec.host_port)
+        elif isinstance(state_ports.get(name), int):
+            resolved[name] = state_ports[name]
+        elif pick:
+            resolved[name] = state_ports[name] = pick_free(spec.bind, taken)
+            taken.add(resolved[name])
+            changed = True
+        else:
+            resolved[name] = None
+    if changed:
+        project.workspace.update_state(ports=state_ports)
+    return resolved
+
+
+def make_plan(
+    project: Project, engine: Engine, services: list[str], secrets: dict[str, str], pick_ports: bool,
+    image_ids: dict[str, str | None] | None = None, all_services: bool = True,
+) -> Plan:
+    platform = project.platform
+    specs = {name: spec for name, spec in container_specs(platform).items() if name in services}
+    ports = resolve_ports(project, specs, pick=pick_ports)
+    if image_ids is None:
+        image_ids = {spec.image: engine.image_id(spec.image) for spec in specs.values()}
+    digests: dict[str, str] = {}
+    desired: dict[str, Desired] = {}
+    for name, spec in specs.items():
+        for mount in spec.mounts:
+            if mount.source not in digests and not mount.source.startswith(SECRET_MOUNT_PREFIX):
+                digests[mount.source] = content_digest(project.root / mount.source)
+        desired[name] = desire(spec, platform.container_name(name), platform.network_name, ports[name],
+                               image_ids.get(spec.image), secrets, digests)
+    observed = engine.containers(platform.project)
+    if not all_services:  # `up SERVICE`: leave the others alone
+        observed = {name: o for name, o in observed.items() if name in desired}
+    return Plan(converge(desired, observed), specs, secrets)
+
+
+def check_conflicts(project: Project, engine: Engine, plan: Plan) -> None:
+    """Refuse before anything is created: foreign containers with our names, taken ports."""
+    problems: list[str] = []
+    for action in plan.actions:
+        if action.kind is Kind.CREATE:
+            other = engine.container_by_name(action.desired.name)
+            if other is not None:
+                problems.append(f"a container named {action.desired.name} exists and is not managed by mindscape; "
+                                f"remove it (`docker rm -f {action.desired.name}`) or change `project:`")
+        if action.kind not in (Kind.CREATE, Kind.RECREATE, Kind.START):
+            continue
+        port, bind = action.desired.host_port, action.desired.spec.bind
+        if port is None or is_free(bind, port):
+            continue
+        holders = engine.publishers_of(port)
+        own = action.observed.name if action.observed else None
+        if own and holders == [own]:
+            continue
+        holder = ", ".join(f"container {h}" for h in holders) or process_holding(port) or "another program"
+        problems.append(f"services.{action.service}.port: {port} on {bind} is already in use by {holder}; "
+                        "free it, pick another port, or set `port: auto`")
+    if problems:
+        raise OperationFailed("cannot start: " + "; ".join(problems) if len(problems) == 1 else
+                              "cannot start:\n  - " + "\n  - ".join(problems),
+                              "nothing was created or changed")
+
+
+def container_request(project: Project, desired: Desired, secrets: dict[str, str]) -> ContainerRequest:
+    spec, platform = desired.spec, project.platform
+    health = platform.services.enabled()[spec.service].health
+    binds = {str((project.root / m.source).resolve()): {"bind": m.target, "mode": "ro" if m.read_only else "rw"}
+             for m in spec.mounts}
+    if spec.volume_target:
+        binds[platform.volume_name(spec.service)] = {"bind": spec.volume_target, "mode": "rw"}
+    healthcheck = None
+    if spec.healthcheck:
+        healthcheck = {"test": list(spec.healthcheck), "interval": 5_000_000_000, "timeout": 3_000_000_000,
+                       "retries": 3, "start_period": int(health.start_period.seconds * 1e9)}
+    return ContainerRequest(
+        name=desired.name, image=spec.image, command=list(spec.command) or None, user=spec.user,
+        environment={**spec.environment, **{env: secrets.get(key, "") for env, key in spec.secrets.items()}},
+        labels={LABEL_PROJECT: platform.project, LABEL_SERVICE: spec.service,
+                LABEL_CONFIG_HASH: desired.config_hash, LABEL_CONFIG_PARTS: _parts_label(desired)},
+        network=platform.network_name, alias=spec.service, container_port=spec.container_port,
+        bind=spec.bind, host_port=desired.host_port or 0, binds=binds, healthcheck=healthcheck,
+        extra_hosts={"host.docker.internal": "host-gateway"} if spec.reach_host else {},
+    )
+
+
+def _parts_label(desired: Desired) -> str:
+    import json
+
+    return json.dumps(desired.parts, sort_keys=True, separators=(",", ":"))
+
+
+def ensure_images(engine: Engine, specs: Iterable[ContainerSpec], progress: Callable[[str, str], None]) -> dict[str, str]:
+    """Every image present (pulled when missing), before anything is created."""
+    ids: dict[str, str] = {}
+    for spec in specs:
+        if spec.image in ids:
+            continue
+        image = engine.image_id(spec.image)
+        if image is None:
+            progress(spec.service, f"pulling {spec.image}")
+            image = engine.pull(spec.image, lambda text, s=spec.service: progress(s, text))
+        ids[spec.image] = image
+    return ids

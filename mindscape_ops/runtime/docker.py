@@ -1,0 +1,233 @@
+"""The Docker SDK adapter: the only module that talks to the engine.
+
+A narrow surface (find by label, image, network, volume, create, start, remove, logs),
+with engine errors translated once into advice, as docker compose's cli/errors.py does.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import docker
+import docker.errors
+import requests.exceptions
+
+from ..errors import EnvironmentUnusable, OperationFailed
+from ..plan import LABEL_PROJECT, LABEL_SERVICE, Observed
+
+BUILD_HINT = "build local images with `scripts/build-local-images` (no registry needed), or set `image:` to one you have"
+
+
+def _engine_hint() -> str:
+    host = os.environ.get("DOCKER_HOST", "unix:///var/run/docker.sock")
+    return (f"is the Docker engine running? DOCKER_HOST={host}; start it (`sudo systemctl start docker`, "
+            "or `sudo dockerd &`), or point DOCKER_HOST at a running engine")
+
+
+@contextlib.contextmanager
+def engine_errors(doing: str) -> Iterator[None]:
+    """Translate engine failures into user-facing errors."""
+    try:
+        yield
+    except docker.errors.ImageNotFound as exc:
+        raise EnvironmentUnusable(f"{doing}: image not found ({exc.explanation})", BUILD_HINT) from None
+    except docker.errors.APIError as exc:
+        raise OperationFailed(f"{doing}: the Docker engine refused: {exc.explanation or exc}") from None
+    except (docker.errors.DockerException, requests.exceptions.RequestException, OSError) as exc:
+        raise EnvironmentUnusable(f"{doing}: cannot reach the Docker engine ({_short(exc)})", _engine_hint()) from None
+
+
+def _short(exc: BaseException) -> str:
+    text = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+    return text[:200]
+
+
+@dataclass(frozen=True)
+class ContainerRequest:
+    """Everything needed to create one container (built by provision.py from a Desired)."""
+
+    name: str
+    image: str
+    command: list[str] | None
+    user: str | None
+    environment: dict[str, str]
+    labels: dict[str, str]
+    network: str
+    alias: str
+    container_port: int
+    bind: str
+    host_port: int
+    binds: dict[str, dict[str, str]]
+    healthcheck: dict[str, Any] | None
+    extra_hosts: dict[str, str]
+
+
+class Engine:
+    def __init__(self, timeout: int = 60) -> None:
+        with engine_errors("connecting"):
+            self.client = docker.from_env(timeout=timeout)
+            self.client.ping()
+        self.api = self.client.api
+
+    # -- finding -------------------------------------------------------------------------
+
+    def containers(self, project: str) -> dict[str, Observed]:
+        """This project's containers by service (one request: no per-container inspect)."""
+        with engine_errors("listing containers"):
+            rows = self.api.containers(all=True, filters={"label": f"{LABEL_PROJECT}={project}"})
+        found: dict[str, Observed] = {}
+        for row in rows:
+            labels = row.get("Labels") or {}
+            service = labels.get(LABEL_SERVICE)
+            if service:
+                found[service] = Observed(
+                    name=row["Names"][0].lstrip("/"), service=service, state=row.get("State", ""),
+                    health=_health_from_status(row.get("Status", "")), labels=labels, container_id=row["Id"],
+                )
+        return found
+
+    def container_by_name(self, name: str) -> dict[str, Any] | None:
+        with engine_errors(f"inspecting {name}"):
+            try:
+                return self.api.inspect_container(name)
+            except docker.errors.NotFound:
+                return None
+
+    def publishers_of(self, port: int) -> list[str]:
+        """Names of running containers publishing `port` on the host."""
+        with engine_errors("listing containers"):
+            rows = self.api.containers(filters={"publish": str(port)})
+        return [row["Names"][0].lstrip("/") for row in rows]
+
+    # -- images --------------------------------------------------------------------------
+
+    def image_id(self, ref: str) -> str | None:
+        with engine_errors(f"inspecting image {ref}"):
+            try:
+                return self.api.inspect_image(ref)["Id"]
+            except docker.errors.ImageNotFound:
+                return None
+
+    def pull(self, ref: str, progress: Callable[[str], None]) -> str:
+        repository, _, tag = ref.rpartition(":") if ":" in ref.split("/")[-1] else (ref, "", "latest")
+        try:
+            layers: dict[str, str] = {}
+            for event in self.api.pull(repository, tag=tag or "latest", stream=True, decode=True):
+                if "error" in event:
+                    raise docker.errors.APIError(event["error"])
+                if event.get("id") and event.get("status"):
+                    layers[event["id"]] = event["status"]
+                    done = sum(1 for s in layers.values() if s in ("Pull complete", "Already exists"))
+                    progress(f"pulling {done}/{len(layers)} layers")
+        except (docker.errors.APIError, requests.exceptions.RequestException) as exc:
+            raise EnvironmentUnusable(
+                f"image {ref} is not on this machine and cannot be pulled ({_short(exc)})", BUILD_HINT
+            ) from None
+        image = self.image_id(ref)
+        if image is None:
+            raise EnvironmentUnusable(f"image {ref} could not be pulled", BUILD_HINT)
+        return image
+
+    # -- network and volumes -----------------------------------------------------------------
+
+    def ensure_network(self, name: str, labels: Mapping[str, str]) -> None:
+        with engine_errors(f"creating network {name}"):
+            if not self.api.networks(names=[name]):
+                self.api.create_network(name, driver="bridge", labels=dict(labels), check_duplicate=True)
+
+    def remove_network(self, name: str) -> bool:
+        with engine_errors(f"removing network {name}"):
+            networks = [n for n in self.api.networks(names=[name]) if n["Name"] == name]
+            for network in networks:
+                self.api.remove_network(network["Id"])
+            return bool(networks)
+
+    def ensure_volume(self, name: str, labels: Mapping[str, str]) -> None:
+        with engine_errors(f"creating volume {name}"):
+            try:
+                self.api.inspect_volume(name)
+            except docker.errors.NotFound:
+                self.api.create_volume(name, labels=dict(labels))
+
+    def volumes(self, project: str) -> dict[str, int | None]:
+        """This project's volumes and their sizes in bytes (None when the engine does not say)."""
+        with engine_errors("listing volumes"):
+            listed = self.api.volumes(filters={"label": f"{LABEL_PROJECT}={project}"}).get("Volumes") or []
+            names = {v["Name"] for v in listed}
+            sizes: dict[str, int | None] = dict.fromkeys(names)
+            if names:
+                for volume in self.api.df().get("Volumes") or []:
+                    if volume["Name"] in names:
+                        size = (volume.get("UsageData") or {}).get("Size", -1)
+                        sizes[volume["Name"]] = size if size >= 0 else None
+        return sizes
+
+    def remove_volume(self, name: str) -> None:
+        with engine_errors(f"removing volume {name}"):
+            self.api.remove_volume(name)
+
+    # -- containers --------------------------------------------------------------------------
+
+    def create(self, request: ContainerRequest) -> str:
+        api = self.api
+        with engine_errors(f"creating {request.name}"):
+            host_config = api.create_host_config(
+                port_bindings={request.container_port: (request.bind, request.host_port)},
+                binds=request.binds, extra_hosts=request.extra_hosts or None,
+                init=False, log_config={"Type": "json-file", "Config": {"max-size": "10m", "max-file": "3"}},
+            )
+            networking = api.create_networking_config(
+                {request.network: api.create_endpoint_config(aliases=[request.alias])}
+            )
+            created = api.create_container(
+                request.image, command=request.command, name=request.name, environment=request.environment,
+                labels=request.labels, ports=[request.container_port], host_config=host_config,
+                networking_config=networking, healthcheck=request.healthcheck, user=request.user or "",
+            )
+        return created["Id"]
+
+    def start(self, container: str) -> None:
+        with engine_errors(f"starting {container}"):
+            self.api.start(container)
+
+    def remove(self, container: str, stop_timeout: int = 10) -> None:
+        with engine_errors(f"removing {container}"):
+            try:
+                self.api.stop(container, timeout=stop_timeout)
+                self.api.remove_container(container, force=True)
+            except docker.errors.NotFound:
+                pass
+
+    def state(self, container: str) -> dict[str, Any]:
+        with engine_errors(f"inspecting {container}"):
+            return self.api.inspect_container(container)["State"]
+
+    def inspect(self, container: str) -> dict[str, Any]:
+        with engine_errors(f"inspecting {container}"):
+            return self.api.inspect_container(container)
+
+    def logs(self, container: str, tail: int | str = "all") -> str:
+        with engine_errors(f"reading logs of {container}"):
+            data = self.api.logs(container, tail=tail, stdout=True, stderr=True)
+        return data.decode("utf-8", "replace")
+
+    def follow_logs(self, container: str, tail: int | str = "all") -> Iterator[bytes]:
+        with engine_errors(f"reading logs of {container}"):
+            yield from self.api.logs(container, tail=tail, stdout=True, stderr=True, stream=True, follow=True)
+
+    def exec(self, container: str, command: list[str], environment: Mapping[str, str] | None = None) -> tuple[int, bytes]:
+        with engine_errors(f"running a command in {container}"):
+            exec_id = self.api.exec_create(container, command, environment=dict(environment or {}))["Id"]
+            output = self.api.exec_start(exec_id)
+            return self.api.exec_inspect(exec_id)["ExitCode"], output
+
+
+def _health_from_status(status: str) -> str | None:
+    for word in ("healthy", "unhealthy", "health: starting"):
+        if f"({word})" in status:
+            return word.replace("health: ", "")
+    return None
