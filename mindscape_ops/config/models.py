@@ -238,7 +238,8 @@ class S3Store(Strict):
 class Backups(Strict):
     enabled: bool = True
     schedule: Cron = "0 3 * * *"
-    services: list[Literal["postgres", "redis"]] = ["postgres", "redis"]
+    # Default: every enabled service that holds data (postgres, redis).
+    services: list[Literal["postgres", "redis"]] | None = None
     retention: Retention = Retention()
     local: LocalStore = LocalStore()
     s3: S3Store | None = None
@@ -273,6 +274,13 @@ class Platform(Strict):
     @property
     def network_name(self) -> str:
         return self.project
+
+    @property
+    def backup_services(self) -> list[str]:
+        chosen = self.backups.services
+        if chosen is None:
+            return [name for name in ("postgres", "redis") if name in self.services.enabled()]
+        return list(chosen)
 
     @property
     def scrape_targets(self) -> list[ScrapeTarget]:

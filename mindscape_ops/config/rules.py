@@ -48,7 +48,7 @@ def _dependencies(platform: Platform) -> list[Problem]:
         problems.append((("services", "postgres_exporter", "via_pgbouncer"), "needs services.pgbouncer enabled"))
     if platform.monitoring.receivers and "alertmanager" not in enabled:
         problems.append((("monitoring", "receivers"), "alerts need services.alertmanager; add it to services"))
-    for index, service in enumerate(platform.backups.services if platform.backups.enabled else []):
+    for index, service in enumerate(platform.backups.services or [] if platform.backups.enabled else []):
         if service not in enabled:
             problems.append((("backups", "services", index), f"{service} is not an enabled service"))
     return problems
