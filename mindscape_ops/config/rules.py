@@ -73,8 +73,10 @@ def _names(platform: Platform) -> list[Problem]:
         if receiver.kind in ("slack", "pagerduty") and not receiver.secret_env:
             problems.append(((*path, "secret_env"), f"a {receiver.kind} receiver needs secret_env: the variable "
                              "holding its webhook URL or routing key"))
-        if receiver.kind == "webhook" and not (receiver.url or receiver.secret_env):
-            problems.append((path, "a webhook receiver needs url, or secret_env when the URL is secret"))
+        if receiver.kind == "webhook" and not receiver.url:
+            # secret_env on a webhook is its bearer token; a secret URL needs Alertmanager >= 0.26
+            problems.append(((*path, "url"), "a webhook receiver needs url (secret_env, if set, is sent as its "
+                             "bearer token)"))
         if receiver.kind == "email" and not receiver.to:
             problems.append(((*path, "to"), "an email receiver needs `to`"))
     return problems

@@ -122,7 +122,8 @@ Cron = Annotated[str, AfterValidator(check_cron)]
 
 _NAME_RE = re.compile(r"^[a-z][a-z0-9_-]{0,39}$")
 _IDENT_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
-_SAFE_TEXT_BAD = re.compile(r"[\x00-\x1f\x7f]")
+# C0 and C1 controls, and the Unicode line/paragraph separators YAML treats as breaks
+_SAFE_TEXT_BAD = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029]")
 
 
 def check_name(value: str) -> str:

@@ -40,7 +40,7 @@ ARTIFACTS: tuple[Artifact, ...] = (
     Artifact("prometheus/prometheus.yml.j2", _deploy("prometheus/prometheus.yml"), _enabled("prometheus")),
     Artifact("prometheus/rules/services.yml.j2", _deploy("prometheus/rules/services.yml"), _enabled("prometheus")),
     Artifact("prometheus/rules/applications.yml.j2", _deploy("prometheus/rules/applications.yml"),
-             lambda p: "prometheus" in p.services.enabled() and bool(p.scrape_targets or "gateway" in p.services.enabled())),
+             lambda p: "prometheus" in p.services.enabled() and bool(p.scrape_targets)),
     Artifact("prometheus/rules/custom.yml.j2", _deploy("prometheus/rules/custom.yml"),
              lambda p: "prometheus" in p.services.enabled() and bool(p.monitoring.rules)),
     Artifact("alertmanager/alertmanager.yml.j2", _deploy("alertmanager/alertmanager.yml"), _enabled("alertmanager")),
