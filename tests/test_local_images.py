@@ -5,7 +5,9 @@ variables, command-line arguments and mounts, ports published on 127.0.0.1 only.
 for real readiness from the host (a query, a PING, an HTTP probe) and checks the contract.
 Everything created is labelled io.mindscape.test=1 plus a per-run label, and removed at the end.
 
-No engine: skipped, except under CI=true, where that is a failure.
+No engine: skipped, except under CI=true, where that is a failure. The module is
+self-contained: `image_engine` (engine + images built on demand) is the fixture to swap for a
+shared one later.
 """
 
 from __future__ import annotations
@@ -39,6 +41,8 @@ IMAGES = {
     "redis_exporter": "mindscape-local/redis_exporter:1",
 }
 
+pytestmark = pytest.mark.engine
+
 RUN_ID = uuid.uuid4().hex[:8]
 RUN_LABEL = "io.mindscape.test.run"
 LABELS = {"io.mindscape.test": "1", RUN_LABEL: RUN_ID}
@@ -52,30 +56,31 @@ _run_at: dict[str, float] = {}  # container id -> time.monotonic() just before `
 
 
 def _engine_unusable(reason: str) -> None:
-    if os.environ.get("CI") == "true":
+    if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
         pytest.fail(f"{reason} (CI=true: these tests need a Docker engine)")
     pytest.skip(reason)
 
 
 @pytest.fixture(scope="module")
-def docker_client(request: pytest.FixtureRequest) -> Iterator[docker.DockerClient]:
+def image_engine(request: pytest.FixtureRequest) -> Iterator[docker.DockerClient]:
     """A client of a reachable engine with the local images built (a no-op when they are)."""
+    problem = None
     try:
         client = docker.from_env()
         client.ping()
     except docker.errors.DockerException as exc:
-        _engine_unusable(f"no Docker engine: {exc}; run scripts/ensure-docker")
-    build = subprocess.run(
-        [str(BUILD_SCRIPT)], capture_output=True, text=True, timeout=1200, check=False
-    )
+        problem = f"no Docker engine ({exc}); run scripts/ensure-docker"
+    if problem:  # outside the except: no chained traceback
+        _engine_unusable(problem)
+    build = subprocess.run([str(BUILD_SCRIPT)], capture_output=True, text=True, timeout=1200, check=False)
     if build.returncode == 3:
         _engine_unusable(f"cannot build local images: {build.stderr.strip()}")
     assert build.returncode == 0, f"build-local-images failed:\n{build.stdout}\n{build.stderr}"
     yield client
     for container in client.containers.list(all=True, filters={"label": f"{RUN_LABEL}={RUN_ID}"}):
         container.remove(force=True, v=True)
-    for network in client.networks.list(filters={"label": f"{RUN_LABEL}={RUN_ID}"}):
-        network.remove()
+    for net in client.networks.list(filters={"label": f"{RUN_LABEL}={RUN_ID}"}):
+        net.remove()
     plugins = request.config.pluginmanager
     reporter, capture = plugins.get_plugin("terminalreporter"), plugins.get_plugin("capturemanager")
     if reporter is not None and capture is not None and ready_seconds:
@@ -85,8 +90,8 @@ def docker_client(request: pytest.FixtureRequest) -> Iterator[docker.DockerClien
 
 
 @pytest.fixture(scope="module")
-def network(docker_client: docker.DockerClient):
-    return docker_client.networks.create(f"mindscape-test-{RUN_ID}", labels=LABELS)
+def network(image_engine: docker.DockerClient):
+    return image_engine.networks.create(f"mindscape-test-{RUN_ID}", labels=LABELS)
 
 
 def run(client: docker.DockerClient, service: str, name: str, ports: tuple[str, ...] = (), **kwargs):
@@ -143,10 +148,14 @@ def write(path: Path, text: str, mode: int = 0o644) -> Path:
     return path
 
 
-def pg_connect(port: int, password: str = PG_PASSWORD, **kwargs) -> psycopg.Connection:
+def pg_connect(port: int, password: str = PG_PASSWORD) -> psycopg.Connection:
     return psycopg.connect(
-        host="127.0.0.1", port=port, user=PG_USER, password=password, dbname=PG_DB,
-        connect_timeout=2, **kwargs,
+        host="127.0.0.1",
+        port=port,
+        user=PG_USER,
+        password=password,
+        dbname=PG_DB,
+        connect_timeout=2,
     )
 
 
@@ -170,7 +179,7 @@ class Started:
 
 
 @pytest.fixture(scope="module")
-def postgres(docker_client, network, tmp_path_factory) -> Started:
+def postgres(image_engine, network, tmp_path_factory) -> Started:
     initdb = tmp_path_factory.mktemp("initdb")
     initdb.chmod(0o755)
     write(initdb / "01-schema.sql", "CREATE TABLE seeded (id int); INSERT INTO seeded VALUES (1);\n")
@@ -181,7 +190,11 @@ def postgres(docker_client, network, tmp_path_factory) -> Started:
         mode=0o755,
     )
     container = run(
-        docker_client, "postgres", "pg", ports=("5432/tcp",), network=network.name,
+        image_engine,
+        "postgres",
+        "pg",
+        ports=("5432/tcp",),
+        network=network.name,
         environment={"POSTGRES_USER": PG_USER, "POSTGRES_PASSWORD": PG_PASSWORD, "POSTGRES_DB": PG_DB},
         volumes={str(initdb): {"bind": "/docker-entrypoint-initdb.d", "mode": "ro"}},
         command=["-c", "max_connections=50"],  # extra args go to postgres, as in the official image
@@ -192,10 +205,14 @@ def postgres(docker_client, network, tmp_path_factory) -> Started:
 
 
 @pytest.fixture(scope="module")
-def redis_server(docker_client, network, tmp_path_factory) -> Started:
+def redis_server(image_engine, network, tmp_path_factory) -> Started:
     conf = write(tmp_path_factory.mktemp("redis") / "redis.conf", "maxmemory 10mb\nappendonly yes\n")
     container = run(
-        docker_client, "redis", "redis", ports=("6379/tcp",), network=network.name,
+        image_engine,
+        "redis",
+        "redis",
+        ports=("6379/tcp",),
+        network=network.name,
         volumes={str(conf): {"bind": "/usr/local/etc/redis/redis.conf", "mode": "ro"}},
         command=["redis-server", "/usr/local/etc/redis/redis.conf", "--requirepass", REDIS_PASSWORD],
     )
@@ -225,9 +242,12 @@ def test_postgres_follows_the_official_contract(postgres: Started) -> None:
     assert "listening on IPv4" not in init_part and "listening on IPv6" not in init_part
 
 
-def test_postgres_stops_on_sigterm_and_restarts_without_reinit(docker_client) -> None:
+def test_postgres_stops_on_sigterm_and_restarts_without_reinit(image_engine) -> None:
     container = run(
-        docker_client, "postgres", "pg-restart", ports=("5432/tcp",),
+        image_engine,
+        "postgres",
+        "pg-restart",
+        ports=("5432/tcp",),
         environment={"POSTGRES_USER": PG_USER, "POSTGRES_PASSWORD": PG_PASSWORD, "POSTGRES_DB": PG_DB},
     )
     wait_ready(container, pg_ready(host_port(container, "5432/tcp")), "postgres")
@@ -245,37 +265,33 @@ def test_redis_follows_the_official_contract(redis_server: Started) -> None:
     anonymous = redis.Redis(host="127.0.0.1", port=redis_server.port, socket_timeout=2)
     with pytest.raises(redis.exceptions.AuthenticationError):
         anonymous.ping()
-    client = redis.Redis(
-        host="127.0.0.1", port=redis_server.port, password=REDIS_PASSWORD, socket_timeout=2
-    )
+    client = redis.Redis(host="127.0.0.1", port=redis_server.port, password=REDIS_PASSWORD, socket_timeout=2)
     assert client.config_get("maxmemory") == {"maxmemory": str(10 * 1024 * 1024)}
     assert client.config_get("dir") == {"dir": "/data"}
     assert redis_server.container.exec_run("cat /proc/1/comm").output.decode().strip() == "redis-server"
     assert redis_server.container.exec_run("stat -c %U /proc/1").output.decode().strip() == "redis"
 
 
-def test_redis_defaults_and_other_commands(docker_client) -> None:
+def test_redis_defaults_and_other_commands(image_engine) -> None:
     # No args: like the official image, reachable without protected mode (Debian's default).
-    container = run(docker_client, "redis", "redis-default", ports=("6379/tcp",))
+    container = run(image_engine, "redis", "redis-default", ports=("6379/tcp",))
     client = redis.Redis(host="127.0.0.1", port=host_port(container, "6379/tcp"), socket_timeout=2)
     wait_ready(container, client.ping, "redis (defaults)")
     # A first argument that is not a redis-server option runs as a command.
-    shell = run(docker_client, "redis", "redis-sh", command=["sh", "-c", "echo hello from $(id -un)"])
+    shell = run(image_engine, "redis", "redis-sh", command=["sh", "-c", "echo hello from $(id -un)"])
     assert shell.wait(timeout=30)["StatusCode"] == 0
     assert logs(shell).strip() == "hello from root"
 
 
-@pytest.mark.parametrize(
-    ("service", "port"), [("prometheus", "9090/tcp"), ("alertmanager", "9093/tcp")]
-)
-def test_prometheus_and_alertmanager_get_ready(docker_client, service: str, port: str) -> None:
-    container = run(docker_client, service, service, ports=(port,))
+@pytest.mark.parametrize(("service", "port"), [("prometheus", "9090/tcp"), ("alertmanager", "9093/tcp")])
+def test_prometheus_and_alertmanager_get_ready(image_engine, service: str, port: str) -> None:
+    container = run(image_engine, service, service, ports=(port,))
     url = f"http://127.0.0.1:{host_port(container, port)}/-/ready"
     ready_seconds[service] = wait_ready(container, lambda: http_get(url)[0] == 200, service)
     assert container.attrs["Config"]["User"] == "nobody"
 
 
-def test_gateway_serves_the_mounted_config(docker_client, tmp_path) -> None:
+def test_gateway_serves_the_mounted_config(image_engine, tmp_path) -> None:
     # Shaped like a config written for the official image: `user nginx`, logs to /var/log/nginx.
     conf = write(
         tmp_path / "nginx.conf",
@@ -292,7 +308,10 @@ http {
 """,
     )
     container = run(
-        docker_client, "gateway", "gateway", ports=("8080/tcp",),
+        image_engine,
+        "gateway",
+        "gateway",
+        ports=("8080/tcp",),
         volumes={str(conf): {"bind": "/etc/nginx/nginx.conf", "mode": "ro"}},
     )
     url = f"http://127.0.0.1:{host_port(container, '8080/tcp')}/healthz"
@@ -300,7 +319,7 @@ http {
     assert "GET /healthz" in container.logs(stderr=False).decode()  # access log on stdout
 
 
-def test_pgbouncer_pools_postgres(docker_client, network, postgres: Started, tmp_path) -> None:
+def test_pgbouncer_pools_postgres(image_engine, network, postgres: Started, tmp_path) -> None:
     ini = write(
         tmp_path / "pgbouncer.ini",
         f"""
@@ -317,7 +336,11 @@ pool_mode = session
     )
     userlist = write(tmp_path / "userlist.txt", f'"{PG_USER}" "{PG_PASSWORD}"\n')
     container = run(
-        docker_client, "pgbouncer", "pgbouncer", ports=("6432/tcp",), network=network.name,
+        image_engine,
+        "pgbouncer",
+        "pgbouncer",
+        ports=("6432/tcp",),
+        network=network.name,
         volumes={
             str(ini): {"bind": "/etc/pgbouncer/pgbouncer.ini", "mode": "ro"},
             str(userlist): {"bind": "/etc/pgbouncer/userlist.txt", "mode": "ro"},
@@ -330,11 +353,15 @@ pool_mode = session
     assert container.exec_run("stat -c %U /proc/1").output.decode().strip() == "postgres"
 
 
-def test_postgres_exporter_sees_postgres(docker_client, network, postgres: Started) -> None:
+def test_postgres_exporter_sees_postgres(image_engine, network, postgres: Started) -> None:
     dsn = f"postgresql://{PG_USER}:{PG_PASSWORD}@{postgres.name}:5432/{PG_DB}?sslmode=disable"
     container = run(
-        docker_client, "postgres_exporter", "pg-exporter", ports=("9187/tcp",),
-        network=network.name, environment={"DATA_SOURCE_NAME": dsn},
+        image_engine,
+        "postgres_exporter",
+        "pg-exporter",
+        ports=("9187/tcp",),
+        network=network.name,
+        environment={"DATA_SOURCE_NAME": dsn},
     )
     port = host_port(container, "9187/tcp")
     ready_seconds["postgres_exporter"] = wait_ready(
@@ -342,9 +369,12 @@ def test_postgres_exporter_sees_postgres(docker_client, network, postgres: Start
     )
 
 
-def test_redis_exporter_sees_redis(docker_client, network, redis_server: Started) -> None:
+def test_redis_exporter_sees_redis(image_engine, network, redis_server: Started) -> None:
     container = run(
-        docker_client, "redis_exporter", "redis-exporter", ports=("9121/tcp",),
+        image_engine,
+        "redis_exporter",
+        "redis-exporter",
+        ports=("9121/tcp",),
         network=network.name,
         environment={"REDIS_ADDR": f"redis://{redis_server.name}:6379", "REDIS_PASSWORD": REDIS_PASSWORD},
     )

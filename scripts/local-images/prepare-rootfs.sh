@@ -37,12 +37,18 @@ ln -sf prometheus-alertmanager /usr/bin/alertmanager
 ln -sf prometheus-postgres-exporter /usr/bin/postgres_exporter
 ln -sf prometheus-redis-exporter /usr/bin/redis_exporter
 ln -sf /usr/bin/prometheus-redis-exporter /redis_exporter
+# prom/prometheus keeps its console files here (and older versions' CMD names these paths).
+install -d /usr/share/prometheus
+ln -sfn /etc/prometheus/consoles /usr/share/prometheus/consoles
+ln -sfn /etc/prometheus/console_libraries /usr/share/prometheus/console_libraries
 
 # nginx logs go to the container's stdout/stderr, as in the official image.
 ln -sf /dev/stdout /var/log/nginx/access.log
 ln -sf /dev/stderr /var/log/nginx/error.log
 # Debian's default site would listen on :80 next to whatever a mounted config says.
 rm -f /etc/nginx/sites-enabled/default
+# The official image's temp-file directory, which configs written for it may name.
+install -d /var/cache/nginx
 
 # Trim: documentation (keeping the copyright files), translations, apt caches and lists,
 # logs, and moment-timezone's 210 MB of raw tz data (Prometheus' UI uses only the bundled
