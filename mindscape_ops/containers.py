@@ -86,6 +86,8 @@ def container_specs(platform: Platform) -> dict[str, ContainerSpec]:
                          "PGDATA": "/var/lib/postgresql/data/pgdata"},
             secrets={"POSTGRES_PASSWORD": "POSTGRES_PASSWORD"},
             volume_target="/var/lib/postgresql/data",
+            # with pgbouncer: an init script gives a fresh database the verifier pgbouncer holds
+            mounts=(Mount(".mindscape/postgres/initdb", "/docker-entrypoint-initdb.d"),) if "pgbouncer" in enabled else (),
             healthcheck=("CMD-SHELL", f"pg_isready -h 127.0.0.1 -U {pg.user} -d {pg.database}"),
             probe=Probe("postgres"),
         )

@@ -20,6 +20,7 @@ from .runtime.readiness import Credentials, Wait, probe_once, wait_until_ready
 class UpResult:
     actions: list[Action]
     outcomes: list[Outcome]
+    hand_edited: list[str]  # generated files kept as edited by hand (their content is used)
 
     @property
     def failures(self) -> list[Outcome]:
@@ -37,7 +38,8 @@ def plan(project: Project, services: Iterable[str] = ()) -> Plan:
 def up(project: Project, services: Iterable[str], event: Event, wait: bool = True,
        timeout: float | None = None) -> UpResult:
     services = list(services)
-    secrets = prepare(project)
+    hand_edited: list[str] = []
+    secrets = prepare(project, kept=hand_edited)
     engine = Engine()
     chosen = select_services(project, services)
     from .containers import container_specs
@@ -51,7 +53,7 @@ def up(project: Project, services: Iterable[str], event: Event, wait: bool = Tru
     engine.ensure_network(platform.network_name, {LABEL_PROJECT: platform.project})
     hooks = _hooks(project, engine, the_plan, wait, timeout)
     outcomes = execute(engine, the_plan.actions, hooks, event)
-    return UpResult(the_plan.actions, outcomes)
+    return UpResult(the_plan.actions, outcomes, hand_edited)
 
 
 def _hooks(project: Project, engine: Engine, the_plan: Plan, wait: bool, timeout: float | None) -> Hooks:
@@ -83,10 +85,10 @@ def _hooks(project: Project, engine: Engine, the_plan: Plan, wait: bool, timeout
         return platform.volume_name(service), {LABEL_PROJECT: platform.project, "io.mindscape.service": service}
 
     def pgbouncer_userlist() -> None:
-        from .pooling import write_userlist
+        from .pooling import copy_verifier_from_postgres
 
         address = service_address(project, "postgres")
-        attempt = lambda: write_userlist(project, address, creds["postgres"])  # noqa: E731
+        attempt = lambda: copy_verifier_from_postgres(project, address, creds["postgres"])  # noqa: E731
         wait_until_ready(attempt, waiting("postgres"))
 
     after_ready: dict[str, Callable[[], None]] = {}

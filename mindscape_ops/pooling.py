@@ -1,20 +1,85 @@
-"""Connection pooling: pgbouncer authenticates the platform user with the SCRAM verifier
-that Postgres itself stores, so no plaintext password is written to any file."""
+"""Connection pooling: pgbouncer authenticates the platform user with a SCRAM verifier, the
+same one Postgres stores, so no plaintext password is written to any file but secrets.env.
+
+The verifier is made once from POSTGRES_PASSWORD (kept while it still matches), written to
+.mindscape/pgbouncer/userlist.txt, and given to a fresh Postgres by an init script, so that
+pgbouncer's SCRAM pass-through works for `mindscape up` and the compose export alike. On an
+existing database `up` copies the verifier Postgres really stores (pg_authid) instead.
+"""
 
 from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import os
+import re
+from pathlib import Path
 
 from .endpoints import Address
 from .fsutil import atomic_write
 from .project import Project
 from .runtime.readiness import Credentials, NotReady
 
+ITERATIONS = 4096
+_VERIFIER_RE = re.compile(r"^SCRAM-SHA-256\$(\d+):([A-Za-z0-9+/=]+)\$([A-Za-z0-9+/=]+):([A-Za-z0-9+/=]+)$")
 
-def userlist_path(project: Project):
-    return project.workspace.dir / "pgbouncer" / "userlist.txt"
+
+def scram_verifier(password: str, salt: bytes, iterations: int = ITERATIONS) -> str:
+    """The SCRAM-SHA-256 secret Postgres stores for `password` (RFC 5802 / 7677)."""
+    salted = hashlib.pbkdf2_hmac("sha256", password.encode(), salt, iterations)
+    client_key = hmac.new(salted, b"Client Key", hashlib.sha256).digest()
+    stored_key = hashlib.sha256(client_key).digest()
+    server_key = hmac.new(salted, b"Server Key", hashlib.sha256).digest()
+    b64 = lambda data: base64.b64encode(data).decode()  # noqa: E731
+    return f"SCRAM-SHA-256${iterations}:{b64(salt)}${b64(stored_key)}:{b64(server_key)}"
 
 
-def write_userlist(project: Project, postgres: Address, creds: Credentials) -> None:
-    """Copy the user's verifier from pg_authid into .mindscape/pgbouncer/userlist.txt."""
+def verifier_matches(verifier: str, password: str) -> bool:
+    match = _VERIFIER_RE.match(verifier)
+    if not match:
+        return False
+    iterations, salt = int(match.group(1)), base64.b64decode(match.group(2))
+    return hmac.compare_digest(scram_verifier(password, salt, iterations), verifier)
+
+
+def userlist_path(root: Path) -> Path:
+    return root / ".mindscape" / "pgbouncer" / "userlist.txt"
+
+
+def initdb_dir(root: Path) -> Path:
+    return root / ".mindscape" / "postgres" / "initdb"
+
+
+def _write_userlist(root: Path, user: str, verifier: str) -> None:
+    escaped = verifier.replace('"', '""')
+    # readable by pgbouncer's unprivileged user in the container; .mindscape/ itself is 0700
+    atomic_write(userlist_path(root), f'"{user}" "{escaped}"\n', mode=0o644)
+
+
+def _current_verifier(root: Path) -> str | None:
+    try:
+        text = userlist_path(root).read_text()
+    except OSError:
+        return None
+    match = re.match(r'^"[^"]*" "([^"]+)"', text)
+    return match.group(1) if match else None
+
+
+def ensure_pooler_files(root: Path, user: str, password: str) -> None:
+    """userlist.txt and the Postgres init script, made once and kept while they match."""
+    verifier = _current_verifier(root)
+    if verifier is None or not verifier_matches(verifier, password):
+        verifier = scram_verifier(password, os.urandom(16))
+        _write_userlist(root, user, verifier)
+    script = initdb_dir(root) / "10-mindscape-scram.sql"
+    sql = f"ALTER ROLE \"{user}\" PASSWORD '{verifier}';\n"
+    if not script.exists() or script.read_text() != sql:
+        atomic_write(script, sql, mode=0o644)
+
+
+def copy_verifier_from_postgres(project: Project, postgres: Address, creds: Credentials) -> None:
+    """On an existing database, trust what Postgres stores (it may predate our init script)."""
     import psycopg
 
     try:
@@ -25,6 +90,5 @@ def write_userlist(project: Project, postgres: Address, creds: Credentials) -> N
         raise NotReady(f"postgres: {str(exc).strip() or type(exc).__name__}") from None
     if not row or not row[0]:
         raise NotReady(f"postgres has no password for {creds.user}")
-    verifier = row[0].replace('"', '""')
-    # readable by pgbouncer's unprivileged user in the container; .mindscape/ itself is 0700
-    atomic_write(userlist_path(project), f'"{creds.user}" "{verifier}"\n', mode=0o644)
+    if row[0] != _current_verifier(project.root):
+        _write_userlist(project.root, creds.user, row[0])

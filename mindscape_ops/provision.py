@@ -4,13 +4,13 @@ container should be, and decide. Executing the plan is runtime/converge.py's job
 from __future__ import annotations
 
 import hashlib
-import os
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-from .containers import ContainerSpec, container_specs, required_secrets
+from .containers import ContainerSpec, container_specs
 from .errors import OperationFailed, UsageError
+from .materialize import prepare  # noqa: F401 - re-exported for lifecycle
 from .plan import LABEL_CONFIG_HASH, LABEL_CONFIG_PARTS, LABEL_PROJECT, LABEL_SERVICE, Action, Desired, Kind, converge, desire
 from .project import Project
 from .runtime.docker import ContainerRequest, Engine
@@ -46,33 +46,6 @@ def select_services(project: Project, wanted: Iterable[str]) -> list[str]:
     for name in wanted:
         add(name)
     return [name for name in specs if name in chosen]
-
-
-def prepare(project: Project, write_files: bool = True) -> dict[str, str]:
-    """Secrets generated, files rendered, receiver secrets written: a fresh clone is ready."""
-    secrets = project.workspace.ensure_secrets(required_secrets(project.platform))
-    if write_files:
-        from . import render
-
-        render.write(project.loaded, project.workspace)
-        _write_receiver_secrets(project)
-    return secrets
-
-
-def _write_receiver_secrets(project: Project) -> None:
-    from .fsutil import atomic_write
-
-    folder = project.workspace.dir / "alertmanager"
-    if "alertmanager" not in project.platform.services.enabled():
-        return
-    folder.mkdir(parents=True, exist_ok=True)
-    for receiver in project.platform.monitoring.receivers:
-        if receiver.secret_env:
-            target = folder / receiver.name
-            value = os.environ.get(receiver.secret_env)
-            if value is not None or not target.exists():
-                # readable by the container's unprivileged user; .mindscape/ itself is 0700
-                atomic_write(target, value or "", mode=0o644)
 
 
 def content_digest(path: Path) -> str:

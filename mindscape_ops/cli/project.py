@@ -83,10 +83,12 @@ def render(
 
 def _write(project, force: bool):
     from .. import render as rendering
-    from ..containers import required_secrets
+    from ..materialize import prepare, write_derived_files
 
-    project.workspace.ensure_secrets(required_secrets(project.platform))
-    return rendering.write(project.loaded, project.workspace, force=force)
+    secrets = prepare(project, write_files=False)
+    changes = rendering.write(project.loaded, project.workspace, force=force)
+    write_derived_files(project, secrets)
+    return changes
 
 
 _STYLE = {"missing": "green", "stale": "cyan", "hand-edited": "yellow", "orphaned": "magenta", "unchanged": "dim"}

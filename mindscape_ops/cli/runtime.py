@@ -48,8 +48,11 @@ def up(
         record.project = project = open_project(files)
         with Progress(console(stderr=True)) as progress:
             result = lifecycle.up(project, services or (), progress.event, wait=not no_wait, timeout=timeout)
+        err = console(stderr=True)
+        if result.hand_edited:
+            err.print(f"[yellow]kept {len(result.hand_edited)} hand-edited generated file(s), used as edited:[/] "
+                      f"{', '.join(result.hand_edited)}; `mindscape render --diff` shows the difference")
         if result.failures:
-            err = console(stderr=True)
             for failure in result.failures:
                 err.print(f"[red]✗ {failure.service}:[/] {failure.message}", markup=True)
                 if failure.logs:

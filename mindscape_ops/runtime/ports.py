@@ -9,6 +9,8 @@ from pathlib import Path
 
 def is_free(bind: str, port: int) -> bool:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        # like a server would: connections lingering in TIME_WAIT do not make a port taken
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             sock.bind((bind, port))
         except OSError:

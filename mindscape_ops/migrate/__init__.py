@@ -1,0 +1,26 @@
+"""Schema migrations: dbmate-style SQL files applied to Postgres, each in one transaction with
+its tracking row, under one advisory lock per run.
+
+    files.py    finding and parsing migration files (pure)
+    sql.py      splitting SQL into statements, offsets to lines (pure)
+    plan.py     applied/pending/changed/missing and what up/down/baseline would do (pure)
+    engine.py   the psycopg adapter: connect, lock, track, apply, revert
+    actions.py  the library calls the CLI and `mindscape up` use
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from ..project import Project
+
+
+def apply_pending(project: Project, echo: Callable[[str], None] = print) -> int:
+    """Apply pending migrations (for `mindscape up` when database.migrate_on_up is true).
+    Returns how many ran; raises a MindscapeError when one fails or the database is unreachable."""
+    from .actions import apply_pending as _apply_pending
+
+    return _apply_pending(project, echo=echo)

@@ -1,0 +1,149 @@
+"""What `mindscape migrate ...` does, as library calls: files + database -> plan -> engine.
+The CLI and `mindscape up` (migrate_on_up) call these; output goes through `echo`."""
+
+from __future__ import annotations
+
+import getpass
+import os
+import socket
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ..endpoints import database_target
+from ..errors import OperationFailed
+from ..fsutil import atomic_write
+from ..project import Project
+from . import engine
+from .engine import Echo
+from .files import MigrationFile, check_new_name, discover, new_file_text, new_version, taken_versions
+from .plan import Entry, entries, plan_baseline, plan_down, plan_up
+
+
+def migrations_dir(project: Project) -> Path:
+    return project.root / project.platform.database.migrations_dir
+
+
+def _quiet(_: str) -> None:
+    pass
+
+
+def applied_by() -> str:
+    try:
+        user = getpass.getuser()
+    except (KeyError, OSError):
+        user = str(os.getuid())
+    return f"{user}@{socket.gethostname()}"
+
+
+def _lock_timeout(project: Project, lock_timeout: float | None) -> float:
+    return project.platform.database.lock_timeout.seconds if lock_timeout is None else lock_timeout
+
+
+@dataclass
+class UpResult:
+    database: str
+    applied: list[tuple[MigrationFile, int]] = field(default_factory=list)  # (migration, ms)
+    would_apply: list[MigrationFile] = field(default_factory=list)  # --dry-run
+    already_applied: int = 0
+
+
+def up(project: Project, *, to: str | None = None, dry_run: bool = False, allow_out_of_order: bool = False,
+       lock_timeout: float | None = None, echo: Echo = _quiet) -> UpResult:
+    """Apply pending migrations in version order, each in its own transaction with its record.
+    Stops at the first failure (raising); what was applied before it stays applied."""
+    files = discover(migrations_dir(project))
+    target = database_target(project)
+    result = UpResult(target.display)
+    with engine.connect(target, echo) as db:
+        if not dry_run:
+            db.lock(_lock_timeout(project, lock_timeout), echo)
+            db.ensure_tracking_table()
+        applied = db.applied()
+        plan = plan_up(files, applied, to=to, allow_out_of_order=allow_out_of_order)
+        result.already_applied = len(applied)
+        if plan.problems:
+            listed = "\n".join(f"  - {p.message}" for p in plan.problems)
+            raise OperationFailed(f"migrate up stopped before applying anything:\n{listed}", plan.hint)
+        if dry_run:
+            result.would_apply = plan.to_apply
+            return result
+        who = applied_by()
+        for migration in plan.to_apply:
+            if not migration.up.transaction:
+                echo(f"{migration.filename}: transaction:false, statement by statement outside a transaction")
+            took = db.apply(migration, who)
+            result.applied.append((migration, took))
+            echo(f"applied {migration.filename} ({took} ms)")
+    return result
+
+
+def apply_pending(project: Project, echo: Echo = print) -> int:
+    """For `mindscape up` with database.migrate_on_up: apply what is pending; returns how many."""
+    return len(up(project, echo=echo).applied)
+
+
+def down(project: Project, *, steps: int = 1, dry_run: bool = False, lock_timeout: float | None = None,
+         echo: Echo = _quiet) -> list[MigrationFile]:
+    """Run the down sections of the `steps` most recently applied migrations, newest first."""
+    files = discover(migrations_dir(project))
+    reverted: list[MigrationFile] = []
+    with engine.connect(database_target(project), echo) as db:
+        if not dry_run:
+            db.lock(_lock_timeout(project, lock_timeout), echo)
+        applied = db.applied()
+        if not applied:
+            echo("nothing to roll back: no migration is applied")
+            return reverted
+        if steps > len(applied):
+            echo(f"only {len(applied)} migration(s) applied; rolling back all of them")
+        for revert in plan_down(files, applied, steps):
+            if dry_run:
+                echo(f"would roll back {revert.file.filename}")
+            else:
+                took = db.revert(revert.file)
+                echo(f"rolled back {revert.file.filename} ({took} ms)")
+            reverted.append(revert.file)
+    return reverted
+
+
+def baseline(project: Project, version: str, *, lock_timeout: float | None = None,
+             echo: Echo = _quiet) -> list[MigrationFile]:
+    """Record every migration up to `version` as applied without running it."""
+    files = discover(migrations_dir(project))
+    with engine.connect(database_target(project), echo) as db:
+        db.lock(_lock_timeout(project, lock_timeout), echo)
+        db.ensure_tracking_table()
+        marked = plan_baseline(files, db.applied(), version)
+        if marked:
+            db.mark_applied(marked, applied_by())
+    for migration in marked:
+        echo(f"marked {migration.filename} as applied (not run)")
+    return marked
+
+
+@dataclass
+class StatusReport:
+    database: str
+    directory: Path
+    tracking_table_exists: bool
+    entries: list[Entry]
+
+
+def status(project: Project, echo: Echo = _quiet) -> StatusReport:
+    directory = migrations_dir(project)
+    files = discover(directory)
+    target = database_target(project)
+    with engine.connect(target, echo) as db:
+        exists = db.has_tracking_table()
+        applied = db.applied() if exists else []
+    return StatusReport(target.display, directory, exists, entries(files, applied))
+
+
+def new(project: Project, name: str) -> Path:
+    """Write `<version>_<name>.sql` from the template into the migrations directory."""
+    check_new_name(name)
+    directory = migrations_dir(project)
+    version = new_version(taken_versions(directory))
+    path = directory / f"{version}_{name}.sql"
+    atomic_write(path, new_file_text(name))
+    return path

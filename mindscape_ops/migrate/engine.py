@@ -1,0 +1,294 @@
+"""The Postgres side of migrations (psycopg 3): one connection and one advisory lock for a
+whole run; each migration commits together with its tracking row, or not at all.
+
+Tracking table: `mindscape.migrations` (its own schema, so it never mixes with the
+application's tables). Lock: a session-level `pg_advisory_lock(MIGRATION_LOCK)`, held from
+before the tracking table is read until the run ends; advisory locks are per database.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from collections.abc import Callable, Iterator
+
+import psycopg
+from psycopg import errors as pg_errors
+from psycopg.conninfo import conninfo_to_dict
+
+from ..endpoints import DatabaseTarget
+from ..errors import EnvironmentUnusable, MindscapeError, OperationFailed, UsageError
+from .files import MigrationFile, Section, shown
+from .plan import AppliedMigration
+from .sql import Statement, line_and_column, split_statements
+
+SCHEMA = "mindscape"
+TABLE = f"{SCHEMA}.migrations"
+MIGRATION_LOCK = 0x6D696E6473636170  # b"mindscap" as a bigint: the advisory lock key
+NOTICE_AFTER_S = 3.0  # how long a run waits for the lock quietly before naming the holder
+
+Echo = Callable[[str], None]
+
+_CREATE = f"""
+CREATE SCHEMA IF NOT EXISTS {SCHEMA};
+CREATE TABLE IF NOT EXISTS {TABLE} (
+    version     text PRIMARY KEY,
+    name        text NOT NULL,
+    checksum    text NOT NULL,
+    applied_at  timestamptz NOT NULL DEFAULT clock_timestamp(),
+    duration_ms integer NOT NULL DEFAULT 0,
+    applied_by  text NOT NULL,
+    method      text NOT NULL CHECK (method IN ('transaction', 'no-transaction', 'baseline'))
+);
+COMMENT ON TABLE {TABLE} IS 'applied by `mindscape migrate`; checksum: sha256 of the up section';
+"""
+_INSERT = (f"INSERT INTO {TABLE} (version, name, checksum, duration_ms, applied_by, method) "
+           "VALUES (%s, %s, %s, %s, %s, %s)")
+_SELECT = f"SELECT version, name, checksum, applied_at, duration_ms, applied_by, method FROM {TABLE}"
+
+
+@contextlib.contextmanager
+def connect(target: DatabaseTarget, echo: Echo) -> Iterator[Database]:
+    """An autocommit connection (transactions are explicit), closed at the end, which also
+    releases the lock. Connection problems become EnvironmentUnusable (exit 3)."""
+    params = _params(target)
+    try:
+        conn = psycopg.connect(**params, autocommit=True)
+    except psycopg.Error as exc:
+        raise _unreachable(target, params, exc) from None
+    conn.add_notice_handler(lambda diag: echo(f"  {diag.severity}: {diag.message_primary}"))
+    try:
+        yield Database(conn, target)
+    except psycopg.Error as exc:
+        if conn.broken:
+            raise EnvironmentUnusable(
+                f"lost the connection to {target.display}: {_first_line(exc)}",
+                "check that the server is up; a migration whose transaction did not commit was not recorded "
+                "and runs again next time",
+            ) from None
+        raise OperationFailed(
+            f"{target.display}: {exc.diag.message_primary or _first_line(exc)}",
+            f"the migration role needs to create and write {TABLE} (CREATE on the database, or an existing "
+            f"schema {SCHEMA} it owns)" if isinstance(exc, pg_errors.InsufficientPrivilege) else None,
+        ) from None
+    finally:
+        conn.close()
+
+
+def _params(target: DatabaseTarget) -> dict[str, str]:
+    try:
+        params = conninfo_to_dict(target.conninfo)
+    except psycopg.ProgrammingError:
+        raise UsageError(
+            "the database URL is not a valid Postgres connection string",
+            "use the form postgresql://USER:PASSWORD@HOST:5432/DBNAME",
+        ) from None
+    params.setdefault("connect_timeout", "10")
+    params.setdefault("application_name", "mindscape migrate")
+    return params
+
+
+def _unreachable(target: DatabaseTarget, params: dict[str, str], exc: psycopg.Error) -> MindscapeError:
+    host, port = params.get("host") or "localhost (socket)", params.get("port") or "5432"
+    reason = _first_line(exc)
+    password = params.get("password")
+    if password:
+        reason = reason.replace(password, "***")
+    if target.external:
+        hint = (f"check the URL's host {host} and port {port}, that this machine may connect to it "
+                "(firewall, allowed addresses, sslmode), and the user, password and database name")
+    else:
+        hint = (f"is postgres running? `mindscape up postgres` starts it and `mindscape status` shows it; "
+                f"it should answer on {host}:{port} with the password in .mindscape/secrets.env")
+    message = f"cannot reach the database at {host}:{port} ({target.display}): {reason}"
+    return EnvironmentUnusable(message, hint)
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    return " ".join(lines[:2]) if lines else type(exc).__name__
+
+
+class Database:
+    def __init__(self, conn: psycopg.Connection, target: DatabaseTarget) -> None:
+        self.conn, self.target = conn, target
+
+    # -- the lock ----------------------------------------------------------------------
+
+    def lock(self, timeout_s: float, echo: Echo) -> None:
+        """Wait for the migration lock: quietly at first, then naming who holds it."""
+        quiet = min(timeout_s, NOTICE_AFTER_S)
+        if self._wait_for_lock(quiet):
+            return
+        holder = self.lock_holder()
+        echo(f"waiting for the migration lock, held by {holder}; "
+             f"up to {max(0.0, timeout_s - quiet):.0f}s more (--lock-timeout)")
+        if timeout_s > quiet and self._wait_for_lock(timeout_s - quiet):
+            return
+        raise OperationFailed(
+            f"gave up after {timeout_s:g}s waiting for the migration lock held by {self.lock_holder()}",
+            "another `mindscape migrate` is running against this database: let it finish and run again, "
+            "raise --lock-timeout, or if that session hangs, end it with SELECT pg_terminate_backend(PID)",
+        )
+
+    def _wait_for_lock(self, seconds: float) -> bool:
+        if seconds <= 0:
+            return bool(self.conn.execute("SELECT pg_try_advisory_lock(%s)", [MIGRATION_LOCK]).fetchone()[0])
+        try:
+            with self.conn.transaction():
+                # lock_timeout bounds the wait; the lock itself is session-level and outlives the transaction.
+                self.conn.execute("SELECT set_config('lock_timeout', %s, true)", [f"{int(seconds * 1000)}ms"])
+                self.conn.execute("SELECT pg_advisory_lock(%s)", [MIGRATION_LOCK])
+            return True
+        except pg_errors.LockNotAvailable:
+            return False
+
+    def lock_holder(self) -> str:
+        row = self.conn.execute(
+            "SELECT l.pid, a.application_name, a.usename, host(a.client_addr) FROM pg_locks l "
+            "LEFT JOIN pg_stat_activity a ON a.pid = l.pid "
+            "WHERE l.locktype = 'advisory' AND l.granted AND l.objsubid = 1 "
+            "AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database()) "
+            "AND l.classid = %s::bigint::oid AND l.objid = %s::bigint::oid",
+            [MIGRATION_LOCK >> 32, MIGRATION_LOCK & 0xFFFFFFFF],
+        ).fetchone()
+        if row is None:
+            return "another session"
+        pid, app, user, addr = row
+        parts = (app, f"user {user}" if user else "", f"from {addr}" if addr else "")
+        about = ", ".join(part for part in parts if part)
+        return f"pid {pid}" + (f" ({about})" if about else "")
+
+    # -- the tracking table ------------------------------------------------------------
+
+    def has_tracking_table(self) -> bool:
+        return self.conn.execute("SELECT to_regclass(%s) IS NOT NULL", [TABLE]).fetchone()[0]
+
+    def ensure_tracking_table(self) -> None:
+        # Checked first: CREATE SCHEMA IF NOT EXISTS needs CREATE on the database even when the
+        # schema exists, which a managed database's migration role may not have.
+        if not self.has_tracking_table():
+            with self.conn.transaction():
+                self.conn.execute(_CREATE)
+
+    def applied(self) -> list[AppliedMigration]:
+        if not self.has_tracking_table():
+            return []
+        return [AppliedMigration(*row) for row in self.conn.execute(_SELECT).fetchall()]
+
+    # -- running migrations ------------------------------------------------------------
+
+    def apply(self, migration: MigrationFile, applied_by: str) -> int:
+        """Run the up section and record it; returns the time it took in ms."""
+        started = time.perf_counter()
+        section = migration.up
+        if section.transaction:
+            with self.conn.transaction():
+                self._run_each(migration, section)
+                took = _ms_since(started)
+                self.conn.execute(_INSERT, _row(migration, took, applied_by, "transaction"))
+        else:
+            self._run_each(migration, section)
+            took = _ms_since(started)
+            self.conn.execute(_INSERT, _row(migration, took, applied_by, "no-transaction"))
+        self._reset_session()
+        return took
+
+    def revert(self, migration: MigrationFile) -> int:
+        """Run the down section and forget the migration; returns the time it took in ms."""
+        started = time.perf_counter()
+        section = migration.down
+        assert section is not None
+        delete = f"DELETE FROM {TABLE} WHERE version = %s"
+        if section.transaction:
+            with self.conn.transaction():
+                self._run_each(migration, section, "down")
+                self.conn.execute(delete, [migration.version])
+        else:
+            self._run_each(migration, section, "down")
+            self.conn.execute(delete, [migration.version])
+        self._reset_session()
+        return _ms_since(started)
+
+    def mark_applied(self, migrations: list[MigrationFile], applied_by: str) -> None:
+        """Baseline: record without running."""
+        with self.conn.transaction(), self.conn.cursor() as cur:
+            cur.executemany(_INSERT, [_row(m, 0, applied_by, "baseline") for m in migrations])
+
+    def _run_each(self, migration: MigrationFile, section: Section, direction: str = "up") -> None:
+        """The section's statements one by one: inside the caller's transaction, or for
+        transaction:false each on its own in autocommit, with nothing to roll back to."""
+        statements = split_statements(section.sql)
+        for done, statement in enumerate(statements):
+            progress = None if section.transaction else (done, len(statements))
+            with self._failing_as(migration, section, direction, statement, progress):
+                self.conn.execute(statement.text)
+
+    def _reset_session(self) -> None:
+        # One connection serves the whole run: a migration's `SET search_path` must not leak into the next.
+        self.conn.execute("RESET ALL")
+
+    @contextlib.contextmanager
+    def _failing_as(
+        self, migration: MigrationFile, section: Section, direction: str,
+        statement: Statement, progress: tuple[int, int] | None,
+    ) -> Iterator[None]:
+        try:
+            yield
+        except psycopg.Error as exc:
+            if self.conn.broken:
+                raise
+            failure = MigrationFailed.from_error(migration, section, direction, exc, statement, progress)
+            raise failure from None
+
+
+def _row(migration: MigrationFile, took_ms: int, applied_by: str, method: str) -> list[object]:
+    return [migration.version, migration.name, migration.checksum, took_ms, applied_by, method]
+
+
+def _ms_since(started: float) -> int:
+    return round((time.perf_counter() - started) * 1000)
+
+
+class MigrationFailed(OperationFailed):
+    """A migration's SQL failed on the server; the message points at the file's line."""
+
+    @classmethod
+    def from_error(cls, migration: MigrationFile, section: Section, direction: str, exc: psycopg.Error,
+                   statement: Statement, progress: tuple[int, int] | None) -> MigrationFailed:
+        diag = exc.diag
+        offset = statement.offset
+        index = offset + int(diag.statement_position) - 1 if diag.statement_position else offset
+        line, column = line_and_column(section.sql, index)
+        file_line = section.line + line - 1
+        where = f"{shown(migration.path)}:{file_line}" + (f":{column}" if diag.statement_position else "")
+        text = [
+            f"migration {migration.filename} ({direction}) failed",
+            f"{where}: {diag.severity or 'ERROR'}: {diag.message_primary or _first_line(exc)}",
+        ]
+        source = section.sql.split("\n")[line - 1] if section.sql else ""
+        if source.strip():
+            text.append(f"  {file_line} | {source}")
+            if diag.statement_position:
+                text.append(f"  {' ' * len(str(file_line))} | {' ' * (column - 1)}^")
+        extra = (("DETAIL", diag.message_detail), ("HINT", diag.message_hint), ("CONTEXT", diag.context))
+        text += [f"{label}: {value}" for label, value in extra if value]
+        hint = _after_failure(direction, progress)
+        if isinstance(exc, pg_errors.ActiveSqlTransaction):
+            hint = (f"this statement cannot run inside a transaction: mark the section "
+                    f"`-- migrate:{direction} transaction:false`; {hint}")
+        return cls("\n".join(text), hint)
+
+
+def _after_failure(direction: str, progress: tuple[int, int] | None) -> str:
+    if progress is None:
+        return ("its transaction was rolled back: none of the section took effect and nothing was recorded; "
+                f"fix the file and run `mindscape migrate {direction}` again, it starts from this migration")
+    done, total = progress
+    return (f"this migration runs outside a transaction (transaction:false), so it cannot roll back: "
+            f"{done} of its {total} statements ran before this one and stay in effect; the failing statement "
+            "did not take effect, but a failed CREATE INDEX CONCURRENTLY leaves an INVALID index behind "
+            "(drop it with DROP INDEX CONCURRENTLY). Nothing was recorded: the next "
+            f"`mindscape migrate {direction}` runs the whole section again from its first statement, so make "
+            "its statements re-runnable (IF NOT EXISTS / IF EXISTS)")

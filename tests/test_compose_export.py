@@ -1,0 +1,101 @@
+"""The escape hatch: the rendered deploy/compose.yaml, brought up by pytest-docker with
+Debian's docker-compose 1.29 on the local images, serves every service."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from mindscape_ops.config import load
+from mindscape_ops.containers import required_secrets
+from mindscape_ops.render.artifacts import render_platform
+from mindscape_ops.runtime.readiness import Credentials, NotReady, check_http, check_postgres, check_redis
+from mindscape_ops.workspace import Workspace
+
+from .conftest import EXAMPLES, need, unique_project
+
+pytestmark = pytest.mark.engine
+PROJECT = unique_project("compose")
+
+
+@pytest.fixture(scope="session")
+def compose_platform(tmp_path_factory) -> Path:
+    if not shutil.which("docker-compose"):
+        need("docker-compose is not installed (apt-get install docker-compose)")
+    root = tmp_path_factory.mktemp("compose")
+    text = (EXAMPLES / "local" / "platform.yaml").read_text().replace("project: local", f"project: {PROJECT}")
+    (root / "platform.yaml").write_text(text)
+    platform = load([root / "platform.yaml"], env={}).platform
+    for path, content in render_platform(platform).items():
+        (root / path).parent.mkdir(parents=True, exist_ok=True)
+        (root / path).write_text(content)
+    Workspace(root).ensure_secrets(required_secrets(platform))
+    return root
+
+
+@pytest.fixture(scope="session")
+def docker_compose_command(docker_client, local_images, compose_platform) -> str:
+    return "docker-compose"
+
+
+@pytest.fixture(scope="session")
+def docker_compose_file(compose_platform) -> str:
+    return str(compose_platform / "deploy" / "compose.yaml")
+
+
+@pytest.fixture(scope="session")
+def docker_compose_project_name() -> str:
+    return PROJECT
+
+
+@pytest.fixture(scope="session")
+def docker_setup(compose_platform):
+    # compose 1.29 reads ${VAR} from the environment: the secrets, as the header of the file says.
+    secrets = Workspace(compose_platform).read_secrets()
+    saved = {key: os.environ.get(key) for key in secrets}
+    os.environ.update(secrets)
+    yield ["up -d"]
+    for key, value in saved.items():
+        if value is None:
+            os.environ.pop(key, None)
+        else:
+            os.environ[key] = value
+
+
+def wait_for(docker_services, check):
+    def ready() -> bool:
+        try:
+            check()
+        except NotReady:
+            return False
+        return True
+
+    docker_services.wait_until_responsive(check=ready, timeout=120, pause=0.5)
+
+
+def test_every_service_of_the_compose_file_answers(docker_services, docker_ip, compose_platform):
+    secrets = Workspace(compose_platform).read_secrets()
+    pg = Credentials("app", secrets["POSTGRES_PASSWORD"], "app")
+    checks = {
+        "postgres": lambda: check_postgres(docker_ip, docker_services.port_for("postgres", 5432), pg),
+        "pgbouncer": lambda: check_postgres(docker_ip, docker_services.port_for("pgbouncer", 6432), pg),
+        "redis": lambda: check_redis(docker_ip, docker_services.port_for("redis", 6379),
+                                     Credentials(password=secrets["REDIS_PASSWORD"])),
+        "prometheus": lambda: check_http(docker_ip, docker_services.port_for("prometheus", 9090), "/-/ready"),
+        "alertmanager": lambda: check_http(docker_ip, docker_services.port_for("alertmanager", 9093), "/-/ready"),
+        "gateway": lambda: check_http(docker_ip, docker_services.port_for("gateway", 8080), "/healthz"),
+        "postgres_exporter": lambda: check_http(docker_ip, docker_services.port_for("postgres_exporter", 9187),
+                                                "/metrics", "pg_up 1"),
+        "redis_exporter": lambda: check_http(docker_ip, docker_services.port_for("redis_exporter", 9121),
+                                             "/metrics", "redis_up 1"),
+    }
+    for service, check in checks.items():
+        wait_for(docker_services, check)
+    gateway = docker_services.port_for("gateway", 8080)
+    with urllib.request.urlopen(f"http://{docker_ip}:{gateway}/healthz", timeout=5) as response:
+        assert response.headers["X-Frame-Options"] == "DENY"
+    assert set(checks) == set(load([compose_platform / "platform.yaml"], env={}).platform.services.enabled())

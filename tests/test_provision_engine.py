@@ -1,0 +1,220 @@
+"""`up`, `plan`, `status`, `down` on a real Docker engine with the local images.
+
+One platform (examples/local under a unique project name) is brought up once for the module;
+the tests then change it the way users do and check what the engine really holds.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from .conftest import EXAMPLES, remove_project, run_cli, unique_project
+
+pytestmark = pytest.mark.engine
+
+
+def platform_text(project: str, extra: str = "") -> str:
+    text = (EXAMPLES / "local" / "platform.yaml").read_text().replace("project: local", f"project: {project}")
+    return text + extra
+
+
+def status_of(directory: Path) -> dict[str, dict]:
+    result = run_cli("status", "--json", cwd=directory)
+    assert result.returncode == 0, result.stderr
+    return {row["service"]: row for row in json.loads(result.stdout)}
+
+
+def plan_of(directory: Path) -> dict[str, dict]:
+    result = run_cli("plan", "--json", cwd=directory)
+    assert result.returncode == 0, result.stderr
+    return {row["service"]: row for row in json.loads(result.stdout)}
+
+
+def host_port(row: dict) -> int:
+    return int(row["ports"][0].split("->")[0].rsplit(":", 1)[1])
+
+
+def psql(directory: Path, sql: str):
+    import psycopg
+
+    secrets = dict(line.split("=", 1) for line in (directory / ".mindscape/secrets.env").read_text().splitlines()
+                   if "=" in line and not line.startswith("#"))
+    port = host_port(status_of(directory)["postgres"])
+    with psycopg.connect(host="127.0.0.1", port=port, user="app", password=secrets["POSTGRES_PASSWORD"],
+                         dbname="app", autocommit=True) as conn:
+        cursor = conn.execute(sql)
+        return cursor.fetchall() if cursor.description else None
+
+
+@pytest.fixture(scope="module")
+def platform_dir(tmp_path_factory, docker_client, local_images):
+    directory = tmp_path_factory.mktemp("platform")
+    project = unique_project("up")
+    (directory / "platform.yaml").write_text(platform_text(project))
+    result = run_cli("up", cwd=directory, timeout=600)
+    try:
+        assert result.returncode == 0, result.stdout + result.stderr
+        yield directory
+    finally:
+        remove_project(docker_client, project)
+
+
+def test_cold_up_reaches_really_ready(platform_dir):
+    rows = status_of(platform_dir)
+    assert set(rows) == {"postgres", "redis", "alertmanager", "prometheus", "gateway", "pgbouncer",
+                         "postgres_exporter", "redis_exporter"}
+    for row in rows.values():
+        assert row["state"] == "running" and row["up_to_date"] is True, row
+        assert row["ports"][0].startswith("127.0.0.1:")
+    assert psql(platform_dir, "SELECT 1") == [(1,)]
+    gateway = host_port(rows["gateway"])
+    with urllib.request.urlopen(f"http://127.0.0.1:{gateway}/healthz", timeout=5) as response:
+        assert response.status == 200
+        assert response.headers["X-Content-Type-Options"] == "nosniff"
+        assert "max-age=" in response.headers["Strict-Transport-Security"]
+
+
+def test_pgbouncer_pools_connections_with_the_platform_user(platform_dir):
+    import psycopg
+
+    rows = status_of(platform_dir)
+    secrets = (platform_dir / ".mindscape/secrets.env").read_text()
+    password = next(line.split("=", 1)[1] for line in secrets.splitlines() if line.startswith("POSTGRES_PASSWORD="))
+    with psycopg.connect(host="127.0.0.1", port=host_port(rows["pgbouncer"]), user="app", password=password,
+                         dbname="app", autocommit=True) as conn:
+        assert conn.execute("SELECT 1").fetchone() == (1,)
+    userlist = (platform_dir / ".mindscape/pgbouncer/userlist.txt").read_text()
+    assert password not in userlist and "SCRAM-SHA-256$" in userlist
+    for path in (platform_dir / "deploy").rglob("*"):
+        if path.is_file():
+            assert password not in path.read_text(errors="replace"), path
+
+
+def test_second_up_changes_nothing(platform_dir, docker_client):
+    project = status_of(platform_dir)["postgres"]["container"].rsplit("-", 1)[0]
+    label = {"label": f"io.mindscape.project={project}"}
+    before = {c.name: c.id for c in docker_client.containers.list(filters=label)}
+    assert {row["action"] for row in plan_of(platform_dir).values()} == {"unchanged"}
+    result = run_cli("up", cwd=platform_dir)
+    assert result.returncode == 0, result.stderr
+    assert "0 changed" in result.stderr
+    assert {c.name: c.id for c in docker_client.containers.list(filters=label)} == before
+
+
+def test_editing_a_rendered_config_recreates_only_its_service(platform_dir):
+    rules = platform_dir / "deploy/prometheus/rules/services.yml"
+    original = rules.read_text()
+    rules.write_text(original + "# tuned by hand\n")
+    try:
+        plan = plan_of(platform_dir)
+        assert plan["prometheus"] == {"service": "prometheus", "action": "recreate", "reason": "mounted config changed"}
+        assert {row["action"] for name, row in plan.items() if name != "prometheus"} == {"unchanged"}
+        result = run_cli("up", cwd=platform_dir)
+        assert result.returncode == 0, result.stderr
+        assert "1 changed" in result.stderr
+        assert "kept 1 hand-edited" in result.stderr or "hand-edited" in result.stderr
+    finally:
+        assert run_cli("render", "--force", cwd=platform_dir).returncode == 0
+        assert run_cli("up", cwd=platform_dir).returncode == 0
+
+
+def test_data_survives_down_up_and_recreate(platform_dir):
+    psql(platform_dir, "CREATE TABLE IF NOT EXISTS keep (v text); INSERT INTO keep VALUES ('survives')")
+    assert run_cli("down", cwd=platform_dir).returncode == 0
+    assert run_cli("up", cwd=platform_dir).returncode == 0
+    assert psql(platform_dir, "SELECT v FROM keep") == [("survives",)]
+    text = (platform_dir / "platform.yaml").read_text()
+    (platform_dir / "platform.yaml").write_text(
+        text.replace('postgres: {image: "mindscape-local/postgres:15", port: auto}',
+                     'postgres: {image: "mindscape-local/postgres:15", port: auto, settings: {max_connections: 120}}'))
+    assert plan_of(platform_dir)["postgres"]["action"] == "recreate"
+    assert run_cli("up", cwd=platform_dir).returncode == 0
+    assert psql(platform_dir, "SHOW max_connections") == [("120",)]
+    assert psql(platform_dir, "SELECT v FROM keep") == [("survives",)]
+
+
+def test_killed_container_shows_and_comes_back(platform_dir, docker_client):
+    name = status_of(platform_dir)["redis"]["container"]
+    docker_client.containers.get(name).kill()
+    assert status_of(platform_dir)["redis"]["state"] == "exited"
+    assert plan_of(platform_dir)["redis"]["action"] == "start"
+    result = run_cli("up", cwd=platform_dir)
+    assert result.returncode == 0, result.stderr
+    assert status_of(platform_dir)["redis"]["state"] == "running"
+
+
+def test_down_volumes_without_yes_deletes_nothing(platform_dir, docker_client):
+    project = status_of(platform_dir)["postgres"]["container"].rsplit("-", 1)[0]
+    volumes = {v.name for v in docker_client.volumes.list(filters={"label": f"io.mindscape.project={project}"})}
+    assert f"{project}-postgres-data" in volumes
+    result = run_cli("down", "--volumes", cwd=platform_dir, input="")
+    assert result.returncode == 2 and "--yes" in result.stderr and "Traceback" not in result.stderr
+    assert status_of(platform_dir)["postgres"]["state"] == "running"
+    after = {v.name for v in docker_client.volumes.list(filters={"label": f"io.mindscape.project={project}"})}
+    assert after == volumes
+
+
+def test_down_keeps_volumes_and_down_volumes_yes_deletes_them(platform_dir, docker_client):
+    project = status_of(platform_dir)["postgres"]["container"].rsplit("-", 1)[0]
+    label = {"label": f"io.mindscape.project={project}"}
+    assert run_cli("down", cwd=platform_dir).returncode == 0
+    assert docker_client.containers.list(all=True, filters=label) == []
+    assert docker_client.networks.list(filters=label) == []
+    assert docker_client.volumes.list(filters=label)
+    result = run_cli("down", "--volumes", "--yes", cwd=platform_dir)
+    assert result.returncode == 0, result.stderr
+    assert docker_client.volumes.list(filters=label) == []
+    audit = [json.loads(line) for line in (platform_dir / ".mindscape/audit.log").read_text().splitlines()]
+    assert [e["command"] for e in audit].count("down") >= 2
+
+
+# -- refusals: nothing is created --------------------------------------------------------------
+
+
+def test_taken_port_is_refused_before_anything_is_created(tmp_path, docker_client, local_images):
+    project = unique_project("port")
+    with socket.socket() as holder:
+        holder.bind(("127.0.0.1", 0))
+        holder.listen()
+        port = holder.getsockname()[1]
+        (tmp_path / "platform.yaml").write_text(
+            f"version: 1\nproject: {project}\nservices:\n"
+            f"  redis: {{image: 'mindscape-local/redis:7', port: auto}}\n"
+            f"  postgres: {{image: 'mindscape-local/postgres:15', port: {port}}}\n")
+        result = run_cli("up", cwd=tmp_path)
+    try:
+        assert result.returncode == 1, result.stdout + result.stderr
+        assert f"services.postgres.port: {port} on 127.0.0.1 is already in use by " in result.stderr
+        assert f"(pid {os.getpid()})" in result.stderr
+        assert "port: auto" in result.stderr and "Traceback" not in result.stderr
+        assert docker_client.containers.list(all=True, filters={"label": f"io.mindscape.project={project}"}) == []
+    finally:
+        remove_project(docker_client, project)
+
+
+def test_missing_image_exits_3_and_names_it(tmp_path, docker_client):
+    project = unique_project("img")
+    (tmp_path / "platform.yaml").write_text(
+        f"version: 1\nproject: {project}\nservices:\n  redis: {{image: 'mindscape-local/nope:1', port: auto}}\n")
+    result = run_cli("up", cwd=tmp_path, timeout=120)
+    try:
+        assert result.returncode == 3, result.stderr
+        assert "mindscape-local/nope:1" in result.stderr and "scripts/build-local-images" in result.stderr
+        assert "Traceback" not in result.stderr
+    finally:
+        remove_project(docker_client, project)
+
+
+@pytest.mark.parametrize("command", [["up"], ["status"], ["plan"], ["down"]])
+def test_unreachable_engine_exits_3_with_advice(tmp_path, command):
+    (tmp_path / "platform.yaml").write_text((EXAMPLES / "minimal" / "platform.yaml").read_text())
+    result = run_cli(*command, cwd=tmp_path, env={"DOCKER_HOST": "tcp://127.0.0.1:9"}, timeout=60)
+    assert result.returncode == 3, result.stdout + result.stderr
+    assert "is the Docker engine running? DOCKER_HOST=tcp://127.0.0.1:9" in result.stderr
+    assert "Traceback" not in result.stderr
