@@ -11,12 +11,10 @@ from pathlib import Path
 import pytest
 
 from mindscape_ops.config import load
-from mindscape_ops.containers import required_secrets
-from mindscape_ops.render.artifacts import render_platform
 from mindscape_ops.runtime.readiness import Credentials, NotReady, check_http, check_postgres, check_redis
 from mindscape_ops.workspace import Workspace
 
-from .conftest import EXAMPLES, need, unique_project
+from .conftest import EXAMPLES, need, run_cli, unique_project
 
 pytestmark = pytest.mark.engine
 PROJECT = unique_project("compose")
@@ -29,11 +27,9 @@ def compose_platform(tmp_path_factory) -> Path:
     root = tmp_path_factory.mktemp("compose")
     text = (EXAMPLES / "local" / "platform.yaml").read_text().replace("project: local", f"project: {PROJECT}")
     (root / "platform.yaml").write_text(text)
-    platform = load([root / "platform.yaml"], env={}).platform
-    for path, content in render_platform(platform).items():
-        (root / path).parent.mkdir(parents=True, exist_ok=True)
-        (root / path).write_text(content)
-    Workspace(root).ensure_secrets(required_secrets(platform))
+    # what a user who leaves does: render once (files, secrets, derived files), then use compose
+    result = run_cli("render", cwd=root)
+    assert result.returncode == 0, result.stderr
     return root
 
 
