@@ -15,7 +15,7 @@ from ..fsutil import atomic_write
 from ..project import Project
 from . import engine
 from .engine import Echo
-from .files import MigrationFile, check_new_name, discover, new_file_text, new_version, taken_versions
+from .files import MigrationFile, check_new_name, discover, new_file_text, new_version, shown, taken_versions
 from .plan import Entry, entries, plan_baseline, plan_down, plan_up
 
 
@@ -51,7 +51,10 @@ def up(project: Project, *, to: str | None = None, dry_run: bool = False, allow_
        lock_timeout: float | None = None, echo: Echo = _quiet) -> UpResult:
     """Apply pending migrations in version order, each in its own transaction with its record.
     Stops at the first failure (raising); what was applied before it stays applied."""
-    files = discover(migrations_dir(project))
+    directory = migrations_dir(project)
+    files = discover(directory)
+    if not files:
+        echo(f"no migration files in {shown(directory)}/ (mindscape migrate new NAME writes one)")
     target = database_target(project)
     result = UpResult(target.display)
     with engine.connect(target, echo) as db:

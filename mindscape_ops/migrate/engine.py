@@ -121,11 +121,11 @@ class Database:
         quiet = min(timeout_s, NOTICE_AFTER_S)
         if self._wait_for_lock(quiet):
             return
-        holder = self.lock_holder()
-        echo(f"waiting for the migration lock, held by {holder}; "
-             f"up to {max(0.0, timeout_s - quiet):.0f}s more (--lock-timeout)")
-        if timeout_s > quiet and self._wait_for_lock(timeout_s - quiet):
-            return
+        if timeout_s > quiet:
+            echo(f"waiting for the migration lock, held by {self.lock_holder()}; "
+                 f"up to {timeout_s - quiet:.0f}s more (--lock-timeout)")
+            if self._wait_for_lock(timeout_s - quiet):
+                return
         raise OperationFailed(
             f"gave up after {timeout_s:g}s waiting for the migration lock held by {self.lock_holder()}",
             "another `mindscape migrate` is running against this database: let it finish and run again, "
@@ -238,9 +238,23 @@ class Database:
             yield
         except psycopg.Error as exc:
             if self.conn.broken:
-                raise
+                raise self._lost(migration, direction, exc, progress) from None
             failure = MigrationFailed.from_error(migration, section, direction, exc, statement, progress)
             raise failure from None
+
+    def _lost(self, migration: MigrationFile, direction: str, exc: psycopg.Error,
+              progress: tuple[int, int] | None) -> EnvironmentUnusable:
+        if progress is None:
+            fate = "its transaction did not commit, so none of it took effect and nothing was recorded"
+        else:
+            done, total = progress
+            fate = (f"it runs outside a transaction: {done} of its {total} statements had completed and stay "
+                    "in effect, the one running may or may not have; nothing was recorded")
+        return EnvironmentUnusable(
+            f"lost the connection to {self.target.display} while running {shown(migration.path)} "
+            f"({direction}): {_first_line(exc)}",
+            f"{fate}; check that the server is up, then run `mindscape migrate {direction}` again",
+        )
 
 
 def _row(migration: MigrationFile, took_ms: int, applied_by: str, method: str) -> list[object]:

@@ -24,6 +24,8 @@ FILE_RE = re.compile(r"^(?P<version>\d+)_(?P<name>[^/\\]+)\.sql$")
 NAME_RE = re.compile(r"^[a-z0-9_]{1,100}$")
 _MARKER = re.compile(r"^--\s*migrate:(?P<section>up|down)\b(?P<options>[^\n]*)$", re.MULTILINE)
 _OPTIONS = {"transaction": ("true", "false")}
+_TRANSACTION_CONTROL = re.compile(
+    r"(begin|commit|rollback|abort|end|start\s+transaction)\b(?!\s+atomic)", re.IGNORECASE)
 
 
 class MigrationFileError(UsageError):
@@ -40,6 +42,16 @@ class Section:
     def is_empty(self) -> bool:
         """Only blank lines and comments: there is nothing to run."""
         return not split_statements(self.sql)
+
+    def transaction_control_line(self) -> int | None:
+        """File line of a BEGIN/COMMIT/ROLLBACK in a transactional section: it would end the
+        transaction that makes the migration and its record one unit."""
+        if not self.transaction:
+            return None
+        for statement in split_statements(self.sql):
+            if _TRANSACTION_CONTROL.match(statement.text):
+                return self.line + self.sql.count("\n", 0, statement.offset)
+        return None
 
 
 @dataclass(frozen=True)

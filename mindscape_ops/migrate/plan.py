@@ -8,7 +8,7 @@ from datetime import datetime
 from enum import StrEnum
 
 from ..errors import OperationFailed, UsageError
-from .files import MigrationFile
+from .files import MigrationFile, shown
 
 
 @dataclass(frozen=True)
@@ -75,7 +75,7 @@ def entries(files: list[MigrationFile], applied: list[AppliedMigration]) -> list
 
 @dataclass(frozen=True)
 class Problem:
-    kind: str  # changed | missing | out-of-order | empty
+    kind: str  # changed | missing | out-of-order | empty | transaction-control
     message: str
 
 
@@ -86,6 +86,8 @@ HINTS = {
     "out-of-order": "give the file a version newer than the newest applied one (rename it), or pass "
     "--allow-out-of-order if it does not depend on the migrations before it",
     "empty": "write the migration's SQL under `-- migrate:up`, or delete the file",
+    "transaction-control": "remove BEGIN/COMMIT: each migration already runs in one transaction with its "
+    "record; for statements that must run outside one, mark the section `transaction:false`",
 }
 
 
@@ -118,6 +120,10 @@ def plan_up(
     problems += [
         Problem("empty", f"{e.label}: the `-- migrate:up` section holds no statements")
         for e in pending if e.file is not None and e.file.up.is_empty
+    ]
+    problems += [
+        Problem("transaction-control", f"{shown(e.file.path)}:{line}: ends the migration's transaction")
+        for e in pending if e.file is not None and (line := e.file.up.transaction_control_line())
     ]
     return UpPlan([e.file for e in pending if e.file is not None], problems)
 
@@ -170,6 +176,8 @@ def plan_down(files: list[MigrationFile], applied: list[AppliedMigration], steps
             problems.append(f"{label}: the file changed since it was applied; its down section may not match")
         elif migration.down is None:
             problems.append(f"{label}: has no `-- migrate:down` section (or it holds no statements)")
+        elif line := migration.down.transaction_control_line():
+            problems.append(f"{label}:{line}: BEGIN/COMMIT would end the down section's transaction")
         else:
             reverts.append(Revert(migration, row))
     if problems:

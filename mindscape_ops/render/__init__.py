@@ -1,13 +1,47 @@
-"""render: platform -> generated files. `preview` reads only; `write` writes and records."""
+"""render: platform -> generated files. `preview` reads only; `write` writes and records.
+
+A fingerprint of what rendering depends on (the platform, the templates, our version) is kept
+with the manifest: when it has not moved and every file on disk is what we wrote, nothing is
+rendered at all, which keeps a no-op `mindscape up` fast.
+"""
 
 from __future__ import annotations
 
+import hashlib
+import json
+
+from .. import __version__
 from ..config import LoadedPlatform
+from ..fsutil import sha256_text
 from ..workspace import Workspace
 from .artifacts import render_platform
+from .engine import templates_dir
 from .files import FileChange, Status, apply, compare
 
-__all__ = ["FileChange", "Status", "preview", "write"]
+__all__ = ["FileChange", "Status", "fingerprint", "preview", "write"]
+
+
+def fingerprint(loaded: LoadedPlatform) -> str:
+    digest = hashlib.sha256(__version__.encode())
+    root = templates_dir()
+    for path in sorted(p for p in root.rglob("*") if p.is_file()):
+        digest.update(str(path.relative_to(root)).encode() + b"\0" + path.read_bytes())
+    digest.update(json.dumps(loaded.platform.model_dump(mode="json", by_alias=True), sort_keys=True).encode())
+    return digest.hexdigest()
+
+
+def _untouched(loaded: LoadedPlatform, manifest: dict[str, str]) -> list[FileChange] | None:
+    """All-unchanged changes when every recorded file is on disk as we wrote it, else None."""
+    changes = []
+    for path, recorded in manifest.items():
+        try:
+            text = (loaded.root / path).read_text()
+        except (OSError, UnicodeDecodeError):
+            return None
+        if sha256_text(text) != recorded:
+            return None
+        changes.append(FileChange(path, Status.UNCHANGED, text, text))
+    return changes
 
 
 def preview(loaded: LoadedPlatform, workspace: Workspace) -> list[FileChange]:
@@ -16,9 +50,17 @@ def preview(loaded: LoadedPlatform, workspace: Workspace) -> list[FileChange]:
 
 
 def write(loaded: LoadedPlatform, workspace: Workspace, force: bool = False) -> list[FileChange]:
-    manifest = workspace.read_state().get("manifest", {})
+    state = workspace.read_state()
+    manifest = state.get("manifest", {})
+    current = fingerprint(loaded)
+    if state.get("render_fingerprint") == current and manifest:
+        untouched = _untouched(loaded, manifest)
+        if untouched is not None:
+            return untouched
     changes = compare(loaded.root, render_platform(loaded.platform), manifest)
     new_manifest = apply(loaded.root, changes, manifest, force)
-    if new_manifest != manifest or not workspace.state_file.exists():
-        workspace.update_state(manifest=new_manifest)
+    clean = not any(c.status is Status.HAND_EDITED for c in changes) or force
+    recorded = current if clean else None  # hand edits kept: look again next time
+    if new_manifest != manifest or state.get("render_fingerprint") != recorded:
+        workspace.update_state(manifest=new_manifest, render_fingerprint=recorded)
     return changes
