@@ -21,6 +21,12 @@ SECRET_KEYS: dict[str, tuple[str, ...]] = {
 }
 
 
+# How Docker runs each container's own healthcheck and keeps its logs; `up` and the
+# compose export both read these, so the two stay equivalent.
+HEALTHCHECK = {"interval_s": 5, "timeout_s": 3, "retries": 3}
+LOG_OPTIONS = {"max-size": "10m", "max-file": "3"}
+
+
 @dataclass(frozen=True)
 class Probe:
     """How `up` knows a service is really ready, from the host, through the published port."""

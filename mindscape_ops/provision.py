@@ -8,7 +8,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-from .containers import ContainerSpec, container_specs
+from .containers import HEALTHCHECK, ContainerSpec, container_specs
 from .errors import OperationFailed, UsageError
 from .materialize import prepare  # noqa: F401 - re-exported for lifecycle
 from .plan import LABEL_CONFIG_HASH, LABEL_CONFIG_PARTS, LABEL_PROJECT, LABEL_SERVICE, Action, Desired, Kind, converge, desire
@@ -142,8 +142,9 @@ def container_request(project: Project, desired: Desired, secrets: dict[str, str
         binds[platform.volume_name(spec.service)] = {"bind": spec.volume_target, "mode": "rw"}
     healthcheck = None
     if spec.healthcheck:
-        healthcheck = {"test": list(spec.healthcheck), "interval": 5_000_000_000, "timeout": 3_000_000_000,
-                       "retries": 3, "start_period": int(health.start_period.seconds * 1e9)}
+        healthcheck = {"test": list(spec.healthcheck), "interval": HEALTHCHECK["interval_s"] * 10**9,
+                       "timeout": HEALTHCHECK["timeout_s"] * 10**9, "retries": HEALTHCHECK["retries"],
+                       "start_period": int(health.start_period.seconds * 1e9)}
     return ContainerRequest(
         name=desired.name, image=spec.image, command=list(spec.command) or None, user=spec.user,
         environment={**spec.environment, **{env: secrets.get(key, "") for env, key in spec.secrets.items()}},

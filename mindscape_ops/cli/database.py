@@ -99,7 +99,9 @@ def down(
         record.project = project = open_project(files)
         reverted = actions.down(project, steps=steps, dry_run=dry_run, lock_timeout=_seconds(lock_timeout),
                                 echo=_echo(out))
-    if reverted and not dry_run:
+    if dry_run:
+        out.print("[dim]dry run: nothing was rolled back[/]")
+    elif reverted:
         out.print(f"[green]rolled back {len(reverted)} migration(s)[/]")
 
 

@@ -79,7 +79,8 @@ class Size(str):
 
 # -- cron -------------------------------------------------------------------------------
 
-_CRON_FIELDS = (("minute", 0, 59), ("hour", 0, 23), ("day of month", 1, 31), ("month", 1, 12), ("day of week", 0, 7))
+# Day of week 0-6 (Sunday 0): GitHub Actions' schedule does not take 7.
+_CRON_FIELDS = (("minute", 0, 59), ("hour", 0, 23), ("day of month", 1, 31), ("month", 1, 12), ("day of week", 0, 6))
 _CRON_MACROS = {"@hourly", "@daily", "@weekly", "@monthly", "@yearly", "@annually"}
 
 
@@ -121,6 +122,8 @@ Cron = Annotated[str, AfterValidator(check_cron)]
 # -- names ------------------------------------------------------------------------------
 
 _NAME_RE = re.compile(r"^[a-z][a-z0-9_-]{0,39}$")
+# Paths reach shell steps and workflow files: nothing there may be read as syntax.
+_PATH_RE = re.compile(r"^[A-Za-z0-9._/-]{1,200}$")
 _IDENT_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
 # C0 and C1 controls, and the Unicode line/paragraph separators YAML treats as breaks
 _SAFE_TEXT_BAD = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029]")
@@ -155,10 +158,10 @@ def check_relative_path(value: str) -> str:
     """Output paths stay inside the project directory."""
     from pathlib import PurePosixPath
 
-    check_single_line(value)
     path = PurePosixPath(value)
-    if not value or path.is_absolute() or ".." in path.parts or "\\" in value:
-        raise ValueError(f"{value!r} must be a relative path inside the project (no '..', not absolute)")
+    if not value or path.is_absolute() or ".." in path.parts or not _PATH_RE.match(value):
+        raise ValueError(f"{value!r} must be a relative path inside the project: letters, digits, '.', '_', "
+                         "'-' and '/', no '..', not absolute")
     return value
 
 

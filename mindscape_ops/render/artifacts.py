@@ -7,7 +7,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from ..config.models import Platform
-from ..containers import container_specs, required_secrets
+from .. import __version__
+from ..containers import HEALTHCHECK, LOG_OPTIONS, container_specs, required_secrets
 from .engine import render_template, with_marker
 
 
@@ -68,6 +69,9 @@ def render_platform(platform: Platform) -> dict[str, str]:
         "specs": container_specs(platform),
         "secret_keys": required_secrets(platform),
         "paths": platform.paths,
+        "healthcheck": HEALTHCHECK,
+        "log_options": LOG_OPTIONS,
+        "mindscape_version": __version__,
     }
     rendered: dict[str, str] = {}
     for artifact in ARTIFACTS:

@@ -16,6 +16,7 @@ import docker
 import docker.errors
 import requests.exceptions
 
+from ..containers import LOG_OPTIONS
 from ..errors import EnvironmentUnusable, OperationFailed
 from ..plan import LABEL_PROJECT, LABEL_SERVICE, Observed
 
@@ -178,7 +179,7 @@ class Engine:
             host_config = api.create_host_config(
                 port_bindings={request.container_port: (request.bind, request.host_port)},
                 binds=request.binds, extra_hosts=request.extra_hosts or None,
-                init=False, log_config={"Type": "json-file", "Config": {"max-size": "10m", "max-file": "3"}},
+                init=False, log_config={"Type": "json-file", "Config": dict(LOG_OPTIONS)},
             )
             networking = api.create_networking_config(
                 {request.network: api.create_endpoint_config(aliases=[request.alias])}
