@@ -8,10 +8,10 @@ so the two cannot drift apart. Paths of rendered configs are relative to the pro
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
-from .config.models import Platform
-from .config.services import DEPENDS_ON
+if TYPE_CHECKING:  # the model stays unloaded for the engine adapter and the no-op `up`
+    from .config.models import Platform
 
 # Secrets the platform generates into .mindscape/secrets.env, by the service that needs them.
 SECRET_KEYS: dict[str, tuple[str, ...]] = {
@@ -69,6 +69,8 @@ def _wget(port: int, path: str) -> tuple[str, ...]:
 
 def container_specs(platform: Platform) -> dict[str, ContainerSpec]:
     """Specs of every enabled service, in start order."""
+    from .config.services import DEPENDS_ON
+
     deploy = platform.paths.deploy
     services = platform.services
     enabled = services.enabled()

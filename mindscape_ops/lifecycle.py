@@ -56,6 +56,20 @@ def up(project: Project, services: Iterable[str], event: Event, wait: bool = Tru
     return UpResult(the_plan.actions, outcomes, hand_edited)
 
 
+def env_inputs(project: Project) -> list[str]:
+    """Environment variables `up` reads beyond ${VAR} in the files (receivers' secrets)."""
+    return sorted({r.secret_env for r in project.platform.monitoring.receivers if r.secret_env})
+
+
+def converged(result: UpResult) -> dict[str, dict[str, Any]]:
+    """What the engine should show for each service after this `up` (for the no-op path)."""
+    return {
+        a.service: {"hash": a.desired.config_hash, "image": a.desired.spec.image, "image_id": a.desired.image_id,
+                    "healthcheck": bool(a.desired.spec.healthcheck)}
+        for a in result.actions if a.desired is not None
+    }
+
+
 def _hooks(project: Project, engine: Engine, the_plan: Plan, wait: bool, timeout: float | None) -> Hooks:
     from .endpoints import service_address
 

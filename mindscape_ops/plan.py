@@ -14,8 +14,10 @@ import hashlib
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
-from .containers import ContainerSpec
+if TYPE_CHECKING:
+    from .containers import ContainerSpec
 
 LABEL_PROJECT = "io.mindscape.project"
 LABEL_SERVICE = "io.mindscape.service"

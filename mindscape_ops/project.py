@@ -6,9 +6,12 @@ import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from .config import LoadedPlatform, load
 from .workspace import Workspace
+
+if TYPE_CHECKING:  # the model is loaded only by open_project: the no-op `up` never needs it
+    from .config import LoadedPlatform
 
 DEFAULT_FILE = "platform.yaml"
 
@@ -36,5 +39,7 @@ class Project:
 
 
 def open_project(files: Sequence[Path] | None) -> Project:
+    from .config import load
+
     loaded = load(platform_files(files))
     return Project(loaded, Workspace(loaded.root))

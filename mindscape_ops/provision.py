@@ -91,7 +91,7 @@ def make_plan(
     specs = {name: spec for name, spec in container_specs(platform).items() if name in services}
     ports = resolve_ports(project, specs, pick=pick_ports)
     if image_ids is None:
-        image_ids = {spec.image: engine.image_id(spec.image) for spec in specs.values()}
+        image_ids = engine.image_ids(sorted({spec.image for spec in specs.values()}))
     digests: dict[str, str] = {}
     desired: dict[str, Desired] = {}
     for name, spec in specs.items():
@@ -164,11 +164,10 @@ def _parts_label(desired: Desired) -> str:
 
 def ensure_images(engine: Engine, specs: Iterable[ContainerSpec], progress: Callable[[str, str], None]) -> dict[str, str]:
     """Every image present (pulled when missing), before anything is created."""
-    ids: dict[str, str] = {}
+    specs = list(specs)
+    ids = engine.image_ids(sorted({spec.image for spec in specs}))
     for spec in specs:
-        if spec.image in ids:
-            continue
-        image = engine.image_id(spec.image)
+        image = ids[spec.image]
         if image is None:
             progress(spec.service, f"pulling {spec.image}")
             image = engine.pull(spec.image, lambda text, s=spec.service: progress(s, text))

@@ -16,6 +16,7 @@ if TYPE_CHECKING:
 
     from ..errors import MindscapeError
     from ..project import Project
+    from ..workspace import Workspace
 
 FilesOption = Annotated[
     list[Path] | None,
@@ -65,6 +66,7 @@ class Audit:
     def __init__(self, command: str, arguments: dict[str, Any]) -> None:
         self.command, self.arguments = command, arguments
         self.project: Project | None = None
+        self.workspace: Workspace | None = None  # when known without a project (the no-op `up`)
         self.outcome = "ok"
 
 
@@ -87,8 +89,9 @@ def audited(command: str, **arguments: Any) -> Iterator[Audit]:
         record.outcome = f"error: {type(exc).__name__}"
         raise
     finally:
-        if record.project is not None:
-            record.project.workspace.audit(command, arguments, record.outcome, started)
+        workspace = record.project.workspace if record.project is not None else record.workspace
+        if workspace is not None:
+            workspace.audit(command, arguments, record.outcome, started)
 
 
 def exit_with(code: int) -> None:

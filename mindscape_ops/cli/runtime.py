@@ -41,30 +41,51 @@ def up(
     files: FilesOption = None,
 ) -> None:
     """Converge containers to platform.yaml and wait until every service is really ready."""
-    from .. import lifecycle
+    from .. import fastpath
+    from ..project import platform_files
+    from ..workspace import Workspace
+
+    paths = platform_files(files)
+    options = {"services": sorted(services or []), "wait": not no_wait, "timeout": timeout}
+    with audited("up", services=services or [], no_wait=no_wait, timeout=timeout) as record:
+        unchanged = fastpath.try_noop(paths, options)
+        if unchanged is not None:
+            record.workspace = Workspace(paths[0].resolve().parent)
+            err = console(stderr=True)
+            for service in unchanged:
+                err.print(f"{service:<18} [green]ready[/]      unchanged", highlight=False)
+            err.print(f"[green]platform is up[/] ({len(unchanged)} services, 0 changed)")
+            return
+        _full_up(record, paths, options, services, no_wait, timeout)
+
+
+def _full_up(record, paths, options, services, no_wait: bool, timeout: float | None) -> None:
+    from .. import fastpath, lifecycle
     from .progress import Progress
 
-    with audited("up", services=services or [], no_wait=no_wait, timeout=timeout) as record:
-        record.project = project = open_project(files)
-        with Progress(console(stderr=True)) as progress:
-            result = lifecycle.up(project, services or (), progress.event, wait=not no_wait, timeout=timeout)
-        err = console(stderr=True)
-        if result.hand_edited:
-            err.print(f"[yellow]kept {len(result.hand_edited)} hand-edited generated file(s), used as edited:[/] "
-                      f"{', '.join(result.hand_edited)}; `mindscape render --diff` shows the difference")
-        if result.failures:
-            for failure in result.failures:
-                err.print(f"[red]✗ {failure.service}:[/] {failure.message}", markup=True)
-                if failure.logs:
-                    err.print(f"[dim]last log lines of {project.platform.container_name(failure.service)}:[/]")
-                    err.print(failure.logs.rstrip(), markup=False, highlight=False)
-            err.print(f"[dim]hint:[/] `mindscape logs SERVICE` for more; raise `health.timeout` in platform.yaml "
-                      "or pass --timeout if the service is just slow")
-            record.outcome = f"failed: {', '.join(f.service for f in result.failures)}"
-            exit_with(1)
-        changed = sum(1 for a in result.actions if a.kind != "unchanged")
-        console(stderr=True).print(f"[green]platform {project.platform.project} is up[/] "
-                                   f"({len(result.outcomes)} services, {changed} changed)")
+    record.project = project = open_project(paths)
+    err = console(stderr=True)
+    with Progress(err) as progress:
+        result = lifecycle.up(project, services or (), progress.event, wait=not no_wait, timeout=timeout)
+    if result.hand_edited:
+        err.print(f"[yellow]kept {len(result.hand_edited)} hand-edited generated file(s), used as edited:[/] "
+                  f"{', '.join(result.hand_edited)}; `mindscape render --diff` shows the difference")
+    if result.failures:
+        for failure in result.failures:
+            err.print(f"[red]✗ {failure.service}:[/] {failure.message}", markup=True)
+            if failure.logs:
+                err.print(f"[dim]last log lines of {project.platform.container_name(failure.service)}:[/]")
+                err.print(failure.logs.rstrip(), markup=False, highlight=False)
+        err.print("[dim]hint:[/] `mindscape logs SERVICE` for more; raise `health.timeout` in platform.yaml "
+                  "or pass --timeout if the service is just slow")
+        record.outcome = f"failed: {', '.join(f.service for f in result.failures)}"
+        exit_with(1)
+    changed = sum(1 for a in result.actions if a.kind != "unchanged")
+    err.print(f"[green]platform {project.platform.project} is up[/] ({len(result.outcomes)} services, {changed} changed)")
+    # Remember this converged state for the no-op path, when it was checked end to end.
+    if not services and not no_wait and not result.hand_edited and not project.platform.database.migrate_on_up:
+        fastpath.remember(project.root, paths, options, lifecycle.env_inputs(project), project.platform.project,
+                          lifecycle.converged(result))
 
 
 def down(

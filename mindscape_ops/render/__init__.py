@@ -14,14 +14,14 @@ from .. import __version__
 from ..config import LoadedPlatform
 from ..fsutil import sha256_text
 from ..workspace import Workspace
-from .artifacts import render_platform
-from .engine import templates_dir
 from .files import FileChange, Status, apply, compare
 
 __all__ = ["FileChange", "Status", "fingerprint", "preview", "write"]
 
 
 def fingerprint(loaded: LoadedPlatform) -> str:
+    from ..resources import templates_dir
+
     digest = hashlib.sha256(__version__.encode())
     root = templates_dir()
     for path in sorted(p for p in root.rglob("*") if p.is_file()):
@@ -42,6 +42,13 @@ def _untouched(loaded: LoadedPlatform, manifest: dict[str, str]) -> list[FileCha
             return None
         changes.append(FileChange(path, Status.UNCHANGED, text, text))
     return changes
+
+
+def render_platform(platform) -> dict[str, str]:
+    # Jinja is imported only when something has to be rendered.
+    from .artifacts import render_platform as render_all
+
+    return render_all(platform)
 
 
 def preview(loaded: LoadedPlatform, workspace: Workspace) -> list[FileChange]:

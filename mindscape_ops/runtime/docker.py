@@ -68,10 +68,11 @@ class ContainerRequest:
 
 
 class Engine:
-    def __init__(self, timeout: int = 60) -> None:
+    def __init__(self, timeout: int = 60, ping: bool = True) -> None:
         with engine_errors("connecting"):
             self.client = docker.from_env(timeout=timeout)
-            self.client.ping()
+            if ping:
+                self.client.ping()
         self.api = self.client.api
 
     # -- finding -------------------------------------------------------------------------
@@ -105,6 +106,17 @@ class Engine:
         return [row["Names"][0].lstrip("/") for row in rows]
 
     # -- images --------------------------------------------------------------------------
+
+    def image_ids(self, refs: list[str]) -> dict[str, str | None]:
+        """Ids of these images (None when absent), from one listing rather than one call each."""
+        with engine_errors("listing images"):
+            rows = self.api.images()
+        by_tag = {tag: row["Id"] for row in rows for tag in row.get("RepoTags") or ()}
+        found = {ref: by_tag.get(ref if ":" in ref.rsplit("/", 1)[-1] else f"{ref}:latest") for ref in refs}
+        for ref, image in found.items():
+            if image is None:  # digests, short names, other spellings: ask the engine itself
+                found[ref] = self.image_id(ref)
+        return found
 
     def image_id(self, ref: str) -> str | None:
         with engine_errors(f"inspecting image {ref}"):

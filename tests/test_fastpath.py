@@ -1,0 +1,60 @@
+"""The no-op `up` key: any input that could change the outcome changes the key."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from mindscape_ops import fastpath
+
+
+@pytest.fixture
+def project(tmp_path, monkeypatch):
+    monkeypatch.setenv("PG_PORT", "5432")
+    (tmp_path / "platform.yaml").write_text("version: 1\nproject: p\nservices:\n  postgres: {port: '${PG_PORT}'}\n")
+    (tmp_path / ".mindscape").mkdir()
+    (tmp_path / ".mindscape/secrets.env").write_text("POSTGRES_PASSWORD=a\n")
+    (tmp_path / "deploy").mkdir()
+    (tmp_path / "deploy/x.conf").write_text("x\n")
+    (tmp_path / ".mindscape/state.json").write_text(json.dumps({"manifest": {"deploy/x.conf": "h"}}))
+    return tmp_path
+
+
+def key(project, options=None, env_names=()):
+    return fastpath.input_key([project / "platform.yaml"], options or {"wait": True}, list(env_names))[0]
+
+
+def test_key_is_stable_and_ignores_the_cache_itself(project):
+    first = key(project)
+    state = json.loads((project / ".mindscape/state.json").read_text())
+    state[fastpath.CACHE_KEY] = {"key": first}
+    (project / ".mindscape/state.json").write_text(json.dumps(state))
+    assert key(project) == first
+
+
+@pytest.mark.parametrize("change", ["file", "env", "secret", "generated", "state", "options", "receiver_env", "docker"])
+def test_every_input_moves_the_key(project, monkeypatch, change):
+    before = key(project, env_names=["SLACK_URL"])
+    options = {"wait": True}
+    if change == "file":
+        (project / "platform.yaml").write_text((project / "platform.yaml").read_text() + "# c\n")
+    elif change == "env":
+        monkeypatch.setenv("PG_PORT", "6543")
+    elif change == "secret":
+        (project / ".mindscape/secrets.env").write_text("POSTGRES_PASSWORD=b\n")
+    elif change == "generated":
+        (project / "deploy/x.conf").write_text("edited\n")
+    elif change == "state":
+        (project / ".mindscape/state.json").write_text(json.dumps({"manifest": {"deploy/x.conf": "h"}, "ports": {"a": 1}}))
+    elif change == "options":
+        options = {"wait": False}
+    elif change == "receiver_env":
+        monkeypatch.setenv("SLACK_URL", "https://hooks.example.com/x")
+    elif change == "docker":
+        monkeypatch.setenv("DOCKER_HOST", "tcp://127.0.0.1:2375")
+    assert key(project, options, env_names=["SLACK_URL"]) != before
+
+
+def test_no_cache_means_full_path(project):
+    assert fastpath.try_noop([project / "platform.yaml"], {"wait": True}) is None
