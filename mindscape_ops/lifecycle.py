@@ -51,7 +51,7 @@ def up(project: Project, services: Iterable[str], event: Event, wait: bool = Tru
     check_conflicts(project, engine, the_plan)
     platform = project.platform
     engine.ensure_network(platform.network_name, {LABEL_PROJECT: platform.project})
-    hooks = _hooks(project, engine, the_plan, wait, timeout)
+    hooks = _hooks(project, engine, the_plan, wait, timeout, event)
     outcomes = execute(engine, the_plan.actions, hooks, event)
     return UpResult(the_plan.actions, outcomes, hand_edited)
 
@@ -70,7 +70,8 @@ def converged(result: UpResult) -> dict[str, dict[str, Any]]:
     }
 
 
-def _hooks(project: Project, engine: Engine, the_plan: Plan, wait: bool, timeout: float | None) -> Hooks:
+def _hooks(project: Project, engine: Engine, the_plan: Plan, wait: bool, timeout: float | None,
+           event: Event) -> Hooks:
     from .endpoints import service_address
 
     platform, secrets = project.platform, the_plan.secrets
@@ -108,9 +109,11 @@ def _hooks(project: Project, engine: Engine, the_plan: Plan, wait: bool, timeout
     after_ready: dict[str, Callable[[], None]] = {}
     if platform.database.migrate_on_up and pg is not None:
         def migrate() -> None:
-            from .migrate.engine import apply_pending
+            from .migrate import apply_pending
 
-            apply_pending(project, echo=lambda text: None)
+            event("postgres", "migrating", "database.migrate_on_up")
+            count = apply_pending(project, echo=lambda text: None)
+            event("postgres", "migrated", f"{count} migration(s) applied")
 
         after_ready["postgres"] = migrate
     return Hooks(

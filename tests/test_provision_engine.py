@@ -218,3 +218,24 @@ def test_unreachable_engine_exits_3_with_advice(tmp_path, command):
     assert result.returncode == 3, result.stdout + result.stderr
     assert "is the Docker engine running? DOCKER_HOST=tcp://127.0.0.1:9" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_migrate_on_up_applies_pending_migrations_once_postgres_is_ready(tmp_path, docker_client, local_images):
+    project = unique_project("mig")
+    (tmp_path / "platform.yaml").write_text(
+        f"version: 1\nproject: {project}\nservices:\n  postgres: {{image: 'mindscape-local/postgres:15', port: auto}}\n"
+        "database: {migrate_on_up: true}\n")
+    (tmp_path / "migrations").mkdir()
+    (tmp_path / "migrations/20260101000000_widgets.sql").write_text(
+        "-- migrate:up\nCREATE TABLE widgets (id int);\n-- migrate:down\nDROP TABLE widgets;\n")
+    try:
+        result = run_cli("up", cwd=tmp_path, timeout=300)
+        assert result.returncode == 0, result.stdout + result.stderr
+        assert "1 migration(s) applied" in result.stderr
+        assert psql(tmp_path, "SELECT count(*) FROM widgets") == [(0,)]
+        (tmp_path / "migrations/20260102000000_broken.sql").write_text("-- migrate:up\nSELEC 1;\n")
+        result = run_cli("up", cwd=tmp_path, timeout=300)
+        assert result.returncode == 1 and "20260102000000_broken.sql:2" in result.stderr, result.stderr
+        assert "Traceback" not in result.stderr
+    finally:
+        remove_project(docker_client, project)
