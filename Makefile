@@ -7,6 +7,7 @@ demo:
 # Installs what the tests need when missing (tools, package, engine, images), then runs them all.
 test:
 	scripts/setup-test-env
+	$(MAKE) lint
 	python -m pytest
 
 # Only the tests that need no engine and no external tool.
@@ -14,7 +15,8 @@ test-fast:
 	python -m pytest -m "not engine" -q
 
 lint:
-	ruff check mindscape_ops tests
+	ruff check mindscape_ops tests bench/startup bench/up bench/migrate
+	ruff format --check mindscape_ops tests bench/startup bench/up bench/migrate
 
 images:
 	scripts/build-local-images

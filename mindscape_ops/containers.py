@@ -79,7 +79,10 @@ def container_specs(platform: Platform) -> dict[str, ContainerSpec]:
     def base(name: str) -> dict:
         svc = enabled[name]
         return dict(
-            service=name, image=svc.image, host_port=svc.port, bind=svc.bind,
+            service=name,
+            image=svc.image,
+            host_port=svc.port,
+            bind=svc.bind,
             depends_on=tuple(d for d in DEPENDS_ON.get(name, ()) if d in enabled),
         )
 
@@ -89,80 +92,124 @@ def container_specs(platform: Platform) -> dict[str, ContainerSpec]:
             text = ("on" if value else "off") if isinstance(value, bool) else str(value)
             args += ["-c", f"{key}={text}"]
         specs["postgres"] = ContainerSpec(
-            **base("postgres"), container_port=5432, command=("postgres", *args) if args else (),
-            environment={"POSTGRES_USER": pg.user, "POSTGRES_DB": pg.database,
-                         "PGDATA": "/var/lib/postgresql/data/pgdata"},
+            **base("postgres"),
+            container_port=5432,
+            command=("postgres", *args) if args else (),
+            environment={
+                "POSTGRES_USER": pg.user,
+                "POSTGRES_DB": pg.database,
+                "PGDATA": "/var/lib/postgresql/data/pgdata",
+            },
             secrets={"POSTGRES_PASSWORD": "POSTGRES_PASSWORD"},
             volume_target="/var/lib/postgresql/data",
             # with pgbouncer: an init script gives a fresh database the verifier pgbouncer holds
-            mounts=(Mount(".mindscape/postgres/initdb", "/docker-entrypoint-initdb.d"),) if "pgbouncer" in enabled else (),
+            mounts=(Mount(".mindscape/postgres/initdb", "/docker-entrypoint-initdb.d"),)
+            if "pgbouncer" in enabled
+            else (),
             healthcheck=("CMD-SHELL", f"pg_isready -h 127.0.0.1 -U {pg.user} -d {pg.database}"),
             probe=Probe("postgres"),
         )
     if "redis" in enabled:
         specs["redis"] = ContainerSpec(
-            **base("redis"), container_port=6379, user="redis",
+            **base("redis"),
+            container_port=6379,
+            user="redis",
             command=("sh", "-c", 'exec redis-server /usr/local/etc/redis/redis.conf --requirepass "$REDIS_PASSWORD"'),
-            secrets={"REDIS_PASSWORD": "REDIS_PASSWORD"}, volume_target="/data",
+            secrets={"REDIS_PASSWORD": "REDIS_PASSWORD"},
+            volume_target="/data",
             mounts=(Mount(f"{deploy}/redis/redis.conf", "/usr/local/etc/redis/redis.conf"),),
             healthcheck=("CMD-SHELL", 'redis-cli -a "$REDIS_PASSWORD" --no-auth-warning ping | grep -q PONG'),
             probe=Probe("redis"),
         )
     if "alertmanager" in enabled:
         specs["alertmanager"] = ContainerSpec(
-            **base("alertmanager"), container_port=9093,
+            **base("alertmanager"),
+            container_port=9093,
             command=("--config.file=/etc/alertmanager/alertmanager.yml", "--storage.path=/alertmanager"),
-            environment={}, volume_target="/alertmanager",
-            mounts=(Mount(f"{deploy}/alertmanager", "/etc/alertmanager"),
-                    Mount(".mindscape/alertmanager", "/etc/alertmanager-secrets")),
-            healthcheck=_wget(9093, "/-/ready"), probe=Probe("http", "/-/ready"),
+            environment={},
+            volume_target="/alertmanager",
+            mounts=(
+                Mount(f"{deploy}/alertmanager", "/etc/alertmanager"),
+                Mount(".mindscape/alertmanager", "/etc/alertmanager-secrets"),
+            ),
+            healthcheck=_wget(9093, "/-/ready"),
+            probe=Probe("http", "/-/ready"),
         )
     if prom := enabled.get("prometheus"):
         specs["prometheus"] = ContainerSpec(
-            **base("prometheus"), container_port=9090,
-            command=("--config.file=/etc/prometheus/prometheus.yml", "--storage.tsdb.path=/prometheus",
-                     f"--storage.tsdb.retention.time={prom.retention}", "--web.enable-lifecycle"),
-            volume_target="/prometheus", mounts=(Mount(f"{deploy}/prometheus", "/etc/prometheus"),),
-            healthcheck=_wget(9090, "/-/ready"), probe=Probe("http", "/-/ready"), reach_host=True,
+            **base("prometheus"),
+            container_port=9090,
+            command=(
+                "--config.file=/etc/prometheus/prometheus.yml",
+                "--storage.tsdb.path=/prometheus",
+                f"--storage.tsdb.retention.time={prom.retention}",
+                "--web.enable-lifecycle",
+            ),
+            volume_target="/prometheus",
+            mounts=(Mount(f"{deploy}/prometheus", "/etc/prometheus"),),
+            healthcheck=_wget(9090, "/-/ready"),
+            probe=Probe("http", "/-/ready"),
+            reach_host=True,
         )
     if graf := enabled.get("grafana"):
         specs["grafana"] = ContainerSpec(
-            **base("grafana"), container_port=3000,
-            environment={"GF_SECURITY_ADMIN_USER": graf.admin_user, "GF_PATHS_PROVISIONING": "/etc/grafana/provisioning",
-                         "GF_ANALYTICS_REPORTING_ENABLED": "false", "GF_ANALYTICS_CHECK_FOR_UPDATES": "false"},
-            secrets={"GF_SECURITY_ADMIN_PASSWORD": "GRAFANA_ADMIN_PASSWORD"}, volume_target="/var/lib/grafana",
-            mounts=(Mount(f"{deploy}/grafana/provisioning", "/etc/grafana/provisioning"),
-                    Mount(f"{deploy}/grafana/dashboards", "/etc/grafana/dashboards")),
-            healthcheck=_wget(3000, "/api/health"), probe=Probe("http", "/api/health", expect='"ok"'),
+            **base("grafana"),
+            container_port=3000,
+            environment={
+                "GF_SECURITY_ADMIN_USER": graf.admin_user,
+                "GF_PATHS_PROVISIONING": "/etc/grafana/provisioning",
+                "GF_ANALYTICS_REPORTING_ENABLED": "false",
+                "GF_ANALYTICS_CHECK_FOR_UPDATES": "false",
+            },
+            secrets={"GF_SECURITY_ADMIN_PASSWORD": "GRAFANA_ADMIN_PASSWORD"},
+            volume_target="/var/lib/grafana",
+            mounts=(
+                Mount(f"{deploy}/grafana/provisioning", "/etc/grafana/provisioning"),
+                Mount(f"{deploy}/grafana/dashboards", "/etc/grafana/dashboards"),
+            ),
+            healthcheck=_wget(3000, "/api/health"),
+            probe=Probe("http", "/api/health", expect='"ok"'),
         )
     if "gateway" in enabled:
         specs["gateway"] = ContainerSpec(
-            **base("gateway"), container_port=8080, command=("nginx", "-g", "daemon off;"),
+            **base("gateway"),
+            container_port=8080,
+            command=("nginx", "-g", "daemon off;"),
             mounts=(Mount(f"{deploy}/gateway/nginx.conf", "/etc/nginx/nginx.conf"),),
             healthcheck=("CMD-SHELL", "curl -fsS -o /dev/null http://127.0.0.1:8080/healthz || exit 1"),
-            probe=Probe("http", "/healthz"), reach_host=True,
+            probe=Probe("http", "/healthz"),
+            reach_host=True,
         )
     if "pgbouncer" in enabled:
         specs["pgbouncer"] = ContainerSpec(
-            **base("pgbouncer"), container_port=6432, command=("pgbouncer", "/etc/pgbouncer/pgbouncer.ini"),
-            mounts=(Mount(f"{deploy}/pgbouncer/pgbouncer.ini", "/etc/pgbouncer/pgbouncer.ini"),
-                    Mount(".mindscape/pgbouncer/userlist.txt", "/etc/pgbouncer/userlist.txt")),
-            healthcheck=("CMD-SHELL", "pg_isready -h 127.0.0.1 -p 6432 || exit 1"), probe=Probe("postgres"),
+            **base("pgbouncer"),
+            container_port=6432,
+            command=("pgbouncer", "/etc/pgbouncer/pgbouncer.ini"),
+            mounts=(
+                Mount(f"{deploy}/pgbouncer/pgbouncer.ini", "/etc/pgbouncer/pgbouncer.ini"),
+                Mount(".mindscape/pgbouncer/userlist.txt", "/etc/pgbouncer/userlist.txt"),
+            ),
+            healthcheck=("CMD-SHELL", "pg_isready -h 127.0.0.1 -p 6432 || exit 1"),
+            probe=Probe("postgres"),
         )
     if "postgres_exporter" in enabled:
         pg = services.postgres
         via = services.postgres_exporter.via_pgbouncer
         host = "pgbouncer:6432" if via else "postgres:5432"
         specs["postgres_exporter"] = ContainerSpec(
-            **base("postgres_exporter"), container_port=9187,
+            **base("postgres_exporter"),
+            container_port=9187,
             environment={"DATA_SOURCE_URI": f"{host}/{pg.database}?sslmode=disable", "DATA_SOURCE_USER": pg.user},
             secrets={"DATA_SOURCE_PASS": "POSTGRES_PASSWORD"},
-            healthcheck=_wget(9187, "/metrics"), probe=Probe("http", "/metrics", expect="pg_up 1"),
+            healthcheck=_wget(9187, "/metrics"),
+            probe=Probe("http", "/metrics", expect="pg_up 1"),
         )
     if "redis_exporter" in enabled:
         specs["redis_exporter"] = ContainerSpec(
-            **base("redis_exporter"), container_port=9121,
-            environment={"REDIS_ADDR": "redis://redis:6379"}, secrets={"REDIS_PASSWORD": "REDIS_PASSWORD"},
+            **base("redis_exporter"),
+            container_port=9121,
+            environment={"REDIS_ADDR": "redis://redis:6379"},
+            secrets={"REDIS_PASSWORD": "REDIS_PASSWORD"},
             # the official image is FROM scratch: no shell for a Docker healthcheck; readiness is probed
             probe=Probe("http", "/metrics", expect="redis_up 1"),
         )

@@ -23,14 +23,16 @@ class Address:
 def published_port(project: Project, service: str) -> int:
     svc = project.platform.services.enabled().get(service)
     if svc is None:
-        raise UsageError(f"services.{service} is not enabled in {project.loaded.files[0]}",
-                         f"add `{service}: {{}}` under services:")
+        raise UsageError(
+            f"services.{service} is not enabled in {project.loaded.files[0]}", f"add `{service}: {{}}` under services:"
+        )
     if svc.port != "auto":
         return int(svc.port)
     port = project.workspace.read_state().get("ports", {}).get(service)
     if not isinstance(port, int):
-        raise EnvironmentUnusable(f"{service} has `port: auto` and no port was picked yet",
-                                  f"run `mindscape up {service}` first")
+        raise EnvironmentUnusable(
+            f"{service} has `port: auto` and no port was picked yet", f"run `mindscape up {service}` first"
+        )
     return port
 
 
@@ -59,15 +61,21 @@ def database_target(project: Project, via_pgbouncer: bool = False) -> DatabaseTa
         return DatabaseTarget(url, redact(url, set()), external=True)
     pg = project.platform.services.postgres
     if pg is None or not pg.enabled:
-        raise UsageError(f"no database: services.postgres is not enabled and ${env_name} is not set",
-                         f"enable services.postgres, or export {env_name}=postgresql://user:pass@host:5432/db")
+        raise UsageError(
+            f"no database: services.postgres is not enabled and ${env_name} is not set",
+            f"enable services.postgres, or export {env_name}=postgresql://user:pass@host:5432/db",
+        )
     service = "pgbouncer" if via_pgbouncer else "postgres"
     address = service_address(project, service)
     password = project.workspace.read_secrets().get("POSTGRES_PASSWORD")
     if not password:
-        raise EnvironmentUnusable(f"no POSTGRES_PASSWORD in {project.workspace.secrets_file}",
-                                  "run `mindscape up` (it generates secrets) or restore that file")
-    conninfo = (f"postgresql://{quote(pg.user)}:{quote(password)}@{address.host}:{address.port}/"
-                f"{quote(pg.database)}?connect_timeout=5&application_name=mindscape")
+        raise EnvironmentUnusable(
+            f"no POSTGRES_PASSWORD in {project.workspace.secrets_file}",
+            "run `mindscape up` (it generates secrets) or restore that file",
+        )
+    conninfo = (
+        f"postgresql://{quote(pg.user)}:{quote(password)}@{address.host}:{address.port}/"
+        f"{quote(pg.database)}?connect_timeout=5&application_name=mindscape"
+    )
     display = f"postgresql://{pg.user}@{address.host}:{address.port}/{pg.database}"
     return DatabaseTarget(conninfo, display, external=False)

@@ -43,8 +43,13 @@ def input_key(files: list[Path], options: dict[str, Any], env_names: list[str]) 
     except OSError:
         return None
     root = files[0].resolve().parent
-    names = sorted({*env_names, *(n for text in texts for n in _VAR_RE.findall(text)),
-                    *(n for n in os.environ if n.startswith("DOCKER_"))})
+    names = sorted(
+        {
+            *env_names,
+            *(n for text in texts for n in _VAR_RE.findall(text)),
+            *(n for n in os.environ if n.startswith("DOCKER_")),
+        }
+    )
     digest.update(json.dumps({name: os.environ.get(name) for name in names}).encode())
     workspace = root / ".mindscape"
     try:
@@ -60,16 +65,23 @@ def input_key(files: list[Path], options: dict[str, Any], env_names: list[str]) 
     return digest.hexdigest(), root
 
 
-def remember(root: Path, files: list[Path], options: dict[str, Any], env_names: list[str],
-             project: str, services: dict[str, dict[str, Any]]) -> None:
+def remember(
+    root: Path,
+    files: list[Path],
+    options: dict[str, Any],
+    env_names: list[str],
+    project: str,
+    services: dict[str, dict[str, Any]],
+) -> None:
     """After a successful full `up`: what the engine should show next time, under the key."""
     from .workspace import Workspace
 
     workspace = Workspace(root)
     computed = input_key(files, options, env_names)
     if computed is not None:
-        workspace.update_state(**{CACHE_KEY: {"key": computed[0], "env_names": env_names, "project": project,
-                                              "services": services}})
+        workspace.update_state(
+            **{CACHE_KEY: {"key": computed[0], "env_names": env_names, "project": project, "services": services}}
+        )
 
 
 def try_noop(files: list[Path], options: dict[str, Any]) -> list[str] | None:
@@ -102,7 +114,11 @@ def _engine_agrees(project: str, services: dict[str, dict[str, Any]]) -> list[st
     for name, expected in services.items():
         seen = observed[name]
         healthy = seen.health == "healthy" if expected["healthcheck"] else True
-        if (not seen.running or not healthy or image_ids.get(expected["image"]) != expected["image_id"]
-                or seen.labels.get("io.mindscape.config-hash") != expected["hash"]):
+        if (
+            not seen.running
+            or not healthy
+            or image_ids.get(expected["image"]) != expected["image_id"]
+            or seen.labels.get("io.mindscape.config-hash") != expected["hash"]
+        ):
             return None
     return list(services)

@@ -35,8 +35,9 @@ def plan(project: Project, services: Iterable[str] = ()) -> Plan:
     return make_plan(project, engine, chosen, secrets, pick_ports=False, all_services=not list(services))
 
 
-def up(project: Project, services: Iterable[str], event: Event, wait: bool = True,
-       timeout: float | None = None) -> UpResult:
+def up(
+    project: Project, services: Iterable[str], event: Event, wait: bool = True, timeout: float | None = None
+) -> UpResult:
     services = list(services)
     hand_edited: list[str] = []
     secrets = prepare(project, kept=hand_edited)
@@ -46,8 +47,9 @@ def up(project: Project, services: Iterable[str], event: Event, wait: bool = Tru
 
     specs = [spec for name, spec in container_specs(project.platform).items() if name in chosen]
     image_ids = ensure_images(engine, specs, lambda service, text: event(service, "pulling", text))
-    the_plan = make_plan(project, engine, chosen, secrets, pick_ports=True, image_ids=image_ids,
-                         all_services=not services)
+    the_plan = make_plan(
+        project, engine, chosen, secrets, pick_ports=True, image_ids=image_ids, all_services=not services
+    )
     check_conflicts(project, engine, the_plan)
     platform = project.platform
     engine.ensure_network(platform.network_name, {LABEL_PROJECT: platform.project})
@@ -64,14 +66,18 @@ def env_inputs(project: Project) -> list[str]:
 def converged(result: UpResult) -> dict[str, dict[str, Any]]:
     """What the engine should show for each service after this `up` (for the no-op path)."""
     return {
-        a.service: {"hash": a.desired.config_hash, "image": a.desired.spec.image, "image_id": a.desired.image_id,
-                    "healthcheck": bool(a.desired.spec.healthcheck)}
-        for a in result.actions if a.desired is not None
+        a.service: {
+            "hash": a.desired.config_hash,
+            "image": a.desired.spec.image,
+            "image_id": a.desired.image_id,
+            "healthcheck": bool(a.desired.spec.healthcheck),
+        }
+        for a in result.actions
+        if a.desired is not None
     }
 
 
-def _hooks(project: Project, engine: Engine, the_plan: Plan, wait: bool, timeout: float | None,
-           event: Event) -> Hooks:
+def _hooks(project: Project, engine: Engine, the_plan: Plan, wait: bool, timeout: float | None, event: Event) -> Hooks:
     from .endpoints import service_address
 
     platform, secrets = project.platform, the_plan.secrets
@@ -91,8 +97,11 @@ def _hooks(project: Project, engine: Engine, the_plan: Plan, wait: bool, timeout
 
     def waiting(service: str) -> Wait:
         health = platform.services.enabled()[service].health
-        return Wait(timeout if timeout is not None else health.timeout.seconds, health.interval.seconds,
-                    health.start_period.seconds)
+        return Wait(
+            timeout if timeout is not None else health.timeout.seconds,
+            health.interval.seconds,
+            health.start_period.seconds,
+        )
 
     def volume(service: str) -> tuple[str, dict[str, str]] | None:
         if not the_plan.specs[service].volume_target:
@@ -108,6 +117,7 @@ def _hooks(project: Project, engine: Engine, the_plan: Plan, wait: bool, timeout
 
     after_ready: dict[str, Callable[[], None]] = {}
     if platform.database.migrate_on_up and pg is not None:
+
         def migrate() -> None:
             from .migrate import apply_pending
 
@@ -118,7 +128,9 @@ def _hooks(project: Project, engine: Engine, the_plan: Plan, wait: bool, timeout
         after_ready["postgres"] = migrate
     return Hooks(
         request=lambda action: container_request(project, action.desired, secrets),
-        probe=probe, wait=waiting, volume=volume,
+        probe=probe,
+        wait=waiting,
+        volume=volume,
         before_start={"pgbouncer": pgbouncer_userlist} if "pgbouncer" in the_plan.specs else {},
         after_ready=after_ready,
     )
@@ -138,16 +150,22 @@ def project_volumes(project: Project) -> dict[str, int | None]:
     return Engine().volumes(project.platform.project)
 
 
-def down(project: Project, remove_volumes: bool, confirm: Callable[[dict[str, int | None]], bool],
-         event: Callable[[str], None]) -> DownResult:
+def down(
+    project: Project,
+    remove_volumes: bool,
+    confirm: Callable[[dict[str, int | None]], bool],
+    event: Callable[[str], None],
+) -> DownResult:
     """Remove containers and network; volumes only when asked AND confirmed (asked first,
     so a refusal leaves everything as it was)."""
     engine = Engine()
     name = project.platform.project
     volumes = engine.volumes(name) if remove_volumes else {}
     if volumes and not confirm(volumes):
-        raise OperationFailed("nothing removed: deleting volumes was not confirmed",
-                              "run `mindscape down` to keep the data, or add --yes to delete it")
+        raise OperationFailed(
+            "nothing removed: deleting volumes was not confirmed",
+            "run `mindscape down` to keep the data, or add --yes to delete it",
+        )
     observed = engine.containers(name)
     from concurrent.futures import ThreadPoolExecutor
 
@@ -178,9 +196,13 @@ def status(project: Project) -> list[dict[str, Any]]:
     for action in the_plan.actions:
         observed = action.observed
         row: dict[str, Any] = {
-            "service": action.service, "container": observed.name if observed else None,
-            "state": observed.state if observed else "not created", "health": observed.health if observed else None,
-            "ports": [], "image": None, "started_at": None,
+            "service": action.service,
+            "container": observed.name if observed else None,
+            "state": observed.state if observed else "not created",
+            "health": observed.health if observed else None,
+            "ports": [],
+            "image": None,
+            "started_at": None,
             "up_to_date": action.kind in (Kind.UNCHANGED, Kind.START) if action.kind is not Kind.REMOVE else None,
         }
         if action.kind is Kind.REMOVE:

@@ -55,7 +55,9 @@ def desire(
 ) -> Desired:
     """Hash everything that shapes the container; `mount_digests` maps a mount source to
     the sha256 of its content (a folder: of all its files)."""
-    secrets = {env: hashlib.sha256(secret_values.get(key, "").encode()).hexdigest() for env, key in spec.secrets.items()}
+    secrets = {
+        env: hashlib.sha256(secret_values.get(key, "").encode()).hexdigest() for env, key in spec.secrets.items()
+    }
     parts = {
         "image": {"ref": spec.image, "id": image_id},
         "command": {"command": list(spec.command), "user": spec.user},
@@ -66,7 +68,9 @@ def desire(
             for m in spec.mounts
         ],
         "runtime": {
-            "volume": spec.volume_target, "healthcheck": list(spec.healthcheck), "network": network,
+            "volume": spec.volume_target,
+            "healthcheck": list(spec.healthcheck),
+            "network": network,
             "reach_host": spec.reach_host,
         },
     }
@@ -117,8 +121,14 @@ def _why(desired: Desired, observed: Observed) -> str:
     changed = [part for part, digest in desired.parts.items() if before.get(part) != digest]
     if not changed:
         return "configuration changed"
-    words = {"image": "image changed", "command": "command changed", "environment": "environment changed",
-             "ports": "ports changed", "mounts": "mounted config changed", "runtime": "volume/healthcheck changed"}
+    words = {
+        "image": "image changed",
+        "command": "command changed",
+        "environment": "environment changed",
+        "ports": "ports changed",
+        "mounts": "mounted config changed",
+        "runtime": "volume/healthcheck changed",
+    }
     return ", ".join(words.get(part, f"{part} changed") for part in changed)
 
 
@@ -137,8 +147,9 @@ def converge(desired: Mapping[str, Desired], observed: Mapping[str, Observed]) -
             actions.append(Action(service, Kind.UNCHANGED, "up to date", want, have))
     for service, have in sorted(observed.items()):
         if service not in desired:
-            actions.append(Action(service, Kind.REMOVE, "no longer enabled in platform.yaml (its volume is kept)",
-                                  None, have))
+            actions.append(
+                Action(service, Kind.REMOVE, "no longer enabled in platform.yaml (its volume is kept)", None, have)
+            )
     return actions
 
 

@@ -83,8 +83,14 @@ def copy_verifier_from_postgres(project: Project, postgres: Address, creds: Cred
     import psycopg
 
     try:
-        with psycopg.connect(host=postgres.host, port=postgres.port, user=creds.user, password=creds.password,
-                             dbname=creds.database, connect_timeout=2) as conn:
+        with psycopg.connect(
+            host=postgres.host,
+            port=postgres.port,
+            user=creds.user,
+            password=creds.password,
+            dbname=creds.database,
+            connect_timeout=2,
+        ) as conn:
             row = conn.execute("SELECT rolpassword FROM pg_authid WHERE rolname = %s", (creds.user,)).fetchone()
     except psycopg.Error as exc:
         raise NotReady(f"postgres: {str(exc).strip() or type(exc).__name__}") from None

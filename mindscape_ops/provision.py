@@ -11,7 +11,17 @@ from pathlib import Path
 from .containers import HEALTHCHECK, ContainerSpec, container_specs
 from .errors import OperationFailed, UsageError
 from .materialize import prepare  # noqa: F401 - re-exported for lifecycle
-from .plan import LABEL_CONFIG_HASH, LABEL_CONFIG_PARTS, LABEL_PROJECT, LABEL_SERVICE, Action, Desired, Kind, converge, desire
+from .plan import (
+    LABEL_CONFIG_HASH,
+    LABEL_CONFIG_PARTS,
+    LABEL_PROJECT,
+    LABEL_SERVICE,
+    Action,
+    Desired,
+    Kind,
+    converge,
+    desire,
+)
 from .project import Project
 from .runtime.docker import ContainerRequest, Engine
 from .runtime.ports import is_free, pick_free, process_holding
@@ -84,8 +94,13 @@ def resolve_ports(project: Project, specs: dict[str, ContainerSpec], pick: bool)
 
 
 def make_plan(
-    project: Project, engine: Engine, services: list[str], secrets: dict[str, str], pick_ports: bool,
-    image_ids: dict[str, str | None] | None = None, all_services: bool = True,
+    project: Project,
+    engine: Engine,
+    services: list[str],
+    secrets: dict[str, str],
+    pick_ports: bool,
+    image_ids: dict[str, str | None] | None = None,
+    all_services: bool = True,
 ) -> Plan:
     platform = project.platform
     specs = {name: spec for name, spec in container_specs(platform).items() if name in services}
@@ -98,8 +113,15 @@ def make_plan(
         for mount in spec.mounts:
             if mount.source not in digests and not mount.source.startswith(SECRET_MOUNT_PREFIX):
                 digests[mount.source] = content_digest(project.root / mount.source)
-        desired[name] = desire(spec, platform.container_name(name), platform.network_name, ports[name],
-                               image_ids.get(spec.image), secrets, digests)
+        desired[name] = desire(
+            spec,
+            platform.container_name(name),
+            platform.network_name,
+            ports[name],
+            image_ids.get(spec.image),
+            secrets,
+            digests,
+        )
     observed = engine.containers(platform.project)
     if not all_services:  # `up SERVICE`: leave the others alone
         observed = {name: o for name, o in observed.items() if name in desired}
@@ -113,8 +135,10 @@ def check_conflicts(project: Project, engine: Engine, plan: Plan) -> None:
         if action.kind is Kind.CREATE:
             other = engine.container_by_name(action.desired.name)
             if other is not None:
-                problems.append(f"a container named {action.desired.name} exists and is not managed by mindscape; "
-                                f"remove it (`docker rm -f {action.desired.name}`) or change `project:`")
+                problems.append(
+                    f"a container named {action.desired.name} exists and is not managed by mindscape; "
+                    f"remove it (`docker rm -f {action.desired.name}`) or change `project:`"
+                )
         if action.kind not in (Kind.CREATE, Kind.RECREATE, Kind.START):
             continue
         port, bind = action.desired.host_port, action.desired.spec.bind
@@ -125,33 +149,56 @@ def check_conflicts(project: Project, engine: Engine, plan: Plan) -> None:
         if own and holders == [own]:
             continue
         holder = ", ".join(f"container {h}" for h in holders) or process_holding(port) or "another program"
-        problems.append(f"services.{action.service}.port: {port} on {bind} is already in use by {holder}; "
-                        "free it, pick another port, or set `port: auto`")
+        problems.append(
+            f"services.{action.service}.port: {port} on {bind} is already in use by {holder}; "
+            "free it, pick another port, or set `port: auto`"
+        )
     if problems:
-        raise OperationFailed("cannot start: " + "; ".join(problems) if len(problems) == 1 else
-                              "cannot start:\n  - " + "\n  - ".join(problems),
-                              "nothing was created or changed")
+        raise OperationFailed(
+            "cannot start: " + "; ".join(problems)
+            if len(problems) == 1
+            else "cannot start:\n  - " + "\n  - ".join(problems),
+            "nothing was created or changed",
+        )
 
 
 def container_request(project: Project, desired: Desired, secrets: dict[str, str]) -> ContainerRequest:
     spec, platform = desired.spec, project.platform
     health = platform.services.enabled()[spec.service].health
-    binds = {str((project.root / m.source).resolve()): {"bind": m.target, "mode": "ro" if m.read_only else "rw"}
-             for m in spec.mounts}
+    binds = {
+        str((project.root / m.source).resolve()): {"bind": m.target, "mode": "ro" if m.read_only else "rw"}
+        for m in spec.mounts
+    }
     if spec.volume_target:
         binds[platform.volume_name(spec.service)] = {"bind": spec.volume_target, "mode": "rw"}
     healthcheck = None
     if spec.healthcheck:
-        healthcheck = {"test": list(spec.healthcheck), "interval": HEALTHCHECK["interval_s"] * 10**9,
-                       "timeout": HEALTHCHECK["timeout_s"] * 10**9, "retries": HEALTHCHECK["retries"],
-                       "start_period": int(health.start_period.seconds * 1e9)}
+        healthcheck = {
+            "test": list(spec.healthcheck),
+            "interval": HEALTHCHECK["interval_s"] * 10**9,
+            "timeout": HEALTHCHECK["timeout_s"] * 10**9,
+            "retries": HEALTHCHECK["retries"],
+            "start_period": int(health.start_period.seconds * 1e9),
+        }
     return ContainerRequest(
-        name=desired.name, image=spec.image, command=list(spec.command) or None, user=spec.user,
+        name=desired.name,
+        image=spec.image,
+        command=list(spec.command) or None,
+        user=spec.user,
         environment={**spec.environment, **{env: secrets.get(key, "") for env, key in spec.secrets.items()}},
-        labels={LABEL_PROJECT: platform.project, LABEL_SERVICE: spec.service,
-                LABEL_CONFIG_HASH: desired.config_hash, LABEL_CONFIG_PARTS: _parts_label(desired)},
-        network=platform.network_name, alias=spec.service, container_port=spec.container_port,
-        bind=spec.bind, host_port=desired.host_port or 0, binds=binds, healthcheck=healthcheck,
+        labels={
+            LABEL_PROJECT: platform.project,
+            LABEL_SERVICE: spec.service,
+            LABEL_CONFIG_HASH: desired.config_hash,
+            LABEL_CONFIG_PARTS: _parts_label(desired),
+        },
+        network=platform.network_name,
+        alias=spec.service,
+        container_port=spec.container_port,
+        bind=spec.bind,
+        host_port=desired.host_port or 0,
+        binds=binds,
+        healthcheck=healthcheck,
         extra_hosts={"host.docker.internal": "host-gateway"} if spec.reach_host else {},
     )
 
@@ -162,7 +209,9 @@ def _parts_label(desired: Desired) -> str:
     return json.dumps(desired.parts, sort_keys=True, separators=(",", ":"))
 
 
-def ensure_images(engine: Engine, specs: Iterable[ContainerSpec], progress: Callable[[str, str], None]) -> dict[str, str]:
+def ensure_images(
+    engine: Engine, specs: Iterable[ContainerSpec], progress: Callable[[str, str], None]
+) -> dict[str, str]:
     """Every image present (pulled when missing), before anything is created."""
     specs = list(specs)
     ids = engine.image_ids(sorted({spec.image for spec in specs}))

@@ -23,13 +23,21 @@ def need(reason: str) -> None:
     pytest.skip(reason)
 
 
-def run_cli(*args: str, cwd: Path, env: dict[str, str] | None = None, timeout: float = 300,
-            input: str | None = None) -> subprocess.CompletedProcess[str]:
+def run_cli(
+    *args: str, cwd: Path, env: dict[str, str] | None = None, timeout: float = 300, input: str | None = None
+) -> subprocess.CompletedProcess[str]:
     """`python -m mindscape_ops ARGS` as a user would run it."""
     base = {k: v for k, v in os.environ.items() if k != "MINDSCAPE_FILE"}
     full_env = {**base, "COLUMNS": "200", **(env or {})}
-    return subprocess.run([sys.executable, "-m", "mindscape_ops", *args], cwd=cwd, env=full_env, text=True,
-                          capture_output=True, timeout=timeout, input=input)
+    return subprocess.run(
+        [sys.executable, "-m", "mindscape_ops", *args],
+        cwd=cwd,
+        env=full_env,
+        text=True,
+        capture_output=True,
+        timeout=timeout,
+        input=input,
+    )
 
 
 @pytest.fixture(scope="session")
@@ -44,8 +52,16 @@ def docker_client():
     return client
 
 
-LOCAL_IMAGES = ("postgres:15", "redis:7", "prometheus:2", "alertmanager:0.25", "gateway:1.22", "pgbouncer:1.18",
-                "postgres_exporter:0.11", "redis_exporter:1")
+LOCAL_IMAGES = (
+    "postgres:15",
+    "redis:7",
+    "prometheus:2",
+    "alertmanager:0.25",
+    "gateway:1.22",
+    "pgbouncer:1.18",
+    "postgres_exporter:0.11",
+    "redis_exporter:1",
+)
 
 
 @pytest.fixture(scope="session")

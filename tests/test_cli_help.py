@@ -42,8 +42,7 @@ def test_version():
 
 @pytest.mark.parametrize("command", sorted(all_commands()), ids=" ".join)
 def test_every_command_has_help(command):
-    result = subprocess.run([sys.executable, "-m", "mindscape_ops", *command, "--help"], capture_output=True,
-                            text=True)
+    result = subprocess.run([sys.executable, "-m", "mindscape_ops", *command, "--help"], capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
     assert "Usage:" in result.stdout
     group = typer.main.get_command(app)

@@ -30,17 +30,27 @@ def initialised(tmp_path) -> Path:
 def test_init_writes_a_commented_platform_secrets_and_every_file(initialised):
     text = (initialised / "platform.yaml").read_text()
     assert "project: shop" in text and text.count("#") >= 25
-    secrets = (initialised / ".mindscape/secrets.env")
+    secrets = initialised / ".mindscape/secrets.env"
     assert secrets.stat().st_mode & 0o777 == 0o600
     assert ".mindscape/" in (initialised / ".gitignore").read_text().splitlines()
     files = generated_files(initialised)
-    for expected in [".github/workflows/ci.yml", ".github/workflows/backup.yml", "deploy/prometheus/prometheus.yml",
-                     "deploy/prometheus/rules/services.yml", "deploy/alertmanager/alertmanager.yml",
-                     "deploy/grafana/provisioning/datasources/prometheus.yml",
-                     "deploy/grafana/dashboards/platform-overview.json", "deploy/gateway/nginx.conf",
-                     "deploy/security/policy.json", "deploy/redis/redis.conf", "deploy/pgbouncer/pgbouncer.ini",
-                     "deploy/compose.yaml", "docs/runbooks/backup-and-restore.md",
-                     "docs/runbooks/incident-response.md", "docs/runbooks/daily-checks.md"]:
+    for expected in [
+        ".github/workflows/ci.yml",
+        ".github/workflows/backup.yml",
+        "deploy/prometheus/prometheus.yml",
+        "deploy/prometheus/rules/services.yml",
+        "deploy/alertmanager/alertmanager.yml",
+        "deploy/grafana/provisioning/datasources/prometheus.yml",
+        "deploy/grafana/dashboards/platform-overview.json",
+        "deploy/gateway/nginx.conf",
+        "deploy/security/policy.json",
+        "deploy/redis/redis.conf",
+        "deploy/pgbouncer/pgbouncer.ini",
+        "deploy/compose.yaml",
+        "docs/runbooks/backup-and-restore.md",
+        "docs/runbooks/incident-response.md",
+        "docs/runbooks/daily-checks.md",
+    ]:
         assert expected in files, expected
     for path, content in files.items():
         first = content.splitlines()[0]
@@ -123,12 +133,18 @@ def test_invalid_file_changes_nothing(initialised):
 def test_plain_install_renders_what_a_checkout_renders(tmp_path):
     """The wheel carries templates/: a non-editable install renders byte for byte the same."""
     wheel_dir, venv = tmp_path / "wheel", tmp_path / "venv"
-    subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(wheel_dir), str(REPO)],
-                   check=True, capture_output=True)
+    subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(wheel_dir), str(REPO)],
+        check=True,
+        capture_output=True,
+    )
     subprocess.run([sys.executable, "-m", "venv", "--system-site-packages", str(venv)], check=True)
     wheel = next(wheel_dir.glob("mindscape-*.whl"))
-    subprocess.run([venv / "bin/python", "-m", "pip", "install", "-q", "--no-deps", "--force-reinstall", str(wheel)],
-                   check=True, capture_output=True)
+    subprocess.run(
+        [venv / "bin/python", "-m", "pip", "install", "-q", "--no-deps", "--force-reinstall", str(wheel)],
+        check=True,
+        capture_output=True,
+    )
     outputs = {}
     for name, python in (("installed", venv / "bin/python"), ("checkout", Path(sys.executable))):
         root = tmp_path / name
@@ -136,11 +152,21 @@ def test_plain_install_renders_what_a_checkout_renders(tmp_path):
         (root / "platform.yaml").write_text((EXAMPLES / "full" / "platform.yaml").read_text())
         env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
         cwd = root if name == "installed" else REPO  # the installed copy must not see the checkout
-        result = subprocess.run([python, "-m", "mindscape_ops", "render", "-f", str(root / "platform.yaml")],
-                                cwd=cwd, env=env, capture_output=True, text=True)
+        result = subprocess.run(
+            [python, "-m", "mindscape_ops", "render", "-f", str(root / "platform.yaml")],
+            cwd=cwd,
+            env=env,
+            capture_output=True,
+            text=True,
+        )
         assert result.returncode == 0, result.stderr
         outputs[name] = generated_files(root)
-    where = subprocess.run([venv / "bin/python", "-c", "import mindscape_ops; print(mindscape_ops.__file__)"],
-                           cwd=tmp_path, capture_output=True, text=True, check=True).stdout
+    where = subprocess.run(
+        [venv / "bin/python", "-c", "import mindscape_ops; print(mindscape_ops.__file__)"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
     assert str(venv) in where
     assert outputs["installed"] == outputs["checkout"] and len(outputs["installed"]) > 15

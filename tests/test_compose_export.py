@@ -70,17 +70,20 @@ def test_every_service_of_the_compose_file_answers(docker_services, docker_ip, c
     checks = {
         "postgres": lambda: check_postgres(docker_ip, docker_services.port_for("postgres", 5432), pg),
         "pgbouncer": lambda: check_postgres(docker_ip, docker_services.port_for("pgbouncer", 6432), pg),
-        "redis": lambda: check_redis(docker_ip, docker_services.port_for("redis", 6379),
-                                     Credentials(password=secrets["REDIS_PASSWORD"])),
+        "redis": lambda: check_redis(
+            docker_ip, docker_services.port_for("redis", 6379), Credentials(password=secrets["REDIS_PASSWORD"])
+        ),
         "prometheus": lambda: check_http(docker_ip, docker_services.port_for("prometheus", 9090), "/-/ready"),
         "alertmanager": lambda: check_http(docker_ip, docker_services.port_for("alertmanager", 9093), "/-/ready"),
         "gateway": lambda: check_http(docker_ip, docker_services.port_for("gateway", 8080), "/healthz"),
-        "postgres_exporter": lambda: check_http(docker_ip, docker_services.port_for("postgres_exporter", 9187),
-                                                "/metrics", "pg_up 1"),
-        "redis_exporter": lambda: check_http(docker_ip, docker_services.port_for("redis_exporter", 9121),
-                                             "/metrics", "redis_up 1"),
+        "postgres_exporter": lambda: check_http(
+            docker_ip, docker_services.port_for("postgres_exporter", 9187), "/metrics", "pg_up 1"
+        ),
+        "redis_exporter": lambda: check_http(
+            docker_ip, docker_services.port_for("redis_exporter", 9121), "/metrics", "redis_up 1"
+        ),
     }
-    for service, check in checks.items():
+    for check in checks.values():
         wait_for(docker_services, check)
     gateway = docker_services.port_for("gateway", 8080)
     with urllib.request.urlopen(f"http://{docker_ip}:{gateway}/healthz", timeout=5) as response:

@@ -47,8 +47,12 @@ def test_bare_service_key_means_enabled(tmp_path):
 
 def test_interpolation_from_environment(tmp_path):
     path = tmp_path / "platform.yaml"
-    path.write_text(HEAD + "services:\n  postgres: {port: '${PG_PORT}', user: '${PG_USER:-owner}', "
-                    "database: 'db$$x'}\n".replace("db$$x", "${DB:-shop}"))
+    path.write_text(
+        HEAD
+        + "services:\n  postgres: {port: '${PG_PORT}', user: '${PG_USER:-owner}', database: 'db$$x'}\n".replace(
+            "db$$x", "${DB:-shop}"
+        )
+    )
     platform = load([path], env={"PG_PORT": "6543"}).platform
     assert platform.services.postgres.port == 6543
     assert platform.services.postgres.user == "owner"
@@ -68,11 +72,15 @@ def test_unset_variable_is_reported_with_position(tmp_path):
 
 def test_later_files_override_earlier_ones(tmp_path):
     base = tmp_path / "platform.yaml"
-    base.write_text(HEAD + "services:\n  postgres: {port: 5432, database: app}\n  redis: {}\n"
-                    "security:\n  cors: {allowed_origins: ['https://a.example.com']}\n")
+    base.write_text(
+        HEAD + "services:\n  postgres: {port: 5432, database: app}\n  redis: {}\n"
+        "security:\n  cors: {allowed_origins: ['https://a.example.com']}\n"
+    )
     override = tmp_path / "platform.prod.yaml"
-    override.write_text("environment: production\nservices:\n  postgres: {port: 6000}\n"
-                        "security:\n  cors: {allowed_origins: ['https://b.example.com']}\n")
+    override.write_text(
+        "environment: production\nservices:\n  postgres: {port: 6000}\n"
+        "security:\n  cors: {allowed_origins: ['https://b.example.com']}\n"
+    )
     platform = load([base, override], env={}).platform
     assert platform.environment == "production"
     assert platform.services.postgres.port == 6000 and platform.services.postgres.database == "app"
@@ -91,8 +99,9 @@ def test_error_points_into_the_file_that_holds_the_value(tmp_path):
 
 
 def test_every_problem_is_reported_at_once(tmp_path):
-    problems = problems_of(tmp_path, HEAD + "servces: {}\nci: {coverage_threshold: 150}\n"
-                                            "backups: {schedule: 'every day'}\n")
+    problems = problems_of(
+        tmp_path, HEAD + "servces: {}\nci: {coverage_threshold: 150}\nbackups: {schedule: 'every day'}\n"
+    )
     assert len(problems) == 3
     assert "did you mean 'services'?" in problems[0]
 
@@ -120,25 +129,57 @@ def test_missing_file_and_directory_are_usage_errors(tmp_path):
 CORPUS: dict[str, tuple[str | bytes, list[str]]] = {
     "bad-yaml": (HEAD + "services: {postgres: [\n", [r":4:\d+: \(yaml\): "]),
     "tab-indent": (HEAD + "services:\n\tpostgres: {}\n", [r":4:1: \(yaml\): "]),
-    "wrong-type-port": (HEAD + "services:\n  postgres: {port: abc}\n", [r":4:20: services\.postgres\.port: 'abc' is not a port"]),
+    "wrong-type-port": (
+        HEAD + "services:\n  postgres: {port: abc}\n",
+        [r":4:20: services\.postgres\.port: 'abc' is not a port"],
+    ),
     "wrong-type-mapping": (HEAD + "services: [postgres]\n", [r":3:11: services: must be a mapping"]),
     "bool-as-port": (HEAD + "services:\n  redis: {port: true}\n", [r"services\.redis\.port: True is not a port"]),
-    "unknown-key": (HEAD + "services:\n  postgres: {databse: x}\n", [r":4:14: services\.postgres\.databse: unknown key 'databse'; did you mean 'database'\?"]),
-    "unknown-top-key": (HEAD + "monitorng: {}\n", [r":3:1: monitorng: unknown key 'monitorng'; did you mean 'monitoring'\?"]),
+    "unknown-key": (
+        HEAD + "services:\n  postgres: {databse: x}\n",
+        [r":4:14: services\.postgres\.databse: unknown key 'databse'; did you mean 'database'\?"],
+    ),
+    "unknown-top-key": (
+        HEAD + "monitorng: {}\n",
+        [r":3:1: monitorng: unknown key 'monitorng'; did you mean 'monitoring'\?"],
+    ),
     "bad-project-traversal": ("version: 1\nproject: ../etc\n", [r":2:10: project: '\.\./etc' is not a valid name"]),
     "bad-project-newline": ('version: 1\nproject: "a\\nb"\n', [r"project: 'a\\nb' is not a valid name"]),
     "bad-project-shell": ("version: 1\nproject: 'x;rm -rf'\n", [r"project: 'x;rm -rf' is not a valid name"]),
-    "bad-db-name": (HEAD + "services:\n  postgres: {database: 'app; DROP'}\n", [r"services\.postgres\.database: .* is not a valid identifier"]),
-    "bad-image": (HEAD + "services:\n  redis: {image: 'redis:7 --evil'}\n", [r"services\.redis\.image: .* is not an image reference"]),
-    "bad-upstream": (HEAD + "services:\n  gateway: {upstream: 'http://x;y'}\n", [r"services\.gateway\.upstream: .* is not an http\(s\) URL"]),
-    "csp-newline": (HEAD + 'security:\n  headers: {content_security_policy: "a\\nb"}\n', [r"content_security_policy: must be a single line"]),
-    "bad-port-range": (HEAD + "services:\n  postgres: {port: 70000}\n", [r"services\.postgres\.port: 70000 is not a port"]),
+    "bad-db-name": (
+        HEAD + "services:\n  postgres: {database: 'app; DROP'}\n",
+        [r"services\.postgres\.database: .* is not a valid identifier"],
+    ),
+    "bad-image": (
+        HEAD + "services:\n  redis: {image: 'redis:7 --evil'}\n",
+        [r"services\.redis\.image: .* is not an image reference"],
+    ),
+    "bad-upstream": (
+        HEAD + "services:\n  gateway: {upstream: 'http://x;y'}\n",
+        [r"services\.gateway\.upstream: .* is not an http\(s\) URL"],
+    ),
+    "csp-newline": (
+        HEAD + 'security:\n  headers: {content_security_policy: "a\\nb"}\n',
+        [r"content_security_policy: must be a single line"],
+    ),
+    "bad-port-range": (
+        HEAD + "services:\n  postgres: {port: 70000}\n",
+        [r"services\.postgres\.port: 70000 is not a port"],
+    ),
     "port-zero": (HEAD + "services:\n  postgres: {port: 0}\n", [r"services\.postgres\.port: 0 is not a port"]),
-    "duplicate-ports": (HEAD + "services:\n  postgres: {port: 7000}\n  redis: {port: 7000}\n",
-                        [r":5:17: services\.redis\.port: port 7000 is already used by services\.postgres"]),
+    "duplicate-ports": (
+        HEAD + "services:\n  postgres: {port: 7000}\n  redis: {port: 7000}\n",
+        [r":5:17: services\.redis\.port: port 7000 is already used by services\.postgres"],
+    ),
     "bad-cron": (HEAD + "backups: {schedule: '0 25 * * *'}\n", [r":3:21: backups\.schedule: hour 25 is out of range"]),
-    "bad-duration": (HEAD + "services:\n  postgres: {health: {timeout: 5 minutes}}\n", [r"services\.postgres\.health\.timeout: '5 minutes' is not a duration"]),
-    "bad-size": (HEAD + "services:\n  redis: {maxmemory: lots}\n", [r"services\.redis\.maxmemory: 'lots' is not a size"]),
+    "bad-duration": (
+        HEAD + "services:\n  postgres: {health: {timeout: 5 minutes}}\n",
+        [r"services\.postgres\.health\.timeout: '5 minutes' is not a duration"],
+    ),
+    "bad-size": (
+        HEAD + "services:\n  redis: {maxmemory: lots}\n",
+        [r"services\.redis\.maxmemory: 'lots' is not a size"],
+    ),
     "missing-project": ("version: 1\n", [r":1:1: project: is required"]),
     "wrong-version": ("version: 2\nproject: x\n", [r":1:10: version: Input should be 1"]),
     "duplicate-key": (HEAD + "services: {}\nservices: {}\n", [r":4:1: services: is defined twice"]),
@@ -148,10 +189,18 @@ CORPUS: dict[str, tuple[str | bytes, list[str]]] = {
     "binary-file": (b"\x89PNG\r\n\x1a\n\x00\x00\xff\xfe", [r":1:1: \(file\): is not UTF-8 text"]),
     "nul-in-text": ("version: 1\x00\n", [r"\(yaml\): "]),
     "needs-dependency": (HEAD + "services:\n  pgbouncer: {}\n", [r"services\.pgbouncer: needs services\.postgres"]),
-    "bad-origin": (HEAD + "security:\n  cors: {allowed_origins: ['*']}\n", [r"allowed_origins\[0\]: '\*' is not an origin"]),
-    "unknown-role-key": (HEAD + "security:\n  auth:\n    roles:\n      admin: {permisions: []}\n",
-                         [r"security\.auth\.roles\.admin\.permisions: unknown key .* did you mean 'permissions'"]),
-    "bad-enum": (HEAD + "services:\n  redis: {maxmemory_policy: lru}\n", [r"services\.redis\.maxmemory_policy: Input should be"]),
+    "bad-origin": (
+        HEAD + "security:\n  cors: {allowed_origins: ['*']}\n",
+        [r"allowed_origins\[0\]: '\*' is not an origin"],
+    ),
+    "unknown-role-key": (
+        HEAD + "security:\n  auth:\n    roles:\n      admin: {permisions: []}\n",
+        [r"security\.auth\.roles\.admin\.permisions: unknown key .* did you mean 'permissions'"],
+    ),
+    "bad-enum": (
+        HEAD + "services:\n  redis: {maxmemory_policy: lru}\n",
+        [r"services\.redis\.maxmemory_policy: Input should be"],
+    ),
     "key-not-text": (HEAD + "services:\n  1: {}\n", [r":4:3: services: key 1 must be text"]),
 }
 
@@ -166,8 +215,9 @@ def test_broken_file_gives_positions_and_exit_2(tmp_path, case):
     assert result.returncode == 2, output
     assert "Traceback" not in output
     for pattern in expected:
-        assert re.search(r"platform\.yaml" + (pattern if pattern.startswith(":") else r":\d+:\d+: .*" + pattern),
-                         output), f"{pattern!r} not in:\n{output}"
+        assert re.search(
+            r"platform\.yaml" + (pattern if pattern.startswith(":") else r":\d+:\d+: .*" + pattern), output
+        ), f"{pattern!r} not in:\n{output}"
 
 
 @pytest.mark.parametrize("target", ["missing", "directory"])

@@ -46,7 +46,9 @@ def test_every_input_moves_the_key(project, monkeypatch, change):
     elif change == "generated":
         (project / "deploy/x.conf").write_text("edited\n")
     elif change == "state":
-        (project / ".mindscape/state.json").write_text(json.dumps({"manifest": {"deploy/x.conf": "h"}, "ports": {"a": 1}}))
+        (project / ".mindscape/state.json").write_text(
+            json.dumps({"manifest": {"deploy/x.conf": "h"}, "ports": {"a": 1}})
+        )
     elif change == "options":
         options = {"wait": False}
     elif change == "receiver_env":

@@ -379,6 +379,4 @@ def test_redis_exporter_sees_redis(image_engine, network, redis_server: Started)
         environment={"REDIS_ADDR": f"redis://{redis_server.name}:6379", "REDIS_PASSWORD": REDIS_PASSWORD},
     )
     port = host_port(container, "9121/tcp")
-    ready_seconds["redis_exporter"] = wait_ready(
-        container, metrics_contain(port, "\nredis_up 1\n"), "redis_exporter"
-    )
+    ready_seconds["redis_exporter"] = wait_ready(container, metrics_contain(port, "\nredis_up 1\n"), "redis_exporter")

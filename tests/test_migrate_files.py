@@ -35,8 +35,7 @@ DROP TABLE users;
 """
 
 
-def migration(version: str, name: str = "m", up: str = "SELECT 1;", down: str | None = "SELECT 2;",
-              options: str = ""):
+def migration(version: str, name: str = "m", up: str = "SELECT 1;", down: str | None = "SELECT 2;", options: str = ""):
     text = f"-- migrate:up{options}\n{up}\n" + (f"-- migrate:down\n{down}\n" if down is not None else "")
     return parse(Path(f"migrations/{version}_{name}.sql"), text)
 
@@ -135,7 +134,7 @@ SELECT $$a;b$$
     assert statements[3].text.endswith("END; END")
     assert statements[4].text == "SELECT $$a;b$$"
     for s in statements:
-        assert script[s.offset:].startswith(s.text)
+        assert script[s.offset :].startswith(s.text)
 
 
 def test_split_statements_keeps_parenthesised_semicolons_together():
@@ -162,7 +161,11 @@ def test_entries_states():
     gone = AppliedMigration("4", "gone", "x" * 64)
     found = entries([a, b, c], [row(a), row(b, checksum_="0" * 64), gone])
     assert [(e.version, e.state) for e in found] == [
-        ("1", State.APPLIED), ("2", State.CHANGED), ("3", State.PENDING), ("4", State.MISSING)]
+        ("1", State.APPLIED),
+        ("2", State.CHANGED),
+        ("3", State.PENDING),
+        ("4", State.MISSING),
+    ]
     assert found[2].out_of_order  # version 4 was applied, so 3 would now run out of order
 
 
@@ -264,7 +267,9 @@ def test_cli_new_writes_template_and_validates_name(tmp_path: Path):
 
 
 def test_migrate_cli_module_imports_nothing_heavy():
-    code = ("import sys, mindscape_ops.cli.database, mindscape_ops.migrate; "
-            "print([m for m in ('psycopg', 'pydantic', 'docker') if m in sys.modules])")
+    code = (
+        "import sys, mindscape_ops.cli.database, mindscape_ops.migrate; "
+        "print([m for m in ('psycopg', 'pydantic', 'docker') if m in sys.modules])"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"

@@ -79,9 +79,12 @@ def pg_server() -> Iterator[PgServer]:
     except docker.errors.ImageNotFound:
         need(f"image {PG_IMAGE} missing: run scripts/build-local-images")
     container = client.containers.run(
-        PG_IMAGE, detach=True, name=f"mindscape-test-pg-{uuid.uuid4().hex[:8]}",
+        PG_IMAGE,
+        detach=True,
+        name=f"mindscape-test-pg-{uuid.uuid4().hex[:8]}",
         environment={"POSTGRES_USER": PG_USER, "POSTGRES_PASSWORD": PG_PASSWORD, "POSTGRES_DB": "postgres"},
-        ports={"5432/tcp": ("127.0.0.1", None)}, labels={"io.mindscape.test": "1"},
+        ports={"5432/tcp": ("127.0.0.1", None)},
+        labels={"io.mindscape.test": "1"},
     )
     try:
         container.reload()
@@ -201,8 +204,9 @@ def status_json(project: Project, code: int = 0) -> dict:
 
 
 def test_up_applies_in_order_and_records(project: Project, pg_database: PgDatabase):
-    first = project.write("20240101000000", "create_users", "CREATE TABLE users (id bigserial PRIMARY KEY);",
-                          "DROP TABLE users;")
+    first = project.write(
+        "20240101000000", "create_users", "CREATE TABLE users (id bigserial PRIMARY KEY);", "DROP TABLE users;"
+    )
     project.write("20240102000000", "add_name", "ALTER TABLE users ADD COLUMN name text;")
     project.write("20240103000000", "create_orders", "CREATE TABLE orders (id int, user_id bigint);")
 
@@ -215,7 +219,8 @@ def test_up_applies_in_order_and_records(project: Project, pg_database: PgDataba
     up_section = first.read_text().split("-- migrate:down")[0].split("\n", 1)[1]
     assert rows[0][1:] == ("create_users", checksum(up_section), "transaction")
     [(applied_by, duration)] = pg_database.query(
-        "SELECT applied_by, duration_ms FROM mindscape.migrations WHERE version = '20240101000000'")
+        "SELECT applied_by, duration_ms FROM mindscape.migrations WHERE version = '20240101000000'"
+    )
     assert "@" in applied_by and duration >= 0
     assert table_exists(pg_database, "orders")
     assert "nothing to do" in ok(project.migrate("up")).stdout
@@ -242,14 +247,17 @@ def test_apply_pending_library_call(project: Project, pg_database: PgDatabase, m
 
 def test_failure_rolls_back_records_nothing_and_next_run_resumes(project: Project, pg_database: PgDatabase):
     project.write("20240101000000", "ok", "CREATE TABLE a (x int);")
-    bad = project.write("20240102000000", "broken", "CREATE TABLE b (x int);\nINSERT INTO b VALUES (1);\n\n"
-                        "SELECT x,\n       nosuch\n  FROM b;")
+    bad = project.write(
+        "20240102000000",
+        "broken",
+        "CREATE TABLE b (x int);\nINSERT INTO b VALUES (1);\n\nSELECT x,\n       nosuch\n  FROM b;",
+    )
     project.write("20240103000000", "later", "CREATE TABLE c (x int);")
 
     output = failed(project.migrate("up"))
     assert "applied 20240101000000_ok.sql" in output
     # the bad column is on the file's line 6, column 8
-    assert "migrations/20240102000000_broken.sql:6:8: ERROR: column \"nosuch\" does not exist" in output
+    assert 'migrations/20240102000000_broken.sql:6:8: ERROR: column "nosuch" does not exist' in output
     assert "its transaction was rolled back" in output
     assert [r[0] for r in tracked(pg_database)] == ["20240101000000"]
     assert not table_exists(pg_database, "b") and not table_exists(pg_database, "c")
@@ -286,8 +294,10 @@ def test_four_concurrent_runs_apply_each_migration_once(project: Project, pg_dat
         project.write(version, f"step_{i}", sql)
     env = {**os.environ, "COLUMNS": "200", **project.env}
     command = [sys.executable, "-m", "mindscape_ops", "migrate", "up"]
-    runs = [subprocess.Popen(command, cwd=project.dir, env=env, text=True,
-                             stdout=subprocess.PIPE, stderr=subprocess.PIPE) for _ in range(4)]
+    runs = [
+        subprocess.Popen(command, cwd=project.dir, env=env, text=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        for _ in range(4)
+    ]
     results = [run.communicate(timeout=120) + (run.returncode,) for run in runs]
     for _, stderr, code in results:
         assert code == 0 and "Traceback" not in stderr, stderr
@@ -353,19 +363,25 @@ def test_out_of_order_file_is_reported_not_applied(project: Project, pg_database
 
 
 def test_transaction_false_create_index_concurrently(project: Project, pg_database: PgDatabase):
-    project.write("1", "table", "CREATE TABLE t (a int, b int);\n"
-                  "INSERT INTO t SELECT g, g % 3 FROM generate_series(1, 100) g;")
-    project.write("2", "indexes",
-                  "CREATE INDEX CONCURRENTLY t_a ON t (a);\nCREATE INDEX CONCURRENTLY t_b ON t (b);",
-                  "DROP INDEX CONCURRENTLY t_b;\nDROP INDEX CONCURRENTLY t_a;", options=" transaction:false")
+    project.write(
+        "1", "table", "CREATE TABLE t (a int, b int);\nINSERT INTO t SELECT g, g % 3 FROM generate_series(1, 100) g;"
+    )
+    project.write(
+        "2",
+        "indexes",
+        "CREATE INDEX CONCURRENTLY t_a ON t (a);\nCREATE INDEX CONCURRENTLY t_b ON t (b);",
+        "DROP INDEX CONCURRENTLY t_b;\nDROP INDEX CONCURRENTLY t_a;",
+        options=" transaction:false",
+    )
     out = ok(project.migrate("up")).stdout
     assert "2_indexes.sql: transaction:false" in out
     valid = "SELECT count(*) FROM pg_index WHERE indexrelid::regclass::text IN ('t_a', 't_b') AND indisvalid"
     assert pg_database.query(valid) == [(2,)]
     assert tracked(pg_database)[1][3] == "no-transaction"
 
-    project.write("3", "unique_b", "CREATE UNIQUE INDEX CONCURRENTLY t_b_unique ON t (b);",
-                  options=" transaction:false")
+    project.write(
+        "3", "unique_b", "CREATE UNIQUE INDEX CONCURRENTLY t_b_unique ON t (b);", options=" transaction:false"
+    )
     output = failed(project.migrate("up"))
     assert "migrations/3_unique_b.sql:2: ERROR: could not create unique index" in output
     assert "outside a transaction" in output and "INVALID index" in output
@@ -431,8 +447,13 @@ def test_external_database_url(tmp_path: Path, pg_database: PgDatabase):
     data = json.loads(status.stdout)
     assert data["migrations"][0]["state"] == "applied"
     assert f"127.0.0.1:{pg_database.server.port}/{pg_database.name}" in data["database"]
-    for text in (result.stdout, result.stderr, status.stdout, status.stderr,
-                 (tmp_path / ".mindscape" / "audit.log").read_text()):
+    for text in (
+        result.stdout,
+        result.stderr,
+        status.stdout,
+        status.stderr,
+        (tmp_path / ".mindscape" / "audit.log").read_text(),
+    ):
         assert PG_PASSWORD not in text
 
 

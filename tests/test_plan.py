@@ -9,7 +9,13 @@ import pytest
 from mindscape_ops.config import load
 from mindscape_ops.containers import container_specs
 from mindscape_ops.plan import (
-    LABEL_CONFIG_HASH, LABEL_CONFIG_PARTS, Kind, Observed, converge, desire, start_waves,
+    LABEL_CONFIG_HASH,
+    LABEL_CONFIG_PARTS,
+    Kind,
+    Observed,
+    converge,
+    desire,
+    start_waves,
 )
 from mindscape_ops.runtime.readiness import NotReady, Wait, wait_until_ready
 
@@ -22,16 +28,28 @@ def desired_for(example="full", secrets=SECRETS, digests=None, image="sha256:1")
     platform = load([EXAMPLES / example / "platform.yaml"], env={}).platform
     specs = container_specs(platform)
     return {
-        name: desire(spec, platform.container_name(name), platform.network_name,
-                     spec.host_port if spec.host_port != "auto" else 40000, image, secrets, digests or {})
+        name: desire(
+            spec,
+            platform.container_name(name),
+            platform.network_name,
+            spec.host_port if spec.host_port != "auto" else 40000,
+            image,
+            secrets,
+            digests or {},
+        )
         for name, spec in specs.items()
     }
 
 
 def observed_from(desired, state="running", health="healthy"):
     return {
-        name: Observed(want.name, name, state, health,
-                       {LABEL_CONFIG_HASH: want.config_hash, LABEL_CONFIG_PARTS: json.dumps(want.parts)})
+        name: Observed(
+            want.name,
+            name,
+            state,
+            health,
+            {LABEL_CONFIG_HASH: want.config_hash, LABEL_CONFIG_PARTS: json.dumps(want.parts)},
+        )
         for name, want in desired.items()
     }
 
@@ -53,7 +71,10 @@ def test_same_config_is_unchanged_and_stopped_is_started():
 
 
 def test_hash_is_stable_and_covers_config_file_content():
-    first, again = desired_for(digests={"ops/deploy/prometheus": "aaa"}), desired_for(digests={"ops/deploy/prometheus": "aaa"})
+    first, again = (
+        desired_for(digests={"ops/deploy/prometheus": "aaa"}),
+        desired_for(digests={"ops/deploy/prometheus": "aaa"}),
+    )
     assert first["prometheus"].config_hash == again["prometheus"].config_hash
     edited = desired_for(digests={"ops/deploy/prometheus": "bbb"})
     actions = {a.service: a for a in converge(edited, observed_from(first))}
@@ -137,6 +158,7 @@ def test_wait_stops_at_once_when_the_container_dies():
         raise NotReady("refused")
 
     with pytest.raises(NotReady, match="exited with code 1"):
-        wait_until_ready(attempt, Wait(60, 1), still_alive=lambda: "container exited with code 1",
-                         clock=clock, sleep=clock.sleep)
+        wait_until_ready(
+            attempt, Wait(60, 1), still_alive=lambda: "container exited with code 1", clock=clock, sleep=clock.sleep
+        )
     assert clock.now == 0

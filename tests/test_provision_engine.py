@@ -43,11 +43,15 @@ def host_port(row: dict) -> int:
 def psql(directory: Path, sql: str):
     import psycopg
 
-    secrets = dict(line.split("=", 1) for line in (directory / ".mindscape/secrets.env").read_text().splitlines()
-                   if "=" in line and not line.startswith("#"))
+    secrets = dict(
+        line.split("=", 1)
+        for line in (directory / ".mindscape/secrets.env").read_text().splitlines()
+        if "=" in line and not line.startswith("#")
+    )
     port = host_port(status_of(directory)["postgres"])
-    with psycopg.connect(host="127.0.0.1", port=port, user="app", password=secrets["POSTGRES_PASSWORD"],
-                         dbname="app", autocommit=True) as conn:
+    with psycopg.connect(
+        host="127.0.0.1", port=port, user="app", password=secrets["POSTGRES_PASSWORD"], dbname="app", autocommit=True
+    ) as conn:
         cursor = conn.execute(sql)
         return cursor.fetchall() if cursor.description else None
 
@@ -67,8 +71,16 @@ def platform_dir(tmp_path_factory, docker_client, local_images):
 
 def test_cold_up_reaches_really_ready(platform_dir):
     rows = status_of(platform_dir)
-    assert set(rows) == {"postgres", "redis", "alertmanager", "prometheus", "gateway", "pgbouncer",
-                         "postgres_exporter", "redis_exporter"}
+    assert set(rows) == {
+        "postgres",
+        "redis",
+        "alertmanager",
+        "prometheus",
+        "gateway",
+        "pgbouncer",
+        "postgres_exporter",
+        "redis_exporter",
+    }
     for row in rows.values():
         assert row["state"] == "running" and row["up_to_date"] is True, row
         assert row["ports"][0].startswith("127.0.0.1:")
@@ -86,8 +98,14 @@ def test_pgbouncer_pools_connections_with_the_platform_user(platform_dir):
     rows = status_of(platform_dir)
     secrets = (platform_dir / ".mindscape/secrets.env").read_text()
     password = next(line.split("=", 1)[1] for line in secrets.splitlines() if line.startswith("POSTGRES_PASSWORD="))
-    with psycopg.connect(host="127.0.0.1", port=host_port(rows["pgbouncer"]), user="app", password=password,
-                         dbname="app", autocommit=True) as conn:
+    with psycopg.connect(
+        host="127.0.0.1",
+        port=host_port(rows["pgbouncer"]),
+        user="app",
+        password=password,
+        dbname="app",
+        autocommit=True,
+    ) as conn:
         assert conn.execute("SELECT 1").fetchone() == (1,)
     userlist = (platform_dir / ".mindscape/pgbouncer/userlist.txt").read_text()
     assert password not in userlist and "SCRAM-SHA-256$" in userlist
@@ -131,8 +149,11 @@ def test_data_survives_down_up_and_recreate(platform_dir):
     assert psql(platform_dir, "SELECT v FROM keep") == [("survives",)]
     text = (platform_dir / "platform.yaml").read_text()
     (platform_dir / "platform.yaml").write_text(
-        text.replace('postgres: {image: "mindscape-local/postgres:15", port: auto}',
-                     'postgres: {image: "mindscape-local/postgres:15", port: auto, settings: {max_connections: 120}}'))
+        text.replace(
+            'postgres: {image: "mindscape-local/postgres:15", port: auto}',
+            'postgres: {image: "mindscape-local/postgres:15", port: auto, settings: {max_connections: 120}}',
+        )
+    )
     assert plan_of(platform_dir)["postgres"]["action"] == "recreate"
     assert run_cli("up", cwd=platform_dir).returncode == 0
     assert psql(platform_dir, "SHOW max_connections") == [("120",)]
@@ -186,7 +207,8 @@ def test_taken_port_is_refused_before_anything_is_created(tmp_path, docker_clien
         (tmp_path / "platform.yaml").write_text(
             f"version: 1\nproject: {project}\nservices:\n"
             f"  redis: {{image: 'mindscape-local/redis:7', port: auto}}\n"
-            f"  postgres: {{image: 'mindscape-local/postgres:15', port: {port}}}\n")
+            f"  postgres: {{image: 'mindscape-local/postgres:15', port: {port}}}\n"
+        )
         result = run_cli("up", cwd=tmp_path)
     try:
         assert result.returncode == 1, result.stdout + result.stderr
@@ -201,7 +223,8 @@ def test_taken_port_is_refused_before_anything_is_created(tmp_path, docker_clien
 def test_missing_image_exits_3_and_names_it(tmp_path, docker_client):
     project = unique_project("img")
     (tmp_path / "platform.yaml").write_text(
-        f"version: 1\nproject: {project}\nservices:\n  redis: {{image: 'mindscape-local/nope:1', port: auto}}\n")
+        f"version: 1\nproject: {project}\nservices:\n  redis: {{image: 'mindscape-local/nope:1', port: auto}}\n"
+    )
     result = run_cli("up", cwd=tmp_path, timeout=120)
     try:
         assert result.returncode == 3, result.stderr
@@ -224,10 +247,12 @@ def test_migrate_on_up_applies_pending_migrations_once_postgres_is_ready(tmp_pat
     project = unique_project("mig")
     (tmp_path / "platform.yaml").write_text(
         f"version: 1\nproject: {project}\nservices:\n  postgres: {{image: 'mindscape-local/postgres:15', port: auto}}\n"
-        "database: {migrate_on_up: true}\n")
+        "database: {migrate_on_up: true}\n"
+    )
     (tmp_path / "migrations").mkdir()
     (tmp_path / "migrations/20260101000000_widgets.sql").write_text(
-        "-- migrate:up\nCREATE TABLE widgets (id int);\n-- migrate:down\nDROP TABLE widgets;\n")
+        "-- migrate:up\nCREATE TABLE widgets (id int);\n-- migrate:down\nDROP TABLE widgets;\n"
+    )
     try:
         result = run_cli("up", cwd=tmp_path, timeout=300)
         assert result.returncode == 0, result.stdout + result.stderr

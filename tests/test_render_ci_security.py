@@ -24,9 +24,9 @@ import yaml
 from mindscape_ops.config import load
 from mindscape_ops.config.models import Platform
 from mindscape_ops.containers import container_specs
+from mindscape_ops.errors import ConfigError
 from mindscape_ops.render import artifacts
 from mindscape_ops.render.artifacts import render_platform
-from mindscape_ops.errors import ConfigError
 
 from .conftest import EXAMPLES, need
 
@@ -37,8 +37,14 @@ HOSTILE_PERMISSIONS = 'camera=(), geolocation=("https://a.example" self); $x #y 
 HOSTILE_DIR = """src/it's "x" #1; $HOME {{ y }} & *a: [b]"""
 HOSTILE_SETTING = "$user, public; #x {{ y }} ${z}"
 SECURITY_HEADERS = (
-    "Strict-Transport-Security", "Content-Security-Policy", "X-Content-Type-Options", "X-Frame-Options",
-    "Referrer-Policy", "Permissions-Policy", "Cross-Origin-Opener-Policy", "Cross-Origin-Resource-Policy",
+    "Strict-Transport-Security",
+    "Content-Security-Policy",
+    "X-Content-Type-Options",
+    "X-Frame-Options",
+    "Referrer-Policy",
+    "Permissions-Policy",
+    "Cross-Origin-Opener-Policy",
+    "Cross-Origin-Resource-Policy",
 )
 
 
@@ -83,8 +89,11 @@ def switched_off(tmp_path: Path) -> Platform:
     data = full_data()
     data["services"]["gateway"]["upstream"] = "http://10.0.0.5:9000"
     data["security"].update(
-        headers={"hsts": {"enabled": False}}, cors={"allowed_origins": []}, rate_limit={"enabled": False},
-        audit_log={"enabled": False})
+        headers={"hsts": {"enabled": False}},
+        cors={"allowed_origins": []},
+        rate_limit={"enabled": False},
+        audit_log={"enabled": False},
+    )
     data["ci"].update(lint=False, security_scan=False)
     data["backups"] = {"enabled": False}
     return platform_from(tmp_path, data)
@@ -98,8 +107,9 @@ def literal(text: str) -> str:
 def hostile(tmp_path: Path) -> Platform:
     """Free-text values that would break a file if written unescaped."""
     data = full_data()
-    data["security"]["headers"].update(content_security_policy=literal(HOSTILE_CSP),
-                                       permissions_policy=literal(HOSTILE_PERMISSIONS))
+    data["security"]["headers"].update(
+        content_security_policy=literal(HOSTILE_CSP), permissions_policy=literal(HOSTILE_PERMISSIONS)
+    )
     data["services"]["postgres"]["settings"]["search_path"] = literal(HOSTILE_SETTING)
     return platform_from(tmp_path, data)
 
@@ -152,8 +162,11 @@ def tool(name: str) -> str:
     return path
 
 
-def run(*args: str, cwd: Path | None = None, env: dict[str, str] | None = None,
-        ) -> subprocess.CompletedProcess:
+def run(
+    *args: str,
+    cwd: Path | None = None,
+    env: dict[str, str] | None = None,
+) -> subprocess.CompletedProcess:
     return subprocess.run(args, cwd=cwd, env=env, capture_output=True, text=True, timeout=120)
 
 
@@ -170,8 +183,9 @@ def nginx_test(conf: Path, tmp_path: Path) -> subprocess.CompletedProcess:
         need("nginx -t of an upstream on host.docker.internal needs root (a private /etc/hosts)")
     hosts = tmp_path / "hosts"
     hosts.write_text("127.0.0.1 localhost\n192.0.2.10 host.docker.internal\n")
-    return run(tool("unshare"), "--mount", "sh", "-c", 'mount --bind "$0" /etc/hosts && exec "$@"',
-               str(hosts), *command)
+    return run(
+        tool("unshare"), "--mount", "sh", "-c", 'mount --bind "$0" /etc/hosts && exec "$@"', str(hosts), *command
+    )
 
 
 def _unescape(match: re.Match) -> str:
@@ -184,7 +198,7 @@ def nginx_headers(conf_text: str) -> dict[str, str]:
     pattern = r'^\s*add_header\s+(\S+)\s+("(?:[^"\\]|\\.)*"|\S+)\s+always;'
     for name, value in re.findall(pattern, conf_text, re.M):
         if value.startswith('"'):
-            value = re.sub(r'\\(.)|\$\{dollar\}', _unescape, value[1:-1])
+            value = re.sub(r"\\(.)|\$\{dollar\}", _unescape, value[1:-1])
         found[name] = value
     return found
 
@@ -205,8 +219,9 @@ def test_workflows_pass_the_github_schema(rendered) -> None:
     platform, out, files = rendered
     workflows = [rel for rel in files if rel.startswith(platform.paths.workflows + "/")]
     assert len(workflows) == (2 if platform.backups.enabled else 1)
-    result = run(tool("check-jsonschema"), "--builtin-schema", "vendor.github-workflows",
-                 *(str(out / rel) for rel in workflows))
+    result = run(
+        tool("check-jsonschema"), "--builtin-schema", "vendor.github-workflows", *(str(out / rel) for rel in workflows)
+    )
     assert result.returncode == 0, result.stdout + result.stderr
 
 
@@ -239,12 +254,14 @@ def test_ci_workflow_jobs_and_gates(rendered) -> None:
     assert "mindscape render --check" in commands("generated-files")
     assert "mindscape up" in commands("platform")
     assert "mindscape check --junit reports/mindscape-check.xml" in commands("platform")
-    uploads = [step for step in jobs["platform"]["steps"]
-               if step.get("uses", "").startswith("actions/upload-artifact@")]
+    uploads = [
+        step for step in jobs["platform"]["steps"] if step.get("uses", "").startswith("actions/upload-artifact@")
+    ]
     assert uploads and uploads[0]["with"]["path"] == "reports/mindscape-check.xml"
     assert "python -m build" in commands("build")
     assert ("mindscape migrate up" in commands("platform")) == (
-        "postgres" in platform.services.enabled() and not platform.database.migrate_on_up)
+        "postgres" in platform.services.enabled() and not platform.database.migrate_on_up
+    )
 
     for job in jobs.values():
         for step in job["steps"]:
@@ -325,10 +342,16 @@ def test_gateway_config_content(rendered) -> None:
         max_age = int(sec.headers.hsts.max_age.seconds)
         assert headers["Strict-Transport-Security"].startswith(f"max-age={max_age}")
 
-    for line in ("server_tokens off;", "worker_processes auto;", "listen 8080 default_server;",
-                 "error_log /dev/stderr", "location = /healthz",
-                 f"client_max_body_size {sec.limits.max_body_size.nginx};", "proxy_set_header X-Request-ID",
-                 "proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;"):
+    for line in (
+        "server_tokens off;",
+        "worker_processes auto;",
+        "listen 8080 default_server;",
+        "error_log /dev/stderr",
+        "location = /healthz",
+        f"client_max_body_size {sec.limits.max_body_size.nginx};",
+        "proxy_set_header X-Request-ID",
+        "proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;",
+    ):
         assert line in text, line
 
     cors_map = re.search(r"map \$http_origin \$cors_origin \{(.*?)\n    \}", text, re.S)
@@ -366,8 +389,7 @@ def test_security_policy(rendered) -> None:
     assert policy["jwt"]["refresh_token_ttl_seconds"] == auth.jwt.refresh_token_ttl.seconds
     roles = auth.roles.items()
     assert policy["roles"] == {
-        name: {"permissions": list(role.permissions), "mfa_required": role.mfa_required}
-        for name, role in roles
+        name: {"permissions": list(role.permissions), "mfa_required": role.mfa_required} for name, role in roles
     }
     assert policy["mfa"]["required_for_roles"] == [name for name, role in roles if role.mfa_required]
     assert policy["mfa"]["methods"] == list(auth.mfa.methods)
@@ -386,8 +408,11 @@ def test_redis_conf(rendered) -> None:
         assert rel not in files
         return
     redis = platform.services.redis
-    lines = {line.split(" ", 1)[0]: line.split(" ", 1)[1]
-             for line in files[rel].splitlines() if line and not line.startswith("#")}
+    lines = {
+        line.split(" ", 1)[0]: line.split(" ", 1)[1]
+        for line in files[rel].splitlines()
+        if line and not line.startswith("#")
+    }
     assert lines["maxmemory"] == str(redis.maxmemory.bytes)
     assert lines["maxmemory-policy"] == redis.maxmemory_policy
     assert lines["appendonly"] == ("yes" if redis.appendonly else "no")
@@ -444,15 +469,23 @@ def test_compose_export_matches_the_specs(rendered) -> None:
         published = "" if spec.host_port == "auto" else str(spec.host_port)
         assert service["ports"] == [f"{spec.bind}:{published}:{spec.container_port}/tcp"]
         environment = {key: value.replace("$", "$$") for key, value in spec.environment.items()}
-        secret_values = {"POSTGRES_PASSWORD": "pg-secret", "REDIS_PASSWORD": "redis-secret",
-                         "GRAFANA_ADMIN_PASSWORD": "gf"}
+        secret_values = {
+            "POSTGRES_PASSWORD": "pg-secret",
+            "REDIS_PASSWORD": "redis-secret",
+            "GRAFANA_ADMIN_PASSWORD": "gf",
+        }
         environment |= {key: secret_values[secret] for key, secret in spec.secrets.items()}
         assert service.get("environment", {}) == environment
         volumes = service.get("volumes", [])
-        expected = [{"type": "volume", "source": platform.volume_name(name), "target": spec.volume_target}] \
-            if spec.volume_target else []
-        expected += [{"type": "bind", "source": str(out / mount.source), "target": mount.target,
-                      "read_only": mount.read_only} for mount in spec.mounts]
+        expected = (
+            [{"type": "volume", "source": platform.volume_name(name), "target": spec.volume_target}]
+            if spec.volume_target
+            else []
+        )
+        expected += [
+            {"type": "bind", "source": str(out / mount.source), "target": mount.target, "read_only": mount.read_only}
+            for mount in spec.mounts
+        ]
         assert volumes == expected
         if spec.volume_target:
             assert config["volumes"][platform.volume_name(name)]["name"] == platform.volume_name(name)
@@ -460,7 +493,9 @@ def test_compose_export_matches_the_specs(rendered) -> None:
             start = platform.services.enabled()[name].health.start_period.seconds
             assert service["healthcheck"] == {
                 "test": [part.replace("$", "$$") for part in spec.healthcheck],
-                "interval": "5s", "timeout": "3s", "retries": 3,
+                "interval": "5s",
+                "timeout": "3s",
+                "retries": 3,
                 **({"start_period": go_duration(start)} if start else {}),
             }
         else:
@@ -468,7 +503,8 @@ def test_compose_export_matches_the_specs(rendered) -> None:
         assert service["logging"] == {"driver": "json-file", "options": {"max-size": "10m", "max-file": "3"}}
         assert service.get("depends_on", {}) == {
             dep: {"condition": "service_healthy" if specs[dep].healthcheck else "service_started"}
-            for dep in spec.depends_on}
+            for dep in spec.depends_on
+        }
         assert ("host.docker.internal:host-gateway" in service.get("extra_hosts", [])) == spec.reach_host
 
 
@@ -488,8 +524,10 @@ def test_compose_refuses_to_run_without_the_secrets(tmp_path: Path) -> None:
 
 def test_runbooks_name_this_platforms_containers_and_commands(rendered) -> None:
     platform, _, files = rendered
-    books = {name: files[f"{platform.paths.runbooks}/{name}.md"]
-             for name in ("backup-and-restore", "incident-response", "daily-checks")}
+    books = {
+        name: files[f"{platform.paths.runbooks}/{name}.md"]
+        for name in ("backup-and-restore", "incident-response", "daily-checks")
+    }
     specs = container_specs(platform)
     for name in specs:
         assert f"`{platform.container_name(name)}`" in books["incident-response"]
@@ -601,8 +639,9 @@ def running_gateway(tmp_path: Path):
     threading.Thread(target=app.serve_forever, daemon=True).start()
     data = full_data()
     data["services"]["gateway"]["upstream"] = f"http://127.0.0.1:{app.server_address[1]}/api"
-    data["security"]["headers"].update(content_security_policy=literal(HOSTILE_CSP),
-                                       permissions_policy=literal(HOSTILE_PERMISSIONS))
+    data["security"]["headers"].update(
+        content_security_policy=literal(HOSTILE_CSP), permissions_policy=literal(HOSTILE_PERMISSIONS)
+    )
     data["security"]["rate_limit"].update(requests_per_second=1, burst=2, status=429)
     platform = platform_from(tmp_path, data)
     port = free_port()
@@ -671,8 +710,11 @@ def test_running_gateway_headers_cors_proxy_and_rate_limit(running_gateway) -> N
     assert platform.security.rate_limit.status in statuses
 
     deadline = time.monotonic() + 5
-    while (lines := [json.loads(line) for line in audit_log.read_text().splitlines()]) and \
-            len(lines) < 10 and time.monotonic() < deadline:
+    while (
+        (lines := [json.loads(line) for line in audit_log.read_text().splitlines()])
+        and len(lines) < 10
+        and time.monotonic() < deadline
+    ):
         time.sleep(0.05)  # nginx logs after it answers
     entry = next(line for line in lines if line["uri"] == "/things?x=1")
     assert entry["request_id"] == "req-42" and entry["status"] == 200 and entry["method"] == "GET"

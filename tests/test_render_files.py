@@ -26,7 +26,9 @@ def test_first_render_creates_everything(tmp_path):
     assert (tmp_path / "docs/b.md").read_text() == B
     assert manifest == {"a.yml": sha256_text(A), "docs/b.md": sha256_text(B)}
     assert statuses(compare(tmp_path, {"a.yml": A, "docs/b.md": B}, manifest)) == {
-        "a.yml": Status.UNCHANGED, "docs/b.md": Status.UNCHANGED}
+        "a.yml": Status.UNCHANGED,
+        "docs/b.md": Status.UNCHANGED,
+    }
 
 
 def test_stale_file_is_updated(tmp_path):

@@ -49,25 +49,50 @@ def everything_on(tmp_path: Path) -> Platform:
     """examples/full plus every monitoring option it leaves out or at one value."""
     data = yaml.safe_load((EXAMPLES / "full" / "platform.yaml").read_text())
     data["services"]["prometheus"]["targets"].append(
-        {"name": "billing", "targets": ["billing.internal:443"], "metrics_path": "/v1/metrics",
-         "scheme": "https", "scrape_interval": "5s"})
+        {
+            "name": "billing",
+            "targets": ["billing.internal:443"],
+            "metrics_path": "/v1/metrics",
+            "scheme": "https",
+            "scrape_interval": "5s",
+        }
+    )
     monitoring = data["monitoring"]
     monitoring["thresholds"]["http_latency_p95"] = "1s500ms"
     monitoring["rules"] += [
-        {"alert": "QueueStuck", "expr": "max(queue_oldest_seconds) > 600", "for": "0s", "severity": "info",
-         "summary": "Oldest job waits {{ $value | humanizeDuration }}"},
-        {"alert": "Hostile", "expr": HOSTILE_EXPR, "summary": HOSTILE_SUMMARY,
-         "description": HOSTILE_DESCRIPTION},
+        {
+            "alert": "QueueStuck",
+            "expr": "max(queue_oldest_seconds) > 600",
+            "for": "0s",
+            "severity": "info",
+            "summary": "Oldest job waits {{ $value | humanizeDuration }}",
+        },
+        {"alert": "Hostile", "expr": HOSTILE_EXPR, "summary": HOSTILE_SUMMARY, "description": HOSTILE_DESCRIPTION},
     ]
     monitoring["receivers"] = [
-        {"name": "oncall", "kind": "pagerduty", "secret_env": "PD_KEY", "url": "https://events.eu.pagerduty.com/v2/enqueue",
-         "severities": ["critical"]},
-        {"name": "team-chat", "kind": "slack", "secret_env": "SLACK_URL", "channel": "#shop-alerts",
-         "severities": ["warning", "info"]},
+        {
+            "name": "oncall",
+            "kind": "pagerduty",
+            "secret_env": "PD_KEY",
+            "url": "https://events.eu.pagerduty.com/v2/enqueue",
+            "severities": ["critical"],
+        },
+        {
+            "name": "team-chat",
+            "kind": "slack",
+            "secret_env": "SLACK_URL",
+            "channel": "#shop-alerts",
+            "severities": ["warning", "info"],
+        },
         {"name": "slack-default-channel", "kind": "slack", "secret_env": "SLACK_URL_2"},
         {"name": "audit-hook", "kind": "webhook", "url": "http://host.docker.internal:9000/alerts"},
-        {"name": "signed-hook", "kind": "webhook", "url": "https://hooks.example.com/in",
-         "secret_env": "HOOK_TOKEN", "severities": ["critical", "warning"]},
+        {
+            "name": "signed-hook",
+            "kind": "webhook",
+            "url": "https://hooks.example.com/in",
+            "secret_env": "HOOK_TOKEN",
+            "severities": ["critical", "warning"],
+        },
         {"name": "ops-mail", "kind": "email", "to": "ops@example.com", "secret_env": "SMTP_PASSWORD"},
         {"name": "default", "kind": "email", "to": "all@example.com", "severities": ["info"]},
     ]
@@ -168,11 +193,18 @@ def test_grafana_files_parse(platform: Platform):
         assert not [path for path in rendered if "/grafana/" in path]
         return
     datasources = yaml.safe_load(rendered[f"{deploy}/grafana/provisioning/datasources/prometheus.yml"])
-    assert datasources["datasources"] == [{
-        "name": "Prometheus", "uid": "prometheus", "type": "prometheus", "access": "proxy",
-        "url": "http://prometheus:9090", "isDefault": True, "editable": False,
-        "jsonData": {"timeInterval": platform.services.prometheus.scrape_interval},
-    }]
+    assert datasources["datasources"] == [
+        {
+            "name": "Prometheus",
+            "uid": "prometheus",
+            "type": "prometheus",
+            "access": "proxy",
+            "url": "http://prometheus:9090",
+            "isDefault": True,
+            "editable": False,
+            "jsonData": {"timeInterval": platform.services.prometheus.scrape_interval},
+        }
+    ]
     providers = yaml.safe_load(rendered[f"{deploy}/grafana/provisioning/dashboards/mindscape.yml"])
     assert [p["options"]["path"] for p in providers["providers"]] == ["/etc/grafana/dashboards"]
 
@@ -221,14 +253,22 @@ def test_full_example_prometheus_scrapes_every_exporter_and_app():
     config = rendered_yaml(platform, "prometheus/prometheus.yml")
 
     assert config["global"] == {
-        "scrape_interval": "10s", "evaluation_interval": "10s",
+        "scrape_interval": "10s",
+        "evaluation_interval": "10s",
         "external_labels": {"project": "fullshop", "environment": "production"},
     }
     assert config["rule_files"] == ["/etc/prometheus/rules/*.yml"]
     assert config["alerting"]["alertmanagers"] == [{"static_configs": [{"targets": ["alertmanager:9093"]}]}]
     jobs = {job["job_name"]: job for job in config["scrape_configs"]}
     assert list(jobs) == [
-        "prometheus", "postgres_exporter", "redis_exporter", "alertmanager", "grafana", "api", "worker"]
+        "prometheus",
+        "postgres_exporter",
+        "redis_exporter",
+        "alertmanager",
+        "grafana",
+        "api",
+        "worker",
+    ]
     assert jobs["postgres_exporter"]["static_configs"] == [{"targets": ["postgres_exporter:9187"]}]
     assert jobs["redis_exporter"]["static_configs"] == [{"targets": ["redis_exporter:9121"]}]
     api_targets = ["host.docker.internal:8000", "host.docker.internal:8001"]
@@ -245,8 +285,7 @@ def test_minimal_example_has_no_alerting_and_no_exporter_rules():
     assert "alerting" not in config
     assert [job["job_name"] for job in config["scrape_configs"]] == ["prometheus"]
     names = {rule["alert"] for rule in all_rules(platform)}
-    assert not names & {"PostgresDown", "PostgresTooManyConnections", "RedisDown", "RedisMemoryNearMax",
-                        "InstanceDown"}
+    assert not names & {"PostgresDown", "PostgresTooManyConnections", "RedisDown", "RedisMemoryNearMax", "InstanceDown"}
     assert "deploy/alertmanager/alertmanager.yml" not in rendered
     assert "deploy/prometheus/rules/applications.yml" not in rendered
 
@@ -258,16 +297,19 @@ def test_full_example_rules_use_its_thresholds():
     connections = rules[("PostgresTooManyConnections", "postgres")]
     assert connections["expr"] == "sum(pg_stat_activity_count) / max(pg_settings_max_connections) > 0.75"
     assert rules[("RedisMemoryNearMax", "redis")]["expr"] == (
-        "redis_memory_used_bytes / (redis_memory_max_bytes > 0) > 0.85")
+        "redis_memory_used_bytes / (redis_memory_max_bytes > 0) > 0.85"
+    )
     assert rules[("PostgresDown", "postgres")]["expr"] == "pg_up == 0"
     assert rules[("RedisDown", "redis")]["labels"]["severity"] == "critical"
     assert rules[("InstanceDown", "postgres_exporter")]["expr"] == 'up{job="postgres_exporter"} == 0'
     assert rules[("HttpErrorRatioHigh", "api")]["expr"] == (
         'sum(rate(http_requests_total{job="api",status=~"5.."}[5m]))'
-        ' / sum(rate(http_requests_total{job="api"}[5m])) > 0.02')
+        ' / sum(rate(http_requests_total{job="api"}[5m])) > 0.02'
+    )
     assert rules[("HttpLatencyP95High", "worker")]["expr"] == (
         "histogram_quantile(0.95, sum by (le, job) "
-        '(rate(http_request_duration_seconds_bucket{job="worker"}[5m]))) > 0.3')
+        '(rate(http_request_duration_seconds_bucket{job="worker"}[5m]))) > 0.3'
+    )
     assert "< 0.15" in rules[("DiskSpaceLow", "{{ $labels.job }}")]["expr"]
     custom = rules[("CheckoutErrorsHigh", "custom")]
     assert custom["expr"] == "sum(rate(checkout_failures_total[5m])) > 1"
@@ -303,8 +345,11 @@ def test_full_example_routes_by_severity_with_secrets_by_file(monkeypatch: pytes
     assert config["global"]["smtp_smarthost"] == "localhost:25"
     assert "secret" not in text.replace("alertmanager-secrets", "")
     inhibit = config["inhibit_rules"]
-    assert {"source_matchers": ['severity="critical"'], "target_matchers": ['severity=~"warning|info"'],
-            "equal": ["alertname", "service"]} in inhibit
+    assert {
+        "source_matchers": ['severity="critical"'],
+        "target_matchers": ['severity=~"warning|info"'],
+        "equal": ["alertname", "service"],
+    } in inhibit
     down = [rule for rule in inhibit if rule["equal"] == ["service"]]
     assert len(down) == 1 and "InstanceDown" in down[0]["source_matchers"][0]
 
@@ -339,8 +384,12 @@ def test_secrets_are_only_referenced_by_file(tmp_path: Path):
 def test_webhook_without_url_is_refused(tmp_path: Path):
     # A secret URL would need url_file, which Alertmanager 0.25 (the local image) rejects at start.
     receiver = {"name": "private-hook", "kind": "webhook", "secret_env": "HOOK_URL"}
-    data = {"version": 1, "project": "hooks", "services": {"prometheus": {}, "alertmanager": {}},
-            "monitoring": {"receivers": [receiver]}}
+    data = {
+        "version": 1,
+        "project": "hooks",
+        "services": {"prometheus": {}, "alertmanager": {}},
+        "monitoring": {"receivers": [receiver]},
+    }
     with pytest.raises(ConfigError, match="1 problem") as caught:
         platform_from(tmp_path, data)
     assert "monitoring.receivers[0].url: a webhook receiver needs url" in caught.value.problems[0]
@@ -361,8 +410,13 @@ def test_everything_on_renders_each_option(tmp_path: Path):
     platform = everything_on(tmp_path)
     config = rendered_yaml(platform, "prometheus/prometheus.yml")
     billing = next(job for job in config["scrape_configs"] if job["job_name"] == "billing")
-    assert billing == {"job_name": "billing", "metrics_path": "/v1/metrics", "scheme": "https",
-                       "scrape_interval": "5s", "static_configs": [{"targets": ["billing.internal:443"]}]}
+    assert billing == {
+        "job_name": "billing",
+        "metrics_path": "/v1/metrics",
+        "scheme": "https",
+        "scrape_interval": "5s",
+        "static_configs": [{"targets": ["billing.internal:443"]}],
+    }
     rules = {(rule["alert"], rule["labels"]["service"]): rule for rule in all_rules(platform)}
     assert rules[("HttpLatencyP95High", "billing")]["expr"].endswith(" > 1.5")
     assert rules[("QueueStuck", "custom")]["for"] == "0s"
@@ -398,8 +452,12 @@ def test_hostile_custom_rule_survives_byte_exact(tmp_path: Path):
 def test_app_job_matchers_are_built_safely(tmp_path: Path):
     # Target names are restricted to [a-z0-9_-]; the ones regex and PromQL care about still
     # reach the expressions quoted and escaped.
-    data = {"version": 1, "project": "odd", "services": {"prometheus": {}, "grafana": {}},
-            "monitoring": {"targets": [{"name": "a-b_c", "targets": ["host.docker.internal:1"]}]}}
+    data = {
+        "version": 1,
+        "project": "odd",
+        "services": {"prometheus": {}, "grafana": {}},
+        "monitoring": {"targets": [{"name": "a-b_c", "targets": ["host.docker.internal:1"]}]},
+    }
     platform = platform_from(tmp_path, data)
     rules = {rule["alert"]: rule for rule in all_rules(platform) if rule["labels"]["service"] == "a-b_c"}
     expr = rules["HttpErrorRatioHigh"]["expr"]

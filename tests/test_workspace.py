@@ -29,10 +29,23 @@ def test_hand_set_secret_is_kept(tmp_path):
 
 def test_redact_hides_secrets_by_name_value_and_url():
     secrets = {"s3cr3t-value"}
-    out = redact({"password": "x", "url": "postgresql://app:hunter2@db:5432/app", "note": "has s3cr3t-value inside",
-                  "list": ["s3cr3t-value"], "plain": "ok"}, secrets)
-    assert out == {"password": "***", "url": "postgresql://app:***@db:5432/app", "note": "has *** inside",
-                   "list": ["***"], "plain": "ok"}
+    out = redact(
+        {
+            "password": "x",
+            "url": "postgresql://app:hunter2@db:5432/app",
+            "note": "has s3cr3t-value inside",
+            "list": ["s3cr3t-value"],
+            "plain": "ok",
+        },
+        secrets,
+    )
+    assert out == {
+        "password": "***",
+        "url": "postgresql://app:***@db:5432/app",
+        "note": "has *** inside",
+        "list": ["***"],
+        "plain": "ok",
+    }
 
 
 def test_audit_line_has_the_contract_fields_and_no_secret(tmp_path):

@@ -21,9 +21,10 @@ if TYPE_CHECKING:
 FilesOption = Annotated[
     list[Path] | None,
     typer.Option(
-        "-f", "--file", metavar="PATH",
-        help="Platform file; repeat to layer files (later ones override). Default ./platform.yaml, "
-        "or $MINDSCAPE_FILE.",
+        "-f",
+        "--file",
+        metavar="PATH",
+        help="Platform file; repeat to layer files (later ones override). Default ./platform.yaml, or $MINDSCAPE_FILE.",
         show_default=False,
     ),
 ]

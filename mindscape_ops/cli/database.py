@@ -22,9 +22,12 @@ app = typer.Typer(
 
 LockTimeoutOption = Annotated[
     str | None,
-    typer.Option("--lock-timeout", metavar="DURATION", show_default=False,
-                 help="How long to wait for another run's migration lock, e.g. 30s or 5m. "
-                 "Default: database.lock_timeout (60s)."),
+    typer.Option(
+        "--lock-timeout",
+        metavar="DURATION",
+        show_default=False,
+        help="How long to wait for another run's migration lock, e.g. 30s or 5m. Default: database.lock_timeout (60s).",
+    ),
 ]
 
 
@@ -48,9 +51,13 @@ def up(
         str | None, typer.Option("--to", metavar="VERSION", help="Apply up to this version, no further.")
     ] = None,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Print what would run; run nothing.")] = False,
-    allow_out_of_order: Annotated[bool, typer.Option(
-        "--allow-out-of-order", help="Also apply never-applied files sorting before the newest applied one.",
-    )] = False,
+    allow_out_of_order: Annotated[
+        bool,
+        typer.Option(
+            "--allow-out-of-order",
+            help="Also apply never-applied files sorting before the newest applied one.",
+        ),
+    ] = False,
     lock_timeout: LockTimeoutOption = None,
     files: FilesOption = None,
 ) -> None:
@@ -60,8 +67,14 @@ def up(
     out = console()
     with audited("migrate up", to=to, dry_run=dry_run, allow_out_of_order=allow_out_of_order) as record:
         record.project = project = open_project(files)
-        result = actions.up(project, to=to, dry_run=dry_run, allow_out_of_order=allow_out_of_order,
-                            lock_timeout=_seconds(lock_timeout), echo=_echo(out))
+        result = actions.up(
+            project,
+            to=to,
+            dry_run=dry_run,
+            allow_out_of_order=allow_out_of_order,
+            lock_timeout=_seconds(lock_timeout),
+            echo=_echo(out),
+        )
     if dry_run:
         _print_dry_run(out, result.would_apply, result.database)
     elif result.applied:
@@ -97,8 +110,9 @@ def down(
     out = console()
     with audited("migrate down", steps=steps, dry_run=dry_run) as record:
         record.project = project = open_project(files)
-        reverted = actions.down(project, steps=steps, dry_run=dry_run, lock_timeout=_seconds(lock_timeout),
-                                echo=_echo(out))
+        reverted = actions.down(
+            project, steps=steps, dry_run=dry_run, lock_timeout=_seconds(lock_timeout), echo=_echo(out)
+        )
     if dry_run:
         out.print("[dim]dry run: nothing was rolled back[/]")
     elif reverted:
@@ -118,8 +132,11 @@ def baseline(
     with audited("migrate baseline", version=version) as record:
         record.project = project = open_project(files)
         marked = actions.baseline(project, version, lock_timeout=_seconds(lock_timeout), echo=_echo(out))
-    out.print(f"[green]baseline at {version}[/]: {len(marked)} migration(s) marked as applied"
-              if marked else f"nothing to mark: everything up to {version} is already recorded")
+    out.print(
+        f"[green]baseline at {version}[/]: {len(marked)} migration(s) marked as applied"
+        if marked
+        else f"nothing to mark: everything up to {version} is already recorded"
+    )
 
 
 @app.command("status")
@@ -143,13 +160,15 @@ def _print_status(report: StatusReport) -> None:
     from ..migrate.engine import TABLE
 
     out = console()
-    out.print(f"database {report.database}, migrations in {_shown(report.directory)}/, tracked in {TABLE}",
-              highlight=False)
+    out.print(
+        f"database {report.database}, migrations in {_shown(report.directory)}/, tracked in {TABLE}", highlight=False
+    )
     for e in report.entries:
         state = str(e.state)
         note = _status_note(e)
-        out.print(f"  [{_STATE_STYLE[state]}]{state:<8}[/] {e.label}" + (f"  [dim]{note}[/]" if note else ""),
-                  highlight=False)
+        out.print(
+            f"  [{_STATE_STYLE[state]}]{state:<8}[/] {e.label}" + (f"  [dim]{note}[/]" if note else ""), highlight=False
+        )
     counts = _summary(report)
     shown = {state: n for state, n in counts.items() if n or state in ("applied", "pending")}
     out.print(", ".join(f"{n} {state.replace('_', '-')}" for state, n in shown.items()))
@@ -181,7 +200,10 @@ def _status_json(report: StatusReport) -> dict[str, Any]:
     def one(e: Any) -> dict[str, Any]:
         row = e.applied
         return {
-            "version": e.version, "name": e.name, "state": str(e.state), "out_of_order": e.out_of_order,
+            "version": e.version,
+            "name": e.name,
+            "state": str(e.state),
+            "out_of_order": e.out_of_order,
             "file": _shown(e.file.path) if e.file else None,
             "checksum": e.file.checksum if e.file else None,
             "applied_checksum": row.checksum if row else None,
@@ -192,9 +214,12 @@ def _status_json(report: StatusReport) -> dict[str, Any]:
         }
 
     return {
-        "database": report.database, "migrations_dir": _shown(report.directory), "tracking_table": TABLE,
+        "database": report.database,
+        "migrations_dir": _shown(report.directory),
+        "tracking_table": TABLE,
         "tracking_table_exists": report.tracking_table_exists,
-        "migrations": [one(e) for e in report.entries], "summary": _summary(report),
+        "migrations": [one(e) for e in report.entries],
+        "summary": _summary(report),
     }
 
 

@@ -42,8 +42,11 @@ class Progress:
             else:
                 elapsed = time.monotonic() - started
                 style = _STYLE.get(state, "cyan")
-                self.console.print(f"{service:<18} [{style}]{state:<10}[/] {elapsed:5.1f}s  [dim]{detail}[/]",
-                                   markup=True, highlight=False)
+                self.console.print(
+                    f"{service:<18} [{style}]{state:<10}[/] {elapsed:5.1f}s  [dim]{detail}[/]",
+                    markup=True,
+                    highlight=False,
+                )
 
     def _table(self):
         from rich.table import Table

@@ -49,7 +49,9 @@ def validate(files: FilesOption = None) -> None:
 
 
 def render(
-    check: Annotated[bool, typer.Option("--check", help="Write nothing; exit 1 if any file is missing, stale or hand-edited.")] = False,
+    check: Annotated[
+        bool, typer.Option("--check", help="Write nothing; exit 1 if any file is missing, stale or hand-edited.")
+    ] = False,
     diff: Annotated[bool, typer.Option("--diff", help="Show a unified diff of every change.")] = False,
     force: Annotated[bool, typer.Option("--force", help="Overwrite hand-edited generated files too.")] = False,
     files: FilesOption = None,

@@ -9,7 +9,9 @@ import typer
 
 from .common import FilesOption, JsonOption, audited, console, exit_with, open_project, stdout_json
 
-ServicesArg = Annotated[list[str] | None, typer.Argument(help="Only these services (and what they need).", show_default=False)]
+ServicesArg = Annotated[
+    list[str] | None, typer.Argument(help="Only these services (and what they need).", show_default=False)
+]
 
 
 def register(app: typer.Typer) -> None:
@@ -37,7 +39,12 @@ def plan(services: ServicesArg = None, as_json: JsonOption = False, files: Files
 def up(
     services: ServicesArg = None,
     no_wait: Annotated[bool, typer.Option("--no-wait", help="Do not wait for services to be ready.")] = False,
-    timeout: Annotated[float | None, typer.Option("--timeout", help="Seconds to wait per service (default: its health.timeout).", show_default=False)] = None,
+    timeout: Annotated[
+        float | None,
+        typer.Option(
+            "--timeout", help="Seconds to wait per service (default: its health.timeout).", show_default=False
+        ),
+    ] = None,
     files: FilesOption = None,
 ) -> None:
     """Converge containers to platform.yaml and wait until every service is really ready."""
@@ -68,24 +75,36 @@ def _full_up(record, paths, options, services, no_wait: bool, timeout: float | N
     with Progress(err) as progress:
         result = lifecycle.up(project, services or (), progress.event, wait=not no_wait, timeout=timeout)
     if result.hand_edited:
-        err.print(f"[yellow]kept {len(result.hand_edited)} hand-edited generated file(s), used as edited:[/] "
-                  f"{', '.join(result.hand_edited)}; `mindscape render --diff` shows the difference")
+        err.print(
+            f"[yellow]kept {len(result.hand_edited)} hand-edited generated file(s), used as edited:[/] "
+            f"{', '.join(result.hand_edited)}; `mindscape render --diff` shows the difference"
+        )
     if result.failures:
         for failure in result.failures:
             err.print(f"[red]✗ {failure.service}:[/] {failure.message}", markup=True)
             if failure.logs:
                 err.print(f"[dim]last log lines of {project.platform.container_name(failure.service)}:[/]")
                 err.print(failure.logs.rstrip(), markup=False, highlight=False)
-        err.print("[dim]hint:[/] `mindscape logs SERVICE` for more; raise `health.timeout` in platform.yaml "
-                  "or pass --timeout if the service is just slow")
+        err.print(
+            "[dim]hint:[/] `mindscape logs SERVICE` for more; raise `health.timeout` in platform.yaml "
+            "or pass --timeout if the service is just slow"
+        )
         record.outcome = f"failed: {', '.join(f.service for f in result.failures)}"
         exit_with(1)
     changed = sum(1 for a in result.actions if a.kind != "unchanged")
-    err.print(f"[green]platform {project.platform.project} is up[/] ({len(result.outcomes)} services, {changed} changed)")
+    err.print(
+        f"[green]platform {project.platform.project} is up[/] ({len(result.outcomes)} services, {changed} changed)"
+    )
     # Remember this converged state for the no-op path, when it was checked end to end.
     if not services and not no_wait and not result.hand_edited and not project.platform.database.migrate_on_up:
-        fastpath.remember(project.root, paths, options, lifecycle.env_inputs(project), project.platform.project,
-                          lifecycle.converged(result))
+        fastpath.remember(
+            project.root,
+            paths,
+            options,
+            lifecycle.env_inputs(project),
+            project.platform.project,
+            lifecycle.converged(result),
+        )
 
 
 def down(
@@ -104,17 +123,21 @@ def down(
         if yes:
             return True
         if not sys.stdin.isatty():
-            raise UsageError(f"refusing to delete volumes without confirmation: {listing}",
-                             "pass --yes to confirm, or drop --volumes to keep the data")
+            raise UsageError(
+                f"refusing to delete volumes without confirmation: {listing}",
+                "pass --yes to confirm, or drop --volumes to keep the data",
+            )
         return typer.confirm(f"Delete {len(found)} volume(s) and all their data: {listing}?", default=False)
 
     with audited("down", volumes=volumes, yes=yes) as record:
         record.project = project = open_project(files)
         result = lifecycle.down(project, volumes, confirm, lambda text: err.print(f"[dim]{text}[/]"))
     kept = "" if volumes else " (volumes kept; `down --volumes` deletes them)"
-    err.print(f"[green]removed[/] {len(result.removed)} container(s)"
-              f"{', network' if result.network_removed else ''}"
-              f"{', ' + str(len(result.volumes_removed)) + ' volume(s)' if result.volumes_removed else ''}{kept}")
+    err.print(
+        f"[green]removed[/] {len(result.removed)} container(s)"
+        f"{', network' if result.network_removed else ''}"
+        f"{', ' + str(len(result.volumes_removed)) + ' volume(s)' if result.volumes_removed else ''}{kept}"
+    )
 
 
 def _size(size: int | None) -> str:
@@ -144,8 +167,14 @@ def status(as_json: JsonOption = False, files: FilesOption = None) -> None:
     for row in rows:
         config = {True: "[green]up to date[/]", False: "[yellow]changed: run up[/]", None: "-"}[row["up_to_date"]]
         state_style = "green" if row["state"] == "running" else "yellow"
-        table.add_row(row["service"], f"[{state_style}]{row['state']}[/]", row["health"] or "-",
-                      "\n".join(row["ports"]) or "-", row["image"] or "-", config)
+        table.add_row(
+            row["service"],
+            f"[{state_style}]{row['state']}[/]",
+            row["health"] or "-",
+            "\n".join(row["ports"]) or "-",
+            row["image"] or "-",
+            config,
+        )
     console().print(table)
 
 

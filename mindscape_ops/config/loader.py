@@ -112,9 +112,13 @@ def load(files: Sequence[Path | str], env: Mapping[str, str] | None = None) -> L
 def _read_into(doc: Document, path: Path, env: Mapping[str, str]) -> None:
     name = str(path)
     if not path.exists():
-        raise UsageError(f"{name}: no such file", "run `mindscape init` to write a starter platform.yaml, or pass -f PATH")
+        raise UsageError(
+            f"{name}: no such file", "run `mindscape init` to write a starter platform.yaml, or pass -f PATH"
+        )
     if path.is_dir():
-        raise UsageError(f"{name} is a directory, not a platform file", f"pass the file inside it: -f {name}/platform.yaml")
+        raise UsageError(
+            f"{name} is a directory, not a platform file", f"pass the file inside it: -f {name}/platform.yaml"
+        )
     try:
         text = path.read_bytes().decode("utf-8")
     except UnicodeDecodeError:
@@ -166,8 +170,10 @@ class _Reader:
             for key_node, value_node in node.value:
                 key = self.constructor.construct_object(key_node)
                 if not isinstance(key, str):
-                    self.doc.problems.append(f"{self.file}:{self._pos(key_node)[1]}:{self._pos(key_node)[2]}: "
-                                             f"{dotted(loc) or '(top level)'}: key {key!r} must be text")
+                    self.doc.problems.append(
+                        f"{self.file}:{self._pos(key_node)[1]}:{self._pos(key_node)[2]}: "
+                        f"{dotted(loc) or '(top level)'}: key {key!r} must be text"
+                    )
                     continue
                 self.doc.keys[(*loc, key)] = self._pos(key_node)
                 if key in result:
@@ -187,7 +193,9 @@ class _Reader:
             if escaped:
                 return "$"
             if bad is not None:
-                self.doc.report(loc, f"'${{{bad}}}' is not a valid variable reference; use ${{NAME}} or ${{NAME:-default}}")
+                self.doc.report(
+                    loc, f"'${{{bad}}}' is not a valid variable reference; use ${{NAME}} or ${{NAME:-default}}"
+                )
                 return ""
             value = self.env.get(var)
             if value is None or (value == "" and ":-" in match.group(0)):
@@ -236,7 +244,9 @@ def _report_pydantic(doc: Document, error: Mapping[str, Any]) -> None:
 
 def _clean_loc(loc: Sequence[Any]) -> Loc:
     # pydantic appends markers for function validators and unions; they are not in the file.
-    return tuple(p for p in loc if isinstance(p, int) or not (str(p).startswith(("function-", "literal[")) or "[" in str(p)))
+    return tuple(
+        p for p in loc if isinstance(p, int) or not (str(p).startswith(("function-", "literal[")) or "[" in str(p))
+    )
 
 
 def _allowed_keys(loc: Loc) -> list[str]:

@@ -55,8 +55,14 @@ class Headers(Strict):
     content_security_policy: Text = "default-src 'self'; frame-ancestors 'none'; object-src 'none'; base-uri 'self'"
     frame_options: Literal["DENY", "SAMEORIGIN"] = "DENY"
     referrer_policy: Literal[
-        "no-referrer", "no-referrer-when-downgrade", "origin", "origin-when-cross-origin", "same-origin",
-        "strict-origin", "strict-origin-when-cross-origin", "unsafe-url",
+        "no-referrer",
+        "no-referrer-when-downgrade",
+        "origin",
+        "origin-when-cross-origin",
+        "same-origin",
+        "strict-origin",
+        "strict-origin-when-cross-origin",
+        "unsafe-url",
     ] = "strict-origin-when-cross-origin"
     permissions_policy: Text = "camera=(), microphone=(), geolocation=(), payment=()"
     cross_origin_opener_policy: Literal["same-origin", "same-origin-allow-popups", "unsafe-none"] = "same-origin"
@@ -181,7 +187,10 @@ class Receiver(Strict):
 
 
 class Route(Strict):
-    group_by: list[Annotated[str, _matching(re.compile(r"^[a-z_][a-z0-9_]*$"), "a label name")]] = ["alertname", "service"]
+    group_by: list[Annotated[str, _matching(re.compile(r"^[a-z_][a-z0-9_]*$"), "a label name")]] = [
+        "alertname",
+        "service",
+    ]
     group_wait: Duration = Duration("30s")
     group_interval: Duration = Duration("5m")
     repeat_interval: Duration = Duration("4h")
@@ -290,6 +299,14 @@ class Platform(Strict):
 
 
 __all__ = [
-    "Auth", "Backups", "Ci", "Database", "HostPort", "Identifier", "Monitoring", "Platform", "S3Store",
+    "Auth",
+    "Backups",
+    "Ci",
+    "Database",
+    "HostPort",
+    "Identifier",
+    "Monitoring",
+    "Platform",
+    "S3Store",
     "Security",
 ]

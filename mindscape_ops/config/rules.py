@@ -23,8 +23,11 @@ def _duplicate_ports(platform: Platform) -> list[Problem]:
             owner = taken.get((bind, service.port))
             if owner and owner != name:
                 problems.append(
-                    (("services", name, "port"), f"port {service.port} is already used by services.{owner}; "
-                     "pick another port or use `port: auto`")
+                    (
+                        ("services", name, "port"),
+                        f"port {service.port} is already used by services.{owner}; "
+                        "pick another port or use `port: auto`",
+                    )
                 )
                 break
         else:
@@ -59,7 +62,9 @@ def _names(platform: Platform) -> list[Problem]:
     seen: dict[str, str] = {}
     targets = [("monitoring", "targets", i, t) for i, t in enumerate(platform.monitoring.targets)]
     if platform.services.prometheus:
-        targets += [("services", "prometheus", "targets", i, t) for i, t in enumerate(platform.services.prometheus.targets)]
+        targets += [
+            ("services", "prometheus", "targets", i, t) for i, t in enumerate(platform.services.prometheus.targets)
+        ]
     for *path, target in targets:
         if target.name in seen or target.name in platform.services.enabled():
             problems.append(((*path, "name"), f"target name {target.name!r} is used twice; names must be unique"))
@@ -71,12 +76,17 @@ def _names(platform: Platform) -> list[Problem]:
     for index, receiver in enumerate(platform.monitoring.receivers):
         path = ("monitoring", "receivers", index)
         if receiver.kind in ("slack", "pagerduty") and not receiver.secret_env:
-            problems.append(((*path, "secret_env"), f"a {receiver.kind} receiver needs secret_env: the variable "
-                             "holding its webhook URL or routing key"))
+            problems.append(
+                (
+                    (*path, "secret_env"),
+                    f"a {receiver.kind} receiver needs secret_env: the variable holding its webhook URL or routing key",
+                )
+            )
         if receiver.kind == "webhook" and not receiver.url:
             # secret_env on a webhook is its bearer token; a secret URL needs Alertmanager >= 0.26
-            problems.append(((*path, "url"), "a webhook receiver needs url (secret_env, if set, is sent as its "
-                             "bearer token)"))
+            problems.append(
+                ((*path, "url"), "a webhook receiver needs url (secret_env, if set, is sent as its bearer token)")
+            )
         if receiver.kind == "email" and not receiver.to:
             problems.append(((*path, "to"), "an email receiver needs `to`"))
     return problems

@@ -37,7 +37,9 @@ def _check(pattern: re.Pattern[str], what: str, example: str):
 def _check_bind(value: str) -> str:
     match = _IPV4_RE.match(value)
     if not match or any(int(part) > 255 for part in match.groups()):
-        raise ValueError(f"{value!r} is not an IPv4 address; use 127.0.0.1 (this machine only) or 0.0.0.0 (every interface)")
+        raise ValueError(
+            f"{value!r} is not an IPv4 address; use 127.0.0.1 (this machine only) or 0.0.0.0 (every interface)"
+        )
     return value
 
 
@@ -94,7 +96,9 @@ class Postgres(Service):
     database: Identifier = "app"
     user: Identifier = "app"
     # Passed as `postgres -c key=value`; values are validated to stay one token.
-    settings: dict[Annotated[str, _check(_SETTING_RE, "a postgres setting name", "max_connections")], str | int | float | bool] = {}
+    settings: dict[
+        Annotated[str, _check(_SETTING_RE, "a postgres setting name", "max_connections")], str | int | float | bool
+    ] = {}
 
     @model_validator(mode="after")
     def _settings_are_single_tokens(self) -> Postgres:
@@ -110,8 +114,14 @@ class Redis(Service):
     port: PortSpec = 6379
     maxmemory: Size = Size("256mb")
     maxmemory_policy: Literal[
-        "noeviction", "allkeys-lru", "allkeys-lfu", "allkeys-random",
-        "volatile-lru", "volatile-lfu", "volatile-random", "volatile-ttl",
+        "noeviction",
+        "allkeys-lru",
+        "allkeys-lfu",
+        "allkeys-random",
+        "volatile-lru",
+        "volatile-lfu",
+        "volatile-random",
+        "volatile-ttl",
     ] = "allkeys-lru"
     appendonly: bool = True
 
@@ -168,8 +178,15 @@ class RedisExporter(Service):
 
 # The order services start in; each depends only on services before it.
 SERVICE_ORDER = (
-    "postgres", "redis", "alertmanager", "prometheus", "grafana",
-    "gateway", "pgbouncer", "postgres_exporter", "redis_exporter",
+    "postgres",
+    "redis",
+    "alertmanager",
+    "prometheus",
+    "grafana",
+    "gateway",
+    "pgbouncer",
+    "postgres_exporter",
+    "redis_exporter",
 )
 
 
@@ -207,7 +224,23 @@ DEPENDS_ON: dict[str, tuple[str, ...]] = {
 }
 
 __all__ = [
-    "DEPENDS_ON", "SERVICE_ORDER", "Alertmanager", "Gateway", "Grafana", "Health", "HostPort", "HttpUrl",
-    "Pgbouncer", "Postgres", "PostgresExporter", "Prometheus", "Redis", "RedisExporter", "ScrapeTarget",
-    "Service", "Services", "Strict", "Text",
+    "DEPENDS_ON",
+    "SERVICE_ORDER",
+    "Alertmanager",
+    "Gateway",
+    "Grafana",
+    "Health",
+    "HostPort",
+    "HttpUrl",
+    "Pgbouncer",
+    "Postgres",
+    "PostgresExporter",
+    "Prometheus",
+    "Redis",
+    "RedisExporter",
+    "ScrapeTarget",
+    "Service",
+    "Services",
+    "Strict",
+    "Text",
 ]

@@ -33,13 +33,17 @@ class Duration(str):
                 raise ValueError("a duration cannot be negative")
             value = f"{int(value)}s" if float(value).is_integer() else f"{int(value * 1000)}ms"
         if not isinstance(value, str) or not _DURATION_RE.match(value.strip()):
-            raise ValueError(f"{value!r} is not a duration; use a number and a unit: ms, s, m, h, d, w, y (e.g. 30s, 5m, 1h)")
+            raise ValueError(
+                f"{value!r} is not a duration; use a number and a unit: ms, s, m, h, d, w, y (e.g. 30s, 5m, 1h)"
+            )
         return cls(value.strip())
 
     @classmethod
     def __get_pydantic_core_schema__(cls, source: Any, handler: GetCoreSchemaHandler) -> core_schema.CoreSchema:
         return core_schema.no_info_plain_validator_function(
-            cls.parse, serialization=core_schema.to_string_ser_schema(), json_schema_input_schema=core_schema.str_schema()
+            cls.parse,
+            serialization=core_schema.to_string_ser_schema(),
+            json_schema_input_schema=core_schema.str_schema(),
         )
 
 
@@ -73,7 +77,9 @@ class Size(str):
     @classmethod
     def __get_pydantic_core_schema__(cls, source: Any, handler: GetCoreSchemaHandler) -> core_schema.CoreSchema:
         return core_schema.no_info_plain_validator_function(
-            cls.parse, serialization=core_schema.to_string_ser_schema(), json_schema_input_schema=core_schema.str_schema()
+            cls.parse,
+            serialization=core_schema.to_string_ser_schema(),
+            json_schema_input_schema=core_schema.str_schema(),
         )
 
 
@@ -160,8 +166,10 @@ def check_relative_path(value: str) -> str:
 
     path = PurePosixPath(value)
     if not value or path.is_absolute() or ".." in path.parts or not _PATH_RE.match(value):
-        raise ValueError(f"{value!r} must be a relative path inside the project: letters, digits, '.', '_', "
-                         "'-' and '/', no '..', not absolute")
+        raise ValueError(
+            f"{value!r} must be a relative path inside the project: letters, digits, '.', '_', "
+            "'-' and '/', no '..', not absolute"
+        )
     return value
 
 

@@ -47,8 +47,15 @@ class UpResult:
     already_applied: int = 0
 
 
-def up(project: Project, *, to: str | None = None, dry_run: bool = False, allow_out_of_order: bool = False,
-       lock_timeout: float | None = None, echo: Echo = _quiet) -> UpResult:
+def up(
+    project: Project,
+    *,
+    to: str | None = None,
+    dry_run: bool = False,
+    allow_out_of_order: bool = False,
+    lock_timeout: float | None = None,
+    echo: Echo = _quiet,
+) -> UpResult:
     """Apply pending migrations in version order, each in its own transaction with its record.
     Stops at the first failure (raising); what was applied before it stays applied."""
     directory = migrations_dir(project)
@@ -85,8 +92,9 @@ def apply_pending(project: Project, echo: Echo = print) -> int:
     return len(up(project, echo=echo).applied)
 
 
-def down(project: Project, *, steps: int = 1, dry_run: bool = False, lock_timeout: float | None = None,
-         echo: Echo = _quiet) -> list[MigrationFile]:
+def down(
+    project: Project, *, steps: int = 1, dry_run: bool = False, lock_timeout: float | None = None, echo: Echo = _quiet
+) -> list[MigrationFile]:
     """Run the down sections of the `steps` most recently applied migrations, newest first."""
     files = discover(migrations_dir(project))
     reverted: list[MigrationFile] = []
@@ -109,8 +117,9 @@ def down(project: Project, *, steps: int = 1, dry_run: bool = False, lock_timeou
     return reverted
 
 
-def baseline(project: Project, version: str, *, lock_timeout: float | None = None,
-             echo: Echo = _quiet) -> list[MigrationFile]:
+def baseline(
+    project: Project, version: str, *, lock_timeout: float | None = None, echo: Echo = _quiet
+) -> list[MigrationFile]:
     """Record every migration up to `version` as applied without running it."""
     files = discover(migrations_dir(project))
     with engine.connect(database_target(project), echo) as db:

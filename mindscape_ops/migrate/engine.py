@@ -42,8 +42,9 @@ CREATE TABLE IF NOT EXISTS {TABLE} (
 );
 COMMENT ON TABLE {TABLE} IS 'applied by `mindscape migrate`; checksum: sha256 of the up section';
 """
-_INSERT = (f"INSERT INTO {TABLE} (version, name, checksum, duration_ms, applied_by, method) "
-           "VALUES (%s, %s, %s, %s, %s, %s)")
+_INSERT = (
+    f"INSERT INTO {TABLE} (version, name, checksum, duration_ms, applied_by, method) VALUES (%s, %s, %s, %s, %s, %s)"
+)
 _SELECT = f"SELECT version, name, checksum, applied_at, duration_ms, applied_by, method FROM {TABLE}"
 
 
@@ -69,7 +70,9 @@ def connect(target: DatabaseTarget, echo: Echo) -> Iterator[Database]:
         raise OperationFailed(
             f"{target.display}: {exc.diag.message_primary or _first_line(exc)}",
             f"the migration role needs to create and write {TABLE} (CREATE on the database, or an existing "
-            f"schema {SCHEMA} it owns)" if isinstance(exc, pg_errors.InsufficientPrivilege) else None,
+            f"schema {SCHEMA} it owns)"
+            if isinstance(exc, pg_errors.InsufficientPrivilege)
+            else None,
         ) from None
     finally:
         conn.close()
@@ -95,11 +98,15 @@ def _unreachable(target: DatabaseTarget, params: dict[str, str], exc: psycopg.Er
     if password:
         reason = reason.replace(password, "***")
     if target.external:
-        hint = (f"check the URL's host {host} and port {port}, that this machine may connect to it "
-                "(firewall, allowed addresses, sslmode), and the user, password and database name")
+        hint = (
+            f"check the URL's host {host} and port {port}, that this machine may connect to it "
+            "(firewall, allowed addresses, sslmode), and the user, password and database name"
+        )
     else:
-        hint = (f"is postgres running? `mindscape up postgres` starts it and `mindscape status` shows it; "
-                f"it should answer on {host}:{port} with the password in .mindscape/secrets.env")
+        hint = (
+            f"is postgres running? `mindscape up postgres` starts it and `mindscape status` shows it; "
+            f"it should answer on {host}:{port} with the password in .mindscape/secrets.env"
+        )
     message = f"cannot reach the database at {host}:{port} ({target.display}): {reason}"
     return EnvironmentUnusable(message, hint)
 
@@ -122,8 +129,10 @@ class Database:
         if self._wait_for_lock(quiet):
             return
         if timeout_s > quiet:
-            echo(f"waiting for the migration lock, held by {self.lock_holder()}; "
-                 f"up to {timeout_s - quiet:.0f}s more (--lock-timeout)")
+            echo(
+                f"waiting for the migration lock, held by {self.lock_holder()}; "
+                f"up to {timeout_s - quiet:.0f}s more (--lock-timeout)"
+            )
             if self._wait_for_lock(timeout_s - quiet):
                 return
         raise OperationFailed(
@@ -231,8 +240,12 @@ class Database:
 
     @contextlib.contextmanager
     def _failing_as(
-        self, migration: MigrationFile, section: Section, direction: str,
-        statement: Statement, progress: tuple[int, int] | None,
+        self,
+        migration: MigrationFile,
+        section: Section,
+        direction: str,
+        statement: Statement,
+        progress: tuple[int, int] | None,
     ) -> Iterator[None]:
         try:
             yield
@@ -242,14 +255,17 @@ class Database:
             failure = MigrationFailed.from_error(migration, section, direction, exc, statement, progress)
             raise failure from None
 
-    def _lost(self, migration: MigrationFile, direction: str, exc: psycopg.Error,
-              progress: tuple[int, int] | None) -> EnvironmentUnusable:
+    def _lost(
+        self, migration: MigrationFile, direction: str, exc: psycopg.Error, progress: tuple[int, int] | None
+    ) -> EnvironmentUnusable:
         if progress is None:
             fate = "its transaction did not commit, so none of it took effect and nothing was recorded"
         else:
             done, total = progress
-            fate = (f"it runs outside a transaction: {done} of its {total} statements had completed and stay "
-                    "in effect, the one running may or may not have; nothing was recorded")
+            fate = (
+                f"it runs outside a transaction: {done} of its {total} statements had completed and stay "
+                "in effect, the one running may or may not have; nothing was recorded"
+            )
         return EnvironmentUnusable(
             f"lost the connection to {self.target.display} while running {shown(migration.path)} "
             f"({direction}): {_first_line(exc)}",
@@ -269,8 +285,15 @@ class MigrationFailed(OperationFailed):
     """A migration's SQL failed on the server; the message points at the file's line."""
 
     @classmethod
-    def from_error(cls, migration: MigrationFile, section: Section, direction: str, exc: psycopg.Error,
-                   statement: Statement, progress: tuple[int, int] | None) -> MigrationFailed:
+    def from_error(
+        cls,
+        migration: MigrationFile,
+        section: Section,
+        direction: str,
+        exc: psycopg.Error,
+        statement: Statement,
+        progress: tuple[int, int] | None,
+    ) -> MigrationFailed:
         diag = exc.diag
         offset = statement.offset
         index = offset + int(diag.statement_position) - 1 if diag.statement_position else offset
@@ -290,19 +313,25 @@ class MigrationFailed(OperationFailed):
         text += [f"{label}: {value}" for label, value in extra if value]
         hint = _after_failure(direction, progress)
         if isinstance(exc, pg_errors.ActiveSqlTransaction):
-            hint = (f"this statement cannot run inside a transaction: mark the section "
-                    f"`-- migrate:{direction} transaction:false`; {hint}")
+            hint = (
+                f"this statement cannot run inside a transaction: mark the section "
+                f"`-- migrate:{direction} transaction:false`; {hint}"
+            )
         return cls("\n".join(text), hint)
 
 
 def _after_failure(direction: str, progress: tuple[int, int] | None) -> str:
     if progress is None:
-        return ("its transaction was rolled back: none of the section took effect and nothing was recorded; "
-                f"fix the file and run `mindscape migrate {direction}` again, it starts from this migration")
+        return (
+            "its transaction was rolled back: none of the section took effect and nothing was recorded; "
+            f"fix the file and run `mindscape migrate {direction}` again, it starts from this migration"
+        )
     done, total = progress
-    return (f"this migration runs outside a transaction (transaction:false), so it cannot roll back: "
-            f"{done} of its {total} statements ran before this one and stay in effect; the failing statement "
-            "did not take effect, but a failed CREATE INDEX CONCURRENTLY leaves an INVALID index behind "
-            "(drop it with DROP INDEX CONCURRENTLY). Nothing was recorded: the next "
-            f"`mindscape migrate {direction}` runs the whole section again from its first statement, so make "
-            "its statements re-runnable (IF NOT EXISTS / IF EXISTS)")
+    return (
+        f"this migration runs outside a transaction (transaction:false), so it cannot roll back: "
+        f"{done} of its {total} statements ran before this one and stay in effect; the failing statement "
+        "did not take effect, but a failed CREATE INDEX CONCURRENTLY leaves an INVALID index behind "
+        "(drop it with DROP INDEX CONCURRENTLY). Nothing was recorded: the next "
+        f"`mindscape migrate {direction}` runs the whole section again from its first statement, so make "
+        "its statements re-runnable (IF NOT EXISTS / IF EXISTS)"
+    )

@@ -25,7 +25,8 @@ NAME_RE = re.compile(r"^[a-z0-9_]{1,100}$")
 _MARKER = re.compile(r"^--\s*migrate:(?P<section>up|down)\b(?P<options>[^\n]*)$", re.MULTILINE)
 _OPTIONS = {"transaction": ("true", "false")}
 _TRANSACTION_CONTROL = re.compile(
-    r"(begin|commit|rollback|abort|end|start\s+transaction)\b(?!\s+atomic)", re.IGNORECASE)
+    r"(begin|commit|rollback|abort|end|start\s+transaction)\b(?!\s+atomic)", re.IGNORECASE
+)
 
 
 class MigrationFileError(UsageError):

@@ -103,7 +103,9 @@ class UpPlan:
 
 
 def plan_up(
-    files: list[MigrationFile], applied: list[AppliedMigration], to: str | None = None,
+    files: list[MigrationFile],
+    applied: list[AppliedMigration],
+    to: str | None = None,
     allow_out_of_order: bool = False,
 ) -> UpPlan:
     known = entries(files, applied)
@@ -113,17 +115,23 @@ def plan_up(
     if not allow_out_of_order:
         newest = max((e for e in known if e.applied is not None), key=lambda e: e.key, default=None)
         problems += [
-            Problem("out-of-order", f"{e.label} was never applied but sorts before the newest applied "
-                    f"migration, {newest.label}; it is not applied out of order")
-            for e in pending if e.out_of_order and newest is not None
+            Problem(
+                "out-of-order",
+                f"{e.label} was never applied but sorts before the newest applied "
+                f"migration, {newest.label}; it is not applied out of order",
+            )
+            for e in pending
+            if e.out_of_order and newest is not None
         ]
     problems += [
         Problem("empty", f"{e.label}: the `-- migrate:up` section holds no statements")
-        for e in pending if e.file is not None and e.file.up.is_empty
+        for e in pending
+        if e.file is not None and e.file.up.is_empty
     ]
     problems += [
         Problem("transaction-control", f"{shown(e.file.path)}:{line}: ends the migration's transaction")
-        for e in pending if e.file is not None and (line := e.file.up.transaction_control_line())
+        for e in pending
+        if e.file is not None and (line := e.file.up.transaction_control_line())
     ]
     return UpPlan([e.file for e in pending if e.file is not None], problems)
 
@@ -133,10 +141,13 @@ def drift_problems(known: list[Entry]) -> list[Problem]:
     problems = []
     for e in known:
         if e.state is State.CHANGED:
-            problems.append(Problem(
-                "changed", f"{e.label} changed after it was applied (the up section's checksum is now "
-                f"{e.file.checksum[:12]}..., it was {e.applied.checksum[:12]}... when applied)",
-            ))
+            problems.append(
+                Problem(
+                    "changed",
+                    f"{e.label} changed after it was applied (the up section's checksum is now "
+                    f"{e.file.checksum[:12]}..., it was {e.applied.checksum[:12]}... when applied)",
+                )
+            )
         elif e.state is State.MISSING:
             problems.append(Problem("missing", f"{e.label} was applied but its file is gone"))
     return problems
@@ -183,8 +194,7 @@ def plan_down(files: list[MigrationFile], applied: list[AppliedMigration], steps
     if problems:
         raise OperationFailed(
             "cannot roll back: " + "; ".join(problems),
-            "nothing was rolled back; write the missing down section (or restore the file), "
-            "or roll back fewer steps",
+            "nothing was rolled back; write the missing down section (or restore the file), or roll back fewer steps",
         )
     return reverts
 
@@ -193,14 +203,15 @@ def plan_down(files: list[MigrationFile], applied: list[AppliedMigration], steps
 
 
 def plan_baseline(
-    files: list[MigrationFile], applied: list[AppliedMigration], version: str,
+    files: list[MigrationFile],
+    applied: list[AppliedMigration],
+    version: str,
 ) -> list[MigrationFile]:
     """Files up to and including `version` that are not recorded yet."""
     if not version.isdigit() or not any(m.key == int(version) for m in files):
         raise UsageError(
             f"baseline {version}: no migration file has that version",
-            "pass the version of the newest migration the database already has "
-            "(`mindscape migrate status` lists them)",
+            "pass the version of the newest migration the database already has (`mindscape migrate status` lists them)",
         )
     done = {row.key for row in applied}
     return [m for m in files if m.key <= int(version) and m.key not in done]

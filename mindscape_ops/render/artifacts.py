@@ -6,8 +6,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from ..config.models import Platform
 from .. import __version__
+from ..config.models import Platform
 from ..containers import HEALTHCHECK, LOG_OPTIONS, container_specs, required_secrets
 from .engine import render_template, with_marker
 
@@ -40,16 +40,28 @@ ARTIFACTS: tuple[Artifact, ...] = (
     Artifact("ci/backup.yml.j2", _workflow("backup.yml"), lambda p: p.backups.enabled),
     Artifact("prometheus/prometheus.yml.j2", _deploy("prometheus/prometheus.yml"), _enabled("prometheus")),
     Artifact("prometheus/rules/services.yml.j2", _deploy("prometheus/rules/services.yml"), _enabled("prometheus")),
-    Artifact("prometheus/rules/applications.yml.j2", _deploy("prometheus/rules/applications.yml"),
-             lambda p: "prometheus" in p.services.enabled() and bool(p.scrape_targets)),
-    Artifact("prometheus/rules/custom.yml.j2", _deploy("prometheus/rules/custom.yml"),
-             lambda p: "prometheus" in p.services.enabled() and bool(p.monitoring.rules)),
+    Artifact(
+        "prometheus/rules/applications.yml.j2",
+        _deploy("prometheus/rules/applications.yml"),
+        lambda p: "prometheus" in p.services.enabled() and bool(p.scrape_targets),
+    ),
+    Artifact(
+        "prometheus/rules/custom.yml.j2",
+        _deploy("prometheus/rules/custom.yml"),
+        lambda p: "prometheus" in p.services.enabled() and bool(p.monitoring.rules),
+    ),
     Artifact("alertmanager/alertmanager.yml.j2", _deploy("alertmanager/alertmanager.yml"), _enabled("alertmanager")),
-    Artifact("grafana/datasources.yml.j2", _deploy("grafana/provisioning/datasources/prometheus.yml"),
-             _enabled("grafana", "prometheus")),
-    Artifact("grafana/dashboards.yml.j2", _deploy("grafana/provisioning/dashboards/mindscape.yml"), _enabled("grafana")),
-    Artifact("grafana/platform-overview.json.j2", _deploy("grafana/dashboards/platform-overview.json"),
-             _enabled("grafana")),
+    Artifact(
+        "grafana/datasources.yml.j2",
+        _deploy("grafana/provisioning/datasources/prometheus.yml"),
+        _enabled("grafana", "prometheus"),
+    ),
+    Artifact(
+        "grafana/dashboards.yml.j2", _deploy("grafana/provisioning/dashboards/mindscape.yml"), _enabled("grafana")
+    ),
+    Artifact(
+        "grafana/platform-overview.json.j2", _deploy("grafana/dashboards/platform-overview.json"), _enabled("grafana")
+    ),
     Artifact("gateway/nginx.conf.j2", _deploy("gateway/nginx.conf"), _enabled("gateway")),
     Artifact("security/policy.json.j2", _deploy("security/policy.json")),
     Artifact("redis/redis.conf.j2", _deploy("redis/redis.conf"), _enabled("redis")),

@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import re
 from functools import cache
-from pathlib import Path
 from typing import Any
 
 import jinja2
@@ -67,7 +66,10 @@ def environment() -> SandboxedEnvironment:
         comment_end_string="#]",
     )
     env.filters.update(
-        yaml_str=yaml_str, json_value=json_value, nginx_str=nginx_str, promql_str=promql_str,
+        yaml_str=yaml_str,
+        json_value=json_value,
+        nginx_str=nginx_str,
+        promql_str=promql_str,
         regex_escape=regex_escape,
     )
     return env

@@ -38,7 +38,9 @@ class Hooks:
     after_ready: dict[str, Callable[[], None]] = field(default_factory=dict)
 
 
-def execute(engine: Engine, actions: list[Action], hooks: Hooks, event: Event, trust_docker_health: bool = True) -> list[Outcome]:
+def execute(
+    engine: Engine, actions: list[Action], hooks: Hooks, event: Event, trust_docker_health: bool = True
+) -> list[Outcome]:
     for action in actions:
         if action.kind is Kind.REMOVE:
             event(action.service, "removing", action.reason)
@@ -79,7 +81,9 @@ def execute(engine: Engine, actions: list[Action], hooks: Hooks, event: Event, t
             outcome.ok, outcome.message = False, str(exc)
             failed[action.service] = str(exc)
             if action.desired and not str(exc).startswith("skipped"):
-                outcome.logs = engine.logs(action.desired.name, tail=30) if engine.container_by_name(action.desired.name) else ""
+                outcome.logs = (
+                    engine.logs(action.desired.name, tail=30) if engine.container_by_name(action.desired.name) else ""
+                )
             event(action.service, "failed", str(exc))
         except Exception as exc:  # noqa: BLE001 - reported per service; the others go on
             outcome.ok, outcome.message = False, getattr(exc, "message", None) or str(exc) or type(exc).__name__

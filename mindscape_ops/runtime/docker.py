@@ -20,13 +20,17 @@ from ..containers import LOG_OPTIONS
 from ..errors import EnvironmentUnusable, OperationFailed
 from ..plan import LABEL_PROJECT, LABEL_SERVICE, Observed
 
-BUILD_HINT = "build local images with `scripts/build-local-images` (no registry needed), or set `image:` to one you have"
+BUILD_HINT = (
+    "build local images with `scripts/build-local-images` (no registry needed), or set `image:` to one you have"
+)
 
 
 def _engine_hint() -> str:
     host = os.environ.get("DOCKER_HOST", "unix:///var/run/docker.sock")
-    return (f"is the Docker engine running? DOCKER_HOST={host}; start it (`sudo systemctl start docker`, "
-            "or `sudo dockerd &`), or point DOCKER_HOST at a running engine")
+    return (
+        f"is the Docker engine running? DOCKER_HOST={host}; start it (`sudo systemctl start docker`, "
+        "or `sudo dockerd &`), or point DOCKER_HOST at a running engine"
+    )
 
 
 @contextlib.contextmanager
@@ -87,8 +91,12 @@ class Engine:
             service = labels.get(LABEL_SERVICE)
             if service:
                 found[service] = Observed(
-                    name=row["Names"][0].lstrip("/"), service=service, state=row.get("State", ""),
-                    health=_health_from_status(row.get("Status", "")), labels=labels, container_id=row["Id"],
+                    name=row["Names"][0].lstrip("/"),
+                    service=service,
+                    state=row.get("State", ""),
+                    health=_health_from_status(row.get("Status", "")),
+                    labels=labels,
+                    container_id=row["Id"],
                 )
         return found
 
@@ -190,16 +198,25 @@ class Engine:
         with engine_errors(f"creating {request.name}"):
             host_config = api.create_host_config(
                 port_bindings={request.container_port: (request.bind, request.host_port)},
-                binds=request.binds, extra_hosts=request.extra_hosts or None,
-                init=False, log_config={"Type": "json-file", "Config": dict(LOG_OPTIONS)},
+                binds=request.binds,
+                extra_hosts=request.extra_hosts or None,
+                init=False,
+                log_config={"Type": "json-file", "Config": dict(LOG_OPTIONS)},
             )
             networking = api.create_networking_config(
                 {request.network: api.create_endpoint_config(aliases=[request.alias])}
             )
             created = api.create_container(
-                request.image, command=request.command, name=request.name, environment=request.environment,
-                labels=request.labels, ports=[request.container_port], host_config=host_config,
-                networking_config=networking, healthcheck=request.healthcheck, user=request.user or "",
+                request.image,
+                command=request.command,
+                name=request.name,
+                environment=request.environment,
+                labels=request.labels,
+                ports=[request.container_port],
+                host_config=host_config,
+                networking_config=networking,
+                healthcheck=request.healthcheck,
+                user=request.user or "",
             )
         return created["Id"]
 
@@ -232,7 +249,9 @@ class Engine:
         with engine_errors(f"reading logs of {container}"):
             yield from self.api.logs(container, tail=tail, stdout=True, stderr=True, stream=True, follow=True)
 
-    def exec(self, container: str, command: list[str], environment: Mapping[str, str] | None = None) -> tuple[int, bytes]:
+    def exec(
+        self, container: str, command: list[str], environment: Mapping[str, str] | None = None
+    ) -> tuple[int, bytes]:
         with engine_errors(f"running a command in {container}"):
             exec_id = self.api.exec_create(container, command, environment=dict(environment or {}))["Id"]
             output = self.api.exec_start(exec_id)

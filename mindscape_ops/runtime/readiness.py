@@ -31,8 +31,15 @@ def check_postgres(host: str, port: int, creds: Credentials) -> None:
     import psycopg
 
     try:
-        with psycopg.connect(host=host, port=port, user=creds.user, password=creds.password,
-                             dbname=creds.database, connect_timeout=2, autocommit=True) as conn:
+        with psycopg.connect(
+            host=host,
+            port=port,
+            user=creds.user,
+            password=creds.password,
+            dbname=creds.database,
+            connect_timeout=2,
+            autocommit=True,
+        ) as conn:
             conn.execute("SELECT 1").fetchone()
     except psycopg.Error as exc:
         raise NotReady(str(exc).strip().splitlines()[-1] if str(exc).strip() else type(exc).__name__) from None
@@ -41,8 +48,9 @@ def check_postgres(host: str, port: int, creds: Credentials) -> None:
 def check_redis(host: str, port: int, creds: Credentials) -> None:
     import redis
 
-    client = redis.Redis(host=host, port=port, password=creds.password or None, socket_timeout=2,
-                         socket_connect_timeout=2)
+    client = redis.Redis(
+        host=host, port=port, password=creds.password or None, socket_timeout=2, socket_connect_timeout=2
+    )
     try:
         if not client.ping():
             raise NotReady("no PONG")
