@@ -65,3 +65,18 @@ def test_every_subpackage_ships_in_the_wheel():
     listed = set(tomllib.loads((REPO / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"])
     on_disk = {".".join(p.parent.relative_to(REPO).parts) for p in (REPO / "mindscape_ops").rglob("__init__.py")}
     assert on_disk <= listed, f"add to pyproject.toml packages: {sorted(on_disk - listed)}"
+
+
+def test_this_repositorys_own_workflow_is_valid():
+    import shutil
+
+    from .conftest import REPO, need
+
+    if not shutil.which("check-jsonschema"):
+        need("check-jsonschema is not installed (pip install check-jsonschema)")
+    result = subprocess.run(
+        ["check-jsonschema", "--builtin-schema", "vendor.github-workflows", str(REPO / ".github/workflows/ci.yml")],
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
