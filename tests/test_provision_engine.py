@@ -264,3 +264,48 @@ def test_migrate_on_up_applies_pending_migrations_once_postgres_is_ready(tmp_pat
         assert "Traceback" not in result.stderr
     finally:
         remove_project(docker_client, project)
+
+
+def test_logs_shows_a_services_output(platform_dir):
+    assert run_cli("up", cwd=platform_dir).returncode == 0
+    result = run_cli("logs", "postgres", "--tail", "5", cwd=platform_dir)
+    assert result.returncode == 0, result.stderr
+    assert 0 < len(result.stdout.strip().splitlines()) <= 5
+    assert "database system is ready to accept connections" in run_cli("logs", "postgres", cwd=platform_dir).stdout
+    unknown = run_cli("logs", "nope", cwd=platform_dir)
+    assert unknown.returncode != 0 and "Traceback" not in unknown.stderr
+
+
+def test_service_not_ready_in_time_fails_with_its_last_log_lines(tmp_path, docker_client, local_images):
+    project = unique_project("slow")
+    (tmp_path / "platform.yaml").write_text(
+        f"version: 1\nproject: {project}\nservices:\n"
+        "  postgres: {image: 'mindscape-local/postgres:15', port: auto, health: {timeout: 200ms, interval: 50ms}}\n"
+    )
+    try:
+        result = run_cli("up", cwd=tmp_path, timeout=120)
+        assert result.returncode == 1, result.stdout + result.stderr
+        assert "postgres: not ready after 0.2s" in result.stderr
+        assert f"last log lines of {project}-postgres" in result.stderr
+        assert "health.timeout" in result.stderr and "Traceback" not in result.stderr
+    finally:
+        remove_project(docker_client, project)
+
+
+def test_exporter_reads_postgres_through_pgbouncer(tmp_path, docker_client, local_images):
+    project = unique_project("pool")
+    (tmp_path / "platform.yaml").write_text(
+        f"version: 1\nproject: {project}\nservices:\n"
+        "  postgres: {image: 'mindscape-local/postgres:15', port: auto}\n"
+        "  pgbouncer: {image: 'mindscape-local/pgbouncer:1.18', port: auto}\n"
+        "  postgres_exporter: {image: 'mindscape-local/postgres_exporter:0.11', port: auto, via_pgbouncer: true}\n"
+    )
+    try:
+        result = run_cli("up", cwd=tmp_path, timeout=300)
+        # the exporter is ready only when its /metrics shows pg_up 1: it reached postgres via pgbouncer
+        assert result.returncode == 0, result.stdout + result.stderr
+        exporter = status_of(tmp_path)["postgres_exporter"]
+        with urllib.request.urlopen(f"http://127.0.0.1:{host_port(exporter)}/metrics", timeout=5) as response:
+            assert "pg_up 1" in response.read().decode()
+    finally:
+        remove_project(docker_client, project)
