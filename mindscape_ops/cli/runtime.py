@@ -163,7 +163,7 @@ def status(as_json: JsonOption = False, files: FilesOption = None) -> None:
 
     table = Table(title=f"platform {project.platform.project}", title_justify="left")
     for column in ("service", "state", "health", "ports", "image", "config"):
-        table.add_column(column)
+        table.add_column(column, overflow="fold")  # ports and images are read whole, never cut
     for row in rows:
         config = {True: "[green]up to date[/]", False: "[yellow]changed: run up[/]", None: "-"}[row["up_to_date"]]
         state_style = "green" if row["state"] == "running" else "yellow"
