@@ -68,7 +68,7 @@ class Health(Strict):
     """How long `up` waits for a service to be really ready, and how often it looks."""
 
     timeout: Duration = Duration("120s")
-    interval: Duration = Duration("500ms")
+    interval: Duration = Duration("100ms")
     start_period: Duration = Duration("0s")
 
 

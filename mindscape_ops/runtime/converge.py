@@ -3,9 +3,10 @@ then created/started and probed until really ready. Independent services start t
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
@@ -38,6 +39,32 @@ class Hooks:
     after_ready: dict[str, Callable[[], None]] = field(default_factory=dict)
 
 
+class StartQueue:
+    """Container starts go to the engine one at a time, in start order. Started together they
+    contend in the daemon and each takes several times longer; in order, the service that is
+    slowest to become ready (postgres and its initdb, first in start order) gets going first,
+    while the rest, quick to be ready, follow it."""
+
+    def __init__(self, services: list[str]) -> None:
+        self.order = services
+        self.position = 0
+        self.turn_changed = threading.Condition()
+
+    @contextlib.contextmanager
+    def turn(self, service: str) -> Iterator[None]:
+        if service not in self.order:
+            yield
+            return
+        with self.turn_changed:
+            self.turn_changed.wait_for(lambda: self.order[self.position] == service)
+        try:
+            yield
+        finally:
+            with self.turn_changed:
+                self.position += 1
+                self.turn_changed.notify_all()
+
+
 def execute(
     engine: Engine, actions: list[Action], hooks: Hooks, event: Event, trust_docker_health: bool = True
 ) -> list[Outcome]:
@@ -48,6 +75,13 @@ def execute(
             event(action.service, "removed", "volume kept")
     runnable = [a for a in actions if a.kind is not Kind.REMOVE]
     ready = {a.service: threading.Event() for a in runnable}
+    starts = StartQueue(
+        [
+            a.service
+            for a in runnable
+            if a.kind is not Kind.UNCHANGED and not any(d in ready for d in a.desired.spec.depends_on)
+        ]
+    )
     failed: dict[str, str] = {}
 
     def run(action: Action) -> Outcome:
@@ -60,7 +94,8 @@ def execute(
                     ready[dependency].wait()
                     if dependency in failed:
                         raise NotReady(f"skipped: {dependency} failed")
-            container = _converge_one(engine, action, hooks, event)
+            with starts.turn(action.service):
+                container = _converge_one(engine, action, hooks, event)
             if action.kind is Kind.UNCHANGED and trust_docker_health and action.observed.health == "healthy":
                 pass  # Docker's own check passes and nothing changed: no need to probe again
             else:
