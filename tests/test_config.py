@@ -88,6 +88,15 @@ def test_later_files_override_earlier_ones(tmp_path):
     assert platform.security.cors.allowed_origins == ["https://b.example.com"]
 
 
+def test_bare_service_in_a_later_file_keeps_earlier_settings(tmp_path):
+    base = tmp_path / "platform.yaml"
+    base.write_text(HEAD + "services:\n  postgres: {port: 6000}\n")
+    override = tmp_path / "override.yaml"
+    override.write_text("services:\n  postgres:\n  redis:\n")
+    platform = load([base, override], env={}).platform
+    assert platform.services.postgres.port == 6000 and platform.services.redis is not None
+
+
 def test_error_points_into_the_file_that_holds_the_value(tmp_path):
     base = tmp_path / "platform.yaml"
     base.write_text(HEAD + "services:\n  postgres: {}\n")

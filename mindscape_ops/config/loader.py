@@ -211,6 +211,8 @@ class _Reader:
 def _merge(base: dict[str, Any], override: dict[str, Any]) -> None:
     """Deep-merge mappings (later wins); lists and scalars are replaced whole."""
     for key, value in override.items():
+        if value is None and isinstance(base.get(key), dict):
+            continue  # a bare `postgres:` in a later file lists the service; it does not reset it
         if isinstance(value, dict) and isinstance(base.get(key), dict):
             _merge(base[key], value)
         else:
