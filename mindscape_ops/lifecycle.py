@@ -9,8 +9,9 @@ from typing import Any
 
 from .errors import OperationFailed
 from .plan import LABEL_PROJECT, Action, Kind
+from .prepare import prepare
 from .project import Project
-from .provision import Plan, check_conflicts, container_request, ensure_images, make_plan, prepare, select_services
+from .provision import Plan, check_conflicts, container_request, ensure_images, make_plan, select_services
 from .runtime.converge import Event, Hooks, Outcome, execute
 from .runtime.docker import Engine
 from .runtime.readiness import Credentials, Wait, probe_once, wait_until_ready

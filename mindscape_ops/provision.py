@@ -10,7 +10,6 @@ from pathlib import Path
 
 from .containers import HEALTHCHECK, ContainerSpec, container_specs
 from .errors import OperationFailed, UsageError
-from .materialize import prepare  # noqa: F401 - re-exported for lifecycle
 from .plan import (
     LABEL_CONFIG_HASH,
     LABEL_CONFIG_PARTS,

@@ -85,7 +85,7 @@ def render(
 
 def _write(project, force: bool):
     from .. import render as rendering
-    from ..materialize import prepare, write_derived_files
+    from ..prepare import prepare, write_derived_files
 
     secrets = prepare(project, write_files=False)
     changes = rendering.write(project.loaded, project.workspace, force=force)

@@ -48,14 +48,14 @@ def up(
     files: FilesOption = None,
 ) -> None:
     """Converge containers to platform.yaml and wait until every service is really ready."""
-    from .. import fastpath
+    from .. import noop_up
     from ..project import platform_files
     from ..workspace import Workspace
 
     paths = platform_files(files)
     options = {"services": sorted(services or []), "wait": not no_wait, "timeout": timeout}
     with audited("up", services=services or [], no_wait=no_wait, timeout=timeout) as record:
-        unchanged = fastpath.try_noop(paths, options)
+        unchanged = noop_up.try_noop(paths, options)
         if unchanged is not None:
             record.workspace = Workspace(paths[0].resolve().parent)
             err = console(stderr=True)
@@ -67,7 +67,7 @@ def up(
 
 
 def _full_up(record, paths, options, services, no_wait: bool, timeout: float | None) -> None:
-    from .. import fastpath, lifecycle
+    from .. import lifecycle, noop_up
     from .progress import Progress
 
     record.project = project = open_project(paths)
@@ -97,7 +97,7 @@ def _full_up(record, paths, options, services, no_wait: bool, timeout: float | N
     )
     # Remember this converged state for the no-op path, when it was checked end to end.
     if not services and not no_wait and not result.hand_edited and not project.platform.database.migrate_on_up:
-        fastpath.remember(
+        noop_up.remember(
             project.root,
             paths,
             options,

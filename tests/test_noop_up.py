@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from mindscape_ops import fastpath
+from mindscape_ops import noop_up
 
 
 @pytest.fixture
@@ -22,13 +22,13 @@ def project(tmp_path, monkeypatch):
 
 
 def key(project, options=None, env_names=()):
-    return fastpath.input_key([project / "platform.yaml"], options or {"wait": True}, list(env_names))[0]
+    return noop_up.input_key([project / "platform.yaml"], options or {"wait": True}, list(env_names))[0]
 
 
 def test_key_is_stable_and_ignores_the_cache_itself(project):
     first = key(project)
     state = json.loads((project / ".mindscape/state.json").read_text())
-    state[fastpath.CACHE_KEY] = {"key": first}
+    state[noop_up.CACHE_KEY] = {"key": first}
     (project / ".mindscape/state.json").write_text(json.dumps(state))
     assert key(project) == first
 
@@ -59,4 +59,4 @@ def test_every_input_moves_the_key(project, monkeypatch, change):
 
 
 def test_no_cache_means_full_path(project):
-    assert fastpath.try_noop([project / "platform.yaml"], {"wait": True}) is None
+    assert noop_up.try_noop([project / "platform.yaml"], {"wait": True}) is None
