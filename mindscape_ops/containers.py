@@ -61,6 +61,7 @@ class ContainerSpec:
     probe: Probe = Probe("http", "/")
     depends_on: tuple[str, ...] = ()
     reach_host: bool = False  # add host.docker.internal -> host gateway (to reach the app)
+    start_period: float = 0.0  # seconds of grace for Docker's healthcheck (the service's health.start_period)
 
 
 def _wget(port: int, path: str) -> tuple[str, ...]:
@@ -81,6 +82,7 @@ def container_specs(platform: Platform) -> dict[str, ContainerSpec]:
         return dict(
             service=name,
             image=svc.image,
+            start_period=svc.health.start_period.seconds,
             host_port=svc.port,
             bind=svc.bind,
             depends_on=tuple(d for d in DEPENDS_ON.get(name, ()) if d in enabled),

@@ -51,22 +51,20 @@ class DatabaseTarget:
     external: bool  # True when it came from DATABASE_URL (or the configured variable)
 
 
-def database_target(project: Project, via_pgbouncer: bool = False) -> DatabaseTarget:
-    """DATABASE_URL (the configured variable) when set; else the provisioned postgres."""
+def database_target(project: Project, external: bool = True) -> DatabaseTarget:
+    """DATABASE_URL (the configured variable) when set and `external`; else the provisioned
+    postgres (`up` migrates that one only: never a production database named in the env)."""
     env_name = project.platform.database.url_env
-    url = os.environ.get(env_name)
+    url = os.environ.get(env_name) if external else None
     if url:
-        from .workspace import redact
-
-        return DatabaseTarget(url, redact(url, set()), external=True)
+        return DatabaseTarget(url, safe_display(url), external=True)
     pg = project.platform.services.postgres
     if pg is None or not pg.enabled:
         raise UsageError(
             f"no database: services.postgres is not enabled and ${env_name} is not set",
             f"enable services.postgres, or export {env_name}=postgresql://user:pass@host:5432/db",
         )
-    service = "pgbouncer" if via_pgbouncer else "postgres"
-    address = service_address(project, service)
+    address = service_address(project, "postgres")
     password = project.workspace.read_secrets().get("POSTGRES_PASSWORD")
     if not password:
         raise EnvironmentUnusable(
@@ -79,3 +77,18 @@ def database_target(project: Project, via_pgbouncer: bool = False) -> DatabaseTa
     )
     display = f"postgresql://{pg.user}@{address.host}:{address.port}/{pg.database}"
     return DatabaseTarget(conninfo, display, external=False)
+
+
+def safe_display(url: str) -> str:
+    """user@host:port/db of a connection string, whatever its form; never its password
+    (which may hide in the URL's userinfo, its query, or a key=value conninfo)."""
+    from psycopg import ProgrammingError
+    from psycopg.conninfo import conninfo_to_dict
+
+    try:
+        parts = conninfo_to_dict(url)
+    except ProgrammingError:
+        return "(a database URL that cannot be parsed)"
+    user = parts.get("user")
+    host, port, dbname = parts.get("host") or "localhost", parts.get("port") or "5432", parts.get("dbname") or ""
+    return f"postgresql://{f'{user}@' if user else ''}{host}:{port}/{dbname}"

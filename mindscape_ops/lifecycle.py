@@ -33,7 +33,23 @@ def plan(project: Project, services: Iterable[str] = ()) -> Plan:
     secrets = project.workspace.read_secrets()
     engine = Engine()
     chosen = select_services(project, services)
-    return make_plan(project, engine, chosen, secrets, pick_ports=False, all_services=not list(services))
+    return make_plan(
+        project,
+        engine,
+        chosen,
+        secrets,
+        pick_ports=False,
+        all_services=not list(services),
+        overlay=rendered_overlay(project),
+    )
+
+
+def rendered_overlay(project: Project) -> dict[str, str | None]:
+    """The generated files as `up` would leave them (hand edits are kept, so not listed)."""
+    from . import render
+
+    changes = render.preview(project.loaded, project.workspace)
+    return {c.path: c.new_text for c in changes if c.status is not render.Status.HAND_EDITED}
 
 
 def up(
@@ -147,10 +163,6 @@ class DownResult:
     volumes_removed: list[str]
 
 
-def project_volumes(project: Project) -> dict[str, int | None]:
-    return Engine().volumes(project.platform.project)
-
-
 def down(
     project: Project,
     remove_volumes: bool,
@@ -192,7 +204,9 @@ def status(project: Project) -> list[dict[str, Any]]:
     """One row per enabled service (and per leftover container), JSON-ready, secret-free."""
     engine = Engine()
     secrets = project.workspace.read_secrets()
-    the_plan = make_plan(project, engine, select_services(project, ()), secrets, pick_ports=False)
+    the_plan = make_plan(
+        project, engine, select_services(project, ()), secrets, pick_ports=False, overlay=rendered_overlay(project)
+    )
     rows = []
     for action in the_plan.actions:
         observed = action.observed
@@ -232,6 +246,11 @@ def _started_at(state: dict[str, Any]) -> str | None:
 
 
 def logs(project: Project, service: str) -> tuple[Engine, str]:
+    from .errors import UsageError
+
+    enabled = project.platform.services.enabled()
+    if service not in enabled:
+        raise UsageError(f"not an enabled service: {service}", f"enabled: {', '.join(enabled) or 'none'}")
     engine = Engine()
     name = project.platform.container_name(service)
     if engine.container_by_name(name) is None:

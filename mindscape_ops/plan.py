@@ -16,6 +16,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from .containers import HEALTHCHECK, LOG_OPTIONS
+
 if TYPE_CHECKING:
     from .containers import ContainerSpec
 
@@ -69,7 +71,8 @@ def desire(
         ],
         "runtime": {
             "volume": spec.volume_target,
-            "healthcheck": list(spec.healthcheck),
+            "healthcheck": [list(spec.healthcheck), HEALTHCHECK, spec.start_period],
+            "logs": LOG_OPTIONS,
             "network": network,
             "reach_host": spec.reach_host,
         },
@@ -151,18 +154,3 @@ def converge(desired: Mapping[str, Desired], observed: Mapping[str, Observed]) -
                 Action(service, Kind.REMOVE, "no longer enabled in platform.yaml (its volume is kept)", None, have)
             )
     return actions
-
-
-def start_waves(actions: list[Action]) -> list[list[Action]]:
-    """Group actions so each waits only for the services it depends on (used for display)."""
-    done: set[str] = set()
-    remaining = [a for a in actions if a.desired is not None]
-    waves: list[list[Action]] = []
-    while remaining:
-        wave = [a for a in remaining if all(d in done for d in a.desired.spec.depends_on)]
-        if not wave:  # a dependency is not part of this run: start what is left together
-            wave = remaining
-        waves.append(wave)
-        done.update(a.service for a in wave)
-        remaining = [a for a in remaining if a not in wave]
-    return waves

@@ -25,8 +25,6 @@ from .project import Project
 from .runtime.docker import ContainerRequest, Engine
 from .runtime.ports import is_free, pick_free, process_holding
 
-SECRET_MOUNT_PREFIX = ".mindscape/"  # content derives from secrets: hashed through them, not by content
-
 
 @dataclass(frozen=True)
 class Plan:
@@ -57,30 +55,60 @@ def select_services(project: Project, wanted: Iterable[str]) -> list[str]:
     return [name for name in specs if name in chosen]
 
 
-def content_digest(path: Path) -> str:
-    """sha256 of a file, or of every file under a folder (names and contents)."""
-    digest = hashlib.sha256()
-    if path.is_file():
-        digest.update(path.read_bytes())
-    elif path.is_dir():
-        for item in sorted(p for p in path.rglob("*") if p.is_file()):
-            digest.update(str(item.relative_to(path)).encode() + b"\0" + item.read_bytes() + b"\0")
+def content_digest(root: Path, source: str, overlay: dict[str, str | None] | None = None) -> str:
+    """sha256 of a mounted file, or of every file under a mounted folder (names and contents).
+    `overlay` maps project paths to the text they are about to have (None: about to go), so
+    `plan` and `status` judge a container by the files `up` would render, not those on disk."""
+    overlay = overlay or {}
+    base = root / source
+    if base.is_dir() or any(path.startswith(f"{source}/") for path in overlay):
+        names = {str(p.relative_to(root)) for p in base.rglob("*") if p.is_file()} if base.is_dir() else set()
+        names |= {path for path in overlay if path.startswith(f"{source}/")}
     else:
-        digest.update(b"<missing>")
+        names = {source}
+    digest = hashlib.sha256()
+    for name in sorted(names):
+        if name in overlay:
+            if overlay[name] is None:
+                continue
+            data = overlay[name].encode()
+        else:
+            path = root / name
+            data = path.read_bytes() if path.is_file() else b"<missing>"
+        digest.update(name.removeprefix(source).encode() + b"\0" + data + b"\0")
     return digest.hexdigest()
 
 
-def resolve_ports(project: Project, specs: dict[str, ContainerSpec], pick: bool) -> dict[str, int | None]:
-    """Fixed ports as written; `auto` from state, picked once (and saved) when `pick`."""
+def port_holders(engine: Engine, bind: str, port: int, own: str | None) -> list[str]:
+    """Who holds a host port, other than our own container `own`: containers publishing it
+    (asked of the engine: with userland-proxy off a published port has no listener), else
+    the local process listening on it."""
+    publishers = engine.publishers_of(port)
+    others = [name for name in publishers if name != own]
+    if others:
+        return [f"container {name}" for name in others]
+    if publishers or is_free(bind, port):  # held by our own container only, or by nobody
+        return []
+    return [process_holding(port) or "another program"]
+
+
+def resolve_ports(
+    project: Project, specs: dict[str, ContainerSpec], pick: bool, engine: Engine | None = None
+) -> dict[str, int | None]:
+    """Fixed ports as written; `auto` from state, picked once (and saved) when `pick`. A kept
+    `auto` port that something else has taken since is picked anew rather than refused."""
     state_ports: dict[str, int] = dict(project.workspace.read_state().get("ports", {}))
     resolved: dict[str, int | None] = {}
     taken = {int(s.host_port) for s in specs.values() if s.host_port != "auto"} | set(state_ports.values())
     changed = False
     for name, spec in specs.items():
+        kept = state_ports.get(name)
         if spec.host_port != "auto":
             resolved[name] = int(spec.host_port)
-        elif isinstance(state_ports.get(name), int):
-            resolved[name] = state_ports[name]
+        elif isinstance(kept, int) and not (
+            pick and engine and port_holders(engine, spec.bind, kept, project.platform.container_name(name))
+        ):
+            resolved[name] = kept
         elif pick:
             resolved[name] = state_ports[name] = pick_free(spec.bind, taken)
             taken.add(resolved[name])
@@ -100,18 +128,19 @@ def make_plan(
     pick_ports: bool,
     image_ids: dict[str, str | None] | None = None,
     all_services: bool = True,
+    overlay: dict[str, str | None] | None = None,
 ) -> Plan:
     platform = project.platform
     specs = {name: spec for name, spec in container_specs(platform).items() if name in services}
-    ports = resolve_ports(project, specs, pick=pick_ports)
+    ports = resolve_ports(project, specs, pick=pick_ports, engine=engine)
     if image_ids is None:
         image_ids = engine.image_ids(sorted({spec.image for spec in specs.values()}))
     digests: dict[str, str] = {}
     desired: dict[str, Desired] = {}
     for name, spec in specs.items():
         for mount in spec.mounts:
-            if mount.source not in digests and not mount.source.startswith(SECRET_MOUNT_PREFIX):
-                digests[mount.source] = content_digest(project.root / mount.source)
+            if mount.source not in digests:
+                digests[mount.source] = content_digest(project.root, mount.source, overlay)
         desired[name] = desire(
             spec,
             platform.container_name(name),
@@ -141,17 +170,18 @@ def check_conflicts(project: Project, engine: Engine, plan: Plan) -> None:
         if action.kind not in (Kind.CREATE, Kind.RECREATE, Kind.START):
             continue
         port, bind = action.desired.host_port, action.desired.spec.bind
-        if port is None or is_free(bind, port):
+        if port is None:
             continue
-        holders = engine.publishers_of(port)
-        own = action.observed.name if action.observed else None
-        if own and holders == [own]:
-            continue
-        holder = ", ".join(f"container {h}" for h in holders) or process_holding(port) or "another program"
-        problems.append(
-            f"services.{action.service}.port: {port} on {bind} is already in use by {holder}; "
-            "free it, pick another port, or set `port: auto`"
-        )
+        holders = port_holders(engine, bind, port, action.observed.name if action.observed else None)
+        if holders:
+            hint = (
+                "free it or pick another port"
+                if action.desired.spec.host_port == "auto"
+                else ("free it, pick another port, or set `port: auto`")
+            )
+            problems.append(
+                f"services.{action.service}.port: {port} on {bind} is already in use by {', '.join(holders)}; {hint}"
+            )
     if problems:
         raise OperationFailed(
             "cannot start: " + "; ".join(problems)
@@ -163,7 +193,6 @@ def check_conflicts(project: Project, engine: Engine, plan: Plan) -> None:
 
 def container_request(project: Project, desired: Desired, secrets: dict[str, str]) -> ContainerRequest:
     spec, platform = desired.spec, project.platform
-    health = platform.services.enabled()[spec.service].health
     binds = {
         str((project.root / m.source).resolve()): {"bind": m.target, "mode": "ro" if m.read_only else "rw"}
         for m in spec.mounts
@@ -177,7 +206,7 @@ def container_request(project: Project, desired: Desired, secrets: dict[str, str
             "interval": HEALTHCHECK["interval_s"] * 10**9,
             "timeout": HEALTHCHECK["timeout_s"] * 10**9,
             "retries": HEALTHCHECK["retries"],
-            "start_period": int(health.start_period.seconds * 1e9),
+            "start_period": int(spec.start_period * 1e9),
         }
     return ContainerRequest(
         name=desired.name,

@@ -64,28 +64,29 @@ def wait_for(docker_services, check):
     docker_services.wait_until_responsive(check=ready, timeout=120, pause=0.5)
 
 
-def test_every_service_of_the_compose_file_answers(docker_services, docker_ip, compose_platform):
+def test_every_service_of_the_compose_file_answers(docker_services, compose_platform):
+    host = "127.0.0.1"  # the compose file publishes there; never another address
     secrets = Workspace(compose_platform).read_secrets()
     pg = Credentials("app", secrets["POSTGRES_PASSWORD"], "app")
     checks = {
-        "postgres": lambda: check_postgres(docker_ip, docker_services.port_for("postgres", 5432), pg),
-        "pgbouncer": lambda: check_postgres(docker_ip, docker_services.port_for("pgbouncer", 6432), pg),
+        "postgres": lambda: check_postgres(host, docker_services.port_for("postgres", 5432), pg),
+        "pgbouncer": lambda: check_postgres(host, docker_services.port_for("pgbouncer", 6432), pg),
         "redis": lambda: check_redis(
-            docker_ip, docker_services.port_for("redis", 6379), Credentials(password=secrets["REDIS_PASSWORD"])
+            host, docker_services.port_for("redis", 6379), Credentials(password=secrets["REDIS_PASSWORD"])
         ),
-        "prometheus": lambda: check_http(docker_ip, docker_services.port_for("prometheus", 9090), "/-/ready"),
-        "alertmanager": lambda: check_http(docker_ip, docker_services.port_for("alertmanager", 9093), "/-/ready"),
-        "gateway": lambda: check_http(docker_ip, docker_services.port_for("gateway", 8080), "/healthz"),
+        "prometheus": lambda: check_http(host, docker_services.port_for("prometheus", 9090), "/-/ready"),
+        "alertmanager": lambda: check_http(host, docker_services.port_for("alertmanager", 9093), "/-/ready"),
+        "gateway": lambda: check_http(host, docker_services.port_for("gateway", 8080), "/healthz"),
         "postgres_exporter": lambda: check_http(
-            docker_ip, docker_services.port_for("postgres_exporter", 9187), "/metrics", "pg_up 1"
+            host, docker_services.port_for("postgres_exporter", 9187), "/metrics", "pg_up 1"
         ),
         "redis_exporter": lambda: check_http(
-            docker_ip, docker_services.port_for("redis_exporter", 9121), "/metrics", "redis_up 1"
+            host, docker_services.port_for("redis_exporter", 9121), "/metrics", "redis_up 1"
         ),
     }
     for check in checks.values():
         wait_for(docker_services, check)
     gateway = docker_services.port_for("gateway", 8080)
-    with urllib.request.urlopen(f"http://{docker_ip}:{gateway}/healthz", timeout=5) as response:
+    with urllib.request.urlopen(f"http://{host}:{gateway}/healthz", timeout=5) as response:
         assert response.headers["X-Frame-Options"] == "DENY"
     assert set(checks) == set(load([compose_platform / "platform.yaml"], env={}).platform.services.enabled())

@@ -15,7 +15,6 @@ from mindscape_ops.plan import (
     Observed,
     converge,
     desire,
-    start_waves,
 )
 from mindscape_ops.runtime.readiness import NotReady, Wait, wait_until_ready
 
@@ -108,13 +107,14 @@ def test_service_dropped_from_file_is_removed():
     assert "volume is kept" in actions[-1].reason
 
 
-def test_dependants_start_after_what_they_need():
-    waves = start_waves(converge(desired_for(), {}))
-    position = {a.service: i for i, wave in enumerate(waves) for a in wave}
-    assert position["postgres"] == position["redis"] == position["prometheus"] == 0
-    assert position["pgbouncer"] > position["postgres"]
-    assert position["redis_exporter"] > position["redis"]
-    assert position["grafana"] > position["prometheus"]
+def test_dependants_name_what_they_need():
+    specs = {name: want.spec for name, want in desired_for().items()}
+    assert specs["pgbouncer"].depends_on == ("postgres",)
+    assert specs["redis_exporter"].depends_on == ("redis",)
+    assert specs["grafana"].depends_on == ("prometheus",)
+    assert specs["postgres"].depends_on == specs["redis"].depends_on == ()
+    order = list(specs)
+    assert all(order.index(dep) < order.index(name) for name, spec in specs.items() for dep in spec.depends_on)
 
 
 class FakeClock:

@@ -273,7 +273,7 @@ def test_logs_shows_a_services_output(platform_dir):
     assert 0 < len(result.stdout.strip().splitlines()) <= 5
     assert "database system is ready to accept connections" in run_cli("logs", "postgres", cwd=platform_dir).stdout
     unknown = run_cli("logs", "nope", cwd=platform_dir)
-    assert unknown.returncode != 0 and "Traceback" not in unknown.stderr
+    assert unknown.returncode == 2 and "not an enabled service: nope" in unknown.stderr
 
 
 def test_service_not_ready_in_time_fails_with_its_last_log_lines(tmp_path, docker_client, local_images):

@@ -10,11 +10,13 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
+from ..errors import MindscapeError
 from ..plan import Action, Kind
 from .docker import Engine
 from .readiness import NotReady, Wait, wait_until_ready
 
 Event = Callable[[str, str, str], None]  # service, state, detail
+ALIVE_CHECK_EVERY = 1.0  # seconds between asking the engine whether a container died
 
 
 @dataclass
@@ -39,103 +41,152 @@ class Hooks:
     after_ready: dict[str, Callable[[], None]] = field(default_factory=dict)
 
 
+class Cancelled(NotReady):
+    """The run was interrupted (Ctrl-C): stop waiting."""
+
+
 class StartQueue:
     """Container starts go to the engine one at a time, in start order. Started together they
     contend in the daemon and each takes several times longer; in order, the service that is
     slowest to become ready (postgres and its initdb, first in start order) gets going first,
     while the rest, quick to be ready, follow it."""
 
-    def __init__(self, services: list[str]) -> None:
+    def __init__(self, services: list[str], cancel: threading.Event) -> None:
         self.order = services
-        self.position = 0
-        self.turn_changed = threading.Condition()
+        self.done: set[str] = set()
+        self.cancel = cancel
+        self.changed = threading.Condition()
+
+    def _my_turn(self, service: str) -> bool:
+        return all(earlier in self.done for earlier in self.order[: self.order.index(service)])
 
     @contextlib.contextmanager
     def turn(self, service: str) -> Iterator[None]:
-        if service not in self.order:
-            yield
-            return
-        with self.turn_changed:
-            self.turn_changed.wait_for(lambda: self.order[self.position] == service)
         try:
+            if service in self.order:
+                with self.changed:
+                    while not self._my_turn(service):
+                        if self.cancel.is_set():
+                            raise Cancelled("interrupted")
+                        self.changed.wait(0.2)
             yield
         finally:
-            with self.turn_changed:
-                self.position += 1
-                self.turn_changed.notify_all()
+            self.release(service)
+
+    def release(self, service: str) -> None:
+        """Whatever happened to `service`, the ones after it may go."""
+        with self.changed:
+            self.done.add(service)
+            self.changed.notify_all()
 
 
-def execute(
-    engine: Engine, actions: list[Action], hooks: Hooks, event: Event, trust_docker_health: bool = True
-) -> list[Outcome]:
+def execute(engine: Engine, actions: list[Action], hooks: Hooks, event: Event) -> list[Outcome]:
     for action in actions:
         if action.kind is Kind.REMOVE:
             event(action.service, "removing", action.reason)
             engine.remove(action.observed.container_id)
             event(action.service, "removed", "volume kept")
     runnable = [a for a in actions if a.kind is not Kind.REMOVE]
-    ready = {a.service: threading.Event() for a in runnable}
-    starts = StartQueue(
-        [
+    if not runnable:
+        return []
+    run = _Run(engine, runnable, hooks, event)
+    with ThreadPoolExecutor(max_workers=len(runnable), thread_name_prefix="mindscape-up") as pool:
+        futures = [pool.submit(run.service, action) for action in runnable]
+        try:
+            return [future.result() for future in futures]
+        except KeyboardInterrupt:
+            run.cancel.set()  # every wait ends within an interval; the pool then joins quickly
+            raise
+
+
+class _Run:
+    """One `up`: the shared state of the service threads."""
+
+    def __init__(self, engine: Engine, runnable: list[Action], hooks: Hooks, event: Event) -> None:
+        self.engine, self.hooks, self.event = engine, hooks, event
+        self.ready = {a.service: threading.Event() for a in runnable}
+        self.failed: dict[str, str] = {}
+        self.cancel = threading.Event()
+        independent = [
             a.service
             for a in runnable
-            if a.kind is not Kind.UNCHANGED and not any(d in ready for d in a.desired.spec.depends_on)
+            if a.kind is not Kind.UNCHANGED and not any(d in self.ready for d in a.desired.spec.depends_on)
         ]
-    )
-    failed: dict[str, str] = {}
+        self.starts = StartQueue(independent, self.cancel)
 
-    def run(action: Action) -> Outcome:
+    def service(self, action: Action) -> Outcome:
         started = time.monotonic()
         outcome = Outcome(action.service)
         try:
-            for dependency in action.desired.spec.depends_on:
-                if dependency in ready:
-                    event(action.service, "waiting", f"for {dependency}")
-                    ready[dependency].wait()
-                    if dependency in failed:
-                        raise NotReady(f"skipped: {dependency} failed")
-            with starts.turn(action.service):
-                container = _converge_one(engine, action, hooks, event)
-            if action.kind is Kind.UNCHANGED and trust_docker_health and action.observed.health == "healthy":
-                pass  # Docker's own check passes and nothing changed: no need to probe again
-            else:
-                event(action.service, "checking", "ready?")
-
-                def alive() -> str | None:
-                    state = engine.state(container)
-                    if state.get("Status") in ("exited", "dead"):
-                        return f"container exited with code {state.get('ExitCode')}"
-                    return None
-
-                wait_until_ready(hooks.probe(action.service), hooks.wait(action.service), alive)
-            if action.service in hooks.after_ready:
-                hooks.after_ready[action.service]()
-            outcome.elapsed = time.monotonic() - started
-            event(action.service, "ready", f"{outcome.elapsed:.1f}s")
-        except NotReady as exc:
-            outcome.ok, outcome.message = False, str(exc)
-            failed[action.service] = str(exc)
-            if action.desired and not str(exc).startswith("skipped"):
-                outcome.logs = (
-                    engine.logs(action.desired.name, tail=30) if engine.container_by_name(action.desired.name) else ""
+            with self.starts.turn(action.service):
+                self._wait_for_dependencies(action)
+                container = _converge_one(self.engine, action, self.hooks, self.event)
+            if not (action.kind is Kind.UNCHANGED and action.observed.health == "healthy"):
+                # Docker's own check passing on an unchanged container is enough; else probe
+                self.event(action.service, "checking", "ready?")
+                wait_until_ready(
+                    self._probe(action.service), self.hooks.wait(action.service), self._alive(container)
                 )
-            event(action.service, "failed", str(exc))
-        except Exception as exc:  # noqa: BLE001 - reported per service; the others go on
-            outcome.ok, outcome.message = False, getattr(exc, "message", None) or str(exc) or type(exc).__name__
-            failed[action.service] = outcome.message
-            event(action.service, "failed", outcome.message)
+            if action.service in self.hooks.after_ready:
+                self.hooks.after_ready[action.service]()
+            outcome.elapsed = time.monotonic() - started
+            self.event(action.service, "ready", f"{outcome.elapsed:.1f}s")
+        except (NotReady, MindscapeError) as exc:
+            self._fail(action, outcome, getattr(exc, "message", None) or str(exc))
+        except Exception as exc:  # noqa: BLE001 - one service's surprise must not hide the others' outcomes
+            self._fail(action, outcome, f"{type(exc).__name__}: {exc}")
         finally:
-            ready[action.service].set()
+            self.ready[action.service].set()
         return outcome
 
-    if not runnable:
-        return []
-    with ThreadPoolExecutor(max_workers=len(runnable), thread_name_prefix="mindscape-up") as pool:
-        return list(pool.map(run, runnable))
+    def _wait_for_dependencies(self, action: Action) -> None:
+        for dependency in action.desired.spec.depends_on:
+            if dependency in self.ready:
+                self.event(action.service, "waiting", f"for {dependency}")
+                while not self.ready[dependency].wait(0.2):
+                    if self.cancel.is_set():
+                        raise Cancelled("interrupted")
+                if dependency in self.failed:
+                    raise NotReady(f"skipped: {dependency} failed")
+
+    def _probe(self, service: str) -> Callable[[], None]:
+        probe = self.hooks.probe(service)
+
+        def attempt() -> None:
+            if self.cancel.is_set():
+                raise Cancelled("interrupted")
+            probe()
+
+        return attempt
+
+    def _alive(self, container: str) -> Callable[[], str | None]:
+        last = [0.0]
+
+        def alive() -> str | None:
+            if self.cancel.is_set():
+                return "interrupted"
+            if time.monotonic() - last[0] < ALIVE_CHECK_EVERY:  # spare the daemon: not on every probe
+                return None
+            last[0] = time.monotonic()
+            state = self.engine.state(container)
+            if state.get("Status") in ("exited", "dead"):
+                return f"container exited with code {state.get('ExitCode')}"
+            return None
+
+        return alive
+
+    def _fail(self, action: Action, outcome: Outcome, message: str) -> None:
+        outcome.ok, outcome.message = False, message
+        self.failed[action.service] = message
+        if action.desired and not message.startswith(("skipped", "interrupted")):
+            with contextlib.suppress(MindscapeError):
+                if self.engine.container_by_name(action.desired.name):
+                    outcome.logs = self.engine.logs(action.desired.name, tail=30)
+        self.event(action.service, "failed", message)
 
 
 def _converge_one(engine: Engine, action: Action, hooks: Hooks, event: Event) -> str:
-    """Bring one container to its desired state; return its id or name."""
+    """Bring one container to its desired state; return its id."""
     if action.kind is Kind.UNCHANGED:
         event(action.service, "running", "unchanged")
         return action.observed.container_id
@@ -145,15 +196,38 @@ def _converge_one(engine: Engine, action: Action, hooks: Hooks, event: Event) ->
         event(action.service, "starting", action.reason)
         engine.start(action.observed.container_id)
         return action.observed.container_id
-    if action.kind is Kind.RECREATE:
-        event(action.service, "recreating", action.reason)
-        engine.remove(action.observed.container_id)
-    else:
-        event(action.service, "creating", "")
     volume = hooks.volume(action.service)
     if volume:
         engine.ensure_volume(*volume)
+    if action.kind is Kind.RECREATE:
+        event(action.service, "recreating", action.reason)
+        return _recreate(engine, action, hooks, event)
+    event(action.service, "creating", "")
     container = engine.create(hooks.request(action))
     event(action.service, "starting", "")
     engine.start(container)
     return container
+
+
+def _recreate(engine: Engine, action: Action, hooks: Hooks, event: Event) -> str:
+    """Replace a container without losing it: the old one is stopped and set aside, and
+    comes back as it was if the new one cannot be created or started."""
+    old = action.observed
+    set_aside = f"{old.name}_replaced_{old.container_id[:12]}"
+    was_running = old.running
+    engine.stop(old.container_id)
+    engine.rename(old.container_id, set_aside)
+    new = None
+    try:
+        new = engine.create(hooks.request(action))
+        event(action.service, "starting", "")
+        engine.start(new)
+    except BaseException:
+        if new is not None:
+            engine.remove(new)
+        engine.rename(old.container_id, old.name)
+        if was_running:
+            engine.start(old.container_id)
+        raise
+    engine.remove(old.container_id)
+    return new

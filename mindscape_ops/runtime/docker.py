@@ -224,13 +224,18 @@ class Engine:
         with engine_errors(f"starting {container}"):
             self.api.start(container)
 
+    def stop(self, container: str, stop_timeout: int = 10) -> None:
+        with engine_errors(f"stopping {container}"), contextlib.suppress(docker.errors.NotFound):
+            self.api.stop(container, timeout=stop_timeout)
+
+    def rename(self, container: str, name: str) -> None:
+        with engine_errors(f"renaming {container} to {name}"):
+            self.api.rename(container, name)
+
     def remove(self, container: str, stop_timeout: int = 10) -> None:
-        with engine_errors(f"removing {container}"):
-            try:
-                self.api.stop(container, timeout=stop_timeout)
-                self.api.remove_container(container, force=True)
-            except docker.errors.NotFound:
-                pass
+        with engine_errors(f"removing {container}"), contextlib.suppress(docker.errors.NotFound):
+            self.api.stop(container, timeout=stop_timeout)
+            self.api.remove_container(container, force=True)
 
     def state(self, container: str) -> dict[str, Any]:
         with engine_errors(f"inspecting {container}"):
