@@ -1,27 +1,37 @@
 # The two commands of the README: `make demo` (set up and run the main job), `make test`.
-.PHONY: demo test test-fast lint bench images clean-demo
+# Python runs from the virtualenv ./.venv (scripts/ensure-venv makes it): its bin/ comes first
+# on PATH for every recipe, so `python`, `ruff`, `mindscape` and the bench scripts' `python3`
+# are the venv's.
+.PHONY: demo test test-fast lint bench images clean-demo venv
+
+export PATH := $(CURDIR)/.venv/bin:$(PATH)
+PYTHON := $(CURDIR)/.venv/bin/python
 
 demo:
 	scripts/demo
+
+# The virtualenv with mindscape and its test extras; a no-op when up to date.
+venv:
+	scripts/ensure-venv test
 
 # Installs what the tests need when missing (tools, package, engine, images), then runs them all.
 test:
 	scripts/setup-test-env
 	$(MAKE) lint
-	python -m pytest
+	$(PYTHON) -m pytest
 
 # Only the tests that need no engine and no external tool.
-test-fast:
-	python -m pytest -m "not engine" -q
+test-fast: venv
+	$(PYTHON) -m pytest -m "not engine" -q
 
-lint:
+lint: venv
 	ruff check mindscape_ops tests bench/startup bench/up bench/migrate
 	ruff format --check mindscape_ops tests bench/startup bench/up bench/migrate
 
 images:
 	scripts/build-local-images
 
-bench:
+bench: venv
 	bench/startup
 	bench/up
 	bench/migrate

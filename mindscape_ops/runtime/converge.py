@@ -124,9 +124,7 @@ class _Run:
             if not (action.kind is Kind.UNCHANGED and action.observed.health == "healthy"):
                 # Docker's own check passing on an unchanged container is enough; else probe
                 self.event(action.service, "checking", "ready?")
-                wait_until_ready(
-                    self._probe(action.service), self.hooks.wait(action.service), self._alive(container)
-                )
+                wait_until_ready(self._probe(action.service), self.hooks.wait(action.service), self._alive(container))
             if action.service in self.hooks.after_ready:
                 self.hooks.after_ready[action.service]()
             outcome.elapsed = time.monotonic() - started
