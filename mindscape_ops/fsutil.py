@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import os
 import tempfile
 from pathlib import Path
+
+from .errors import OperationFailed
 
 
 def atomic_write(path: Path, text: str | bytes, mode: int | None = None) -> None:
@@ -32,3 +35,17 @@ def atomic_write(path: Path, text: str | bytes, mode: int | None = None) -> None
 
 def sha256_text(text: str | bytes) -> str:
     return hashlib.sha256(text.encode() if isinstance(text, str) else text).hexdigest()
+
+
+def cannot_write(path: Path | str, exc: OSError, verb: str = "write") -> OperationFailed:
+    """An OSError from writing `path`, as the failure a user can act on."""
+    reason = exc.strerror or str(exc)
+    if exc.errno in (errno.EISDIR, errno.ENOTDIR, errno.EEXIST):
+        hint = f"something else is in the way at {path} (or one of its folders): move it aside, then run again"
+    elif exc.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
+        hint = f"make {Path(path).parent} writable for this user, then run again"
+    elif exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        hint = "free some disk space, then run again"
+    else:
+        hint = None
+    return OperationFailed(f"cannot {verb} {path}: {reason}", hint)

@@ -57,7 +57,7 @@ def up(
 ) -> UpResult:
     services = list(services)
     hand_edited: list[str] = []
-    secrets = prepare(project, kept=hand_edited)
+    secrets = prepare(project, kept=hand_edited).secrets
     engine = Engine()
     chosen = select_services(project, services)
     from .containers import container_specs

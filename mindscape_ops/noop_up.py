@@ -18,17 +18,10 @@ from pathlib import Path
 from typing import Any
 
 from . import __version__
+from .resources import code_and_templates_digest
 
 _VAR_RE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)")
 CACHE_KEY = "up_cache"
-
-
-def _templates_digest(digest: Any) -> None:
-    from .resources import templates_dir
-
-    root = templates_dir()
-    for path in sorted(p for p in root.rglob("*") if p.is_file()):
-        digest.update(str(path.relative_to(root)).encode() + b"\0" + path.read_bytes())
 
 
 def input_key(files: list[Path], options: dict[str, Any], env_names: list[str]) -> tuple[str, Path] | None:
@@ -61,7 +54,7 @@ def input_key(files: list[Path], options: dict[str, Any], env_names: list[str]) 
         return None
     state.pop(CACHE_KEY, None)
     digest.update(json.dumps(state, sort_keys=True).encode())
-    _templates_digest(digest)
+    digest.update(code_and_templates_digest().encode())
     return digest.hexdigest(), root
 
 

@@ -5,43 +5,74 @@ secrets, pgbouncer's userlist). A fresh clone plus `mindscape up` gets all of it
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from .containers import required_secrets
-from .fsutil import atomic_write
+from .fsutil import atomic_write, cannot_write
 from .project import Project
 
+if TYPE_CHECKING:
+    from .render import FileChange
 
-def prepare(project: Project, write_files: bool = True, kept: list[str] | None = None) -> dict[str, str]:
+
+@dataclass
+class Prepared:
+    secrets: dict[str, str]
+    changes: list[FileChange]  # what rendering did, file by file
+    warnings: list[str] = field(default_factory=list)  # worth telling the user; nothing failed
+
+
+def prepare(project: Project, force: bool = False, kept: list[str] | None = None) -> Prepared:
     """Secrets generated (never overwritten), then files rendered and derived files written.
-    Hand-edited generated files are kept; their paths are added to `kept`."""
+    Hand-edited generated files are kept unless `force`; their paths are added to `kept`."""
+    from . import render
+
     secrets = project.workspace.ensure_secrets(required_secrets(project.platform))
-    if write_files:
-        from . import render
-
-        changes = render.write(project.loaded, project.workspace)
-        if kept is not None:
-            kept.extend(c.path for c in changes if c.status is render.Status.HAND_EDITED)
-        write_derived_files(project, secrets)
-    return secrets
+    changes = render.write(project.loaded, project.workspace, force=force)
+    if kept is not None and not force:
+        kept.extend(c.path for c in changes if c.status is render.Status.HAND_EDITED)
+    return Prepared(secrets, changes, write_derived_files(project, secrets))
 
 
-def write_derived_files(project: Project, secrets: dict[str, str]) -> None:
+def write_derived_files(project: Project, secrets: dict[str, str]) -> list[str]:
+    """Write the files services mount from .mindscape/; returns warnings."""
+    warnings: list[str] = []
     enabled = project.platform.services.enabled()
     if "alertmanager" in enabled:
-        _write_receiver_secrets(project)
+        warnings += _write_receiver_secrets(project)
     if "pgbouncer" in enabled:
         from .pooling import ensure_pooler_files
 
         ensure_pooler_files(project.root, project.platform.services.postgres.user, secrets["POSTGRES_PASSWORD"])
+    return warnings
 
 
-def _write_receiver_secrets(project: Project) -> None:
+def _write_receiver_secrets(project: Project) -> list[str]:
+    """One file per receiver secret, from its environment variable. An unset variable keeps the
+    value written before; with none, the file is empty (Alertmanager needs it to start) and
+    alerts to that receiver fail: the user hears so now, not at the first incident."""
     folder = project.workspace.ensure_dir() / "alertmanager"
-    folder.mkdir(exist_ok=True)
+    try:
+        folder.mkdir(exist_ok=True)
+    except OSError as exc:
+        raise cannot_write(folder, exc) from None
+    warnings = []
     for receiver in project.platform.monitoring.receivers:
-        if receiver.secret_env:
-            target = folder / receiver.name
-            value = os.environ.get(receiver.secret_env)
+        if not receiver.secret_env:
+            continue
+        target = folder / receiver.name
+        value = os.environ.get(receiver.secret_env)
+        try:
             if value is not None or not target.exists():
                 # readable by the container's unprivileged user; .mindscape/ itself is 0700
                 atomic_write(target, value or "", mode=0o644)
+            empty = not target.read_text().strip()
+        except OSError as exc:
+            raise cannot_write(target, exc) from None
+        if empty:
+            problem = "is set but empty" if value == "" else "is not set"
+            warnings.append(
+                f"receiver {receiver.name}: ${receiver.secret_env} {problem}; alerts to it will fail until it is"
+            )
+    return warnings

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import re
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from .errors import UsageError
-from .fsutil import atomic_write
+from .errors import ConfigError, UsageError
+from .fsutil import atomic_write, cannot_write
 from .workspace import ensure_gitignored
 
 
@@ -45,6 +46,25 @@ def create_platform(target: Path, name: str | None, force: bool, source: Path | 
         text = re.sub(r"(?m)^project:.*$", f"project: {chosen}", text, count=1)
     else:
         text = render_template("starter/platform.yaml.j2", project=chosen)
-    atomic_write(target, text)
+    _check(text, shown_as=str(source or target))
+    try:
+        atomic_write(target, text)
+    except OSError as exc:
+        raise cannot_write(target, exc) from None
     ensure_gitignored(target.parent)
     return Created(target, chosen)
+
+
+def _check(text: str, shown_as: str) -> None:
+    """Validate before writing anything: a half-done init would make its rerun refuse."""
+    from .config import load
+
+    with tempfile.TemporaryDirectory(prefix="mindscape-init-") as folder:
+        candidate = Path(folder) / "platform.yaml"
+        candidate.write_text(text)
+        try:
+            load([candidate])
+        except ConfigError as exc:
+            # Only the `project:` line differs from the source, so its lines and columns hold there.
+            problems = [problem.replace(str(candidate), shown_as, 1) for problem in exc.problems]
+            raise ConfigError(problems, f"fix {shown_as}, then run init again; nothing was written") from None

@@ -126,6 +126,19 @@ def test_values_parse_to_units():
             check_cron(bad)
 
 
+def test_merge_keys_follow_yaml_precedence(tmp_path):
+    path = tmp_path / "platform.yaml"
+    path.write_text(
+        HEAD + "services:\n  postgres: &pg {port: 5433}\n"
+        "  redis: {<<: [{port: 6000}, {port: 6001, maxmemory: 64mb}], maxmemory: 32mb}\n"
+        "  pgbouncer: {<<: *pg, port: 6400}\n"
+    )
+    services = load([path], env={}).platform.services
+    assert services.redis.port == 6000  # the earlier merged mapping wins
+    assert services.redis.maxmemory.bytes == 32 * 1024**2  # a key written in the mapping wins over merged ones
+    assert services.pgbouncer.port == 6400
+
+
 def test_missing_file_and_directory_are_usage_errors(tmp_path):
     with pytest.raises(UsageError, match="no such file"):
         load([tmp_path / "nope.yaml"], env={})
@@ -134,6 +147,18 @@ def test_missing_file_and_directory_are_usage_errors(tmp_path):
 
 
 # -- the broken corpus, through the real CLI --------------------------------------------------
+
+
+def _alias_ladder(item: str, step: str, levels: int = 9) -> str:
+    """`levels` anchors, each naming the previous one 9 times: 9**levels values from a few lines."""
+    lines = [f"l0: &l0 {item}"]
+    for level in range(1, levels + 1):
+        lines.append(f"l{level}: &l{level} " + step.replace("PREV", f"*l{level - 1}"))
+    return "\n".join(lines) + "\n"
+
+
+BOMB = _alias_ladder("[lol]", "[" + ", ".join(["PREV"] * 9) + "]")
+MERGE_BOMB = _alias_ladder("{x: 1}", "{<<: [" + ", ".join(["PREV"] * 9) + "], y: PREV}")
 
 CORPUS: dict[str, tuple[str | bytes, list[str]]] = {
     "bad-yaml": (HEAD + "services: {postgres: [\n", [r":4:\d+: \(yaml\): "]),
@@ -211,6 +236,17 @@ CORPUS: dict[str, tuple[str | bytes, list[str]]] = {
         [r"services\.redis\.maxmemory_policy: Input should be"],
     ),
     "key-not-text": (HEAD + "services:\n  1: {}\n", [r":4:3: services: key 1 must be text"]),
+    "alias-loop-mapping": (
+        HEAD + "services: &a {postgres: *a}\n",
+        [r":3:15: services\.postgres: an alias refers to itself"],
+    ),
+    "alias-loop-list": (HEAD + "rules: &a [*a]\n", [r":3:8: rules\[0\]: an alias refers to itself"]),
+    "alias-loop-merge": (HEAD + "services: &a {<<: *a}\n", [r":3:1: services: an alias refers to itself"]),
+    "alias-bomb": (HEAD + BOMB, [r"more than 100000 values once aliases are expanded"]),
+    "merge-bomb": (HEAD + MERGE_BOMB, [r"more than 100000 values once aliases are expanded"]),
+    "merge-of-scalar": (HEAD + "services: {<<: 1}\n", [r":3:16: services: `<<:` merges a mapping"]),
+    "unknown-tag": ("version: 1\nproject: !shell p\n", [r":2:10: \(yaml\): could not determine a constructor"]),
+    "deep-nesting": (HEAD + "x: " + "[" * 3000 + "]" * 3000 + "\n", [r":1:1: \(yaml\): is nested too deeply"]),
 }
 
 

@@ -51,13 +51,22 @@ runtime.register(app)
 
 
 def main() -> None:
-    from ..errors import MindscapeError
+    from ..errors import MindscapeError, OperationFailed
 
     try:
         app()
     except MindscapeError as exc:
         report_error(exc)
         sys.exit(exc.exit_code)
+    except OSError as exc:
+        # The last net: a file or socket failure no adapter translated is still no traceback.
+        if exc.filename:
+            report_error(
+                OperationFailed(f"{exc.filename}: {exc.strerror or exc}", "check that path and its permissions")
+            )
+        else:
+            report_error(OperationFailed(str(exc) or type(exc).__name__))
+        sys.exit(1)
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         sys.exit(130)

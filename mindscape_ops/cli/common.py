@@ -83,7 +83,7 @@ def audited(command: str, **arguments: Any) -> Iterator[Audit]:
         record.outcome = f"failed (exit {exc.exit_code}): {exc.message}"
         raise
     except typer.Exit as exc:
-        if exc.exit_code:
+        if exc.exit_code and record.outcome == "ok":  # an outcome set on purpose says more
             record.outcome = f"failed (exit {exc.exit_code})"
         raise
     except BaseException as exc:

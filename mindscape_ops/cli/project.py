@@ -19,25 +19,32 @@ def register(app: typer.Typer) -> None:
 def init(
     directory: Annotated[Path, typer.Argument(help="Where to create the platform (created if missing).")] = Path("."),
     name: Annotated[str | None, typer.Option("--name", help="Project name; default: the directory's name.")] = None,
-    force: Annotated[bool, typer.Option("--force", help="Overwrite an existing platform.yaml.")] = False,
+    force: Annotated[
+        bool, typer.Option("--force", help="Replace an existing platform.yaml (hand-edited generated files are kept).")
+    ] = False,
     from_file: Annotated[
         Path | None, typer.Option("--from", help="Start from this platform file (e.g. examples/local/platform.yaml).")
     ] = None,
     files: FilesOption = None,
 ) -> None:
     """Write a commented starter platform.yaml, generate secrets, then render everything."""
+    from ..prepare import prepare
     from ..starter import create_platform
 
     target = files[-1] if files else directory / "platform.yaml"
     with audited("init", directory=str(directory), name=name, force=force, source=from_file) as record:
         created = create_platform(target, name=name, force=force, source=from_file)
         record.project = project = open_project([target])
-        changes = _write(project, force=force)
-    out = console()
-    out.print(f"[green]created[/] {created.path}  (project [bold]{created.name}[/])")
-    out.print(f"[green]secrets[/] {project.workspace.secrets_file} (mode 0600, git-ignored)")
-    _print_changes(changes)
-    out.print("next: [bold]mindscape up[/] to start the platform, [bold]mindscape status[/] to see it")
+        # --force replaces platform.yaml; it never licenses overwriting hand edits (`render --force` does)
+        prepared = prepare(project, force=False)
+        out = console()
+        out.print(f"[green]created[/] {created.path}  (project [bold]{created.name}[/])")
+        out.print(f"[green]secrets[/] {project.workspace.secrets_file} (mode 0600, git-ignored)")
+        _print_changes(prepared.changes)
+        _warn(prepared.warnings)
+        if _kept(prepared.changes):
+            record.outcome = "hand-edited files kept"
+        out.print("next: [bold]mindscape up[/] to start the platform, [bold]mindscape status[/] to see it")
 
 
 def validate(files: FilesOption = None) -> None:
@@ -58,6 +65,7 @@ def render(
 ) -> None:
     """Write every generated file (CI, monitoring, security, configs, compose, runbooks)."""
     from .. import render as rendering
+    from ..prepare import prepare
 
     if check:
         project = open_project(files)
@@ -71,26 +79,33 @@ def render(
         return
     with audited("render", diff=diff, force=force) as record:
         record.project = project = open_project(files)
-        changes = _write(project, force=force)
-        _print_changes(changes, diff=diff)
-        kept = [c for c in changes if c.status is rendering.Status.HAND_EDITED and not force]
-        if kept:
-            console(stderr=True).print(
-                f"[yellow]kept {len(kept)} hand-edited file(s);[/] move your change into platform.yaml, "
-                "or run `mindscape render --force` to overwrite"
-            )
+        prepared = prepare(project, force=force)
+        _print_changes(prepared.changes, diff=diff)
+        _warn(prepared.warnings)
+        if not force and _kept(prepared.changes):
             record.outcome = "hand-edited files kept"
             exit_with(1)
 
 
-def _write(project, force: bool):
+def _kept(changes) -> bool:
+    """Say which hand-edited generated files were left alone; True if any."""
     from .. import render as rendering
-    from ..prepare import prepare, write_derived_files
 
-    secrets = prepare(project, write_files=False)
-    changes = rendering.write(project.loaded, project.workspace, force=force)
-    write_derived_files(project, secrets)
-    return changes
+    kept = [c for c in changes if c.status is rendering.Status.HAND_EDITED]
+    if kept:
+        console(stderr=True).print(
+            f"[yellow]kept {len(kept)} hand-edited file(s);[/] move your change into platform.yaml, "
+            "or run `mindscape render --force` to overwrite"
+        )
+    return bool(kept)
+
+
+def _warn(warnings: list[str]) -> None:
+    from rich.markup import escape
+
+    err = console(stderr=True)
+    for warning in warnings:
+        err.print(f"[yellow]warning:[/] {escape(warning)}")
 
 
 _STYLE = {"missing": "green", "stale": "cyan", "hand-edited": "yellow", "orphaned": "magenta", "unchanged": "dim"}

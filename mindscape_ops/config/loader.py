@@ -130,26 +130,52 @@ def _read_into(doc: Document, path: Path, env: Mapping[str, str]) -> None:
     try:
         root = yaml.compose(text, Loader=yaml.SafeLoader)
     except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        line, col = (mark.line + 1, mark.column + 1) if mark else (1, 1)
-        doc.problems.append(f"{name}:{line}:{col}: (yaml): {exc.problem or exc.context}; fix the YAML syntax")
+        doc.problems.append(_yaml_problem(name, exc))
         doc.unreadable = True
         return
     except yaml.YAMLError as exc:
         doc.problems.append(f"{name}:1:1: (yaml): {exc}")
         doc.unreadable = True
         return
+    except RecursionError:  # PyYAML composes recursively: thousands of nested brackets exhaust the stack
+        doc.problems.append(f"{name}:1:1: (yaml): is nested too deeply to read; a platform file is a few levels deep")
+        doc.unreadable = True
+        return
     if root is None:
         doc.problems.append(f"{name}:1:1: (file): is empty; run `mindscape init` for a starter file")
         doc.unreadable = True
         return
-    reader = _Reader(doc, name, env)
-    data = reader.build(root, ())
+    try:
+        data = _Reader(doc, name, env).build(root, ())
+    except _Unreadable as exc:
+        doc.problems.append(exc.problem)
+        doc.unreadable = True
+        return
     if not isinstance(data, dict):
         doc.report((), "the top level must be a mapping of keys (version, project, services, ...)")
         doc.unreadable = True
         return
     _merge(doc.data, data)
+
+
+def _yaml_problem(file: str, exc: yaml.MarkedYAMLError) -> str:
+    mark = exc.problem_mark or exc.context_mark
+    line, col = (mark.line + 1, mark.column + 1) if mark else (1, 1)
+    return f"{file}:{line}:{col}: (yaml): {exc.problem or exc.context}; fix the YAML syntax"
+
+
+# Aliases share nodes, so a few lines can stand for billions of values ("billion laughs").
+# A real platform file is a few hundred values; this is far above any and far below harm.
+MAX_VALUES = 100_000
+_MERGE_TAG = "tag:yaml.org,2002:merge"
+
+
+class _Unreadable(Exception):
+    """The file's structure cannot become data (alias loop, alias bomb, bad tag); `problem` says why."""
+
+    def __init__(self, problem: str) -> None:
+        super().__init__(problem)
+        self.problem = problem
 
 
 class _Reader:
@@ -158,34 +184,81 @@ class _Reader:
     def __init__(self, doc: Document, file: str, env: Mapping[str, str]) -> None:
         self.doc, self.file, self.env = doc, file, env
         self.constructor = yaml.SafeLoader("")
+        self.building: set[int] = set()  # ids of the nodes on the current path: an alias back to one loops
+        self.built = 0
 
     def _pos(self, node: yaml.Node) -> Position:
         return (self.file, node.start_mark.line + 1, node.start_mark.column + 1)
 
+    def _stop(self, position: Position, loc: Loc, message: str) -> _Unreadable:
+        file, line, col = position
+        return _Unreadable(f"{file}:{line}:{col}: {dotted(loc) or '(top level)'}: {message}")
+
     def build(self, node: yaml.Node, loc: Loc) -> Any:
+        if id(node) in self.building:
+            # an alias is the very node it names: point at the key it is written under, if any
+            raise self._stop(
+                self.doc.keys.get(loc) or self._pos(node),
+                loc,
+                "an alias refers to itself (a value cannot contain itself); remove the loop",
+            )
+        self.built += 1
+        if self.built > MAX_VALUES:
+            raise self._stop(
+                self._pos(node), loc, f"more than {MAX_VALUES} values once aliases are expanded; is it an alias bomb?"
+            )
         self.doc.values[loc] = self._pos(node)
-        if isinstance(node, yaml.MappingNode):
-            self.constructor.flatten_mapping(node)  # resolve `<<:` merge keys
-            result: dict[str, Any] = {}
-            for key_node, value_node in node.value:
-                key = self.constructor.construct_object(key_node)
-                if not isinstance(key, str):
-                    self.doc.problems.append(
-                        f"{self.file}:{self._pos(key_node)[1]}:{self._pos(key_node)[2]}: "
-                        f"{dotted(loc) or '(top level)'}: key {key!r} must be text"
-                    )
-                    continue
-                self.doc.keys[(*loc, key)] = self._pos(key_node)
-                if key in result:
-                    self.doc.report((*loc, key), "is defined twice in this mapping; keep one", at_key=True)
-                result[key] = self.build(value_node, (*loc, key))
-            return result
-        if isinstance(node, yaml.SequenceNode):
-            return [self.build(item, (*loc, i)) for i, item in enumerate(node.value)]
-        value = self.constructor.construct_object(node)
+        self.building.add(id(node))
+        try:
+            if isinstance(node, yaml.MappingNode):
+                return self._mapping(node, loc)
+            if isinstance(node, yaml.SequenceNode):
+                return [self.build(item, (*loc, i)) for i, item in enumerate(node.value)]
+            value = self._construct(node)
+        finally:
+            self.building.discard(id(node))
         if isinstance(value, str) and "$" in value:
             value = self._interpolate(value, loc)
         return value
+
+    def _construct(self, node: yaml.Node) -> Any:
+        try:
+            return self.constructor.construct_object(node)
+        except yaml.MarkedYAMLError as exc:  # e.g. an unknown `!tag` or a malformed `!!timestamp`
+            raise _Unreadable(_yaml_problem(self.file, exc)) from None
+
+    def _mapping(self, node: yaml.MappingNode, loc: Loc) -> dict[str, Any]:
+        # `<<:` merge keys are resolved here, not by PyYAML's flatten_mapping, so that aliases
+        # inside them are counted and loop-checked like any other value.
+        merged = self._merged([v for k, v in node.value if k.tag == _MERGE_TAG], loc)
+        self.doc.values[loc] = self._pos(node)
+        result: dict[str, Any] = {}
+        for key_node, value_node in node.value:
+            if key_node.tag == _MERGE_TAG:
+                continue
+            key = self._construct(key_node)
+            if not isinstance(key, str):
+                file, line, col = self._pos(key_node)
+                self.doc.problems.append(
+                    f"{file}:{line}:{col}: {dotted(loc) or '(top level)'}: key {key!r} must be text"
+                )
+                continue
+            self.doc.keys[(*loc, key)] = self._pos(key_node)
+            if key in result:
+                self.doc.report((*loc, key), "is defined twice in this mapping; keep one", at_key=True)
+            result[key] = self.build(value_node, (*loc, key))
+        return {**merged, **result}  # keys written in the mapping win over merged ones
+
+    def _merged(self, sources: list[yaml.Node], loc: Loc) -> dict[str, Any]:
+        """What `<<: *a` or `<<: [*a, *b]` brings in; earlier mappings win, as YAML says."""
+        merged: dict[str, Any] = {}
+        for source in sources:
+            items = source.value if isinstance(source, yaml.SequenceNode) else [source]
+            for item in reversed(items):
+                if not isinstance(item, yaml.MappingNode):
+                    raise self._stop(self._pos(item), loc, "`<<:` merges a mapping or a list of mappings, nothing else")
+                merged.update(self.build(item, loc))
+        return merged
 
     def _interpolate(self, text: str, loc: Loc) -> str:
         def replace(match: re.Match[str]) -> str:

@@ -3,8 +3,6 @@ The CLI and `mindscape up` (migrate_on_up) call these; output goes through `echo
 
 from __future__ import annotations
 
-import getpass
-import os
 import socket
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -13,6 +11,7 @@ from ..endpoints import database_target
 from ..errors import OperationFailed
 from ..fsutil import atomic_write
 from ..project import Project
+from ..workspace import current_user
 from . import engine
 from .engine import Echo
 from .files import MigrationFile, check_new_name, discover, new_file_text, new_version, shown, taken_versions
@@ -28,11 +27,7 @@ def _quiet(_: str) -> None:
 
 
 def applied_by() -> str:
-    try:
-        user = getpass.getuser()
-    except (KeyError, OSError):
-        user = str(os.getuid())
-    return f"{user}@{socket.gethostname()}"
+    return f"{current_user()}@{socket.gethostname()}"
 
 
 def _lock_timeout(project: Project, lock_timeout: float | None) -> float:

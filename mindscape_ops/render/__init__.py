@@ -1,6 +1,6 @@
 """render: platform -> generated files. `preview` reads only; `write` writes and records.
 
-A fingerprint of what rendering depends on (the platform, the templates, our version) is kept
+A fingerprint of what rendering depends on (the platform, the templates, our code) is kept
 with the manifest: when it has not moved and every file on disk is what we wrote, nothing is
 rendered at all, which keeps a no-op `mindscape up` fast.
 """
@@ -20,12 +20,10 @@ __all__ = ["FileChange", "Status", "fingerprint", "preview", "write"]
 
 
 def fingerprint(loaded: LoadedPlatform) -> str:
-    from ..resources import templates_dir
+    from .. import resources
 
     digest = hashlib.sha256(__version__.encode())
-    root = templates_dir()
-    for path in sorted(p for p in root.rglob("*") if p.is_file()):
-        digest.update(str(path.relative_to(root)).encode() + b"\0" + path.read_bytes())
+    digest.update(resources.code_and_templates_digest().encode())
     digest.update(json.dumps(loaded.platform.model_dump(mode="json", by_alias=True), sort_keys=True).encode())
     return digest.hexdigest()
 

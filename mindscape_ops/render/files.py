@@ -12,7 +12,7 @@ import enum
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..fsutil import atomic_write, sha256_text
+from ..fsutil import atomic_write, cannot_write, sha256_text
 from .engine import MARKER
 
 
@@ -42,7 +42,9 @@ class FileChange:
 
 
 def compare(root: Path, rendered: dict[str, str], manifest: dict[str, str]) -> list[FileChange]:
-    """What writing `rendered` would change, file by file. Reads only."""
+    """What writing `rendered` would change, file by file. Reads only.
+    A recorded file that is neither rendered nor on disk any more gets no change: it is gone
+    already, and `apply` drops it from the manifest."""
     changes = [_compare_one(root, path, text, manifest.get(path)) for path, text in rendered.items()]
     for path, recorded in sorted(manifest.items()):
         if path in rendered:
@@ -80,16 +82,25 @@ def _read(path: Path) -> str:
 
 def apply(root: Path, changes: list[FileChange], manifest: dict[str, str], force: bool) -> dict[str, str]:
     """Write what changed; keep hand-edited files unless `force`. Returns the new manifest."""
-    new_manifest = dict(manifest)
+    # Only paths `compare` had something to say about stay recorded: a forgotten entry would
+    # keep the render fast path from ever trusting the manifest again.
+    listed = {change.path for change in changes}
+    new_manifest = {path: digest for path, digest in manifest.items() if path in listed}
     for change in changes:
         target = root / change.path
         if change.status is Status.HAND_EDITED and not force:
             continue
         if change.new_text is None:  # orphaned (or hand-edited orphan with force)
-            target.unlink(missing_ok=True)
+            try:
+                target.unlink(missing_ok=True)
+            except OSError as exc:
+                raise cannot_write(change.path, exc, verb="remove") from None
             new_manifest.pop(change.path, None)
             continue
         if change.needs_write:
-            atomic_write(target, change.new_text)
+            try:
+                atomic_write(target, change.new_text)
+            except OSError as exc:
+                raise cannot_write(change.path, exc) from None
         new_manifest[change.path] = sha256_text(change.new_text)
     return new_manifest
