@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -170,3 +171,144 @@ def test_plain_install_renders_what_a_checkout_renders(tmp_path):
     ).stdout
     assert str(venv) in where
     assert outputs["installed"] == outputs["checkout"] and len(outputs["installed"]) > 15
+
+
+def last_audit(root: Path) -> dict:
+    return json.loads((root / ".mindscape/audit.log").read_text().splitlines()[-1])
+
+
+def test_init_from_an_invalid_file_writes_nothing(tmp_path):
+    source = tmp_path / "mine.yaml"
+    source.write_text("version: 1\nproject: mine\nservices:\n  redis: {port: 0}\n")
+    result = run_cli("init", "shop", "--from", str(source), cwd=tmp_path)
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert f"{source}:4:17: services.redis.port: 0 is not a port" in result.stderr  # points into the user's file
+    assert not (tmp_path / "shop").exists()
+    source.write_text(source.read_text().replace("port: 0", "port: 6380"))
+    again = run_cli("init", "shop", "--from", str(source), cwd=tmp_path)
+    assert again.returncode == 0, again.stderr  # no "already exists" from the failed attempt
+    assert "project: shop" in (tmp_path / "shop/platform.yaml").read_text()
+
+
+def test_init_force_replaces_the_platform_file_but_keeps_hand_edits(initialised):
+    conf = initialised / "deploy/redis/redis.conf"
+    conf.write_text(conf.read_text() + "# my tuning\n")
+    result = run_cli("init", ".", "--force", "--name", "shop", cwd=initialised)
+    assert result.returncode == 0, result.stderr
+    assert conf.read_text().endswith("# my tuning\n")
+    assert "kept 1 hand-edited" in result.stderr
+    assert last_audit(initialised)["outcome"] == "hand-edited files kept"
+
+
+def test_a_directory_in_place_of_a_generated_file_fails_cleanly(initialised):
+    conf = initialised / "deploy/redis/redis.conf"
+    conf.unlink()
+    conf.mkdir()
+    (conf / "inside").write_text("x")
+    result = run_cli("render", cwd=initialised)
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    assert "error: cannot write deploy/redis/redis.conf: Is a directory" in result.stderr
+    assert "hint:" in result.stderr
+    assert last_audit(initialised)["outcome"].startswith("failed (exit 1): cannot write deploy/redis/redis.conf")
+
+
+def test_an_unexpected_os_error_is_reported_without_a_traceback(tmp_path, monkeypatch, capsys):
+    from mindscape_ops import cli, project
+
+    def broken(files):
+        raise IsADirectoryError(21, "Is a directory", str(tmp_path / "somewhere"))
+
+    monkeypatch.setattr(project, "open_project", broken)
+    monkeypatch.setattr(sys, "argv", ["mindscape", "validate"])
+    with pytest.raises(SystemExit) as exited:
+        cli.main()
+    assert exited.value.code == 1
+    err = capsys.readouterr().err
+    assert f"error: {tmp_path / 'somewhere'}: Is a directory" in err and "Traceback" not in err
+
+
+def test_a_wrongly_shaped_state_file_is_not_a_traceback(initialised):
+    (initialised / ".mindscape/state.json").write_text('{"manifest": [], "ports": "5432", "up_cache": 1}')
+    result = run_cli("render", cwd=initialised)
+    assert result.returncode == 0, result.stderr
+    assert run_cli("render", "--check", cwd=initialised).returncode == 0
+
+
+def test_audit_outcome_of_a_failure_is_redacted(tmp_path):
+    from mindscape_ops.cli.common import audited
+    from mindscape_ops.errors import OperationFailed
+    from mindscape_ops.workspace import Workspace
+
+    workspace = Workspace(tmp_path)
+    secret = workspace.ensure_secrets(["POSTGRES_PASSWORD"])["POSTGRES_PASSWORD"]
+    with pytest.raises(OperationFailed), audited("backup") as record:
+        record.workspace = workspace
+        raise OperationFailed(f"restore into postgresql://app:{secret}@db/app failed")
+    line = (tmp_path / ".mindscape/audit.log").read_text()
+    assert secret not in line
+    assert json.loads(line)["outcome"] == "failed (exit 1): restore into postgresql://app:***@db/app failed"
+
+
+def test_render_keeping_hand_edits_audits_that_outcome(initialised):
+    conf = initialised / "deploy/redis/redis.conf"
+    conf.write_text(conf.read_text() + "# my tuning\n")
+    assert run_cli("render", cwd=initialised).returncode == 1
+    assert last_audit(initialised)["outcome"] == "hand-edited files kept"  # not a bare "failed (exit 1)"
+
+
+def test_secrets_of_a_hand_written_platform_are_not_committable(tmp_path):
+    if shutil.which("git") is None:
+        pytest.skip("git is not installed")
+    subprocess.run(["git", "init", "-q", str(tmp_path)], check=True)
+    (tmp_path / "platform.yaml").write_text((EXAMPLES / "minimal" / "platform.yaml").read_text())
+    result = run_cli("render", cwd=tmp_path)  # no init: the project has no .gitignore
+    assert result.returncode == 0, result.stderr
+    assert (tmp_path / ".mindscape/secrets.env").exists() and not (tmp_path / ".gitignore").exists()
+    status = subprocess.run(
+        ["git", "status", "--porcelain", "--untracked-files=all"], cwd=tmp_path, capture_output=True, text=True
+    )
+    assert status.returncode == 0 and ".mindscape" not in status.stdout
+
+
+def test_prepare_returns_what_it_did_and_honours_force(initialised):
+    from mindscape_ops.prepare import prepare
+    from mindscape_ops.project import open_project
+    from mindscape_ops.render import Status
+
+    conf = initialised / "deploy/redis/redis.conf"
+    conf.write_text(conf.read_text() + "# my tuning\n")
+    project = open_project([initialised / "platform.yaml"])
+    kept: list[str] = []
+    prepared = prepare(project, kept=kept)
+    assert kept == ["deploy/redis/redis.conf"] and conf.read_text().endswith("# my tuning\n")
+    assert {c.path: c.status for c in prepared.changes}["deploy/redis/redis.conf"] is Status.HAND_EDITED
+    assert prepared.secrets == project.workspace.read_secrets()
+    forced = prepare(project, force=True)
+    assert not conf.read_text().endswith("# my tuning\n")
+    assert [c.path for c in forced.changes if c.status is Status.HAND_EDITED] == ["deploy/redis/redis.conf"]
+
+
+ALERTS = """version: 1
+project: alerts
+services:
+  prometheus: {}
+  alertmanager: {}
+monitoring:
+  receivers:
+    - {name: team, kind: slack, secret_env: MS_TEST_SLACK_URL, channel: "#ops"}
+"""
+
+
+def test_a_receiver_without_its_secret_is_warned_about(tmp_path):
+    (tmp_path / "platform.yaml").write_text(ALERTS)
+    secret = tmp_path / ".mindscape/alertmanager/team"
+    unset = run_cli("render", cwd=tmp_path)
+    assert unset.returncode == 0, unset.stderr
+    warning = "warning: receiver team: $MS_TEST_SLACK_URL is not set; alerts to it will fail until it is"
+    assert warning in unset.stderr and secret.read_text() == ""
+    made = run_cli("render", cwd=tmp_path, env={"MS_TEST_SLACK_URL": "https://hooks.example.com/T0"})
+    assert "warning" not in made.stderr and secret.read_text() == "https://hooks.example.com/T0"
+    kept = run_cli("render", cwd=tmp_path)  # unset again: the earlier value is kept and still works
+    assert "warning" not in kept.stderr and secret.read_text() == "https://hooks.example.com/T0"
+    init = run_cli("init", "again", "--from", str(tmp_path / "platform.yaml"), cwd=tmp_path)
+    assert init.returncode == 0 and warning in init.stderr

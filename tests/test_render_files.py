@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from mindscape_ops.errors import OperationFailed
 from mindscape_ops.fsutil import atomic_write, sha256_text
 from mindscape_ops.render.engine import MARKER, nginx_str, with_marker, yaml_str
 from mindscape_ops.render.files import Status, apply, compare
@@ -113,3 +114,97 @@ def test_templates_dir_is_found():
 
     assert (templates_dir() / "starter" / "platform.yaml.j2").is_file()
     assert isinstance(templates_dir(), Path)
+
+
+def test_a_recorded_file_gone_and_no_longer_rendered_leaves_the_manifest(tmp_path):
+    manifest = apply(tmp_path, compare(tmp_path, {"a.yml": A, "docs/b.md": B}, {}), {}, force=False)
+    (tmp_path / "docs/b.md").unlink()  # the user removed it; platform.yaml no longer renders it either
+    changes = compare(tmp_path, {"a.yml": A}, manifest)
+    assert statuses(changes) == {"a.yml": Status.UNCHANGED}
+    assert apply(tmp_path, changes, manifest, force=False) == {"a.yml": sha256_text(A)}
+
+
+def test_a_forgotten_manifest_entry_does_not_disable_the_fast_path(tmp_path, monkeypatch):
+    from mindscape_ops import render
+    from mindscape_ops.config import load
+    from mindscape_ops.workspace import Workspace
+
+    (tmp_path / "platform.yaml").write_text("version: 1\nproject: fast\nservices:\n  redis: {}\n")
+    loaded, workspace = load([tmp_path / "platform.yaml"], env={}), Workspace(tmp_path)
+    render.write(loaded, workspace)
+    manifest = workspace.read_state()["manifest"]
+    workspace.update_state(manifest={**manifest, "docs/runbooks/gone.md": "0" * 64})
+    render.write(loaded, workspace)
+    assert workspace.read_state()["manifest"] == manifest
+
+    def must_not_render(platform):
+        raise AssertionError("rendered although nothing changed")
+
+    monkeypatch.setattr(render, "render_platform", must_not_render)
+    assert {c.status for c in render.write(loaded, workspace)} == {Status.UNCHANGED}
+
+
+@pytest.mark.parametrize(
+    ("error", "expected"),
+    [
+        (PermissionError(13, "Permission denied"), "cannot write a.yml: Permission denied"),
+        (IsADirectoryError(21, "Is a directory"), "cannot write a.yml: Is a directory"),
+        (OSError(28, "No space left on device"), "cannot write a.yml: No space left on device"),
+    ],
+)
+def test_a_failed_write_is_an_operation_failure(tmp_path, monkeypatch, error, expected):
+    from mindscape_ops.render import files
+
+    def failing(path, text, mode=None):
+        raise error
+
+    monkeypatch.setattr(files, "atomic_write", failing)
+    with pytest.raises(OperationFailed) as caught:
+        apply(tmp_path, compare(tmp_path, {"a.yml": A}, {}), {}, force=False)
+    assert caught.value.message == expected and caught.value.hint
+
+
+def test_a_directory_in_place_of_a_generated_file_is_an_operation_failure(tmp_path):
+    (tmp_path / "a.yml").mkdir()
+    with pytest.raises(OperationFailed, match="cannot write a.yml"):
+        apply(tmp_path, compare(tmp_path, {"a.yml": A}, {}), {}, force=False)
+
+
+def test_the_code_digest_covers_templates_and_python_code(tmp_path, monkeypatch):
+    from mindscape_ops import resources
+
+    package = tmp_path / "mindscape_ops"
+    (package / "templates").mkdir(parents=True)
+    (package / "templates/x.j2").write_text("t")
+    (package / "cli.py").write_text("v = 1\n")
+    monkeypatch.setattr(resources, "PACKAGE_DIR", package)
+    digest = resources.code_and_templates_digest.__wrapped__  # the uncached function
+    first = digest()
+    (package / "notes.txt").write_text("not code")
+    assert digest() == first
+    (package / "cli.py").write_text("v = 2\n")  # an editable install, same __version__
+    second = digest()
+    assert second != first
+    (package / "templates/x.j2").write_text("u")
+    assert digest() not in (first, second)
+
+
+def test_render_fingerprint_and_noop_key_follow_the_code_digest(tmp_path, monkeypatch):
+    import json
+
+    from mindscape_ops import noop_up, resources
+    from mindscape_ops.config import load
+    from mindscape_ops.render import fingerprint
+
+    assert resources.code_and_templates_digest() == resources.code_and_templates_digest()
+    (tmp_path / "platform.yaml").write_text("version: 1\nproject: fp\n")
+    (tmp_path / ".mindscape").mkdir()
+    (tmp_path / ".mindscape/secrets.env").write_text("")
+    (tmp_path / ".mindscape/state.json").write_text(json.dumps({"manifest": {}}))
+    loaded = load([tmp_path / "platform.yaml"], env={})
+    seen = {}
+    for code in ("one", "two"):
+        monkeypatch.setattr(resources, "code_and_templates_digest", lambda code=code: code)
+        monkeypatch.setattr(noop_up, "code_and_templates_digest", lambda code=code: code)
+        seen[code] = (fingerprint(loaded), noop_up.input_key([tmp_path / "platform.yaml"], {}, [])[0])
+    assert seen["one"][0] != seen["two"][0] and seen["one"][1] != seen["two"][1]

@@ -3,8 +3,14 @@
 from __future__ import annotations
 
 import json
+import os
+import shutil
+import subprocess
 
-from mindscape_ops.workspace import Workspace, ensure_gitignored, redact
+import pytest
+
+from mindscape_ops.errors import OperationFailed
+from mindscape_ops.workspace import Workspace, current_user, ensure_gitignored, redact
 
 
 def test_secrets_are_generated_private_and_never_overwritten(tmp_path):
@@ -74,3 +80,73 @@ def test_state_survives_partial_updates(tmp_path):
     assert ws.read_state() == {"ports": {"redis": 40001}, "manifest": {"a": "b"}}
     ws.state_file.write_text("{broken")
     assert ws.read_state() == {}
+
+
+@pytest.mark.parametrize(
+    ("written", "read"),
+    [
+        ({"manifest": []}, {}),
+        ({"manifest": {"a.yml": "h", "b.yml": 1}}, {"manifest": {"a.yml": "h"}}),
+        ({"ports": [5432]}, {}),
+        ({"ports": {"redis": 6379, "postgres": "5432", "x": True, "y": 70000}}, {"ports": {"redis": 6379}}),
+        ({"up_cache": ["k"], "other": 1}, {"other": 1}),
+        ({"up_cache": {"key": "k"}}, {"up_cache": {"key": "k"}}),
+        ({"render_fingerprint": 5}, {}),
+        ({"render_fingerprint": None}, {"render_fingerprint": None}),
+        ([1, 2], {}),
+    ],
+)
+def test_wrongly_shaped_state_entries_are_dropped(tmp_path, written, read):
+    ws = Workspace(tmp_path)
+    ws.ensure_dir()
+    ws.state_file.write_text(json.dumps(written))
+    assert ws.read_state() == read
+    ws.update_state(render_fingerprint="f")  # and the next write leaves them out
+    assert json.loads(ws.state_file.read_text()) == {**read, "render_fingerprint": "f"}
+
+
+def test_audit_outcome_is_redacted(tmp_path):
+    ws = Workspace(tmp_path)
+    secret = ws.ensure_secrets(["POSTGRES_PASSWORD"])["POSTGRES_PASSWORD"]
+    ws.audit("migrate", {}, f"failed (exit 1): postgresql://app:hunter2@db/app rejected {secret}", started=0.0)
+    line = ws.audit_file.read_text().splitlines()[-1]
+    assert secret not in line and "hunter2" not in line
+    assert json.loads(line)["outcome"] == "failed (exit 1): postgresql://app:***@db/app rejected ***"
+
+
+def test_workspace_ignores_itself_for_git(tmp_path):
+    """Secrets stay out of git even where no `init` wrote the project's .gitignore line."""
+    ws = Workspace(tmp_path)
+    ws.ensure_secrets(["POSTGRES_PASSWORD"])
+    assert "*" in (ws.dir / ".gitignore").read_text().splitlines()
+    if shutil.which("git") is None:
+        pytest.skip("git is not installed")
+    subprocess.run(["git", "init", "-q", str(tmp_path)], check=True)
+    ignored = subprocess.run(["git", "check-ignore", "-q", str(ws.secrets_file)], cwd=tmp_path)
+    assert ignored.returncode == 0, "git would commit .mindscape/secrets.env"
+    untracked = subprocess.run(
+        ["git", "status", "--porcelain", "--untracked-files=all"], cwd=tmp_path, capture_output=True, text=True
+    )
+    assert ".mindscape" not in untracked.stdout
+
+
+def test_an_unwritable_workspace_is_an_operation_failure(tmp_path):
+    ws = Workspace(tmp_path)
+    ws.ensure_dir()
+    ws.state_file.mkdir()  # something in the way of state.json
+    with pytest.raises(OperationFailed, match=r"cannot write .*state\.json: Is a directory") as caught:
+        ws.update_state(ports={"redis": 40001})
+    assert caught.value.hint
+
+
+def test_current_user_falls_back_to_the_uid_and_migrations_use_it(monkeypatch):
+    import getpass
+
+    from mindscape_ops.migrate.actions import applied_by
+
+    def no_name():
+        raise KeyError("getpwuid(): uid not found")
+
+    monkeypatch.setattr(getpass, "getuser", no_name)
+    assert current_user() == str(os.getuid())
+    assert applied_by().startswith(f"{os.getuid()}@")

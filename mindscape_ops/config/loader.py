@@ -120,33 +120,9 @@ def _read_into(doc: Document, path: Path, env: Mapping[str, str]) -> None:
             f"{name} is a directory, not a platform file", f"pass the file inside it: -f {name}/platform.yaml"
         )
     try:
-        text = path.read_bytes().decode("utf-8")
-    except UnicodeDecodeError:
-        doc.problems.append(f"{name}:1:1: (file): is not UTF-8 text; a platform file is YAML")
-        doc.unreadable = True
-        return
+        data = _parse(doc, name, path.read_bytes(), env)
     except OSError as exc:
         raise UsageError(f"{name}: cannot be read ({exc.strerror})") from None
-    try:
-        root = yaml.compose(text, Loader=yaml.SafeLoader)
-    except yaml.MarkedYAMLError as exc:
-        doc.problems.append(_yaml_problem(name, exc))
-        doc.unreadable = True
-        return
-    except yaml.YAMLError as exc:
-        doc.problems.append(f"{name}:1:1: (yaml): {exc}")
-        doc.unreadable = True
-        return
-    except RecursionError:  # PyYAML composes recursively: thousands of nested brackets exhaust the stack
-        doc.problems.append(f"{name}:1:1: (yaml): is nested too deeply to read; a platform file is a few levels deep")
-        doc.unreadable = True
-        return
-    if root is None:
-        doc.problems.append(f"{name}:1:1: (file): is empty; run `mindscape init` for a starter file")
-        doc.unreadable = True
-        return
-    try:
-        data = _Reader(doc, name, env).build(root, ())
     except _Unreadable as exc:
         doc.problems.append(exc.problem)
         doc.unreadable = True
@@ -158,10 +134,25 @@ def _read_into(doc: Document, path: Path, env: Mapping[str, str]) -> None:
     _merge(doc.data, data)
 
 
-def _yaml_problem(file: str, exc: yaml.MarkedYAMLError) -> str:
-    mark = exc.problem_mark or exc.context_mark
-    line, col = (mark.line + 1, mark.column + 1) if mark else (1, 1)
-    return f"{file}:{line}:{col}: (yaml): {exc.problem or exc.context}; fix the YAML syntax"
+def _parse(doc: Document, name: str, raw: bytes, env: Mapping[str, str]) -> Any:
+    """File bytes to plain data, positions recorded in `doc`; _Unreadable when that cannot be done."""
+    try:
+        root = yaml.compose(raw.decode("utf-8"), Loader=yaml.SafeLoader)
+        if root is None:
+            raise _Unreadable(f"{name}:1:1: (file): is empty; run `mindscape init` for a starter file")
+        return _Reader(doc, name, env).build(root, ())
+    except UnicodeDecodeError:
+        raise _Unreadable(f"{name}:1:1: (file): is not UTF-8 text; a platform file is YAML") from None
+    except yaml.MarkedYAMLError as exc:  # syntax, or a tag no safe constructor knows (`!shell`)
+        mark = exc.problem_mark or exc.context_mark
+        line, col = (mark.line + 1, mark.column + 1) if mark else (1, 1)
+        problem = f"{exc.problem or exc.context}; fix the YAML syntax"
+        raise _Unreadable(f"{name}:{line}:{col}: (yaml): {problem}") from None
+    except yaml.YAMLError as exc:
+        raise _Unreadable(f"{name}:1:1: (yaml): {exc}") from None
+    except RecursionError:  # PyYAML composes recursively: thousands of nested brackets exhaust the stack
+        problem = "is nested too deeply to read; a platform file is a few levels deep"
+        raise _Unreadable(f"{name}:1:1: (yaml): {problem}") from None
 
 
 # Aliases share nodes, so a few lines can stand for billions of values ("billion laughs").
@@ -171,7 +162,7 @@ _MERGE_TAG = "tag:yaml.org,2002:merge"
 
 
 class _Unreadable(Exception):
-    """The file's structure cannot become data (alias loop, alias bomb, bad tag); `problem` says why."""
+    """The file cannot become data (not text, bad syntax, alias loop or bomb); `problem` says why."""
 
     def __init__(self, problem: str) -> None:
         super().__init__(problem)
@@ -214,18 +205,12 @@ class _Reader:
                 return self._mapping(node, loc)
             if isinstance(node, yaml.SequenceNode):
                 return [self.build(item, (*loc, i)) for i, item in enumerate(node.value)]
-            value = self._construct(node)
+            value = self.constructor.construct_object(node)
         finally:
             self.building.discard(id(node))
         if isinstance(value, str) and "$" in value:
             value = self._interpolate(value, loc)
         return value
-
-    def _construct(self, node: yaml.Node) -> Any:
-        try:
-            return self.constructor.construct_object(node)
-        except yaml.MarkedYAMLError as exc:  # e.g. an unknown `!tag` or a malformed `!!timestamp`
-            raise _Unreadable(_yaml_problem(self.file, exc)) from None
 
     def _mapping(self, node: yaml.MappingNode, loc: Loc) -> dict[str, Any]:
         # `<<:` merge keys are resolved here, not by PyYAML's flatten_mapping, so that aliases
@@ -236,7 +221,7 @@ class _Reader:
         for key_node, value_node in node.value:
             if key_node.tag == _MERGE_TAG:
                 continue
-            key = self._construct(key_node)
+            key = self.constructor.construct_object(key_node)
             if not isinstance(key, str):
                 file, line, col = self._pos(key_node)
                 self.doc.problems.append(
