@@ -1,4 +1,4 @@
-"""File writes that never leave a half-written file behind."""
+"""Files: writes that never leave a half-written file behind, and content digests."""
 
 from __future__ import annotations
 
@@ -49,3 +49,27 @@ def cannot_write(path: Path | str, exc: OSError, verb: str = "write") -> Operati
     else:
         hint = None
     return OperationFailed(f"cannot {verb} {path}: {reason}", hint)
+
+
+def content_digest(root: Path, source: str, overlay: dict[str, str | None] | None = None) -> str:
+    """sha256 of a mounted file, or of every file under a mounted folder (names and contents).
+    `overlay` maps project paths to the text they are about to have (None: about to go), so
+    `plan` and `status` judge a container by the files `up` would render, not those on disk."""
+    overlay = overlay or {}
+    base = root / source
+    if base.is_dir() or any(path.startswith(f"{source}/") for path in overlay):
+        names = {str(p.relative_to(root)) for p in base.rglob("*") if p.is_file()} if base.is_dir() else set()
+        names |= {path for path in overlay if path.startswith(f"{source}/")}
+    else:
+        names = {source}
+    digest = hashlib.sha256()
+    for name in sorted(names):
+        if name in overlay:
+            if overlay[name] is None:
+                continue
+            data = overlay[name].encode()
+        else:
+            path = root / name
+            data = path.read_bytes() if path.is_file() else b"<missing>"
+        digest.update(name.removeprefix(source).encode() + b"\0" + data + b"\0")
+    return digest.hexdigest()

@@ -9,7 +9,7 @@ from typing import Any
 
 from .errors import OperationFailed
 from .plan import LABEL_PROJECT, Action, Kind
-from .prepare import prepare
+from .prepare import Prepared, prepare
 from .project import Project
 from .provision import Plan, check_conflicts, container_request, ensure_images, make_plan, select_services
 from .runtime.converge import Event, Hooks, Outcome, execute
@@ -21,7 +21,13 @@ from .runtime.readiness import Credentials, Wait, probe_once, wait_until_ready
 class UpResult:
     actions: list[Action]
     outcomes: list[Outcome]
-    hand_edited: list[str]  # generated files kept as edited by hand (their content is used)
+    prepared: Prepared  # secrets, render changes (hand edits kept are used as edited), warnings
+
+    @property
+    def hand_edited(self) -> list[str]:
+        from .render import Status
+
+        return [c.path for c in self.prepared.changes if c.status is Status.HAND_EDITED]
 
     @property
     def failures(self) -> list[Outcome]:
@@ -56,8 +62,8 @@ def up(
     project: Project, services: Iterable[str], event: Event, wait: bool = True, timeout: float | None = None
 ) -> UpResult:
     services = list(services)
-    hand_edited: list[str] = []
-    secrets = prepare(project, kept=hand_edited).secrets
+    prepared = prepare(project)
+    secrets = prepared.secrets
     engine = Engine()
     chosen = select_services(project, services)
     from .containers import container_specs
@@ -72,25 +78,41 @@ def up(
     engine.ensure_network(platform.network_name, {LABEL_PROJECT: platform.project})
     hooks = _hooks(project, engine, the_plan, wait, timeout, event)
     outcomes = execute(engine, the_plan.actions, hooks, event)
-    return UpResult(the_plan.actions, outcomes, hand_edited)
+    return UpResult(the_plan.actions, outcomes, prepared)
 
 
-def env_inputs(project: Project) -> list[str]:
-    """Environment variables `up` reads beyond ${VAR} in the files (receivers' secrets)."""
-    return sorted({r.secret_env for r in project.platform.monitoring.receivers if r.secret_env})
+def noop_facts(project: Project, result: UpResult) -> dict[str, Any]:
+    """What the no-op `up` needs to recognise this converged state again, without the model:
+    the environment variables read beyond ${VAR} (receivers' secrets), every mounted path, and
+    per service what the engine should show (probes kept only where Docker has no healthcheck)."""
+    from .endpoints import service_address
 
-
-def converged(result: UpResult) -> dict[str, dict[str, Any]]:
-    """What the engine should show for each service after this `up` (for the no-op path)."""
-    return {
-        a.service: {
-            "hash": a.desired.config_hash,
-            "image": a.desired.spec.image,
-            "image_id": a.desired.image_id,
-            "healthcheck": bool(a.desired.spec.healthcheck),
+    services: dict[str, dict[str, Any]] = {}
+    for action in result.actions:
+        if action.desired is None:
+            continue
+        spec = action.desired.spec
+        facts: dict[str, Any] = {
+            "hash": action.desired.config_hash,
+            "image": spec.image,
+            "image_id": action.desired.image_id,
+            "healthcheck": bool(spec.healthcheck),
         }
-        for a in result.actions
-        if a.desired is not None
+        if not spec.healthcheck:
+            address = service_address(project, action.service)
+            facts["probe"] = {
+                "kind": spec.probe.kind,
+                "host": address.host,
+                "port": address.port,
+                "path": spec.probe.path,
+                "expect": spec.probe.expect,
+            }
+        services[action.service] = facts
+    return {
+        "env_names": sorted({r.secret_env for r in project.platform.monitoring.receivers if r.secret_env}),
+        "mounts": sorted({m.source for a in result.actions if a.desired for m in a.desired.spec.mounts}),
+        "project": project.platform.project,
+        "services": services,
     }
 
 

@@ -24,8 +24,13 @@ _VAR_RE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)")
 CACHE_KEY = "up_cache"
 
 
-def input_key(files: list[Path], options: dict[str, Any], env_names: list[str]) -> tuple[str, Path] | None:
+def input_key(
+    files: list[Path], options: dict[str, Any], env_names: list[str], mounts: list[str]
+) -> tuple[str, Path] | None:
     """The key over every input of a no-op `up`, and the project root; None if a file is unreadable."""
+    from .fsutil import content_digest
+    from .workspace import DIRNAME, Workspace
+
     digest = hashlib.sha256(json.dumps([__version__, options], sort_keys=True).encode())
     texts = []
     try:
@@ -33,67 +38,52 @@ def input_key(files: list[Path], options: dict[str, Any], env_names: list[str]) 
             data = path.read_bytes()
             texts.append(data.decode("utf-8", "replace"))
             digest.update(str(path.resolve()).encode() + b"\0" + data)
-    except OSError:
-        return None
-    root = files[0].resolve().parent
-    names = sorted(
-        {
-            *env_names,
-            *(n for text in texts for n in _VAR_RE.findall(text)),
-            *(n for n in os.environ if n.startswith("DOCKER_")),
-        }
-    )
-    digest.update(json.dumps({name: os.environ.get(name) for name in names}).encode())
-    workspace = root / ".mindscape"
-    try:
-        digest.update((workspace / "secrets.env").read_bytes())
-        state = json.loads((workspace / "state.json").read_text())
+        root = files[0].resolve().parent
+        names = {*env_names, *(n for text in texts for n in _VAR_RE.findall(text))}
+        names |= {n for n in os.environ if n.startswith("DOCKER_")}
+        digest.update(json.dumps({name: os.environ.get(name) for name in sorted(names)}).encode())
+        digest.update((root / DIRNAME / "secrets.env").read_bytes())
+        state = Workspace(root).read_state()
         for path in sorted(state.get("manifest", {})):
             digest.update(path.encode() + b"\0" + (root / path).read_bytes())
-    except (OSError, ValueError):
+    except OSError:
         return None
+    # What containers mount: whole folders (a user's extra rule file too) and derived secret files.
+    for source in sorted(mounts):
+        digest.update(source.encode() + b"\0" + content_digest(root, source).encode())
     state.pop(CACHE_KEY, None)
     digest.update(json.dumps(state, sort_keys=True).encode())
     digest.update(code_and_templates_digest().encode())
     return digest.hexdigest(), root
 
 
-def remember(
-    root: Path,
-    files: list[Path],
-    options: dict[str, Any],
-    env_names: list[str],
-    project: str,
-    services: dict[str, dict[str, Any]],
-) -> None:
-    """After a successful full `up`: what the engine should show next time, under the key."""
+def remember(root: Path, files: list[Path], options: dict[str, Any], facts: dict[str, Any]) -> None:
+    """After a successful full `up`: what the engine should show next time, under the key.
+    `facts`: env_names, mounts, project, services (hash, image, image_id, healthcheck, probe)."""
     from .workspace import Workspace
 
-    workspace = Workspace(root)
-    computed = input_key(files, options, env_names)
+    computed = input_key(files, options, facts["env_names"], facts["mounts"])
     if computed is not None:
-        workspace.update_state(
-            **{CACHE_KEY: {"key": computed[0], "env_names": env_names, "project": project, "services": services}}
-        )
+        Workspace(root).update_state(**{CACHE_KEY: {"key": computed[0], **facts}})
 
 
 def try_noop(files: list[Path], options: dict[str, Any]) -> list[str] | None:
-    """The services found unchanged and healthy, or None when the full `up` must run."""
+    """The services found unchanged and ready, or None when the full `up` must run."""
+    from .workspace import Workspace
+
+    cache = Workspace(files[0].resolve().parent).read_state().get(CACHE_KEY)
     try:
-        state = json.loads((files[0].resolve().parent / ".mindscape" / "state.json").read_text())
-    except (OSError, ValueError):
-        return None
-    cache = state.get(CACHE_KEY)
-    if not isinstance(cache, dict):
-        return None
-    computed = input_key(files, options, cache.get("env_names", []))
-    if computed is None or computed[0] != cache.get("key"):
-        return None
-    return _engine_agrees(cache["project"], cache["services"])
+        computed = input_key(files, options, list(cache["env_names"]), list(cache["mounts"]))
+        if computed is None or computed[0] != cache["key"]:
+            return None
+        return _engine_agrees(cache["project"], cache["services"])
+    except (KeyError, TypeError, AttributeError):
+        return None  # no cache, or one written by another version: the full path decides
 
 
 def _engine_agrees(project: str, services: dict[str, dict[str, Any]]) -> list[str] | None:
     from .errors import MindscapeError
+    from .plan import LABEL_CONFIG_HASH
     from .runtime.docker import Engine
 
     try:
@@ -106,12 +96,28 @@ def _engine_agrees(project: str, services: dict[str, dict[str, Any]]) -> list[st
         return None
     for name, expected in services.items():
         seen = observed[name]
-        healthy = seen.health == "healthy" if expected["healthcheck"] else True
         if (
             not seen.running
-            or not healthy
             or image_ids.get(expected["image"]) != expected["image_id"]
-            or seen.labels.get("io.mindscape.config-hash") != expected["hash"]
+            or seen.labels.get(LABEL_CONFIG_HASH) != expected["hash"]
+            or not _ready(seen, expected)
         ):
             return None
     return list(services)
+
+
+def _ready(seen: Any, expected: dict[str, Any]) -> bool:
+    """Docker's healthcheck where the service has one; else the same probe `up` makes (the
+    no-op path only keeps probes that need no heavy client: http)."""
+    if expected["healthcheck"]:
+        return seen.health == "healthy"
+    probe = expected.get("probe")
+    if not probe or probe["kind"] != "http":
+        return False
+    from .runtime.readiness import NotReady, check_http
+
+    try:
+        check_http(probe["host"], probe["port"], probe["path"], probe["expect"])
+    except NotReady:
+        return False
+    return True

@@ -23,15 +23,13 @@ class Prepared:
     warnings: list[str] = field(default_factory=list)  # worth telling the user; nothing failed
 
 
-def prepare(project: Project, force: bool = False, kept: list[str] | None = None) -> Prepared:
+def prepare(project: Project, force: bool = False) -> Prepared:
     """Secrets generated (never overwritten), then files rendered and derived files written.
-    Hand-edited generated files are kept unless `force`; their paths are added to `kept`."""
+    Hand-edited generated files are kept unless `force` (their changes say HAND_EDITED)."""
     from . import render
 
     secrets = project.workspace.ensure_secrets(required_secrets(project.platform))
     changes = render.write(project.loaded, project.workspace, force=force)
-    if kept is not None and not force:
-        kept.extend(c.path for c in changes if c.status is render.Status.HAND_EDITED)
     return Prepared(secrets, changes, write_derived_files(project, secrets))
 
 

@@ -3,13 +3,12 @@ container should be, and decide. Executing the plan is runtime/converge.py's job
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from pathlib import Path
 
 from .containers import HEALTHCHECK, ContainerSpec, container_specs
 from .errors import OperationFailed, UsageError
+from .fsutil import content_digest
 from .plan import (
     LABEL_CONFIG_HASH,
     LABEL_CONFIG_PARTS,
@@ -53,30 +52,6 @@ def select_services(project: Project, wanted: Iterable[str]) -> list[str]:
     for name in wanted:
         add(name)
     return [name for name in specs if name in chosen]
-
-
-def content_digest(root: Path, source: str, overlay: dict[str, str | None] | None = None) -> str:
-    """sha256 of a mounted file, or of every file under a mounted folder (names and contents).
-    `overlay` maps project paths to the text they are about to have (None: about to go), so
-    `plan` and `status` judge a container by the files `up` would render, not those on disk."""
-    overlay = overlay or {}
-    base = root / source
-    if base.is_dir() or any(path.startswith(f"{source}/") for path in overlay):
-        names = {str(p.relative_to(root)) for p in base.rglob("*") if p.is_file()} if base.is_dir() else set()
-        names |= {path for path in overlay if path.startswith(f"{source}/")}
-    else:
-        names = {source}
-    digest = hashlib.sha256()
-    for name in sorted(names):
-        if name in overlay:
-            if overlay[name] is None:
-                continue
-            data = overlay[name].encode()
-        else:
-            path = root / name
-            data = path.read_bytes() if path.is_file() else b"<missing>"
-        digest.update(name.removeprefix(source).encode() + b"\0" + data + b"\0")
-    return digest.hexdigest()
 
 
 def port_holders(engine: Engine, bind: str, port: int, own: str | None) -> list[str]:

@@ -278,9 +278,8 @@ def test_prepare_returns_what_it_did_and_honours_force(initialised):
     conf = initialised / "deploy/redis/redis.conf"
     conf.write_text(conf.read_text() + "# my tuning\n")
     project = open_project([initialised / "platform.yaml"])
-    kept: list[str] = []
-    prepared = prepare(project, kept=kept)
-    assert kept == ["deploy/redis/redis.conf"] and conf.read_text().endswith("# my tuning\n")
+    prepared = prepare(project)
+    assert conf.read_text().endswith("# my tuning\n")
     assert {c.path: c.status for c in prepared.changes}["deploy/redis/redis.conf"] is Status.HAND_EDITED
     assert prepared.secrets == project.workspace.read_secrets()
     forced = prepare(project, force=True)

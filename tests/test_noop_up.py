@@ -22,7 +22,7 @@ def project(tmp_path, monkeypatch):
 
 
 def key(project, options=None, env_names=()):
-    return noop_up.input_key([project / "platform.yaml"], options or {"wait": True}, list(env_names))[0]
+    return noop_up.input_key([project / "platform.yaml"], options or {"wait": True}, list(env_names), ["deploy"])[0]
 
 
 def test_key_is_stable_and_ignores_the_cache_itself(project):
@@ -33,7 +33,9 @@ def test_key_is_stable_and_ignores_the_cache_itself(project):
     assert key(project) == first
 
 
-@pytest.mark.parametrize("change", ["file", "env", "secret", "generated", "state", "options", "receiver_env", "docker"])
+@pytest.mark.parametrize(
+    "change", ["file", "env", "secret", "generated", "state", "options", "receiver_env", "docker", "mounted"]
+)
 def test_every_input_moves_the_key(project, monkeypatch, change):
     before = key(project, env_names=["SLACK_URL"])
     options = {"wait": True}
@@ -53,6 +55,8 @@ def test_every_input_moves_the_key(project, monkeypatch, change):
         options = {"wait": False}
     elif change == "receiver_env":
         monkeypatch.setenv("SLACK_URL", "https://hooks.example.com/x")
+    elif change == "mounted":  # a user's own file in a mounted folder: not ours, still mounted
+        (project / "deploy/extra-rules.yml").write_text("groups: []\n")
     elif change == "docker":
         monkeypatch.setenv("DOCKER_HOST", "tcp://127.0.0.1:2375")
     assert key(project, options, env_names=["SLACK_URL"]) != before

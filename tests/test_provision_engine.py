@@ -254,7 +254,9 @@ def test_migrate_on_up_applies_pending_migrations_once_postgres_is_ready(tmp_pat
         "-- migrate:up\nCREATE TABLE widgets (id int);\n-- migrate:down\nDROP TABLE widgets;\n"
     )
     try:
-        result = run_cli("up", cwd=tmp_path, timeout=300)
+        # a production URL exported in the shell must not be what `up` migrates
+        elsewhere = {"DATABASE_URL": "postgresql://prod:secret@127.0.0.1:9/prod"}
+        result = run_cli("up", cwd=tmp_path, timeout=300, env=elsewhere)
         assert result.returncode == 0, result.stdout + result.stderr
         assert "1 migration(s) applied" in result.stderr
         assert psql(tmp_path, "SELECT count(*) FROM widgets") == [(0,)]

@@ -74,6 +74,8 @@ def _full_up(record, paths, options, services, no_wait: bool, timeout: float | N
     err = console(stderr=True)
     with Progress(err) as progress:
         result = lifecycle.up(project, services or (), progress.event, wait=not no_wait, timeout=timeout)
+    for warning in result.prepared.warnings:
+        err.print(f"[yellow]warning:[/] {warning}")
     if result.hand_edited:
         err.print(
             f"[yellow]kept {len(result.hand_edited)} hand-edited generated file(s), used as edited:[/] "
@@ -97,14 +99,7 @@ def _full_up(record, paths, options, services, no_wait: bool, timeout: float | N
     )
     # Remember this converged state for the no-op path, when it was checked end to end.
     if not services and not no_wait and not result.hand_edited and not project.platform.database.migrate_on_up:
-        noop_up.remember(
-            project.root,
-            paths,
-            options,
-            lifecycle.env_inputs(project),
-            project.platform.project,
-            lifecycle.converged(result),
-        )
+        noop_up.remember(project.root, paths, options, lifecycle.noop_facts(project, result))
 
 
 def down(

@@ -19,7 +19,8 @@ if TYPE_CHECKING:
 
 
 def apply_pending(project: Project, echo: Callable[[str], None] = print) -> int:
-    """Apply pending migrations (for `mindscape up` when database.migrate_on_up is true).
+    """Apply pending migrations to the provisioned postgres (for `mindscape up` when
+    database.migrate_on_up is true; a DATABASE_URL in the environment is not used).
     Returns how many ran; raises a MindscapeError when one fails or the database is unreachable."""
     from .actions import apply_pending as _apply_pending
 

@@ -50,14 +50,16 @@ def up(
     allow_out_of_order: bool = False,
     lock_timeout: float | None = None,
     echo: Echo = _quiet,
+    external: bool = True,
 ) -> UpResult:
     """Apply pending migrations in version order, each in its own transaction with its record.
-    Stops at the first failure (raising); what was applied before it stays applied."""
+    Stops at the first failure (raising); what was applied before it stays applied.
+    `external=False` ignores DATABASE_URL: the provisioned postgres only."""
     directory = migrations_dir(project)
     files = discover(directory)
     if not files:
         echo(f"no migration files in {shown(directory)}/ (mindscape migrate new NAME writes one)")
-    target = database_target(project)
+    target = database_target(project, external=external)
     result = UpResult(target.display)
     with engine.connect(target, echo) as db:
         if not dry_run:
@@ -83,8 +85,9 @@ def up(
 
 
 def apply_pending(project: Project, echo: Echo = print) -> int:
-    """For `mindscape up` with database.migrate_on_up: apply what is pending; returns how many."""
-    return len(up(project, echo=echo).applied)
+    """For `mindscape up` with database.migrate_on_up: apply what is pending to the postgres
+    `up` provisions (never to a DATABASE_URL exported in the shell); returns how many."""
+    return len(up(project, echo=echo, external=False).applied)
 
 
 def down(
