@@ -206,5 +206,5 @@ def test_render_fingerprint_and_noop_key_follow_the_code_digest(tmp_path, monkey
     for code in ("one", "two"):
         monkeypatch.setattr(resources, "code_and_templates_digest", lambda code=code: code)
         monkeypatch.setattr(noop_up, "code_and_templates_digest", lambda code=code: code)
-        seen[code] = (fingerprint(loaded), noop_up.input_key([tmp_path / "platform.yaml"], {}, [])[0])
+        seen[code] = (fingerprint(loaded), noop_up.input_key([tmp_path / "platform.yaml"], {}, [], [])[0])
     assert seen["one"][0] != seen["two"][0] and seen["one"][1] != seen["two"][1]
