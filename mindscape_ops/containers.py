@@ -72,150 +72,166 @@ def container_specs(platform: Platform) -> dict[str, ContainerSpec]:
     """Specs of every enabled service, in start order."""
     from .config.services import DEPENDS_ON
 
-    deploy = platform.paths.deploy
-    services = platform.services
-    enabled = services.enabled()
+    enabled = platform.services.enabled()
     specs: dict[str, ContainerSpec] = {}
-
-    def base(name: str) -> dict:
-        svc = enabled[name]
-        return dict(
+    for name, service in enabled.items():
+        common = dict(
             service=name,
-            image=svc.image,
-            start_period=svc.health.start_period.seconds,
-            host_port=svc.port,
-            bind=svc.bind,
+            image=service.image,
+            start_period=service.health.start_period.seconds,
+            host_port=service.port,
+            bind=service.bind,
             depends_on=tuple(d for d in DEPENDS_ON.get(name, ()) if d in enabled),
         )
-
-    if pg := enabled.get("postgres"):
-        args: list[str] = []
-        for key, value in sorted(pg.settings.items()):
-            text = ("on" if value else "off") if isinstance(value, bool) else str(value)
-            args += ["-c", f"{key}={text}"]
-        specs["postgres"] = ContainerSpec(
-            **base("postgres"),
-            container_port=5432,
-            command=("postgres", *args) if args else (),
-            environment={
-                "POSTGRES_USER": pg.user,
-                "POSTGRES_DB": pg.database,
-                "PGDATA": "/var/lib/postgresql/data/pgdata",
-            },
-            secrets={"POSTGRES_PASSWORD": "POSTGRES_PASSWORD"},
-            volume_target="/var/lib/postgresql/data",
-            # with pgbouncer: an init script gives a fresh database the verifier pgbouncer holds
-            mounts=(Mount(".mindscape/postgres/initdb", "/docker-entrypoint-initdb.d"),)
-            if "pgbouncer" in enabled
-            else (),
-            healthcheck=("CMD-SHELL", f"pg_isready -h 127.0.0.1 -U {pg.user} -d {pg.database}"),
-            probe=Probe("postgres"),
-        )
-    if "redis" in enabled:
-        specs["redis"] = ContainerSpec(
-            **base("redis"),
-            container_port=6379,
-            user="redis",
-            command=("sh", "-c", 'exec redis-server /usr/local/etc/redis/redis.conf --requirepass "$REDIS_PASSWORD"'),
-            secrets={"REDIS_PASSWORD": "REDIS_PASSWORD"},
-            volume_target="/data",
-            mounts=(Mount(f"{deploy}/redis/redis.conf", "/usr/local/etc/redis/redis.conf"),),
-            healthcheck=("CMD-SHELL", 'redis-cli -a "$REDIS_PASSWORD" --no-auth-warning ping | grep -q PONG'),
-            probe=Probe("redis"),
-        )
-    if "alertmanager" in enabled:
-        specs["alertmanager"] = ContainerSpec(
-            **base("alertmanager"),
-            container_port=9093,
-            command=("--config.file=/etc/alertmanager/alertmanager.yml", "--storage.path=/alertmanager"),
-            environment={},
-            volume_target="/alertmanager",
-            mounts=(
-                Mount(f"{deploy}/alertmanager", "/etc/alertmanager"),
-                Mount(".mindscape/alertmanager", "/etc/alertmanager-secrets"),
-            ),
-            healthcheck=_wget(9093, "/-/ready"),
-            probe=Probe("http", "/-/ready"),
-        )
-    if prom := enabled.get("prometheus"):
-        specs["prometheus"] = ContainerSpec(
-            **base("prometheus"),
-            container_port=9090,
-            command=(
-                "--config.file=/etc/prometheus/prometheus.yml",
-                "--storage.tsdb.path=/prometheus",
-                f"--storage.tsdb.retention.time={prom.retention}",
-                "--web.enable-lifecycle",
-            ),
-            volume_target="/prometheus",
-            mounts=(Mount(f"{deploy}/prometheus", "/etc/prometheus"),),
-            healthcheck=_wget(9090, "/-/ready"),
-            probe=Probe("http", "/-/ready"),
-            reach_host=True,
-        )
-    if graf := enabled.get("grafana"):
-        specs["grafana"] = ContainerSpec(
-            **base("grafana"),
-            container_port=3000,
-            environment={
-                "GF_SECURITY_ADMIN_USER": graf.admin_user,
-                "GF_PATHS_PROVISIONING": "/etc/grafana/provisioning",
-                "GF_ANALYTICS_REPORTING_ENABLED": "false",
-                "GF_ANALYTICS_CHECK_FOR_UPDATES": "false",
-            },
-            secrets={"GF_SECURITY_ADMIN_PASSWORD": "GRAFANA_ADMIN_PASSWORD"},
-            volume_target="/var/lib/grafana",
-            mounts=(
-                Mount(f"{deploy}/grafana/provisioning", "/etc/grafana/provisioning"),
-                Mount(f"{deploy}/grafana/dashboards", "/etc/grafana/dashboards"),
-            ),
-            healthcheck=_wget(3000, "/api/health"),
-            probe=Probe("http", "/api/health", expect='"ok"'),
-        )
-    if "gateway" in enabled:
-        specs["gateway"] = ContainerSpec(
-            **base("gateway"),
-            container_port=8080,
-            command=("nginx", "-g", "daemon off;"),
-            mounts=(Mount(f"{deploy}/gateway/nginx.conf", "/etc/nginx/nginx.conf"),),
-            healthcheck=("CMD-SHELL", "curl -fsS -o /dev/null http://127.0.0.1:8080/healthz || exit 1"),
-            probe=Probe("http", "/healthz"),
-            reach_host=True,
-        )
-    if "pgbouncer" in enabled:
-        specs["pgbouncer"] = ContainerSpec(
-            **base("pgbouncer"),
-            container_port=6432,
-            command=("pgbouncer", "/etc/pgbouncer/pgbouncer.ini"),
-            mounts=(
-                Mount(f"{deploy}/pgbouncer/pgbouncer.ini", "/etc/pgbouncer/pgbouncer.ini"),
-                Mount(".mindscape/pgbouncer/userlist.txt", "/etc/pgbouncer/userlist.txt"),
-            ),
-            healthcheck=("CMD-SHELL", "pg_isready -h 127.0.0.1 -p 6432 || exit 1"),
-            probe=Probe("postgres"),
-        )
-    if "postgres_exporter" in enabled:
-        pg = services.postgres
-        via = services.postgres_exporter.via_pgbouncer
-        host = "pgbouncer:6432" if via else "postgres:5432"
-        specs["postgres_exporter"] = ContainerSpec(
-            **base("postgres_exporter"),
-            container_port=9187,
-            environment={"DATA_SOURCE_URI": f"{host}/{pg.database}?sslmode=disable", "DATA_SOURCE_USER": pg.user},
-            secrets={"DATA_SOURCE_PASS": "POSTGRES_PASSWORD"},
-            healthcheck=_wget(9187, "/metrics"),
-            probe=Probe("http", "/metrics", expect="pg_up 1"),
-        )
-    if "redis_exporter" in enabled:
-        specs["redis_exporter"] = ContainerSpec(
-            **base("redis_exporter"),
-            container_port=9121,
-            environment={"REDIS_ADDR": "redis://redis:6379"},
-            secrets={"REDIS_PASSWORD": "REDIS_PASSWORD"},
-            # the official image is FROM scratch: no shell for a Docker healthcheck; readiness is probed
-            probe=Probe("http", "/metrics", expect="redis_up 1"),
-        )
+        specs[name] = ContainerSpec(**common, **_BUILDERS[name](platform, platform.paths.deploy))
     return specs
+
+
+# One builder per service: what is particular to its container, given the platform and
+# where the rendered configs live (deploy/).
+
+
+def _postgres(platform: Platform, deploy: str) -> dict:
+    pg = platform.services.postgres
+    args: list[str] = []
+    for key, value in sorted(pg.settings.items()):
+        text = ("on" if value else "off") if isinstance(value, bool) else str(value)
+        args += ["-c", f"{key}={text}"]
+    with_pooler = "pgbouncer" in platform.services.enabled()
+    return dict(
+        container_port=5432,
+        command=("postgres", *args) if args else (),
+        environment={"POSTGRES_USER": pg.user, "POSTGRES_DB": pg.database, "PGDATA": "/var/lib/postgresql/data/pgdata"},
+        secrets={"POSTGRES_PASSWORD": "POSTGRES_PASSWORD"},
+        volume_target="/var/lib/postgresql/data",
+        # with pgbouncer: an init script gives a fresh database the verifier pgbouncer holds
+        mounts=(Mount(".mindscape/postgres/initdb", "/docker-entrypoint-initdb.d"),) if with_pooler else (),
+        healthcheck=("CMD-SHELL", f"pg_isready -h 127.0.0.1 -U {pg.user} -d {pg.database}"),
+        probe=Probe("postgres"),
+    )
+
+
+def _redis(platform: Platform, deploy: str) -> dict:
+    return dict(
+        container_port=6379,
+        user="redis",
+        command=("sh", "-c", 'exec redis-server /usr/local/etc/redis/redis.conf --requirepass "$REDIS_PASSWORD"'),
+        secrets={"REDIS_PASSWORD": "REDIS_PASSWORD"},
+        volume_target="/data",
+        mounts=(Mount(f"{deploy}/redis/redis.conf", "/usr/local/etc/redis/redis.conf"),),
+        healthcheck=("CMD-SHELL", 'redis-cli -a "$REDIS_PASSWORD" --no-auth-warning ping | grep -q PONG'),
+        probe=Probe("redis"),
+    )
+
+
+def _alertmanager(platform: Platform, deploy: str) -> dict:
+    return dict(
+        container_port=9093,
+        command=("--config.file=/etc/alertmanager/alertmanager.yml", "--storage.path=/alertmanager"),
+        volume_target="/alertmanager",
+        mounts=(
+            Mount(f"{deploy}/alertmanager", "/etc/alertmanager"),
+            Mount(".mindscape/alertmanager", "/etc/alertmanager-secrets"),
+        ),
+        healthcheck=_wget(9093, "/-/ready"),
+        probe=Probe("http", "/-/ready"),
+    )
+
+
+def _prometheus(platform: Platform, deploy: str) -> dict:
+    return dict(
+        container_port=9090,
+        command=(
+            "--config.file=/etc/prometheus/prometheus.yml",
+            "--storage.tsdb.path=/prometheus",
+            f"--storage.tsdb.retention.time={platform.services.prometheus.retention}",
+            "--web.enable-lifecycle",
+        ),
+        volume_target="/prometheus",
+        mounts=(Mount(f"{deploy}/prometheus", "/etc/prometheus"),),
+        healthcheck=_wget(9090, "/-/ready"),
+        probe=Probe("http", "/-/ready"),
+        reach_host=True,
+    )
+
+
+def _grafana(platform: Platform, deploy: str) -> dict:
+    return dict(
+        container_port=3000,
+        environment={
+            "GF_SECURITY_ADMIN_USER": platform.services.grafana.admin_user,
+            "GF_PATHS_PROVISIONING": "/etc/grafana/provisioning",
+            "GF_ANALYTICS_REPORTING_ENABLED": "false",
+            "GF_ANALYTICS_CHECK_FOR_UPDATES": "false",
+        },
+        secrets={"GF_SECURITY_ADMIN_PASSWORD": "GRAFANA_ADMIN_PASSWORD"},
+        volume_target="/var/lib/grafana",
+        mounts=(
+            Mount(f"{deploy}/grafana/provisioning", "/etc/grafana/provisioning"),
+            Mount(f"{deploy}/grafana/dashboards", "/etc/grafana/dashboards"),
+        ),
+        healthcheck=_wget(3000, "/api/health"),
+        probe=Probe("http", "/api/health", expect='"ok"'),
+    )
+
+
+def _gateway(platform: Platform, deploy: str) -> dict:
+    return dict(
+        container_port=8080,
+        command=("nginx", "-g", "daemon off;"),
+        mounts=(Mount(f"{deploy}/gateway/nginx.conf", "/etc/nginx/nginx.conf"),),
+        healthcheck=("CMD-SHELL", "curl -fsS -o /dev/null http://127.0.0.1:8080/healthz || exit 1"),
+        probe=Probe("http", "/healthz"),
+        reach_host=True,
+    )
+
+
+def _pgbouncer(platform: Platform, deploy: str) -> dict:
+    return dict(
+        container_port=6432,
+        command=("pgbouncer", "/etc/pgbouncer/pgbouncer.ini"),
+        mounts=(
+            Mount(f"{deploy}/pgbouncer/pgbouncer.ini", "/etc/pgbouncer/pgbouncer.ini"),
+            Mount(".mindscape/pgbouncer/userlist.txt", "/etc/pgbouncer/userlist.txt"),
+        ),
+        healthcheck=("CMD-SHELL", "pg_isready -h 127.0.0.1 -p 6432 || exit 1"),
+        probe=Probe("postgres"),
+    )
+
+
+def _postgres_exporter(platform: Platform, deploy: str) -> dict:
+    pg = platform.services.postgres
+    host = "pgbouncer:6432" if platform.services.postgres_exporter.via_pgbouncer else "postgres:5432"
+    return dict(
+        container_port=9187,
+        environment={"DATA_SOURCE_URI": f"{host}/{pg.database}?sslmode=disable", "DATA_SOURCE_USER": pg.user},
+        secrets={"DATA_SOURCE_PASS": "POSTGRES_PASSWORD"},
+        healthcheck=_wget(9187, "/metrics"),
+        probe=Probe("http", "/metrics", expect="pg_up 1"),
+    )
+
+
+def _redis_exporter(platform: Platform, deploy: str) -> dict:
+    return dict(
+        container_port=9121,
+        environment={"REDIS_ADDR": "redis://redis:6379"},
+        secrets={"REDIS_PASSWORD": "REDIS_PASSWORD"},
+        # the official image is FROM scratch: no shell for a Docker healthcheck; readiness is probed
+        probe=Probe("http", "/metrics", expect="redis_up 1"),
+    )
+
+
+_BUILDERS = {
+    "postgres": _postgres,
+    "redis": _redis,
+    "alertmanager": _alertmanager,
+    "prometheus": _prometheus,
+    "grafana": _grafana,
+    "gateway": _gateway,
+    "pgbouncer": _pgbouncer,
+    "postgres_exporter": _postgres_exporter,
+    "redis_exporter": _redis_exporter,
+}
 
 
 def required_secrets(platform: Platform) -> tuple[str, ...]:
