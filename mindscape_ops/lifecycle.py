@@ -76,7 +76,7 @@ def up(
     check_conflicts(project, engine, the_plan)
     platform = project.platform
     engine.ensure_network(platform.network_name, {LABEL_PROJECT: platform.project})
-    hooks = _hooks(project, engine, the_plan, wait, timeout, event)
+    hooks = _UpSteps(project, the_plan, wait, timeout, event).hooks()
     outcomes = execute(engine, the_plan.actions, hooks, event)
     return UpResult(the_plan.actions, outcomes, prepared)
 
@@ -116,63 +116,66 @@ def noop_facts(project: Project, result: UpResult) -> dict[str, Any]:
     }
 
 
-def _hooks(project: Project, engine: Engine, the_plan: Plan, wait: bool, timeout: float | None, event: Event) -> Hooks:
-    from .endpoints import service_address
+class _UpSteps:
+    """The steps of one `up` that know the platform: probing a service from the host, how long
+    to wait, its volume, pgbouncer's userlist before it starts, migrations once postgres is up."""
 
-    platform, secrets = project.platform, the_plan.secrets
-    pg = platform.services.postgres
-    creds = {
-        "postgres": Credentials(pg.user, secrets.get("POSTGRES_PASSWORD", ""), pg.database) if pg else Credentials(),
-        "redis": Credentials(password=secrets.get("REDIS_PASSWORD", "")),
-    }
-    creds["pgbouncer"] = creds["postgres"]
+    def __init__(self, project: Project, the_plan: Plan, wait: bool, timeout: float | None, event: Event) -> None:
+        self.project, self.plan, self.wait, self.timeout, self.event = project, the_plan, wait, timeout, event
+        pg, secrets = project.platform.services.postgres, the_plan.secrets
+        postgres = Credentials(pg.user, secrets.get("POSTGRES_PASSWORD", ""), pg.database) if pg else Credentials()
+        self.creds = {
+            "postgres": postgres,
+            "pgbouncer": postgres,
+            "redis": Credentials(password=secrets.get("REDIS_PASSWORD", "")),
+        }
 
-    def probe(service: str) -> Callable[[], None]:
-        if not wait:
-            return lambda: None
-        spec = the_plan.specs[service]
-        address = service_address(project, service)
-        return lambda: probe_once(spec.probe, address.host, address.port, creds.get(service, Credentials()))
-
-    def waiting(service: str) -> Wait:
-        health = platform.services.enabled()[service].health
-        return Wait(
-            timeout if timeout is not None else health.timeout.seconds,
-            health.interval.seconds,
-            health.start_period.seconds,
+    def hooks(self) -> Hooks:
+        platform = self.project.platform
+        return Hooks(
+            request=lambda action: container_request(self.project, action.desired, self.plan.secrets),
+            probe=self.probe,
+            wait=self.waiting,
+            volume=self.volume,
+            before_start={"pgbouncer": self.pgbouncer_userlist} if "pgbouncer" in self.plan.specs else {},
+            after_ready={"postgres": self.migrate}
+            if platform.database.migrate_on_up and platform.services.postgres
+            else {},
         )
 
-    def volume(service: str) -> tuple[str, dict[str, str]] | None:
-        if not the_plan.specs[service].volume_target:
+    def probe(self, service: str) -> Callable[[], None]:
+        from .endpoints import service_address
+
+        if not self.wait:
+            return lambda: None
+        spec, address = self.plan.specs[service], service_address(self.project, service)
+        return lambda: probe_once(spec.probe, address.host, address.port, self.creds.get(service, Credentials()))
+
+    def waiting(self, service: str) -> Wait:
+        health = self.project.platform.services.enabled()[service].health
+        timeout = self.timeout if self.timeout is not None else health.timeout.seconds
+        return Wait(timeout, health.interval.seconds, health.start_period.seconds)
+
+    def volume(self, service: str) -> tuple[str, dict[str, str]] | None:
+        if not self.plan.specs[service].volume_target:
             return None
+        platform = self.project.platform
         return platform.volume_name(service), {LABEL_PROJECT: platform.project, "io.mindscape.service": service}
 
-    def pgbouncer_userlist() -> None:
+    def pgbouncer_userlist(self) -> None:
+        from .endpoints import service_address
         from .pooling import copy_verifier_from_postgres
 
-        address = service_address(project, "postgres")
-        attempt = lambda: copy_verifier_from_postgres(project, address, creds["postgres"])  # noqa: E731
-        wait_until_ready(attempt, waiting("postgres"))
+        address = service_address(self.project, "postgres")
+        attempt = lambda: copy_verifier_from_postgres(self.project, address, self.creds["postgres"])  # noqa: E731
+        wait_until_ready(attempt, self.waiting("postgres"))
 
-    after_ready: dict[str, Callable[[], None]] = {}
-    if platform.database.migrate_on_up and pg is not None:
+    def migrate(self) -> None:
+        from .migrate import apply_pending
 
-        def migrate() -> None:
-            from .migrate import apply_pending
-
-            event("postgres", "migrating", "database.migrate_on_up")
-            count = apply_pending(project, echo=lambda text: None)
-            event("postgres", "migrated", f"{count} migration(s) applied")
-
-        after_ready["postgres"] = migrate
-    return Hooks(
-        request=lambda action: container_request(project, action.desired, secrets),
-        probe=probe,
-        wait=waiting,
-        volume=volume,
-        before_start={"pgbouncer": pgbouncer_userlist} if "pgbouncer" in the_plan.specs else {},
-        after_ready=after_ready,
-    )
+        self.event("postgres", "migrating", "database.migrate_on_up")
+        count = apply_pending(self.project, echo=lambda text: None)
+        self.event("postgres", "migrated", f"{count} migration(s) applied")
 
 
 # -- down -------------------------------------------------------------------------------------
