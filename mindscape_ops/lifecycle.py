@@ -66,10 +66,7 @@ def up(
     secrets = prepared.secrets
     engine = Engine()
     chosen = select_services(project, services)
-    from .containers import container_specs
-
-    specs = [spec for name, spec in container_specs(project.platform).items() if name in chosen]
-    image_ids = ensure_images(engine, specs, lambda service, text: event(service, "pulling", text))
+    image_ids = ensure_images(engine, chosen.values(), lambda service, text: event(service, "pulling", text))
     the_plan = make_plan(
         project, engine, chosen, secrets, pick_ports=True, image_ids=image_ids, all_services=not services
     )

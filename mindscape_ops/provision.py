@@ -32,15 +32,16 @@ class Plan:
     secrets: dict[str, str]
 
 
-def select_services(project: Project, wanted: Iterable[str]) -> list[str]:
-    """The services to act on: those named and what they depend on; all when none named."""
+def select_services(project: Project, wanted: Iterable[str]) -> dict[str, ContainerSpec]:
+    """The services to act on, with their specs: those named and what they depend on; all
+    when none named."""
     specs = container_specs(project.platform)
     wanted = list(wanted)
     unknown = [name for name in wanted if name not in specs]
     if unknown:
         raise UsageError(f"not an enabled service: {', '.join(unknown)}", f"enabled: {', '.join(specs) or 'none'}")
     if not wanted:
-        return list(specs)
+        return specs
     chosen: set[str] = set()
 
     def add(name: str) -> None:
@@ -51,7 +52,7 @@ def select_services(project: Project, wanted: Iterable[str]) -> list[str]:
 
     for name in wanted:
         add(name)
-    return [name for name in specs if name in chosen]
+    return {name: spec for name, spec in specs.items() if name in chosen}
 
 
 def port_holders(engine: Engine, bind: str, port: int, own: str | None) -> list[str]:
@@ -98,7 +99,7 @@ def resolve_ports(
 def make_plan(
     project: Project,
     engine: Engine,
-    services: list[str],
+    specs: dict[str, ContainerSpec],
     secrets: dict[str, str],
     pick_ports: bool,
     image_ids: dict[str, str | None] | None = None,
@@ -106,7 +107,6 @@ def make_plan(
     overlay: dict[str, str | None] | None = None,
 ) -> Plan:
     platform = project.platform
-    specs = {name: spec for name, spec in container_specs(platform).items() if name in services}
     ports = resolve_ports(project, specs, pick=pick_ports, engine=engine)
     if image_ids is None:
         image_ids = engine.image_ids(sorted({spec.image for spec in specs.values()}))

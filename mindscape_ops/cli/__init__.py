@@ -67,6 +67,3 @@ def main() -> None:
         else:
             report_error(OperationFailed(str(exc) or type(exc).__name__))
         sys.exit(1)
-    except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
-        sys.exit(130)
