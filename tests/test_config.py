@@ -115,6 +115,27 @@ def test_every_problem_is_reported_at_once(tmp_path):
     assert "did you mean 'services'?" in problems[0]
 
 
+def test_rules_across_the_platform_are_reported_with_single_value_errors(tmp_path):
+    problems = problems_of(
+        tmp_path,
+        HEAD + "services:\n  postgres: {port: 7000, databse: x}\n  redis: {port: 7000, maxmemory: lots}\n"
+        "  pgbouncer: {pool_mode: nope}\n",
+    )
+    assert [p.split(": ")[1] for p in problems] == [
+        "services.postgres.databse",
+        "services.redis.port",
+        "services.redis.maxmemory",
+        "services.pgbouncer.pool_mode",
+    ]
+    assert "port 7000 is already used by services.postgres" in problems[1]
+
+
+def test_a_dropped_value_does_not_make_a_rule_misfire(tmp_path):
+    # postgres's port is invalid: its default (5432) must not be "duplicated" by redis
+    problems = problems_of(tmp_path, HEAD + "services:\n  postgres: {port: abc}\n  redis: {port: 5432}\n")
+    assert len(problems) == 1 and "services.postgres.port: 'abc' is not a port" in problems[0]
+
+
 def test_values_parse_to_units():
     assert Duration.parse("1h30m").seconds == 5400
     assert Duration.parse("250ms").seconds == 0.25

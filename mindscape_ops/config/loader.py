@@ -96,14 +96,66 @@ def load(files: Sequence[Path | str], env: Mapping[str, str] | None = None) -> L
     except ValidationError as exc:
         for error in exc.errors():
             _report_pydantic(doc, error)
-        raise doc.fail() from None
-    if doc.problems:
-        raise doc.fail()
-    for loc, message in check_platform(platform):
-        doc.report(loc, message)
+        platform, dropped = _without_bad_values(doc.data, exc)
+    else:
+        dropped = []
+    if platform is not None:
+        # Rules across the platform (duplicate ports, dependencies) run even when single values
+        # were wrong, on what is left of the file: every problem is reported at once. A rule
+        # that involves a dropped value would judge its default, not the user's: it waits.
+        for loc, message in check_platform(platform):
+            if not any(_involves(path, loc, message) for path in dropped):
+                doc.report(loc, message)
     if doc.problems:
         raise doc.fail()
     return LoadedPlatform(platform, paths)
+
+
+def _without_bad_values(data: dict[str, Any], exc: ValidationError, rounds: int = 3) -> tuple[Platform | None, list]:
+    """The platform with every invalid value dropped (its default stands in), and the paths
+    dropped, for the cross-field rules; no platform when that cannot be made valid."""
+    import copy
+
+    data, dropped = copy.deepcopy(data), []
+    for _ in range(rounds):
+        for error in exc.errors():
+            loc = _clean_loc(error["loc"])
+            # drop the nearest mapping key holding the bad value (a whole list, if inside one)
+            while loc and (isinstance(loc[-1], int) or error["type"] == "missing"):
+                loc = loc[:-1]
+            if not loc or not _drop(data, loc):
+                return None, dropped
+            dropped.append(loc)
+        try:
+            return Platform.model_validate(data), dropped
+        except ValidationError as again:
+            exc = again
+    return None, dropped
+
+
+def _involves(dropped: Loc, loc: Loc, message: str) -> bool:
+    """Does a rule's problem touch a dropped value: on its path, or by naming the service
+    whose same setting was dropped (a duplicate port against a port that was invalid)?"""
+    shorter = min(len(dropped), len(loc))
+    if dropped[:shorter] == loc[:shorter]:
+        return True
+    named = len(dropped) >= 2 and dotted(dropped[:2]) in message
+    return named and (len(dropped) == 2 or dropped[2:] == loc[2:])
+
+
+def _drop(data: Any, loc: Loc) -> bool:
+    for part in loc[:-1]:
+        inside = (isinstance(data, dict) and part in data) or (
+            isinstance(data, list) and isinstance(part, int) and part < len(data)
+        )
+        if inside:
+            data = data[part]
+        else:
+            return True  # already gone with a parent
+    if isinstance(data, dict) and loc[-1] in data:
+        del data[loc[-1]]
+        return True
+    return isinstance(data, dict)
 
 
 # -- reading ---------------------------------------------------------------------------
