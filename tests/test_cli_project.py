@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from mindscape_ops.render.engine import MARKER
+from mindscape_ops.render.marker import MARKER
 
 from .conftest import EXAMPLES, REPO, run_cli
 

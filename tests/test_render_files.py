@@ -9,8 +9,9 @@ import pytest
 
 from mindscape_ops.errors import OperationFailed
 from mindscape_ops.fsutil import atomic_write, sha256_text
-from mindscape_ops.render.engine import MARKER, nginx_str, with_marker, yaml_str
+from mindscape_ops.render.engine import nginx_str, yaml_str
 from mindscape_ops.render.files import Status, apply, compare
+from mindscape_ops.render.marker import MARKER, with_marker, written_by_us
 
 A = with_marker("a.yml", "a: 1\n")
 B = with_marker("docs/b.md", "# b\n")
@@ -37,7 +38,8 @@ def test_stale_file_is_updated(tmp_path):
     newer = with_marker("a.yml", "a: 2\n")
     changes = compare(tmp_path, {"a.yml": newer}, manifest)
     assert statuses(changes) == {"a.yml": Status.STALE}
-    assert "-a: 1\n+a: 2" in changes[0].diff()
+    diff = changes[0].diff()
+    assert "\n-a: 1\n" in diff and "\n+a: 2\n" in diff
     apply(tmp_path, changes, manifest, force=False)
     assert (tmp_path / "a.yml").read_text() == newer
 
@@ -71,10 +73,28 @@ def test_file_no_longer_rendered_is_orphaned_and_removed(tmp_path):
 
 
 def test_markers_follow_the_comment_syntax():
-    assert with_marker("x/ci.yml", "a\n").splitlines()[0] == f"# {MARKER}"
-    assert with_marker("x/nginx.conf", "a\n").splitlines()[0] == f"# {MARKER}"
-    assert with_marker("x/run.md", "a\n").splitlines()[0] == f"<!-- {MARKER} -->"
+    assert with_marker("x/ci.yml", "a\n").splitlines()[0].startswith(f"# {MARKER} (body sha256:")
+    assert with_marker("x/nginx.conf", "a\n").splitlines()[0].startswith(f"# {MARKER} (body sha256:")
+    first = with_marker("x/run.md", "a\n").splitlines()[0]
+    assert first.startswith(f"<!-- {MARKER} (body sha256:") and first.endswith(" -->")
     assert with_marker("x/d.json", "{}") == "{}"
+
+
+def test_the_stamp_tells_our_body_from_an_edited_one():
+    text = with_marker("x/ci.yml", "jobs: {}\n")
+    assert written_by_us(text) is True
+    assert written_by_us(text + "# edited\n") is False
+    assert written_by_us("jobs: {}\n") is None
+
+
+def test_in_a_fresh_clone_a_committed_hand_edit_is_kept(tmp_path):
+    """No manifest (state.json is not committed): the stamp decides, not the marker alone."""
+    (tmp_path / "ours.yml").write_text(with_marker("ours.yml", "old: 1\n"))
+    (tmp_path / "edited.yml").write_text(with_marker("edited.yml", "old: 1\n") + "tuned: by hand\n")
+    changes = compare(tmp_path, {"ours.yml": A, "edited.yml": A}, {})
+    assert statuses(changes) == {"ours.yml": Status.STALE, "edited.yml": Status.HAND_EDITED}
+    apply(tmp_path, changes, {}, force=False)
+    assert (tmp_path / "edited.yml").read_text().endswith("tuned: by hand\n")
 
 
 def test_atomic_write_leaves_no_partial_file(tmp_path, monkeypatch):

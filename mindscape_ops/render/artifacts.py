@@ -9,7 +9,8 @@ from dataclasses import dataclass
 from .. import __version__
 from ..config.models import Platform
 from ..containers import HEALTHCHECK, LOG_OPTIONS, container_specs, required_secrets
-from .engine import render_template, with_marker
+from .engine import render_template
+from .marker import with_marker
 
 
 @dataclass(frozen=True)

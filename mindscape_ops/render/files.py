@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..fsutil import atomic_write, cannot_write, sha256_text
-from .engine import MARKER
+from .marker import written_by_us
 
 
 class Status(enum.StrEnum):
@@ -69,8 +69,9 @@ def _compare_one(root: Path, path: str, text: str, recorded: str | None) -> File
 
 
 def _looks_generated(path: str, text: str) -> bool:
-    # No record (a fresh clone): trust our marker; a JSON file has none, so it is kept.
-    return not path.endswith(".json") and MARKER in text.split("\n", 1)[0]
+    # No record (a fresh clone): the stamp on the marker line says whether the body is still
+    # what we wrote; a JSON file has none, so it is kept.
+    return written_by_us(text) is True
 
 
 def _read(path: Path) -> str:
