@@ -97,15 +97,15 @@ def _postgres(platform: Platform, deploy: str) -> dict:
     for key, value in sorted(pg.settings.items()):
         text = ("on" if value else "off") if isinstance(value, bool) else str(value)
         args += ["-c", f"{key}={text}"]
-    with_pooler = "pgbouncer" in platform.services.enabled()
     return dict(
         container_port=5432,
         command=("postgres", *args) if args else (),
         environment={"POSTGRES_USER": pg.user, "POSTGRES_DB": pg.database, "PGDATA": "/var/lib/postgresql/data/pgdata"},
         secrets={"POSTGRES_PASSWORD": "POSTGRES_PASSWORD"},
         volume_target="/var/lib/postgresql/data",
-        # with pgbouncer: an init script gives a fresh database the verifier pgbouncer holds
-        mounts=(Mount(".mindscape/postgres/initdb", "/docker-entrypoint-initdb.d"),) if with_pooler else (),
+        # with pgbouncer, an init script here gives a fresh database the verifier pgbouncer holds;
+        # mounted always, so that enabling pgbouncer later does not recreate postgres
+        mounts=(Mount(".mindscape/postgres/initdb", "/docker-entrypoint-initdb.d"),),
         healthcheck=("CMD-SHELL", f"pg_isready -h 127.0.0.1 -U {pg.user} -d {pg.database}"),
         probe=Probe("postgres"),
     )

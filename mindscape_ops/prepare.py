@@ -39,10 +39,13 @@ def write_derived_files(project: Project, secrets: dict[str, str]) -> list[str]:
     enabled = project.platform.services.enabled()
     if "alertmanager" in enabled:
         warnings += _write_receiver_secrets(project)
-    if "pgbouncer" in enabled:
-        from .pooling import ensure_pooler_files
+    if "postgres" in enabled:
+        from .pooling import ensure_pooler_files, initdb_dir
 
-        ensure_pooler_files(project.root, project.platform.services.postgres.user, secrets["POSTGRES_PASSWORD"])
+        # postgres always mounts its init folder, so adding pgbouncer later does not recreate it
+        initdb_dir(project.root).mkdir(parents=True, exist_ok=True)
+        if "pgbouncer" in enabled:
+            ensure_pooler_files(project.root, project.platform.services.postgres.user, secrets["POSTGRES_PASSWORD"])
     return warnings
 
 

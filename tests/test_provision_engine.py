@@ -311,3 +311,24 @@ def test_exporter_reads_postgres_through_pgbouncer(tmp_path, docker_client, loca
             assert "pg_up 1" in response.read().decode()
     finally:
         remove_project(docker_client, project)
+
+
+def test_adding_pgbouncer_later_leaves_postgres_alone(tmp_path, docker_client, local_images):
+    project = unique_project("addpool")
+    base = (
+        f"version: 1\nproject: {project}\nservices:\n  postgres: {{image: 'mindscape-local/postgres:15', port: auto}}\n"
+    )
+    (tmp_path / "platform.yaml").write_text(base)
+    try:
+        assert run_cli("up", cwd=tmp_path, timeout=300).returncode == 0
+        (tmp_path / "platform.yaml").write_text(
+            base + "  pgbouncer: {image: 'mindscape-local/pgbouncer:1.18', port: auto}\n"
+        )
+        plan = plan_of(tmp_path)
+        assert plan["postgres"]["action"] == "unchanged" and plan["pgbouncer"]["action"] == "create"
+        # the database predates pgbouncer's verifier: up copies the one postgres really stores
+        result = run_cli("up", cwd=tmp_path, timeout=300)
+        assert result.returncode == 0, result.stdout + result.stderr
+        assert status_of(tmp_path)["pgbouncer"]["state"] == "running"
+    finally:
+        remove_project(docker_client, project)
