@@ -6,9 +6,13 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import time
 import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
+import psycopg
 import pytest
 
 REPO = Path(__file__).resolve().parent.parent
@@ -103,3 +107,95 @@ def remove_project(docker_client, project: str) -> None:
         network.remove()
     for volume in docker_client.volumes.list(filters={"label": label}):
         volume.remove(force=True)
+
+
+# -- Postgres for test_migrate_postgres.py ------------------------------------------------
+
+PG_IMAGE = "mindscape-local/postgres:15"
+PG_USER, PG_PASSWORD = "app", "pw-" + uuid.uuid4().hex
+READY_TIMEOUT_S = 90.0
+
+
+@dataclass(frozen=True)
+class PgServer:
+    host: str
+    port: int
+    user: str
+    password: str
+
+    def url(self, database: str) -> str:
+        return f"postgresql://{self.user}:{self.password}@{self.host}:{self.port}/{database}"
+
+
+@dataclass(frozen=True)
+class PgDatabase:
+    server: PgServer
+    name: str
+
+    @property
+    def url(self) -> str:
+        return self.server.url(self.name)
+
+    def query(self, sql: str, params: tuple = ()) -> list[tuple]:
+        with psycopg.connect(self.url, autocommit=True) as conn:
+            cur = conn.execute(sql, params)
+            return cur.fetchall() if cur.description else []
+
+
+@pytest.fixture(scope="session")
+def pg_server() -> Iterator[PgServer]:
+    """One Postgres container for the whole session, removed at the end."""
+    try:
+        import docker
+        import docker.errors
+
+        client = docker.from_env(timeout=120)
+        client.ping()
+    except Exception as exc:  # noqa: BLE001 - whatever the reason, there is no usable engine
+        need(f"no Docker engine: {exc}")
+    try:
+        client.images.get(PG_IMAGE)
+    except docker.errors.ImageNotFound:
+        need(f"image {PG_IMAGE} missing: run scripts/build-local-images")
+    container = client.containers.run(
+        PG_IMAGE,
+        detach=True,
+        name=f"mindscape-test-pg-{uuid.uuid4().hex[:8]}",
+        environment={"POSTGRES_USER": PG_USER, "POSTGRES_PASSWORD": PG_PASSWORD, "POSTGRES_DB": "postgres"},
+        ports={"5432/tcp": ("127.0.0.1", None)},
+        labels={"io.mindscape.test": "1"},
+    )
+    try:
+        container.reload()
+        port = int(container.attrs["NetworkSettings"]["Ports"]["5432/tcp"][0]["HostPort"])
+        server = PgServer("127.0.0.1", port, PG_USER, PG_PASSWORD)
+        _wait_until_ready(server, container)
+        yield server
+    finally:
+        container.remove(force=True, v=True)
+
+
+def _wait_until_ready(server: PgServer, container) -> None:
+    deadline = time.monotonic() + READY_TIMEOUT_S
+    while True:
+        try:
+            with psycopg.connect(server.url("postgres"), connect_timeout=2) as conn:
+                conn.execute("SELECT 1")
+                return
+        except psycopg.OperationalError as exc:
+            container.reload()
+            if container.status == "exited" or time.monotonic() > deadline:
+                logs = container.logs(tail=40).decode(errors="replace")
+                pytest.fail(f"postgres did not accept connections ({exc}); container logs:\n{logs}")
+            time.sleep(0.2)
+
+
+@pytest.fixture
+def pg_database(pg_server: PgServer) -> Iterator[PgDatabase]:
+    """A fresh, empty database for one test, dropped afterwards."""
+    name = f"t_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(pg_server.url("postgres"), autocommit=True) as conn:
+        conn.execute(f"CREATE DATABASE {name}")
+    yield PgDatabase(pg_server, name)
+    with psycopg.connect(pg_server.url("postgres"), autocommit=True) as conn:
+        conn.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")

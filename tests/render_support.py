@@ -1,0 +1,171 @@
+"""Shared helpers for the render tests of CI workflows, the gateway's nginx.conf, policy.json,
+redis.conf, pgbouncer.ini, the compose export and the runbooks (test_render_ci.py,
+test_render_gateway.py, test_render_configs.py): the platforms they render, the `rendered`
+fixture over all of them, and the real tools that read the files."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+import yaml
+
+from mindscape_ops.config import load
+from mindscape_ops.config.models import Platform
+from mindscape_ops.render import artifacts
+from mindscape_ops.render.artifacts import render_platform
+
+from .conftest import EXAMPLES, need
+
+FAMILY = ("ci/", "gateway/", "security/", "redis/", "pgbouncer/", "compose/", "runbooks/")
+HOSTILE_CSP = """default-src 'self' "x"; script-src 'nonce-$abc' {{ y }} # z \\ ${dollar} end;"""
+HOSTILE_PERMISSIONS = 'camera=(), geolocation=("https://a.example" self); $x #y {{ z }}'
+HOSTILE_DIR = """src/it's "x" #1; $HOME {{ y }} & *a: [b]"""
+HOSTILE_SETTING = "$user, public; #x {{ y }} ${z}"
+
+
+@pytest.fixture(autouse=True)
+def this_family_only(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Render these artifacts alone: other families have their own tests, and a broken template
+    there must not fail (or hide) these."""
+    mine = tuple(a for a in artifacts.ARTIFACTS if a.template.startswith(FAMILY))
+    monkeypatch.setattr(artifacts, "ARTIFACTS", mine)
+
+
+# -- platforms ----------------------------------------------------------------------------
+
+
+def platform_from(tmp_path: Path, data: dict) -> Platform:
+    tmp_path.mkdir(parents=True, exist_ok=True)
+    path = tmp_path / "platform.yaml"
+    path.write_text(yaml.safe_dump(data, sort_keys=False))
+    return load([path], env={}).platform
+
+
+def full_data() -> dict:
+    return yaml.safe_load((EXAMPLES / "full" / "platform.yaml").read_text())
+
+
+def everything_on(tmp_path: Path) -> Platform:
+    """examples/full with the rest switched on: a DNS-named https upstream (resolved per request),
+    a published-everywhere bind, @daily backups, a fractional duration."""
+    data = full_data()
+    data["services"]["gateway"].update(upstream="https://api.internal:8443/v1/", server_name="*.example.com")
+    data["services"]["grafana"]["bind"] = "0.0.0.0"
+    data["services"]["postgres"]["health"]["start_period"] = "1s500ms"
+    data["security"]["limits"]["client_timeout"] = "1m30s"
+    data["security"]["rate_limit"].update(status=503, burst=0)
+    data["backups"]["schedule"] = "@daily"
+    data["database"]["migrate_on_up"] = False
+    return platform_from(tmp_path, data)
+
+
+def switched_off(tmp_path: Path) -> Platform:
+    """The gateway with every optional security feature off, and CI/backups trimmed."""
+    data = full_data()
+    data["services"]["gateway"]["upstream"] = "http://10.0.0.5:9000"
+    data["security"].update(
+        headers={"hsts": {"enabled": False}},
+        cors={"allowed_origins": []},
+        rate_limit={"enabled": False},
+        audit_log={"enabled": False},
+    )
+    data["ci"].update(lint=False, security_scan=False)
+    data["backups"] = {"enabled": False}
+    return platform_from(tmp_path, data)
+
+
+def literal(text: str) -> str:
+    """platform.yaml interpolates ${VAR} as compose does; `$$` is a literal `$`."""
+    return text.replace("$", "$$")
+
+
+def hostile(tmp_path: Path) -> Platform:
+    """Free-text values that would break a file if written unescaped."""
+    data = full_data()
+    data["security"]["headers"].update(
+        content_security_policy=literal(HOSTILE_CSP), permissions_policy=literal(HOSTILE_PERMISSIONS)
+    )
+    data["services"]["postgres"]["settings"]["search_path"] = literal(HOSTILE_SETTING)
+    return platform_from(tmp_path, data)
+
+
+BUILDERS = {
+    "minimal": lambda tmp: load([EXAMPLES / "minimal" / "platform.yaml"], env={}).platform,
+    "full": lambda tmp: load([EXAMPLES / "full" / "platform.yaml"], env={}).platform,
+    "local": lambda tmp: load([EXAMPLES / "local" / "platform.yaml"], env={}).platform,
+    "everything": everything_on,
+    "switched_off": switched_off,
+    "hostile": hostile,
+}
+
+
+@pytest.fixture(params=list(BUILDERS))
+def rendered(request, tmp_path: Path) -> tuple[Platform, Path, dict[str, str]]:
+    platform = BUILDERS[request.param](tmp_path / "source")
+    files = render_platform(platform)
+    out = tmp_path / "project"
+    for rel, text in files.items():
+        target = out / rel
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(text)
+    return platform, out, files
+
+
+def deploy(platform: Platform, rel: str) -> str:
+    return f"{platform.paths.deploy}/{rel}"
+
+
+# -- tools --------------------------------------------------------------------------------
+
+
+def tool(name: str) -> str:
+    path = shutil.which(name)
+    if path is None:
+        need(f"{name} is not installed")
+    return path
+
+
+def run(
+    *args: str,
+    cwd: Path | None = None,
+    env: dict[str, str] | None = None,
+) -> subprocess.CompletedProcess:
+    return subprocess.run(args, cwd=cwd, env=env, capture_output=True, text=True, timeout=120)
+
+
+def nginx_test(conf: Path, tmp_path: Path) -> subprocess.CompletedProcess:
+    """`nginx -t` as the gateway container sees the file. An upstream on host.docker.internal is
+    resolved when nginx starts, from /etc/hosts, where Docker writes it (extra_hosts): here it
+    gets the same entry, in a private mount namespace, so the host's /etc/hosts is untouched."""
+    prefix = tmp_path / "nginx-prefix"
+    (prefix / "logs").mkdir(parents=True, exist_ok=True)
+    command = [tool("nginx"), "-t", "-e", "stderr", "-p", f"{prefix}/", "-c", str(conf)]
+    if "server host.docker.internal:" not in conf.read_text():
+        return run(*command)
+    if os.geteuid() != 0:
+        need("nginx -t of an upstream on host.docker.internal needs root (a private /etc/hosts)")
+    hosts = tmp_path / "hosts"
+    hosts.write_text("127.0.0.1 localhost\n192.0.2.10 host.docker.internal\n")
+    return run(
+        tool("unshare"), "--mount", "sh", "-c", 'mount --bind "$0" /etc/hosts && exec "$@"', str(hosts), *command
+    )
+
+
+def _unescape(match: re.Match) -> str:
+    return "$" if match.group(1) is None else match.group(1)
+
+
+def nginx_headers(conf_text: str) -> dict[str, str]:
+    """`add_header NAME VALUE always;` lines, VALUE unescaped the way nginx reads it."""
+    found = {}
+    pattern = r'^\s*add_header\s+(\S+)\s+("(?:[^"\\]|\\.)*"|\S+)\s+always;'
+    for name, value in re.findall(pattern, conf_text, re.M):
+        if value.startswith('"'):
+            value = re.sub(r"\\(.)|\$\{dollar\}", _unescape, value[1:-1])
+        found[name] = value
+    return found
