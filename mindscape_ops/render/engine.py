@@ -38,6 +38,12 @@ def nginx_str(value: Any) -> str:
     return f'"{text}"'
 
 
+def s_or_ms(duration: Any) -> str:
+    """A duration as nginx and compose spell it: whole seconds, else milliseconds."""
+    seconds = duration.seconds
+    return f"{int(seconds)}s" if seconds == int(seconds) else f"{round(seconds * 1000)}ms"
+
+
 def promql_str(value: Any) -> str:
     """A PromQL string literal (label matcher value)."""
     return json.dumps(str(value))
@@ -69,6 +75,7 @@ def environment() -> SandboxedEnvironment:
         nginx_str=nginx_str,
         promql_str=promql_str,
         regex_escape=regex_escape,
+        s_or_ms=s_or_ms,
     )
     return env
 
