@@ -254,14 +254,6 @@ class Engine:
         with engine_errors(f"reading logs of {container}"):
             yield from self.api.logs(container, tail=tail, stdout=True, stderr=True, stream=True, follow=True)
 
-    def exec(
-        self, container: str, command: list[str], environment: Mapping[str, str] | None = None
-    ) -> tuple[int, bytes]:
-        with engine_errors(f"running a command in {container}"):
-            exec_id = self.api.exec_create(container, command, environment=dict(environment or {}))["Id"]
-            output = self.api.exec_start(exec_id)
-            return self.api.exec_inspect(exec_id)["ExitCode"], output
-
 
 def _health_from_status(status: str) -> str | None:
     for word in ("healthy", "unhealthy", "health: starting"):
