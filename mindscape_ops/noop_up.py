@@ -25,9 +25,14 @@ CACHE_KEY = "up_cache"
 
 
 def input_key(
-    files: list[Path], options: dict[str, Any], env_names: list[str], mounts: list[str]
+    files: list[Path],
+    options: dict[str, Any],
+    env_names: list[str],
+    mounts: list[str],
+    state: dict[str, Any] | None = None,
 ) -> tuple[str, Path] | None:
-    """The key over every input of a no-op `up`, and the project root; None if a file is unreadable."""
+    """The key over every input of a no-op `up`, and the project root; None if a file is unreadable.
+    `state`: state.json as already read by the caller (it is read here otherwise)."""
     from .fsutil import content_digest
     from .workspace import DIRNAME, Workspace
 
@@ -43,7 +48,7 @@ def input_key(
         names |= {n for n in os.environ if n.startswith("DOCKER_")}
         digest.update(json.dumps({name: os.environ.get(name) for name in sorted(names)}).encode())
         digest.update((root / DIRNAME / "secrets.env").read_bytes())
-        state = Workspace(root).read_state()
+        state = dict(state) if state is not None else Workspace(root).read_state()
         for path in sorted(state.get("manifest", {})):
             digest.update(path.encode() + b"\0" + (root / path).read_bytes())
     except OSError:
@@ -71,9 +76,10 @@ def try_noop(files: list[Path], options: dict[str, Any]) -> list[str] | None:
     """The services found unchanged and ready, or None when the full `up` must run."""
     from .workspace import Workspace
 
-    cache = Workspace(files[0].resolve().parent).read_state().get(CACHE_KEY)
+    state = Workspace(files[0].resolve().parent).read_state()
+    cache = state.get(CACHE_KEY)
     try:
-        computed = input_key(files, options, list(cache["env_names"]), list(cache["mounts"]))
+        computed = input_key(files, options, list(cache["env_names"]), list(cache["mounts"]), state)
         if computed is None or computed[0] != cache["key"]:
             return None
         return _engine_agrees(cache["project"], cache["services"])
