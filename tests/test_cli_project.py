@@ -7,6 +7,7 @@ import os
 import shutil
 import subprocess
 import sys
+import sysconfig
 from pathlib import Path
 
 import pytest
@@ -139,10 +140,22 @@ def test_plain_install_renders_what_a_checkout_renders(tmp_path):
         check=True,
         capture_output=True,
     )
-    subprocess.run([sys.executable, "-m", "venv", "--system-site-packages", str(venv)], check=True)
+    # A clean venv that borrows the dependencies of the interpreter running the tests (what
+    # `make test` installed into .venv), not those of whatever Python the machine has: the
+    # paths go in as plain sys.path entries, so .venv's editable finder for the checkout is
+    # not loaded, and the wheel installed below comes first.
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True)
+    site_dir = subprocess.run(
+        [venv / "bin/python", "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout.strip()
+    borrowed = {sysconfig.get_paths()[key] for key in ("purelib", "platlib")}
+    Path(site_dir, "borrowed-dependencies.pth").write_text("\n".join(sorted(borrowed)) + "\n")
     wheel = next(wheel_dir.glob("mindscape-*.whl"))
     subprocess.run(
-        [venv / "bin/python", "-m", "pip", "install", "-q", "--no-deps", "--force-reinstall", str(wheel)],
+        [sys.executable, "-m", "pip", "--python", venv / "bin/python", "install", "-q", "--no-deps", str(wheel)],
         check=True,
         capture_output=True,
     )
