@@ -132,14 +132,33 @@ def test_invalid_file_changes_nothing(initialised):
     assert generated_files(initialised) == before
 
 
-def test_plain_install_renders_what_a_checkout_renders(tmp_path):
-    """The wheel carries templates/: a non-editable install renders byte for byte the same."""
-    wheel_dir, venv = tmp_path / "wheel", tmp_path / "venv"
+@pytest.fixture(scope="module")
+def wheel(tmp_path_factory) -> Path:
+    wheel_dir = tmp_path_factory.mktemp("wheel")
     subprocess.run(
         [sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(wheel_dir), str(REPO)],
         check=True,
         capture_output=True,
     )
+    return next(wheel_dir.glob("mindscape-*.whl"))
+
+
+def test_every_module_and_template_ships_in_the_wheel(wheel):
+    import zipfile
+
+    shipped = set(zipfile.ZipFile(wheel).namelist())
+    package = REPO / "mindscape_ops"
+    modules = {f"mindscape_ops/{p.relative_to(package)}" for p in package.rglob("*.py")}
+    templates = {
+        f"mindscape_ops/templates/{p.relative_to(REPO / 'templates')}" for p in (REPO / "templates").rglob("*.j2")
+    }
+    assert modules and templates
+    assert modules - shipped == set() and templates - shipped == set()
+
+
+def test_plain_install_renders_what_a_checkout_renders(tmp_path, wheel):
+    """The wheel carries templates/: a non-editable install renders byte for byte the same."""
+    venv = tmp_path / "venv"
     # A clean venv that borrows the dependencies of the interpreter running the tests (what
     # `make test` installed into .venv), not those of whatever Python the machine has: the
     # paths go in as plain sys.path entries, so .venv's editable finder for the checkout is
@@ -153,7 +172,6 @@ def test_plain_install_renders_what_a_checkout_renders(tmp_path):
     ).stdout.strip()
     borrowed = {sysconfig.get_paths()[key] for key in ("purelib", "platlib")}
     Path(site_dir, "borrowed-dependencies.pth").write_text("\n".join(sorted(borrowed)) + "\n")
-    wheel = next(wheel_dir.glob("mindscape-*.whl"))
     subprocess.run(
         [sys.executable, "-m", "pip", "--python", venv / "bin/python", "install", "-q", "--no-deps", str(wheel)],
         check=True,
@@ -226,7 +244,8 @@ def test_a_directory_in_place_of_a_generated_file_fails_cleanly(initialised):
 
 
 def test_an_unexpected_os_error_is_reported_without_a_traceback(tmp_path, monkeypatch, capsys):
-    from mindscape_ops import cli, project
+    from mindscape_ops import cli
+    from mindscape_ops.workspace import project
 
     def broken(files):
         raise IsADirectoryError(21, "Is a directory", str(tmp_path / "somewhere"))
@@ -250,7 +269,7 @@ def test_a_wrongly_shaped_state_file_is_not_a_traceback(initialised):
 def test_audit_outcome_of_a_failure_is_redacted(tmp_path):
     from mindscape_ops.cli.common import audited
     from mindscape_ops.errors import OperationFailed
-    from mindscape_ops.workspace import Workspace
+    from mindscape_ops.workspace.store import Workspace
 
     workspace = Workspace(tmp_path)
     secret = workspace.ensure_secrets(["POSTGRES_PASSWORD"])["POSTGRES_PASSWORD"]
@@ -284,9 +303,9 @@ def test_secrets_of_a_hand_written_platform_are_not_committable(tmp_path):
 
 
 def test_prepare_returns_what_it_did_and_honours_force(initialised):
-    from mindscape_ops.prepare import prepare
-    from mindscape_ops.project import open_project
     from mindscape_ops.render import Status
+    from mindscape_ops.workspace.prepare import prepare
+    from mindscape_ops.workspace.project import open_project
 
     conf = initialised / "deploy/redis/redis.conf"
     conf.write_text(conf.read_text() + "# my tuning\n")

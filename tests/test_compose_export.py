@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 
 from mindscape_ops.config import load
-from mindscape_ops.runtime.readiness import Credentials, NotReady, check_http, check_postgres, check_redis
-from mindscape_ops.workspace import Workspace
+from mindscape_ops.provision.readiness import Credentials, NotReady, check_http, check_postgres, check_redis
+from mindscape_ops.workspace.store import Workspace
 
 from .conftest import EXAMPLES, need, run_cli, unique_project
 

@@ -8,11 +8,11 @@ import time
 
 import pytest
 
-from mindscape_ops.containers import ContainerSpec
 from mindscape_ops.errors import OperationFailed
-from mindscape_ops.plan import Action, Desired, Kind, Observed
-from mindscape_ops.runtime.converge import Hooks, StartQueue, execute
-from mindscape_ops.runtime.readiness import NotReady, Wait
+from mindscape_ops.provision.convergence import Action, Desired, Kind, Observed
+from mindscape_ops.provision.execute import Hooks, StartQueue, execute
+from mindscape_ops.provision.readiness import NotReady, Wait
+from mindscape_ops.services.spec import ContainerSpec
 
 
 class FakeEngine:

@@ -19,7 +19,7 @@ from mindscape_ops.migrate.files import (
     parse,
     taken_versions,
 )
-from mindscape_ops.migrate.plan import AppliedMigration, State, entries, plan_baseline, plan_down, plan_up
+from mindscape_ops.migrate.pending import AppliedMigration, State, entries, plan_baseline, plan_down, plan_up
 from mindscape_ops.migrate.sql import line_and_column, split_statements
 
 from .conftest import run_cli

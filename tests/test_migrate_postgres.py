@@ -21,8 +21,8 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from mindscape_ops.migrate.engine import MIGRATION_LOCK
 from mindscape_ops.migrate.files import checksum
+from mindscape_ops.migrate.runner import MIGRATION_LOCK
 
 from .conftest import PG_PASSWORD, PgDatabase, PgServer, run_cli
 
@@ -141,7 +141,7 @@ def test_up_applies_in_order_and_records(project: Project, pg_database: PgDataba
 
 def test_apply_pending_library_call(project: Project, pg_database: PgDatabase, monkeypatch):
     from mindscape_ops.migrate import apply_pending
-    from mindscape_ops.project import open_project
+    from mindscape_ops.workspace.project import open_project
 
     monkeypatch.delenv("DATABASE_URL", raising=False)
     project.write("1", "one", "CREATE TABLE one (x int);")

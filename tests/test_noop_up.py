@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from mindscape_ops import noop_up
+from mindscape_ops.provision import noop as noop_up
 
 
 @pytest.fixture

@@ -7,8 +7,7 @@ import json
 import pytest
 
 from mindscape_ops.config import load
-from mindscape_ops.containers import container_specs
-from mindscape_ops.plan import (
+from mindscape_ops.provision.convergence import (
     LABEL_CONFIG_HASH,
     LABEL_CONFIG_PARTS,
     Kind,
@@ -16,7 +15,8 @@ from mindscape_ops.plan import (
     converge,
     desire,
 )
-from mindscape_ops.runtime.readiness import NotReady, Wait, wait_until_ready
+from mindscape_ops.provision.readiness import NotReady, Wait, wait_until_ready
+from mindscape_ops.services.spec import container_specs
 
 from .conftest import EXAMPLES
 

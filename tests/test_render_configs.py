@@ -12,8 +12,8 @@ import pytest
 import yaml
 
 from mindscape_ops.config import load
-from mindscape_ops.containers import container_specs
 from mindscape_ops.render.artifacts import render_platform
+from mindscape_ops.services.spec import container_specs
 
 from . import render_support
 from .conftest import EXAMPLES

@@ -8,10 +8,10 @@ from pathlib import Path
 import pytest
 
 from mindscape_ops.errors import OperationFailed
-from mindscape_ops.fsutil import atomic_write, sha256_text
-from mindscape_ops.render.engine import nginx_str, yaml_str
 from mindscape_ops.render.files import Status, apply, compare
+from mindscape_ops.render.jinja import nginx_str, yaml_str
 from mindscape_ops.render.marker import MARKER, with_marker, written_by_us
+from mindscape_ops.workspace.files import atomic_write, sha256_text
 
 A = with_marker("a.yml", "a: 1\n")
 B = with_marker("docs/b.md", "# b\n")
@@ -130,7 +130,7 @@ def test_nginx_str_escapes_dollar_and_quotes():
 
 
 def test_templates_dir_is_found():
-    from mindscape_ops.render.engine import templates_dir
+    from mindscape_ops.render.jinja import templates_dir
 
     assert (templates_dir() / "starter" / "platform.yaml.j2").is_file()
     assert isinstance(templates_dir(), Path)
@@ -147,7 +147,7 @@ def test_a_recorded_file_gone_and_no_longer_rendered_leaves_the_manifest(tmp_pat
 def test_a_forgotten_manifest_entry_does_not_disable_the_fast_path(tmp_path, monkeypatch):
     from mindscape_ops import render
     from mindscape_ops.config import load
-    from mindscape_ops.workspace import Workspace
+    from mindscape_ops.workspace.store import Workspace
 
     (tmp_path / "platform.yaml").write_text("version: 1\nproject: fast\nservices:\n  redis: {}\n")
     loaded, workspace = load([tmp_path / "platform.yaml"], env={}), Workspace(tmp_path)
@@ -191,7 +191,7 @@ def test_a_directory_in_place_of_a_generated_file_is_an_operation_failure(tmp_pa
 
 
 def test_the_code_digest_covers_templates_and_python_code(tmp_path, monkeypatch):
-    from mindscape_ops import resources
+    from mindscape_ops.render import resources
 
     package = tmp_path / "mindscape_ops"
     (package / "templates").mkdir(parents=True)
@@ -212,9 +212,9 @@ def test_the_code_digest_covers_templates_and_python_code(tmp_path, monkeypatch)
 def test_render_fingerprint_and_noop_key_follow_the_code_digest(tmp_path, monkeypatch):
     import json
 
-    from mindscape_ops import noop_up, resources
     from mindscape_ops.config import load
-    from mindscape_ops.render import fingerprint
+    from mindscape_ops.provision import noop as noop_up
+    from mindscape_ops.render import fingerprint, resources
 
     assert resources.code_and_templates_digest() == resources.code_and_templates_digest()
     (tmp_path / "platform.yaml").write_text("version: 1\nproject: fp\n")

@@ -10,7 +10,7 @@ import subprocess
 import pytest
 
 from mindscape_ops.errors import OperationFailed
-from mindscape_ops.workspace import Workspace, current_user, ensure_gitignored, redact
+from mindscape_ops.workspace.store import Workspace, current_user, ensure_gitignored, redact
 
 
 def test_secrets_are_generated_private_and_never_overwritten(tmp_path):

@@ -16,9 +16,10 @@ os.environ.setdefault("TYPER_USE_RICH", "0")
 
 import typer  # noqa: E402
 
-from .. import __version__  # noqa: E402
-from . import database, project, runtime
-from .common import report_error  # noqa: E402
+from mindscape_ops import __version__  # noqa: E402
+from mindscape_ops.cli import database, project
+from mindscape_ops.cli import lifecycle as runtime
+from mindscape_ops.cli.common import report_error  # noqa: E402
 
 app = typer.Typer(
     name="mindscape",
@@ -51,7 +52,7 @@ runtime.register(app)
 
 
 def main() -> None:
-    from ..errors import MindscapeError, OperationFailed
+    from mindscape_ops.errors import MindscapeError, OperationFailed
 
     try:
         app()

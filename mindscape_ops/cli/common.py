@@ -14,9 +14,9 @@ import typer
 if TYPE_CHECKING:
     from rich.console import Console
 
-    from ..errors import MindscapeError
-    from ..project import Project
-    from ..workspace import Workspace
+    from mindscape_ops.errors import MindscapeError
+    from mindscape_ops.workspace.project import Project
+    from mindscape_ops.workspace.store import Workspace
 
 FilesOption = Annotated[
     list[Path] | None,
@@ -38,7 +38,7 @@ def console(stderr: bool = False) -> Console:
 
 
 def report_error(exc: MindscapeError) -> None:
-    from ..errors import ConfigError
+    from mindscape_ops.errors import ConfigError
 
     err = console(stderr=True)
     if isinstance(exc, ConfigError):
@@ -56,7 +56,7 @@ def _escape(text: str) -> str:
 
 
 def open_project(files: list[Path] | None) -> Project:
-    from ..project import open_project as _open
+    from mindscape_ops.workspace.project import open_project as _open
 
     return _open(files)
 
@@ -73,7 +73,7 @@ class Audit:
 
 @contextlib.contextmanager
 def audited(command: str, **arguments: Any) -> Iterator[Audit]:
-    from ..errors import MindscapeError
+    from mindscape_ops.errors import MindscapeError
 
     started = time.monotonic()
     record = Audit(command, arguments)

@@ -7,12 +7,12 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from .common import FilesOption, JsonOption, audited, console, exit_with, open_project, stdout_json
+from mindscape_ops.cli.common import FilesOption, JsonOption, audited, console, exit_with, open_project, stdout_json
 
 if TYPE_CHECKING:
     from rich.console import Console
 
-    from ..migrate.actions import StatusReport
+    from mindscape_ops.migrate.actions import StatusReport
 
 app = typer.Typer(
     help="Schema migrations: dbmate-style <version>_<name>.sql files in database.migrations_dir, "
@@ -37,7 +37,7 @@ def new(
     files: FilesOption = None,
 ) -> None:
     """Write a new <timestamp>_<name>.sql with empty up and down sections."""
-    from ..migrate import actions
+    from mindscape_ops.migrate import actions
 
     with audited("migrate new", name=name) as record:
         record.project = project = open_project(files)
@@ -62,7 +62,7 @@ def up(
     files: FilesOption = None,
 ) -> None:
     """Apply pending migrations in version order; stop at the first failure."""
-    from ..migrate import actions
+    from mindscape_ops.migrate import actions
 
     out = console()
     with audited("migrate up", to=to, dry_run=dry_run, allow_out_of_order=allow_out_of_order) as record:
@@ -105,7 +105,7 @@ def down(
     files: FilesOption = None,
 ) -> None:
     """Run the down sections of the most recently applied migrations and forget them."""
-    from ..migrate import actions
+    from mindscape_ops.migrate import actions
 
     out = console()
     with audited("migrate down", steps=steps, dry_run=dry_run) as record:
@@ -126,7 +126,7 @@ def baseline(
     files: FilesOption = None,
 ) -> None:
     """Mark every migration up to VERSION as applied without running it (for an existing database)."""
-    from ..migrate import actions
+    from mindscape_ops.migrate import actions
 
     out = console()
     with audited("migrate baseline", version=version) as record:
@@ -142,7 +142,7 @@ def baseline(
 @app.command("status")
 def status(json_output: JsonOption = False, files: FilesOption = None) -> None:
     """Applied, pending, changed and missing migrations (exit 1 when any changed or is missing)."""
-    from ..migrate import actions
+    from mindscape_ops.migrate import actions
 
     project = open_project(files)
     report = actions.status(project, echo=_echo(console(stderr=True)))
@@ -157,7 +157,7 @@ _STATE_STYLE = {"applied": "green", "pending": "cyan", "changed": "red", "missin
 
 
 def _print_status(report: StatusReport) -> None:
-    from ..migrate.engine import TABLE
+    from mindscape_ops.migrate.runner import TABLE
 
     out = console()
     out.print(
@@ -195,7 +195,7 @@ def _summary(report: StatusReport) -> dict[str, int]:
 
 
 def _status_json(report: StatusReport) -> dict[str, Any]:
-    from ..migrate.engine import TABLE
+    from mindscape_ops.migrate.runner import TABLE
 
     def one(e: Any) -> dict[str, Any]:
         row = e.applied
@@ -231,8 +231,8 @@ def _seconds(text: str | None) -> float | None:
     """--lock-timeout: a duration (30s, 2m) or plain seconds."""
     if text is None:
         return None
-    from ..config.types import Duration
-    from ..errors import UsageError
+    from mindscape_ops.config.types import Duration
+    from mindscape_ops.errors import UsageError
 
     try:
         return float(text) if text.replace(".", "", 1).isdigit() else Duration.parse(text).seconds
@@ -241,6 +241,6 @@ def _seconds(text: str | None) -> float | None:
 
 
 def _shown(path: Path) -> str:
-    from ..migrate.files import shown
+    from mindscape_ops.migrate.files import shown
 
     return shown(path)

@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from .common import FilesOption, audited, console, exit_with, open_project
+from mindscape_ops.cli.common import FilesOption, audited, console, exit_with, open_project
 
 
 def register(app: typer.Typer) -> None:
@@ -28,8 +28,8 @@ def init(
     files: FilesOption = None,
 ) -> None:
     """Write a commented starter platform.yaml, generate secrets, then render everything."""
-    from ..prepare import prepare
-    from ..starter import create_platform
+    from mindscape_ops.render.starter import create_platform
+    from mindscape_ops.workspace.prepare import prepare
 
     target = files[-1] if files else directory / "platform.yaml"
     with audited("init", directory=str(directory), name=name, force=force, source=from_file) as record:
@@ -64,8 +64,8 @@ def render(
     files: FilesOption = None,
 ) -> None:
     """Write every generated file (CI, monitoring, security, configs, compose, runbooks)."""
-    from .. import render as rendering
-    from ..prepare import prepare
+    from mindscape_ops import render as rendering
+    from mindscape_ops.workspace.prepare import prepare
 
     if check:
         project = open_project(files)
@@ -89,7 +89,7 @@ def render(
 
 def _kept(changes) -> bool:
     """Say which hand-edited generated files were left alone; True if any."""
-    from .. import render as rendering
+    from mindscape_ops import render as rendering
 
     kept = [c for c in changes if c.status is rendering.Status.HAND_EDITED]
     if kept:

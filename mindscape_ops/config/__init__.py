@@ -1,6 +1,6 @@
 """platform.yaml: the models and the loader."""
 
-from .loader import LoadedPlatform, dotted, load
-from .models import Platform
+from mindscape_ops.config.loader import LoadedPlatform, dotted, load
+from mindscape_ops.config.models import Platform
 
 __all__ = ["LoadedPlatform", "Platform", "dotted", "load"]

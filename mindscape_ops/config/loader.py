@@ -19,9 +19,9 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ValidationError
 
-from ..errors import ConfigError, UsageError
-from .models import Platform
-from .rules import check_platform
+from mindscape_ops.config.models import Platform
+from mindscape_ops.config.rules import check_platform
+from mindscape_ops.errors import ConfigError, UsageError
 
 Loc = tuple[str | int, ...]
 Position = tuple[str, int, int]  # file, line, column (1-based)

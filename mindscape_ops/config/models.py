@@ -8,8 +8,8 @@ from typing import Annotated, Literal
 
 from pydantic import AfterValidator, Field
 
-from .services import HostPort, HttpUrl, ScrapeTarget, Services, Strict
-from .types import Cron, Duration, Identifier, Name, RelativePath, Size, Text
+from mindscape_ops.config.services import HostPort, HttpUrl, ScrapeTarget, Services, Strict
+from mindscape_ops.config.types import Cron, Duration, Identifier, Name, RelativePath, Size, Text
 
 _ORIGIN_RE = re.compile(r"^https?://[A-Za-z0-9][A-Za-z0-9.-]*(:\d{1,5})?$")
 _HEADER_RE = re.compile(r"^[A-Za-z0-9-]{1,64}$")

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from .models import Platform
-from .services import DEPENDS_ON
+from mindscape_ops.config.models import Platform
+from mindscape_ops.config.services import DEPENDS_ON
 
 Problem = tuple[tuple[str | int, ...], str]
 

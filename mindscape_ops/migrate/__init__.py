@@ -15,13 +15,13 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from collections.abc import Callable
 
-    from ..project import Project
+    from mindscape_ops.workspace.project import Project
 
 
 def apply_pending(project: Project, echo: Callable[[str], None] = print) -> int:
     """Apply pending migrations to the provisioned postgres (for `mindscape up` when
     database.migrate_on_up is true; a DATABASE_URL in the environment is not used).
     Returns how many ran; raises a MindscapeError when one fails or the database is unreachable."""
-    from .actions import apply_pending as _apply_pending
+    from mindscape_ops.migrate.actions import apply_pending as _apply_pending
 
     return _apply_pending(project, echo=echo)

@@ -7,15 +7,23 @@ import socket
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..endpoints import database_target
-from ..errors import OperationFailed
-from ..fsutil import atomic_write
-from ..project import Project
-from ..workspace import current_user
-from . import engine
-from .engine import Echo
-from .files import MigrationFile, check_new_name, discover, new_file_text, new_version, shown, taken_versions
-from .plan import Entry, entries, plan_baseline, plan_down, plan_up
+from mindscape_ops.errors import OperationFailed
+from mindscape_ops.migrate import runner as engine
+from mindscape_ops.migrate.files import (
+    MigrationFile,
+    check_new_name,
+    discover,
+    new_file_text,
+    new_version,
+    shown,
+    taken_versions,
+)
+from mindscape_ops.migrate.pending import Entry, entries, plan_baseline, plan_down, plan_up
+from mindscape_ops.migrate.runner import Echo
+from mindscape_ops.provision.endpoints import database_target
+from mindscape_ops.workspace.files import atomic_write
+from mindscape_ops.workspace.project import Project
+from mindscape_ops.workspace.store import current_user
 
 
 def migrations_dir(project: Project) -> Path:

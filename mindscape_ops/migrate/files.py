@@ -17,8 +17,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from ..errors import UsageError
-from .sql import split_statements
+from mindscape_ops.errors import UsageError
+from mindscape_ops.migrate.sql import split_statements
 
 FILE_RE = re.compile(r"^(?P<version>\d+)_(?P<name>[^/\\]+)\.sql$")
 NAME_RE = re.compile(r"^[a-z0-9_]{1,100}$")

@@ -10,17 +10,17 @@ from __future__ import annotations
 import hashlib
 import json
 
-from .. import __version__
-from ..config import LoadedPlatform
-from ..fsutil import sha256_text
-from ..workspace import Workspace
-from .files import FileChange, Status, apply, compare
+from mindscape_ops import __version__
+from mindscape_ops.config import LoadedPlatform
+from mindscape_ops.render.files import FileChange, Status, apply, compare
+from mindscape_ops.workspace.files import sha256_text
+from mindscape_ops.workspace.store import Workspace
 
 __all__ = ["FileChange", "Status", "fingerprint", "preview", "write"]
 
 
 def fingerprint(loaded: LoadedPlatform) -> str:
-    from .. import resources
+    from mindscape_ops.render import resources
 
     digest = hashlib.sha256(__version__.encode())
     digest.update(resources.code_and_templates_digest().encode())
@@ -44,7 +44,7 @@ def _untouched(loaded: LoadedPlatform, manifest: dict[str, str]) -> list[FileCha
 
 def render_platform(platform) -> dict[str, str]:
     # Jinja is imported only when something has to be rendered.
-    from .artifacts import render_platform as render_all
+    from mindscape_ops.render.artifacts import render_platform as render_all
 
     return render_all(platform)
 

@@ -6,11 +6,11 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from .. import __version__
-from ..config.models import Platform
-from ..containers import HEALTHCHECK, LOG_OPTIONS, container_specs, required_secrets
-from .engine import render_template
-from .marker import with_marker
+from mindscape_ops import __version__
+from mindscape_ops.config.models import Platform
+from mindscape_ops.render.jinja import render_template
+from mindscape_ops.render.marker import with_marker
+from mindscape_ops.services.spec import HEALTHCHECK, LOG_OPTIONS, container_specs, required_secrets
 
 
 @dataclass(frozen=True)

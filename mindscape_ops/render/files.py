@@ -12,8 +12,8 @@ import enum
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..fsutil import atomic_write, cannot_write, sha256_text
-from .marker import written_by_us
+from mindscape_ops.render.marker import written_by_us
+from mindscape_ops.workspace.files import atomic_write, cannot_write, sha256_text
 
 
 class Status(enum.StrEnum):

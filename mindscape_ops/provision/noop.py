@@ -17,8 +17,8 @@ import re
 from pathlib import Path
 from typing import Any
 
-from . import __version__
-from .resources import code_and_templates_digest
+from mindscape_ops import __version__
+from mindscape_ops.render.resources import code_and_templates_digest
 
 _VAR_RE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)")
 CACHE_KEY = "up_cache"
@@ -33,8 +33,8 @@ def input_key(
 ) -> tuple[str, Path] | None:
     """The key over every input of a no-op `up`, and the project root; None if a file is unreadable.
     `state`: state.json as already read by the caller (it is read here otherwise)."""
-    from .fsutil import content_digest
-    from .workspace import DIRNAME, Workspace
+    from mindscape_ops.workspace.files import content_digest
+    from mindscape_ops.workspace.store import DIRNAME, Workspace
 
     digest = hashlib.sha256(json.dumps([__version__, options], sort_keys=True).encode())
     texts = []
@@ -65,7 +65,7 @@ def input_key(
 def remember(root: Path, files: list[Path], options: dict[str, Any], facts: dict[str, Any]) -> None:
     """After a successful full `up`: what the engine should show next time, under the key.
     `facts`: env_names, mounts, project, services (hash, image, image_id, healthcheck, probe)."""
-    from .workspace import Workspace
+    from mindscape_ops.workspace.store import Workspace
 
     computed = input_key(files, options, facts["env_names"], facts["mounts"])
     if computed is not None:
@@ -74,7 +74,7 @@ def remember(root: Path, files: list[Path], options: dict[str, Any], facts: dict
 
 def try_noop(files: list[Path], options: dict[str, Any]) -> list[str] | None:
     """The services found unchanged and ready, or None when the full `up` must run."""
-    from .workspace import Workspace
+    from mindscape_ops.workspace.store import Workspace
 
     state = Workspace(files[0].resolve().parent).read_state()
     cache = state.get(CACHE_KEY)
@@ -88,9 +88,9 @@ def try_noop(files: list[Path], options: dict[str, Any]) -> list[str] | None:
 
 
 def _engine_agrees(project: str, services: dict[str, dict[str, Any]]) -> list[str] | None:
-    from .errors import MindscapeError
-    from .plan import LABEL_CONFIG_HASH
-    from .runtime.docker import Engine
+    from mindscape_ops.adapters.docker import Engine
+    from mindscape_ops.errors import MindscapeError
+    from mindscape_ops.provision.convergence import LABEL_CONFIG_HASH
 
     try:
         engine = Engine(ping=False)
@@ -120,7 +120,7 @@ def _ready(seen: Any, expected: dict[str, Any]) -> bool:
     probe = expected.get("probe")
     if not probe or probe["kind"] != "http":
         return False
-    from .runtime.readiness import NotReady, check_http
+    from mindscape_ops.provision.readiness import NotReady, check_http
 
     try:
         check_http(probe["host"], probe["port"], probe["path"], probe["expect"])

@@ -10,8 +10,8 @@ import os
 from dataclasses import dataclass
 from urllib.parse import quote
 
-from .errors import EnvironmentUnusable, UsageError
-from .project import Project
+from mindscape_ops.errors import EnvironmentUnusable, UsageError
+from mindscape_ops.workspace.project import Project
 
 
 @dataclass(frozen=True)

@@ -16,10 +16,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from .containers import HEALTHCHECK, LOG_OPTIONS
+from mindscape_ops.services.spec import HEALTHCHECK, LOG_OPTIONS
 
 if TYPE_CHECKING:
-    from .containers import ContainerSpec
+    from mindscape_ops.services.spec import ContainerSpec
 
 LABEL_PROJECT = "io.mindscape.project"
 LABEL_SERVICE = "io.mindscape.service"

@@ -8,7 +8,7 @@ import os
 import tempfile
 from pathlib import Path
 
-from .errors import OperationFailed
+from mindscape_ops.errors import OperationFailed
 
 
 def atomic_write(path: Path, text: str | bytes, mode: int | None = None) -> None:

@@ -16,7 +16,7 @@ from typing import Any
 import jinja2
 from jinja2.sandbox import SandboxedEnvironment
 
-from ..resources import templates_dir
+from mindscape_ops.render.resources import templates_dir
 
 
 def yaml_str(value: Any) -> str:

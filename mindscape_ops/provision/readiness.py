@@ -13,7 +13,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from ..containers import Probe
+from mindscape_ops.services.spec import Probe
 
 
 class NotReady(Exception):

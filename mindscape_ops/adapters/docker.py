@@ -16,9 +16,9 @@ import docker
 import docker.errors
 import requests.exceptions
 
-from ..containers import LOG_OPTIONS
-from ..errors import EnvironmentUnusable, OperationFailed
-from ..plan import LABEL_PROJECT, LABEL_SERVICE, Observed
+from mindscape_ops.errors import EnvironmentUnusable, OperationFailed
+from mindscape_ops.provision.convergence import LABEL_PROJECT, LABEL_SERVICE, Observed
+from mindscape_ops.services.spec import LOG_OPTIONS
 
 BUILD_HINT = (
     "build local images with `scripts/build-local-images` (no registry needed), or set `image:` to one you have"

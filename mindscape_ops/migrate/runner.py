@@ -16,11 +16,11 @@ import psycopg
 from psycopg import errors as pg_errors
 from psycopg.conninfo import conninfo_to_dict
 
-from ..endpoints import DatabaseTarget
-from ..errors import EnvironmentUnusable, MindscapeError, OperationFailed, UsageError
-from .files import MigrationFile, Section, shown
-from .plan import AppliedMigration
-from .sql import Statement, line_and_column, split_statements
+from mindscape_ops.errors import EnvironmentUnusable, MindscapeError, OperationFailed, UsageError
+from mindscape_ops.migrate.files import MigrationFile, Section, shown
+from mindscape_ops.migrate.pending import AppliedMigration
+from mindscape_ops.migrate.sql import Statement, line_and_column, split_statements
+from mindscape_ops.provision.endpoints import DatabaseTarget
 
 SCHEMA = "mindscape"
 TABLE = f"{SCHEMA}.migrations"

@@ -7,14 +7,21 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from .errors import OperationFailed
-from .plan import LABEL_PROJECT, Action, Kind
-from .prepare import Prepared, prepare
-from .project import Project
-from .provision import Plan, check_conflicts, container_request, ensure_images, make_plan, select_services
-from .runtime.converge import Event, Hooks, Outcome, execute
-from .runtime.docker import Engine
-from .runtime.readiness import Credentials, Wait, probe_once, wait_until_ready
+from mindscape_ops.adapters.docker import Engine
+from mindscape_ops.errors import OperationFailed
+from mindscape_ops.provision.convergence import LABEL_PROJECT, Action, Kind
+from mindscape_ops.provision.desired import (
+    Plan,
+    check_conflicts,
+    container_request,
+    ensure_images,
+    make_plan,
+    select_services,
+)
+from mindscape_ops.provision.execute import Event, Hooks, Outcome, execute
+from mindscape_ops.provision.readiness import Credentials, Wait, probe_once, wait_until_ready
+from mindscape_ops.workspace.prepare import Prepared, prepare
+from mindscape_ops.workspace.project import Project
 
 
 @dataclass
@@ -25,7 +32,7 @@ class UpResult:
 
     @property
     def hand_edited(self) -> list[str]:
-        from .render import Status
+        from mindscape_ops.render import Status
 
         return [c.path for c in self.prepared.changes if c.status is Status.HAND_EDITED]
 
@@ -52,7 +59,7 @@ def plan(project: Project, services: Iterable[str] = ()) -> Plan:
 
 def rendered_overlay(project: Project) -> dict[str, str | None]:
     """The generated files as `up` would leave them (hand edits are kept, so not listed)."""
-    from . import render
+    from mindscape_ops import render
 
     changes = render.preview(project.loaded, project.workspace)
     return {c.path: c.new_text for c in changes if c.status is not render.Status.HAND_EDITED}
@@ -82,7 +89,7 @@ def noop_facts(project: Project, result: UpResult) -> dict[str, Any]:
     """What the no-op `up` needs to recognise this converged state again, without the model:
     the environment variables read beyond ${VAR} (receivers' secrets), every mounted path, and
     per service what the engine should show (probes kept only where Docker has no healthcheck)."""
-    from .endpoints import service_address
+    from mindscape_ops.provision.endpoints import service_address
 
     services: dict[str, dict[str, Any]] = {}
     for action in result.actions:
@@ -141,7 +148,7 @@ class _UpSteps:
         )
 
     def probe(self, service: str) -> Callable[[], None]:
-        from .endpoints import service_address
+        from mindscape_ops.provision.endpoints import service_address
 
         if not self.wait:
             return lambda: None
@@ -160,15 +167,15 @@ class _UpSteps:
         return platform.volume_name(service), {LABEL_PROJECT: platform.project, "io.mindscape.service": service}
 
     def pgbouncer_userlist(self) -> None:
-        from .endpoints import service_address
-        from .pooling import copy_verifier_from_postgres
+        from mindscape_ops.provision.endpoints import service_address
+        from mindscape_ops.services.pgbouncer_auth import copy_verifier_from_postgres
 
         address = service_address(self.project, "postgres")
         attempt = lambda: copy_verifier_from_postgres(self.project, address, self.creds["postgres"])  # noqa: E731
         wait_until_ready(attempt, self.waiting("postgres"))
 
     def migrate(self) -> None:
-        from .migrate import apply_pending
+        from mindscape_ops.migrate import apply_pending
 
         self.event("postgres", "migrating", "database.migrate_on_up")
         count = apply_pending(self.project, echo=lambda text: None)
@@ -268,7 +275,7 @@ def _started_at(state: dict[str, Any]) -> str | None:
 
 
 def logs(project: Project, service: str) -> tuple[Engine, str]:
-    from .errors import UsageError
+    from mindscape_ops.errors import UsageError
 
     enabled = project.platform.services.enabled()
     if service not in enabled:

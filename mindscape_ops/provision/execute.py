@@ -10,10 +10,10 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
-from ..errors import MindscapeError
-from ..plan import Action, Kind
-from .docker import Engine
-from .readiness import NotReady, Wait, wait_until_ready
+from mindscape_ops.adapters.docker import Engine
+from mindscape_ops.errors import MindscapeError
+from mindscape_ops.provision.convergence import Action, Kind
+from mindscape_ops.provision.readiness import NotReady, Wait, wait_until_ready
 
 Event = Callable[[str, str, str], None]  # service, state, detail
 ALIVE_CHECK_EVERY = 1.0  # seconds between asking the engine whether a container died

@@ -16,10 +16,10 @@ import os
 import re
 from pathlib import Path
 
-from .endpoints import Address
-from .fsutil import atomic_write
-from .project import Project
-from .runtime.readiness import Credentials, NotReady
+from mindscape_ops.provision.endpoints import Address
+from mindscape_ops.provision.readiness import Credentials, NotReady
+from mindscape_ops.workspace.files import atomic_write
+from mindscape_ops.workspace.project import Project
 
 ITERATIONS = 4096
 _VERIFIER_RE = re.compile(r"^SCRAM-SHA-256\$(\d+):([A-Za-z0-9+/=]+)\$([A-Za-z0-9+/=]+):([A-Za-z0-9+/=]+)$")

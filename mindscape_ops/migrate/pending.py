@@ -7,8 +7,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 
-from ..errors import OperationFailed, UsageError
-from .files import MigrationFile, shown
+from mindscape_ops.errors import OperationFailed, UsageError
+from mindscape_ops.migrate.files import MigrationFile, shown
 
 
 @dataclass(frozen=True)

@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from .common import FilesOption, JsonOption, audited, console, exit_with, open_project, stdout_json
+from mindscape_ops.cli.common import FilesOption, JsonOption, audited, console, exit_with, open_project, stdout_json
 
 ServicesArg = Annotated[
     list[str] | None, typer.Argument(help="Only these services (and what they need).", show_default=False)
@@ -24,7 +24,7 @@ def register(app: typer.Typer) -> None:
 
 def plan(services: ServicesArg = None, as_json: JsonOption = False, files: FilesOption = None) -> None:
     """Show what `up` would do per service: create, recreate (and why), start, unchanged, remove."""
-    from .. import lifecycle
+    from mindscape_ops.provision import lifecycle
 
     project = open_project(files)
     actions = lifecycle.plan(project, services or ()).actions
@@ -48,9 +48,9 @@ def up(
     files: FilesOption = None,
 ) -> None:
     """Converge containers to platform.yaml and wait until every service is really ready."""
-    from .. import noop_up
-    from ..project import platform_files
-    from ..workspace import Workspace
+    from mindscape_ops.provision import noop as noop_up
+    from mindscape_ops.workspace.project import platform_files
+    from mindscape_ops.workspace.store import Workspace
 
     paths = platform_files(files)
     options = {"services": sorted(services or []), "wait": not no_wait, "timeout": timeout}
@@ -67,8 +67,9 @@ def up(
 
 
 def _full_up(record, paths, options, services, no_wait: bool, timeout: float | None) -> None:
-    from .. import lifecycle, noop_up
-    from .progress import Progress
+    from mindscape_ops.cli.progress import Progress
+    from mindscape_ops.provision import lifecycle
+    from mindscape_ops.provision import noop as noop_up
 
     record.project = project = open_project(paths)
     err = console(stderr=True)
@@ -108,8 +109,8 @@ def down(
     files: FilesOption = None,
 ) -> None:
     """Stop and remove containers and the network. Volumes are kept unless --volumes is confirmed."""
-    from .. import lifecycle
-    from ..errors import UsageError
+    from mindscape_ops.errors import UsageError
+    from mindscape_ops.provision import lifecycle
 
     err = console(stderr=True)
 
@@ -147,7 +148,7 @@ def _size(size: int | None) -> str:
 
 def status(as_json: JsonOption = False, files: FilesOption = None) -> None:
     """State, health, ports and image of each service, and whether it matches platform.yaml."""
-    from .. import lifecycle
+    from mindscape_ops.provision import lifecycle
 
     project = open_project(files)
     rows = lifecycle.status(project)
@@ -180,8 +181,8 @@ def logs(
     files: FilesOption = None,
 ) -> None:
     """Show a service's container logs."""
-    from .. import lifecycle
-    from ..errors import UsageError
+    from mindscape_ops.errors import UsageError
+    from mindscape_ops.provision import lifecycle
 
     if tail != "all" and not tail.isdigit():
         raise UsageError(f"--tail {tail!r}: expected a number or all")

@@ -8,10 +8,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from .workspace import Workspace
+from mindscape_ops.workspace.store import Workspace
 
 if TYPE_CHECKING:  # the model is loaded only by open_project: the no-op `up` never needs it
-    from .config import LoadedPlatform
+    from mindscape_ops.config import LoadedPlatform
 
 DEFAULT_FILE = "platform.yaml"
 
@@ -39,7 +39,7 @@ class Project:
 
 
 def open_project(files: Sequence[Path] | None) -> Project:
-    from .config import load
+    from mindscape_ops.config import load
 
     loaded = load(platform_files(files))
     return Project(loaded, Workspace(loaded.root))

@@ -6,10 +6,9 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
-from .containers import HEALTHCHECK, ContainerSpec, container_specs
-from .errors import OperationFailed, UsageError
-from .fsutil import content_digest
-from .plan import (
+from mindscape_ops.adapters.docker import ContainerRequest, Engine
+from mindscape_ops.errors import OperationFailed, UsageError
+from mindscape_ops.provision.convergence import (
     LABEL_CONFIG_HASH,
     LABEL_CONFIG_PARTS,
     LABEL_PROJECT,
@@ -20,9 +19,10 @@ from .plan import (
     converge,
     desire,
 )
-from .project import Project
-from .runtime.docker import ContainerRequest, Engine
-from .runtime.ports import is_free, pick_free, process_holding
+from mindscape_ops.provision.ports import is_free, pick_free, process_holding
+from mindscape_ops.services.spec import HEALTHCHECK, ContainerSpec, container_specs
+from mindscape_ops.workspace.files import content_digest
+from mindscape_ops.workspace.project import Project
 
 
 @dataclass(frozen=True)

@@ -7,9 +7,9 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from .errors import ConfigError, UsageError
-from .fsutil import atomic_write, cannot_write
-from .workspace import ensure_gitignored
+from mindscape_ops.errors import ConfigError, UsageError
+from mindscape_ops.workspace.files import atomic_write, cannot_write
+from mindscape_ops.workspace.store import ensure_gitignored
 
 
 @dataclass(frozen=True)
@@ -26,8 +26,8 @@ def project_name_for(directory: Path) -> str:
 
 
 def create_platform(target: Path, name: str | None, force: bool, source: Path | None = None) -> Created:
-    from .config.types import check_name
-    from .render.engine import render_template
+    from mindscape_ops.config.types import check_name
+    from mindscape_ops.render.jinja import render_template
 
     if target.exists() and not force:
         raise UsageError(f"{target} already exists; not overwriting it", "pass --force to replace it")
@@ -57,7 +57,7 @@ def create_platform(target: Path, name: str | None, force: bool, source: Path | 
 
 def _check(text: str, shown_as: str) -> None:
     """Validate before writing anything: a half-done init would make its rerun refuse."""
-    from .config import load
+    from mindscape_ops.config import load
 
     with tempfile.TemporaryDirectory(prefix="mindscape-init-") as folder:
         candidate = Path(folder) / "platform.yaml"

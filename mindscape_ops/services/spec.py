@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Literal
 
 if TYPE_CHECKING:  # the model stays unloaded for the engine adapter and the no-op `up`
-    from .config.models import Platform
+    from mindscape_ops.config.models import Platform
 
 # Secrets the platform generates into .mindscape/secrets.env, by the service that needs them.
 SECRET_KEYS: dict[str, tuple[str, ...]] = {
@@ -70,7 +70,7 @@ def _wget(port: int, path: str) -> tuple[str, ...]:
 
 def container_specs(platform: Platform) -> dict[str, ContainerSpec]:
     """Specs of every enabled service, in start order."""
-    from .config.services import DEPENDS_ON
+    from mindscape_ops.config.services import DEPENDS_ON
 
     enabled = platform.services.enabled()
     specs: dict[str, ContainerSpec] = {}

@@ -20,7 +20,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from .fsutil import atomic_write, cannot_write
+from mindscape_ops.workspace.files import atomic_write, cannot_write
 
 DIRNAME = ".mindscape"
 _ENV_LINE = re.compile(r"^([A-Z_][A-Z0-9_]*)=(.*)$")

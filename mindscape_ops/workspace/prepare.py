@@ -8,12 +8,12 @@ import os
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from .containers import required_secrets
-from .fsutil import atomic_write, cannot_write
-from .project import Project
+from mindscape_ops.services.spec import required_secrets
+from mindscape_ops.workspace.files import atomic_write, cannot_write
+from mindscape_ops.workspace.project import Project
 
 if TYPE_CHECKING:
-    from .render import FileChange
+    from mindscape_ops.render import FileChange
 
 
 @dataclass
@@ -26,7 +26,7 @@ class Prepared:
 def prepare(project: Project, force: bool = False) -> Prepared:
     """Secrets generated (never overwritten), then files rendered and derived files written.
     Hand-edited generated files are kept unless `force` (their changes say HAND_EDITED)."""
-    from . import render
+    from mindscape_ops import render
 
     secrets = project.workspace.ensure_secrets(required_secrets(project.platform))
     changes = render.write(project.loaded, project.workspace, force=force)
@@ -40,7 +40,7 @@ def write_derived_files(project: Project, secrets: dict[str, str]) -> list[str]:
     if "alertmanager" in enabled:
         warnings += _write_receiver_secrets(project)
     if "postgres" in enabled:
-        from .pooling import ensure_pooler_files, initdb_dir
+        from mindscape_ops.services.pgbouncer_auth import ensure_pooler_files, initdb_dir
 
         # postgres always mounts its init folder, so adding pgbouncer later does not recreate it
         initdb_dir(project.root).mkdir(parents=True, exist_ok=True)
