@@ -135,8 +135,13 @@ def test_invalid_file_changes_nothing(initialised):
 @pytest.fixture(scope="module")
 def wheel(tmp_path_factory) -> Path:
     wheel_dir = tmp_path_factory.mktemp("wheel")
+    # Built from a copy: setuptools reuses a checkout's build/ folder, whose stale files would
+    # otherwise decide what the wheel holds.
+    source = tmp_path_factory.mktemp("source") / "mindscape"
+    junk = shutil.ignore_patterns(".git", ".venv", "build", "dist", "*.egg-info", "__pycache__", ".*_cache")
+    shutil.copytree(REPO, source, ignore=junk)
     subprocess.run(
-        [sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(wheel_dir), str(REPO)],
+        [sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(wheel_dir), str(source)],
         check=True,
         capture_output=True,
     )

@@ -58,9 +58,9 @@ class FakeEngine:
 
 def action(service, kind=Kind.CREATE, depends_on=(), running=True):
     spec = ContainerSpec(
-        service=service, image="img", container_port=1, host_port=1, bind="127.0.0.1", depends_on=depends_on
+        service=service, image="img", container_port=1, host_port=1, bind="127.0.0.1", name=f"p-{service}"
     )
-    desired = Desired(spec, f"p-{service}", 1, "sha256:x", {})
+    desired = Desired(spec.completed(1, "sha256:x", {}, {}), depends_on)
     observed = Observed(f"p-{service}", service, "running" if running else "exited", None, {}, f"old-{service}")
     return Action(service, kind, "test", desired, observed if kind is not Kind.CREATE else None)
 

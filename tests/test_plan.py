@@ -10,12 +10,13 @@ from mindscape_ops.config import load
 from mindscape_ops.provision.convergence import (
     LABEL_CONFIG_HASH,
     LABEL_CONFIG_PARTS,
+    Desired,
     Kind,
     Observed,
     converge,
-    desire,
 )
 from mindscape_ops.provision.readiness import NotReady, Wait, wait_until_ready
+from mindscape_ops.services.registry import BY_NAME
 from mindscape_ops.services.spec import container_specs
 
 from .conftest import EXAMPLES
@@ -27,14 +28,9 @@ def desired_for(example="full", secrets=SECRETS, digests=None, image="sha256:1")
     platform = load([EXAMPLES / example / "platform.yaml"], env={}).platform
     specs = container_specs(platform)
     return {
-        name: desire(
-            spec,
-            platform.container_name(name),
-            platform.network_name,
-            spec.host_port if spec.host_port != "auto" else 40000,
-            image,
-            secrets,
-            digests or {},
+        name: Desired(
+            spec.completed(spec.host_port if spec.host_port != "auto" else 40000, image, digests or {}, secrets),
+            tuple(d for d in BY_NAME[name].depends_on if d in specs),
         )
         for name, spec in specs.items()
     }
@@ -86,17 +82,18 @@ def test_secret_change_recreates_but_secret_never_appears_in_the_hash_input():
     base = desired_for()
     rotated = desired_for(secrets={**SECRETS, "REDIS_PASSWORD": "new"})
     actions = {a.service: a for a in converge(rotated, observed_from(base))}
-    assert actions["redis"].kind is Kind.RECREATE and actions["redis"].reason == "environment changed"
+    assert actions["redis"].kind is Kind.RECREATE and actions["redis"].reason == "secret changed"
     assert actions["redis_exporter"].kind is Kind.RECREATE
     assert actions["postgres"].kind is Kind.UNCHANGED
     for want in rotated.values():
-        assert "new" not in json.dumps(want.parts) and "pw1" not in json.dumps(want.parts)
+        shown = json.dumps([want.spec.hash_input(), want.labels()])
+        assert not any(value in shown for value in ("new", "pw1", "pw2", "pw3"))
 
 
 def test_new_image_id_recreates():
     actions = converge(desired_for(image="sha256:2"), observed_from(desired_for(image="sha256:1")))
     assert {a.kind for a in actions} == {Kind.RECREATE}
-    assert actions[0].reason == "image changed"
+    assert actions[0].reason == "image id changed"
 
 
 def test_service_dropped_from_file_is_removed():
@@ -108,13 +105,13 @@ def test_service_dropped_from_file_is_removed():
 
 
 def test_dependants_name_what_they_need():
-    specs = {name: want.spec for name, want in desired_for().items()}
-    assert specs["pgbouncer"].depends_on == ("postgres",)
-    assert specs["redis_exporter"].depends_on == ("redis",)
-    assert specs["grafana"].depends_on == ("prometheus",)
-    assert specs["postgres"].depends_on == specs["redis"].depends_on == ()
-    order = list(specs)
-    assert all(order.index(dep) < order.index(name) for name, spec in specs.items() for dep in spec.depends_on)
+    desired = desired_for()
+    assert desired["pgbouncer"].depends_on == ("postgres",)
+    assert desired["redis_exporter"].depends_on == ("redis",)
+    assert desired["grafana"].depends_on == ("prometheus",)
+    assert desired["postgres"].depends_on == desired["redis"].depends_on == ()
+    order = list(desired)
+    assert all(order.index(dep) < order.index(name) for name, want in desired.items() for dep in want.depends_on)
 
 
 class FakeClock:

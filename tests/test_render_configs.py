@@ -13,6 +13,7 @@ import yaml
 
 from mindscape_ops.config import load
 from mindscape_ops.render.artifacts import render_platform
+from mindscape_ops.services.registry import BY_NAME
 from mindscape_ops.services.spec import container_specs
 
 from . import render_support
@@ -113,7 +114,12 @@ def test_compose_export_matches_the_specs(rendered) -> None:
             else []
         )
         expected += [
-            {"type": "bind", "source": str(out / mount.source), "target": mount.target, "read_only": mount.read_only}
+            {
+                "type": "bind",
+                "source": mount.source if mount.host else str(out / mount.source),
+                "target": mount.target,
+                "read_only": mount.read_only,
+            }
             for mount in spec.mounts
         ]
         assert volumes == expected
@@ -133,7 +139,7 @@ def test_compose_export_matches_the_specs(rendered) -> None:
         assert service["logging"] == {"driver": "json-file", "options": {"max-size": "10m", "max-file": "3"}}
         assert service.get("depends_on", {}) == {
             dep: {"condition": "service_healthy" if specs[dep].healthcheck else "service_started"}
-            for dep in spec.depends_on
+            for dep in BY_NAME[name].depends_on
         }
         assert ("host.docker.internal:host-gateway" in service.get("extra_hosts", [])) == spec.reach_host
 

@@ -31,8 +31,10 @@ def monitoring_artifacts_only(monkeypatch: pytest.MonkeyPatch) -> None:
     """Render the monitoring family alone: other families have their own tests, and a broken
     template there must not fail (or hide) these."""
     family = ("prometheus/", "alertmanager/", "grafana/")
-    mine = tuple(a for a in artifacts.ARTIFACTS if a.template.startswith(family))
-    monkeypatch.setattr(artifacts, "ARTIFACTS", mine)
+    every = artifacts.artifacts
+    monkeypatch.setattr(
+        artifacts, "artifacts", lambda platform: [a for a in every(platform) if a.template.startswith(family)]
+    )
 
 
 def load_platform(path: Path) -> Platform:
@@ -260,15 +262,9 @@ def test_full_example_prometheus_scrapes_every_exporter_and_app():
     assert config["rule_files"] == ["/etc/prometheus/rules/*.yml"]
     assert config["alerting"]["alertmanagers"] == [{"static_configs": [{"targets": ["alertmanager:9093"]}]}]
     jobs = {job["job_name"]: job for job in config["scrape_configs"]}
-    assert list(jobs) == [
-        "prometheus",
-        "postgres_exporter",
-        "redis_exporter",
-        "alertmanager",
-        "grafana",
-        "api",
-        "worker",
-    ]
+    # services with metrics in start order, then the applications
+    assert list(jobs) == ["alertmanager", "prometheus", "grafana", "postgres_exporter", "redis_exporter", "api", "worker"]
+    assert jobs["prometheus"]["static_configs"] == [{"targets": ["prometheus:9090"]}]
     assert jobs["postgres_exporter"]["static_configs"] == [{"targets": ["postgres_exporter:9187"]}]
     assert jobs["redis_exporter"]["static_configs"] == [{"targets": ["redis_exporter:9121"]}]
     api_targets = ["host.docker.internal:8000", "host.docker.internal:8001"]

@@ -18,7 +18,6 @@ import requests.exceptions
 
 from mindscape_ops.errors import EnvironmentUnusable, OperationFailed
 from mindscape_ops.provision.convergence import LABEL_PROJECT, LABEL_SERVICE, Observed
-from mindscape_ops.services.spec import LOG_OPTIONS
 
 BUILD_HINT = (
     "build local images with `scripts/build-local-images` (no registry needed), or set `image:` to one you have"
@@ -53,7 +52,7 @@ def _short(exc: BaseException) -> str:
 
 @dataclass(frozen=True)
 class ContainerRequest:
-    """Everything needed to create one container (built by provision.py from a Desired)."""
+    """Everything needed to create one container (made by provision/desired.py from a container spec)."""
 
     name: str
     image: str
@@ -69,6 +68,7 @@ class ContainerRequest:
     binds: dict[str, dict[str, str]]
     healthcheck: dict[str, Any] | None
     extra_hosts: dict[str, str]
+    log_options: dict[str, str]
 
 
 class Engine:
@@ -201,7 +201,7 @@ class Engine:
                 binds=request.binds,
                 extra_hosts=request.extra_hosts or None,
                 init=False,
-                log_config={"Type": "json-file", "Config": dict(LOG_OPTIONS)},
+                log_config={"Type": "json-file", "Config": request.log_options},
             )
             networking = api.create_networking_config(
                 {request.network: api.create_endpoint_config(aliases=[request.alias])}

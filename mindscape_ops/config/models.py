@@ -8,8 +8,13 @@ from typing import Annotated, Literal
 
 from pydantic import AfterValidator, Field
 
-from mindscape_ops.config.services import HostPort, HttpUrl, ScrapeTarget, Services, Strict
+from mindscape_ops.config.base import HostPort, HttpUrl, ScrapeTarget, Strict
+from mindscape_ops.config.services import Services
 from mindscape_ops.config.types import Cron, Duration, Identifier, Name, RelativePath, Size, Text
+from mindscape_ops.services.registry import SERVICES
+
+# The services whose volume holds data worth backing up.
+DataService = Literal[tuple(service.name for service in SERVICES if service.holds_data)]  # type: ignore[valid-type]
 
 _ORIGIN_RE = re.compile(r"^https?://[A-Za-z0-9][A-Za-z0-9.-]*(:\d{1,5})?$")
 _HEADER_RE = re.compile(r"^[A-Za-z0-9-]{1,64}$")
@@ -248,7 +253,7 @@ class Backups(Strict):
     enabled: bool = True
     schedule: Cron = "0 3 * * *"
     # Default: every enabled service that holds data (postgres, redis).
-    services: list[Literal["postgres", "redis"]] | None = None
+    services: list[DataService] | None = None
     retention: Retention = Retention()
     local: LocalStore = LocalStore()
     s3: S3Store | None = None
@@ -288,7 +293,8 @@ class Platform(Strict):
     def backup_services(self) -> list[str]:
         chosen = self.backups.services
         if chosen is None:
-            return [name for name in ("postgres", "redis") if name in self.services.enabled()]
+            enabled = self.services.enabled()
+            return [service.name for service in SERVICES if service.holds_data and service.name in enabled]
         return list(chosen)
 
     @property

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from mindscape_ops.config.models import Platform
-from mindscape_ops.config.services import DEPENDS_ON
+from mindscape_ops.services.registry import SERVICES
 
 Problem = tuple[tuple[str | int, ...], str]
 
@@ -39,16 +39,19 @@ def _duplicate_ports(platform: Platform) -> list[Problem]:
 def _dependencies(platform: Platform) -> list[Problem]:
     enabled = platform.services.enabled()
     problems: list[Problem] = []
-    for name, needs in DEPENDS_ON.items():
-        if name in enabled:
-            problems.extend(
-                (("services", name), f"needs services.{need}, which is not enabled; add it or disable {name}")
-                for need in needs
-                if need not in enabled
+    for service in SERVICES:
+        if service.name not in enabled:
+            continue
+        problems.extend(
+            (
+                ("services", service.name),
+                f"needs services.{need}, which is not enabled; add it or disable {service.name}",
             )
-    exporter = platform.services.postgres_exporter
-    if exporter and exporter.enabled and exporter.via_pgbouncer and "pgbouncer" not in enabled:
-        problems.append((("services", "postgres_exporter", "via_pgbouncer"), "needs services.pgbouncer enabled"))
+            for need in service.depends_on
+            if need not in enabled
+        )
+        if service.problems:
+            problems.extend(service.problems(platform))
     if platform.monitoring.receivers and "alertmanager" not in enabled:
         problems.append((("monitoring", "receivers"), "alerts need services.alertmanager; add it to services"))
     for index, service in enumerate(platform.backups.services or [] if platform.backups.enabled else []):

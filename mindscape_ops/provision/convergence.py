@@ -1,83 +1,62 @@
 """PURE convergence planning: (desired containers, observed containers) -> actions.
 
-Drift is detected by hashing the canonical desired configuration of a container into a
-label, as docker compose does, but the hash here also covers the *content* of the config
-files a container mounts, so an edited alert rule or nginx.conf recreates its service
-(docker compose misses that: docker/compose#11900). Secret values enter the hash only as
-their own hashes; they are never stored anywhere but .mindscape/secrets.env.
+Drift is detected by hashing the desired container spec into a label, as docker compose
+does; the spec (services/spec.py) is hashed whole, every field, and includes the *content*
+of the config files a container mounts, so an edited alert rule or nginx.conf recreates its
+service (docker compose misses that: docker/compose#11900). Secrets enter the hash as which
+key goes where plus a one-way fingerprint of the value, never the value itself.
 """
 
 from __future__ import annotations
 
 import enum
-import hashlib
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from functools import cached_property
 
-from mindscape_ops.services.spec import HEALTHCHECK, LOG_OPTIONS
-
-if TYPE_CHECKING:
-    from mindscape_ops.services.spec import ContainerSpec
+from mindscape_ops.services.spec import ContainerSpec
 
 LABEL_PROJECT = "io.mindscape.project"
 LABEL_SERVICE = "io.mindscape.service"
 LABEL_CONFIG_HASH = "io.mindscape.config-hash"
-LABEL_CONFIG_PARTS = "io.mindscape.config-parts"  # short hash per part: says *why* a recreate
-
-
-def json_hash(value: object) -> str:
-    return hashlib.sha256(json.dumps(value, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
+LABEL_CONFIG_PARTS = "io.mindscape.config-parts"  # short hash per spec field: says *why* a recreate
 
 
 @dataclass(frozen=True)
 class Desired:
-    """One container as `up` will create it, with its config hash."""
+    """One container as `up` will create it: its completed spec, and what must be ready first."""
 
     spec: ContainerSpec
-    name: str
-    host_port: int | None  # None: `auto` not picked yet (plan only)
-    image_id: str | None  # None: image not present yet
-    parts: dict[str, str]  # part -> short hash
+    depends_on: tuple[str, ...] = ()
 
     @property
+    def name(self) -> str:
+        return self.spec.name
+
+    @property
+    def host_port(self) -> int | None:  # None: `auto` not picked yet (plan only)
+        return self.spec.published_port
+
+    @property
+    def image_id(self) -> str | None:  # None: image not present yet
+        return self.spec.image_id
+
+    @cached_property
+    def parts(self) -> dict[str, str]:
+        return self.spec.parts()
+
+    @cached_property
     def config_hash(self) -> str:
-        return json_hash(self.parts)
+        return self.spec.config_hash()
 
-
-def desire(
-    spec: ContainerSpec,
-    name: str,
-    network: str,
-    host_port: int | None,
-    image_id: str | None,
-    secret_values: Mapping[str, str],
-    mount_digests: Mapping[str, str],
-) -> Desired:
-    """Hash everything that shapes the container; `mount_digests` maps a mount source to
-    the sha256 of its content (a folder: of all its files)."""
-    secrets = {
-        env: hashlib.sha256(secret_values.get(key, "").encode()).hexdigest() for env, key in spec.secrets.items()
-    }
-    parts = {
-        "image": {"ref": spec.image, "id": image_id},
-        "command": {"command": list(spec.command), "user": spec.user},
-        "environment": {"plain": spec.environment, "secrets": secrets},
-        "ports": {"bind": spec.bind, "host": host_port, "container": spec.container_port},
-        "mounts": [
-            {"source": m.source, "target": m.target, "ro": m.read_only, "content": mount_digests.get(m.source)}
-            for m in spec.mounts
-        ],
-        "runtime": {
-            "volume": spec.volume_target,
-            "healthcheck": [list(spec.healthcheck), HEALTHCHECK, spec.start_period],
-            "logs": LOG_OPTIONS,
-            "network": network,
-            "reach_host": spec.reach_host,
-        },
-    }
-    return Desired(spec, name, host_port, image_id, {key: json_hash(value)[:12] for key, value in parts.items()})
+    def labels(self) -> dict[str, str]:
+        return {
+            LABEL_PROJECT: self.spec.project,
+            LABEL_SERVICE: self.spec.service,
+            LABEL_CONFIG_HASH: self.config_hash,
+            LABEL_CONFIG_PARTS: json.dumps(self.parts, sort_keys=True, separators=(",", ":")),
+        }
 
 
 @dataclass(frozen=True)
@@ -122,17 +101,12 @@ def _why(desired: Desired, observed: Observed) -> str:
     except json.JSONDecodeError:
         before = {}
     changed = [part for part, digest in desired.parts.items() if before.get(part) != digest]
-    if not changed:
+    if not changed or len(changed) == len(desired.parts):
         return "configuration changed"
-    words = {
-        "image": "image changed",
-        "command": "command changed",
-        "environment": "environment changed",
-        "ports": "ports changed",
-        "mounts": "mounted config changed",
-        "runtime": "volume/healthcheck changed",
-    }
-    return ", ".join(words.get(part, f"{part} changed") for part in changed)
+    return ", ".join(f"{_WORDS.get(part, part.replace('_', ' '))} changed" for part in changed)
+
+
+_WORDS = {"mounts": "mounted config", "secret_fingerprints": "secret", "published_port": "host port"}
 
 
 def converge(desired: Mapping[str, Desired], observed: Mapping[str, Observed]) -> list[Action]:

@@ -8,19 +8,10 @@ from dataclasses import dataclass
 
 from mindscape_ops.adapters.docker import ContainerRequest, Engine
 from mindscape_ops.errors import OperationFailed, UsageError
-from mindscape_ops.provision.convergence import (
-    LABEL_CONFIG_HASH,
-    LABEL_CONFIG_PARTS,
-    LABEL_PROJECT,
-    LABEL_SERVICE,
-    Action,
-    Desired,
-    Kind,
-    converge,
-    desire,
-)
+from mindscape_ops.provision.convergence import Action, Desired, Kind, converge
 from mindscape_ops.provision.ports import is_free, pick_free, process_holding
-from mindscape_ops.services.spec import HEALTHCHECK, ContainerSpec, container_specs
+from mindscape_ops.services.registry import BY_NAME
+from mindscape_ops.services.spec import ContainerSpec, container_specs
 from mindscape_ops.workspace.files import content_digest
 from mindscape_ops.workspace.project import Project
 
@@ -47,8 +38,9 @@ def select_services(project: Project, wanted: Iterable[str]) -> dict[str, Contai
     def add(name: str) -> None:
         if name not in chosen:
             chosen.add(name)
-            for dependency in specs[name].depends_on:
-                add(dependency)
+            for dependency in BY_NAME[name].depends_on:
+                if dependency in specs:
+                    add(dependency)
 
     for name in wanted:
         add(name)
@@ -114,17 +106,10 @@ def make_plan(
     desired: dict[str, Desired] = {}
     for name, spec in specs.items():
         for mount in spec.mounts:
-            if mount.source not in digests:
+            if mount.source not in digests and not mount.host:
                 digests[mount.source] = content_digest(project.root, mount.source, overlay)
-        desired[name] = desire(
-            spec,
-            platform.container_name(name),
-            platform.network_name,
-            ports[name],
-            image_ids.get(spec.image),
-            secrets,
-            digests,
-        )
+        completed = spec.completed(ports[name], image_ids.get(spec.image), digests, secrets)
+        desired[name] = Desired(completed, tuple(d for d in BY_NAME[name].depends_on if d in specs))
     observed = engine.containers(platform.project)
     if not all_services:  # `up SERVICE`: leave the others alone
         observed = {name: o for name, o in observed.items() if name in desired}
@@ -167,49 +152,44 @@ def check_conflicts(project: Project, engine: Engine, plan: Plan) -> None:
 
 
 def container_request(project: Project, desired: Desired, secrets: dict[str, str]) -> ContainerRequest:
-    spec, platform = desired.spec, project.platform
+    """The Docker SDK's arguments for a spec, made only now: secret values join here."""
+    spec = desired.spec
     binds = {
-        str((project.root / m.source).resolve()): {"bind": m.target, "mode": "ro" if m.read_only else "rw"}
+        (m.source if m.host else str((project.root / m.source).resolve())): {
+            "bind": m.target,
+            "mode": "ro" if m.read_only else "rw",
+        }
         for m in spec.mounts
     }
-    if spec.volume_target:
-        binds[platform.volume_name(spec.service)] = {"bind": spec.volume_target, "mode": "rw"}
+    if spec.volume:
+        binds[spec.volume] = {"bind": spec.volume_target, "mode": "rw"}
     healthcheck = None
     if spec.healthcheck:
+        timing = spec.healthcheck_timing
         healthcheck = {
             "test": list(spec.healthcheck),
-            "interval": HEALTHCHECK["interval_s"] * 10**9,
-            "timeout": HEALTHCHECK["timeout_s"] * 10**9,
-            "retries": HEALTHCHECK["retries"],
+            "interval": timing["interval_s"] * 10**9,
+            "timeout": timing["timeout_s"] * 10**9,
+            "retries": timing["retries"],
             "start_period": int(spec.start_period * 1e9),
         }
     return ContainerRequest(
-        name=desired.name,
+        name=spec.name,
         image=spec.image,
         command=list(spec.command) or None,
         user=spec.user,
         environment={**spec.environment, **{env: secrets.get(key, "") for env, key in spec.secrets.items()}},
-        labels={
-            LABEL_PROJECT: platform.project,
-            LABEL_SERVICE: spec.service,
-            LABEL_CONFIG_HASH: desired.config_hash,
-            LABEL_CONFIG_PARTS: _parts_label(desired),
-        },
-        network=platform.network_name,
+        labels=desired.labels(),
+        network=spec.network,
         alias=spec.service,
         container_port=spec.container_port,
         bind=spec.bind,
-        host_port=desired.host_port or 0,
+        host_port=spec.published_port or 0,
         binds=binds,
         healthcheck=healthcheck,
         extra_hosts={"host.docker.internal": "host-gateway"} if spec.reach_host else {},
+        log_options=dict(spec.log_options),
     )
-
-
-def _parts_label(desired: Desired) -> str:
-    import json
-
-    return json.dumps(desired.parts, sort_keys=True, separators=(",", ":"))
 
 
 def ensure_images(

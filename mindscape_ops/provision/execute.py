@@ -110,7 +110,7 @@ class _Run:
         independent = [
             a.service
             for a in runnable
-            if a.kind is not Kind.UNCHANGED and not any(d in self.ready for d in a.desired.spec.depends_on)
+            if a.kind is not Kind.UNCHANGED and not any(d in self.ready for d in a.desired.depends_on)
         ]
         self.starts = StartQueue(independent, self.cancel)
 
@@ -138,7 +138,7 @@ class _Run:
         return outcome
 
     def _wait_for_dependencies(self, action: Action) -> None:
-        for dependency in action.desired.spec.depends_on:
+        for dependency in action.desired.depends_on:
             if dependency in self.ready:
                 self.event(action.service, "waiting", f"for {dependency}")
                 while not self.ready[dependency].wait(0.2):

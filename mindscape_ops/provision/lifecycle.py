@@ -5,11 +5,12 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime
+from functools import partial
 from typing import Any
 
 from mindscape_ops.adapters.docker import Engine
 from mindscape_ops.errors import OperationFailed
-from mindscape_ops.provision.convergence import LABEL_PROJECT, Action, Kind
+from mindscape_ops.provision.convergence import LABEL_PROJECT, LABEL_SERVICE, Action, Kind
 from mindscape_ops.provision.desired import (
     Plan,
     check_conflicts,
@@ -18,8 +19,10 @@ from mindscape_ops.provision.desired import (
     make_plan,
     select_services,
 )
+from mindscape_ops.provision.endpoints import Address, service_address
 from mindscape_ops.provision.execute import Event, Hooks, Outcome, execute
-from mindscape_ops.provision.readiness import Credentials, Wait, probe_once, wait_until_ready
+from mindscape_ops.provision.readiness import Credentials, Wait, probe_once
+from mindscape_ops.services.registry import BY_NAME
 from mindscape_ops.workspace.prepare import Prepared, prepare
 from mindscape_ops.workspace.project import Project
 
@@ -89,8 +92,6 @@ def noop_facts(project: Project, result: UpResult) -> dict[str, Any]:
     """What the no-op `up` needs to recognise this converged state again, without the model:
     the environment variables read beyond ${VAR} (receivers' secrets), every mounted path, and
     per service what the engine should show (probes kept only where Docker has no healthcheck)."""
-    from mindscape_ops.provision.endpoints import service_address
-
     services: dict[str, dict[str, Any]] = {}
     for action in result.actions:
         if action.desired is None:
@@ -103,13 +104,13 @@ def noop_facts(project: Project, result: UpResult) -> dict[str, Any]:
             "healthcheck": bool(spec.healthcheck),
         }
         if not spec.healthcheck:
-            address = service_address(project, action.service)
+            address, probe = service_address(project, action.service), BY_NAME[action.service].probe
             facts["probe"] = {
-                "kind": spec.probe.kind,
+                "kind": probe.kind,
                 "host": address.host,
                 "port": address.port,
-                "path": spec.probe.path,
-                "expect": spec.probe.expect,
+                "path": probe.path,
+                "expect": probe.expect,
             }
         services[action.service] = facts
     return {
@@ -122,38 +123,39 @@ def noop_facts(project: Project, result: UpResult) -> dict[str, Any]:
 
 class _UpSteps:
     """The steps of one `up` that know the platform: probing a service from the host, how long
-    to wait, its volume, pgbouncer's userlist before it starts, migrations once postgres is up."""
+    to wait, its volume, and the services' own start hooks (services/). It is the `UpContext`
+    those hooks receive."""
 
     def __init__(self, project: Project, the_plan: Plan, wait: bool, timeout: float | None, event: Event) -> None:
-        self.project, self.plan, self.wait, self.timeout, self.event = project, the_plan, wait, timeout, event
-        pg, secrets = project.platform.services.postgres, the_plan.secrets
-        postgres = Credentials(pg.user, secrets.get("POSTGRES_PASSWORD", ""), pg.database) if pg else Credentials()
-        self.creds = {
-            "postgres": postgres,
-            "pgbouncer": postgres,
-            "redis": Credentials(password=secrets.get("REDIS_PASSWORD", "")),
-        }
+        self.project, self.plan, self.wait, self.timeout, self._event = project, the_plan, wait, timeout, event
+        self.secrets = the_plan.secrets
 
     def hooks(self) -> Hooks:
-        platform = self.project.platform
+        chosen = [BY_NAME[name] for name in self.plan.specs]
         return Hooks(
             request=lambda action: container_request(self.project, action.desired, self.plan.secrets),
             probe=self.probe,
             wait=self.waiting,
             volume=self.volume,
-            before_start={"pgbouncer": self.pgbouncer_userlist} if "pgbouncer" in self.plan.specs else {},
-            after_ready={"postgres": self.migrate}
-            if platform.database.migrate_on_up and platform.services.postgres
-            else {},
+            before_start={s.name: partial(s.before_start, self) for s in chosen if s.before_start},
+            after_ready={s.name: partial(s.after_ready, self) for s in chosen if s.after_ready},
         )
 
-    def probe(self, service: str) -> Callable[[], None]:
-        from mindscape_ops.provision.endpoints import service_address
+    def event(self, service: str, state: str, detail: str = "") -> None:
+        self._event(service, state, detail)
 
+    def address(self, service: str) -> Address:
+        return service_address(self.project, service)
+
+    def credentials(self, service: str) -> Credentials:
+        make = BY_NAME[service].credentials
+        return make(self.project.platform, self.secrets) if make else Credentials()
+
+    def probe(self, service: str) -> Callable[[], None]:
         if not self.wait:
             return lambda: None
-        spec, address = self.plan.specs[service], service_address(self.project, service)
-        return lambda: probe_once(spec.probe, address.host, address.port, self.creds.get(service, Credentials()))
+        probe, address, creds = BY_NAME[service].probe, self.address(service), self.credentials(service)
+        return lambda: probe_once(probe, address.host, address.port, creds)
 
     def waiting(self, service: str) -> Wait:
         health = self.project.platform.services.enabled()[service].health
@@ -161,25 +163,10 @@ class _UpSteps:
         return Wait(timeout, health.interval.seconds, health.start_period.seconds)
 
     def volume(self, service: str) -> tuple[str, dict[str, str]] | None:
-        if not self.plan.specs[service].volume_target:
+        spec = self.plan.specs[service]
+        if not spec.volume:
             return None
-        platform = self.project.platform
-        return platform.volume_name(service), {LABEL_PROJECT: platform.project, "io.mindscape.service": service}
-
-    def pgbouncer_userlist(self) -> None:
-        from mindscape_ops.provision.endpoints import service_address
-        from mindscape_ops.services.pgbouncer_auth import copy_verifier_from_postgres
-
-        address = service_address(self.project, "postgres")
-        attempt = lambda: copy_verifier_from_postgres(self.project, address, self.creds["postgres"])  # noqa: E731
-        wait_until_ready(attempt, self.waiting("postgres"))
-
-    def migrate(self) -> None:
-        from mindscape_ops.migrate import apply_pending
-
-        self.event("postgres", "migrating", "database.migrate_on_up")
-        count = apply_pending(self.project, echo=lambda text: None)
-        self.event("postgres", "migrated", f"{count} migration(s) applied")
+        return spec.volume, {LABEL_PROJECT: spec.project, LABEL_SERVICE: service}
 
 
 # -- down -------------------------------------------------------------------------------------

@@ -1,30 +1,31 @@
-"""What each service's container looks like: image, command, environment, ports, mounts,
-health check and readiness probe. Pure data from the platform.
+"""One description of a container: what `up` creates, what the compose export writes, and
+what the drift hash covers.
 
-`up` creates containers from these specs and the compose export renders the same specs,
-so the two cannot drift apart. Paths of rendered configs are relative to the project root.
+A service's module says what is particular to its container (command, environment, mounts,
+...); `container_specs` adds what every container has (name, network, port binding, volume,
+healthcheck timing, log options). `up` then completes each spec with what only the engine
+and the disk know (the chosen host port, the image id, the content of mounted files, a
+fingerprint of each secret) and hashes the completed spec, every field of it, so no field
+can be left out of drift detection. Docker SDK arguments are made from the spec only when a
+container is created. Secret values are never part of a spec: only which secret goes where.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import hashlib
+import json
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Literal
+from types import MappingProxyType
+from typing import TYPE_CHECKING, Any, Literal
 
 if TYPE_CHECKING:  # the model stays unloaded for the engine adapter and the no-op `up`
     from mindscape_ops.config.models import Platform
 
-# Secrets the platform generates into .mindscape/secrets.env, by the service that needs them.
-SECRET_KEYS: dict[str, tuple[str, ...]] = {
-    "postgres": ("POSTGRES_PASSWORD",),
-    "redis": ("REDIS_PASSWORD",),
-    "grafana": ("GRAFANA_ADMIN_PASSWORD",),
-}
-
-
 # How Docker runs each container's own healthcheck and keeps its logs; `up` and the
 # compose export both read these, so the two stay equivalent.
-HEALTHCHECK = {"interval_s": 5, "timeout_s": 3, "retries": 3}
-LOG_OPTIONS = {"max-size": "10m", "max-file": "3"}
+HEALTHCHECK = MappingProxyType({"interval_s": 5, "timeout_s": 3, "retries": 3})
+LOG_OPTIONS = MappingProxyType({"max-size": "10m", "max-file": "3"})
 
 
 @dataclass(frozen=True)
@@ -38,9 +39,14 @@ class Probe:
 
 @dataclass(frozen=True)
 class Mount:
-    source: str  # relative to the project root: a rendered file or folder, or a .mindscape/ file
+    """A bind mount. `source` is relative to the project root (a rendered file or folder, or a
+    .mindscape/ file), or an absolute host path when `host` is set."""
+
+    source: str
     target: str
     read_only: bool = True
+    host: bool = False  # a path of the host itself (e.g. / for node_exporter), not of the project
+    digest: str | None = None  # sha256 of the content, set by `up` (a folder: every file in it)
 
 
 @dataclass(frozen=True)
@@ -48,193 +54,102 @@ class ContainerSpec:
     service: str
     image: str
     container_port: int
-    host_port: int | str  # a number, or "auto" until provisioning picks one
+    host_port: int | str  # as written: a number, or "auto"
     bind: str
+    project: str = ""  # `project:` of platform.yaml, which owns the container
+    name: str = ""  # <project>-<service>
+    network: str = ""  # <project>, where the container is known by its service name
     command: tuple[str, ...] = ()
     user: str | None = None
     environment: dict[str, str] = field(default_factory=dict)
     # container env var -> key in .mindscape/secrets.env; values never leave that file but here
     secrets: dict[str, str] = field(default_factory=dict)
-    volume_target: str | None = None  # where the named volume <project>-<service>-data is mounted
+    volume: str | None = None  # the named volume <project>-<service>-data ...
+    volume_target: str | None = None  # ... and where it is mounted
     mounts: tuple[Mount, ...] = ()
-    healthcheck: tuple[str, ...] = ()  # Docker HEALTHCHECK test, e.g. ("CMD-SHELL", "...")
-    probe: Probe = Probe("http", "/")
-    depends_on: tuple[str, ...] = ()
-    reach_host: bool = False  # add host.docker.internal -> host gateway (to reach the app)
+    healthcheck: tuple[str, ...] = ()  # Docker HEALTHCHECK test, e.g. ("CMD-SHELL", "..."); () for none
     start_period: float = 0.0  # seconds of grace for Docker's healthcheck (the service's health.start_period)
+    healthcheck_timing: dict[str, int] = field(default_factory=lambda: dict(HEALTHCHECK))
+    log_options: dict[str, str] = field(default_factory=lambda: dict(LOG_OPTIONS))
+    reach_host: bool = False  # add host.docker.internal -> host gateway (to reach the app)
+    # Set by `up` (None in the compose export and in a plan that has not picked them):
+    published_port: int | None = None  # the host port, once an `auto` port is picked
+    image_id: str | None = None
+    secret_fingerprints: dict[str, str] = field(default_factory=dict)  # env var -> fingerprint of its value
+
+    def completed(
+        self,
+        published_port: int | None,
+        image_id: str | None,
+        mount_digests: dict[str, str],
+        secret_values: dict[str, str],
+    ) -> ContainerSpec:
+        """This spec with what only the engine and the disk know."""
+        return dataclasses.replace(
+            self,
+            published_port=published_port,
+            image_id=image_id,
+            mounts=tuple(dataclasses.replace(m, digest=mount_digests.get(m.source)) for m in self.mounts),
+            secret_fingerprints={
+                env: secret_fingerprint(key, secret_values.get(key, "")) for env, key in self.secrets.items()
+            },
+        )
+
+    def hash_input(self) -> dict[str, Any]:
+        """Every field, as JSON-ready values; secret values are not in a spec, so not here."""
+        return dataclasses.asdict(self)
+
+    def parts(self) -> dict[str, str]:
+        """A short hash per field: the label that says *why* a container is recreated."""
+        return {name: json_hash(value)[:12] for name, value in self.hash_input().items()}
+
+    def config_hash(self) -> str:
+        return json_hash(self.hash_input())
 
 
-def _wget(port: int, path: str) -> tuple[str, ...]:
-    return ("CMD-SHELL", f"wget -q -O /dev/null http://127.0.0.1:{port}{path} || exit 1")
+def json_hash(value: object) -> str:
+    return hashlib.sha256(json.dumps(value, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
+
+
+def secret_fingerprint(key: str, value: str) -> str:
+    """Changes when the value changes, so a new password recreates its container; a one-way
+    hash of the key and value, so the label it ends up in gives nothing away."""
+    return hashlib.sha256(f"mindscape-secret\0{key}\0{value}".encode()).hexdigest()[:16]
 
 
 def container_specs(platform: Platform) -> dict[str, ContainerSpec]:
     """Specs of every enabled service, in start order."""
-    from mindscape_ops.config.services import DEPENDS_ON
+    from mindscape_ops.services.registry import SERVICES
 
     enabled = platform.services.enabled()
     specs: dict[str, ContainerSpec] = {}
-    for name, service in enabled.items():
-        common = dict(
-            service=name,
-            image=service.image,
-            start_period=service.health.start_period.seconds,
-            host_port=service.port,
-            bind=service.bind,
-            depends_on=tuple(d for d in DEPENDS_ON.get(name, ()) if d in enabled),
+    for service in SERVICES:
+        settings = enabled.get(service.name)
+        if settings is None:
+            continue
+        own = service.container(platform)
+        specs[service.name] = ContainerSpec(
+            service=service.name,
+            image=settings.image,
+            host_port=settings.port,
+            bind=settings.bind,
+            project=platform.project,
+            name=platform.container_name(service.name),
+            network=platform.network_name,
+            volume=platform.volume_name(service.name) if own.get("volume_target") else None,
+            start_period=settings.health.start_period.seconds,
+            **own,
         )
-        specs[name] = ContainerSpec(**common, **_BUILDERS[name](platform, platform.paths.deploy))
     return specs
-
-
-# One builder per service: what is particular to its container, given the platform and
-# where the rendered configs live (deploy/).
-
-
-def _postgres(platform: Platform, deploy: str) -> dict:
-    pg = platform.services.postgres
-    args: list[str] = []
-    for key, value in sorted(pg.settings.items()):
-        text = ("on" if value else "off") if isinstance(value, bool) else str(value)
-        args += ["-c", f"{key}={text}"]
-    return dict(
-        container_port=5432,
-        command=("postgres", *args) if args else (),
-        environment={"POSTGRES_USER": pg.user, "POSTGRES_DB": pg.database, "PGDATA": "/var/lib/postgresql/data/pgdata"},
-        secrets={"POSTGRES_PASSWORD": "POSTGRES_PASSWORD"},
-        volume_target="/var/lib/postgresql/data",
-        # with pgbouncer, an init script here gives a fresh database the verifier pgbouncer holds;
-        # mounted always, so that enabling pgbouncer later does not recreate postgres
-        mounts=(Mount(".mindscape/postgres/initdb", "/docker-entrypoint-initdb.d"),),
-        healthcheck=("CMD-SHELL", f"pg_isready -h 127.0.0.1 -U {pg.user} -d {pg.database}"),
-        probe=Probe("postgres"),
-    )
-
-
-def _redis(platform: Platform, deploy: str) -> dict:
-    return dict(
-        container_port=6379,
-        user="redis",
-        command=("sh", "-c", 'exec redis-server /usr/local/etc/redis/redis.conf --requirepass "$REDIS_PASSWORD"'),
-        secrets={"REDIS_PASSWORD": "REDIS_PASSWORD"},
-        volume_target="/data",
-        mounts=(Mount(f"{deploy}/redis/redis.conf", "/usr/local/etc/redis/redis.conf"),),
-        healthcheck=("CMD-SHELL", 'redis-cli -a "$REDIS_PASSWORD" --no-auth-warning ping | grep -q PONG'),
-        probe=Probe("redis"),
-    )
-
-
-def _alertmanager(platform: Platform, deploy: str) -> dict:
-    return dict(
-        container_port=9093,
-        command=("--config.file=/etc/alertmanager/alertmanager.yml", "--storage.path=/alertmanager"),
-        volume_target="/alertmanager",
-        mounts=(
-            Mount(f"{deploy}/alertmanager", "/etc/alertmanager"),
-            Mount(".mindscape/alertmanager", "/etc/alertmanager-secrets"),
-        ),
-        healthcheck=_wget(9093, "/-/ready"),
-        probe=Probe("http", "/-/ready"),
-    )
-
-
-def _prometheus(platform: Platform, deploy: str) -> dict:
-    return dict(
-        container_port=9090,
-        command=(
-            "--config.file=/etc/prometheus/prometheus.yml",
-            "--storage.tsdb.path=/prometheus",
-            f"--storage.tsdb.retention.time={platform.services.prometheus.retention}",
-            "--web.enable-lifecycle",
-        ),
-        volume_target="/prometheus",
-        mounts=(Mount(f"{deploy}/prometheus", "/etc/prometheus"),),
-        healthcheck=_wget(9090, "/-/ready"),
-        probe=Probe("http", "/-/ready"),
-        reach_host=True,
-    )
-
-
-def _grafana(platform: Platform, deploy: str) -> dict:
-    return dict(
-        container_port=3000,
-        environment={
-            "GF_SECURITY_ADMIN_USER": platform.services.grafana.admin_user,
-            "GF_PATHS_PROVISIONING": "/etc/grafana/provisioning",
-            "GF_ANALYTICS_REPORTING_ENABLED": "false",
-            "GF_ANALYTICS_CHECK_FOR_UPDATES": "false",
-        },
-        secrets={"GF_SECURITY_ADMIN_PASSWORD": "GRAFANA_ADMIN_PASSWORD"},
-        volume_target="/var/lib/grafana",
-        mounts=(
-            Mount(f"{deploy}/grafana/provisioning", "/etc/grafana/provisioning"),
-            Mount(f"{deploy}/grafana/dashboards", "/etc/grafana/dashboards"),
-        ),
-        healthcheck=_wget(3000, "/api/health"),
-        probe=Probe("http", "/api/health", expect='"ok"'),
-    )
-
-
-def _gateway(platform: Platform, deploy: str) -> dict:
-    return dict(
-        container_port=8080,
-        command=("nginx", "-g", "daemon off;"),
-        mounts=(Mount(f"{deploy}/gateway/nginx.conf", "/etc/nginx/nginx.conf"),),
-        healthcheck=("CMD-SHELL", "curl -fsS -o /dev/null http://127.0.0.1:8080/healthz || exit 1"),
-        probe=Probe("http", "/healthz"),
-        reach_host=True,
-    )
-
-
-def _pgbouncer(platform: Platform, deploy: str) -> dict:
-    return dict(
-        container_port=6432,
-        command=("pgbouncer", "/etc/pgbouncer/pgbouncer.ini"),
-        mounts=(
-            Mount(f"{deploy}/pgbouncer/pgbouncer.ini", "/etc/pgbouncer/pgbouncer.ini"),
-            Mount(".mindscape/pgbouncer/userlist.txt", "/etc/pgbouncer/userlist.txt"),
-        ),
-        healthcheck=("CMD-SHELL", "pg_isready -h 127.0.0.1 -p 6432 || exit 1"),
-        probe=Probe("postgres"),
-    )
-
-
-def _postgres_exporter(platform: Platform, deploy: str) -> dict:
-    pg = platform.services.postgres
-    host = "pgbouncer:6432" if platform.services.postgres_exporter.via_pgbouncer else "postgres:5432"
-    return dict(
-        container_port=9187,
-        environment={"DATA_SOURCE_URI": f"{host}/{pg.database}?sslmode=disable", "DATA_SOURCE_USER": pg.user},
-        secrets={"DATA_SOURCE_PASS": "POSTGRES_PASSWORD"},
-        healthcheck=_wget(9187, "/metrics"),
-        probe=Probe("http", "/metrics", expect="pg_up 1"),
-    )
-
-
-def _redis_exporter(platform: Platform, deploy: str) -> dict:
-    return dict(
-        container_port=9121,
-        environment={"REDIS_ADDR": "redis://redis:6379"},
-        secrets={"REDIS_PASSWORD": "REDIS_PASSWORD"},
-        # the official image is FROM scratch: no shell for a Docker healthcheck; readiness is probed
-        probe=Probe("http", "/metrics", expect="redis_up 1"),
-    )
-
-
-_BUILDERS = {
-    "postgres": _postgres,
-    "redis": _redis,
-    "alertmanager": _alertmanager,
-    "prometheus": _prometheus,
-    "grafana": _grafana,
-    "gateway": _gateway,
-    "pgbouncer": _pgbouncer,
-    "postgres_exporter": _postgres_exporter,
-    "redis_exporter": _redis_exporter,
-}
 
 
 def required_secrets(platform: Platform) -> tuple[str, ...]:
     """Secret keys the enabled services need, in a stable order."""
+    from mindscape_ops.services.registry import SERVICES
+
     enabled = platform.services.enabled()
-    return tuple(key for service, keys in SECRET_KEYS.items() if service in enabled for key in keys)
+    return tuple(key for service in SERVICES if service.name in enabled for key in service.secrets)
+
+
+def wget_healthcheck(port: int, path: str) -> tuple[str, ...]:
+    return ("CMD-SHELL", f"wget -q -O /dev/null http://127.0.0.1:{port}{path} || exit 1")

@@ -1,5 +1,6 @@
-"""Connection pooling: pgbouncer authenticates the platform user with a SCRAM verifier, the
-same one Postgres stores, so no plaintext password is written to any file but secrets.env.
+"""pgbouncer: connection pooling in front of Postgres. It authenticates the platform user
+with a SCRAM verifier, the same one Postgres stores, so no plaintext password is written to
+any file but secrets.env.
 
 The verifier is made once from POSTGRES_PASSWORD (kept while it still matches), written to
 .mindscape/pgbouncer/userlist.txt, and given to a fresh Postgres by an init script, so that
@@ -14,12 +15,74 @@ import hashlib
 import hmac
 import os
 import re
+from collections.abc import Mapping
 from pathlib import Path
+from typing import TYPE_CHECKING, Literal
 
-from mindscape_ops.provision.endpoints import Address
-from mindscape_ops.provision.readiness import Credentials, NotReady
+from pydantic import Field
+
+from mindscape_ops.config.base import ImageRef, PortSpec, Service
+from mindscape_ops.services.definition import Artifact, ServiceDef, UpContext, deploy
+from mindscape_ops.services.postgres import INITDB
+from mindscape_ops.services.postgres import credentials as postgres_credentials
+from mindscape_ops.services.spec import Mount, Probe
 from mindscape_ops.workspace.files import atomic_write
-from mindscape_ops.workspace.project import Project
+
+if TYPE_CHECKING:
+    from mindscape_ops.config.models import Platform
+    from mindscape_ops.provision.endpoints import Address
+    from mindscape_ops.provision.readiness import Credentials
+    from mindscape_ops.workspace.project import Project
+
+
+class Pgbouncer(Service):
+    image: ImageRef = "edoburu/pgbouncer:v1.23.1-p3"
+    port: PortSpec = 6432
+    pool_mode: Literal["session", "transaction", "statement"] = "transaction"
+    default_pool_size: int = Field(20, ge=1, le=10000)
+    min_pool_size: int = Field(0, ge=0, le=10000)
+    reserve_pool_size: int = Field(0, ge=0, le=10000)
+    max_client_conn: int = Field(200, ge=1, le=100000)
+
+
+def container(platform: Platform) -> dict:
+    return dict(
+        container_port=6432,
+        command=("pgbouncer", "/etc/pgbouncer/pgbouncer.ini"),
+        mounts=(
+            Mount(f"{platform.paths.deploy}/pgbouncer/pgbouncer.ini", "/etc/pgbouncer/pgbouncer.ini"),
+            Mount(".mindscape/pgbouncer/userlist.txt", "/etc/pgbouncer/userlist.txt"),
+        ),
+        healthcheck=("CMD-SHELL", "pg_isready -h 127.0.0.1 -p 6432 || exit 1"),
+    )
+
+
+def prepare(project: Project, secrets: Mapping[str, str]) -> list[str]:
+    ensure_pooler_files(project.root, project.platform.services.postgres.user, secrets["POSTGRES_PASSWORD"])
+    return []
+
+
+def userlist_from_postgres(up: UpContext) -> None:
+    """Before pgbouncer starts: the verifier Postgres really holds (postgres is started first)."""
+    from mindscape_ops.provision.readiness import wait_until_ready
+
+    address, creds = up.address("postgres"), up.credentials("postgres")
+    wait_until_ready(lambda: copy_verifier_from_postgres(up.project, address, creds), up.waiting("postgres"))
+
+
+SERVICE = ServiceDef(
+    name="pgbouncer",
+    summary="connection pooling in front of Postgres",
+    settings=Pgbouncer,
+    container=container,
+    probe=Probe("postgres"),  # SELECT 1 through the pooler
+    depends_on=("postgres",),
+    artifacts=(Artifact("pgbouncer/pgbouncer.ini.j2", deploy("pgbouncer/pgbouncer.ini")),),
+    credentials=postgres_credentials,
+    prepare=prepare,
+    before_start=userlist_from_postgres,
+)
+
 
 ITERATIONS = 4096
 _VERIFIER_RE = re.compile(r"^SCRAM-SHA-256\$(\d+):([A-Za-z0-9+/=]+)\$([A-Za-z0-9+/=]+):([A-Za-z0-9+/=]+)$")
@@ -48,7 +111,7 @@ def userlist_path(root: Path) -> Path:
 
 
 def initdb_dir(root: Path) -> Path:
-    return root / ".mindscape" / "postgres" / "initdb"
+    return root / INITDB
 
 
 def _write_userlist(root: Path, user: str, verifier: str) -> None:
@@ -81,6 +144,8 @@ def ensure_pooler_files(root: Path, user: str, password: str) -> None:
 def copy_verifier_from_postgres(project: Project, postgres: Address, creds: Credentials) -> None:
     """On an existing database, trust what Postgres stores (it may predate our init script)."""
     import psycopg
+
+    from mindscape_ops.provision.readiness import NotReady
 
     try:
         with psycopg.connect(

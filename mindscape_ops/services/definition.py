@@ -1,0 +1,76 @@
+"""What a service is, in one place: `ServiceDef`. Each module under services/ defines one, and
+the registry lists them in start order. Everything that differs between services is a field
+or a hook here; the rest of the code walks the registry and never names a service."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Protocol
+
+from mindscape_ops.services.spec import Probe
+
+if TYPE_CHECKING:
+    from mindscape_ops.config.base import Service
+    from mindscape_ops.config.models import Platform
+    from mindscape_ops.provision.readiness import Credentials, Wait
+    from mindscape_ops.workspace.project import Project
+
+Problem = tuple[tuple[str | int, ...], str]  # (dotted path in platform.yaml, message)
+
+
+@dataclass(frozen=True)
+class Artifact:
+    """A file rendered from a template: always, or when `when` holds."""
+
+    template: str  # under templates/
+    output: Callable[[Platform], str]  # path relative to the project root
+    when: Callable[[Platform], bool] = lambda platform: True
+
+
+def deploy(rel: str) -> Callable[[Platform], str]:
+    return lambda platform: f"{platform.paths.deploy}/{rel}"
+
+
+@dataclass(frozen=True)
+class Metrics:
+    """Where Prometheus scrapes a service on the platform network (`<service>:<port>`)."""
+
+    port: int
+    path: str = "/metrics"
+
+
+class UpContext(Protocol):
+    """What a service's start hooks may use during `up`."""
+
+    project: Project
+    secrets: Mapping[str, str]
+
+    def address(self, service: str) -> Any: ...
+    def credentials(self, service: str) -> Credentials: ...
+    def waiting(self, service: str) -> Wait: ...
+    def event(self, service: str, state: str, detail: str = "") -> None: ...
+
+
+@dataclass(frozen=True)
+class ServiceDef:
+    name: str  # its key under `services:`, and part of its container's name
+    settings: type[Service]  # its section of platform.yaml; defaults name the official image
+    container: Callable[[Platform], dict[str, Any]]  # what is particular to its ContainerSpec
+    probe: Probe  # how `up` knows it is really ready
+    summary: str = ""  # one line: what it is for
+    depends_on: tuple[str, ...] = ()  # must be enabled too; started (and ready) first
+    secrets: tuple[str, ...] = ()  # keys generated into .mindscape/secrets.env
+    metrics: Metrics | None = None  # scraped by Prometheus when both run
+    artifacts: tuple[Artifact, ...] = ()  # the files it renders (when it is enabled)
+    holds_data: bool = False  # its volume holds data worth backing up (backups.services)
+    credentials: Callable[[Platform, Mapping[str, str]], Credentials] | None = None  # for its probe
+    # Files it needs under .mindscape/ before containers start (from secrets, the environment);
+    # returns warnings for the user.
+    prepare: Callable[[Project, Mapping[str, str]], list[str]] | None = None
+    before_start: Callable[[UpContext], None] | None = None  # just before its container starts
+    after_ready: Callable[[UpContext], None] | None = None  # once its probe passes
+    problems: Callable[[Platform], list[Problem]] | None = None  # rules across the platform about it
+    # Room for what later work plugs in per service, so it stays in the service's module:
+    backup: Any = None  # how `mindscape backup` dumps and restores it
+    gates: tuple[Any, ...] = ()  # its `mindscape check` quality gates

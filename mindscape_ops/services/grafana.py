@@ -1,0 +1,56 @@
+"""Grafana: dashboards over Prometheus, provisioned from rendered files."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from mindscape_ops.config.base import ImageRef, PortSpec, Service
+from mindscape_ops.config.types import Identifier
+from mindscape_ops.services.definition import Artifact, Metrics, ServiceDef, deploy
+from mindscape_ops.services.spec import Mount, Probe, wget_healthcheck
+
+if TYPE_CHECKING:
+    from mindscape_ops.config.models import Platform
+
+
+class Grafana(Service):
+    image: ImageRef = "grafana/grafana:11.1.0"
+    port: PortSpec = 3000
+    admin_user: Identifier = "admin"
+
+
+def container(platform: Platform) -> dict:
+    deploy_dir = platform.paths.deploy
+    return dict(
+        container_port=3000,
+        environment={
+            "GF_SECURITY_ADMIN_USER": platform.services.grafana.admin_user,
+            "GF_PATHS_PROVISIONING": "/etc/grafana/provisioning",
+            "GF_ANALYTICS_REPORTING_ENABLED": "false",
+            "GF_ANALYTICS_CHECK_FOR_UPDATES": "false",
+        },
+        secrets={"GF_SECURITY_ADMIN_PASSWORD": "GRAFANA_ADMIN_PASSWORD"},
+        volume_target="/var/lib/grafana",
+        mounts=(
+            Mount(f"{deploy_dir}/grafana/provisioning", "/etc/grafana/provisioning"),
+            Mount(f"{deploy_dir}/grafana/dashboards", "/etc/grafana/dashboards"),
+        ),
+        healthcheck=wget_healthcheck(3000, "/api/health"),
+    )
+
+
+SERVICE = ServiceDef(
+    name="grafana",
+    summary="dashboards",
+    settings=Grafana,
+    container=container,
+    probe=Probe("http", "/api/health", expect='"ok"'),
+    depends_on=("prometheus",),
+    secrets=("GRAFANA_ADMIN_PASSWORD",),
+    metrics=Metrics(3000),
+    artifacts=(
+        Artifact("grafana/datasources.yml.j2", deploy("grafana/provisioning/datasources/prometheus.yml")),
+        Artifact("grafana/dashboards.yml.j2", deploy("grafana/provisioning/dashboards/mindscape.yml")),
+        Artifact("grafana/platform-overview.json.j2", deploy("grafana/dashboards/platform-overview.json")),
+    ),
+)

@@ -1,0 +1,98 @@
+"""Postgres: the platform's database. Readiness is `SELECT 1` as the platform user over TCP
+(not a log line: docker-library/postgres#146); `database.migrate_on_up` migrates it once ready."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Annotated
+
+from pydantic import model_validator
+
+from mindscape_ops.config.base import ImageRef, PortSpec, Service, check_pattern
+from mindscape_ops.config.types import Identifier, check_single_line
+from mindscape_ops.services.definition import ServiceDef, UpContext
+from mindscape_ops.services.spec import Mount, Probe
+
+if TYPE_CHECKING:
+    from mindscape_ops.config.models import Platform
+    from mindscape_ops.workspace.project import Project
+
+SettingName = Annotated[
+    str, check_pattern(re.compile(r"^[a-z][a-z0-9_.]*$"), "a postgres setting name", "max_connections")
+]
+
+
+class Postgres(Service):
+    image: ImageRef = "postgres:16"
+    port: PortSpec = 5432
+    database: Identifier = "app"
+    user: Identifier = "app"
+    # Passed as `postgres -c key=value`; values are validated to stay one token.
+    settings: dict[SettingName, str | int | float | bool] = {}
+
+    @model_validator(mode="after")
+    def _settings_are_single_tokens(self) -> Postgres:
+        for key, value in self.settings.items():
+            check_single_line(str(value))
+            if isinstance(value, str) and ("'" in value or '"' in value):
+                raise ValueError(f"settings.{key}: quotes are not allowed in a setting value")
+        return self
+
+
+INITDB = ".mindscape/postgres/initdb"
+
+
+def container(platform: Platform) -> dict:
+    pg = platform.services.postgres
+    args: list[str] = []
+    for key, value in sorted(pg.settings.items()):
+        text = ("on" if value else "off") if isinstance(value, bool) else str(value)
+        args += ["-c", f"{key}={text}"]
+    return dict(
+        container_port=5432,
+        command=("postgres", *args) if args else (),
+        environment={"POSTGRES_USER": pg.user, "POSTGRES_DB": pg.database, "PGDATA": "/var/lib/postgresql/data/pgdata"},
+        secrets={"POSTGRES_PASSWORD": "POSTGRES_PASSWORD"},
+        volume_target="/var/lib/postgresql/data",
+        # with pgbouncer, an init script here gives a fresh database the verifier pgbouncer holds;
+        # mounted always, so that enabling pgbouncer later does not recreate postgres
+        mounts=(Mount(INITDB, "/docker-entrypoint-initdb.d"),),
+        healthcheck=("CMD-SHELL", f"pg_isready -h 127.0.0.1 -U {pg.user} -d {pg.database}"),
+    )
+
+
+def credentials(platform: Platform, secrets: Mapping[str, str]):
+    from mindscape_ops.provision.readiness import Credentials
+
+    pg = platform.services.postgres
+    return Credentials(pg.user, secrets.get("POSTGRES_PASSWORD", ""), pg.database)
+
+
+def prepare(project: Project, secrets: Mapping[str, str]) -> list[str]:
+    (project.root / INITDB).mkdir(parents=True, exist_ok=True)
+    return []
+
+
+def migrate_on_up(up: UpContext) -> None:
+    if not up.project.platform.database.migrate_on_up:
+        return
+    from mindscape_ops.migrate import apply_pending
+
+    up.event("postgres", "migrating", "database.migrate_on_up")
+    count = apply_pending(up.project, echo=lambda text: None)
+    up.event("postgres", "migrated", f"{count} migration(s) applied")
+
+
+SERVICE = ServiceDef(
+    name="postgres",
+    summary="the database",
+    settings=Postgres,
+    container=container,
+    probe=Probe("postgres"),
+    secrets=("POSTGRES_PASSWORD",),
+    holds_data=True,
+    credentials=credentials,
+    prepare=prepare,
+    after_ready=migrate_on_up,
+)

@@ -1,0 +1,61 @@
+"""Prometheus: scrapes every service that has metrics (from the registry) and the
+applications in `monitoring.targets`, and evaluates the alert rules."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from mindscape_ops.config.base import ImageRef, PortSpec, ScrapeTarget, Service
+from mindscape_ops.config.types import Duration
+from mindscape_ops.services.definition import Artifact, Metrics, ServiceDef, deploy
+from mindscape_ops.services.spec import Mount, Probe, wget_healthcheck
+
+if TYPE_CHECKING:
+    from mindscape_ops.config.models import Platform
+
+
+class Prometheus(Service):
+    image: ImageRef = "prom/prometheus:v2.53.0"
+    port: PortSpec = 9090
+    scrape_interval: Duration = Duration("15s")
+    evaluation_interval: Duration = Duration("15s")
+    retention: Duration = Duration("15d")
+    targets: list[ScrapeTarget] = []
+
+
+def container(platform: Platform) -> dict:
+    return dict(
+        container_port=9090,
+        command=(
+            "--config.file=/etc/prometheus/prometheus.yml",
+            "--storage.tsdb.path=/prometheus",
+            f"--storage.tsdb.retention.time={platform.services.prometheus.retention}",
+            "--web.enable-lifecycle",
+        ),
+        volume_target="/prometheus",
+        mounts=(Mount(f"{platform.paths.deploy}/prometheus", "/etc/prometheus"),),
+        healthcheck=wget_healthcheck(9090, "/-/ready"),
+        reach_host=True,  # applications run on the host
+    )
+
+
+SERVICE = ServiceDef(
+    name="prometheus",
+    summary="metrics and alert rules",
+    settings=Prometheus,
+    container=container,
+    probe=Probe("http", "/-/ready"),
+    metrics=Metrics(9090),
+    artifacts=(
+        Artifact("prometheus/prometheus.yml.j2", deploy("prometheus/prometheus.yml")),
+        Artifact("prometheus/rules/services.yml.j2", deploy("prometheus/rules/services.yml")),
+        Artifact(
+            "prometheus/rules/applications.yml.j2",
+            deploy("prometheus/rules/applications.yml"),
+            lambda p: bool(p.scrape_targets),
+        ),
+        Artifact(
+            "prometheus/rules/custom.yml.j2", deploy("prometheus/rules/custom.yml"), lambda p: bool(p.monitoring.rules)
+        ),
+    ),
+)

@@ -1,0 +1,37 @@
+"""The Redis exporter: Redis metrics for Prometheus."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from mindscape_ops.config.base import ImageRef, PortSpec, Service
+from mindscape_ops.services.definition import Metrics, ServiceDef
+from mindscape_ops.services.spec import Probe
+
+if TYPE_CHECKING:
+    from mindscape_ops.config.models import Platform
+
+
+class RedisExporter(Service):
+    image: ImageRef = "oliver006/redis_exporter:v1.62.0"
+    port: PortSpec = 9121
+
+
+def container(platform: Platform) -> dict:
+    return dict(
+        container_port=9121,
+        environment={"REDIS_ADDR": "redis://redis:6379"},
+        secrets={"REDIS_PASSWORD": "REDIS_PASSWORD"},
+        # the official image is FROM scratch: no shell for a Docker healthcheck; readiness is probed
+    )
+
+
+SERVICE = ServiceDef(
+    name="redis_exporter",
+    summary="Redis metrics for Prometheus",
+    settings=RedisExporter,
+    container=container,
+    probe=Probe("http", "/metrics", expect="redis_up 1"),
+    depends_on=("redis",),
+    metrics=Metrics(9121),
+)

@@ -1,0 +1,31 @@
+"""Every service mindscape knows, in the order they start: each depends only on services
+before it. A new service is a new module in this folder and one line here."""
+
+from __future__ import annotations
+
+from mindscape_ops.services import (
+    alertmanager,
+    gateway,
+    grafana,
+    pgbouncer,
+    postgres,
+    postgres_exporter,
+    prometheus,
+    redis,
+    redis_exporter,
+)
+from mindscape_ops.services.definition import ServiceDef
+
+SERVICES: tuple[ServiceDef, ...] = (
+    postgres.SERVICE,
+    redis.SERVICE,
+    alertmanager.SERVICE,
+    prometheus.SERVICE,
+    grafana.SERVICE,
+    gateway.SERVICE,
+    pgbouncer.SERVICE,
+    postgres_exporter.SERVICE,
+    redis_exporter.SERVICE,
+)
+
+BY_NAME: dict[str, ServiceDef] = {service.name: service for service in SERVICES}
