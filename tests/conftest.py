@@ -56,16 +56,12 @@ def docker_client():
     return client
 
 
-LOCAL_IMAGES = (
-    "postgres:15",
-    "redis:7",
-    "prometheus:2",
-    "alertmanager:0.25",
-    "gateway:1.22",
-    "pgbouncer:1.18",
-    "postgres_exporter:0.11",
-    "redis_exporter:1",
-)
+def local_image_refs() -> dict[str, str]:
+    """service -> image, as examples/local/platform.yaml uses them (what build-local-images makes)."""
+    import yaml
+
+    services = yaml.safe_load((EXAMPLES / "local" / "platform.yaml").read_text())["services"]
+    return {name: settings["image"] for name, settings in services.items()}
 
 
 @pytest.fixture(scope="session")
@@ -73,14 +69,15 @@ def local_images(docker_client):
     import docker.errors
 
     missing = []
-    for tag in LOCAL_IMAGES:
+    refs = local_image_refs()
+    for ref in refs.values():
         try:
-            docker_client.images.get(f"mindscape-local/{tag}")
+            docker_client.images.get(ref)
         except docker.errors.ImageNotFound:
-            missing.append(tag)
+            missing.append(ref)
     if missing:
         need(f"local images missing ({', '.join(missing)}): run scripts/build-local-images")
-    return {tag.split(":")[0]: f"mindscape-local/{tag}" for tag in LOCAL_IMAGES}
+    return refs
 
 
 def unique_project(prefix: str = "t") -> str:

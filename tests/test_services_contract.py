@@ -1,0 +1,150 @@
+"""The contract every registered service honours, checked over the whole registry: a new
+service module is held to it without a line of test of its own."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import pytest
+import yaml
+
+from mindscape_ops.config import load
+from mindscape_ops.config.base import Service
+from mindscape_ops.render.artifacts import render_platform
+from mindscape_ops.render.marker import MARKER
+from mindscape_ops.services.definition import ServiceDef
+from mindscape_ops.services.registry import BY_NAME, SERVICES
+from mindscape_ops.services.spec import ContainerSpec, Probe, container_specs
+
+from .conftest import REPO
+
+every_service = pytest.mark.parametrize("service", SERVICES, ids=lambda s: s.name)
+
+
+def with_dependencies(name: str) -> list[str]:
+    found: list[str] = []
+    for dependency in BY_NAME[name].depends_on:
+        found += [d for d in with_dependencies(dependency) if d not in found]
+    return [*found, name]
+
+
+def platform_with(service: ServiceDef, tmp_path: Path, *others: str):
+    """The smallest valid platform running `service` (and what it needs, and `others`)."""
+    names = {n for name in (service.name, *others) for n in with_dependencies(name)}
+    listed = "".join(f"  {s.name}: {{port: auto}}\n" for s in SERVICES if s.name in names)
+    path = tmp_path / "platform.yaml"
+    path.write_text(f"version: 1\nproject: contract\nservices:\n{listed}")
+    return load([path], env={}).platform
+
+
+def test_names_are_unique_and_dependencies_start_first():
+    names = [service.name for service in SERVICES]
+    assert len(names) == len(set(names)) == len(BY_NAME)
+    for index, service in enumerate(SERVICES):
+        assert set(service.depends_on) <= set(names[:index]), f"{service.name} starts before what it needs"
+
+
+@every_service
+def test_settings_default_to_an_official_image_and_a_port(service: ServiceDef):
+    assert issubclass(service.settings, Service)
+    defaults = service.settings()
+    assert defaults.image and "mindscape-local" not in defaults.image
+    assert isinstance(defaults.port, int) and 1 <= defaults.port <= 65535
+
+
+@every_service
+def test_validates_and_builds_a_container(service: ServiceDef, tmp_path):
+    platform = platform_with(service, tmp_path)
+    assert service.name in platform.services.enabled()
+    spec = container_specs(platform)[service.name]
+    assert isinstance(spec, ContainerSpec) and spec.name == f"contract-{service.name}"
+    assert spec.container_port > 0 and spec.network == "contract"
+    for secret in spec.secrets.values():
+        assert secret in service.secrets or any(secret in BY_NAME[d].secrets for d in service.depends_on)
+
+
+@every_service
+def test_has_a_readiness_probe(service: ServiceDef):
+    probe = service.probe
+    assert isinstance(probe, Probe) and probe.kind in ("postgres", "redis", "http")
+    if probe.kind == "http":
+        assert probe.path.startswith("/")
+
+
+@every_service
+def test_renders_its_files(service: ServiceDef, tmp_path):
+    platform = platform_with(service, tmp_path)
+    rendered = render_platform(platform)
+    for artifact in service.artifacts:
+        if artifact.when(platform):
+            path = artifact.output(platform)
+            assert path in rendered, f"{service.name} does not render {path}"
+            assert MARKER in rendered[path].splitlines()[0] or path.endswith(".json")
+
+
+@every_service
+def test_is_in_the_compose_export(service: ServiceDef, tmp_path):
+    platform = platform_with(service, tmp_path)
+    compose = yaml.safe_load(render_platform(platform)[f"{platform.paths.deploy}/compose.yaml"])
+    entry = compose["services"][service.name]
+    assert entry["image"] == platform.services.enabled()[service.name].image
+    assert entry["container_name"] == f"contract-{service.name}"
+
+
+@every_service
+def test_is_in_the_docs_reference(service: ServiceDef):
+    reference = (REPO / "docs" / "platform-yaml.md").read_text()
+    assert f"### `services.{service.name}`" in reference
+
+
+@every_service
+def test_is_scraped_when_it_has_metrics(service: ServiceDef, tmp_path):
+    platform = platform_with(service, tmp_path, "prometheus")
+    config = yaml.safe_load(render_platform(platform)[f"{platform.paths.deploy}/prometheus/prometheus.yml"])
+    jobs = {job["job_name"]: job for job in config["scrape_configs"]}
+    if service.metrics is None:
+        assert service.name not in jobs
+        return
+    job = jobs[service.name]
+    assert job["static_configs"] == [{"targets": [f"{service.name}:{service.metrics.port}"]}]
+    assert job.get("metrics_path", "/metrics") == service.metrics.path
+
+
+def test_changing_any_field_of_a_spec_changes_its_hash(tmp_path):
+    platform = platform_with(BY_NAME["postgres"], tmp_path)
+    spec = container_specs(platform)["postgres"].completed(5432, "sha256:1", {}, {"POSTGRES_PASSWORD": "pw"})
+    for field in dataclasses.fields(spec):
+        changed = dataclasses.replace(spec, **{field.name: _another(getattr(spec, field.name))})
+        assert changed.config_hash() != spec.config_hash(), f"{field.name} is not part of the hash"
+        assert changed.parts()[field.name] != spec.parts()[field.name]
+
+
+def test_a_secret_value_never_reaches_the_hash_input_or_labels(tmp_path):
+    from mindscape_ops.provision.convergence import Desired
+
+    platform = platform_with(BY_NAME["pgbouncer"], tmp_path, "redis_exporter", "postgres_exporter")
+    values = {"POSTGRES_PASSWORD": "s3cret-pg-value", "REDIS_PASSWORD": "s3cret-redis-value"}
+    for spec in container_specs(platform).values():
+        desired = Desired(spec.completed(1, "sha256:1", {}, values))
+        shown = repr(desired.spec.hash_input()) + repr(desired.labels())
+        assert "s3cret" not in shown
+        other = Desired(spec.completed(1, "sha256:1", {}, {k: v + "!" for k, v in values.items()}))
+        assert (other.config_hash != desired.config_hash) == bool(spec.secrets)
+
+
+def _another(value):
+    """A different value of the same shape."""
+    if isinstance(value, bool):
+        return not value
+    if isinstance(value, int | float):
+        return value + 1
+    if isinstance(value, str):
+        return value + "x"
+    if value is None:
+        return "x"
+    if isinstance(value, tuple):
+        return (*value, value[0] if value else "x")
+    if isinstance(value, dict):
+        return {**value, "x": "y"}
+    raise AssertionError(f"no other value for {value!r}")
