@@ -115,7 +115,7 @@ def noop_facts(project: Project, result: UpResult) -> dict[str, Any]:
         services[action.service] = facts
     return {
         "env_names": sorted({r.secret_env for r in project.platform.monitoring.receivers if r.secret_env}),
-        "mounts": sorted({m.source for a in result.actions if a.desired for m in a.desired.spec.mounts}),
+        "mounts": sorted({m.source for a in result.actions if a.desired for m in a.desired.spec.mounts if not m.host}),
         "project": project.platform.project,
         "services": services,
     }
