@@ -7,6 +7,7 @@ from mindscape_ops.services import (
     alertmanager,
     gateway,
     grafana,
+    node_exporter,
     pgbouncer,
     postgres,
     postgres_exporter,
@@ -26,6 +27,7 @@ SERVICES: tuple[ServiceDef, ...] = (
     pgbouncer.SERVICE,
     postgres_exporter.SERVICE,
     redis_exporter.SERVICE,
+    node_exporter.SERVICE,
 )
 
 BY_NAME: dict[str, ServiceDef] = {service.name: service for service in SERVICES}

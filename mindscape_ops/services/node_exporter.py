@@ -1,0 +1,38 @@
+"""The node exporter: the host's metrics (filesystems, CPU, memory) for Prometheus, so the
+disk-space alerts have a source. It reads the host through `/` mounted read-only at /host,
+as its upstream documents for containers."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from mindscape_ops.config.base import ImageRef, PortSpec, Service
+from mindscape_ops.services.definition import Metrics, ServiceDef
+from mindscape_ops.services.spec import Mount, Probe, wget_healthcheck
+
+if TYPE_CHECKING:
+    from mindscape_ops.config.models import Platform
+
+
+class NodeExporter(Service):
+    image: ImageRef = "prom/node-exporter:v1.8.2"
+    port: PortSpec = 9100
+
+
+def container(platform: Platform) -> dict:
+    return dict(
+        container_port=9100,
+        command=("--path.rootfs=/host",),
+        mounts=(Mount("/", "/host", host=True),),
+        healthcheck=wget_healthcheck(9100, "/metrics"),
+    )
+
+
+SERVICE = ServiceDef(
+    name="node_exporter",
+    summary="host metrics (disk space) for Prometheus",
+    settings=NodeExporter,
+    container=container,
+    probe=Probe("http", "/metrics", expect="node_exporter_build_info"),
+    metrics=Metrics(9100),
+)
