@@ -10,10 +10,12 @@ from pathlib import Path
 import pytest
 
 from mindscape_ops.config import load
-from mindscape_ops.provision.readiness import Credentials, NotReady, check_http, check_postgres, check_redis
+from mindscape_ops.provision.readiness import Credentials, NotReady, probe_once
+from mindscape_ops.services.registry import BY_NAME
+from mindscape_ops.services.spec import container_specs
 from mindscape_ops.workspace.store import Workspace
 
-from .conftest import EXAMPLES, need, run_cli, unique_project
+from .conftest import EXAMPLES, local_image_refs, need, run_cli, unique_project
 
 pytestmark = pytest.mark.engine
 PROJECT = unique_project("compose")
@@ -65,28 +67,17 @@ def wait_for(docker_services, check):
 
 
 def test_every_service_of_the_compose_file_answers(docker_services, compose_platform):
+    """Each service passes its own readiness probe (from the registry), as `up` would ask it."""
     host = "127.0.0.1"  # the compose file publishes there; never another address
     secrets = Workspace(compose_platform).read_secrets()
-    pg = Credentials("app", secrets["POSTGRES_PASSWORD"], "app")
-    checks = {
-        "postgres": lambda: check_postgres(host, docker_services.port_for("postgres", 5432), pg),
-        "pgbouncer": lambda: check_postgres(host, docker_services.port_for("pgbouncer", 6432), pg),
-        "redis": lambda: check_redis(
-            host, docker_services.port_for("redis", 6379), Credentials(password=secrets["REDIS_PASSWORD"])
-        ),
-        "prometheus": lambda: check_http(host, docker_services.port_for("prometheus", 9090), "/-/ready"),
-        "alertmanager": lambda: check_http(host, docker_services.port_for("alertmanager", 9093), "/-/ready"),
-        "gateway": lambda: check_http(host, docker_services.port_for("gateway", 8080), "/healthz"),
-        "postgres_exporter": lambda: check_http(
-            host, docker_services.port_for("postgres_exporter", 9187), "/metrics", "pg_up 1"
-        ),
-        "redis_exporter": lambda: check_http(
-            host, docker_services.port_for("redis_exporter", 9121), "/metrics", "redis_up 1"
-        ),
-    }
-    for check in checks.values():
-        wait_for(docker_services, check)
+    platform = load([compose_platform / "platform.yaml"], env={}).platform
+    specs = container_specs(platform)
+    assert set(specs) == set(local_image_refs())
+    for name, spec in specs.items():
+        service = BY_NAME[name]
+        creds = service.credentials(platform, secrets) if service.credentials else Credentials()
+        port = docker_services.port_for(name, spec.container_port)
+        wait_for(docker_services, lambda s=service, p=port, c=creds: probe_once(s.probe, host, p, c))
     gateway = docker_services.port_for("gateway", 8080)
     with urllib.request.urlopen(f"http://{host}:{gateway}/healthz", timeout=5) as response:
         assert response.headers["X-Frame-Options"] == "DENY"
-    assert set(checks) == set(load([compose_platform / "platform.yaml"], env={}).platform.services.enabled())
