@@ -56,10 +56,13 @@ def scrape_jobs(platform: Platform) -> dict[str, dict[str, str]]:
 def render_platform(platform: Platform) -> dict[str, str]:
     """Every generated file's path and full text (marker included), in a stable order."""
     enabled = platform.services.enabled()
+    specs = container_specs(platform)
     context = {
         "platform": platform,
         "services": enabled,
-        "specs": container_specs(platform),
+        "specs": specs,
+        # where each service answers on the platform network, by service name
+        "addresses": {name: f"{name}:{spec.container_port}" for name, spec in specs.items()},
         "depends_on": {s.name: [d for d in s.depends_on if d in enabled] for s in SERVICES if s.name in enabled},
         "scrape_jobs": scrape_jobs(platform),
         "secret_keys": required_secrets(platform),
