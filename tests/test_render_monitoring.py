@@ -5,147 +5,29 @@ and parsed back to prove that values from platform.yaml arrive intact and in pla
 from __future__ import annotations
 
 import json
-import shutil
-import subprocess
 from pathlib import Path
 
-import pytest
 import yaml
 
-from mindscape_ops.config import load
 from mindscape_ops.config.models import Platform
-from mindscape_ops.errors import ConfigError
-from mindscape_ops.render import artifacts
 from mindscape_ops.render.artifacts import render_platform
 
-from .conftest import EXAMPLES, need
-
-SECRETS_DIR = "/etc/alertmanager-secrets/"
-HOSTILE_SUMMARY = 'a "quoted" {{ $labels.x }} # not a comment ; $x'
-HOSTILE_DESCRIPTION = "it's a \\ backslash: colon, [flow] {map} & *alias ! %tag `tick` ; $PATH"
-HOSTILE_EXPR = """sum(rate(http_requests_total{path="/a\\"b#c", q='x;$y'}[5m])) > 0"""
-
-
-@pytest.fixture(autouse=True)
-def monitoring_artifacts_only(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Render the monitoring family alone: other families have their own tests, and a broken
-    template there must not fail (or hide) these."""
-    family = ("prometheus/", "alertmanager/", "grafana/")
-    every = artifacts.artifacts
-    monkeypatch.setattr(
-        artifacts, "artifacts", lambda platform: [a for a in every(platform) if a.template.startswith(family)]
-    )
-
-
-def load_platform(path: Path) -> Platform:
-    return load([path], env={}).platform
-
-
-def platform_from(tmp_path: Path, data: dict) -> Platform:
-    path = tmp_path / "platform.yaml"
-    path.write_text(yaml.safe_dump(data, sort_keys=False))
-    return load_platform(path)
-
-
-def everything_on(tmp_path: Path) -> Platform:
-    """examples/full plus every monitoring option it leaves out or at one value."""
-    data = yaml.safe_load((EXAMPLES / "full" / "platform.yaml").read_text())
-    data["services"]["prometheus"]["targets"].append(
-        {
-            "name": "billing",
-            "targets": ["billing.internal:443"],
-            "metrics_path": "/v1/metrics",
-            "scheme": "https",
-            "scrape_interval": "5s",
-        }
-    )
-    monitoring = data["monitoring"]
-    monitoring["thresholds"]["http_latency_p95"] = "1s500ms"
-    monitoring["rules"] += [
-        {
-            "alert": "QueueStuck",
-            "expr": "max(queue_oldest_seconds) > 600",
-            "for": "0s",
-            "severity": "info",
-            "summary": "Oldest job waits {{ $value | humanizeDuration }}",
-        },
-        {"alert": "Hostile", "expr": HOSTILE_EXPR, "summary": HOSTILE_SUMMARY, "description": HOSTILE_DESCRIPTION},
-    ]
-    monitoring["receivers"] = [
-        {
-            "name": "oncall",
-            "kind": "pagerduty",
-            "secret_env": "PD_KEY",
-            "url": "https://events.eu.pagerduty.com/v2/enqueue",
-            "severities": ["critical"],
-        },
-        {
-            "name": "team-chat",
-            "kind": "slack",
-            "secret_env": "SLACK_URL",
-            "channel": "#shop-alerts",
-            "severities": ["warning", "info"],
-        },
-        {"name": "slack-default-channel", "kind": "slack", "secret_env": "SLACK_URL_2"},
-        {"name": "audit-hook", "kind": "webhook", "url": "http://host.docker.internal:9000/alerts"},
-        {
-            "name": "signed-hook",
-            "kind": "webhook",
-            "url": "https://hooks.example.com/in",
-            "secret_env": "HOOK_TOKEN",
-            "severities": ["critical", "warning"],
-        },
-        {"name": "ops-mail", "kind": "email", "to": "ops@example.com", "secret_env": "SMTP_PASSWORD"},
-        {"name": "default", "kind": "email", "to": "all@example.com", "severities": ["info"]},
-    ]
-    return platform_from(tmp_path, data)
-
-
-PLATFORMS = ("minimal", "full", "local", "everything")
-
-
-@pytest.fixture(params=PLATFORMS)
-def platform(request: pytest.FixtureRequest, tmp_path: Path) -> Platform:
-    if request.param == "everything":
-        return everything_on(tmp_path)
-    return load_platform(EXAMPLES / request.param / "platform.yaml")
-
-
-def write_rendered(platform: Platform, root: Path) -> dict[str, Path]:
-    """Render and write every monitoring file under root; keyed by path from the deploy folder."""
-    written = {}
-    for rel, text in render_platform(platform).items():
-        target = root / rel
-        target.parent.mkdir(parents=True, exist_ok=True)
-        target.write_text(text)
-        written[rel.removeprefix(f"{platform.paths.deploy}/")] = target
-    return written
-
-
-def rendered_yaml(platform: Platform, rel: str) -> dict:
-    return yaml.safe_load(render_platform(platform)[f"{platform.paths.deploy}/{rel}"])
-
-
-def run_tool(name: str, *args: str | Path) -> str:
-    """Run a real validator; skip at a desk without it, fail in CI."""
-    if shutil.which(name) is None:
-        package = {"promtool": "prometheus", "amtool": "prometheus-alertmanager"}[name]
-        need(f"{name} is not installed (apt-get install {package})")
-    done = subprocess.run([name, *map(str, args)], capture_output=True, text=True, timeout=60)
-    output = done.stdout + done.stderr
-    assert done.returncode == 0, f"{name} {' '.join(map(str, args))} failed:\n{output}"
-    return output
-
-
-def all_rules(platform: Platform) -> list[dict]:
-    rules = []
-    for name in ("services", "applications", "custom"):
-        path = f"{platform.paths.deploy}/prometheus/rules/{name}.yml"
-        if path in render_platform(platform):
-            for group in rendered_yaml(platform, f"prometheus/rules/{name}.yml")["groups"]:
-                rules += group["rules"]
-    return rules
-
+from .monitoring_support import (  # noqa: F401 - fixtures, used by name
+    EXAMPLES,
+    HOSTILE_DESCRIPTION,
+    HOSTILE_EXPR,
+    HOSTILE_SUMMARY,
+    SECRETS_DIR,
+    all_rules,
+    everything_on,
+    load_platform,
+    monitoring_artifacts_only,
+    platform_fixture,
+    platform_from,
+    rendered_yaml,
+    run_tool,
+    write_rendered,
+)
 
 # -- the real validators --------------------------------------------------------------------
 
@@ -313,114 +195,6 @@ def test_full_example_rules_use_its_thresholds():
     assert custom["for"] == "10m"
     assert custom["labels"]["severity"] == "critical"
     assert custom["annotations"]["summary"] == "Checkout is failing: {{ $value }} failures/s"
-
-
-def test_full_example_routes_by_severity_with_secrets_by_file(monkeypatch: pytest.MonkeyPatch):
-    monkeypatch.setenv("PAGERDUTY_ROUTING_KEY", "pd-secret-value")
-    monkeypatch.setenv("SLACK_WEBHOOK_URL", "https://hooks.slack.com/services/T0/B0/secret")
-    platform = load_platform(EXAMPLES / "full" / "platform.yaml")
-    text = render_platform(platform)["ops/deploy/alertmanager/alertmanager.yml"]
-    config = yaml.safe_load(text)
-
-    route = config["route"]
-    assert route["receiver"] == "default"
-    assert route["group_by"] == ["alertname", "service", "severity"]
-    assert (route["group_wait"], route["group_interval"], route["repeat_interval"]) == ("15s", "2m", "2h")
-    children = {child["receiver"]: child for child in route["routes"]}
-    assert children["oncall"]["matchers"] == ['severity="critical"']
-    assert children["team-chat"]["matchers"] == ['severity="warning"']
-    assert "matchers" not in children["audit-hook"]  # no severities: everything
-    assert all(child["continue"] for child in route["routes"])
-
-    receivers = {receiver["name"]: receiver for receiver in config["receivers"]}
-    assert receivers["default"] == {"name": "default"}
-    assert receivers["oncall"]["pagerduty_configs"][0]["routing_key_file"] == f"{SECRETS_DIR}oncall"
-    slack = receivers["team-chat"]["slack_configs"][0]
-    assert (slack["api_url_file"], slack["channel"]) == (f"{SECRETS_DIR}team-chat", "#shop-alerts")
-    assert receivers["audit-hook"]["webhook_configs"][0]["url"] == "http://host.docker.internal:9000/alerts"
-    assert receivers["ops-mail"]["email_configs"][0]["to"] == "ops@example.com"
-    assert config["global"]["smtp_smarthost"] == "localhost:25"
-    assert "secret" not in text.replace("alertmanager-secrets", "")
-    inhibit = config["inhibit_rules"]
-    assert {
-        "source_matchers": ['severity="critical"'],
-        "target_matchers": ['severity=~"warning|info"'],
-        "equal": ["alertname", "service"],
-    } in inhibit
-    down = [rule for rule in inhibit if rule["equal"] == ["service"]]
-    assert len(down) == 1 and "InstanceDown" in down[0]["source_matchers"][0]
-
-
-def test_secrets_are_only_referenced_by_file(tmp_path: Path):
-    platform = everything_on(tmp_path)
-    config = rendered_yaml(platform, "alertmanager/alertmanager.yml")
-    receivers = {receiver["name"]: receiver for receiver in config["receivers"]}
-    inline = {"api_url", "routing_key", "service_key", "auth_password", "auth_secret", "credentials"}
-
-    def keys(node: object) -> set[str]:
-        if isinstance(node, dict):
-            return set(node) | {k for value in node.values() for k in keys(value)}
-        if isinstance(node, list):
-            return {k for value in node for k in keys(value)}
-        return set()
-
-    assert not keys(config) & inline
-    hook = receivers["signed-hook"]["webhook_configs"][0]
-    assert hook["http_config"]["authorization"]["credentials_file"] == f"{SECRETS_DIR}signed-hook"
-    mail = receivers["ops-mail"]["email_configs"][0]
-    assert mail["auth_password_file"] == f"{SECRETS_DIR}ops-mail"
-    pagerduty = receivers["oncall"]["pagerduty_configs"][0]
-    assert pagerduty["url"] == "https://events.eu.pagerduty.com/v2/enqueue"
-    assert "channel" not in receivers["slack-default-channel"]["slack_configs"][0]
-    # The user's own `default` receiver is the root one: not defined twice.
-    assert [r["name"] for r in config["receivers"]].count("default") == 1
-    children = {child["receiver"]: child for child in config["route"]["routes"]}
-    assert children["team-chat"]["matchers"] == ['severity=~"warning|info"']
-
-
-def test_webhook_without_url_is_refused(tmp_path: Path):
-    # A secret URL would need url_file, which Alertmanager 0.25 (the local image) rejects at start.
-    receiver = {"name": "private-hook", "kind": "webhook", "secret_env": "HOOK_URL"}
-    data = {
-        "version": 1,
-        "project": "hooks",
-        "services": {"prometheus": {}, "alertmanager": {}},
-        "monitoring": {"receivers": [receiver]},
-    }
-    with pytest.raises(ConfigError, match="1 problem") as caught:
-        platform_from(tmp_path, data)
-    assert "monitoring.receivers[0].url: a webhook receiver needs url" in caught.value.problems[0]
-
-
-def test_no_receivers_gives_a_null_default_receiver():
-    platform = load_platform(EXAMPLES / "local" / "platform.yaml")
-    config = rendered_yaml(platform, "alertmanager/alertmanager.yml")
-    assert config["receivers"] == [{"name": "default"}]
-    assert config["route"]["receiver"] == "default"
-    assert "routes" not in config["route"]
-    assert "global" not in config  # no email receiver: no SMTP placeholder
-    # No app targets (nginx has no metrics): no application rules file at all.
-    assert not any(path.endswith("rules/applications.yml") for path in render_platform(platform))
-
-
-def test_everything_on_renders_each_option(tmp_path: Path):
-    platform = everything_on(tmp_path)
-    config = rendered_yaml(platform, "prometheus/prometheus.yml")
-    billing = next(job for job in config["scrape_configs"] if job["job_name"] == "billing")
-    assert billing == {
-        "job_name": "billing",
-        "metrics_path": "/v1/metrics",
-        "scheme": "https",
-        "scrape_interval": "5s",
-        "static_configs": [{"targets": ["billing.internal:443"]}],
-    }
-    rules = {(rule["alert"], rule["labels"]["service"]): rule for rule in all_rules(platform)}
-    assert rules[("HttpLatencyP95High", "billing")]["expr"].endswith(" > 1.5")
-    assert rules[("QueueStuck", "custom")]["for"] == "0s"
-    dashboard = json.loads(render_platform(platform)["ops/deploy/grafana/dashboards/platform-overview.json"])
-    latency = next(panel for panel in dashboard["panels"] if panel["title"] == "p95 latency")
-    assert 'job=~"api|worker|billing"' in latency["targets"][0]["expr"]
-    assert latency["fieldConfig"]["defaults"]["thresholds"]["steps"][-1]["value"] == 1.5
 
 
 # -- hostile values -------------------------------------------------------------------------
