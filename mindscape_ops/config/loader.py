@@ -21,7 +21,8 @@ from pydantic import BaseModel, ValidationError
 
 from mindscape_ops.config.models import Platform
 from mindscape_ops.config.rules import check_platform
-from mindscape_ops.errors import ConfigError, UsageError
+from mindscape_ops.config.source import read_platform_file
+from mindscape_ops.errors import ConfigError
 
 Loc = tuple[str | int, ...]
 Position = tuple[str, int, int]  # file, line, column (1-based)
@@ -163,18 +164,8 @@ def _drop(data: Any, loc: Loc) -> bool:
 
 def _read_into(doc: Document, path: Path, env: Mapping[str, str]) -> None:
     name = str(path)
-    if not path.exists():
-        raise UsageError(
-            f"{name}: no such file", "run `mindscape init` to write a starter platform.yaml, or pass -f PATH"
-        )
-    if path.is_dir():
-        raise UsageError(
-            f"{name} is a directory, not a platform file", f"pass the file inside it: -f {name}/platform.yaml"
-        )
     try:
-        data = _parse(doc, name, path.read_bytes(), env)
-    except OSError as exc:
-        raise UsageError(f"{name}: cannot be read ({exc.strerror})") from None
+        data = _parse(doc, name, read_platform_file(path), env)
     except _Unreadable as exc:
         doc.problems.append(exc.problem)
         doc.unreadable = True
