@@ -40,3 +40,16 @@ def test_a_huge_file_is_refused_before_parsing(tmp_path):
 def test_a_normal_file_still_loads(tmp_path):
     result = run_cli("validate", "-f", str(EXAMPLES / "minimal" / "platform.yaml"), cwd=tmp_path)
     assert result.returncode == 0, result.stderr
+
+
+def test_render_refuses_a_symlink_out_of_the_project_and_writes_nothing(tmp_path):
+    project, elsewhere = tmp_path / "shop", tmp_path / "elsewhere"
+    project.mkdir()
+    elsewhere.mkdir()
+    (project / "platform.yaml").write_text((EXAMPLES / "minimal" / "platform.yaml").read_text())
+    (project / "deploy").symlink_to(elsewhere, target_is_directory=True)
+    result = run_cli("render", cwd=project)
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    assert "refusing to write outside the project" in result.stderr and "deploy/" in result.stderr
+    assert list(elsewhere.iterdir()) == []
+    assert not (project / ".github").exists()  # checked before anything was written

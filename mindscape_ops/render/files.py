@@ -12,6 +12,7 @@ import enum
 from dataclasses import dataclass
 from pathlib import Path
 
+from mindscape_ops.errors import OperationFailed
 from mindscape_ops.render.marker import written_by_us
 from mindscape_ops.workspace.files import atomic_write, cannot_write, sha256_text
 
@@ -87,6 +88,7 @@ def apply(root: Path, changes: list[FileChange], manifest: dict[str, str], force
     # keep the render fast path from ever trusting the manifest again.
     listed = {change.path for change in changes}
     new_manifest = {path: digest for path, digest in manifest.items() if path in listed}
+    _refuse_paths_outside(root, [c.path for c in changes if c.needs_write or c.new_text is None])
     for change in changes:
         target = root / change.path
         if change.status is Status.HAND_EDITED and not force:
@@ -105,3 +107,18 @@ def apply(root: Path, changes: list[FileChange], manifest: dict[str, str], force
                 raise cannot_write(change.path, exc) from None
         new_manifest[change.path] = sha256_text(change.new_text)
     return new_manifest
+
+
+def _refuse_paths_outside(root: Path, paths: list[str]) -> None:
+    """Every file we write or remove stays inside the project, even when a folder on the way
+    is a symlink to somewhere else: checked for all paths before anything is written."""
+    home = root.resolve()
+    outside = [(path, (root / path).resolve()) for path in paths]
+    outside = [(path, real) for path, real in outside if not real.is_relative_to(home)]
+    if outside:
+        shown = ", ".join(f"{path} -> {real}" for path, real in outside)
+        raise OperationFailed(
+            f"refusing to write outside the project {home}: {shown}",
+            "a folder on the way is a symlink out of the project; remove it or point `paths:` elsewhere "
+            "(nothing was written)",
+        )
