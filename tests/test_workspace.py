@@ -10,7 +10,7 @@ import subprocess
 import pytest
 
 from mindscape_ops.errors import OperationFailed
-from mindscape_ops.workspace.store import Workspace, current_user, ensure_gitignored, redact
+from mindscape_ops.workspace.store import Workspace, current_user, dotenv_line, ensure_gitignored, redact
 
 
 def test_secrets_are_generated_private_and_never_overwritten(tmp_path):
@@ -150,3 +150,37 @@ def test_current_user_falls_back_to_the_uid_and_migrations_use_it(monkeypatch):
     monkeypatch.setattr(getpass, "getuser", no_name)
     assert current_user() == str(os.getuid())
     assert applied_by().startswith(f"{os.getuid()}@")
+
+
+ODD_VALUES = [
+    "with space",
+    "hash # not a comment",
+    "a=b=c",
+    "quote'single",
+    'quote"double',
+    "back\\slash",
+    "$HOME ${X}",
+]
+
+
+def test_secrets_read_with_dotenv_rules_and_odd_values_survive_a_round_trip(tmp_path):
+    workspace = Workspace(tmp_path)
+    workspace.ensure_dir()
+    hand_written = (
+        "# kept as the user wrote it\n"
+        "export EXPORTED=plain\n"
+        "QUOTED='single quoted # stays'\n"
+        'ESCAPED="line\\nbreak"\n'
+        "COMMENTED=value # a comment\n"
+    )
+    workspace.secrets_file.write_text(hand_written)
+    added = workspace.ensure_secrets(["EXPORTED", "QUOTED", "NEW_ONE"])
+    assert workspace.secrets_file.read_text().startswith(hand_written)  # never rewritten, only appended
+    secrets = workspace.read_secrets()
+    assert secrets["EXPORTED"] == "plain" and secrets["QUOTED"] == "single quoted # stays"
+    assert secrets["ESCAPED"] == "line\nbreak" and secrets["COMMENTED"] == "value"
+    assert secrets["NEW_ONE"] == added["NEW_ONE"] and len(added["NEW_ONE"]) == 32
+    for index, value in enumerate(ODD_VALUES):
+        with workspace.secrets_file.open("a") as handle:
+            handle.write(dotenv_line(f"ODD_{index}", value))
+    assert [workspace.read_secrets()[f"ODD_{i}"] for i in range(len(ODD_VALUES))] == ODD_VALUES

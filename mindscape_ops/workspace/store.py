@@ -20,12 +20,22 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from mindscape_ops.errors import OperationFailed
 from mindscape_ops.workspace.files import atomic_write, cannot_write
 
 DIRNAME = ".mindscape"
-_ENV_LINE = re.compile(r"^([A-Z_][A-Z0-9_]*)=(.*)$")
+_PLAIN_VALUE = re.compile(r"^[A-Za-z0-9_.,:/+@%~-]*$")
 _SECRET_WORDS = re.compile(r"pass|secret|token|key|credential", re.IGNORECASE)
 _URL_PASSWORD = re.compile(r"(\w+://[^:/@\s]+:)[^@\s]+@")
+
+
+def dotenv_line(key: str, value: str) -> str:
+    """One `KEY=value` line that python-dotenv (and docker-compose's --env-file) reads back as
+    exactly `value`: bare when plain, else double-quoted with backslash escapes."""
+    if _PLAIN_VALUE.match(value):
+        return f"{key}={value}\n"
+    escaped = value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+    return f'{key}="{escaped}"\n'
 
 
 def new_password() -> str:
@@ -68,17 +78,24 @@ class Workspace:
     # -- secrets -----------------------------------------------------------------------
 
     def read_secrets(self) -> dict[str, str]:
+        """secrets.env as a dotenv file (python-dotenv's rules: quotes, escapes, `export`,
+        comments), so a value a user pasted with `#`, `=`, quotes or spaces reads back whole."""
         if not self.secrets_file.exists():
             return {}
-        found: dict[str, str] = {}
-        for line in self.secrets_file.read_text().splitlines():
-            match = _ENV_LINE.match(line.strip())
-            if match:
-                found[match.group(1)] = match.group(2)
-        return found
+        from dotenv import dotenv_values
+
+        try:
+            values = dotenv_values(self.secrets_file, interpolate=False, encoding="utf-8")
+        except OSError as exc:
+            raise cannot_write(self.secrets_file, exc, verb="read") from None
+        except UnicodeDecodeError:
+            raise OperationFailed(
+                f"{self.secrets_file} is not UTF-8 text", "restore it from a backup; it holds the platform's passwords"
+            ) from None
+        return {key: value for key, value in values.items() if value is not None}
 
     def ensure_secrets(self, keys: Iterable[str]) -> dict[str, str]:
-        """Generate the missing secrets; existing values are kept as they are."""
+        """Generate the missing secrets; existing values (and the file's text) are kept as they are."""
         current = self.read_secrets()
         missing = [key for key in keys if key not in current]
         if missing:
@@ -91,7 +108,7 @@ class Workspace:
             )
             if text and not text.endswith("\n"):
                 text += "\n"
-            text += "".join(f"{key}={value}\n" for key, value in added.items())
+            text += "".join(dotenv_line(key, value) for key, value in added.items())
             try:
                 atomic_write(self.secrets_file, text, mode=0o600)
             except OSError as exc:
