@@ -71,14 +71,33 @@ class Audit:
         self.outcome = "ok"
 
 
+def lock_root(files: list[Path] | None) -> Path | None:
+    """The project folder whose lock a changing command takes: that of its platform file (none
+    when the file does not exist: the command fails on that, and makes no .mindscape/ there)."""
+    from mindscape_ops.workspace.project import platform_files
+
+    path = platform_files(files)[0]
+    return path.resolve().parent if path.is_file() else None
+
+
 @contextlib.contextmanager
-def audited(command: str, **arguments: Any) -> Iterator[Audit]:
+def audited(command: str, lock: Path | None = None, wait: bool = True, **arguments: Any) -> Iterator[Audit]:
+    """Record a changing command in the audit log; with `lock` (a project folder), run it under
+    that project's lock, waiting for another command that holds it unless not `wait`."""
     from mindscape_ops.errors import MindscapeError
 
     started = time.monotonic()
     record = Audit(command, arguments)
     try:
-        yield record
+        with contextlib.ExitStack() as stack:
+            if lock is not None:
+                from mindscape_ops.workspace.lock import project_lock
+                from mindscape_ops.workspace.store import Workspace
+
+                record.workspace = Workspace(lock)
+                notify = lambda text: console(stderr=True).print(f"[yellow]{_escape(text)}[/]")  # noqa: E731
+                stack.enter_context(project_lock(record.workspace, command, wait, notify))
+            yield record
     except MindscapeError as exc:
         record.outcome = f"failed (exit {exc.exit_code}): {exc.message}"
         raise

@@ -7,7 +7,16 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from mindscape_ops.cli.common import FilesOption, JsonOption, audited, console, exit_with, open_project, stdout_json
+from mindscape_ops.cli.common import (
+    FilesOption,
+    JsonOption,
+    audited,
+    console,
+    exit_with,
+    lock_root,
+    open_project,
+    stdout_json,
+)
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -39,7 +48,7 @@ def new(
     """Write a new <timestamp>_<name>.sql with empty up and down sections."""
     from mindscape_ops.migrate import actions
 
-    with audited("migrate new", name=name) as record:
+    with audited("migrate new", lock_root(files), name=name) as record:
         record.project = project = open_project(files)
         path = actions.new(project, name)
     console().print(f"[green]created[/] {_shown(path)}", highlight=False)
@@ -65,7 +74,9 @@ def up(
     from mindscape_ops.migrate import actions
 
     out = console()
-    with audited("migrate up", to=to, dry_run=dry_run, allow_out_of_order=allow_out_of_order) as record:
+    with audited(
+        "migrate up", lock_root(files), to=to, dry_run=dry_run, allow_out_of_order=allow_out_of_order
+    ) as record:
         record.project = project = open_project(files)
         result = actions.up(
             project,
@@ -108,7 +119,7 @@ def down(
     from mindscape_ops.migrate import actions
 
     out = console()
-    with audited("migrate down", steps=steps, dry_run=dry_run) as record:
+    with audited("migrate down", lock_root(files), steps=steps, dry_run=dry_run) as record:
         record.project = project = open_project(files)
         reverted = actions.down(
             project, steps=steps, dry_run=dry_run, lock_timeout=_seconds(lock_timeout), echo=_echo(out)
@@ -129,7 +140,7 @@ def baseline(
     from mindscape_ops.migrate import actions
 
     out = console()
-    with audited("migrate baseline", version=version) as record:
+    with audited("migrate baseline", lock_root(files), version=version) as record:
         record.project = project = open_project(files)
         marked = actions.baseline(project, version, lock_timeout=_seconds(lock_timeout), echo=_echo(out))
     out.print(

@@ -7,7 +7,16 @@ from typing import Annotated
 
 import typer
 
-from mindscape_ops.cli.common import FilesOption, JsonOption, audited, console, exit_with, open_project, stdout_json
+from mindscape_ops.cli.common import (
+    FilesOption,
+    JsonOption,
+    audited,
+    console,
+    exit_with,
+    lock_root,
+    open_project,
+    stdout_json,
+)
 
 ServicesArg = Annotated[
     list[str] | None, typer.Argument(help="Only these services (and what they need).", show_default=False)
@@ -50,14 +59,14 @@ def up(
     """Converge containers to platform.yaml and wait until every service is really ready."""
     from mindscape_ops.provision import noop as noop_up
     from mindscape_ops.workspace.project import platform_files
-    from mindscape_ops.workspace.store import Workspace
 
     paths = platform_files(files)
     options = {"services": sorted(services or []), "wait": not no_wait, "timeout": timeout}
-    with audited("up", services=services or [], no_wait=no_wait, timeout=timeout) as record:
+    # --no-wait: not for readiness, and not for another command holding the project either
+    lock = lock_root(paths)
+    with audited("up", lock, not no_wait, services=services or [], no_wait=no_wait, timeout=timeout) as record:
         unchanged = noop_up.try_noop(paths, options)
         if unchanged is not None:
-            record.workspace = Workspace(paths[0].resolve().parent)
             err = console(stderr=True)
             for service in unchanged:
                 err.print(f"{service:<18} [green]ready[/]      unchanged", highlight=False)
@@ -125,7 +134,7 @@ def down(
             )
         return typer.confirm(f"Delete {len(found)} volume(s) and all their data: {listing}?", default=False)
 
-    with audited("down", volumes=volumes, yes=yes) as record:
+    with audited("down", lock_root(files), volumes=volumes, yes=yes) as record:
         record.project = project = open_project(files)
         result = lifecycle.down(project, volumes, confirm, lambda text: err.print(f"[dim]{text}[/]"))
     kept = "" if volumes else " (volumes kept; `down --volumes` deletes them)"

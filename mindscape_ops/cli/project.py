@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from mindscape_ops.cli.common import FilesOption, audited, console, exit_with, open_project
+from mindscape_ops.cli.common import FilesOption, audited, console, exit_with, lock_root, open_project
 
 
 def register(app: typer.Typer) -> None:
@@ -32,7 +32,9 @@ def init(
     from mindscape_ops.workspace.prepare import prepare
 
     target = files[-1] if files else directory / "platform.yaml"
-    with audited("init", directory=str(directory), name=name, force=force, source=from_file) as record:
+    folder = target.resolve().parent
+    lock = folder if folder.is_dir() else None  # a new folder has nobody else in it
+    with audited("init", lock, directory=str(directory), name=name, force=force, source=from_file) as record:
         created = create_platform(target, name=name, force=force, source=from_file)
         record.project = project = open_project([target])
         # --force replaces platform.yaml; it never licenses overwriting hand edits (`render --force` does)
@@ -77,7 +79,7 @@ def render(
             console().print("[green]all generated files are up to date[/]")
         exit_with(1 if changes else 0)
         return
-    with audited("render", diff=diff, force=force) as record:
+    with audited("render", lock_root(files), diff=diff, force=force) as record:
         record.project = project = open_project(files)
         prepared = prepare(project, force=force)
         _print_changes(prepared.changes, diff=diff)
