@@ -187,6 +187,22 @@ class Engine:
                         sizes[volume["Name"]] = size if size >= 0 else None
         return sizes
 
+    def volume_labels(self, project: str) -> dict[str, dict[str, str]]:
+        """This project's volumes and their labels."""
+        with engine_errors("listing volumes"):
+            listed = self.api.volumes(filters={"label": f"{LABEL_PROJECT}={project}"}).get("Volumes") or []
+        return {v["Name"]: dict(v.get("Labels") or {}) for v in listed}
+
+    def published_port(self, container: str, container_port: int) -> int | None:
+        """The host port a container publishes `container_port` on (None: no such container,
+        or not published)."""
+        details = self.container_by_name(container)
+        ports = (details or {}).get("NetworkSettings", {}).get("Ports") or {}
+        for binding in ports.get(f"{container_port}/tcp") or []:
+            if str(binding.get("HostPort", "")).isdigit():
+                return int(binding["HostPort"])
+        return None
+
     def remove_volume(self, name: str) -> None:
         with engine_errors(f"removing volume {name}"):
             self.api.remove_volume(name)

@@ -52,8 +52,10 @@ runtime.register(app)
 
 
 def main() -> None:
+    from mindscape_ops.cli.common import show_library_warnings
     from mindscape_ops.errors import MindscapeError, OperationFailed
 
+    show_library_warnings()
     try:
         app()
     except MindscapeError as exc:

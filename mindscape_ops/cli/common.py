@@ -49,6 +49,20 @@ def report_error(exc: MindscapeError) -> None:
         err.print(f"[dim]hint:[/] {_escape(exc.hint)}")
 
 
+def show_library_warnings() -> None:
+    """What the library notices on the way (a corrupt state file set aside, ...) reaches the
+    user as `warning:` lines on stderr."""
+    import logging
+
+    class ToConsole(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            console(stderr=True).print(f"[yellow]warning:[/] {_escape(record.getMessage())}")
+
+    logger = logging.getLogger("mindscape")
+    logger.addHandler(ToConsole(logging.WARNING))
+    logger.propagate = False
+
+
 def _escape(text: str) -> str:
     from rich.markup import escape
 

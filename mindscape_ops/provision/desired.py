@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from mindscape_ops.adapters.docker import ContainerRequest, Engine
 from mindscape_ops.errors import OperationFailed, UsageError
 from mindscape_ops.provision.convergence import Action, Desired, Kind, converge
+from mindscape_ops.provision.ownership import workspace_labels
 from mindscape_ops.provision.ports import is_free, pick_free, process_holding
 from mindscape_ops.services.registry import BY_NAME
 from mindscape_ops.services.spec import ContainerSpec, container_specs
@@ -71,6 +72,13 @@ def resolve_ports(
     changed = False
     for name, spec in specs.items():
         kept = state_ports.get(name)
+        if spec.host_port == "auto" and not isinstance(kept, int) and engine is not None:
+            # state.json lost or set aside: the running container still knows its port
+            kept = engine.published_port(project.platform.container_name(name), spec.container_port)
+            if kept is not None:
+                taken.add(kept)
+                if pick:
+                    state_ports[name], changed = kept, True
         if spec.host_port != "auto":
             resolved[name] = int(spec.host_port)
         elif isinstance(kept, int) and not (
@@ -179,7 +187,7 @@ def container_request(project: Project, desired: Desired, secrets: dict[str, str
         command=list(spec.command) or None,
         user=spec.user,
         environment={**spec.environment, **{env: secrets.get(key, "") for env, key in spec.secrets.items()}},
-        labels=desired.labels(),
+        labels={**desired.labels(), **workspace_labels(project)},
         network=spec.network,
         alias=spec.service,
         container_port=spec.container_port,

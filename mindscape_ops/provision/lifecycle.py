@@ -21,7 +21,9 @@ from mindscape_ops.provision.desired import (
 )
 from mindscape_ops.provision.endpoints import Address, service_address
 from mindscape_ops.provision.execute import Event, Hooks, Outcome, execute
+from mindscape_ops.provision.ownership import workspace_labels
 from mindscape_ops.provision.readiness import Credentials, Wait, probe_once
+from mindscape_ops.provision.safety import check_before_down, check_before_up
 from mindscape_ops.services.registry import BY_NAME
 from mindscape_ops.workspace.prepare import Prepared, prepare
 from mindscape_ops.workspace.project import Project
@@ -72,10 +74,11 @@ def up(
     project: Project, services: Iterable[str], event: Event, wait: bool = True, timeout: float | None = None
 ) -> UpResult:
     services = list(services)
-    prepared = prepare(project)
-    secrets = prepared.secrets
     engine = Engine()
     chosen = select_services(project, services)
+    check_before_up(project, engine, chosen)
+    prepared = prepare(project)
+    secrets = prepared.secrets
     image_ids = ensure_images(engine, chosen.values(), lambda service, text: event(service, "pulling", text))
     the_plan = make_plan(
         project, engine, chosen, secrets, pick_ports=True, image_ids=image_ids, all_services=not services
@@ -166,7 +169,7 @@ class _UpSteps:
         spec = self.plan.specs[service]
         if not spec.volume:
             return None
-        return spec.volume, {LABEL_PROJECT: spec.project, LABEL_SERVICE: service}
+        return spec.volume, {LABEL_PROJECT: spec.project, LABEL_SERVICE: service, **workspace_labels(self.project)}
 
 
 # -- down -------------------------------------------------------------------------------------
@@ -189,6 +192,7 @@ def down(
     so a refusal leaves everything as it was)."""
     engine = Engine()
     name = project.platform.project
+    check_before_down(project, engine, remove_volumes)
     volumes = engine.volumes(name) if remove_volumes else {}
     if volumes and not confirm(volumes):
         raise OperationFailed(

@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import getpass
 import json
+import logging
 import os
 import re
 import secrets as _random
 import time
+import uuid
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -24,6 +26,7 @@ from mindscape_ops.errors import OperationFailed
 from mindscape_ops.workspace.files import atomic_write, cannot_write
 
 DIRNAME = ".mindscape"
+log = logging.getLogger("mindscape")
 _PLAIN_VALUE = re.compile(r"^[A-Za-z0-9_.,:/+@%~-]*$")
 _SECRET_WORDS = re.compile(r"pass|secret|token|key|credential", re.IGNORECASE)
 _URL_PASSWORD = re.compile(r"(\w+://[^:/@\s]+:)[^@\s]+@")
@@ -75,6 +78,24 @@ class Workspace:
     def audit_file(self) -> Path:
         return self.dir / "audit.log"
 
+    def workspace_id(self, create: bool = False) -> str | None:
+        """A random id naming this folder's workspace on the containers and volumes it makes,
+        so that another folder with the same `project:` is told apart (None: not made yet)."""
+        path = self.dir / "workspace-id"
+        try:
+            found = path.read_text().strip()
+        except OSError:
+            found = ""
+        if found or not create:
+            return found or None
+        self.ensure_dir()
+        made = uuid.uuid4().hex
+        try:
+            atomic_write(path, made + "\n")
+        except OSError as exc:
+            raise cannot_write(path, exc) from None
+        return made
+
     # -- secrets -----------------------------------------------------------------------
 
     def read_secrets(self) -> dict[str, str]:
@@ -120,12 +141,38 @@ class Workspace:
 
     def read_state(self) -> dict[str, Any]:
         """The state as last written; an entry of the wrong shape (a hand edit, a bad merge) is
-        dropped, as if never recorded: every one of them can be rebuilt."""
+        dropped, as if never recorded: every one of them can be rebuilt (ports from the running
+        containers, hashes from their labels, the manifest from the files' markers). A file that
+        is not a JSON object at all is moved aside with a warning, never silently ignored."""
         try:
-            state = json.loads(self.state_file.read_text())
-        except (OSError, ValueError):  # missing, unreadable, not UTF-8, not JSON
+            text = self.state_file.read_text()
+        except FileNotFoundError:
             return {}
-        return _well_formed(state) if isinstance(state, dict) else {}
+        except OSError as exc:
+            raise cannot_write(self.state_file, exc, verb="read") from None
+        try:
+            state = json.loads(text)
+        except ValueError:  # not JSON, truncated, empty, not UTF-8
+            state = None
+        if isinstance(state, dict):
+            return _well_formed(state)
+        self._set_aside_corrupt_state()
+        return {}
+
+    def _set_aside_corrupt_state(self) -> None:
+        aside = self.state_file.with_name(f"state.json.corrupt-{datetime.now(UTC).strftime('%Y%m%dT%H%M%S%f')}")
+        try:
+            self.state_file.rename(aside)
+        except FileNotFoundError:  # another reader moved it first
+            return
+        except OSError as exc:
+            raise cannot_write(self.state_file, exc, verb="move aside") from None
+        log.warning(
+            "%s was not valid state (kept as %s); starting from empty state: ports picked by `port: auto` "
+            "are taken back from the running containers",
+            self.state_file,
+            aside.name,
+        )
 
     def update_state(self, **changes: Any) -> dict[str, Any]:
         state = self.read_state()
