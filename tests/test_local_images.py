@@ -27,19 +27,12 @@ import psycopg
 import pytest
 import redis
 
+from .conftest import local_image_refs
+
 REPO = Path(__file__).resolve().parents[1]
 BUILD_SCRIPT = REPO / "scripts" / "build-local-images"
 
-IMAGES = {
-    "postgres": "mindscape-local/postgres:15",
-    "redis": "mindscape-local/redis:7",
-    "prometheus": "mindscape-local/prometheus:2",
-    "alertmanager": "mindscape-local/alertmanager:0.25",
-    "gateway": "mindscape-local/gateway:1.22",
-    "pgbouncer": "mindscape-local/pgbouncer:1.18",
-    "postgres_exporter": "mindscape-local/postgres_exporter:0.11",
-    "redis_exporter": "mindscape-local/redis_exporter:1",
-}
+IMAGES = local_image_refs()  # service -> mindscape-local/<service>:<version>, as examples/local uses them
 
 pytestmark = pytest.mark.engine
 
@@ -380,3 +373,22 @@ def test_redis_exporter_sees_redis(image_engine, network, redis_server: Started)
     )
     port = host_port(container, "9121/tcp")
     ready_seconds["redis_exporter"] = wait_ready(container, metrics_contain(port, "\nredis_up 1\n"), "redis_exporter")
+
+
+def test_node_exporter_reports_the_hosts_filesystems(image_engine) -> None:
+    """The disk alerts' source: with the host's / at /host, as `up` mounts it, filesystem
+    metrics come out, and the exporter runs as nobody, read-only."""
+    container = run(
+        image_engine,
+        "node_exporter",
+        "node-exporter",
+        ports=("9100/tcp",),
+        command=["--path.rootfs=/host"],
+        volumes={"/": {"bind": "/host", "mode": "ro"}},
+    )
+    port = host_port(container, "9100/tcp")
+    ready_seconds["node_exporter"] = wait_ready(
+        container, metrics_contain(port, "node_filesystem_avail_bytes{"), "node_exporter"
+    )
+    assert container.exec_run("cat /proc/1/comm").output.decode().strip().startswith("prometheus-node")
+    assert container.exec_run("stat -c %U /proc/1").output.decode().strip() == "nobody"
