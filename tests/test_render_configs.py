@@ -146,13 +146,14 @@ def test_compose_export_matches_the_specs(rendered) -> None:
 
 @pytest.mark.tools
 def test_compose_refuses_to_run_without_the_secrets(tmp_path: Path) -> None:
-    """Without --env-file, compose stops instead of starting Redis with an empty password."""
-    platform = load([EXAMPLES / "minimal" / "platform.yaml"], env={}).platform
+    """Without --env-file, compose stops instead of starting the Redis exporter (the one service
+    whose image takes its password only as a value) with an empty password."""
+    platform = load([EXAMPLES / "full" / "platform.yaml"], env={}).platform
     compose = tmp_path / "compose.yaml"
     compose.write_text(render_platform(platform)[deploy(platform, "compose.yaml")])
     result = run(tool("docker-compose"), "-f", str(compose), "config", cwd=tmp_path)
     assert result.returncode != 0
-    assert "--env-file ../.mindscape/secrets.env" in result.stderr
+    assert f"--env-file {'../' * len(Path(platform.paths.deploy).parts)}.mindscape/secrets.env" in result.stderr
 
 
 # -- runbooks -----------------------------------------------------------------------------

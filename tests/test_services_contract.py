@@ -130,7 +130,7 @@ def test_a_secret_value_never_reaches_the_hash_input_or_labels(tmp_path):
         shown = repr(desired.spec.hash_input()) + repr(desired.labels())
         assert "s3cret" not in shown
         other = Desired(spec.completed(1, "sha256:1", {}, {k: v + "!" for k, v in values.items()}))
-        assert (other.config_hash != desired.config_hash) == bool(spec.secrets)
+        assert (other.config_hash != desired.config_hash) == bool(spec.secret_keys())
 
 
 def _another(value):

@@ -125,3 +125,18 @@ def test_passwords_with_odd_characters_reach_the_services_whole(tmp_path, docker
         client.close()
     finally:
         remove_project(docker_client, project)
+
+
+def test_passwords_are_not_in_what_docker_inspect_shows(platform, docker_client):
+    """Postgres and Redis get their passwords as files (and Redis checks a hash): the container
+    config, labels and command line hold a path at most, never a password."""
+    from mindscape_ops.workspace.store import Workspace
+
+    directory, project = platform
+    secrets = set(Workspace(directory).read_secrets().values())
+    assert secrets
+    for container in docker_client.containers.list(filters={"label": f"io.mindscape.project={project}"}):
+        shown = json.dumps(container.attrs["Config"]) + json.dumps(container.attrs["HostConfig"])
+        assert not any(secret in shown for secret in secrets), container.name
+    postgres = docker_client.containers.get(f"{project}-postgres")
+    assert "POSTGRES_PASSWORD_FILE=/run/secrets/POSTGRES_PASSWORD" in postgres.attrs["Config"]["Env"]

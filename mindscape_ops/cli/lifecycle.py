@@ -94,9 +94,9 @@ def _full_up(record, paths, options, services, no_wait: bool, timeout: float | N
     if result.failures:
         for failure in result.failures:
             err.print(f"[red]✗ {failure.service}:[/] {failure.message}", markup=True)
-            if failure.logs:
+            if failure.logs is not None:
                 err.print(f"[dim]last log lines of {project.platform.container_name(failure.service)}:[/]")
-                err.print(failure.logs.rstrip(), markup=False, highlight=False)
+                err.print(failure.logs.rstrip() or "(none yet)", markup=False, highlight=False)
         err.print(
             "[dim]hint:[/] `mindscape logs SERVICE` for more; raise `health.timeout` in platform.yaml "
             "or pass --timeout if the service is just slow"

@@ -12,7 +12,7 @@ from mindscape_ops.provision.convergence import Action, Desired, Kind, converge
 from mindscape_ops.provision.ownership import workspace_labels
 from mindscape_ops.provision.ports import is_free, pick_free, process_holding
 from mindscape_ops.services.registry import BY_NAME
-from mindscape_ops.services.spec import ContainerSpec, container_specs
+from mindscape_ops.services.spec import SECRETS_ON_HOST, ContainerSpec, container_specs
 from mindscape_ops.workspace.files import content_digest
 from mindscape_ops.workspace.project import Project
 
@@ -114,7 +114,8 @@ def make_plan(
     desired: dict[str, Desired] = {}
     for name, spec in specs.items():
         for mount in spec.mounts:
-            if mount.source not in digests and not mount.host:
+            # host paths are not ours to hash; secret files enter as the spec's fingerprints
+            if mount.source not in digests and not mount.host and not mount.source.startswith(SECRETS_ON_HOST):
                 digests[mount.source] = content_digest(project.root, mount.source, overlay)
         completed = spec.completed(ports[name], image_ids.get(spec.image), digests, secrets)
         desired[name] = Desired(completed, tuple(d for d in BY_NAME[name].depends_on if d in specs))

@@ -24,7 +24,7 @@ class Outcome:
     service: str
     ok: bool = True
     message: str = ""
-    logs: str = ""
+    logs: str | None = None  # its container's last lines ("" when it printed none); None: no container
     elapsed: float = 0.0
 
 

@@ -37,9 +37,9 @@ def _refuse_new_passwords_for_old_data(
     login. Stop first, with the way out; nothing is generated or recreated."""
     have = project.workspace.read_secrets()
     stranded = {
-        spec.volume: sorted(key for key in spec.secrets.values() if key not in have)
+        spec.volume: sorted(key for key in spec.secret_keys() if key not in have)
         for spec in specs.values()
-        if spec.volume in volumes and any(key not in have for key in spec.secrets.values())
+        if spec.volume in volumes and any(key not in have for key in spec.secret_keys())
     }
     if stranded:
         keys = sorted({key for missing in stranded.values() for key in missing})

@@ -29,7 +29,7 @@ def container(platform: Platform) -> dict:
             "GF_ANALYTICS_REPORTING_ENABLED": "false",
             "GF_ANALYTICS_CHECK_FOR_UPDATES": "false",
         },
-        secrets={"GF_SECURITY_ADMIN_PASSWORD": "GRAFANA_ADMIN_PASSWORD"},
+        secret_files={"GF_SECURITY_ADMIN_PASSWORD__FILE": "GRAFANA_ADMIN_PASSWORD"},
         volume_target="/var/lib/grafana",
         mounts=(
             Mount(f"{deploy_dir}/grafana/provisioning", "/etc/grafana/provisioning"),

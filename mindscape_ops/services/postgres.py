@@ -53,7 +53,7 @@ def container(platform: Platform) -> dict:
         container_port=5432,
         command=("postgres", *args) if args else (),
         environment={"POSTGRES_USER": pg.user, "POSTGRES_DB": pg.database, "PGDATA": "/var/lib/postgresql/data/pgdata"},
-        secrets={"POSTGRES_PASSWORD": "POSTGRES_PASSWORD"},
+        secret_files={"POSTGRES_PASSWORD_FILE": "POSTGRES_PASSWORD"},
         volume_target="/var/lib/postgresql/data",
         # with pgbouncer, an init script here gives a fresh database the verifier pgbouncer holds;
         # mounted always, so that enabling pgbouncer later does not recreate postgres

@@ -24,7 +24,7 @@ def container(platform: Platform) -> dict:
     return dict(
         container_port=9187,
         environment={"DATA_SOURCE_URI": f"{host}/{pg.database}?sslmode=disable", "DATA_SOURCE_USER": pg.user},
-        secrets={"DATA_SOURCE_PASS": "POSTGRES_PASSWORD"},
+        secret_files={"DATA_SOURCE_PASS_FILE": "POSTGRES_PASSWORD"},
         healthcheck=wget_healthcheck(9187, "/metrics"),
     )
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Literal
 
@@ -12,6 +13,7 @@ from mindscape_ops.services.spec import Mount, Probe
 
 if TYPE_CHECKING:
     from mindscape_ops.config.models import Platform
+    from mindscape_ops.workspace.project import Project
 
 
 class Redis(Service):
@@ -31,16 +33,39 @@ class Redis(Service):
     appendonly: bool = True
 
 
+USERS_ACL = ".mindscape/redis/users.acl"
+
+
 def container(platform: Platform) -> dict:
     return dict(
         container_port=6379,
         user="redis",
-        command=("sh", "-c", 'exec redis-server /usr/local/etc/redis/redis.conf --requirepass "$REDIS_PASSWORD"'),
-        secrets={"REDIS_PASSWORD": "REDIS_PASSWORD"},
+        command=("redis-server", "/usr/local/etc/redis/redis.conf"),
+        # the password file is for the healthcheck; Redis itself checks a hash (users.acl)
+        secret_files={"REDIS_PASSWORD_FILE": "REDIS_PASSWORD"},
         volume_target="/data",
-        mounts=(Mount(f"{platform.paths.deploy}/redis/redis.conf", "/usr/local/etc/redis/redis.conf"),),
-        healthcheck=("CMD-SHELL", 'redis-cli -a "$REDIS_PASSWORD" --no-auth-warning ping | grep -q PONG'),
+        mounts=(
+            Mount(f"{platform.paths.deploy}/redis/redis.conf", "/usr/local/etc/redis/redis.conf"),
+            Mount(USERS_ACL, "/usr/local/etc/redis/users.acl"),
+        ),
+        healthcheck=("CMD-SHELL", 'REDISCLI_AUTH="$(cat "$REDIS_PASSWORD_FILE")" redis-cli ping | grep -q PONG'),
     )
+
+
+def write_users_acl(project: Project, secrets: Mapping[str, str]) -> list[str]:
+    """The default user's ACL with the sha256 of its password (Redis' `#<hash>` form): neither
+    the config nor the command line nor the environment holds the password itself."""
+    from mindscape_ops.workspace.files import atomic_write, cannot_write
+
+    digest = hashlib.sha256(secrets["REDIS_PASSWORD"].encode()).hexdigest()
+    target = project.root / USERS_ACL
+    text = f"user default on #{digest} ~* &* +@all\n"
+    try:
+        if not target.is_file() or target.read_text() != text:
+            atomic_write(target, text, mode=0o644)  # readable by the container's redis user
+    except OSError as exc:
+        raise cannot_write(target, exc) from None
+    return []
 
 
 def credentials(platform: Platform, secrets: Mapping[str, str]):
@@ -59,4 +84,5 @@ SERVICE = ServiceDef(
     artifacts=(Artifact("redis/redis.conf.j2", deploy("redis/redis.conf")),),
     holds_data=True,
     credentials=credentials,
+    prepare=write_users_acl,
 )

@@ -21,6 +21,8 @@ def container(platform: Platform) -> dict:
     return dict(
         container_port=9121,
         environment={"REDIS_ADDR": "redis://redis:6379"},
+        # its password file is a JSON map of addresses, not a plain file: the value goes in as
+        # REDIS_PASSWORD, the one secret still passed in the environment
         secrets={"REDIS_PASSWORD": "REDIS_PASSWORD"},
         # the official image is FROM scratch: no shell for a Docker healthcheck; readiness is probed
     )

@@ -22,6 +22,11 @@ from typing import TYPE_CHECKING, Any, Literal
 if TYPE_CHECKING:  # the model stays unloaded for the engine adapter and the no-op `up`
     from mindscape_ops.config.models import Platform
 
+# Secrets reach a container as read-only files here wherever its image can read one (a
+# `*_FILE` variable), so `docker inspect` shows a path, never a password.
+SECRETS_IN_CONTAINER = "/run/secrets"
+SECRETS_ON_HOST = ".mindscape/secrets"
+
 # How Docker runs each container's own healthcheck and keeps its logs; `up` and the
 # compose export both read these, so the two stay equivalent.
 HEALTHCHECK = MappingProxyType({"interval_s": 5, "timeout_s": 3, "retries": 3})
@@ -62,8 +67,12 @@ class ContainerSpec:
     command: tuple[str, ...] = ()
     user: str | None = None
     environment: dict[str, str] = field(default_factory=dict)
-    # container env var -> key in .mindscape/secrets.env; values never leave that file but here
+    # container env var -> key in .mindscape/secrets.env, for images that take a secret only as
+    # a value; `up` puts the value in at create time, never in the spec
     secrets: dict[str, str] = field(default_factory=dict)
+    # container env var -> key, for images that read the secret from a file (POSTGRES_PASSWORD_FILE):
+    # the variable holds /run/secrets/<key>, mounted from .mindscape/secrets/<key>
+    secret_files: dict[str, str] = field(default_factory=dict)
     volume: str | None = None  # the named volume <project>-<service>-data ...
     volume_target: str | None = None  # ... and where it is mounted
     mounts: tuple[Mount, ...] = ()
@@ -91,9 +100,14 @@ class ContainerSpec:
             image_id=image_id,
             mounts=tuple(dataclasses.replace(m, digest=mount_digests.get(m.source)) for m in self.mounts),
             secret_fingerprints={
-                env: secret_fingerprint(key, secret_values.get(key, "")) for env, key in self.secrets.items()
+                env: secret_fingerprint(key, secret_values.get(key, ""))
+                for env, key in {**self.secrets, **self.secret_files}.items()
             },
         )
+
+    def secret_keys(self) -> set[str]:
+        """The keys of secrets.env this container needs, as values or as files."""
+        return {*self.secrets.values(), *self.secret_files.values()}
 
     def hash_input(self) -> dict[str, Any]:
         """Every field, as JSON-ready values; secret values are not in a spec, so not here."""
@@ -128,6 +142,11 @@ def container_specs(platform: Platform) -> dict[str, ContainerSpec]:
         if settings is None:
             continue
         own = service.container(platform)
+        files = own.get("secret_files", {})
+        if files:  # the variable names the file; the file is mounted read-only
+            own["environment"] = {**own.get("environment", {}), **{env: secret_path(k) for env, k in files.items()}}
+            mounts = tuple(Mount(f"{SECRETS_ON_HOST}/{key}", secret_path(key)) for key in sorted(set(files.values())))
+            own["mounts"] = (*own.get("mounts", ()), *mounts)
         specs[service.name] = ContainerSpec(
             service=service.name,
             image=settings.image,
@@ -149,6 +168,10 @@ def required_secrets(platform: Platform) -> tuple[str, ...]:
 
     enabled = platform.services.enabled()
     return tuple(key for service in SERVICES if service.name in enabled for key in service.secrets)
+
+
+def secret_path(key: str) -> str:
+    return f"{SECRETS_IN_CONTAINER}/{key}"
 
 
 def wget_healthcheck(port: int, path: str) -> tuple[str, ...]:

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from mindscape_ops.services.spec import required_secrets
+from mindscape_ops.workspace.files import atomic_write, cannot_write
 from mindscape_ops.workspace.project import Project
 
 if TYPE_CHECKING:
@@ -28,7 +29,23 @@ def prepare(project: Project, force: bool = False) -> Prepared:
 
     secrets = project.workspace.ensure_secrets(required_secrets(project.platform))
     changes = render.write(project.loaded, project.workspace, force=force)
+    write_secret_files(project, secrets)
     return Prepared(secrets, changes, write_derived_files(project, secrets))
+
+
+def write_secret_files(project: Project, secrets: dict[str, str]) -> None:
+    """One file per secret a container reads from a file (.mindscape/secrets/<KEY>), kept in step
+    with secrets.env. Readable by the containers' unprivileged users; .mindscape/ itself is 0700."""
+    from mindscape_ops.services.spec import SECRETS_ON_HOST, container_specs
+
+    wanted = {key for spec in container_specs(project.platform).values() for key in spec.secret_files.values()}
+    for key in sorted(wanted):
+        target = project.root / SECRETS_ON_HOST / key
+        try:
+            if not target.is_file() or target.read_text() != secrets[key]:
+                atomic_write(target, secrets[key], mode=0o644)
+        except OSError as exc:
+            raise cannot_write(target, exc) from None
 
 
 def write_derived_files(project: Project, secrets: dict[str, str]) -> list[str]:
