@@ -53,3 +53,15 @@ def test_render_refuses_a_symlink_out_of_the_project_and_writes_nothing(tmp_path
     assert "refusing to write outside the project" in result.stderr and "deploy/" in result.stderr
     assert list(elsewhere.iterdir()) == []
     assert not (project / ".github").exists()  # checked before anything was written
+
+
+def test_platform_yaml_is_found_in_the_nearest_parent_like_git_finds_its_repository(tmp_path):
+    (tmp_path / "platform.yaml").write_text((EXAMPLES / "minimal" / "platform.yaml").read_text())
+    deeper = tmp_path / "src" / "app"
+    deeper.mkdir(parents=True)
+    result = run_cli("validate", cwd=deeper)
+    assert result.returncode == 0, result.stderr
+    assert str(tmp_path / "platform.yaml") in result.stdout
+    rendered = run_cli("render", cwd=deeper)
+    assert rendered.returncode == 0, rendered.stderr
+    assert (tmp_path / "deploy" / "compose.yaml").exists() and not (deeper / "deploy").exists()

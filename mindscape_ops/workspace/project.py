@@ -17,11 +17,22 @@ DEFAULT_FILE = "platform.yaml"
 
 
 def platform_files(files: Sequence[Path] | None) -> list[Path]:
-    """-f files, else $MINDSCAPE_FILE (space- or colon-separated, like COMPOSE_FILE), else ./platform.yaml."""
+    """-f files, else $MINDSCAPE_FILE (space- or colon-separated, like COMPOSE_FILE), else the
+    platform.yaml of the current folder or its nearest parent, as git finds its repository."""
     if files:
         return list(files)
     from_env = os.environ.get("MINDSCAPE_FILE", "").replace(os.pathsep, " ").split()
-    return [Path(f) for f in from_env] or [Path(DEFAULT_FILE)]
+    return [Path(f) for f in from_env] or [find_platform_file(Path.cwd())]
+
+
+def find_platform_file(start: Path) -> Path:
+    """`start`/platform.yaml or the nearest parent's; ./platform.yaml when there is none (the
+    error then names the file a user would expect)."""
+    for folder in (start, *start.parents):
+        candidate = folder / DEFAULT_FILE
+        if candidate.is_file():
+            return candidate if folder != start else Path(DEFAULT_FILE)
+    return Path(DEFAULT_FILE)
 
 
 @dataclass(frozen=True)
