@@ -6,6 +6,7 @@ import hashlib
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Literal
 
+from mindscape_ops.check.model import Failed, Gate
 from mindscape_ops.config.base import ImageRef, PortSpec, Service
 from mindscape_ops.config.types import Size
 from mindscape_ops.services.definition import Artifact, ServiceDef, deploy
@@ -74,6 +75,43 @@ def credentials(platform: Platform, secrets: Mapping[str, str]):
     return Credentials(password=secrets.get("REDIS_PASSWORD", ""))
 
 
+def memory_as_configured(ctx) -> str:
+    """`mindscape check`: the running Redis has platform.yaml's maxmemory and eviction policy."""
+    import redis
+
+    settings, address = ctx.platform.services.redis, ctx.address("redis")
+    client = redis.Redis(
+        host=address.host,
+        port=address.port,
+        password=ctx.credentials("redis").password or None,
+        socket_timeout=2,
+        socket_connect_timeout=2,
+    )
+    try:
+        found = client.config_get("maxmemory*")
+    except redis.RedisError as exc:
+        raise Failed(f"redis: {exc or type(exc).__name__}") from None
+    finally:
+        client.close()
+    want = {"maxmemory": str(settings.maxmemory.bytes), "maxmemory-policy": settings.maxmemory_policy}
+    wrong = [
+        f"{key} is {found.get(key)!r}, platform.yaml says {value!r}"
+        for key, value in want.items()
+        if found.get(key) != value
+    ]
+    if wrong:
+        raise Failed("; ".join(wrong))
+    return f"maxmemory {settings.maxmemory} ({settings.maxmemory.bytes} bytes), policy {settings.maxmemory_policy}"
+
+
+MEMORY_GATE = Gate(
+    "services.redis_memory",
+    memory_as_configured,
+    "Redis runs with other values than deploy/redis/redis.conf (changed at runtime by CONFIG SET): restart "
+    "its container to read the file again, and find who changed it",
+)
+
+
 SERVICE = ServiceDef(
     name="redis",
     summary="the caching layer",
@@ -85,4 +123,5 @@ SERVICE = ServiceDef(
     holds_data=True,
     credentials=credentials,
     prepare=write_users_acl,
+    gates=(MEMORY_GATE,),
 )

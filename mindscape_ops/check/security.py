@@ -1,0 +1,172 @@
+"""security gates, against the live gateway (headers with their values, CORS, the rate limit,
+/healthz) and on disk (secrets.env private, no secret value in a rendered or tracked file)."""
+
+from __future__ import annotations
+
+import http.client
+import time
+
+from mindscape_ops.check.context import HTTP_TIMEOUT_S, CheckContext
+from mindscape_ops.check.model import Failed, Gate, Skipped
+from mindscape_ops.check.secrets import secrets_in_files, secrets_mode
+
+OTHER_ORIGIN = "https://not-an-allowed-origin.invalid"
+
+
+def expected_headers(security) -> dict[str, str]:
+    """Each security header the gateway must send, with its value (as the nginx template says)."""
+    h = security.headers
+    wanted = {}
+    if h.hsts.enabled:
+        value = f"max-age={int(h.hsts.max_age.seconds)}"
+        value += "; includeSubDomains" if h.hsts.include_subdomains else ""
+        value += "; preload" if h.hsts.preload else ""
+        wanted["Strict-Transport-Security"] = value
+    wanted.update(
+        {
+            "Content-Security-Policy": h.content_security_policy,
+            "X-Content-Type-Options": "nosniff",
+            "X-Frame-Options": h.frame_options,
+            "Referrer-Policy": h.referrer_policy,
+            "Permissions-Policy": h.permissions_policy,
+            "Cross-Origin-Opener-Policy": h.cross_origin_opener_policy,
+            "Cross-Origin-Resource-Policy": h.cross_origin_resource_policy,
+        }
+    )
+    return wanted
+
+
+def header_problems(wanted: dict[str, str], got: http.client.HTTPMessage | dict[str, str]) -> list[str]:
+    """Pure: which wanted headers are missing or carry another value."""
+    found = {k.lower(): v for k, v in got.items()}
+    problems = []
+    for name, value in wanted.items():
+        seen = found.get(name.lower())
+        if seen is None:
+            problems.append(f"{name} missing")
+        elif seen != value:
+            problems.append(f"{name} is {seen!r}, expected {value!r}")
+    return problems
+
+
+def request(ctx: CheckContext, method: str, path: str, headers: dict[str, str] | None = None):
+    """One request to the gateway on its published port: (status, headers)."""
+    address = ctx.address("gateway")
+    conn = http.client.HTTPConnection(address.host, address.port, timeout=HTTP_TIMEOUT_S)
+    try:
+        conn.request(method, path, headers=headers or {})
+        response = conn.getresponse()
+        response.read(1 << 16)
+        return response.status, response.headers
+    except (OSError, http.client.HTTPException) as exc:
+        raise Failed(f"gateway: {method} {path}: {exc or type(exc).__name__}") from None
+    finally:
+        conn.close()
+
+
+def _gateway(ctx: CheckContext) -> None:
+    ctx.require("gateway")
+
+
+def headers(ctx: CheckContext) -> str:
+    _gateway(ctx)
+    wanted = expected_headers(ctx.platform.security)
+    _, got = request(ctx, "GET", "/healthz")
+    problems = header_problems(wanted, got)
+    if problems:
+        raise Failed("GET /healthz: " + "; ".join(problems))
+    return f"{len(wanted)} security headers present with their configured values"
+
+
+def healthz(ctx: CheckContext) -> str:
+    _gateway(ctx)
+    status, _ = request(ctx, "GET", "/healthz")
+    if status != 200:
+        raise Failed(f"GET /healthz answered {status}")
+    return "GET /healthz answered 200"
+
+
+def cors(ctx: CheckContext) -> str:
+    _gateway(ctx)
+    allowed = ctx.platform.security.cors.allowed_origins
+    problems = []
+    if allowed:
+        preflight = {"Origin": allowed[0], "Access-Control-Request-Method": "GET"}
+        status, got = request(ctx, "OPTIONS", "/", preflight)
+        echoed = got.get("Access-Control-Allow-Origin")
+        if echoed != allowed[0]:
+            problems.append(f"a preflight from {allowed[0]} got Access-Control-Allow-Origin {echoed!r} ({status})")
+    _, got = request(ctx, "OPTIONS", "/", {"Origin": OTHER_ORIGIN, "Access-Control-Request-Method": "GET"})
+    if got.get("Access-Control-Allow-Origin"):
+        problems.append(
+            f"a preflight from another origin got Access-Control-Allow-Origin {got['Access-Control-Allow-Origin']!r}"
+        )
+    if problems:
+        raise Failed("; ".join(problems))
+    if not allowed:
+        return "no allowed origins configured; another origin gets no CORS headers"
+    return f"{allowed[0]} is echoed on a preflight; another origin is not"
+
+
+def rate_limit(ctx: CheckContext) -> str:
+    _gateway(ctx)
+    rate = ctx.platform.security.rate_limit
+    if not rate.enabled:
+        raise Skipped("security.rate_limit.enabled is false")
+    limited, sent = burst(ctx, rate.requests_per_second + rate.burst + 10, rate.status)
+    if not limited:
+        raise Failed(
+            f"{sent} requests at once: none answered {rate.status} "
+            f"(limit {rate.requests_per_second}/s, burst {rate.burst})"
+        )
+    window = 1.5 / rate.requests_per_second + 0.05
+    for _ in range(3):  # another gate's request may take the one slot that came free
+        time.sleep(window)
+        status, _ = request(ctx, "GET", "/")
+        if status != rate.status:
+            return (
+                f"{limited} of {sent} burst requests answered {rate.status}; "
+                f"after {window:.2f}s GET / answered {status}"
+            )
+    raise Failed(f"{limited} of {sent} burst requests answered {rate.status}, and requests after the window still do")
+
+
+def burst(ctx: CheckContext, count: int, limit_status: int) -> tuple[int, int]:
+    """Send up to `count` GET / on one connection, stopping a few after the first limited one."""
+    address = ctx.address("gateway")
+    conn = http.client.HTTPConnection(address.host, address.port, timeout=HTTP_TIMEOUT_S)
+    limited = sent = 0
+    try:
+        while sent < count and limited < 3:
+            try:
+                conn.request("GET", "/")
+                response = conn.getresponse()
+                response.read(1 << 16)
+            except (OSError, http.client.HTTPException) as exc:
+                raise Failed(f"gateway: GET / during the burst: {exc or type(exc).__name__}") from None
+            sent += 1
+            limited += response.status == limit_status
+            if response.will_close:
+                conn.close()
+    finally:
+        conn.close()
+    return limited, sent
+
+
+REMEDY_GATEWAY = (
+    "the gateway does not serve deploy/gateway/nginx.conf as rendered: `mindscape render --check` and "
+    "`mindscape up gateway`; `mindscape logs gateway` shows nginx's complaints"
+)
+GATES = (
+    Gate("security.headers", headers, REMEDY_GATEWAY),
+    Gate("security.cors", cors, REMEDY_GATEWAY),
+    Gate("security.rate_limit", rate_limit, REMEDY_GATEWAY),
+    Gate("security.healthz", healthz, "`mindscape logs gateway`; `mindscape up gateway` restarts it"),
+    Gate("security.secrets_mode", secrets_mode, "chmod 600 .mindscape/secrets.env"),
+    Gate(
+        "security.secrets_in_files",
+        secrets_in_files,
+        "remove the value from each file named (and from git history), then rotate that password: "
+        "a committed secret is a leaked one",
+    ),
+)
