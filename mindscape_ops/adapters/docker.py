@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import contextlib
 import os
-from collections.abc import Callable, Iterator, Mapping
+import socket
+import threading
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -261,6 +263,68 @@ class Engine:
         with engine_errors(f"inspecting {container}"):
             return self.api.inspect_container(container)
 
+    def restart(self, container: str, stop_timeout: int = 10) -> None:
+        with engine_errors(f"restarting {container}"):
+            self.api.restart(container, timeout=stop_timeout)
+
+    # -- exec and archives (backups): bytes streamed, never held whole -------------------------
+
+    def exec_output(self, container: str, cmd: list[str], user: str = "") -> ExecOutput:
+        """Run `cmd` in a running container; iterate its stdout as it comes (stderr is kept,
+        bounded, for the error message), then read `exit_code`."""
+        return ExecOutput(self, container, self._exec_socket(container, cmd, user, stdin=False))
+
+    def exec_input(self, container: str, cmd: list[str], chunks: Iterable[bytes], user: str = "") -> ExecResult:
+        """Run `cmd` with `chunks` on its stdin (then end of file); its output is drained by a
+        thread meanwhile, so a chatty command never blocks the writer."""
+        running = self._exec_socket(container, cmd, user, stdin=True)
+        output = ExecOutput(self, container, running)
+        drained = [b""]
+        failed: list[BaseException] = []
+
+        def drain() -> None:
+            try:
+                for data in output:
+                    drained[0] = (drained[0] + data)[-_KEEP:]
+            except BaseException as exc:  # noqa: BLE001 - reported by the writer below
+                failed.append(exc)
+
+        reader = threading.Thread(target=drain, daemon=True)
+        reader.start()
+        sock = getattr(running.sock, "_sock", running.sock)
+        try:
+            with engine_errors(f"writing to {cmd[0]} in {container}"):
+                for chunk in chunks:
+                    sock.sendall(chunk)
+                sock.shutdown(socket.SHUT_WR)
+        except BaseException:
+            with contextlib.suppress(OSError):
+                sock.close()  # the command sees its input cut short and fails
+            reader.join(10)
+            raise
+        reader.join()
+        if failed:
+            raise failed[0]
+        return ExecResult(output.exit_code, drained[0], output.stderr)
+
+    def _exec_socket(self, container: str, cmd: list[str], user: str, stdin: bool) -> Any:
+        with engine_errors(f"running {cmd[0]} in {container}"):
+            created = self.api.exec_create(container, cmd, stdout=True, stderr=True, stdin=stdin, user=user)
+            raw = self.api.exec_start(created["Id"], socket=True)
+        return _Exec(raw, created["Id"])
+
+    def get_archive(self, container: str, path: str) -> Iterator[bytes]:
+        """The tar stream of `path` in a container (running or not), in 1 MiB chunks."""
+        with engine_errors(f"reading {path} from {container}"):
+            chunks, _stat = self.api.get_archive(container, path, chunk_size=1 << 20)
+            yield from chunks
+
+    def put_archive(self, container: str, path: str, tar_chunks: Iterable[bytes]) -> None:
+        """Unpack a tar stream into `path` of a container (running or not), streamed."""
+        with engine_errors(f"writing into {path} of {container}"):
+            if not self.api.put_archive(container, path, iter(tar_chunks)):
+                raise OperationFailed(f"the engine did not unpack the archive into {container}:{path}")
+
     def logs(self, container: str, tail: int | str = "all") -> str:
         with engine_errors(f"reading logs of {container}"):
             data = self.api.logs(container, tail=tail, stdout=True, stderr=True)
@@ -269,6 +333,50 @@ class Engine:
     def follow_logs(self, container: str, tail: int | str = "all") -> Iterator[bytes]:
         with engine_errors(f"reading logs of {container}"):
             yield from self.api.logs(container, tail=tail, stdout=True, stderr=True, stream=True, follow=True)
+
+
+_KEEP = 8192  # bytes of a command's stderr kept for its error message
+
+
+@dataclass
+class _Exec:
+    sock: Any
+    exec_id: str
+
+
+@dataclass(frozen=True)
+class ExecResult:
+    exit_code: int | None
+    stdout: bytes
+    stderr: bytes
+
+
+class ExecOutput:
+    """A command's stdout, chunk by chunk, demultiplexed from the engine's stream."""
+
+    def __init__(self, engine: Engine, container: str, running: _Exec) -> None:
+        self.engine, self.container, self.running = engine, container, running
+        self.stderr = b""
+        self.exit_code: int | None = None
+
+    def __iter__(self) -> Iterator[bytes]:
+        from docker.utils.socket import STDERR, frames_iter_no_tty
+
+        with engine_errors(f"reading from {self.container}"):
+            try:
+                for stream, data in frames_iter_no_tty(self.running.sock):
+                    if stream == STDERR:
+                        self.stderr = (self.stderr + data)[-_KEEP:]
+                    else:
+                        yield data
+            finally:
+                with contextlib.suppress(OSError):
+                    self.running.sock.close()
+            self.exit_code = self.engine.api.exec_inspect(self.running.exec_id).get("ExitCode")
+
+    def close(self) -> None:
+        with contextlib.suppress(OSError):
+            self.running.sock.close()
 
 
 def _health_from_status(status: str) -> str | None:

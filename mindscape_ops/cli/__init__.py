@@ -17,7 +17,7 @@ os.environ.setdefault("TYPER_USE_RICH", "0")
 import typer  # noqa: E402
 
 from mindscape_ops import __version__  # noqa: E402
-from mindscape_ops.cli import check, database, project
+from mindscape_ops.cli import backup, check, database, project
 from mindscape_ops.cli import lifecycle as runtime
 from mindscape_ops.cli.common import report_error  # noqa: E402
 
@@ -48,6 +48,7 @@ def _root(
 
 project.register(app)
 app.add_typer(database.app, name="migrate")
+app.add_typer(backup.app, name="backup")
 runtime.register(app)
 check.register(app)
 

@@ -84,6 +84,13 @@ def migrate_on_up(up: UpContext) -> None:
     up.event("postgres", "migrated", f"{count} migration(s) applied")
 
 
+def backup_hooks():
+    """`pg_dump -Fc` / `pg_restore`, in mindscape_ops/backup/postgres.py (loaded when used)."""
+    from mindscape_ops.backup import postgres
+
+    return postgres
+
+
 SERVICE = ServiceDef(
     name="postgres",
     summary="the database",
@@ -95,4 +102,5 @@ SERVICE = ServiceDef(
     credentials=credentials,
     prepare=prepare,
     after_ready=migrate_on_up,
+    backup=backup_hooks,
 )

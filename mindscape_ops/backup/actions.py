@@ -1,0 +1,219 @@
+"""The backup commands as library calls: create, list, restore, verify, prune."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING
+
+from mindscape_ops import __version__
+from mindscape_ops.backup import crypto
+from mindscape_ops.backup.context import Context
+from mindscape_ops.backup.model import DATA, MANIFEST, VERIFIED, Listed, Manifest, Verification, check_id, id_of, new_id
+from mindscape_ops.backup.streams import Progress, Tally, checked, corrupt
+from mindscape_ops.errors import OperationFailed, UsageError
+
+if TYPE_CHECKING:
+    from mindscape_ops.backup.stores import Store
+    from mindscape_ops.workspace.project import Project
+
+Echo = Callable[[str], None]
+
+
+def _hooks(service: str):
+    from mindscape_ops.services.registry import BY_NAME
+
+    definition = BY_NAME.get(service)
+    if definition is None or definition.backup is None:
+        raise UsageError(f"{service} has no backup", "back up postgres or redis")
+    return definition.backup()
+
+
+def _store(project: Project) -> Store:
+    from mindscape_ops.backup.stores import open_store
+
+    return open_store(project)
+
+
+def store_where(project: Project) -> str:
+    return _store(project).where
+
+
+def services_to_back_up(project: Project, service: str | None) -> list[str]:
+    chosen = project.platform.backup_services
+    if service is None:
+        if not chosen:
+            raise UsageError(
+                "no service to back up: neither postgres nor redis is enabled", "enable one under services:"
+            )
+        return chosen
+    enabled = project.platform.services.enabled()
+    if service not in enabled:
+        raise UsageError(
+            f"--service {service}: not an enabled service", f"back up one of: {', '.join(chosen) or 'none'}"
+        )
+    _hooks(service)
+    return [service]
+
+
+def create(
+    project: Project,
+    service: str,
+    progress: Progress | None = None,
+    ctx: Context | None = None,
+) -> Manifest:
+    """Take one backup: the service's stream through sha256 (and encryption) to the store,
+    the object first, the manifest last."""
+    ctx = ctx or Context(project)
+    store = _store(project)
+    key = crypto.key_for(project)
+    backup_id = new_id(service)
+    started = time.monotonic()
+    created_at = datetime.now(UTC).isoformat(timespec="seconds")
+    with _hooks(service).dump(ctx) as dump:
+        plain = Tally(progress)
+        stored = Tally()
+        chunks = plain.wrap(dump.chunks)
+        if key is not None:
+            chunks = crypto.encrypt(chunks, key)
+        store.upload(backup_id + DATA, stored.wrap(chunks))
+    manifest = Manifest(
+        id=backup_id,
+        service=service,
+        project=project.platform.project,
+        created_at=created_at,
+        size=stored.size,
+        sha256=stored.sha256,
+        format=dump.format,
+        server_version=dump.server_version,
+        source=dump.source,
+        encrypted=key is not None,
+        plain_size=plain.size,
+        tables=dump.tables,
+        duration_s=round(time.monotonic() - started, 3),
+        tool=f"mindscape {__version__}",
+    )
+    store.write_small(backup_id + MANIFEST, manifest.to_json())
+    return manifest
+
+
+def listing(project: Project) -> list[Listed]:
+    """Every complete backup (one with a manifest), newest first."""
+    store = _store(project)
+    names = store.names()
+    found = []
+    for name in names:
+        if not name.endswith(MANIFEST) or id_of(name) is None:
+            continue
+        raw = store.read_small(name)
+        if raw is None:
+            continue
+        try:
+            manifest = Manifest.from_json(raw)
+        except (ValueError, TypeError):
+            continue  # not ours, or damaged: never offered for a restore
+        verification = None
+        if (raw_check := store.read_small(manifest.id + VERIFIED)) is not None:
+            try:
+                verification = Verification.from_json(raw_check)
+            except (ValueError, TypeError):
+                verification = None
+        found.append(Listed(manifest, verification))
+    return sorted(found, key=lambda item: (item.manifest.created_at, item.manifest.id), reverse=True)
+
+
+def find(project: Project, backup_id: str | None) -> Manifest:
+    """The manifest of `backup_id` (default: the newest backup)."""
+    if backup_id is None:
+        listed = listing(project)
+        if not listed:
+            raise UsageError(f"no backups in {_store(project).where}", "take one: `mindscape backup create`")
+        return listed[0].manifest
+    store = _store(project)
+    raw = store.read_small(check_id(backup_id) + MANIFEST)
+    if raw is None:
+        raise UsageError(f"no backup {backup_id} in {store.where}", "`mindscape backup list` shows the backups there")
+    return Manifest.from_json(raw)
+
+
+def _opener(project: Project, store: Store, manifest: Manifest) -> Callable[[], Iterator[bytes]]:
+    """Reads the backup's bytes, checked against the manifest as they pass (and decrypted)."""
+    key = crypto.key_for(project) if manifest.encrypted else None
+    if manifest.encrypted and key is None:
+        raise UsageError(
+            f"backup {manifest.id} is encrypted and no key is configured",
+            "set backups.encryption in platform.yaml to the key it was made with",
+        )
+
+    def open_chunks() -> Iterator[bytes]:
+        chunks = checked(store.read(manifest.id + DATA), manifest.size, manifest.sha256, f"backup {manifest.id}")
+        return crypto.decrypt(chunks, key) if key is not None else chunks
+
+    return open_chunks
+
+
+def check_object(project: Project, store: Store, manifest: Manifest) -> None:
+    """Read the whole object once, before anything is touched: size, sha256 (and, when
+    encrypted, every chunk's authentication with the configured key)."""
+    opener = _opener(project, store, manifest)
+    tally = Tally()
+    try:
+        for _ in tally.wrap(store.read(manifest.id + DATA)):
+            pass
+    except FileNotFoundError:
+        raise OperationFailed(
+            f"backup {manifest.id} has a manifest but no data in {store.where}",
+            "use another backup (`mindscape backup list`)",
+        ) from None
+    if tally.size != manifest.size or tally.sha256 != manifest.sha256:
+        raise corrupt(f"backup {manifest.id}", manifest.size, manifest.sha256, tally.size, tally.sha256)
+    if manifest.encrypted:
+        for _ in opener():
+            pass
+
+
+@dataclass(frozen=True)
+class Restored:
+    manifest: Manifest
+    target: str
+
+
+def restore(
+    project: Project, backup_id: str, into: str | None, confirm: Callable[[Manifest], bool], ctx: Context | None = None
+) -> Restored:
+    ctx = ctx or Context(project)
+    manifest = find(project, backup_id)
+    if into is not None and manifest.service != "postgres":
+        raise UsageError(f"--into is for postgres backups; {manifest.id} is a {manifest.service} backup")
+    if into is None and not confirm(manifest):
+        raise UsageError("restore cancelled: nothing was touched")
+    store = _store(project)
+    check_object(project, store, manifest)
+    target = _hooks(manifest.service).restore(ctx, _opener(project, store, manifest), manifest, into)
+    return Restored(manifest, target)
+
+
+def verify(project: Project, backup_id: str | None, ctx: Context | None = None) -> Verification:
+    """Fetch, check, restore into scratch, compare with the manifest; the result is recorded
+    beside the manifest (a failure too)."""
+    ctx = ctx or Context(project)
+    manifest = find(project, backup_id)
+    store = _store(project)
+    try:
+        check_object(project, store, manifest)
+        result = _hooks(manifest.service).verify(ctx, _opener(project, store, manifest), manifest)
+        ok, detail, tables, mismatches = result.ok, result.detail, result.tables, list(result.mismatches)
+    except OperationFailed as exc:
+        ok, detail, tables, mismatches = False, exc.message, None, []
+    verification = Verification(
+        id=manifest.id,
+        verified_at=datetime.now(UTC).isoformat(timespec="seconds"),
+        ok=ok,
+        detail=detail,
+        tables=tables,
+        mismatches=mismatches,
+    )
+    store.write_small(manifest.id + VERIFIED, verification.to_json())
+    return verification

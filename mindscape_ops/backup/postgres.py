@@ -1,0 +1,241 @@
+"""Postgres backups: `pg_dump -Fc` streamed out, `pg_restore` streamed into.
+
+Inside the postgres container (through the engine's exec: the server's own client version,
+nothing needed on the host) or, with $DATABASE_URL set, the host's pg_dump/pg_restore against
+that URL. The dump runs in a snapshot exported by our own connection, which counts every
+table's rows in that same snapshot: the manifest's counts are exactly the dump's.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+import secrets
+import shutil
+import subprocess
+import threading
+from collections.abc import Iterable, Iterator
+from typing import TYPE_CHECKING
+
+from mindscape_ops.backup.context import Checked, Chunks, Context, Dump
+from mindscape_ops.errors import EnvironmentUnusable, OperationFailed, UsageError
+
+if TYPE_CHECKING:
+    import psycopg
+
+    from mindscape_ops.backup.model import Manifest
+    from mindscape_ops.provision.endpoints import DatabaseTarget
+
+FORMAT = "pg_dump-custom"
+_DBNAME = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
+# The password file is read inside the container: it never crosses the engine's API.
+_WITH_PASSWORD = (
+    'if [ -r "$POSTGRES_PASSWORD_FILE" ]; then PGPASSWORD="$(cat "$POSTGRES_PASSWORD_FILE")"; export PGPASSWORD; fi; '
+)
+_TABLES = """
+SELECT format('%I.%I', n.nspname, c.relname)
+FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+WHERE c.relkind = 'r'
+  AND n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname NOT LIKE 'pg\\_%'
+  AND NOT EXISTS (SELECT 1 FROM pg_depend d
+                  WHERE d.classid = 'pg_class'::regclass AND d.objid = c.oid AND d.deptype = 'e')
+ORDER BY 1
+"""
+
+
+def _target(ctx: Context) -> DatabaseTarget:
+    from mindscape_ops.provision.endpoints import database_target
+
+    return database_target(ctx.project, external=True)
+
+
+def _connect(target: DatabaseTarget, dbname: str | None = None, autocommit: bool = True) -> psycopg.Connection:
+    import psycopg
+    from psycopg.conninfo import make_conninfo
+
+    conninfo = make_conninfo(target.conninfo, dbname=dbname) if dbname else target.conninfo
+    try:
+        return psycopg.connect(conninfo, autocommit=autocommit, connect_timeout=10)
+    except psycopg.OperationalError as exc:
+        reason = str(exc).strip().splitlines()[-1] if str(exc).strip() else type(exc).__name__
+        raise EnvironmentUnusable(
+            f"cannot connect to {target.display}: {reason}",
+            "is it running? `mindscape up postgres`, or check $DATABASE_URL",
+        ) from None
+
+
+def count_rows(conn: psycopg.Connection) -> dict[str, int]:
+    tables = [row[0] for row in conn.execute(_TABLES).fetchall()]
+    return {table: conn.execute(f"SELECT count(*) FROM {table}").fetchone()[0] for table in tables}  # type: ignore[index]
+
+
+@contextlib.contextmanager
+def dump(ctx: Context) -> Iterator[Dump]:
+    from psycopg import IsolationLevel
+
+    target = _target(ctx)
+    with _connect(target, autocommit=False) as conn:
+        conn.isolation_level = IsolationLevel.REPEATABLE_READ
+        conn.read_only = True
+        snapshot = conn.execute("SELECT pg_export_snapshot()").fetchone()[0]  # type: ignore[index]
+        version = conn.execute("SHOW server_version").fetchone()[0]  # type: ignore[index]
+        tables = count_rows(conn)
+        if target.external:
+            chunks = _host("pg_dump", ["-Fc", f"--snapshot={snapshot}"], target, None)
+            source = target.display
+        else:
+            chunks = _in_container(ctx, "pg_dump", ["-Fc", f"--snapshot={snapshot}"], None, None)
+            source = f"container {ctx.project.platform.container_name('postgres')}"
+        yield Dump(chunks, FORMAT, str(version), source, tables)  # the snapshot lives until the dump is read
+
+
+def restore(ctx: Context, chunks: Chunks, manifest: Manifest, into: str | None) -> str:
+    target = _target(ctx)
+    live = _dbname(target)
+    if into is None:
+        _pg_restore(ctx, target, live, chunks(), clean=True)
+        return f"database {live}"
+    _create(target, into)
+    try:
+        _pg_restore(ctx, target, into, chunks(), clean=False)
+    except BaseException:
+        _drop(target, into)
+        raise
+    return f"new database {into}"
+
+
+def verify(ctx: Context, chunks: Chunks, manifest: Manifest) -> Checked:
+    target = _target(ctx)
+    scratch = f"mindscape_verify_{secrets.token_hex(4)}"
+    _create(target, scratch)
+    try:
+        try:
+            _pg_restore(ctx, target, scratch, chunks(), clean=False)
+        except OperationFailed as exc:
+            if type(exc).__name__ == "Corrupt":
+                raise
+            return Checked(False, f"the restore failed: {exc.message}")
+        with _connect(target, scratch) as conn:
+            found = count_rows(conn)
+    finally:
+        _drop(target, scratch)
+    expected = manifest.tables or {}
+    mismatches = tuple(
+        f"{table}: {expected.get(table, 'absent')} in the manifest, {found.get(table, 'absent')} restored"
+        for table in sorted(set(expected) | set(found))
+        if expected.get(table) != found.get(table)
+    )
+    if mismatches:
+        return Checked(False, f"{len(mismatches)} table(s) differ from the manifest", found, mismatches)
+    return Checked(
+        True, f"restored into a scratch database: {len(found)} table(s), {sum(found.values())} rows match", found
+    )
+
+
+def _dbname(target: DatabaseTarget) -> str:
+    from psycopg.conninfo import conninfo_to_dict
+
+    return str(conninfo_to_dict(target.conninfo).get("dbname") or "")
+
+
+def _create(target: DatabaseTarget, name: str) -> None:
+    from psycopg import sql
+
+    if not _DBNAME.match(name):
+        raise UsageError(
+            f"--into {name!r}: not a database name",
+            "use lower-case letters, digits and _ (at most 63), not starting with a digit",
+        )
+    with _connect(target) as conn:
+        if conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone():
+            raise UsageError(f"database {name} already exists", "name a new one with --into, or drop that one first")
+        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+
+
+def _drop(target: DatabaseTarget, name: str) -> None:
+    from psycopg import sql
+
+    with _connect(target) as conn:
+        conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+
+
+def _pg_restore(ctx: Context, target: DatabaseTarget, dbname: str, chunks: Iterable[bytes], clean: bool) -> None:
+    # One transaction: a failed or cut-off restore leaves the database as it was.
+    args = ["--single-transaction", "--exit-on-error", *(["--clean", "--if-exists"] if clean else [])]
+    if target.external:
+        for _ in _host("pg_restore", args, target, chunks, dbname=dbname):
+            pass
+    else:
+        for _ in _in_container(ctx, "pg_restore", args, dbname, chunks):
+            pass
+
+
+def _in_container(
+    ctx: Context, tool: str, args: list[str], dbname: str | None, stdin: Iterable[bytes] | None
+) -> Iterator[bytes]:
+    pg = ctx.project.platform.services.postgres
+    container = ctx.running_container("postgres")
+    script = _WITH_PASSWORD + f'exec {tool} "$@"'
+    cmd = ["sh", "-c", script, tool, *args, "-U", pg.user, "-d", dbname or pg.database]
+    if stdin is None:
+        output = ctx.engine.exec_output(container, cmd)
+        yield from output
+        code, stderr = output.exit_code, output.stderr
+    else:
+        result = ctx.engine.exec_input(container, cmd, stdin)
+        code, stderr = result.exit_code, result.stderr
+    if code != 0:
+        raise OperationFailed(f"{tool} failed in {container} (exit {code}): {_last_line(stderr)}")
+
+
+def _host(
+    tool: str, args: list[str], target: DatabaseTarget, stdin: Iterable[bytes] | None, dbname: str | None = None
+) -> Iterator[bytes]:
+    from psycopg.conninfo import conninfo_to_dict, make_conninfo
+
+    if shutil.which(tool) is None:
+        raise EnvironmentUnusable(
+            f"{tool} is not installed on this machine (needed with $DATABASE_URL set)",
+            "install the PostgreSQL client of the server's major version or newer (apt-get install postgresql-client)",
+        )
+    parts = conninfo_to_dict(target.conninfo)
+    password = str(parts.pop("password", "") or "")
+    if dbname:
+        parts["dbname"] = dbname
+    env = {**os.environ, **({"PGPASSWORD": password} if password else {})}  # never on the command line
+    process = subprocess.Popen(
+        [tool, *args, "-d", make_conninfo(**parts)],
+        stdin=subprocess.PIPE if stdin is not None else subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=env,
+    )
+    errors = bytearray()
+    drain = threading.Thread(target=lambda: errors.extend(process.stderr.read()[-8192:]), daemon=True)  # type: ignore[union-attr]
+    drain.start()
+    try:
+        if stdin is not None:
+            threading.Thread(target=lambda: process.stdout.read(), daemon=True).start()  # type: ignore[union-attr]
+            try:
+                for chunk in stdin:
+                    process.stdin.write(chunk)  # type: ignore[union-attr]
+            except BrokenPipeError:
+                pass  # the tool stopped reading: its exit code and stderr say why
+            process.stdin.close()  # type: ignore[union-attr]
+        else:
+            while chunk := process.stdout.read1(1 << 20):  # type: ignore[union-attr]
+                yield chunk
+        code = process.wait()
+        drain.join(10)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+    if code != 0:
+        raise OperationFailed(f"{tool} against {target.display} failed (exit {code}): {_last_line(bytes(errors))}")
+
+
+def _last_line(stderr: bytes) -> str:
+    lines = [line for line in stderr.decode("utf-8", "replace").splitlines() if line.strip()]
+    return lines[-1].strip() if lines else "no error output"

@@ -1,0 +1,102 @@
+"""Byte streams as iterators of chunks: counted and hashed on the way, checked at the end,
+and read as a file where a library wants one (boto3, tarfile)."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import time
+from collections.abc import Callable, Iterable, Iterator
+
+from mindscape_ops.errors import OperationFailed
+
+Progress = Callable[[int], None]  # bytes so far
+
+
+class Corrupt(OperationFailed):
+    """A stored backup is not what its manifest says."""
+
+
+class Tally:
+    """Counts and hashes the chunks that pass through `wrap`."""
+
+    def __init__(self, progress: Progress | None = None, every: float = 0.5) -> None:
+        self.size = 0
+        self.digest = hashlib.sha256()
+        self.progress, self.every, self._last = progress, every, 0.0
+
+    def wrap(self, chunks: Iterable[bytes]) -> Iterator[bytes]:
+        for chunk in chunks:
+            self.size += len(chunk)
+            self.digest.update(chunk)
+            if self.progress is not None and time.monotonic() - self._last >= self.every:
+                self._last = time.monotonic()
+                self.progress(self.size)
+            yield chunk
+        if self.progress is not None:
+            self.progress(self.size)
+
+    @property
+    def sha256(self) -> str:
+        return self.digest.hexdigest()
+
+
+def checked(chunks: Iterable[bytes], size: int, sha256: str, what: str) -> Iterator[bytes]:
+    """Pass the chunks on, holding the last one back until the whole stream matched `size`
+    and `sha256`: a consumer of a corrupt stream never sees it end cleanly (pg_restore then
+    fails on a truncated archive, inside its one transaction)."""
+    tally = Tally()
+    held: bytes | None = None
+    for chunk in tally.wrap(chunks):
+        if held is not None:
+            yield held
+        held = chunk
+    if tally.size != size or tally.sha256 != sha256:
+        raise corrupt(what, size, sha256, tally.size, tally.sha256)
+    if held is not None:
+        yield held
+
+
+def corrupt(what: str, size: int, sha256: str, got_size: int, got_sha256: str) -> Corrupt:
+    if got_size != size:
+        seen = f"{got_size} bytes where its manifest says {size}"
+    else:
+        seen = f"sha256 {got_sha256[:16]}... where its manifest says {sha256[:16]}..."
+    return Corrupt(
+        f"{what} is corrupt: {seen}; nothing was touched",
+        "use another backup (`mindscape backup list`); this one cannot be trusted",
+    )
+
+
+def rechunk(chunks: Iterable[bytes], size: int) -> Iterator[bytes]:
+    """Chunks of exactly `size` bytes (the last one shorter)."""
+    buffer = bytearray()
+    for chunk in chunks:
+        buffer += chunk
+        while len(buffer) >= size:
+            yield bytes(buffer[:size])
+            del buffer[:size]
+    if buffer:
+        yield bytes(buffer)
+
+
+class Reader(io.RawIOBase):
+    """A read-only file over an iterator of chunks."""
+
+    def __init__(self, chunks: Iterable[bytes]) -> None:
+        self._chunks = iter(chunks)
+        self._pending = memoryview(b"")
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, target) -> int:  # type: ignore[override]
+        while not self._pending:
+            try:
+                self._pending = memoryview(next(self._chunks))
+            except StopIteration:
+                return 0
+        n = min(len(target), len(self._pending))
+        target[:n] = self._pending[:n]
+        self._pending = self._pending[n:]
+        return n

@@ -1,0 +1,181 @@
+"""mindscape backup create / list / restore / verify / prune."""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+
+from mindscape_ops.cli.common import (
+    FilesOption,
+    JsonOption,
+    audited,
+    console,
+    exit_with,
+    lock_root,
+    open_project,
+    stdout_json,
+)
+
+if TYPE_CHECKING:
+    from mindscape_ops.backup.model import Manifest
+
+app = typer.Typer(
+    help="Backups of postgres (pg_dump -Fc) and redis (its RDB), streamed with a sha256 to "
+    "backups.local.dir or backups.s3; each verified by a real restore with `verify`.",
+    no_args_is_help=True,
+)
+
+
+@app.command("create")
+def create(
+    service: Annotated[
+        str | None,
+        typer.Option("--service", metavar="NAME", help="Back up this service only. Default: backups.services."),
+    ] = None,
+    as_json: JsonOption = False,
+    files: FilesOption = None,
+) -> None:
+    """Take a backup of each data service; its manifest is written last."""
+    from mindscape_ops.backup import actions
+
+    err = console(stderr=True)
+    made = []
+    with audited("backup create", lock_root(files), service=service) as record:
+        record.project = project = open_project(files)
+        for name in actions.services_to_back_up(project, service):
+            with _progress(name) as progress:
+                manifest = actions.create(project, name, progress)
+            made.append(manifest)
+            where = actions.store_where(project)
+            err.print(
+                f"[green]backed up[/] {name}: {manifest.id} ({_size(manifest.size)}, {manifest.duration_s:.1f}s"
+                f"{', encrypted' if manifest.encrypted else ''}) to {where}"
+            )
+    if as_json:
+        stdout_json([{"id": m.id, "service": m.service, "size": m.size, "sha256": m.sha256} for m in made])
+
+
+@app.command("list")
+def list_(as_json: JsonOption = False, files: FilesOption = None) -> None:
+    """Complete backups (those with a manifest), newest first."""
+    from mindscape_ops.backup import actions
+
+    project = open_project(files)
+    listed = actions.listing(project)
+    now = datetime.now(UTC)
+    if as_json:
+        stdout_json([item.as_json(now) for item in listed])
+        return
+    out = console()
+    if not listed:
+        console(stderr=True).print(f"no backups in {actions.store_where(project)}")
+        return
+    out.print(f"{'ID':<32} {'SERVICE':<9} {'SIZE':>9} {'AGE':>6}  VERIFIED")
+    for item in listed:
+        m, v = item.manifest, item.verification
+        verified = "[dim]never[/]" if v is None else ("[green]yes[/]" if v.ok else "[red]FAILED[/]")
+        lock = " (encrypted)" if m.encrypted else ""
+        out.print(f"{m.id:<32} {m.service:<9} {_size(m.size):>9} {_age(now, m):>6}  {verified}{lock}")
+
+
+@app.command("restore")
+def restore(
+    backup_id: Annotated[str, typer.Argument(metavar="ID", help="The backup to restore (`mindscape backup list`).")],
+    into: Annotated[
+        str | None,
+        typer.Option(
+            "--into", metavar="DB", help="Postgres: restore into this NEW database; the live one is untouched."
+        ),
+    ] = None,
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="Restore over the live data without asking.")] = False,
+    files: FilesOption = None,
+) -> None:
+    """Check the backup's sha256, then restore it (over the live data only with --yes or a confirmation)."""
+    from mindscape_ops.backup import actions
+    from mindscape_ops.errors import UsageError
+
+    def confirm(manifest: Manifest) -> bool:
+        if yes:
+            return True
+        what = f"{manifest.service} backup {manifest.id} from {manifest.created_at}"
+        if not sys.stdin.isatty():
+            raise UsageError(
+                f"refusing to restore {what} over the live data without confirmation",
+                "pass --yes to confirm"
+                + (", or --into NEW_DB to restore beside it" if manifest.service == "postgres" else ""),
+            )
+        return typer.confirm(f"Replace the live {manifest.service} data with {what}?", default=False)
+
+    err = console(stderr=True)
+    with audited("backup restore", lock_root(files), id=backup_id, into=into, yes=yes) as record:
+        record.project = project = open_project(files)
+        restored = actions.restore(project, backup_id, into, confirm)
+    err.print(f"[green]restored[/] {restored.manifest.id} into {restored.target}")
+
+
+@app.command("verify")
+def verify(
+    backup_id: Annotated[str | None, typer.Argument(metavar="[ID]", help="Default: the newest backup.")] = None,
+    as_json: JsonOption = False,
+    files: FilesOption = None,
+) -> None:
+    """Restore a backup into scratch space and compare it with its manifest (exit 1 when it differs)."""
+    from dataclasses import asdict
+
+    from mindscape_ops.backup import actions
+
+    err = console(stderr=True)
+    with audited("backup verify", lock_root(files), id=backup_id) as record:
+        record.project = project = open_project(files)
+        result = actions.verify(project, backup_id)
+        if not result.ok:
+            record.outcome = f"failed (exit 1): {result.detail}"
+    if as_json:
+        stdout_json(asdict(result))
+    if result.ok:
+        err.print(f"[green]verified[/] {result.id}: {result.detail}")
+    else:
+        err.print(f"[bold red]verification failed:[/] {result.id}: {result.detail}")
+        for line in result.mismatches:
+            err.print(f"  {line}")
+    exit_with(0 if result.ok else 1)
+
+
+def _size(size: float) -> str:
+    for unit in ("B", "KB", "MB", "GB", "TB"):
+        if size < 1024 or unit == "TB":
+            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
+        size /= 1024
+    return str(size)
+
+
+def _age(now: datetime, manifest: Manifest) -> str:
+    seconds = max(0, int((now - manifest.created).total_seconds()))
+    for unit, span in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds >= span:
+            return f"{seconds // span}{unit}"
+    return f"{seconds}s"
+
+
+@contextmanager
+def _progress(service: str) -> Iterator[Callable[[int], None] | None]:
+    """Bytes and rate at a terminal; nothing in CI or a pipe."""
+    err = console(stderr=True)
+    if not err.is_terminal or os.environ.get("CI"):
+        yield None
+        return
+    started = time.monotonic()
+    with err.status(f"{service}: starting") as status:
+
+        def show(done: int) -> None:
+            rate = done / max(time.monotonic() - started, 1e-3)
+            status.update(f"{service}: {_size(done)} at {_size(rate)}/s")
+
+        yield show

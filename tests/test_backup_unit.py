@@ -1,0 +1,75 @@
+"""Fast tests of the backup library's pure parts: ids, checked streams, the local store's
+all-or-nothing upload."""
+
+from __future__ import annotations
+
+import hashlib
+from datetime import UTC, datetime
+
+import pytest
+
+from mindscape_ops.backup.model import Manifest, check_id, id_of, new_id
+from mindscape_ops.backup.stores import LocalStore
+from mindscape_ops.backup.streams import Corrupt, Reader, checked, rechunk
+from mindscape_ops.errors import UsageError
+
+
+def test_ids_sort_by_time_name_their_service_and_refuse_paths():
+    early = new_id("postgres", datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC))
+    late = new_id("redis", datetime(2026, 1, 2, 3, 4, 6, tzinfo=UTC))
+    assert early.startswith("20260102T030405Z-postgres-") and early < late
+    assert check_id(early) == early and id_of(f"some/prefix/{early}.manifest.json") == early
+    for bad in ("../../etc/passwd", "20260102T030405Z-postgres-1a2b/..", ""):
+        with pytest.raises(UsageError):
+            check_id(bad)
+    assert id_of("notes.txt") is None
+
+
+def test_manifest_round_trips_through_json_and_ignores_unknown_fields():
+    m = Manifest(
+        "20260102T030405Z-postgres-1a2b", "postgres", "p", "2026-01-02T03:04:05+00:00", 3, "ab", "f", "15", "x"
+    )
+    raw = m.to_json().replace(b'"id"', b'"future": 1, "id"')
+    assert Manifest.from_json(raw) == m
+
+
+def chunks_of(data: bytes, size: int = 7):
+    return [data[i : i + size] for i in range(0, len(data), size)]
+
+
+def test_checked_passes_a_good_stream_whole():
+    data = bytes(range(256)) * 10
+    out = b"".join(checked(chunks_of(data), len(data), hashlib.sha256(data).hexdigest(), "b"))
+    assert out == data
+
+
+@pytest.mark.parametrize("damage", ["flip", "truncate", "extend"])
+def test_checked_never_lets_a_corrupt_stream_end_cleanly(damage):
+    data = bytes(range(256)) * 10
+    bad = {"flip": data[:100] + b"X" + data[101:], "truncate": data[:-1], "extend": data + b"!"}[damage]
+    seen = bytearray()
+    with pytest.raises(Corrupt, match="is corrupt"):
+        for chunk in checked(chunks_of(bad), len(data), hashlib.sha256(data).hexdigest(), "backup b"):
+            seen += chunk
+    assert len(seen) < len(bad)  # the last chunk was held back: the consumer saw a truncated stream
+
+
+def test_rechunk_and_reader():
+    assert [len(c) for c in rechunk([b"ab", b"cdefg", b"h"], 3)] == [3, 3, 2]
+    reader = Reader([b"hello ", b"", b"world"])
+    assert reader.read() == b"hello world"
+
+
+def test_a_failed_upload_leaves_nothing_behind(tmp_path):
+    store = LocalStore(tmp_path / "b", "b/")
+
+    def failing():
+        yield b"x" * 1000
+        raise RuntimeError("connection cut")
+
+    with pytest.raises(RuntimeError):
+        store.upload("one.backup", failing())
+    assert store.names() == {}
+    store.upload("two.backup", [b"a", b"b"])
+    assert set(store.names()) == {"two.backup"} and b"".join(store.read("two.backup")) == b"ab"
+    assert (tmp_path / "b").stat().st_mode & 0o777 == 0o700
