@@ -112,6 +112,13 @@ MEMORY_GATE = Gate(
 )
 
 
+def backup_hooks():
+    """BGSAVE and the RDB through the engine's archive API, in mindscape_ops/backup/redis.py."""
+    from mindscape_ops.backup import redis
+
+    return redis
+
+
 SERVICE = ServiceDef(
     name="redis",
     summary="the caching layer",
@@ -124,4 +131,5 @@ SERVICE = ServiceDef(
     credentials=credentials,
     prepare=write_users_acl,
     gates=(MEMORY_GATE,),
+    backup=backup_hooks,
 )
