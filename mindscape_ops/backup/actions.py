@@ -70,6 +70,7 @@ def create(
     store = _store(project)
     key = crypto.key_for(project)
     backup_id = new_id(service)
+    store.check()
     started = time.monotonic()
     created_at = datetime.now(UTC).isoformat(timespec="seconds")
     with _hooks(service).dump(ctx) as dump:
@@ -78,7 +79,7 @@ def create(
         chunks = plain.wrap(dump.chunks)
         if key is not None:
             chunks = crypto.encrypt(chunks, key)
-        store.upload(backup_id + DATA, stored.wrap(chunks))
+        store.upload(backup_id + DATA, stored.wrap(chunks), dump.estimate)
     manifest = Manifest(
         id=backup_id,
         service=service,

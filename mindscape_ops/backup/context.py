@@ -48,6 +48,7 @@ class Dump:
     server_version: str
     source: str
     tables: dict[str, int] | None = None
+    estimate: int | None = None  # bytes it may reach (sizes S3's parts)
 
 
 @dataclass(frozen=True)
@@ -57,6 +58,7 @@ class Checked:
     ok: bool
     detail: str
     tables: dict[str, int] | None = None
+    estimate: int | None = None  # bytes it may reach (sizes S3's parts)
     mismatches: tuple[str, ...] = ()
 
 

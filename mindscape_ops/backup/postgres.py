@@ -81,13 +81,14 @@ def dump(ctx: Context) -> Iterator[Dump]:
         snapshot = conn.execute("SELECT pg_export_snapshot()").fetchone()[0]  # type: ignore[index]
         version = conn.execute("SHOW server_version").fetchone()[0]  # type: ignore[index]
         tables = count_rows(conn)
+        estimate = conn.execute("SELECT pg_database_size(current_database())").fetchone()[0]  # type: ignore[index]
         if target.external:
             chunks = _host("pg_dump", ["-Fc", f"--snapshot={snapshot}"], target, None)
             source = target.display
         else:
             chunks = _in_container(ctx, "pg_dump", ["-Fc", f"--snapshot={snapshot}"], None, None)
             source = f"container {ctx.project.platform.container_name('postgres')}"
-        yield Dump(chunks, FORMAT, str(version), source, tables)  # the snapshot lives until the dump is read
+        yield Dump(chunks, FORMAT, str(version), source, tables, estimate)  # the snapshot lives until the dump is read
 
 
 def restore(ctx: Context, chunks: Chunks, manifest: Manifest, into: str | None) -> str:

@@ -82,7 +82,9 @@ def dump(ctx: Context) -> Iterator[Dump]:
             time.sleep(0.1)
         path = posixpath.join(_setting(client, "dir"), _setting(client, "dbfilename"))
         version = str(client.info("server").get("redis_version", ""))
-    yield Dump(_member(ctx.engine.get_archive(container, path), path), FORMAT, version, f"container {container}")
+        estimate = int(client.info("memory").get("used_memory", 0)) or None
+    chunks = _member(ctx.engine.get_archive(container, path), path)
+    yield Dump(chunks, FORMAT, version, f"container {container}", estimate=estimate)
 
 
 def _bgsave(client: redis.Redis) -> None:

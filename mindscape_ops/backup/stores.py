@@ -24,7 +24,8 @@ CHUNK = 1 << 20
 class Store(Protocol):
     where: str  # for messages: a folder or s3://bucket/prefix
 
-    def upload(self, name: str, chunks: Iterable[bytes]) -> None: ...
+    def check(self) -> None: ...  # usable at all (before a dump starts)
+    def upload(self, name: str, chunks: Iterable[bytes], estimate: int | None = None) -> None: ...
     def write_small(self, name: str, data: bytes) -> None: ...
     def read(self, name: str) -> Iterator[bytes]: ...
     def read_small(self, name: str) -> bytes | None: ...
@@ -43,7 +44,10 @@ class LocalStore:
         except OSError as exc:
             raise cannot_write(self.directory, exc, "create") from None
 
-    def upload(self, name: str, chunks: Iterable[bytes]) -> None:
+    def check(self) -> None:
+        self._ensure()
+
+    def upload(self, name: str, chunks: Iterable[bytes], estimate: int | None = None) -> None:
         self._ensure()
         target = self.directory / name
         partial = target.with_name(target.name + PARTIAL)
