@@ -236,3 +236,36 @@ def test_with_database_url_the_hosts_pg_dump_and_pg_restore_do_the_work(platform
     result = run_cli("backup", "restore", made["id"], "--into", "from_url", cwd=platform, env=env)
     assert result.returncode == 0, result.stderr
     assert checksums(db_url(platform, "from_url")) == before
+
+
+def test_encrypted_round_trip_and_a_wrong_key_refused_before_anything_is_touched(platform):
+    key, other = os.urandom(32).hex(), os.urandom(32).hex()
+    original = (platform / "platform.yaml").read_text()
+    (platform / "platform.yaml").write_text(original + "backups: {encryption: {key_env: BACKUP_KEY}}\n")
+    try:
+        before = checksums(db_url(platform))
+        result = run_cli("backup", "create", "--json", "--service", "postgres", cwd=platform, env={"BACKUP_KEY": key})
+        assert result.returncode == 0, result.stderr
+        made = json.loads(result.stdout)[0]
+        stored = (platform / "backups" / f"{made['id']}.backup").read_bytes()
+        assert stored.startswith(b"MINDSCAPE-AESGCM-1\n") and b"PGDMP" not in stored[:4096]
+        manifest_text = (platform / "backups" / f"{made['id']}.manifest.json").read_text()
+        manifest = json.loads(manifest_text)
+        assert manifest["encrypted"] is True and manifest["key_fingerprint"] and key not in manifest_text
+
+        wrong = run_cli("backup", "restore", made["id"], "--into", "wrong_key", cwd=platform, env={"BACKUP_KEY": other})
+        assert wrong.returncode == 1 and "was encrypted with key" in wrong.stderr and "Traceback" not in wrong.stderr
+        missing = run_cli("backup", "restore", made["id"], "--into", "no_key", cwd=platform)
+        assert missing.returncode == 3 and "$BACKUP_KEY is not set" in missing.stderr
+        with psycopg.connect(db_url(platform), autocommit=True) as conn:
+            assert not conn.execute("SELECT 1 FROM pg_database WHERE datname IN ('wrong_key', 'no_key')").fetchone()
+
+        right = run_cli("backup", "restore", made["id"], "--into", "decrypted", cwd=platform, env={"BACKUP_KEY": key})
+        assert right.returncode == 0, right.stderr
+        assert checksums(db_url(platform, "decrypted")) == before
+        verify = run_cli("backup", "verify", made["id"], cwd=platform, env={"BACKUP_KEY": key})
+        assert verify.returncode == 0, verify.stderr
+        audit = (platform / ".mindscape" / "audit.log").read_text()
+        assert key not in audit and other not in audit
+    finally:
+        (platform / "platform.yaml").write_text(original)

@@ -91,6 +91,7 @@ def create(
         server_version=dump.server_version,
         source=dump.source,
         encrypted=key is not None,
+        key_fingerprint=crypto.fingerprint(key) if key is not None else None,
         plain_size=plain.size,
         tables=dump.tables,
         duration_s=round(time.monotonic() - started, 3),
@@ -150,7 +151,7 @@ def _opener(project: Project, store: Store, manifest: Manifest) -> Callable[[], 
 
     def open_chunks() -> Iterator[bytes]:
         chunks = checked(store.read(manifest.id + DATA), manifest.size, manifest.sha256, f"backup {manifest.id}")
-        return crypto.decrypt(chunks, key) if key is not None else chunks
+        return crypto.decrypt(chunks, key, f"backup {manifest.id}") if key is not None else chunks
 
     return open_chunks
 
@@ -171,6 +172,13 @@ def check_object(project: Project, store: Store, manifest: Manifest) -> None:
     if tally.size != manifest.size or tally.sha256 != manifest.sha256:
         raise corrupt(f"backup {manifest.id}", manifest.size, manifest.sha256, tally.size, tally.sha256)
     if manifest.encrypted:
+        key = crypto.key_for(project)
+        if key is not None and manifest.key_fingerprint and crypto.fingerprint(key) != manifest.key_fingerprint:
+            raise crypto.WrongKey(
+                f"backup {manifest.id} was encrypted with key {manifest.key_fingerprint}, "
+                f"the configured key is {crypto.fingerprint(key)}: nothing was touched",
+                "configure the key it was made with (backups.encryption)",
+            )
         for _ in opener():
             pass
 

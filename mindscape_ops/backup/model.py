@@ -49,6 +49,7 @@ class Manifest:
     server_version: str
     source: str  # the container, or DATABASE_URL without its password
     encrypted: bool = False
+    key_fingerprint: str | None = None  # which key, never the key
     plain_size: int = 0  # bytes before encryption
     tables: dict[str, int] | None = None  # postgres: rows per table, from the dump's own snapshot
     duration_s: float = 0.0

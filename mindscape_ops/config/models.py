@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 from typing import Annotated, Literal
 
-from pydantic import AfterValidator, Field
+from pydantic import AfterValidator, Field, model_validator
 
 from mindscape_ops.config.base import HostPort, HttpUrl, ScrapeTarget, Strict
 from mindscape_ops.config.services import Services
@@ -249,6 +249,20 @@ class S3Store(Strict):
     endpoint_url: HttpUrl | None = None
 
 
+class Encryption(Strict):
+    """AES-256-GCM at rest. The key (32 bytes: 64 hex characters, or base64) comes from an
+    environment variable or a file; never from this file."""
+
+    key_env: EnvName | None = None
+    key_file: str | None = Field(None, min_length=1, max_length=4096)
+
+    @model_validator(mode="after")
+    def _one_source(self) -> Encryption:
+        if (self.key_env is None) == (self.key_file is None):
+            raise ValueError("set exactly one of key_env (a variable's name) and key_file (a path)")
+        return self
+
+
 class Backups(Strict):
     enabled: bool = True
     schedule: Cron = "0 3 * * *"
@@ -257,6 +271,7 @@ class Backups(Strict):
     retention: Retention = Retention()
     local: LocalStore = LocalStore()
     s3: S3Store | None = None
+    encryption: Encryption | None = None
 
 
 class Paths(Strict):
