@@ -153,3 +153,16 @@ def test_postgres_round_trip_through_s3_with_identical_rows(s3_endpoint, docker_
         assert listed[0]["verified"] is True
     finally:
         remove_project(docker_client, project)
+
+
+def test_prune_aborts_the_multipart_upload_a_killed_backup_left(s3_endpoint, aws_env):
+    from datetime import timedelta
+
+    bucket = f"b-{unique_project()}"
+    make_bucket(s3_endpoint, bucket)
+    store = store_for(s3_endpoint, bucket)
+    key = "t/20260101T000000Z-postgres-dead.backup"
+    store.client.create_multipart_upload(Bucket=bucket, Key=key)
+    # (moto reports every upload as initiated in 2010, so the one-hour grace is not testable here)
+    assert store.abort_stale_uploads(timedelta(0)) == ["20260101T000000Z-postgres-dead.backup"]
+    assert store.client.list_multipart_uploads(Bucket=bucket).get("Uploads", []) == []

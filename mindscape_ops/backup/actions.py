@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
 from mindscape_ops import __version__
@@ -226,3 +226,51 @@ def verify(project: Project, backup_id: str | None, ctx: Context | None = None) 
     )
     store.write_small(manifest.id + VERIFIED, verification.to_json())
     return verification
+
+
+@dataclass(frozen=True)
+class Pruned:
+    removed: dict[str, str]  # backup id -> why
+    kept: dict[str, str]
+    leftovers: list[str]  # object names of incomplete backups
+    aborted_uploads: list[str]
+    dry_run: bool
+
+
+def prune(project: Project, dry_run: bool, now: datetime | None = None) -> Pruned:
+    """Apply `backups.retention`; remove leftovers of interrupted backups. A backup's manifest
+    goes first: a prune cut short leaves leftovers (removed next time), never a listed backup
+    without its data."""
+    from mindscape_ops.backup import retention
+
+    now = now or datetime.now(UTC)
+    store = _store(project)
+    policy = project.platform.backups.retention
+    max_age = timedelta(seconds=policy.max_age.seconds) if policy.max_age is not None else None
+    listed = listing(project)
+    decision = retention.decide(
+        [
+            retention.Backup(
+                i.manifest.id, i.manifest.service, i.manifest.created, bool(i.verification and i.verification.ok)
+            )
+            for i in listed
+        ],
+        policy.keep_last,
+        max_age,
+        now,
+    )
+    names = store.names()
+    with_manifest = {id_of(name) for name in names if name.endswith(MANIFEST)}
+    left = retention.leftovers(names, {i for i in with_manifest if i}, id_of, now)
+    aborted: list[str] = []
+    if not dry_run:
+        for backup_id in decision.remove:
+            for suffix in (MANIFEST, DATA, VERIFIED):
+                if backup_id + suffix in names:
+                    store.delete(backup_id + suffix)
+        for name in left:
+            store.delete(name)
+        abort = getattr(store, "abort_stale_uploads", None)
+        if abort is not None:
+            aborted = abort(retention.LEFTOVER_GRACE)
+    return Pruned(decision.remove, decision.keep, left, aborted, dry_run)

@@ -148,6 +148,37 @@ def verify(
     exit_with(0 if result.ok else 1)
 
 
+@app.command("prune")
+def prune(
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Say what would be removed; remove nothing.")] = False,
+    as_json: JsonOption = False,
+    files: FilesOption = None,
+) -> None:
+    """Remove backups beyond backups.retention (keep_last, max_age) and leftovers of interrupted ones.
+    Each service's newest backup and newest verified backup are always kept."""
+    from dataclasses import asdict
+
+    from mindscape_ops.backup import actions
+
+    err = console(stderr=True)
+    with audited("backup prune", lock_root(files), dry_run=dry_run) as record:
+        record.project = project = open_project(files)
+        result = actions.prune(project, dry_run)
+    if as_json:
+        stdout_json(asdict(result))
+    verb = "would remove" if dry_run else "removed"
+    for backup_id, why in result.removed.items():
+        err.print(f"[yellow]{verb}[/] {backup_id}  [dim]{why}[/]")
+    for name in result.leftovers:
+        err.print(f"[yellow]{verb}[/] {name}  [dim]left by an interrupted backup[/]")
+    for name in result.aborted_uploads:
+        err.print(f"[yellow]aborted[/] the unfinished upload of {name}")
+    err.print(
+        f"{verb} {len(result.removed)} backup(s) and {len(result.leftovers)} leftover(s); kept {len(result.kept)}"
+        + (" [dim](dry run: nothing was removed)[/]" if dry_run else "")
+    )
+
+
 def _size(size: float) -> str:
     for unit in ("B", "KB", "MB", "GB", "TB"):
         if size < 1024 or unit == "TB":

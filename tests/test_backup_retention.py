@@ -1,0 +1,114 @@
+"""`prune`'s decision, pure and fast: keep_last and max_age per service, the newest and the
+newest verified backup always kept, leftovers of interrupted backups (and nothing else) removed;
+then the command itself on a local store (no engine needed)."""
+
+from __future__ import annotations
+
+import json
+import os
+from datetime import UTC, datetime, timedelta
+
+from mindscape_ops.backup.model import Manifest, Verification, id_of
+from mindscape_ops.backup.retention import Backup, decide, leftovers
+
+from .conftest import run_cli
+
+NOW = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)
+
+
+def daily(service: str, days: range, verified: set[int] = frozenset()) -> list[Backup]:
+    return [Backup(f"{service}-{d}", service, NOW - timedelta(days=d), d in verified) for d in days]
+
+
+def test_keep_last_keeps_exactly_the_newest_n():
+    decision = decide(daily("postgres", range(10)), keep_last=3, max_age=None, now=NOW)
+    assert set(decision.keep) == {"postgres-0", "postgres-1", "postgres-2"}
+    assert set(decision.remove) == {f"postgres-{d}" for d in range(3, 10)}
+    assert decision.remove["postgres-9"] == "beyond keep_last 3"
+
+
+def test_max_age_removes_older_ones_even_within_keep_last():
+    decision = decide(daily("postgres", range(0, 45, 5)), keep_last=8, max_age=timedelta(days=30), now=NOW)
+    assert set(decision.keep) == {f"postgres-{d}" for d in (0, 5, 10, 15, 20, 25, 30)}  # 30d: not older
+    assert "older than max_age" in decision.remove["postgres-35"] and "postgres-40" in decision.remove
+
+
+def test_the_newest_verified_backup_is_never_removed():
+    decision = decide(daily("postgres", range(10), verified={6, 8}), keep_last=2, max_age=timedelta(days=3), now=NOW)
+    assert set(decision.keep) == {"postgres-0", "postgres-1", "postgres-6"}
+    assert decision.keep["postgres-6"] == "the newest verified" and "postgres-8" in decision.remove
+
+
+def test_a_service_always_keeps_its_newest_backup_however_old():
+    decision = decide(daily("redis", range(100, 103)), keep_last=5, max_age=timedelta(days=30), now=NOW)
+    assert set(decision.keep) == {"redis-100"} and set(decision.remove) == {"redis-101", "redis-102"}
+
+
+def test_retention_is_per_service():
+    backups = daily("postgres", range(10, 13)) + daily("redis", range(0, 5))
+    decision = decide(backups, keep_last=3, max_age=None, now=NOW)
+    assert {b for b in decision.keep if b.startswith("postgres")} == {"postgres-10", "postgres-11", "postgres-12"}
+    assert set(decision.remove) == {"redis-3", "redis-4"}
+
+
+def test_leftovers_are_old_objects_of_ours_without_a_manifest():
+    done, killed, fresh = (
+        "20260601T100000Z-postgres-aaaa",
+        "20260601T090000Z-postgres-bbbb",
+        "20260601T115900Z-redis-cccc",
+    )
+    old, young = (NOW - timedelta(hours=3)).timestamp(), (NOW - timedelta(minutes=5)).timestamp()
+    objects = {
+        f"{done}.backup": old,
+        f"{done}.manifest.json": old,
+        f"{killed}.backup.partial": old,
+        f"{killed}.verify.json": old,
+        f"{fresh}.backup.partial": young,  # may still be running
+        "README.txt": old,  # not ours: never touched
+    }
+    assert leftovers(objects, {done}, id_of, NOW) == [f"{killed}.backup.partial", f"{killed}.verify.json"]
+
+
+def write_backup(folder, service: str, age: timedelta, verified: bool | None = None) -> str:
+    created = datetime.now(UTC) - age
+    backup_id = f"{created:%Y%m%dT%H%M%SZ}-{service}-{os.urandom(2).hex()}"
+    (folder / f"{backup_id}.backup").write_bytes(b"data")
+    manifest = Manifest(backup_id, service, "p", created.isoformat(timespec="seconds"), 4, "x", "f", "1", "s")
+    (folder / f"{backup_id}.manifest.json").write_bytes(manifest.to_json())
+    if verified is not None:
+        record = Verification(backup_id, created.isoformat(), verified, "")
+        (folder / f"{backup_id}.verify.json").write_bytes(record.to_json())
+    return backup_id
+
+
+def test_prune_on_a_local_store_removes_what_the_policy_says_and_dry_run_nothing(tmp_path):
+    (tmp_path / "platform.yaml").write_text(
+        "version: 1\nproject: pr\nservices: {postgres: {}}\nbackups: {retention: {keep_last: 2, max_age: 10d}}\n"
+    )
+    folder = tmp_path / "backups"
+    folder.mkdir()
+    ids = [write_backup(folder, "postgres", timedelta(days=d), verified=(d == 4) or None) for d in (0, 1, 2, 4, 20)]
+    partial = folder / "20260101T000000Z-postgres-dead.backup.partial"
+    partial.write_bytes(b"cut")
+    os.utime(partial, (0, 0))
+    (folder / "notes.txt").write_text("mine")
+
+    before = sorted(p.name for p in folder.iterdir())
+    dry = run_cli("backup", "prune", "--dry-run", "--json", cwd=tmp_path)
+    assert dry.returncode == 0, dry.stderr
+    planned = json.loads(dry.stdout)
+    assert set(planned["removed"]) == {ids[2], ids[4]} and planned["leftovers"] == [partial.name]
+    assert sorted(p.name for p in folder.iterdir()) == before
+
+    result = run_cli("backup", "prune", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    left = {p.name for p in folder.iterdir()}
+    assert left == {
+        "notes.txt",
+        *(f"{i}.backup" for i in (ids[0], ids[1], ids[3])),
+        *(f"{i}.manifest.json" for i in (ids[0], ids[1], ids[3])),
+        f"{ids[3]}.verify.json",
+    }
+    listed = json.loads(run_cli("backup", "list", "--json", cwd=tmp_path).stdout)
+    assert [b["id"] for b in listed] == [ids[0], ids[1], ids[3]]
+    assert "backup prune" in (tmp_path / ".mindscape" / "audit.log").read_text()
