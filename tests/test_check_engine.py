@@ -26,7 +26,7 @@ monitoring:
 """
 MIGRATION = "-- migrate:up\nCREATE TABLE notes (id int);\n\n-- migrate:down\nDROP TABLE notes;\n"
 GIT = ["git", "-c", "user.name=test", "-c", "user.email=test@example.com", "-c", "commit.gpgsign=false"]
-NOT_APPLICABLE = {"monitoring.grafana", "backups.fresh", "backups.verified", "backups.destination"}
+NOT_APPLICABLE = {"monitoring.grafana"}  # the local images have no Grafana
 
 
 def platform_text(project: str) -> str:
@@ -55,9 +55,23 @@ def platform(tmp_path_factory, docker_client, local_images):
         git(directory, "init", "-q")
         git(directory, "add", ".")
         git(directory, "commit", "-q", "-m", "platform")
+        for backup in backed_up(directory, "create"):
+            assert run_cli("backup", "verify", backup, cwd=directory).returncode == 0
         yield directory, project
     finally:
         remove_project(docker_client, project)
+
+
+def backed_up(directory: Path, *create: str) -> list[str]:
+    """`mindscape backup create` (when asked), then the ids of the newest backup of each service."""
+    if create:
+        result = run_cli("backup", "create", cwd=directory)
+        assert result.returncode == 0, result.stdout + result.stderr
+    listed = json.loads(run_cli("backup", "list", "--json", cwd=directory).stdout)
+    newest: dict[str, str] = {}
+    for backup in listed:
+        newest.setdefault(backup["service"], backup["id"])
+    return list(newest.values())
 
 
 def check(directory: Path, *args: str, env: dict[str, str] | None = None):
@@ -262,3 +276,29 @@ def test_gateway_without_a_header_a_rate_limit_or_its_cors_policy(platform, dock
         conf.write_text(original)
         gateway.exec_run(["nginx", "-s", "reload"])
     check_until(directory, "security.headers", "pass", 15, "--only", "security")
+
+
+def test_the_newest_backup_old_or_unverified(platform):
+    directory, _ = platform
+    manifest = directory / "backups" / f"{backed_up(directory)[0]}.manifest.json"
+    original = manifest.read_text()
+    data = json.loads(original)
+    data["created_at"] = "2020-01-01T03:00:00+00:00"
+    manifest.write_text(json.dumps(data))
+    try:
+        code, rows = check(directory, "--only", "backups")
+        assert code == 1
+        assert_failed(rows["backups.fresh"], f"{data['service']}: ", "old", "grace")
+        assert "mindscape backup create" in rows["backups.fresh"]["remedy"]
+    finally:
+        manifest.write_text(original)
+
+    fresh = backed_up(directory, "create")
+    code, rows = check(directory, "--only", "backups")
+    assert code == 1 and rows["backups.fresh"]["status"] == "pass"
+    assert_failed(rows["backups.verified"], *(f"{backup} never verified" for backup in fresh))
+    assert rows["backups.destination"]["status"] == "pass"
+    for backup in fresh:
+        assert run_cli("backup", "verify", backup, cwd=directory).returncode == 0
+    code, rows = check(directory, "--only", "backups")
+    assert code == 0 and rows["backups.verified"]["status"] == "pass"

@@ -80,6 +80,13 @@ def test_ci_workflow_jobs_and_gates(rendered) -> None:
     assert "mindscape render --check" in commands("generated-files")
     assert "mindscape up" in commands("platform")
     assert "mindscape check --junit reports/mindscape-check.xml" in commands("platform")
+    backups = platform.backups
+    local_backups = backups.enabled and bool(platform.backup_services) and backups.s3 is None
+    assert ("mindscape backup create" in commands("platform")) == local_backups
+    assert ("mindscape backup verify" in commands("platform")) == local_backups
+    assert ("--skip backups" in commands("platform")) == (backups.enabled and backups.s3 is not None)
+    if local_backups:  # the backups gates find a fresh, verified backup of each service
+        assert commands("platform").index("mindscape backup create") < commands("platform").index("mindscape check")
     uploads = [
         step for step in jobs["platform"]["steps"] if step.get("uses", "").startswith("actions/upload-artifact@")
     ]

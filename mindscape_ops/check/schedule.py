@@ -1,0 +1,58 @@
+"""When a cron schedule last fired (UTC, as GitHub Actions reads it): what the backups gate
+holds the newest backup against. Pure."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+MACROS = {
+    "@hourly": "0 * * * *",
+    "@daily": "0 0 * * *",
+    "@weekly": "0 0 * * 0",
+    "@monthly": "0 0 1 * *",
+    "@yearly": "0 0 1 1 *",
+    "@annually": "0 0 1 1 *",
+}
+_BOUNDS = ((0, 59), (0, 23), (1, 31), (1, 12), (0, 6))
+LOOK_BACK_DAYS = 366 * 5  # covers any schedule that can fire at all (29 February included)
+
+
+def values(text: str, low: int, high: int) -> set[int]:
+    """One cron field (already validated by the config) as the set of values it matches."""
+    found: set[int] = set()
+    for part in text.split(","):
+        base, _, step_text = part.partition("/")
+        step = int(step_text) if step_text else 1
+        if base == "*":
+            first, last = low, high
+        else:
+            start, _, end = base.partition("-")
+            first = int(start)
+            last = int(end) if end else (high if step_text else first)
+        found.update(range(first, last + 1, step))
+    return found
+
+
+def _day_matches(day: datetime, fields: list[str], dom: set[int], dow: set[int]) -> bool:
+    cron_weekday = (day.weekday() + 1) % 7  # cron: Sunday 0
+    dom_any, dow_any = fields[2] == "*", fields[4] == "*"
+    if dom_any or dow_any:  # one restricted: it alone decides; both restricted: either (cron's rule)
+        return (dom_any or day.day in dom) and (dow_any or cron_weekday in dow)
+    return day.day in dom or cron_weekday in dow
+
+
+def last_run(schedule: str, at: datetime) -> datetime | None:
+    """The latest time at or before `at` when `schedule` fires (None: not in five years)."""
+    fields = MACROS.get(schedule, schedule).split()
+    minute, hour, dom, month, dow = (values(f, lo, hi) for f, (lo, hi) in zip(fields, _BOUNDS, strict=True))
+    at = at.astimezone(UTC).replace(second=0, microsecond=0)
+    for offset in range(LOOK_BACK_DAYS):
+        day = at - timedelta(days=offset)
+        if day.month not in month or not _day_matches(day, fields, dom, dow):
+            continue
+        for h in sorted(hour, reverse=True):
+            for m in sorted(minute, reverse=True):
+                fired = day.replace(hour=h, minute=m)
+                if fired <= at:
+                    return fired
+    return None
