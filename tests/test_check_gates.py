@@ -13,7 +13,7 @@ import pytest
 
 from mindscape_ops.check import monitoring
 from mindscape_ops.check.context import CheckContext
-from mindscape_ops.check.model import Failed, Skipped
+from mindscape_ops.check.model import Failed
 from mindscape_ops.check.secrets import leaks
 from mindscape_ops.provision.endpoints import Address
 
@@ -82,11 +82,10 @@ def grafana():
     server.shutdown()
 
 
-def grafana_platform(enabled: bool = True):
+def grafana_platform():
     from mindscape_ops.config.models import Platform
 
-    services = {"prometheus": {}, "grafana": {}} if enabled else {}
-    return Platform.model_validate({"version": 1, "project": "x", "services": services})
+    return Platform.model_validate({"version": 1, "project": "x", "services": {"prometheus": {}, "grafana": {}}})
 
 
 def test_grafana_datasource_gate(grafana):
@@ -103,5 +102,3 @@ def test_grafana_datasource_gate(grafana):
     ctx.secrets = {"GRAFANA_ADMIN_PASSWORD": "wrong"}
     with pytest.raises(Failed, match="answered 401"):
         monitoring.grafana(ctx)
-    with pytest.raises(Skipped, match="grafana is not enabled"):
-        monitoring.grafana(StandIn(grafana_platform(enabled=False), grafana))

@@ -6,8 +6,6 @@ from __future__ import annotations
 
 import json
 import threading
-import urllib.error
-import urllib.request
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
@@ -79,6 +77,9 @@ class CheckContext:
 
     def get_json(self, service: str, path: str, auth: tuple[str, str] | None = None) -> Any:
         """GET a service's HTTP API on its published port and parse the JSON answer."""
+        import urllib.error
+        import urllib.request
+
         address = self.address(service)
         request = urllib.request.Request(f"http://{address.host}:{address.port}{path}")
         if auth:

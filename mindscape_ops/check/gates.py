@@ -8,11 +8,13 @@ from pathlib import Path
 from mindscape_ops.check import backups, config, database, monitoring, security
 from mindscape_ops.check import services as service_gates
 from mindscape_ops.check.context import CheckContext
-from mindscape_ops.check.model import Gate, Result, Status, run_gates, select
+from mindscape_ops.check.model import Gate, Result, Status, by_group, run_gates, select
 from mindscape_ops.errors import ConfigError
 
 
 def project_gates(ctx: CheckContext) -> list[Gate]:
+    """The platform-wide gates, and each enabled service's (its readiness, its ServiceDef.gates);
+    the report groups them by area."""
     return [
         *config.GATES,
         *service_gates.gates(ctx.platform.services.enabled()),
@@ -24,8 +26,9 @@ def project_gates(ctx: CheckContext) -> list[Gate]:
 
 
 def check(files: Iterable[Path] | None, only: Iterable[str] = (), skip: Iterable[str] = ()) -> list[Result]:
-    """Open the project and run its gates (those of the `only` groups, minus `skip`).
-    An invalid platform.yaml is config.valid failing; nothing else can be checked then."""
+    """Open the project and run its gates (those of the `only` groups, minus `skip`); the
+    results come grouped by area. An invalid platform.yaml is config.valid failing; nothing
+    else can be checked then."""
     from mindscape_ops.workspace.project import open_project
     from mindscape_ops.workspace.store import redact
 
@@ -36,7 +39,8 @@ def check(files: Iterable[Path] | None, only: Iterable[str] = (), skip: Iterable
     ctx = CheckContext(project)
     secrets = set(ctx.secrets.values())
     gates = select(project_gates(ctx), only, skip)
-    return run_gates(gates, ctx, redact=lambda text: redact(text, secrets))
+    results = run_gates(gates, ctx, redact=lambda text: redact(text, secrets))
+    return [result for rows in by_group(results).values() for result in rows]
 
 
 def invalid_platform(exc: ConfigError, only: Iterable[str], skip: Iterable[str]) -> list[Result]:

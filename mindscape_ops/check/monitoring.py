@@ -1,6 +1,7 @@
 """monitoring gates, through Prometheus', Alertmanager's and Grafana's HTTP APIs: every
 target up, every rendered rule group loaded and evaluating cleanly, alerts have somewhere
-to go, and Grafana has its datasource."""
+to go, and Grafana has its datasource. A gate about one service is attached to that
+service's ServiceDef (PROMETHEUS_GATES, ...); Prometheus-to-Alertmanager needs both."""
 
 from __future__ import annotations
 
@@ -26,7 +27,6 @@ def down_targets(active: Iterable[Mapping[str, Any]]) -> tuple[list[str], int]:
 
 
 def targets(ctx: CheckContext) -> str:
-    ctx.require("prometheus")
     active = ctx.get_json("prometheus", "/api/v1/targets?state=active")["data"]["activeTargets"]
     down, unknown = down_targets(active)
     if down:
@@ -68,7 +68,6 @@ def rule_problems(wanted: Mapping[str, str], loaded: Iterable[Mapping[str, Any]]
 
 
 def rules(ctx: CheckContext) -> str:
-    ctx.require("prometheus")
     wanted = expected_rule_groups(rule_files(ctx))
     loaded = ctx.get_json("prometheus", "/api/v1/rules")["data"]["groups"]
     problems = rule_problems(wanted, loaded)
@@ -99,7 +98,6 @@ def sinks(receivers: Iterable[Mapping[str, Any]]) -> tuple[list[str], list[str]]
 def receivers(ctx: CheckContext) -> str:
     import yaml
 
-    ctx.require("alertmanager")
     status = ctx.get_json("alertmanager", "/api/v2/status")
     config = yaml.safe_load(status["config"]["original"]) or {}
     real, sink = sinks(config.get("receivers") or [])
@@ -109,7 +107,6 @@ def receivers(ctx: CheckContext) -> str:
 
 
 def grafana(ctx: CheckContext) -> str:
-    ctx.require("grafana")
     auth = (ctx.platform.services.grafana.admin_user, ctx.secrets.get("GRAFANA_ADMIN_PASSWORD", ""))
     found = ctx.get_json("grafana", "/api/datasources", auth=auth)
     prometheus = [d for d in found if d.get("type") == "prometheus"]
@@ -126,27 +123,33 @@ REMEDY_TARGETS = (
     "`mindscape status` shows which service is down; `mindscape up` starts it; an application target: "
     "check that it serves metrics where monitoring.targets says"
 )
-GATES = (
+PROMETHEUS_GATES = (
     Gate("monitoring.targets", targets, REMEDY_TARGETS),
     Gate(
         "monitoring.rules",
         rules,
         "`mindscape render --check`, then `mindscape up prometheus`; `mindscape logs prometheus` names the bad rule",
     ),
-    Gate(
-        "monitoring.alertmanager",
-        alertmanager,
-        "`mindscape up alertmanager`; `mindscape logs prometheus` shows why it cannot reach it",
-    ),
+)
+ALERTMANAGER_GATES = (
     Gate(
         "monitoring.receivers",
         receivers,
         "add a receiver under monitoring.receivers (webhook, slack, email, pagerduty), then `mindscape up`",
         severity="warning",
     ),
+)
+GRAFANA_GATES = (
     Gate(
         "monitoring.grafana",
         grafana,
         "`mindscape render --check`, then `mindscape up grafana`; `mindscape logs grafana` names the problem",
+    ),
+)
+GATES = (
+    Gate(
+        "monitoring.alertmanager",
+        alertmanager,
+        "`mindscape up alertmanager`; `mindscape logs prometheus` shows why it cannot reach it",
     ),
 )

@@ -4,7 +4,6 @@ a rendered file or a file git tracks. Messages name files and keys, never values
 from __future__ import annotations
 
 import stat
-import subprocess
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 
@@ -32,6 +31,8 @@ def secrets_mode(ctx: CheckContext) -> str:
 
 def tracked_files(root: Path) -> list[str] | None:
     """Files git tracks under `root` (relative paths); None when it is not a git work tree."""
+    import subprocess
+
     try:
         done = subprocess.run(
             ["git", "-C", str(root), "ls-files", "-z", "--cached"], capture_output=True, timeout=5, check=False

@@ -1,14 +1,18 @@
 """security gates, against the live gateway (headers with their values, CORS, the rate limit,
-/healthz) and on disk (secrets.env private, no secret value in a rendered or tracked file)."""
+/healthz: attached to the gateway's ServiceDef, so they exist when it is enabled) and on disk
+(secrets.env private, no secret value in a rendered or tracked file)."""
 
 from __future__ import annotations
 
-import http.client
 import time
+from typing import TYPE_CHECKING
 
 from mindscape_ops.check.context import HTTP_TIMEOUT_S, CheckContext
 from mindscape_ops.check.model import Failed, Gate, Skipped
 from mindscape_ops.check.secrets import secrets_in_files, secrets_mode
+
+if TYPE_CHECKING:
+    import http.client
 
 OTHER_ORIGIN = "https://not-an-allowed-origin.invalid"
 
@@ -51,6 +55,8 @@ def header_problems(wanted: dict[str, str], got: http.client.HTTPMessage | dict[
 
 def request(ctx: CheckContext, method: str, path: str, headers: dict[str, str] | None = None):
     """One request to the gateway on its published port: (status, headers)."""
+    import http.client
+
     address = ctx.address("gateway")
     conn = http.client.HTTPConnection(address.host, address.port, timeout=HTTP_TIMEOUT_S)
     try:
@@ -64,12 +70,7 @@ def request(ctx: CheckContext, method: str, path: str, headers: dict[str, str] |
         conn.close()
 
 
-def _gateway(ctx: CheckContext) -> None:
-    ctx.require("gateway")
-
-
 def headers(ctx: CheckContext) -> str:
-    _gateway(ctx)
     wanted = expected_headers(ctx.platform.security)
     _, got = request(ctx, "GET", "/healthz")
     problems = header_problems(wanted, got)
@@ -79,7 +80,6 @@ def headers(ctx: CheckContext) -> str:
 
 
 def healthz(ctx: CheckContext) -> str:
-    _gateway(ctx)
     status, _ = request(ctx, "GET", "/healthz")
     if status != 200:
         raise Failed(f"GET /healthz answered {status}")
@@ -87,7 +87,6 @@ def healthz(ctx: CheckContext) -> str:
 
 
 def cors(ctx: CheckContext) -> str:
-    _gateway(ctx)
     allowed = ctx.platform.security.cors.allowed_origins
     problems = []
     if allowed:
@@ -109,7 +108,6 @@ def cors(ctx: CheckContext) -> str:
 
 
 def rate_limit(ctx: CheckContext) -> str:
-    _gateway(ctx)
     rate = ctx.platform.security.rate_limit
     if not rate.enabled:
         raise Skipped("security.rate_limit.enabled is false")
@@ -133,6 +131,8 @@ def rate_limit(ctx: CheckContext) -> str:
 
 def burst(ctx: CheckContext, count: int, limit_status: int) -> tuple[int, int]:
     """Send up to `count` GET / on one connection, stopping a few after the first limited one."""
+    import http.client
+
     address = ctx.address("gateway")
     conn = http.client.HTTPConnection(address.host, address.port, timeout=HTTP_TIMEOUT_S)
     limited = sent = 0
@@ -157,11 +157,13 @@ REMEDY_GATEWAY = (
     "the gateway does not serve deploy/gateway/nginx.conf as rendered: `mindscape render --check` and "
     "`mindscape up gateway`; `mindscape logs gateway` shows nginx's complaints"
 )
-GATES = (
+GATEWAY_GATES = (
     Gate("security.headers", headers, REMEDY_GATEWAY),
     Gate("security.cors", cors, REMEDY_GATEWAY),
     Gate("security.rate_limit", rate_limit, REMEDY_GATEWAY),
     Gate("security.healthz", healthz, "`mindscape logs gateway`; `mindscape up gateway` restarts it"),
+)
+GATES = (
     Gate("security.secrets_mode", secrets_mode, "chmod 600 .mindscape/secrets.env"),
     Gate(
         "security.secrets_in_files",

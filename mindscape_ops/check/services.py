@@ -1,6 +1,7 @@
 """services gates: each enabled service's container runs and the service is ready by its own
 protocol (the readiness probe `up` waits on), with the probe's latency. Gates particular to
-one service (Redis' memory policy, ...) come from that service's `ServiceDef.gates`."""
+one service (Redis' memory policy, the gateway's headers, Prometheus' targets, ...) come from
+that service's `ServiceDef.gates`, whatever their group."""
 
 from __future__ import annotations
 

@@ -8,6 +8,7 @@ import os
 from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
+from mindscape_ops.check.monitoring import ALERTMANAGER_GATES
 from mindscape_ops.config.base import ImageRef, PortSpec, Service
 from mindscape_ops.services.definition import Artifact, Metrics, ServiceDef, deploy
 from mindscape_ops.services.spec import Mount, Probe, wget_healthcheck
@@ -76,4 +77,5 @@ SERVICE = ServiceDef(
     metrics=Metrics(9093),
     artifacts=(Artifact("alertmanager/alertmanager.yml.j2", deploy("alertmanager/alertmanager.yml")),),
     prepare=write_receiver_secrets,
+    gates=ALERTMANAGER_GATES,  # its `mindscape check` gates
 )

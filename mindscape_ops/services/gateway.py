@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 from typing import TYPE_CHECKING, Annotated
 
+from mindscape_ops.check.security import GATEWAY_GATES
 from mindscape_ops.config.base import HttpUrl, ImageRef, PortSpec, Service, check_pattern
 from mindscape_ops.services.definition import Artifact, ServiceDef, deploy
 from mindscape_ops.services.spec import Mount, Probe
@@ -42,4 +43,5 @@ SERVICE = ServiceDef(
     container=container,
     probe=Probe("http", "/healthz"),
     artifacts=(Artifact("gateway/nginx.conf.j2", deploy("gateway/nginx.conf")),),
+    gates=GATEWAY_GATES,  # its `mindscape check` gates
 )

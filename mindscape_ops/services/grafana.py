@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from mindscape_ops.check.monitoring import GRAFANA_GATES
 from mindscape_ops.config.base import ImageRef, PortSpec, Service
 from mindscape_ops.config.types import Identifier
 from mindscape_ops.services.definition import Artifact, Metrics, ServiceDef, deploy
@@ -53,4 +54,5 @@ SERVICE = ServiceDef(
         Artifact("grafana/dashboards.yml.j2", deploy("grafana/provisioning/dashboards/mindscape.yml")),
         Artifact("grafana/platform-overview.json.j2", deploy("grafana/dashboards/platform-overview.json")),
     ),
+    gates=GRAFANA_GATES,  # its `mindscape check` gates
 )

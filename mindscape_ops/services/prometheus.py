@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from mindscape_ops.check.monitoring import PROMETHEUS_GATES
 from mindscape_ops.config.base import ImageRef, PortSpec, ScrapeTarget, Service
 from mindscape_ops.config.types import Duration
 from mindscape_ops.services.definition import Artifact, Metrics, ServiceDef, deploy
@@ -58,4 +59,5 @@ SERVICE = ServiceDef(
             "prometheus/rules/custom.yml.j2", deploy("prometheus/rules/custom.yml"), lambda p: bool(p.monitoring.rules)
         ),
     ),
+    gates=PROMETHEUS_GATES,  # its `mindscape check` gates
 )
