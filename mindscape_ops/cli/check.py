@@ -10,13 +10,14 @@ import typer
 
 from mindscape_ops.cli.common import FilesOption, JsonOption, console, exit_with
 
-GroupOption = Annotated[
+GROUPS_HELP = "config, services, database, security, monitoring or backups; repeatable."
+OnlyOption = Annotated[
     list[str] | None,
-    typer.Option(
-        metavar="GROUP",
-        show_default=False,
-        help="A gate group: config, services, database, security, monitoring, backups. Repeatable.",
-    ),
+    typer.Option("--only", metavar="GROUP", show_default=False, help=f"Run only this gate group: {GROUPS_HELP}"),
+]
+SkipOption = Annotated[
+    list[str] | None,
+    typer.Option("--skip", metavar="GROUP", show_default=False, help=f"Leave out this gate group: {GROUPS_HELP}"),
 ]
 
 
@@ -29,8 +30,8 @@ def check(
     junit: Annotated[
         Path | None, typer.Option("--junit", metavar="FILE", help="Also write JUnit XML here (for CI).")
     ] = None,
-    only: GroupOption = None,
-    skip: GroupOption = None,
+    only: OnlyOption = None,
+    skip: SkipOption = None,
     files: FilesOption = None,
 ) -> None:
     """Run the quality gates (concurrently, each with its own timeout); exit 1 when an
