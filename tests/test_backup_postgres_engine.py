@@ -163,7 +163,7 @@ def test_verify_passes_on_a_good_backup_and_fails_on_a_tampered_manifest(platfor
     result = run_cli("backup", "verify", "--json", made["id"], cwd=platform)
     assert result.returncode == 1
     report = json.loads(result.stdout)
-    assert report["ok"] is False and any("public.orders" in line for line in report["mismatches"])
+    assert report["ok"] is False and any("public.orders" in line for line in report["mismatches"]), report
     recorded = json.loads((platform / "backups" / f"{made['id']}.verify.json").read_text())
     assert recorded["ok"] is False
 

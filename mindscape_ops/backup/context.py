@@ -58,7 +58,6 @@ class Checked:
     ok: bool
     detail: str
     tables: dict[str, int] | None = None
-    estimate: int | None = None  # bytes it may reach (sizes S3's parts)
     mismatches: tuple[str, ...] = ()
 
 
