@@ -73,3 +73,20 @@ def test_a_failed_upload_leaves_nothing_behind(tmp_path):
     store.upload("two.backup", [b"a", b"b"])
     assert set(store.names()) == {"two.backup"} and b"".join(store.read("two.backup")) == b"ab"
     assert (tmp_path / "b").stat().st_mode & 0o777 == 0o700
+
+
+def test_disk_full_is_one_error_with_the_remedy_and_leaves_nothing(tmp_path, monkeypatch):
+    import errno
+
+    from mindscape_ops.errors import OperationFailed
+
+    store = LocalStore(tmp_path / "b", "b/")
+
+    def filling():
+        yield b"x" * 100
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    with pytest.raises(OperationFailed) as caught:
+        store.upload("full.backup", filling())
+    assert "No space left on device" in caught.value.message and "free some disk space" in caught.value.hint
+    assert store.names() == {}
