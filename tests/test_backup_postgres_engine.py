@@ -183,7 +183,7 @@ def test_an_interrupted_backup_is_never_listed(platform):
     )
     try:
         deadline = time.monotonic() + 60
-        while not any(p.name.endswith(".partial") and p.stat().st_size > 0 for p in folder.iterdir()):
+        while not any(p.stat().st_size > 0 for p in folder.glob("*.partial")):
             assert process.poll() is None, "the backup ended before it could be interrupted"
             assert time.monotonic() < deadline
             time.sleep(0.05)
@@ -196,6 +196,45 @@ def test_an_interrupted_backup_is_never_listed(platform):
         conn.execute("DROP TABLE bulk")
     for leftover in folder.glob("*.partial"):
         leftover.unlink()
+
+
+def test_a_dump_cut_off_mid_way_fails_in_one_line_and_leaves_nothing(platform, docker_client):
+    with psycopg.connect(db_url(platform), autocommit=True) as conn:
+        conn.execute("CREATE TABLE bulk2 AS SELECT g, md5(g::text) AS h FROM generate_series(1, 1500000) g")
+    listed_before = {b["id"] for b in backups(platform)}
+    folder = platform / "backups"
+    process = subprocess.Popen(
+        [sys.executable, "-m", "mindscape_ops", "backup", "create", "--service", "postgres"],
+        cwd=platform,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while not any(p.stat().st_size > 0 for p in folder.glob("*.partial")):
+            assert process.poll() is None and time.monotonic() < deadline
+            time.sleep(0.05)
+        container = docker_client.containers.get(
+            json.loads(run_cli("status", "--json", cwd=platform).stdout)[0]["container"]
+        )
+        killed = container.exec_run(
+            [
+                "sh",
+                "-c",
+                'for p in /proc/[0-9]*; do grep -qa "^pg_dump" "$p/cmdline" && kill -9 "${p#/proc/}"; done; true',
+            ]
+        )
+        assert killed.exit_code == 0
+        _, stderr = process.communicate(timeout=60)
+    finally:
+        if process.poll() is None:
+            process.kill()
+    assert process.returncode == 1, stderr
+    assert "pg_dump failed" in stderr and "Traceback" not in stderr and stderr.count("error:") == 1
+    assert not list(folder.glob("*.partial")) and {b["id"] for b in backups(platform)} == listed_before
+    with psycopg.connect(db_url(platform), autocommit=True) as conn:
+        conn.execute("DROP TABLE bulk2")
 
 
 def test_no_engine_is_the_contracts_exit_3_in_one_line(platform):

@@ -1,6 +1,7 @@
 """`mindscape backup` for redis on a real engine: BGSAVE + the RDB through the archive API,
 restored by replacing the RDB (and the AOF base: this platform runs `appendonly yes`) and
-restarting the container; the data is identical after the restore and after a later restart."""
+restarting the container; the data is identical after the restore and after a later restart,
+with `appendonly yes` (the default) and without."""
 
 from __future__ import annotations
 
@@ -13,12 +14,14 @@ from .conftest import remove_project, run_cli, unique_project
 pytestmark = pytest.mark.engine
 
 
-@pytest.fixture(scope="module")
-def platform(tmp_path_factory, docker_client, local_images):
+@pytest.fixture(scope="module", params=[True, False], ids=["appendonly", "rdb-only"])
+def platform(request, tmp_path_factory, docker_client, local_images):
     directory = tmp_path_factory.mktemp("backup-redis")
     project = unique_project("bkr")
+    aof = "true" if request.param else "false"
     (directory / "platform.yaml").write_text(
-        f"version: 1\nproject: {project}\nservices:\n  redis: {{image: {local_images['redis']}, port: auto}}\n"
+        f"version: 1\nproject: {project}\nservices:\n"
+        f"  redis: {{image: {local_images['redis']}, port: auto, appendonly: {aof}}}\n"
     )
     result = run_cli("up", cwd=directory, timeout=600)
     try:
