@@ -90,3 +90,26 @@ def test_disk_full_is_one_error_with_the_remedy_and_leaves_nothing(tmp_path, mon
         store.upload("full.backup", filling())
     assert "No space left on device" in caught.value.message and "free some disk space" in caught.value.hint
     assert store.names() == {}
+
+
+def test_bad_ids_damaged_manifests_and_no_backups_are_one_line_errors(tmp_path):
+    from .conftest import run_cli
+
+    (tmp_path / "platform.yaml").write_text("version: 1\nproject: bad\nservices: {postgres: {}}\n")
+    result = run_cli("backup", "verify", cwd=tmp_path)
+    assert result.returncode == 2 and "no backups in backups/" in result.stderr
+    folder = tmp_path / "backups"
+    folder.mkdir()
+    damaged = "20260102T030405Z-postgres-1a2b"
+    (folder / f"{damaged}.manifest.json").write_text('{"id": 3')
+    (folder / f"{damaged}.backup").write_bytes(b"x")
+    assert run_cli("backup", "list", "--json", cwd=tmp_path).stdout.strip() == "[]"
+    for args, code, text in (
+        (["restore", damaged, "--yes"], 1, "is damaged"),
+        (["restore", "../../etc/passwd", "--yes"], 2, "is not a backup id"),
+        (["restore", "20260102T030405Z-postgres-ffff", "--yes"], 2, "no backup 20260102T030405Z-postgres-ffff"),
+        (["create", "--service", "grafana"], 2, "not an enabled service"),
+    ):
+        result = run_cli("backup", *args, cwd=tmp_path)
+        assert result.returncode == code, (args, result.stderr)
+        assert text in result.stderr and "Traceback" not in result.stderr and result.stderr.count("error:") == 1

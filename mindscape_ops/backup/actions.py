@@ -137,7 +137,13 @@ def find(project: Project, backup_id: str | None) -> Manifest:
     raw = store.read_small(check_id(backup_id) + MANIFEST)
     if raw is None:
         raise UsageError(f"no backup {backup_id} in {store.where}", "`mindscape backup list` shows the backups there")
-    return Manifest.from_json(raw)
+    try:
+        return Manifest.from_json(raw)
+    except (ValueError, TypeError):
+        raise OperationFailed(
+            f"the manifest of backup {backup_id} is damaged: it cannot be trusted",
+            "use another backup (`mindscape backup list`)",
+        ) from None
 
 
 def _opener(project: Project, store: Store, manifest: Manifest) -> Callable[[], Iterator[bytes]]:
