@@ -5,12 +5,17 @@ service's ServiceDef (PROMETHEUS_GATES, ...); Prometheus-to-Alertmanager needs b
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterable, Mapping
 from pathlib import PurePosixPath
 from typing import Any
 
 from mindscape_ops.check.context import CheckContext
 from mindscape_ops.check.model import Failed, Gate
+
+POLL_S = 0.5
+RESCRAPE_MAX_S = 50.0  # the targets gate's timeout is 60 s
+DISCOVERY_MAX_S = 10.0
 
 
 def down_targets(active: Iterable[Mapping[str, Any]]) -> tuple[list[str], int]:
@@ -27,7 +32,9 @@ def down_targets(active: Iterable[Mapping[str, Any]]) -> tuple[list[str], int]:
 
 
 def targets(ctx: CheckContext) -> str:
-    active = ctx.get_json("prometheus", "/api/v1/targets?state=active")["data"]["activeTargets"]
+    active = active_targets(ctx)
+    if any(t.get("health") == "down" for t in active):
+        active = rescraped(ctx, active)
     down, unknown = down_targets(active)
     if down:
         raise Failed(f"{len(down)} of {len(active)} targets down: {'; '.join(down)}")
@@ -35,6 +42,23 @@ def targets(ctx: CheckContext) -> str:
         raise Failed("Prometheus scrapes no target", "check deploy/prometheus/prometheus.yml: `mindscape render`")
     note = f" ({unknown} not scraped yet)" if unknown else ""
     return f"{len(active) - unknown} of {len(active)} targets up{note}"
+
+
+def active_targets(ctx: CheckContext) -> list[dict[str, Any]]:
+    return ctx.get_json("prometheus", "/api/v1/targets?state=active")["data"]["activeTargets"]
+
+
+def rescraped(ctx: CheckContext, active: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The targets again once each one that was down has been scraped once more (or after a
+    scrape interval): right after `up`, Prometheus scraped services that were still starting."""
+    first = {t.get("scrapeUrl"): t.get("lastScrape") for t in active if t.get("health") == "down"}
+    deadline = time.monotonic() + min(ctx.platform.services.prometheus.scrape_interval.seconds + 2, RESCRAPE_MAX_S)
+    while time.monotonic() < deadline:
+        time.sleep(POLL_S)
+        active = active_targets(ctx)
+        if all(t.get("lastScrape") != first[t.get("scrapeUrl")] for t in active if t.get("scrapeUrl") in first):
+            break
+    return active
 
 
 def expected_rule_groups(files: Mapping[str, str]) -> dict[str, str]:
@@ -80,9 +104,11 @@ def rules(ctx: CheckContext) -> str:
 def alertmanager(ctx: CheckContext) -> str:
     ctx.require("prometheus")
     ctx.require("alertmanager")
-    active = ctx.get_json("prometheus", "/api/v1/alertmanagers")["data"]["activeAlertmanagers"]
-    if not active:
-        raise Failed("Prometheus has no active Alertmanager")
+    deadline = time.monotonic() + DISCOVERY_MAX_S  # Prometheus finds its Alertmanager a moment after start
+    while not (active := ctx.get_json("prometheus", "/api/v1/alertmanagers")["data"]["activeAlertmanagers"]):
+        if time.monotonic() > deadline:
+            raise Failed("Prometheus has no active Alertmanager")
+        time.sleep(POLL_S)
     return f"Prometheus sends alerts to {', '.join(a['url'] for a in active)}"
 
 
@@ -124,7 +150,7 @@ REMEDY_TARGETS = (
     "check that it serves metrics where monitoring.targets says"
 )
 PROMETHEUS_GATES = (
-    Gate("monitoring.targets", targets, REMEDY_TARGETS),
+    Gate("monitoring.targets", targets, REMEDY_TARGETS, timeout=RESCRAPE_MAX_S + 10),
     Gate(
         "monitoring.rules",
         rules,
@@ -151,5 +177,6 @@ GATES = (
         "monitoring.alertmanager",
         alertmanager,
         "`mindscape up alertmanager`; `mindscape logs prometheus` shows why it cannot reach it",
+        timeout=DISCOVERY_MAX_S + 5,
     ),
 )
