@@ -236,17 +236,23 @@ def test_a_hand_edited_rendered_file(platform):
         runbook.write_text(original)
 
 
-def test_a_pending_migration(platform):
+def test_a_pending_migration_and_the_junit_failure_agrees(platform, tmp_path):
     directory, _ = platform
     pending = directory / "migrations" / "20260202000000_add_column.sql"
     pending.write_text(MIGRATION.replace("CREATE TABLE notes (id int)", "ALTER TABLE notes ADD c int"))
+    junit = tmp_path / "check.xml"
     try:
-        code, rows = check(directory, "--only", "database")
+        code, rows = check(directory, "--only", "database", "--only", "config", "--junit", str(junit))
         assert code == 1
-        assert_failed(rows["database.migrations"], "20260202000000_add_column.sql pending")
-        assert "mindscape migrate up" in rows["database.migrations"]["remedy"]
+        row = rows["database.migrations"]
+        assert_failed(row, "20260202000000_add_column.sql pending")
+        assert "mindscape migrate up" in row["remedy"]
     finally:
         pending.unlink()
+    root = ET.parse(junit).getroot()
+    assert (root.get("tests"), root.get("failures")) == (str(len(rows)), "1")
+    (failure,) = root.iter("failure")
+    assert failure.get("message") == row["message"] and row["remedy"] in failure.text
 
 
 def test_gateway_without_a_header_a_rate_limit_or_its_cors_policy(platform, docker_client):
