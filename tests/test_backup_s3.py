@@ -86,7 +86,7 @@ def test_a_multipart_upload_completes_whole_and_a_failed_one_is_aborted(s3_endpo
     make_bucket(s3_endpoint, bucket)
     store = store_for(s3_endpoint, bucket)
     block = hashlib.sha256(b"seed").digest() * 32768  # 1 MiB
-    store.upload("whole.backup", (block for _ in range(20)))  # 20 MiB: three 8 MiB parts
+    store.upload("whole.backup", (block for _ in range(20)))  # 20 MiB: four 5 MiB parts
     assert hashlib.sha256(b"".join(store.read("whole.backup"))).digest() == hashlib.sha256(block * 20).digest()
 
     def cut_off():

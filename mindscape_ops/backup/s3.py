@@ -7,9 +7,10 @@ aborts it when the stream or a part fails); one cut off by a killed process stay
 
 Part size: S3 allows 10,000 parts, and a streamed dump's size is unknown up front. The part
 size comes from the service's own size estimate (the database's size, Redis' memory), doubled
-for safety: max(8 MiB, ceil(2 * estimate / 10,000)). With no estimate it is 105 MiB, enough
-for 1 TiB. Memory is about (in-flight parts) x (part size): 8 MiB parts keep a backup of up to
-~40 GB within ~40 MB; a 1 TB database costs ~4 x 210 MiB, the price of the 10,000-part limit.
+for safety: max(5 MiB, ceil(2 * estimate / 10,000)), rounded up to a MiB; with no estimate,
+105 MiB (1 TiB in 10,000 parts). Two parts are in memory at once (one read while one uploads):
+a database of up to 25 GB costs ~10 MiB beyond boto's own ~25 MB; a 1 TB one ~2 x 210 MiB,
+which is the price of the 10,000-part limit on a stream of unknown size.
 """
 
 from __future__ import annotations
@@ -29,8 +30,8 @@ if TYPE_CHECKING:
 
 MiB = 1 << 20
 MAX_PARTS = 10_000
-MIN_PART = 8 * MiB
-IN_FLIGHT = 4
+MIN_PART = 5 * MiB
+IN_FLIGHT = 2
 TIB = 1 << 40
 
 
