@@ -1,5 +1,7 @@
 """Shared fixtures. Tests that need a real engine use `engine`/`local_platform`: without an
-engine they skip at a desk, and FAIL in CI (CI=true), never pass by skipping."""
+engine they skip at a desk, and FAIL in CI (CI=true), never pass by skipping. Under CI=true
+every skip fails, however it was asked for (`need()`, `pytest.skip`, a skip mark, a module
+that skips itself): see the two hooks below."""
 
 from __future__ import annotations
 
@@ -25,6 +27,33 @@ def need(reason: str) -> None:
     if IN_CI:
         pytest.fail(f"{reason} (CI=true: required here)")
     pytest.skip(reason)
+
+
+def _ci_refuses(reason: object) -> str:
+    if isinstance(reason, tuple) and len(reason) == 3:  # a skip's (path, line, "Skipped: why")
+        path, line, why = reason
+        reason = f"{why} ({path}:{line + 1 if isinstance(line, int) else line})"
+    return f"skipped under CI=true, where nothing may skip: {reason}"
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
+    """Under CI=true a skipped test is a failed one (an expected failure, xfail, stays one)."""
+    report = yield
+    if IN_CI and report.skipped and not hasattr(report, "wasxfail"):
+        report.outcome = "failed"
+        report.longrepr = _ci_refuses(report.longrepr)
+    return report
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_make_collect_report(collector: pytest.Collector):
+    """...and so is a module that skips itself whole (`allow_module_level`, `importorskip`)."""
+    report = yield
+    if IN_CI and report.skipped:
+        report.outcome = "failed"
+        report.longrepr = _ci_refuses(report.longrepr)
+    return report
 
 
 def run_cli(
