@@ -57,6 +57,7 @@ def test_contract_commands_exist():
         assert (expected,) in commands
 
 
+@pytest.mark.tools
 def test_this_repositorys_own_workflow_is_valid():
     import shutil
 

@@ -17,7 +17,7 @@ from mindscape_ops.workspace.store import Workspace
 
 from .conftest import EXAMPLES, local_image_refs, need, run_cli, unique_project
 
-pytestmark = pytest.mark.engine
+pytestmark = [pytest.mark.engine, pytest.mark.tools]  # docker-compose, on the engine
 PROJECT = unique_project("compose")
 
 

@@ -245,15 +245,6 @@ def test_missing_image_exits_3_and_names_it(tmp_path, docker_client):
         remove_project(docker_client, project)
 
 
-@pytest.mark.parametrize("command", [["up"], ["status"], ["plan"], ["down"]])
-def test_unreachable_engine_exits_3_with_advice(tmp_path, command):
-    (tmp_path / "platform.yaml").write_text((EXAMPLES / "minimal" / "platform.yaml").read_text())
-    result = run_cli(*command, cwd=tmp_path, env={"DOCKER_HOST": "tcp://127.0.0.1:9"}, timeout=60)
-    assert result.returncode == 3, result.stdout + result.stderr
-    assert "is the Docker engine running? DOCKER_HOST=tcp://127.0.0.1:9" in result.stderr
-    assert "Traceback" not in result.stderr
-
-
 def test_migrate_on_up_applies_pending_migrations_once_postgres_is_ready(tmp_path, docker_client, local_images):
     project = unique_project("mig")
     (tmp_path / "platform.yaml").write_text(

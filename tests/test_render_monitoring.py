@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
 import yaml
 
 from mindscape_ops.config.models import Platform
@@ -32,6 +33,7 @@ from .monitoring_support import (  # noqa: F401 - fixtures, used by name
 # -- the real validators --------------------------------------------------------------------
 
 
+@pytest.mark.tools
 def test_prometheus_config_and_rules_pass_promtool(platform: Platform, tmp_path: Path):
     files = write_rendered(platform, tmp_path / "out")
     config = files["prometheus/prometheus.yml"]
@@ -47,6 +49,7 @@ def test_prometheus_config_and_rules_pass_promtool(platform: Platform, tmp_path:
         run_tool("promtool", "check", "rules", rules)
 
 
+@pytest.mark.tools
 def test_alertmanager_config_passes_amtool(platform: Platform, tmp_path: Path):
     files = write_rendered(platform, tmp_path / "out")
     if "alertmanager/alertmanager.yml" not in files:
@@ -214,9 +217,12 @@ def test_hostile_custom_rule_survives_byte_exact(tmp_path: Path):
     assert set(rule) == {"alert", "expr", "for", "labels", "annotations"}
     assert rule["labels"] == {"severity": "warning", "service": "custom"}
 
-    # ...and Prometheus reads the same rule: valid PromQL and a valid alert template.
+
+@pytest.mark.tools
+def test_hostile_custom_rule_passes_promtool(tmp_path: Path):
+    """Prometheus reads the same rule: valid PromQL and a valid alert template."""
     path = tmp_path / "custom.yml"
-    path.write_text(text)
+    path.write_text(render_platform(everything_on(tmp_path))["ops/deploy/prometheus/rules/custom.yml"])
     assert "SUCCESS: 3 rules found" in run_tool("promtool", "check", "rules", path)
 
 
