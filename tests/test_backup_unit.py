@@ -113,3 +113,15 @@ def test_bad_ids_damaged_manifests_and_no_backups_are_one_line_errors(tmp_path):
         result = run_cli("backup", *args, cwd=tmp_path)
         assert result.returncode == code, (args, result.stderr)
         assert text in result.stderr and "Traceback" not in result.stderr and result.stderr.count("error:") == 1
+
+
+def test_every_service_that_holds_data_has_backup_hooks():
+    from mindscape_ops.services.registry import SERVICES
+
+    for service in SERVICES:
+        if service.holds_data:
+            hooks = service.backup()
+            assert all(callable(getattr(hooks, name, None)) for name in ("dump", "restore", "verify")), service.name
+            assert isinstance(hooks.FORMAT, str)
+        else:
+            assert service.backup is None, service.name
