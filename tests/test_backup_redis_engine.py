@@ -105,3 +105,30 @@ def test_redis_round_trip_survives_a_restart_and_verifies(platform, docker_clien
     assert container.exec_run(["ls", "/tmp"]).output.strip() == b""  # the scratch copy is gone
     files = container.exec_run(["ls", "/data", "/data/appendonlydir"]).output.decode()
     assert ".mindscape-restore" not in files
+
+
+def test_an_encrypted_redis_backup_round_trips(platform, tmp_path):
+    import os
+
+    directory, _ = platform
+    key = os.urandom(32).hex()
+    (tmp_path / "enc.yaml").write_text("backups: {encryption: {key_file: " + str(tmp_path / "key") + "}}\n")
+    (tmp_path / "key").write_text(key)
+    files = ["-f", "platform.yaml", "-f", str(tmp_path / "enc.yaml")]
+    c = client(directory)
+    c.set("secret-ish", "value")
+    c.close()
+    before = snapshot(directory)
+    result = run_cli("backup", "create", *files, "--json", cwd=directory)
+    assert result.returncode == 0, result.stderr
+    backup_id = json.loads(result.stdout)[0]["id"]
+    assert (directory / "backups" / f"{backup_id}.backup").read_bytes().startswith(b"MINDSCAPE-AESGCM-1\n")
+    c = client(directory)
+    c.flushall()
+    c.close()
+    result = run_cli("backup", "restore", backup_id, *files, "--yes", cwd=directory)
+    assert result.returncode == 0, result.stderr
+    assert snapshot(directory) == before
+    (tmp_path / "key").write_text(os.urandom(32).hex())
+    result = run_cli("backup", "verify", backup_id, *files, cwd=directory)
+    assert result.returncode == 1 and "was encrypted with key" in result.stderr
