@@ -64,3 +64,17 @@ def test_every_input_moves_the_key(project, monkeypatch, change):
 
 def test_no_cache_means_full_path(project):
     assert noop_up.try_noop([project / "platform.yaml"], {"wait": True}) is None
+
+
+def test_the_no_op_path_loads_neither_the_models_nor_the_templates():
+    """The no-op `up` is fast because it answers without pydantic, YAML or Jinja: importing it
+    must not pull them in (a package __init__ that imports the models did, and cost ~0.5 s)."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, mindscape_ops.provision.noop;"
+        "print(sorted({m.split('.')[0] for m in sys.modules} & {'pydantic', 'yaml', 'jinja2', 'docker', 'psycopg'}))"
+    )
+    loaded = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert loaded.strip() == "[]"
