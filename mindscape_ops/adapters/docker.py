@@ -18,6 +18,7 @@ import docker
 import docker.errors
 import requests.exceptions
 
+from mindscape_ops.adapters.exec_stream import KEEP, STDERR, ExecResult, demultiplexed
 from mindscape_ops.errors import EnvironmentUnusable, OperationFailed
 from mindscape_ops.provision.convergence import LABEL_PROJECT, LABEL_SERVICE, Observed
 
@@ -285,7 +286,7 @@ class Engine:
         def drain() -> None:
             try:
                 for data in output:
-                    drained[0] = (drained[0] + data)[-_KEEP:]
+                    drained[0] = (drained[0] + data)[-KEEP:]
             except BaseException as exc:  # noqa: BLE001 - reported by the writer below
                 failed.append(exc)
 
@@ -335,20 +336,10 @@ class Engine:
             yield from self.api.logs(container, tail=tail, stdout=True, stderr=True, stream=True, follow=True)
 
 
-_KEEP = 8192  # bytes of a command's stderr kept for its error message
-
-
 @dataclass
 class _Exec:
     sock: Any
     exec_id: str
-
-
-@dataclass(frozen=True)
-class ExecResult:
-    exit_code: int | None
-    stdout: bytes
-    stderr: bytes
 
 
 class ExecOutput:
@@ -362,9 +353,9 @@ class ExecOutput:
     def __iter__(self) -> Iterator[bytes]:
         with engine_errors(f"reading from {self.container}"):
             try:
-                for stream, data in _demultiplexed(self.running.sock):
-                    if stream == _STDERR:
-                        self.stderr = (self.stderr + data)[-_KEEP:]
+                for stream, data in demultiplexed(self.running.sock):
+                    if stream == STDERR:
+                        self.stderr = (self.stderr + data)[-KEEP:]
                     else:
                         yield data
             finally:
@@ -375,44 +366,6 @@ class ExecOutput:
     def close(self) -> None:
         with contextlib.suppress(OSError):
             self.running.sock.close()
-
-
-_STDOUT, _STDERR = 1, 2
-_BLOCK = 1 << 20
-
-
-def _demultiplexed(raw: Any) -> Iterator[tuple[int, bytes]]:
-    """The engine's multiplexed exec stream (8-byte header: stream, 0, 0, 0, big-endian size;
-    then the payload) read in 1 MiB blocks, consecutive payloads of one stream joined into
-    chunks of up to 1 MiB: a dump arrives in frames of a few KiB, and per-frame reads (the
-    SDK's frames_iter: a poll and two reads per frame) cost more CPU than the hashing."""
-    sock = getattr(raw, "_sock", raw)
-    if hasattr(sock, "settimeout"):
-        sock.settimeout(None)  # a dump may pause (a lock, a slow disk) longer than the API timeout
-    receive = sock.recv if hasattr(sock, "recv") else raw.read
-    pending = bytearray()
-    joined = {_STDOUT: bytearray(), _STDERR: bytearray()}
-    while True:
-        block = receive(_BLOCK)
-        if not block:
-            break
-        pending += block
-        pos, end = 0, len(pending)
-        with memoryview(pending) as view:
-            while end - pos >= 8:
-                size = int.from_bytes(view[pos + 4 : pos + 8], "big")
-                if end - pos - 8 < size:
-                    break
-                joined.setdefault(view[pos], bytearray()).extend(view[pos + 8 : pos + 8 + size])
-                pos += 8 + size
-        del pending[:pos]
-        for stream, data in joined.items():
-            if len(data) >= _BLOCK or (stream == _STDERR and data):
-                yield stream, bytes(data)
-                data.clear()
-    for stream, data in joined.items():
-        if data:
-            yield stream, bytes(data)
 
 
 def _health_from_status(status: str) -> str | None:
