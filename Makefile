@@ -28,8 +28,8 @@ test-fast: venv
 	$(PYTHON) -m pytest -m "not engine and not tools" -q
 
 lint: venv
-	ruff check mindscape_ops tests bench/startup bench/up bench/migrate
-	ruff format --check mindscape_ops tests bench/startup bench/up bench/migrate
+	ruff check mindscape_ops tests bench/startup bench/up bench/migrate bench/check bench/backup
+	ruff format --check mindscape_ops tests bench/startup bench/up bench/migrate bench/check bench/backup
 
 images:
 	scripts/build-local-images
@@ -38,7 +38,11 @@ bench: venv
 	bench/startup
 	bench/up
 	bench/migrate
+	bench/check
+	bench/backup --sizes 256
 
+# The demo's secrets go with the folder, so its data volumes go too (they would refuse the next
+# demo's new passwords).
 clean-demo:
-	cd demo && mindscape down || true
+	cd demo && mindscape down --volumes --yes || true
 	rm -rf demo

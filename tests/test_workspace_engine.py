@@ -78,6 +78,25 @@ def test_lost_secrets_with_data_left_stop_up_before_anything_changes(platform, d
     assert run_cli("up", cwd=directory, timeout=300).returncode == 0
 
 
+def test_secrets_made_anew_while_the_data_lives_on_stop_up(platform, docker_client):
+    """secrets.env deleted, then made anew (by `init`, or by hand): the volumes remember which
+    passwords they were made with, and up stops before recreating anything."""
+    directory, project = platform
+    secrets = directory / ".mindscape" / "secrets.env"
+    kept = secrets.read_text()
+    ids = containers(docker_client, project)
+    secrets.write_text("POSTGRES_PASSWORD=brand-new-1\nREDIS_PASSWORD=brand-new-2\n")
+    try:
+        result = run_cli("up", cwd=directory, timeout=300)
+        assert result.returncode == 1 and "Traceback" not in result.stderr
+        assert "were made with other passwords" in result.stderr and f"{project}-postgres-data" in result.stderr
+        assert "brand-new" not in result.stderr
+        assert containers(docker_client, project) == ids
+    finally:
+        secrets.write_text(kept)
+    assert run_cli("up", cwd=directory, timeout=300).returncode == 0
+
+
 def test_the_same_project_in_another_folder_is_refused_naming_the_owner(platform, docker_client, tmp_path):
     directory, project = platform
     shutil.copy(directory / "platform.yaml", tmp_path / "platform.yaml")

@@ -23,7 +23,7 @@ from mindscape_ops.provision.endpoints import Address, service_address
 from mindscape_ops.provision.execute import Event, Hooks, Outcome, execute
 from mindscape_ops.provision.ownership import workspace_labels
 from mindscape_ops.provision.readiness import Credentials, Wait, probe_once
-from mindscape_ops.provision.safety import check_before_down, check_before_up
+from mindscape_ops.provision.safety import LABEL_SECRETS, check_before_down, check_before_up, secrets_fingerprint
 from mindscape_ops.services.registry import BY_NAME
 from mindscape_ops.workspace.prepare import Prepared, prepare
 from mindscape_ops.workspace.project import Project
@@ -169,7 +169,8 @@ class _UpSteps:
         spec = self.plan.specs[service]
         if not spec.volume:
             return None
-        return spec.volume, {LABEL_PROJECT: spec.project, LABEL_SERVICE: service, **workspace_labels(self.project)}
+        labels = {LABEL_PROJECT: spec.project, LABEL_SERVICE: service, **workspace_labels(self.project)}
+        return spec.volume, {**labels, LABEL_SECRETS: secrets_fingerprint(spec, self.secrets)}
 
 
 # -- down -------------------------------------------------------------------------------------

@@ -9,7 +9,7 @@ from collections.abc import Mapping
 from mindscape_ops.adapters.docker import Engine
 from mindscape_ops.errors import OperationFailed
 from mindscape_ops.provision.ownership import refuse_others
-from mindscape_ops.services.spec import ContainerSpec
+from mindscape_ops.services.spec import ContainerSpec, secret_fingerprint
 from mindscape_ops.workspace.project import Project
 
 
@@ -29,6 +29,14 @@ def check_before_down(project: Project, engine: Engine, with_volumes: bool) -> N
         refuse_others(project, engine.volume_labels(name).items())
 
 
+LABEL_SECRETS = "io.mindscape.secrets"  # on a data volume: a one-way fingerprint of the passwords it was made with
+
+
+def secrets_fingerprint(spec: ContainerSpec, secrets: Mapping[str, str]) -> str:
+    """Which passwords a data volume was made with, as a one-way fingerprint (never a value)."""
+    return ",".join(secret_fingerprint(key, secrets.get(key, "")) for key in sorted(spec.secret_keys()))
+
+
 def _refuse_new_passwords_for_old_data(
     project: Project, specs: Mapping[str, ContainerSpec], volumes: Mapping[str, Mapping[str, str]]
 ) -> None:
@@ -41,6 +49,21 @@ def _refuse_new_passwords_for_old_data(
         for spec in specs.values()
         if spec.volume in volumes and any(key not in have for key in spec.secret_keys())
     }
+    replaced = sorted(
+        spec.volume
+        for spec in specs.values()
+        if spec.volume in volumes
+        and spec.volume not in stranded
+        and volumes[spec.volume].get(LABEL_SECRETS) not in (None, secrets_fingerprint(spec, have))
+    )
+    if replaced:
+        raise OperationFailed(
+            f"the data volume(s) {', '.join(replaced)} were made with other passwords than "
+            f"{project.workspace.secrets_file} holds now (was it deleted and made anew, by `init` or `up`?); "
+            "the services would refuse every login. Nothing was changed",
+            "restore the secrets.env the data was made with, or delete the data and start afresh: "
+            "`mindscape down --volumes`",
+        )
     if stranded:
         keys = sorted({key for missing in stranded.values() for key in missing})
         raise OperationFailed(
