@@ -139,3 +139,19 @@ def test_a_platform_that_keeps_the_rules_loads(tmp_path: Path, text: str):
     path = tmp_path / "platform.yaml"
     path.write_text(HEAD + text)
     assert load([path], env={}).platform.project == "shop"
+
+
+def test_one_port_on_two_distinct_addresses_is_allowed_but_not_beside_0_0_0_0(tmp_path):
+    from mindscape_ops.config import load
+    from mindscape_ops.errors import ConfigError
+
+    path = tmp_path / "platform.yaml"
+    path.write_text(
+        "version: 1\nproject: p\nservices:\n"
+        "  redis: {port: 7000, bind: 127.0.0.1}\n  prometheus: {port: 7000, bind: 127.0.0.2}\n"
+    )
+    assert load([path], env={}).platform.services.prometheus.port == 7000
+    path.write_text(path.read_text() + "  alertmanager: {port: 7000, bind: 0.0.0.0}\n")
+    with pytest.raises(ConfigError) as caught:
+        load([path], env={})
+    assert any("port 7000 is already used by services.redis" in p for p in caught.value.problems)

@@ -49,8 +49,10 @@ def engine_errors(doing: str) -> Iterator[None]:
 
 
 def _short(exc: BaseException) -> str:
+    """The engine's reason in one line; a long one keeps its end, where the cause is said
+    ("... Connection refused"), rather than its start."""
     text = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-    return text[:200]
+    return text if len(text) <= 240 else f"{text[:80]} ... {text[-150:]}"
 
 
 @dataclass(frozen=True)

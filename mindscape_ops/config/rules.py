@@ -13,26 +13,28 @@ def check_platform(platform: Platform) -> list[Problem]:
 
 
 def _duplicate_ports(platform: Platform) -> list[Problem]:
+    """Two services may not publish one port on overlapping addresses: the same address, or
+    either of them 0.0.0.0 (every address). 127.0.0.1:7000 and 127.0.0.2:7000 can both be had."""
     problems: list[Problem] = []
-    taken: dict[tuple[str, int], str] = {}
+    taken: list[tuple[str, int, str]] = []  # (bind, port, service)
     for name, service in platform.services.enabled().items():
         if service.port == "auto":
             continue
-        # 0.0.0.0 overlaps every address, so compare on the port alone there.
-        for bind in {service.bind, "0.0.0.0"} if service.bind != "0.0.0.0" else {"0.0.0.0"}:
-            owner = taken.get((bind, service.port))
-            if owner and owner != name:
-                problems.append(
-                    (
-                        ("services", name, "port"),
-                        f"port {service.port} is already used by services.{owner}; "
-                        "pick another port or use `port: auto`",
-                    )
+        overlapping = (
+            other
+            for bind, port, other in taken
+            if port == service.port and (bind == service.bind or "0.0.0.0" in (bind, service.bind))
+        )
+        owner = next(overlapping, None)
+        if owner:
+            problems.append(
+                (
+                    ("services", name, "port"),
+                    f"port {service.port} is already used by services.{owner}; pick another port or use `port: auto`",
                 )
-                break
+            )
         else:
-            taken[(service.bind, service.port)] = name
-            taken[("0.0.0.0", service.port)] = name
+            taken.append((service.bind, service.port, name))
     return problems
 
 

@@ -6,6 +6,8 @@ import os
 import socket
 from pathlib import Path
 
+from mindscape_ops.errors import OperationFailed
+
 
 def is_free(bind: str, port: int) -> bool:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
@@ -26,7 +28,7 @@ def pick_free(bind: str, avoid: set[int]) -> int:
             port = sock.getsockname()[1]
         if port not in avoid:
             return port
-    raise RuntimeError("could not find a free port")
+    raise OperationFailed("could not find a free port on this machine", "free some ports, or set fixed `port:` values")
 
 
 def process_holding(port: int) -> str | None:
