@@ -116,5 +116,7 @@ def test_a_picked_port_is_free_and_not_one_given_to_another_service(listening: i
 
 
 def test_picking_gives_up_when_every_port_is_avoided():
-    with pytest.raises(RuntimeError, match="could not find a free port"):
+    from mindscape_ops.errors import OperationFailed
+
+    with pytest.raises(OperationFailed, match="could not find a free port"):
         pick_free("127.0.0.1", set(range(1, 65536)))
