@@ -53,11 +53,9 @@ class CheckContext:
         return service_address(self.project, service)
 
     def credentials(self, service: str) -> Credentials:
-        from mindscape_ops.provision.readiness import Credentials
         from mindscape_ops.services.registry import BY_NAME
 
-        make = BY_NAME[service].credentials
-        return make(self.platform, self.secrets) if make else Credentials()
+        return BY_NAME[service].credentials_for(self.platform, self.secrets)
 
     def containers(self) -> dict[str, Any]:
         """This project's containers by service, from one engine request shared by all gates."""

@@ -151,8 +151,7 @@ class _UpSteps:
         return service_address(self.project, service)
 
     def credentials(self, service: str) -> Credentials:
-        make = BY_NAME[service].credentials
-        return make(self.project.platform, self.secrets) if make else Credentials()
+        return BY_NAME[service].credentials_for(self.project.platform, self.secrets)
 
     def probe(self, service: str) -> Callable[[], None]:
         if not self.wait:

@@ -74,3 +74,9 @@ class ServiceDef:
     # Room for what later work plugs in per service, so it stays in the service's module:
     backup: Any = None  # how `mindscape backup` dumps and restores it
     gates: tuple[Any, ...] = ()  # its `mindscape check` quality gates
+
+    def credentials_for(self, platform: Platform, secrets: Mapping[str, str]) -> Credentials:
+        """Who its probe logs in as: its `credentials` hook, or nobody for a service without one."""
+        from mindscape_ops.provision.readiness import Credentials
+
+        return self.credentials(platform, secrets) if self.credentials else Credentials()

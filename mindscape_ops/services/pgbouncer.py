@@ -26,7 +26,7 @@ from mindscape_ops.services.definition import Artifact, ServiceDef, UpContext, d
 from mindscape_ops.services.postgres import INITDB
 from mindscape_ops.services.postgres import credentials as postgres_credentials
 from mindscape_ops.services.spec import Mount, Probe
-from mindscape_ops.workspace.files import atomic_write
+from mindscape_ops.workspace.files import atomic_write, write_if_changed
 
 if TYPE_CHECKING:
     from mindscape_ops.config.models import Platform
@@ -135,10 +135,7 @@ def ensure_pooler_files(root: Path, user: str, password: str) -> None:
     if verifier is None or not verifier_matches(verifier, password):
         verifier = scram_verifier(password, os.urandom(16))
         _write_userlist(root, user, verifier)
-    script = initdb_dir(root) / "10-mindscape-scram.sql"
-    sql = f"ALTER ROLE \"{user}\" PASSWORD '{verifier}';\n"
-    if not script.exists() or script.read_text() != sql:
-        atomic_write(script, sql, mode=0o644)
+    write_if_changed(initdb_dir(root) / "10-mindscape-scram.sql", f"ALTER ROLE \"{user}\" PASSWORD '{verifier}';\n")
 
 
 def copy_verifier_from_postgres(project: Project, postgres: Address, creds: Credentials) -> None:

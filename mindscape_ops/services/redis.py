@@ -56,16 +56,10 @@ def container(platform: Platform) -> dict:
 def write_users_acl(project: Project, secrets: Mapping[str, str]) -> list[str]:
     """The default user's ACL with the sha256 of its password (Redis' `#<hash>` form): neither
     the config nor the command line nor the environment holds the password itself."""
-    from mindscape_ops.workspace.files import atomic_write, cannot_write
+    from mindscape_ops.workspace.files import write_if_changed
 
     digest = hashlib.sha256(secrets["REDIS_PASSWORD"].encode()).hexdigest()
-    target = project.root / USERS_ACL
-    text = f"user default on #{digest} ~* &* +@all\n"
-    try:
-        if not target.is_file() or target.read_text() != text:
-            atomic_write(target, text, mode=0o644)  # readable by the container's redis user
-    except OSError as exc:
-        raise cannot_write(target, exc) from None
+    write_if_changed(project.root / USERS_ACL, f"user default on #{digest} ~* &* +@all\n")
     return []
 
 

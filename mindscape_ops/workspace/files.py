@@ -33,6 +33,17 @@ def atomic_write(path: Path, text: str | bytes, mode: int | None = None) -> None
         raise
 
 
+def write_if_changed(path: Path, text: str, mode: int = 0o644) -> None:
+    """A derived file (a secret file, an ACL, an init script) written only when its text moves:
+    an unchanged file keeps its mtime, so nothing that watches it sees a change. Mode 0644 by
+    default: containers' unprivileged users read these; .mindscape/ itself is 0700."""
+    try:
+        if not path.is_file() or path.read_text() != text:
+            atomic_write(path, text, mode=mode)
+    except OSError as exc:
+        raise cannot_write(path, exc) from None
+
+
 def sha256_text(text: str | bytes) -> str:
     return hashlib.sha256(text.encode() if isinstance(text, str) else text).hexdigest()
 

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from mindscape_ops.services.spec import required_secrets
-from mindscape_ops.workspace.files import atomic_write, cannot_write
+from mindscape_ops.workspace.files import write_if_changed
 from mindscape_ops.workspace.project import Project
 
 if TYPE_CHECKING:
@@ -40,12 +40,7 @@ def write_secret_files(project: Project, secrets: dict[str, str]) -> None:
 
     wanted = {key for spec in container_specs(project.platform).values() for key in spec.secret_files.values()}
     for key in sorted(wanted):
-        target = project.root / SECRETS_ON_HOST / key
-        try:
-            if not target.is_file() or target.read_text() != secrets[key]:
-                atomic_write(target, secrets[key], mode=0o644)
-        except OSError as exc:
-            raise cannot_write(target, exc) from None
+        write_if_changed(project.root / SECRETS_ON_HOST / key, secrets[key])
 
 
 def write_derived_files(project: Project, secrets: dict[str, str]) -> list[str]:
