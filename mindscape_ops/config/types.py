@@ -177,3 +177,17 @@ Name = Annotated[str, AfterValidator(check_name)]
 Identifier = Annotated[str, AfterValidator(check_identifier)]
 Text = Annotated[str, AfterValidator(check_single_line)]
 RelativePath = Annotated[str, AfterValidator(check_relative_path)]
+
+
+def matching(pattern: re.Pattern[str], what: str) -> AfterValidator:
+    """A validator: the value must match `pattern`; the error names `what` it should be."""
+
+    def check(value: str) -> str:
+        if not pattern.match(value):
+            raise ValueError(f"{value!r} is not {what}")
+        return value
+
+    return AfterValidator(check)
+
+
+EnvName = Annotated[str, matching(re.compile(r"^[A-Z_][A-Z0-9_]{0,63}$"), "an environment variable name (A-Z, 0-9, _)")]

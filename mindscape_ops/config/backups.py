@@ -1,0 +1,88 @@
+"""platform.yaml's `backups` section: what is backed up, when, how long it is kept, where it goes.
+
+Secrets never live here: S3 credentials come from the AWS chain, the encryption key from an
+environment variable or a file, a KMS key only by its id.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated, Literal
+
+from pydantic import Field, model_validator
+
+from mindscape_ops.config.base import HttpUrl, Strict
+from mindscape_ops.config.types import Cron, Duration, EnvName, RelativePath, matching
+from mindscape_ops.services.registry import SERVICES
+
+# The services whose volume holds data worth backing up.
+DataService = Literal[tuple(service.name for service in SERVICES if service.holds_data)]  # type: ignore[valid-type]
+
+# Classes a backup can be read back from at once (GLACIER and DEEP_ARCHIVE need a thaw first:
+# `restore` and `verify` could not read them).
+StorageClass = Literal["STANDARD", "STANDARD_IA", "ONEZONE_IA", "INTELLIGENT_TIERING", "GLACIER_IR"]
+
+
+class Retention(Strict):
+    keep_last: int = Field(7, ge=1, le=10000)
+    max_age: Duration | None = Duration("30d")
+    # The newest backup of each of the last N days / ISO weeks / months (UTC) that have one.
+    keep_daily: int = Field(0, ge=0, le=10000)
+    keep_weekly: int = Field(0, ge=0, le=10000)
+    keep_monthly: int = Field(0, ge=0, le=10000)
+
+
+class LocalStore(Strict):
+    dir: RelativePath = "backups"
+
+
+class S3Store(Strict):
+    """Credentials come from the usual AWS environment variables, never from this file."""
+
+    bucket: Annotated[str, matching(re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$"), "an S3 bucket name")]
+    prefix: Annotated[str, matching(re.compile(r"^[A-Za-z0-9._/-]{0,200}$"), "a key prefix")] = "mindscape/"
+    region: Annotated[str, matching(re.compile(r"^[a-z0-9-]{1,40}$"), "a region like eu-west-1")] = "us-east-1"
+    endpoint_url: HttpUrl | None = None
+    storage_class: StorageClass | None = None
+    sse: Literal["AES256", "aws:kms"] | None = None
+    kms_key_id: (
+        Annotated[str, matching(re.compile(r"^[A-Za-z0-9:/_.-]{1,2048}$"), "a KMS key id, ARN or alias/NAME")] | None
+    ) = None
+
+    @model_validator(mode="after")
+    def _kms_key_with_kms(self) -> S3Store:
+        if self.kms_key_id is not None and self.sse != "aws:kms":
+            raise ValueError("kms_key_id is only used with sse: aws:kms")
+        return self
+
+    def upload_args(self) -> dict[str, str]:
+        """The SSE arguments of every object written (the data's storage class aside)."""
+        args = {"ServerSideEncryption": self.sse} if self.sse else {}
+        if self.kms_key_id:
+            args["SSEKMSKeyId"] = self.kms_key_id
+        return args
+
+
+class Encryption(Strict):
+    """AES-256-GCM at rest. The key (32 bytes: 64 hex characters, or base64) comes from an
+    environment variable or a file; never from this file."""
+
+    key_env: EnvName | None = None
+    key_file: str | None = Field(None, min_length=1, max_length=4096)
+
+    @model_validator(mode="after")
+    def _one_source(self) -> Encryption:
+        if (self.key_env is None) == (self.key_file is None):
+            raise ValueError("set exactly one of key_env (a variable's name) and key_file (a path)")
+        return self
+
+
+class Backups(Strict):
+    enabled: bool = True
+    schedule: Cron = "0 3 * * *"
+    # Default: every enabled service that holds data (postgres, redis).
+    services: list[DataService] | None = None
+    retention: Retention = Retention()
+    local: LocalStore = LocalStore()
+    s3: S3Store | None = None
+    encryption: Encryption | None = None
