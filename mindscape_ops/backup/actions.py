@@ -251,8 +251,14 @@ def prune(project: Project, dry_run: bool, now: datetime | None = None) -> Prune
 
     now = now or datetime.now(UTC)
     store = _store(project)
-    policy = project.platform.backups.retention
-    max_age = timedelta(seconds=policy.max_age.seconds) if policy.max_age is not None else None
+    settings = project.platform.backups.retention
+    policy = retention.Policy(
+        keep_last=settings.keep_last,
+        max_age=timedelta(seconds=settings.max_age.seconds) if settings.max_age is not None else None,
+        keep_daily=settings.keep_daily,
+        keep_weekly=settings.keep_weekly,
+        keep_monthly=settings.keep_monthly,
+    )
     listed = listing(project)
     decision = retention.decide(
         [
@@ -261,8 +267,7 @@ def prune(project: Project, dry_run: bool, now: datetime | None = None) -> Prune
             )
             for i in listed
         ],
-        policy.keep_last,
-        max_age,
+        policy,
         now,
     )
     names = store.names()

@@ -154,8 +154,8 @@ def prune(
     as_json: JsonOption = False,
     files: FilesOption = None,
 ) -> None:
-    """Remove backups beyond backups.retention (keep_last, max_age) and leftovers of interrupted ones.
-    Each service's newest backup and newest verified backup are always kept."""
+    """Remove backups beyond backups.retention (keep_last, max_age, keep_daily/weekly/monthly) and
+    leftovers of interrupted ones. Each service's newest backup and newest verified backup are always kept."""
     from dataclasses import asdict
 
     from mindscape_ops.backup import actions
@@ -167,6 +167,9 @@ def prune(
     if as_json:
         stdout_json(asdict(result))
     verb = "would remove" if dry_run else "removed"
+    if dry_run:
+        for backup_id, why in result.kept.items():
+            err.print(f"[green]would keep[/] {backup_id}  [dim]{why}[/]")
     for backup_id, why in result.removed.items():
         err.print(f"[yellow]{verb}[/] {backup_id}  [dim]{why}[/]")
     for name in result.leftovers:
