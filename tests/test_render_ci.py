@@ -40,15 +40,46 @@ def test_hostile_paths_are_refused_before_any_file_is_written(tmp_path: Path) ->
 # -- CI workflows -------------------------------------------------------------------------
 
 
-@pytest.mark.tools
-def test_workflows_pass_the_github_schema(rendered) -> None:
-    platform, out, files = rendered
+def github_files(platform, files: dict[str, str]) -> tuple[list[str], str]:
     workflows = [rel for rel in files if rel.startswith(platform.paths.workflows + "/")]
-    assert len(workflows) == (2 if platform.backups.enabled else 1)
-    result = run(
-        tool("check-jsonschema"), "--builtin-schema", "vendor.github-workflows", *(str(out / rel) for rel in workflows)
-    )
+    return workflows, str(Path(platform.paths.workflows).parent / "dependabot.yml")
+
+
+@pytest.mark.tools
+def test_workflows_pass_the_github_schema_and_actionlint(rendered) -> None:
+    platform, out, files = rendered
+    workflows, dependabot = github_files(platform, files)
+    expected = {"ci.yml"} | ({"backup.yml"} if platform.backups.enabled else set())
+    expected |= {"deploy.yml"} if platform.ci.deploy.enabled else set()
+    assert {Path(rel).name for rel in workflows} == expected
+    paths = [str(out / rel) for rel in workflows]
+    result = run(tool("check-jsonschema"), "--builtin-schema", "vendor.github-workflows", *paths)
     assert result.returncode == 0, result.stdout + result.stderr
+    assert (dependabot in files) == platform.ci.dependabot.enabled
+    if platform.ci.dependabot.enabled:
+        result = run(tool("check-jsonschema"), "--builtin-schema", "vendor.dependabot", str(out / dependabot))
+        assert result.returncode == 0, result.stdout + result.stderr
+    # actionlint: expressions, contexts allowed where they are used, job graph, action inputs.
+    result = run(tool("actionlint"), "-no-color", *paths, cwd=out)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def steps_of(doc: dict) -> list[dict]:
+    return [step for job in doc["jobs"].values() for step in job["steps"]]
+
+
+def assert_pinned(doc: dict) -> None:
+    """Every action by full commit; every tool pip or go installs by version."""
+    for step in steps_of(doc):
+        if "uses" in step:
+            assert SHA_PIN.match(step["uses"].replace("/codeql-action/", "/codeql-action-")), step["uses"]
+        for line in step.get("run", "").splitlines():
+            line = line.strip()
+            if line.startswith("python -m pip install") and "-r" not in line.split() and "--upgrade pip" not in line:
+                packages = [w for w in line.split()[4:] if not w.startswith("-")]
+                assert packages and all(re.search(r"==[0-9]", w) or w.startswith('"$') for w in packages), line
+            if line.startswith("go install"):
+                assert re.search(r"@v\d+\.\d+\.\d+$", line), line
 
 
 def test_ci_workflow_jobs_and_gates(rendered) -> None:
@@ -63,9 +94,11 @@ def test_ci_workflow_jobs_and_gates(rendered) -> None:
     assert doc["env"]["PYTHON_VERSION"] == ci.python_version
 
     jobs = doc["jobs"]
-    expected = {"test", "generated-files", "platform", "build"}
+    expected = {"test", "generated-files", "platform"}  # no build: this project folder has no pyproject.toml
     expected |= {"lint"} if ci.lint else set()
-    expected |= {"security"} if ci.security_scan else set()
+    expected |= {"security", "codeql", "secrets", "dependency-review"} if ci.security_scan else set()
+    expected |= {"e2e"} if ci.e2e else set()
+    expected |= {"performance"} if ci.performance else set()
     assert set(jobs) == expected
 
     def commands(job: str) -> str:
@@ -77,6 +110,13 @@ def test_ci_workflow_jobs_and_gates(rendered) -> None:
         assert "ruff check" in commands("lint")
     if ci.security_scan:
         assert "pip-audit" in commands("security") and 'bandit -r "$SOURCE_DIR"' in commands("security")
+        for job, category in (("codeql", "codeql-python"), ("secrets", "gitleaks")):
+            assert jobs[job]["permissions"]["security-events"] == "write"
+            steps = jobs[job]["steps"]
+            sarif = [s for s in steps if "/codeql-action/" in s.get("uses", "") and "category" in s["with"]]
+            assert sarif and sarif[-1]["with"]["category"] == category
+        assert "--report-format sarif --report-path gitleaks.sarif" in commands("secrets")
+        assert jobs["dependency-review"]["if"] == "${{ github.event_name == 'pull_request' }}"
     assert "mindscape render --check" in commands("generated-files")
     assert "mindscape up" in commands("platform")
     assert "mindscape check --junit reports/mindscape-check.xml" in commands("platform")
@@ -91,22 +131,29 @@ def test_ci_workflow_jobs_and_gates(rendered) -> None:
         step for step in jobs["platform"]["steps"] if step.get("uses", "").startswith("actions/upload-artifact@")
     ]
     assert uploads and uploads[0]["with"]["path"] == "reports/mindscape-check.xml"
-    assert "python -m build" in commands("build")
     assert ("mindscape migrate up" in commands("platform")) == (
         "postgres" in platform.services.enabled() and not platform.database.migrate_on_up
     )
+    if ci.e2e:
+        run_order = commands("e2e")
+        assert run_order.index("mindscape up") < run_order.index(ci.e2e.command) < run_order.index("mindscape down")
+    if ci.performance:
+        perf = jobs["performance"]
+        assert perf["env"]["THRESHOLD_PERCENT"] == str(ci.performance.threshold_percent)
+        assert perf["permissions"] == {"contents": "read", "actions": "read"}
+        assert "gh run download" in commands("performance") and "--name perf-baseline" in commands("performance")
+        kept = [s for s in perf["steps"] if s.get("with", {}).get("name") == "perf-baseline"]
+        assert kept and "github.event.repository.default_branch" in kept[0]["if"]
 
-    for job in jobs.values():
-        for step in job["steps"]:
-            if "uses" in step:
-                assert SHA_PIN.match(step["uses"]), step["uses"]
-            if step.get("uses", "").startswith("actions/setup-python@"):
-                assert step["with"]["cache"] == "pip"
-            if step.get("uses", "").startswith("actions/checkout@"):
-                assert step["with"]["persist-credentials"] is False
+    assert_pinned(doc)
+    for step in steps_of(doc):
+        if step.get("uses", "").startswith("actions/setup-python@"):
+            assert "cache" not in step["with"]  # rendered without a project folder: no dependency file
+        if step.get("uses", "").startswith("actions/checkout@"):
+            assert step["with"]["persist-credentials"] is False
 
 
-def test_backup_workflow_schedule_and_credentials(rendered) -> None:
+def test_backup_workflow_schedule_credentials_and_verify(rendered) -> None:
     platform, _, files = rendered
     path = f"{platform.paths.workflows}/backup.yml"
     if not platform.backups.enabled:
@@ -118,10 +165,55 @@ def test_backup_workflow_schedule_and_credentials(rendered) -> None:
     assert triggers["schedule"] == [{"cron": cron}] and "workflow_dispatch" in triggers
     job = doc["jobs"]["backup"]
     runs = [step["run"] for step in job["steps"] if "run" in step]
-    assert runs[-2:] == ["mindscape backup create", "mindscape backup prune"]
+    assert runs[-3] == "mindscape backup create" and runs[-1] == "mindscape backup prune"
+    assert 'mindscape backup verify "$id"' in runs[-2]  # each backup this run made, read back
+    assert_pinned(doc)
     s3_keys = {"AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"}
+    assert not s3_keys & set(job["env"])  # no example chooses the stored-keys fallback
+    aws = [s for s in job["steps"] if s.get("uses", "").startswith("aws-actions/configure-aws-credentials@")]
     if platform.backups.s3:
-        for key in s3_keys:
-            assert job["env"][key] == f"${{{{ secrets.{key} }}}}"
+        assert doc["permissions"] == {"contents": "read", "id-token": "write"}
+        assert len(aws) == 1 and aws[0]["with"]["aws-region"] == platform.backups.s3.region
+        role = platform.ci.aws.role_arn or "${{ vars.AWS_ROLE_ARN }}"
+        assert aws[0]["with"]["role-to-assume"] == role
+        assert job["steps"].index(aws[0]) < [s.get("run") for s in job["steps"]].index("mindscape backup create")
     else:
-        assert not s3_keys & set(job["env"])
+        assert doc["permissions"] == {"contents": "read"} and not aws
+
+
+def test_deploy_workflow_environments_in_order(rendered) -> None:
+    platform, _, files = rendered
+    deploy = platform.ci.deploy
+    doc = yaml.safe_load(files[f"{platform.paths.workflows}/deploy.yml"])
+    triggers = workflow_triggers(doc)
+    assert triggers["workflow_run"] == {"workflows": ["CI"], "types": ["completed"], "branches": [deploy.branch]}
+    assert doc["permissions"] == {"contents": "read"}
+    jobs = doc["jobs"]
+    assert list(jobs) == [f"deploy-{name}" for name in deploy.environments]
+    previous = None
+    for name in deploy.environments:
+        job = jobs[f"deploy-{name}"]
+        assert job["environment"] == {"name": name}  # the environment's required reviewers apply
+        assert job["concurrency"] == {"group": f"deploy-{name}", "cancel-in-progress": False}
+        assert job.get("needs") == (f"deploy-{previous}" if previous else None)
+        names = [step.get("name", "") for step in job["steps"]]
+        runs = [step.get("run", "") for step in job["steps"]]
+        up = runs.index("mindscape up --timeout 300")
+        check = next(i for i, r in enumerate(runs) if "mindscape check" in r)
+        if "postgres" in platform.services.enabled():
+            assert up < runs.index("mindscape migrate up") < check
+        if deploy.command:
+            switch = names.index("Switch to the new release")
+            assert runs.index("mindscape migrate up") < switch < check and runs[switch] == deploy.command
+            assert job["steps"][switch]["env"] == {"MINDSCAPE_ENVIRONMENT": name}
+        previous = name
+    assert_pinned(doc)
+
+
+def test_dependabot_covers_actions_and_the_app(rendered) -> None:
+    platform, _, files = rendered
+    _, path = github_files(platform, files)
+    doc = yaml.safe_load(files[path])
+    ecosystems = [update["package-ecosystem"] for update in doc["updates"]]
+    assert ecosystems == ["github-actions", *platform.ci.dependabot.ecosystems]
+    assert {update["schedule"]["interval"] for update in doc["updates"]} == {platform.ci.dependabot.interval}

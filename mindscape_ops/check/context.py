@@ -71,7 +71,7 @@ class CheckContext:
         """What platform.yaml renders now: path -> text."""
         from mindscape_ops.render import render_platform
 
-        return self.once("rendered", lambda: render_platform(self.platform))
+        return self.once("rendered", lambda: render_platform(self.platform, self.project.root))
 
     def get_json(self, service: str, path: str, auth: tuple[str, str] | None = None) -> Any:
         """GET a service's HTTP API on its published port and parse the JSON answer."""

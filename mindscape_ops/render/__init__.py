@@ -28,6 +28,11 @@ def fingerprint(loaded: LoadedPlatform) -> str:
     digest = hashlib.sha256(__version__.encode())
     digest.update(resources.code_and_templates_digest().encode())
     digest.update(json.dumps(loaded.platform.model_dump(mode="json", by_alias=True), sort_keys=True).encode())
+    # Outside platform.yaml: the project's dependency files (the pip cache) and mindscape's source.
+    from mindscape_ops.render.ci import dependency_files, resolve_install
+
+    install = resolve_install(loaded.platform.ci.mindscape)
+    digest.update(json.dumps([dependency_files(loaded.root), install.requirement]).encode())
     return digest.hexdigest()
 
 
@@ -45,16 +50,17 @@ def _untouched(loaded: LoadedPlatform, manifest: dict[str, str]) -> list[FileCha
     return changes
 
 
-def render_platform(platform) -> dict[str, str]:
+def render_platform(platform, root=None) -> dict[str, str]:
+    """`root`: the project folder, where the workflows look for dependency files."""
     # Jinja is imported only when something has to be rendered.
     from mindscape_ops.render.artifacts import render_platform as render_all
 
-    return render_all(platform)
+    return render_all(platform, root)
 
 
 def preview(loaded: LoadedPlatform, workspace: Workspace) -> list[FileChange]:
     manifest = workspace.read_state().get("manifest", {})
-    return compare(loaded.root, render_platform(loaded.platform), manifest)
+    return compare(loaded.root, render_platform(loaded.platform, loaded.root), manifest)
 
 
 def write(loaded: LoadedPlatform, workspace: Workspace, force: bool = False) -> list[FileChange]:
@@ -65,7 +71,7 @@ def write(loaded: LoadedPlatform, workspace: Workspace, force: bool = False) -> 
         untouched = _untouched(loaded, manifest)
         if untouched is not None:
             return untouched
-    changes = compare(loaded.root, render_platform(loaded.platform), manifest)
+    changes = compare(loaded.root, render_platform(loaded.platform, loaded.root), manifest)
     new_manifest = apply(loaded.root, changes, manifest, force)
     clean = not any(c.status is Status.HAND_EDITED for c in changes) or force
     recorded = current if clean else None  # hand edits kept: look again next time

@@ -4,10 +4,14 @@ module (services/); the ones about the whole platform are listed here."""
 
 from __future__ import annotations
 
+import posixpath
 from collections.abc import Callable
+from pathlib import Path
 
 from mindscape_ops import __version__
 from mindscape_ops.config.models import Platform
+from mindscape_ops.render.alerts import alert_groups, runbook_url
+from mindscape_ops.render.ci import ci_context
 from mindscape_ops.render.jinja import render_template
 from mindscape_ops.render.marker import with_marker
 from mindscape_ops.services.definition import Artifact, deploy
@@ -19,6 +23,11 @@ def _workflow(rel: str) -> Callable[[Platform], str]:
     return lambda platform: f"{platform.paths.workflows}/{rel}"
 
 
+def _github(rel: str) -> Callable[[Platform], str]:
+    """Beside the workflows' folder: `.github/<rel>` by default."""
+    return lambda platform: posixpath.join(posixpath.dirname(platform.paths.workflows) or ".", rel)
+
+
 def _runbook(rel: str) -> Callable[[Platform], str]:
     return lambda platform: f"{platform.paths.runbooks}/{rel}"
 
@@ -26,6 +35,8 @@ def _runbook(rel: str) -> Callable[[Platform], str]:
 PLATFORM_ARTIFACTS: tuple[Artifact, ...] = (
     Artifact("ci/ci.yml.j2", _workflow("ci.yml")),
     Artifact("ci/backup.yml.j2", _workflow("backup.yml"), lambda p: p.backups.enabled),
+    Artifact("ci/deploy.yml.j2", _workflow("deploy.yml"), lambda p: p.ci.deploy.enabled),
+    Artifact("ci/dependabot.yml.j2", _github("dependabot.yml"), lambda p: p.ci.dependabot.enabled),
     Artifact("security/policy.json.j2", deploy("security/policy.json")),
     Artifact("compose/compose.yaml.j2", deploy("compose.yaml")),
     Artifact("runbooks/backup-and-restore.md.j2", _runbook("backup-and-restore.md")),
@@ -53,8 +64,9 @@ def scrape_jobs(platform: Platform) -> dict[str, dict[str, str]]:
     }
 
 
-def render_platform(platform: Platform) -> dict[str, str]:
-    """Every generated file's path and full text (marker included), in a stable order."""
+def render_platform(platform: Platform, root: Path | None = None) -> dict[str, str]:
+    """Every generated file's path and full text (marker included), in a stable order. `root`,
+    the project folder, is where the workflows look for dependency files (none without it)."""
     enabled = platform.services.enabled()
     specs = container_specs(platform)
     context = {
@@ -65,11 +77,15 @@ def render_platform(platform: Platform) -> dict[str, str]:
         "addresses": {name: f"{name}:{spec.container_port}" for name, spec in specs.items()},
         "depends_on": {s.name: [d for d in s.depends_on if d in enabled] for s in SERVICES if s.name in enabled},
         "scrape_jobs": scrape_jobs(platform),
+        # the built-in alerts (rules and their runbook) and where each alert's runbook section is read
+        "alert_groups": alert_groups(platform, list(scrape_jobs(platform))),
+        "runbook_url": lambda anchor: runbook_url(platform, anchor),
         "secret_keys": required_secrets(platform),
         "paths": platform.paths,
         "healthcheck": HEALTHCHECK,
         "log_options": LOG_OPTIONS,
         "mindscape_version": __version__,
+        **ci_context(platform, root),
     }
     rendered: dict[str, str] = {}
     for artifact in artifacts(platform):

@@ -30,7 +30,9 @@ def prepare(project: Project, force: bool = False) -> Prepared:
     secrets = project.workspace.ensure_secrets(required_secrets(project.platform))
     changes = render.write(project.loaded, project.workspace, force=force)
     write_secret_files(project, secrets)
-    return Prepared(secrets, changes, write_derived_files(project, secrets))
+    from mindscape_ops.render.ci import ci_warnings
+
+    return Prepared(secrets, changes, ci_warnings(project.platform) + write_derived_files(project, secrets))
 
 
 def write_secret_files(project: Project, secrets: dict[str, str]) -> None:
