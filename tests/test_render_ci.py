@@ -59,8 +59,9 @@ def test_workflows_pass_the_github_schema_and_actionlint(rendered) -> None:
     if platform.ci.dependabot.enabled:
         result = run(tool("check-jsonschema"), "--builtin-schema", "vendor.dependabot", str(out / dependabot))
         assert result.returncode == 0, result.stdout + result.stderr
-    # actionlint: expressions, contexts allowed where they are used, job graph, action inputs.
-    result = run(tool("actionlint"), "-no-color", *paths, cwd=out)
+    # actionlint: expressions, contexts allowed where they are used, the job graph, action inputs,
+    # and shellcheck on every `run:` script.
+    result = run(tool("actionlint"), "-no-color", "-shellcheck", tool("shellcheck"), *paths, cwd=out)
     assert result.returncode == 0, result.stdout + result.stderr
 
 
