@@ -92,7 +92,8 @@ def everything_on(tmp_path: Path) -> Platform:
             "secret_env": "HOOK_TOKEN",
             "severities": ["critical", "warning"],
         },
-        {"name": "ops-mail", "kind": "email", "to": "ops@example.com", "secret_env": "SMTP_PASSWORD"},
+        {"name": "ops-mail", "kind": "email", "to": "ops@example.com"},
+        {"name": "file-hook", "kind": "webhook", "url": "https://hooks.example.com/f", "secret_file": "hook.token"},
         {"name": "default", "kind": "email", "to": "all@example.com", "severities": ["info"]},
     ]
     return platform_from(tmp_path, data)

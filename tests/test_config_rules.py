@@ -56,11 +56,12 @@ BROKEN: dict[str, tuple[str, list[str]]] = {
         "services: {prometheus: {}, alertmanager: {}}\nmonitoring:\n"
         "  receivers: [{name: s, kind: slack}, {name: p, kind: pagerduty}, {name: e, kind: email}]\n",
         [
-            "5:15: monitoring.receivers[0].secret_env: a slack receiver needs secret_env: "
-            "the variable holding its webhook URL or routing key",
-            "5:39: monitoring.receivers[1].secret_env: a pagerduty receiver needs secret_env: "
-            "the variable holding its webhook URL or routing key",
+            "5:15: monitoring.receivers[0].secret_env: a slack receiver needs secret_env or secret_file: "
+            "the variable or file holding its webhook URL or routing key",
+            "5:39: monitoring.receivers[1].secret_env: a pagerduty receiver needs secret_env or secret_file: "
+            "the variable or file holding its webhook URL or routing key",
             "5:67: monitoring.receivers[2].to: an email receiver needs `to`",
+            "5:83: monitoring.receivers[2].kind: an email receiver needs monitoring.smtp (host, from): the mail relay",
         ],
     ),
     "timeouts-in-the-wrong-order": (
@@ -128,6 +129,7 @@ def test_every_problem_is_reported_at_once(tmp_path: Path):
         "services: {postgres: {}, pgbouncer: {}, postgres_exporter: {via_pgbouncer: true}}\n",
         "services: {prometheus: {}, alertmanager: {}}\nmonitoring:\n"
         "  receivers: [{name: s, kind: slack, secret_env: SLACK_URL}, {name: e, kind: email, to: a@example.com}]\n"
+        "  smtp: {host: mail.example.com, from: am@example.com}\n"
         "  targets: [{name: app, targets: ['h:1']}, {name: worker, targets: ['h:2']}]\n",
         "services: {postgres: {}}\nbackups: {enabled: false, services: [redis]}\n",  # off: not checked
         "security:\n  auth:\n    sessions: {idle_timeout: 12h}\n    jwt: {access_token_ttl: 7d}\n"

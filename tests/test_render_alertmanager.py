@@ -40,16 +40,35 @@ def test_full_example_routes_by_severity_with_secrets_by_file(monkeypatch: pytes
     assert children["oncall"]["matchers"] == ['severity="critical"']
     assert children["team-chat"]["matchers"] == ['severity="warning"']
     assert "matchers" not in children["audit-hook"]  # no severities: everything
-    assert all(child["continue"] for child in route["routes"])
+    assert all(child["continue"] for child in route["routes"][1:])
 
     receivers = {receiver["name"]: receiver for receiver in config["receivers"]}
     assert receivers["default"] == {"name": "default"}
+    assert receivers["watchdog"]["webhook_configs"][0]["url"] == "https://deadman.example.com/ping/fullshop"
+    token = receivers["watchdog"]["webhook_configs"][0]["http_config"]["authorization"]["credentials_file"]
+    assert token == f"{SECRETS_DIR}_watchdog"
+    # The Watchdog goes first, to its own receiver alone, every minute.
+    assert route["routes"][0] == {
+        "receiver": "watchdog",
+        "matchers": ['alertname="Watchdog"'],
+        "group_wait": "0s",
+        "group_interval": "1m",
+        "repeat_interval": "1m",
+        "continue": False,
+    }
     assert receivers["oncall"]["pagerduty_configs"][0]["routing_key_file"] == f"{SECRETS_DIR}oncall"
     slack = receivers["team-chat"]["slack_configs"][0]
     assert (slack["api_url_file"], slack["channel"]) == (f"{SECRETS_DIR}team-chat", "#shop-alerts")
     assert receivers["audit-hook"]["webhook_configs"][0]["url"] == "http://host.docker.internal:9000/alerts"
     assert receivers["ops-mail"]["email_configs"][0]["to"] == "ops@example.com"
-    assert config["global"]["smtp_smarthost"] == "localhost:25"
+    assert config["global"] == {
+        "smtp_smarthost": "smtp.example.com:587",
+        "smtp_from": "alerts@example.com",
+        "smtp_require_tls": True,
+        "smtp_auth_username": "alerts@example.com",
+        "smtp_auth_password_file": f"{SECRETS_DIR}_smtp",
+    }
+    assert "localhost:25" not in text
     assert "secret" not in text.replace("alertmanager-secrets", "")
     inhibit = config["inhibit_rules"]
     assert {
@@ -77,8 +96,9 @@ def test_secrets_are_only_referenced_by_file(tmp_path: Path):
     assert not keys(config) & inline
     hook = receivers["signed-hook"]["webhook_configs"][0]
     assert hook["http_config"]["authorization"]["credentials_file"] == f"{SECRETS_DIR}signed-hook"
-    mail = receivers["ops-mail"]["email_configs"][0]
-    assert mail["auth_password_file"] == f"{SECRETS_DIR}ops-mail"
+    assert receivers["ops-mail"]["email_configs"][0] == {"to": "ops@example.com", "send_resolved": True}
+    by_file = receivers["file-hook"]["webhook_configs"][0]["http_config"]["authorization"]
+    assert by_file == {"credentials_file": f"{SECRETS_DIR}file-hook"}
     pagerduty = receivers["oncall"]["pagerduty_configs"][0]
     assert pagerduty["url"] == "https://events.eu.pagerduty.com/v2/enqueue"
     assert "channel" not in receivers["slack-default-channel"]["slack_configs"][0]
@@ -88,27 +108,94 @@ def test_secrets_are_only_referenced_by_file(tmp_path: Path):
     assert children["team-chat"]["matchers"] == ['severity=~"warning|info"']
 
 
-def test_webhook_without_url_is_refused(tmp_path: Path):
-    # A secret URL would need url_file, which Alertmanager 0.25 (the local image) rejects at start.
-    receiver = {"name": "private-hook", "kind": "webhook", "secret_env": "HOOK_URL"}
+def _alerting(tmp_path: Path, monitoring: dict, image: str | None = None):
+    alertmanager = {"image": image} if image else {}
     data = {
         "version": 1,
         "project": "hooks",
-        "services": {"prometheus": {}, "alertmanager": {}},
-        "monitoring": {"receivers": [receiver]},
+        "services": {"prometheus": {}, "alertmanager": alertmanager},
+        "monitoring": monitoring,
     }
-    with pytest.raises(ConfigError, match="1 problem") as caught:
-        platform_from(tmp_path, data)
-    assert "monitoring.receivers[0].url: a webhook receiver needs url" in caught.value.problems[0]
+    return platform_from(tmp_path, data)
+
+
+def test_secret_webhook_url_is_read_from_a_file(tmp_path: Path):
+    receiver = {"name": "private-hook", "kind": "webhook", "secret_env": "HOOK_URL"}
+    config = rendered_yaml(_alerting(tmp_path, {"receivers": [receiver]}), "alertmanager/alertmanager.yml")
+    hook = next(r for r in config["receivers"] if r["name"] == "private-hook")["webhook_configs"][0]
+    assert hook == {"url_file": f"{SECRETS_DIR}private-hook", "send_resolved": True}
+
+
+@pytest.mark.parametrize(
+    ("receiver", "image", "expected"),
+    [
+        # Alertmanager 0.25 (the local image) rejects url_file at start: refused now instead.
+        (
+            {"name": "h", "kind": "webhook", "secret_env": "HOOK_URL"},
+            "mindscape-local/alertmanager:0.25",
+            "monitoring.receivers[0].url: a secret webhook URL (url_file) needs Alertmanager 0.26 or later",
+        ),
+        ({"name": "h", "kind": "webhook"}, None, "monitoring.receivers[0].url: a webhook receiver needs url"),
+        ({"name": "m", "kind": "email", "to": "a@example.com"}, None, "an email receiver needs monitoring.smtp"),
+        ({"name": "watchdog", "url": "http://x:1/"}, None, "`watchdog` is the Watchdog's own receiver"),
+        ({"name": "s", "kind": "slack"}, None, "a slack receiver needs secret_env or secret_file"),
+    ],
+)
+def test_receivers_that_cannot_work_are_refused(tmp_path: Path, receiver: dict, image: str | None, expected: str):
+    with pytest.raises(ConfigError) as caught:
+        _alerting(tmp_path, {"receivers": [receiver]}, image)
+    assert any(expected in problem for problem in caught.value.problems), caught.value.problems
+
+
+@pytest.mark.parametrize(
+    ("monitoring", "expected"),
+    [
+        (
+            {"receivers": [{"name": "s", "kind": "slack", "secret_env": "A", "secret_file": "a"}]},
+            "secret_env (a variable's name) or secret_file (a path), not both",
+        ),
+        (
+            {"smtp": {"host": "mail.example.com", "from": "a@example.com", "password_env": "P"}},
+            "a password needs `username` too",
+        ),
+        ({"smtp": {"host": "mail.example.com", "from": "a@example.com", "port": 0}}, "monitoring.smtp.port"),
+        ({"watchdog": {"secret_env": "TOKEN"}}, "monitoring.watchdog.url: a bearer token needs the url"),
+        (
+            {"receivers": [{"name": "m", "kind": "email", "to": "a@example.com", "secret_env": "P"}]},
+            "the SMTP password is monitoring.smtp.password_env",
+        ),
+    ],
+)
+def test_smtp_and_secret_mistakes_are_refused(tmp_path: Path, monitoring: dict, expected: str):
+    with pytest.raises(ConfigError) as caught:
+        _alerting(tmp_path, monitoring)
+    assert any(expected in problem for problem in caught.value.problems), caught.value.problems
+
+
+def test_smtp_without_auth_and_watchdog_off(tmp_path: Path):
+    monitoring = {
+        "smtp": {"host": "relay.internal", "port": 25, "from": "am@example.com", "require_tls": False},
+        "receivers": [{"name": "mail", "kind": "email", "to": "ops@example.com"}],
+        "watchdog": {"enabled": False},
+    }
+    config = rendered_yaml(_alerting(tmp_path, monitoring), "alertmanager/alertmanager.yml")
+    assert config["global"] == {
+        "smtp_smarthost": "relay.internal:25",
+        "smtp_from": "am@example.com",
+        "smtp_require_tls": False,
+    }
+    assert [r["name"] for r in config["receivers"]] == ["default", "mail"]
+    assert [r["receiver"] for r in config["route"]["routes"]] == ["mail"]
 
 
 def test_no_receivers_gives_a_null_default_receiver():
     platform = load_platform(EXAMPLES / "local" / "platform.yaml")
     config = rendered_yaml(platform, "alertmanager/alertmanager.yml")
-    assert config["receivers"] == [{"name": "default"}]
+    # The Watchdog's receiver has no integration until monitoring.watchdog.url is set.
+    assert config["receivers"] == [{"name": "watchdog"}, {"name": "default"}]
     assert config["route"]["receiver"] == "default"
-    assert "routes" not in config["route"]
-    assert "global" not in config  # no email receiver: no SMTP placeholder
+    assert [r["receiver"] for r in config["route"]["routes"]] == ["watchdog"]
+    assert "global" not in config  # no monitoring.smtp: no SMTP settings
     # No app targets (nginx has no metrics): no application rules file at all.
     assert not any(path.endswith("rules/applications.yml") for path in render_platform(platform))
 

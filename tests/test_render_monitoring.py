@@ -12,6 +12,7 @@ import yaml
 
 from mindscape_ops.config.models import Platform
 from mindscape_ops.render.artifacts import render_platform
+from mindscape_ops.services.alertmanager import secret_sources
 
 from .monitoring_support import (  # noqa: F401 - fixtures, used by name
     EXAMPLES,
@@ -57,9 +58,8 @@ def test_alertmanager_config_passes_amtool(platform: Platform, tmp_path: Path):
         return
     secrets = tmp_path / "secrets"
     secrets.mkdir()
-    for receiver in platform.monitoring.receivers:
-        if receiver.secret_env:
-            (secrets / receiver.name).write_text("secret-value\n")
+    for name, _, _ in secret_sources(platform):
+        (secrets / name).write_text("secret-value\n")
     config = files["alertmanager/alertmanager.yml"]
     checked = config.with_name("checked.yml")
     checked.write_text(config.read_text().replace(SECRETS_DIR, f"{secrets}/"))
@@ -70,7 +70,10 @@ def test_alertmanager_config_passes_amtool(platform: Platform, tmp_path: Path):
 
 
 def receivers_of(platform: Platform) -> set[str]:
-    return {"default", *(r.name for r in platform.monitoring.receivers)}
+    watchdog = (
+        ["watchdog"] if platform.monitoring.watchdog.enabled and "alertmanager" in platform.services.enabled() else []
+    )
+    return {"default", *watchdog, *(r.name for r in platform.monitoring.receivers)}
 
 
 def test_grafana_files_parse(platform: Platform):
@@ -131,8 +134,8 @@ def test_every_rule_has_severity_service_and_runbook(platform: Platform):
     for rule in rules:
         assert rule["labels"]["severity"] in ("critical", "warning", "info")
         assert rule["labels"]["service"]
-        assert set(rule["annotations"]) == {"summary", "description", "runbook"}
-        assert rule["annotations"]["runbook"] == f"{platform.paths.runbooks}/incident-response.md"
+        assert set(rule["annotations"]) == {"summary", "description", "runbook_url"}
+        assert rule["annotations"]["runbook_url"].startswith(f"{platform.paths.runbooks}/alerts.md#")
 
 
 def test_full_example_prometheus_scrapes_every_exporter_and_app():

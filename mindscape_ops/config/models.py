@@ -11,6 +11,7 @@ from pydantic import Field
 from mindscape_ops.config.backups import Backups, S3Store
 from mindscape_ops.config.base import HostPort, HttpUrl, ScrapeTarget, Strict
 from mindscape_ops.config.ci import Ci
+from mindscape_ops.config.kubernetes import Kubernetes
 from mindscape_ops.config.monitoring import Monitoring
 from mindscape_ops.config.security import Headers, RateLimit, Tls
 from mindscape_ops.config.services import Services
@@ -137,6 +138,7 @@ class Platform(Strict):
     database: Database = Database()
     backups: Backups = Backups()
     paths: Paths = Paths()
+    kubernetes: Kubernetes | None = None  # set (even `kubernetes: {}`): deploy/kubernetes/ is rendered
 
     def container_name(self, service: str) -> str:
         return f"{self.project}-{service}"

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import re
+
 from mindscape_ops.config.models import Platform
+from mindscape_ops.config.monitoring import WATCHDOG_RECEIVER
 from mindscape_ops.services.registry import SERVICES
 
 Problem = tuple[tuple[str | int, ...], str]
@@ -80,21 +83,48 @@ def _names(platform: Platform) -> list[Problem]:
             problems.append((("monitoring", "receivers", index, "name"), f"receiver {name!r} is defined twice"))
     for index, receiver in enumerate(platform.monitoring.receivers):
         path = ("monitoring", "receivers", index)
-        if receiver.kind in ("slack", "pagerduty") and not receiver.secret_env:
+        if receiver.name == WATCHDOG_RECEIVER:
+            problems.append(((*path, "name"), "`watchdog` is the Watchdog's own receiver; set monitoring.watchdog"))
+        if receiver.kind in ("slack", "pagerduty") and not receiver.has_secret:
             problems.append(
                 (
                     (*path, "secret_env"),
-                    f"a {receiver.kind} receiver needs secret_env: the variable holding its webhook URL or routing key",
+                    f"a {receiver.kind} receiver needs secret_env or secret_file: "
+                    "the variable or file holding its webhook URL or routing key",
                 )
             )
         if receiver.kind == "webhook" and not receiver.url:
-            # secret_env on a webhook is its bearer token; a secret URL needs Alertmanager >= 0.26
+            problems.extend(_secret_webhook_url(platform, path, receiver.has_secret))
+        if receiver.kind == "email" and receiver.has_secret:
             problems.append(
-                ((*path, "url"), "a webhook receiver needs url (secret_env, if set, is sent as its bearer token)")
+                ((*path, "secret_env"), "the SMTP password is monitoring.smtp.password_env (or password_file)")
             )
         if receiver.kind == "email" and not receiver.to:
             problems.append(((*path, "to"), "an email receiver needs `to`"))
+        if receiver.kind == "email" and not platform.monitoring.smtp:
+            problems.append(((*path, "kind"), "an email receiver needs monitoring.smtp (host, from): the mail relay"))
+    watchdog = platform.monitoring.watchdog
+    if watchdog.has_secret and not watchdog.url:
+        problems.append((("monitoring", "watchdog", "url"), "a bearer token needs the url it is sent to"))
     return problems
+
+
+def _secret_webhook_url(platform: Platform, path: tuple[str | int, ...], has_secret: bool) -> list[Problem]:
+    """A webhook with no `url` reads its (secret) URL from a file: Alertmanager's url_file,
+    which 0.26 added. An image tag naming an older version is refused now, not at start."""
+    if not has_secret:
+        return [((*path, "url"), "a webhook receiver needs url, or secret_env/secret_file holding a secret URL")]
+    image = platform.services.alertmanager.image if platform.services.alertmanager else ""
+    tag = re.search(r":v?(\d+)\.(\d+)[^/:]*$", image)
+    if tag and (int(tag.group(1)), int(tag.group(2))) < (0, 26):
+        return [
+            (
+                (*path, "url"),
+                f"a secret webhook URL (url_file) needs Alertmanager 0.26 or later; {image} is older: "
+                "set url (the secret is then sent as a bearer token) or a newer services.alertmanager.image",
+            )
+        ]
+    return []
 
 
 def _auth(platform: Platform) -> list[Problem]:

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from datetime import datetime
 from functools import partial
 from typing import Any
 
 from mindscape_ops.adapters.docker import Engine
 from mindscape_ops.errors import OperationFailed
-from mindscape_ops.provision.convergence import LABEL_PROJECT, LABEL_SERVICE, Action, Kind
+from mindscape_ops.provision import proof
+from mindscape_ops.provision.convergence import LABEL_PROJECT, LABEL_SERVICE, Action
 from mindscape_ops.provision.desired import (
     Plan,
     check_conflicts,
@@ -24,6 +24,7 @@ from mindscape_ops.provision.execute import Event, Hooks, Outcome, execute
 from mindscape_ops.provision.ownership import workspace_labels
 from mindscape_ops.provision.readiness import Credentials, Wait, probe_once
 from mindscape_ops.provision.safety import LABEL_SECRETS, check_before_down, check_before_up, secrets_fingerprint
+from mindscape_ops.services.alertmanager import secret_sources
 from mindscape_ops.services.registry import BY_NAME
 from mindscape_ops.workspace.prepare import Prepared, prepare
 from mindscape_ops.workspace.project import Project
@@ -88,6 +89,9 @@ def up(
     engine.ensure_network(platform.network_name, {LABEL_PROJECT: platform.project})
     hooks = _UpSteps(project, the_plan, wait, timeout, event).hooks()
     outcomes = execute(engine, the_plan.actions, hooks, event)
+    if wait:  # with --no-wait nothing was probed, so nothing is proved
+        proofs = {o.service: o.proof if o.ok else None for o in outcomes if o.proof or not o.ok}
+        proof.record(project.workspace, proofs)
     return UpResult(the_plan.actions, outcomes, prepared)
 
 
@@ -117,8 +121,12 @@ def noop_facts(project: Project, result: UpResult) -> dict[str, Any]:
             }
         services[action.service] = facts
     return {
-        "env_names": sorted({r.secret_env for r in project.platform.monitoring.receivers if r.secret_env}),
-        "mounts": sorted({m.source for a in result.actions if a.desired for m in a.desired.spec.mounts if not m.host}),
+        # Alertmanager's secrets come from these variables and files (a changed one is not a no-op)
+        "env_names": sorted({env for _, env, _ in secret_sources(project.platform) if env}),
+        "mounts": sorted(
+            {m.source for a in result.actions if a.desired for m in a.desired.spec.mounts if not m.host}
+            | {path for _, _, path in secret_sources(project.platform) if path}
+        ),
         "project": project.platform.project,
         "services": services,
     }
@@ -221,48 +229,26 @@ def down(
 
 
 def status(project: Project) -> list[dict[str, Any]]:
-    """One row per enabled service (and per leftover container), JSON-ready, secret-free."""
+    """One row per enabled service (and per leftover container), JSON-ready, secret-free;
+    provision/status.py says how "ready" is decided."""
+    from mindscape_ops.provision import status as rows
+    from mindscape_ops.provision.readiness import NotReady
+
     engine = Engine()
     secrets = project.workspace.read_secrets()
     the_plan = make_plan(
         project, engine, select_services(project, ()), secrets, pick_ports=False, overlay=rendered_overlay(project)
     )
-    rows = []
-    for action in the_plan.actions:
-        observed = action.observed
-        row: dict[str, Any] = {
-            "service": action.service,
-            "container": observed.name if observed else None,
-            "state": observed.state if observed else "not created",
-            "health": observed.health if observed else None,
-            "ports": [],
-            "image": None,
-            "started_at": None,
-            "up_to_date": action.kind in (Kind.UNCHANGED, Kind.START) if action.kind is not Kind.REMOVE else None,
-        }
-        if action.kind is Kind.REMOVE:
-            row["state"] = f"{observed.state} (no longer in platform.yaml)"
-        if observed:
-            details = engine.inspect(observed.container_id)
-            row["image"] = details["Config"]["Image"]
-            row["started_at"] = _started_at(details["State"]) if observed.running else None
-            row["ports"] = sorted(
-                f"{b['HostIp']}:{b['HostPort']}->{port}"
-                for port, bindings in (details["NetworkSettings"].get("Ports") or {}).items()
-                for b in bindings or []
-            )
-        elif action.desired:
-            row["image"] = action.desired.spec.image
-        rows.append(row)
-    return rows
 
+    def prober(service: str) -> bool:
+        address, creds = service_address(project, service), BY_NAME[service].credentials_for(project.platform, secrets)
+        try:
+            probe_once(BY_NAME[service].probe, address.host, address.port, creds)
+        except NotReady:
+            return False
+        return True
 
-def _started_at(state: dict[str, Any]) -> str | None:
-    text = state.get("StartedAt") or ""
-    if not text or text.startswith("0001"):
-        return None
-    # Docker gives nanoseconds; keep seconds, ISO 8601.
-    return datetime.fromisoformat(text[:19] + "+00:00").isoformat()
+    return rows.full(project, engine, the_plan.actions, prober)
 
 
 def logs(project: Project, service: str) -> tuple[Engine, str]:

@@ -91,4 +91,8 @@ def render_platform(platform: Platform, root: Path | None = None) -> dict[str, s
     for artifact in artifacts(platform):
         path = artifact.output(platform)
         rendered[path] = with_marker(path, render_template(artifact.template, path=path, **context))
+    if platform.kubernetes is not None:  # deploy/kubernetes/, from the files rendered above
+        from mindscape_ops.render.kubernetes import kubernetes_files
+
+        rendered.update({path: with_marker(path, text) for path, text in kubernetes_files(platform, rendered).items()})
     return rendered

@@ -6,11 +6,11 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
+from pathlib import Path
 from typing import TYPE_CHECKING
 
-from mindscape_ops.check.monitoring import ALERTMANAGER_GATES
 from mindscape_ops.config.base import ImageRef, PortSpec, Service
-from mindscape_ops.services.definition import Artifact, Metrics, ServiceDef, deploy
+from mindscape_ops.services.definition import Artifact, KubeShape, Metrics, ServiceDef, deploy
 from mindscape_ops.services.spec import Mount, Probe, wget_healthcheck
 
 if TYPE_CHECKING:
@@ -23,6 +23,9 @@ class Alertmanager(Service):
     port: PortSpec = 9093
 
 
+RECEIVER_SECRETS = ".mindscape/alertmanager"
+
+
 def container(platform: Platform) -> dict:
     return dict(
         container_port=9093,
@@ -30,16 +33,60 @@ def container(platform: Platform) -> dict:
         volume_target="/alertmanager",
         mounts=(
             Mount(f"{platform.paths.deploy}/alertmanager", "/etc/alertmanager"),
-            Mount(".mindscape/alertmanager", "/etc/alertmanager-secrets"),
+            Mount(RECEIVER_SECRETS, "/etc/alertmanager-secrets"),
         ),
         healthcheck=wget_healthcheck(9093, "/-/ready"),
     )
 
 
+def secret_sources(platform: Platform) -> list[tuple[str, str | None, str | None]]:
+    """Pure: each secret Alertmanager reads from a file: (file name, variable, host file)."""
+    monitoring = platform.monitoring
+    found = [(r.name, r.secret_env, r.secret_file) for r in monitoring.receivers if r.has_secret]
+    if monitoring.smtp and (monitoring.smtp.password_env or monitoring.smtp.password_file):
+        found.append(("_smtp", monitoring.smtp.password_env, monitoring.smtp.password_file))
+    if monitoring.watchdog.enabled and monitoring.watchdog.has_secret:
+        found.append(("_watchdog", monitoring.watchdog.secret_env, monitoring.watchdog.secret_file))
+    return found
+
+
+def alerting_warnings(platform: Platform) -> list[str]:
+    """Pure: what `render`, `up` and `init` say loudly about where alerts go."""
+    monitoring, enabled = platform.monitoring, platform.services.enabled()
+    if "prometheus" in enabled and "alertmanager" not in enabled:
+        return ["alerts reach nobody: Prometheus evaluates alert rules but services.alertmanager is not enabled"]
+    if "alertmanager" not in enabled:
+        return []
+    warnings = []
+    if not monitoring.receivers:
+        warnings.append(
+            "alerts reach nobody: no receiver is set (monitoring.receivers: webhook, slack, email or pagerduty)"
+        )
+    production = platform.environment == "production"
+    if production and monitoring.receivers and monitoring.watchdog.enabled and not monitoring.watchdog.url:
+        warnings.append(
+            "monitoring.watchdog.url is not set: nothing outside the platform notices when alerting itself stops"
+        )
+    return warnings
+
+
+def _secret_value(project: Project, variable: str | None, path: str | None) -> tuple[str | None, str]:
+    """(the value, or None when its variable is unset; how to name its source)."""
+    if variable:
+        return os.environ.get(variable), f"${variable}"
+    where = Path(path).expanduser()  # type: ignore[arg-type]
+    where = where if where.is_absolute() else project.root / where
+    try:
+        return where.read_text().strip(), str(path)
+    except OSError as exc:
+        return None, f"{path} ({exc.strerror or exc})"
+
+
 def write_receiver_secrets(project: Project, secrets: Mapping[str, str]) -> list[str]:
-    """One file per receiver secret, from its environment variable. An unset variable keeps the
-    value written before; with none, the file is empty (Alertmanager needs it to start) and
-    alerts to that receiver fail: the user hears so now, not at the first incident."""
+    """One file per Alertmanager secret, from its variable or file. An unset variable (or an
+    unreadable file) keeps the value written before; with none, the file is empty
+    (Alertmanager needs it to start) and sends with it fail: the user hears so now, not at
+    the first incident. Returns warnings, those of `alerting_warnings` first."""
     from mindscape_ops.workspace.files import atomic_write, cannot_write
 
     folder = project.workspace.ensure_dir() / "alertmanager"
@@ -47,12 +94,10 @@ def write_receiver_secrets(project: Project, secrets: Mapping[str, str]) -> list
         folder.mkdir(exist_ok=True)
     except OSError as exc:
         raise cannot_write(folder, exc) from None
-    warnings = []
-    for receiver in project.platform.monitoring.receivers:
-        if not receiver.secret_env:
-            continue
-        target = folder / receiver.name
-        value = os.environ.get(receiver.secret_env)
+    warnings = alerting_warnings(project.platform)
+    for name, variable, path in secret_sources(project.platform):
+        target = folder / name
+        value, source = _secret_value(project, variable, path)
         try:
             if value is not None or not target.exists():
                 # readable by the container's unprivileged user; .mindscape/ itself is 0700
@@ -61,10 +106,9 @@ def write_receiver_secrets(project: Project, secrets: Mapping[str, str]) -> list
         except OSError as exc:
             raise cannot_write(target, exc) from None
         if empty:
-            problem = "is set but empty" if value == "" else "is not set"
-            warnings.append(
-                f"receiver {receiver.name}: ${receiver.secret_env} {problem}; alerts to it will fail until it is"
-            )
+            problem = "is empty" if value == "" else ("cannot be read" if path else "is not set")
+            who = {"_smtp": "monitoring.smtp", "_watchdog": "monitoring.watchdog"}.get(name, f"receiver {name}")
+            warnings.append(f"{who}: {source} {problem}; alerts to it will fail until it is")
     return warnings
 
 
@@ -77,5 +121,6 @@ SERVICE = ServiceDef(
     metrics=Metrics(9093),
     artifacts=(Artifact("alertmanager/alertmanager.yml.j2", deploy("alertmanager/alertmanager.yml")),),
     prepare=write_receiver_secrets,
-    gates=ALERTMANAGER_GATES,  # its `mindscape check` gates
+    # each receiver's secret is a file in .mindscape/alertmanager: a key of the Secret there
+    kubernetes=KubeShape(workspace_files=lambda p: {RECEIVER_SECRETS: tuple(name for name, *_ in secret_sources(p))}),
 )

@@ -5,11 +5,14 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from mindscape_ops.config.base import ImageRef, PortSpec, Service
-from mindscape_ops.services.definition import Metrics, Problem, ServiceDef
-from mindscape_ops.services.spec import Probe, wget_healthcheck
+from mindscape_ops.services.definition import Artifact, KubeShape, Metrics, Problem, ServiceDef, deploy
+from mindscape_ops.services.spec import Mount, Probe, wget_healthcheck
 
 if TYPE_CHECKING:
     from mindscape_ops.config.models import Platform
+
+
+QUERIES = "/etc/postgres_exporter/queries.yaml"
 
 
 class PostgresExporter(Service):
@@ -23,7 +26,12 @@ def container(platform: Platform) -> dict:
     host = "pgbouncer:6432" if platform.services.postgres_exporter.via_pgbouncer else "postgres:5432"
     return dict(
         container_port=9187,
-        environment={"DATA_SOURCE_URI": f"{host}/{pg.database}?sslmode=disable", "DATA_SOURCE_USER": pg.user},
+        environment={
+            "DATA_SOURCE_URI": f"{host}/{pg.database}?sslmode=disable",
+            "DATA_SOURCE_USER": pg.user,
+            "PG_EXPORTER_EXTEND_QUERY_PATH": QUERIES,
+        },
+        mounts=(Mount(f"{platform.paths.deploy}/postgres_exporter/queries.yaml", QUERIES),),
         secret_files={"DATA_SOURCE_PASS_FILE": "POSTGRES_PASSWORD"},
         healthcheck=wget_healthcheck(9187, "/metrics"),
     )
@@ -43,5 +51,8 @@ SERVICE = ServiceDef(
     probe=Probe("http", "/metrics", expect="pg_up 1"),
     depends_on=("postgres",),
     metrics=Metrics(9187),
+    # its extra queries: the server's start time, for PostgresRestarted
+    artifacts=(Artifact("postgres_exporter/queries.yaml.j2", deploy("postgres_exporter/queries.yaml")),),
     problems=problems,
+    kubernetes=KubeShape(talks_to=lambda p: ("pgbouncer",) if p.services.postgres_exporter.via_pgbouncer else ()),
 )

@@ -8,7 +8,8 @@ from typing import TYPE_CHECKING
 from mindscape_ops.check.monitoring import PROMETHEUS_GATES
 from mindscape_ops.config.base import ImageRef, PortSpec, ScrapeTarget, Service
 from mindscape_ops.config.types import Duration
-from mindscape_ops.services.definition import Artifact, Metrics, ServiceDef, deploy
+from mindscape_ops.services.alertmanager import alerting_warnings
+from mindscape_ops.services.definition import Artifact, KubeShape, Metrics, ServiceDef, deploy
 from mindscape_ops.services.spec import Mount, Probe, wget_healthcheck
 
 if TYPE_CHECKING:
@@ -58,6 +59,12 @@ SERVICE = ServiceDef(
         Artifact(
             "prometheus/rules/custom.yml.j2", deploy("prometheus/rules/custom.yml"), lambda p: bool(p.monitoring.rules)
         ),
+        # the runbook every alert's runbook_url points at
+        Artifact("runbooks/alerts.md.j2", lambda p: f"{p.paths.runbooks}/alerts.md"),
     ),
+    prepare=lambda project, secrets: (
+        [] if "alertmanager" in project.platform.services.enabled() else alerting_warnings(project.platform)
+    ),  # says loudly when alerts have nowhere to go
     gates=PROMETHEUS_GATES,  # its `mindscape check` gates
+    kubernetes=KubeShape(cpu=("100m", "1"), memory=("256Mi", "1Gi")),
 )

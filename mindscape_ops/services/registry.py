@@ -7,19 +7,24 @@ from mindscape_ops.services import (
     alertmanager,
     gateway,
     grafana,
+    jaeger,
     node_exporter,
     pgbouncer,
+    pgbouncer_exporter,
     postgres,
     postgres_exporter,
     prometheus,
     redis,
     redis_exporter,
+    victorialogs,
 )
 from mindscape_ops.services.definition import ServiceDef
 
 SERVICES: tuple[ServiceDef, ...] = (
+    victorialogs.SERVICE,  # first: the others' output goes to it from their start
     postgres.SERVICE,
     redis.SERVICE,
+    jaeger.SERVICE,
     alertmanager.SERVICE,
     prometheus.SERVICE,
     grafana.SERVICE,
@@ -28,6 +33,7 @@ SERVICES: tuple[ServiceDef, ...] = (
     postgres_exporter.SERVICE,
     redis_exporter.SERVICE,
     node_exporter.SERVICE,
+    pgbouncer_exporter.SERVICE,
 )
 
 BY_NAME: dict[str, ServiceDef] = {service.name: service for service in SERVICES}
