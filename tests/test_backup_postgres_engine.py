@@ -122,6 +122,62 @@ def test_round_trip_restores_identical_rows_live_and_into_a_new_database(platfor
     assert checksums(db_url(platform)) == before
 
 
+def databases(url: str) -> dict[str, str]:
+    """Every database (templates aside) with its owner."""
+    with psycopg.connect(url, autocommit=True) as conn:
+        query = "SELECT datname, pg_get_userbyid(datdba) FROM pg_database WHERE NOT datistemplate"
+        return dict(conn.execute(query).fetchall())
+
+
+def test_a_live_restore_gives_exactly_the_backed_up_database(platform):
+    url = db_url(platform)
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute("ALTER DATABASE app SET work_mem = '7MB'; COMMENT ON DATABASE app IS 'the app'")
+    before, dbs = checksums(url), databases(url)
+    made = create(platform, "--service", "postgres")
+    with psycopg.connect(url, autocommit=True) as conn:  # made after the backup: must not survive it
+        conn.execute(
+            "CREATE TABLE after_backup (x int); INSERT INTO after_backup VALUES (1); "
+            "CREATE SCHEMA later; CREATE TABLE later.t (y int); UPDATE customers SET name = 'changed'"
+        )
+    idle = psycopg.connect(url, autocommit=True)  # a session left open in the live database
+    try:
+        result = run_cli("backup", "restore", made["id"], "--yes", cwd=platform)
+        assert result.returncode == 0, result.stderr
+        assert "replaced whole" in result.stderr
+        with pytest.raises(psycopg.OperationalError):
+            idle.execute("SELECT 1")  # ended by the swap
+    finally:
+        idle.close()
+    assert checksums(url) == before  # identical rows, and nothing else
+    with psycopg.connect(url, autocommit=True) as conn:
+        assert conn.execute("SELECT to_regclass('after_backup'), to_regnamespace('later')").fetchone() == (None, None)
+        assert conn.execute("SHOW work_mem").fetchone()[0] == "7MB"  # the database's own settings came along
+        assert (
+            conn.execute(
+                "SELECT shobj_description(oid, 'pg_database') FROM pg_database WHERE datname = 'app'"
+            ).fetchone()[0]
+            == "the app"
+        )
+    assert databases(url) == dbs  # same owner; no staging or replaced database left
+
+
+def test_a_live_restore_that_does_not_match_its_manifest_leaves_the_live_database_untouched(platform):
+    url = db_url(platform)
+    made = create(platform, "--service", "postgres")
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute("CREATE TABLE IF NOT EXISTS marker_live (x int); INSERT INTO marker_live VALUES (2)")
+    live, dbs = checksums(url), databases(url)
+    manifest_path = platform / "backups" / f"{made['id']}.manifest.json"
+    manifest = json.loads(manifest_path.read_text())
+    manifest["tables"]["public.customers"] += 1
+    manifest_path.write_text(json.dumps(manifest))
+    result = run_cli("backup", "restore", made["id"], "--yes", cwd=platform)
+    assert result.returncode == 1 and "differs from the manifest" in result.stderr, result.stderr
+    assert "the live database app is untouched" in result.stderr and result.stderr.count("error:") == 1
+    assert checksums(url) == live and databases(url) == dbs
+
+
 def test_a_corrupted_object_is_refused_before_anything_is_touched_and_fails_verify(platform):
     made = create(platform, "--service", "postgres")
     data = platform / "backups" / f"{made['id']}.backup"

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import re
 import secrets
 import shutil
 import subprocess
@@ -19,7 +18,8 @@ from collections.abc import Iterable, Iterator
 from typing import TYPE_CHECKING
 
 from mindscape_ops.backup.context import Checked, Chunks, Context, Dump
-from mindscape_ops.errors import EnvironmentUnusable, OperationFailed, UsageError
+from mindscape_ops.backup.pg_databases import connect, copy_properties, create_like, drop, swap
+from mindscape_ops.errors import EnvironmentUnusable, OperationFailed
 
 if TYPE_CHECKING:
     import psycopg
@@ -28,7 +28,6 @@ if TYPE_CHECKING:
     from mindscape_ops.provision.endpoints import DatabaseTarget
 
 FORMAT = "pg_dump-custom"
-_DBNAME = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
 # The password file is read inside the container: it never crosses the engine's API.
 _WITH_PASSWORD = (
     'if [ -r "$POSTGRES_PASSWORD_FILE" ]; then PGPASSWORD="$(cat "$POSTGRES_PASSWORD_FILE")"; export PGPASSWORD; fi; '
@@ -50,21 +49,6 @@ def _target(ctx: Context) -> DatabaseTarget:
     return database_target(ctx.project, external=True)
 
 
-def _connect(target: DatabaseTarget, dbname: str | None = None, autocommit: bool = True) -> psycopg.Connection:
-    import psycopg
-    from psycopg.conninfo import make_conninfo
-
-    conninfo = make_conninfo(target.conninfo, dbname=dbname) if dbname else target.conninfo
-    try:
-        return psycopg.connect(conninfo, autocommit=autocommit, connect_timeout=10)
-    except psycopg.OperationalError as exc:
-        reason = str(exc).strip().splitlines()[-1] if str(exc).strip() else type(exc).__name__
-        raise EnvironmentUnusable(
-            f"cannot connect to {target.display}: {reason}",
-            "is it running? `mindscape up postgres`, or check $DATABASE_URL",
-        ) from None
-
-
 def count_rows(conn: psycopg.Connection) -> dict[str, int]:
     tables = [row[0] for row in conn.execute(_TABLES).fetchall()]
     return {table: conn.execute(f"SELECT count(*) FROM {table}").fetchone()[0] for table in tables}  # type: ignore[index]
@@ -75,7 +59,7 @@ def dump(ctx: Context) -> Iterator[Dump]:
     from psycopg import IsolationLevel
 
     target = _target(ctx)
-    with _connect(target, autocommit=False) as conn:
+    with connect(target, autocommit=False) as conn:
         conn.isolation_level = IsolationLevel.REPEATABLE_READ
         conn.read_only = True
         snapshot = conn.execute("SELECT pg_export_snapshot()").fetchone()[0]  # type: ignore[index]
@@ -92,43 +76,57 @@ def dump(ctx: Context) -> Iterator[Dump]:
 
 
 def restore(ctx: Context, chunks: Chunks, manifest: Manifest, into: str | None) -> str:
+    """Into a new database (`into`), or over the live one: restored beside it into a new
+    database made like it, checked against the manifest's row counts, then swapped in by
+    rename (see pg_databases). Until the swap the live database is untouched."""
     target = _target(ctx)
     live = _dbname(target)
-    if into is None:
-        _pg_restore(ctx, target, live, chunks(), clean=True)
-        return f"database {live}"
-    _create(target, into)
+    token = secrets.token_hex(4)
+    fresh = into or f"mindscape_restore_{token}"
+    create_like(target, fresh, live)
     try:
-        _pg_restore(ctx, target, into, chunks(), clean=False)
+        _pg_restore(ctx, target, fresh, chunks())
+        if into is not None:
+            return f"new database {into}"
+        with connect(target, fresh) as conn:
+            mismatches = _mismatches(manifest.tables or {}, count_rows(conn))
+        if mismatches:
+            raise OperationFailed(
+                f"the restored copy differs from the manifest ({'; '.join(mismatches[:3])}): "
+                f"the live database {live} is untouched",
+                "use another backup (`mindscape backup list`); `mindscape backup verify ID` checks one",
+            )
+        copy_properties(target, live, fresh)
+        aside = f"mindscape_replaced_{token}"
+        swap(target, live, fresh, aside)
     except BaseException:
-        _drop(target, into)
+        drop(target, fresh)
         raise
-    return f"new database {into}"
+    try:
+        drop(target, aside)
+    except OperationFailed:
+        return f"database {live} (the one it replaced is kept as {aside}: drop it when done)"
+    return f"database {live} (replaced whole)"
 
 
 def verify(ctx: Context, chunks: Chunks, manifest: Manifest) -> Checked:
     target = _target(ctx)
     scratch = f"mindscape_verify_{secrets.token_hex(4)}"
-    _create(target, scratch)
+    create_like(target, scratch, _dbname(target))
     try:
         try:
-            _pg_restore(ctx, target, scratch, chunks(), clean=False)
+            _pg_restore(ctx, target, scratch, chunks())
         except OperationFailed as exc:
             if type(exc).__name__ == "Corrupt":
                 raise
             return Checked(False, f"the restore failed: {exc.message}")
-        with _connect(target, scratch) as conn:
+        with connect(target, scratch) as conn:
             found = count_rows(conn)
     finally:
-        _drop(target, scratch)
-    expected = manifest.tables or {}
-    mismatches = tuple(
-        f"{table}: {expected.get(table, 'absent')} in the manifest, {found.get(table, 'absent')} restored"
-        for table in sorted(set(expected) | set(found))
-        if expected.get(table) != found.get(table)
-    )
+        drop(target, scratch)
+    mismatches = _mismatches(manifest.tables or {}, found)
     if mismatches:
-        return Checked(False, f"{len(mismatches)} table(s) differ from the manifest", found, mismatches)
+        return Checked(False, f"{len(mismatches)} table(s) differ from the manifest", found, tuple(mismatches))
     return Checked(
         True, f"restored into a scratch database: {len(found)} table(s), {sum(found.values())} rows match", found
     )
@@ -140,30 +138,17 @@ def _dbname(target: DatabaseTarget) -> str:
     return str(conninfo_to_dict(target.conninfo).get("dbname") or "")
 
 
-def _create(target: DatabaseTarget, name: str) -> None:
-    from psycopg import sql
-
-    if not _DBNAME.match(name):
-        raise UsageError(
-            f"--into {name!r}: not a database name",
-            "use lower-case letters, digits and _ (at most 63), not starting with a digit",
-        )
-    with _connect(target) as conn:
-        if conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone():
-            raise UsageError(f"database {name} already exists", "name a new one with --into, or drop that one first")
-        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+def _mismatches(expected: dict[str, int], found: dict[str, int]) -> list[str]:
+    return [
+        f"{table}: {expected.get(table, 'absent')} in the manifest, {found.get(table, 'absent')} restored"
+        for table in sorted(set(expected) | set(found))
+        if expected.get(table) != found.get(table)
+    ]
 
 
-def _drop(target: DatabaseTarget, name: str) -> None:
-    from psycopg import sql
-
-    with _connect(target) as conn:
-        conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
-
-
-def _pg_restore(ctx: Context, target: DatabaseTarget, dbname: str, chunks: Iterable[bytes], clean: bool) -> None:
-    # One transaction: a failed or cut-off restore leaves the database as it was.
-    args = ["--single-transaction", "--exit-on-error", *(["--clean", "--if-exists"] if clean else [])]
+def _pg_restore(ctx: Context, target: DatabaseTarget, dbname: str, chunks: Iterable[bytes]) -> None:
+    # Always into a new database; one transaction, so a cut-off restore fails whole.
+    args = ["--single-transaction", "--exit-on-error"]
     if target.external:
         for _ in _host("pg_restore", args, target, chunks, dbname=dbname):
             pass
