@@ -50,6 +50,7 @@ SECURITY_HEADERS = (
     "Permissions-Policy",
     "Cross-Origin-Opener-Policy",
     "Cross-Origin-Resource-Policy",
+    "Cross-Origin-Embedder-Policy",
 )
 
 # -- gateway ------------------------------------------------------------------------------
@@ -96,9 +97,11 @@ def test_gateway_config_content(rendered) -> None:
     assert headers["X-Frame-Options"] == sec.headers.frame_options
     assert headers["Referrer-Policy"] == sec.headers.referrer_policy
     assert headers["X-Content-Type-Options"] == "nosniff"
-    if sec.headers.hsts.enabled:
+    assert headers["Cross-Origin-Embedder-Policy"] == sec.headers.cross_origin_embedder_policy
+    if sec.headers.hsts.enabled:  # its value is sent only to a client on TLS
+        assert headers["Strict-Transport-Security"] == "$mindscape_hsts"
         max_age = int(sec.headers.hsts.max_age.seconds)
-        assert headers["Strict-Transport-Security"].startswith(f"max-age={max_age}")
+        assert re.search(rf'\n        https "max-age={max_age}[^"]*";\n', text)
 
     for line in (
         "server_tokens off;",
@@ -108,7 +111,8 @@ def test_gateway_config_content(rendered) -> None:
         "location = /healthz",
         f"client_max_body_size {sec.limits.max_body_size.nginx};",
         "proxy_set_header X-Request-ID",
-        "proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;",
+        "proxy_set_header X-Forwarded-For $remote_addr;",
+        "error_log /dev/stderr crit;",
     ):
         assert line in text, line
 
@@ -125,7 +129,8 @@ def test_gateway_config_content(rendered) -> None:
     if rate.enabled:
         assert f"rate={rate.requests_per_second}r/s;" in text
         assert (f"burst={rate.burst} nodelay;" if rate.burst else "per_client nodelay;") in text
-        assert f"limit_req_status {rate.status};" in text
+        assert f"limit_req_status {rate.status};" in text and f"limit_conn_status {rate.status};" in text
+        assert f"limit_conn mindscape_conn_per_client {rate.connections_per_client};" in text
     else:
         assert "limit_req" not in text
     assert ("log_format mindscape_audit escape=json" in text) == sec.audit_log.enabled
@@ -322,7 +327,8 @@ def test_running_gateway_headers_cors_proxy_and_rate_limit(running_gateway) -> N
         and time.monotonic() < deadline
     ):
         time.sleep(0.05)  # nginx logs after it answers
-    entry = next(line for line in lines if line["uri"] == "/things?x=1")
+    entry = next(line for line in lines if line["uri"] == "/things")  # never the query string
+    assert "x=1" not in audit_log.read_text()
     assert entry["request_id"] == "req-42" and entry["status"] == 200 and entry["method"] == "GET"
     assert entry["origin"] == other and entry["remote_addr"] == "127.0.0.1"
     assert {"time", "bytes", "duration", "user_agent"} <= set(entry)

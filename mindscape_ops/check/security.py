@@ -14,14 +14,18 @@ from mindscape_ops.check.secrets import secrets_in_files, secrets_mode
 if TYPE_CHECKING:
     import http.client
 
+    from mindscape_ops.provision.endpoints import Address
+
 OTHER_ORIGIN = "https://not-an-allowed-origin.invalid"
 
 
 def expected_headers(security) -> dict[str, str]:
-    """Each security header the gateway must send, with its value (as the nginx template says)."""
+    """Each security header the gateway must send, with its value (as the nginx template says),
+    to a client that reaches it directly: HSTS only when the gateway itself serves TLS (behind a
+    TLS proxy, only the proxy's clients get it)."""
     h = security.headers
     wanted = {}
-    if h.hsts.enabled:
+    if h.hsts.enabled and security.tls.mode == "terminate":
         value = f"max-age={int(h.hsts.max_age.seconds)}"
         value += "; includeSubDomains" if h.hsts.include_subdomains else ""
         value += "; preload" if h.hsts.preload else ""
@@ -35,6 +39,7 @@ def expected_headers(security) -> dict[str, str]:
             "Permissions-Policy": h.permissions_policy,
             "Cross-Origin-Opener-Policy": h.cross_origin_opener_policy,
             "Cross-Origin-Resource-Policy": h.cross_origin_resource_policy,
+            "Cross-Origin-Embedder-Policy": h.cross_origin_embedder_policy,
         }
     )
     return wanted
@@ -53,12 +58,26 @@ def header_problems(wanted: dict[str, str], got: http.client.HTTPMessage | dict[
     return problems
 
 
+def connection(ctx: CheckContext, address: Address | None = None) -> http.client.HTTPConnection:
+    """A connection to the gateway's published port: HTTPS when it serves TLS. Its certificate
+    is for the public name, not this address: the gates check the gateway, not the certificate."""
+    import http.client
+    import ssl
+
+    address = address or ctx.address("gateway")
+    if ctx.platform.security.tls.mode != "terminate":
+        return http.client.HTTPConnection(address.host, address.port, timeout=HTTP_TIMEOUT_S)
+    context = ssl.create_default_context()
+    context.check_hostname = False
+    context.verify_mode = ssl.CERT_NONE
+    return http.client.HTTPSConnection(address.host, address.port, timeout=HTTP_TIMEOUT_S, context=context)
+
+
 def request(ctx: CheckContext, method: str, path: str, headers: dict[str, str] | None = None):
     """One request to the gateway on its published port: (status, headers)."""
     import http.client
 
-    address = ctx.address("gateway")
-    conn = http.client.HTTPConnection(address.host, address.port, timeout=HTTP_TIMEOUT_S)
+    conn = connection(ctx)
     try:
         conn.request(method, path, headers=headers or {})
         response = conn.getresponse()
@@ -147,7 +166,7 @@ def burst(ctx: CheckContext, count: int, limit_status: int) -> tuple[int, int]:
     def one(_: int) -> int | None:
         import http.client
 
-        conn = http.client.HTTPConnection(address.host, address.port, timeout=HTTP_TIMEOUT_S)
+        conn = connection(ctx, address)
         try:
             conn.request("GET", "/")
             response = conn.getresponse()
