@@ -11,7 +11,7 @@ import os
 import socket
 import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import docker
@@ -74,6 +74,8 @@ class ContainerRequest:
     healthcheck: dict[str, Any] | None
     extra_hosts: dict[str, str]
     log_options: dict[str, str]
+    log_driver: str = "json-file"
+    extra_ports: Mapping[int, int] = field(default_factory=dict)  # container port -> host port, on `bind`
 
 
 class Engine:
@@ -102,6 +104,8 @@ class Engine:
                     health=_health_from_status(row.get("Status", "")),
                     labels=labels,
                     container_id=row["Id"],
+                    image=row.get("Image", ""),
+                    ports=tuple(sorted(set(_published(row)))),
                 )
         return found
 
@@ -218,11 +222,14 @@ class Engine:
         api = self.api
         with engine_errors(f"creating {request.name}"):
             host_config = api.create_host_config(
-                port_bindings={request.container_port: (request.bind, request.host_port)},
+                port_bindings={
+                    request.container_port: (request.bind, request.host_port),
+                    **{port: (request.bind, host) for port, host in request.extra_ports.items()},
+                },
                 binds=request.binds,
                 extra_hosts=request.extra_hosts or None,
                 init=False,
-                log_config={"Type": "json-file", "Config": request.log_options},
+                log_config={"Type": request.log_driver, "Config": request.log_options},
             )
             networking = api.create_networking_config(
                 {request.network: api.create_endpoint_config(aliases=[request.alias])}
@@ -233,7 +240,7 @@ class Engine:
                 name=request.name,
                 environment=request.environment,
                 labels=request.labels,
-                ports=[request.container_port],
+                ports=[request.container_port, *request.extra_ports],
                 host_config=host_config,
                 networking_config=networking,
                 healthcheck=request.healthcheck,
@@ -328,9 +335,10 @@ class Engine:
             if not self.api.put_archive(container, path, iter(tar_chunks)):
                 raise OperationFailed(f"the engine did not unpack the archive into {container}:{path}")
 
-    def logs(self, container: str, tail: int | str = "all") -> str:
+    def logs(self, container: str, tail: int | str = "all", since: int | None = None) -> str:
+        """Its output (`since`: only lines from that Unix time on)."""
         with engine_errors(f"reading logs of {container}"):
-            data = self.api.logs(container, tail=tail, stdout=True, stderr=True)
+            data = self.api.logs(container, tail=tail, stdout=True, stderr=True, since=since)
         return data.decode("utf-8", "replace")
 
     def follow_logs(self, container: str, tail: int | str = "all") -> Iterator[bytes]:
@@ -368,6 +376,12 @@ class ExecOutput:
     def close(self) -> None:
         with contextlib.suppress(OSError):
             self.running.sock.close()
+
+
+def _published(row: dict[str, Any]) -> Iterator[str]:
+    for port in row.get("Ports") or ():
+        if port.get("PublicPort"):
+            yield f"{port.get('IP', '')}:{port['PublicPort']}->{port['PrivatePort']}/{port.get('Type', 'tcp')}"
 
 
 def _health_from_status(status: str) -> str | None:

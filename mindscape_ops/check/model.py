@@ -17,7 +17,7 @@ from dataclasses import asdict, dataclass
 from typing import Any, Literal
 
 Severity = Literal["error", "warning"]
-GROUPS = ("config", "services", "database", "security", "monitoring", "backups")
+GROUPS = ("config", "services", "database", "security", "monitoring", "traces", "logs", "backups")
 DEFAULT_TIMEOUT_S = 10.0
 
 

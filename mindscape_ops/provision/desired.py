@@ -139,9 +139,16 @@ def check_conflicts(project: Project, engine: Engine, plan: Plan) -> None:
         if action.kind not in (Kind.CREATE, Kind.RECREATE, Kind.START):
             continue
         port, bind = action.desired.host_port, action.desired.spec.bind
+        own = action.observed.name if action.observed else None
+        for extra in action.desired.spec.extra_ports.values():
+            if holders := port_holders(engine, bind, extra, own):
+                problems.append(
+                    f"services.{action.service}: port {extra} on {bind} is already in use by {', '.join(holders)}; "
+                    "free it or pick another port"
+                )
         if port is None:
             continue
-        holders = port_holders(engine, bind, port, action.observed.name if action.observed else None)
+        holders = port_holders(engine, bind, port, own)
         if holders:
             hint = (
                 "free it or pick another port"
@@ -194,9 +201,11 @@ def container_request(project: Project, desired: Desired, secrets: dict[str, str
         container_port=spec.container_port,
         bind=spec.bind,
         host_port=spec.published_port or 0,
+        extra_ports=dict(spec.extra_ports),
         binds=binds,
         healthcheck=healthcheck,
         extra_hosts={"host.docker.internal": "host-gateway"} if spec.reach_host else {},
+        log_driver=spec.log_driver,
         log_options=dict(spec.log_options),
     )
 

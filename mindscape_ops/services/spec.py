@@ -61,6 +61,9 @@ class ContainerSpec:
     container_port: int
     host_port: int | str  # as written: a number, or "auto"
     bind: str
+    # more ports published on the same address: container port -> fixed host port (e.g. OTLP
+    # receivers beside a UI); the first port above is the one `up` probes
+    extra_ports: dict[int, int] = field(default_factory=dict)
     project: str = ""  # `project:` of platform.yaml, which owns the container
     name: str = ""  # <project>-<service>
     network: str = ""  # <project>, where the container is known by its service name
@@ -79,6 +82,7 @@ class ContainerSpec:
     healthcheck: tuple[str, ...] = ()  # Docker HEALTHCHECK test, e.g. ("CMD-SHELL", "..."); () for none
     start_period: float = 0.0  # seconds of grace for Docker's healthcheck (the service's health.start_period)
     healthcheck_timing: dict[str, int] = field(default_factory=lambda: dict(HEALTHCHECK))
+    log_driver: str = "json-file"  # or the log store's driver (a service with a log_sink)
     log_options: dict[str, str] = field(default_factory=lambda: dict(LOG_OPTIONS))
     reach_host: bool = False  # add host.docker.internal -> host gateway (to reach the app)
     # Set by `up` (None in the compose export and in a plan that has not picked them):
@@ -136,12 +140,16 @@ def container_specs(platform: Platform) -> dict[str, ContainerSpec]:
     from mindscape_ops.services.registry import SERVICES
 
     enabled = platform.services.enabled()
+    sink = next((s for s in SERVICES if s.log_sink is not None and s.name in enabled), None)
     specs: dict[str, ContainerSpec] = {}
     for service in SERVICES:
         settings = enabled.get(service.name)
         if settings is None:
             continue
         own = service.container(platform)
+        logging = sink.log_sink(platform, service.name) if sink and sink.log_sink and sink is not service else None
+        if logging is not None:
+            own["log_driver"], own["log_options"] = logging
         files = own.get("secret_files", {})
         if files:  # the variable names the file; the file is mounted read-only
             own["environment"] = {**own.get("environment", {}), **{env: secret_path(k) for env, k in files.items()}}

@@ -1,0 +1,98 @@
+"""Jaeger v2: the trace store. OTLP receivers (gRPC and HTTP) for the applications, the query
+API (and, in the official image, the UI) on its port, spans in memory (a bounded number of
+traces) or in Badger on the data volume (for a bounded time). Its own metrics go to
+Prometheus. Applications get `deploy/otel/app.env` to send their traces here."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Annotated, Literal
+
+from pydantic import Field
+
+from mindscape_ops.check.traces import TRACES_GATES
+from mindscape_ops.config.base import ImageRef, PortSpec, Service
+from mindscape_ops.config.types import Duration, Name
+from mindscape_ops.services.definition import Artifact, Metrics, Problem, ServiceDef, deploy
+from mindscape_ops.services.spec import Mount, Probe, wget_healthcheck
+
+if TYPE_CHECKING:
+    from mindscape_ops.config.models import Platform
+
+# Where Jaeger listens inside its container (the collector's usual ports).
+OTLP_GRPC, OTLP_HTTP, QUERY_HTTP, QUERY_GRPC, METRICS, HEALTH = 4317, 4318, 16686, 16685, 8888, 13133
+CONFIG = "/etc/jaeger/config.yaml"
+BADGER_DIR = "/tmp"  # the image's own volume; writable by its non-root user
+
+FixedPort = Annotated[int, Field(ge=1, le=65535)]
+
+
+class Jaeger(Service):
+    """The trace store: OTLP in, the query API (and UI) on `port`."""
+
+    image: ImageRef = "jaegertracing/jaeger:2.13.0"
+    port: PortSpec = QUERY_HTTP
+    otlp_grpc_port: FixedPort | None = OTLP_GRPC
+    otlp_http_port: FixedPort | None = OTLP_HTTP
+    storage: Literal["memory", "badger"] = "memory"
+    max_traces: int = Field(100_000, ge=100, le=10_000_000)
+    retention: Duration = Duration("72h")
+    service_name: Name | None = None
+    sample_ratio: float = Field(1.0, ge=0, le=1)
+
+
+def container(platform: Platform) -> dict:
+    jaeger = platform.services.jaeger
+    published = {OTLP_GRPC: jaeger.otlp_grpc_port, OTLP_HTTP: jaeger.otlp_http_port}
+    return dict(
+        container_port=QUERY_HTTP,
+        extra_ports={inside: host for inside, host in published.items() if host is not None},
+        command=(f"--config={CONFIG}",),
+        mounts=(Mount(f"{platform.paths.deploy}/jaeger/config.yaml", CONFIG),),
+        volume_target=BADGER_DIR if jaeger.storage == "badger" else None,
+        healthcheck=wget_healthcheck(HEALTH, "/status"),
+    )
+
+
+def problems(platform: Platform) -> list[Problem]:
+    """The OTLP ports are published beside `port`: none may be another published port."""
+    jaeger = platform.services.jaeger
+    taken: dict[int, str] = {}
+    for name, service in platform.services.enabled().items():
+        if isinstance(service.port, int):
+            taken.setdefault(service.port, f"services.{name}.port")
+    found: list[Problem] = []
+    for key in ("otlp_grpc_port", "otlp_http_port"):
+        port = getattr(jaeger, key)
+        if port is None:
+            continue
+        if port in taken:
+            found.append((("services", "jaeger", key), f"port {port} is already used by {taken[port]}"))
+        taken[port] = f"services.jaeger.{key}"
+    return found
+
+
+def otlp_endpoint(platform: Platform, protocol: Literal["grpc", "http"]) -> str | None:
+    """Where an application on this machine sends OTLP (None: that receiver is not published)."""
+    jaeger = platform.services.jaeger
+    port = jaeger.otlp_http_port if protocol == "http" else jaeger.otlp_grpc_port
+    if port is None:
+        return None
+    host = "127.0.0.1" if jaeger.bind == "0.0.0.0" else jaeger.bind
+    return f"http://{host}:{port}"
+
+
+SERVICE = ServiceDef(
+    name="jaeger",
+    summary="trace store: OTLP in, query API out",
+    settings=Jaeger,
+    container=container,
+    probe=Probe("http", "/api/services", expect='"data"'),
+    metrics=Metrics(METRICS),
+    artifacts=(
+        Artifact("jaeger/config.yaml.j2", deploy("jaeger/config.yaml")),
+        Artifact("otel/app.env.j2", deploy("otel/app.env")),
+        Artifact("runbooks/tracing.md.j2", lambda platform: f"{platform.paths.runbooks}/tracing.md"),
+    ),
+    problems=problems,
+    gates=TRACES_GATES,
+)
