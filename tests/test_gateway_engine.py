@@ -14,11 +14,13 @@ import uuid
 from pathlib import Path
 
 import pytest
+import yaml
 
 from mindscape_ops.check.security import expected_headers, header_problems
 from mindscape_ops.services.spec import container_specs
 
 from . import render_support
+from .conftest import remove_project, run_cli, unique_project
 from .render_support import deploy, full_data, platform_from
 from .tls_support import gateway_conf, issue
 
@@ -284,3 +286,39 @@ def test_an_https_upstream_is_verified(engine, tmp_path: Path) -> None:
             time.sleep(0.2)  # the upstream container may still be starting
         results[label] = result[0], result[2]
     assert results == {"right": (200, b"upstream ok\n"), "other": (502, results["other"][1])}
+
+
+# -- through the CLI --------------------------------------------------------------------------
+
+
+def test_up_and_check_a_gateway_that_terminates_tls(engine, tmp_path: Path) -> None:
+    """`up` mounts the certificate and key and knows the gateway ready (its probe and Docker's
+    healthcheck use the plain /healthz); `check`'s security gates speak HTTPS to it."""
+    client, image = engine
+    project = unique_project("gwtls")
+    issue(tmp_path / "tls", "site", ["localhost", "127.0.0.1"])
+    platform = {
+        "version": 1,
+        "project": project,
+        "services": {"gateway": {"image": image, "port": "auto", "upstream": UPSTREAM_DOWN}},
+        "security": {
+            "tls": {"mode": "terminate", "certificate": "tls/site.pem", "key": "tls/site.key"},
+            "rate_limit": {"requests_per_second": 5, "burst": 5},
+        },
+    }
+    (tmp_path / "platform.yaml").write_text(yaml.safe_dump(platform))
+    try:
+        result = run_cli("up", cwd=tmp_path, timeout=300)
+        assert result.returncode == 0, result.stdout + result.stderr
+        result = run_cli("check", "--only", "security", "--json", cwd=tmp_path, timeout=300)
+        assert result.returncode == 0, result.stdout + result.stderr
+        gates = {row["id"]: row for row in json.loads(result.stdout)}
+        assert gates["security.headers"]["message"] == "9 security headers present with their configured values"
+        for gate in ("security.cors", "security.rate_limit", "security.healthz"):
+            assert gates[gate]["status"] == "pass", gates[gate]
+    finally:
+        remove_project(client, project)
+    (tmp_path / "tls" / "site.key").unlink()
+    result = run_cli("up", cwd=tmp_path, timeout=300)
+    assert result.returncode == 2 and "security.tls.key: tls/site.key is not a file" in result.stderr
+    assert not client.containers.list(all=True, filters={"label": f"io.mindscape.project={project}"})
