@@ -125,7 +125,11 @@ def audited(command: str, lock: Path | None = None, wait: bool = True, **argumen
     finally:
         workspace = record.project.workspace if record.project is not None else record.workspace
         if workspace is not None:
-            workspace.audit(command, arguments, record.outcome, started)
+            entry = workspace.audit(command, arguments, record.outcome, started)
+            if record.project is not None and "victorialogs" in record.project.platform.services.enabled():
+                from mindscape_ops.provision.logstore import ship_audit
+
+                ship_audit(record.project, entry)  # also to the log store, when it runs
 
 
 def exit_with(code: int) -> None:

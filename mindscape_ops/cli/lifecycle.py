@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+import time
 from typing import Annotated
 
 import typer
@@ -187,20 +188,51 @@ def logs(
     service: Annotated[str, typer.Argument(help="The service whose logs to show.")],
     follow: Annotated[bool, typer.Option("--follow", "-F", help="Keep streaming new lines.")] = False,
     tail: Annotated[str, typer.Option("--tail", "-n", help="Lines from the end (a number, or all).")] = "all",
+    query: Annotated[
+        str, typer.Option("--query", "-q", help="A LogsQL filter, run by the log store (victorialogs).")
+    ] = "",
+    since: Annotated[str, typer.Option("--since", help="Only lines this recent (a duration: 30s, 5m, 1h).")] = "",
+    as_json: JsonOption = False,
     files: FilesOption = None,
 ) -> None:
-    """Show a service's container logs."""
+    """Show a service's logs: from the log store when it runs, else the engine's."""
+    from mindscape_ops.config.types import Duration
     from mindscape_ops.errors import UsageError
     from mindscape_ops.provision import lifecycle
+    from mindscape_ops.provision.logstore import as_text, read_store
 
     if tail != "all" and not tail.isdigit():
         raise UsageError(f"--tail {tail!r}: expected a number or all")
+    try:
+        window = Duration.parse(since) if since else None
+    except ValueError as exc:
+        raise UsageError(f"--since: {exc}") from None
+    if follow and (query or as_json):
+        raise UsageError("--follow reads the engine's stream: it takes no --query or --json")
     project = open_project(files)
-    engine, name = lifecycle.logs(project, service)
     count: int | str = int(tail) if tail.isdigit() else "all"
+    rows = None if follow else read_store(project, service, query, window, count)
+    if rows is not None:
+        if as_json:
+            stdout_json(rows)
+        else:
+            sys.stdout.write("".join(as_text(row) + "\n" for row in rows))
+        return
+    if query:
+        from mindscape_ops.errors import OperationFailed
+
+        raise OperationFailed(
+            f"--query needs the log store, and it does not hold {service}'s lines now (not running?)",
+            f"`mindscape up victorialogs`, or drop --query to read the engine's logs of {service}",
+        )
+    engine, name = lifecycle.logs(project, service)
     if follow:
         for chunk in engine.follow_logs(name, tail=count):
             sys.stdout.buffer.write(chunk)
             sys.stdout.flush()
+        return
+    text = engine.logs(name, tail=count, since=int(time.time() - window.seconds) if window else None)
+    if as_json:
+        stdout_json([{"_msg": line, "source": "engine"} for line in text.splitlines()])
     else:
-        sys.stdout.write(engine.logs(name, tail=count))
+        sys.stdout.write(text)

@@ -71,6 +71,9 @@ class ServiceDef:
     before_start: Callable[[UpContext], None] | None = None  # just before its container starts
     after_ready: Callable[[UpContext], None] | None = None  # once its probe passes
     problems: Callable[[Platform], list[Problem]] | None = None  # rules across the platform about it
+    # A service that receives every other container's output: the log driver and its options
+    # for the container of the service named (None: that container keeps json-file).
+    log_sink: Callable[[Platform, str], tuple[str, dict[str, str]] | None] | None = None
     # Room for what later work plugs in per service, so it stays in the service's module:
     backup: Any = None  # how `mindscape backup` dumps and restores it
     gates: tuple[Any, ...] = ()  # its `mindscape check` quality gates

@@ -186,7 +186,8 @@ class Workspace:
 
     # -- audit -------------------------------------------------------------------------
 
-    def audit(self, command: str, arguments: Mapping[str, Any], outcome: str, started: float) -> None:
+    def audit(self, command: str, arguments: Mapping[str, Any], outcome: str, started: float) -> dict[str, Any]:
+        """Append one entry to the audit log; the entry (secrets redacted) is returned."""
         secrets = set(self.read_secrets().values())
         entry = {
             "time": datetime.now(UTC).isoformat(timespec="seconds"),
@@ -206,6 +207,7 @@ class Workspace:
                 os.close(fd)
         except OSError as exc:
             raise cannot_write(self.audit_file, exc) from None
+        return entry
 
 
 def _well_formed(state: dict[str, Any]) -> dict[str, Any]:

@@ -1,0 +1,61 @@
+"""The log store's HTTP API (VictoriaLogs), as mindscape uses it: is it up, run a LogsQL
+query, write rows. Standard library only; everything here talks to this machine."""
+
+from __future__ import annotations
+
+import json
+import urllib.error
+import urllib.parse
+import urllib.request
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from mindscape_ops.errors import OperationFailed
+
+QUERY_TIMEOUT_S = 10.0
+
+
+def quoted(value: str) -> str:
+    """A LogsQL string literal (also for a field name with dots)."""
+    return json.dumps(value)
+
+
+def healthy(base: str, timeout: float = 1.0) -> bool:
+    """True when the store answers its health check."""
+    try:
+        with urllib.request.urlopen(f"{base}/health", timeout=timeout) as response:  # noqa: S310 - 127.0.0.1
+            return response.status == 200
+    except (OSError, ValueError):
+        return False
+
+
+def parse_rows(body: bytes) -> list[dict[str, Any]]:
+    """Pure: the rows of a /select/logsql/query answer (one JSON object per line)."""
+    return [json.loads(line) for line in body.splitlines() if line.strip()]
+
+
+def query(base: str, logsql: str, limit: int | None = None, timeout: float = QUERY_TIMEOUT_S) -> list[dict[str, Any]]:
+    """Rows matching a LogsQL query; a query the store refuses is a clear error."""
+    form = {"query": logsql, **({"limit": str(limit)} if limit is not None else {})}
+    request = urllib.request.Request(f"{base}/select/logsql/query", data=urllib.parse.urlencode(form).encode())
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as response:  # noqa: S310 - 127.0.0.1
+            return parse_rows(response.read())
+    except urllib.error.HTTPError as exc:
+        detail = exc.read(2000).decode(errors="replace").strip().splitlines()
+        raise OperationFailed(
+            f"the log store refused the query: {detail[-1] if detail else exc.code}", "check the LogsQL syntax"
+        ) from None
+    except (OSError, ValueError) as exc:
+        raise OperationFailed(f"log store at {base}: {getattr(exc, 'reason', None) or exc}") from None
+
+
+def insert(
+    base: str, rows: Iterable[Mapping[str, Any]], stream_fields: Iterable[str] = (), timeout: float = 2.0
+) -> None:
+    """Write rows (each with `_msg`; `_time` optional) through the JSON-lines endpoint."""
+    params = urllib.parse.urlencode({"_stream_fields": ",".join(stream_fields)})
+    body = "".join(json.dumps(dict(row), sort_keys=True) + "\n" for row in rows).encode()
+    request = urllib.request.Request(f"{base}/insert/jsonline?{params}", data=body)
+    with urllib.request.urlopen(request, timeout=timeout) as response:  # noqa: S310 - 127.0.0.1
+        response.read()

@@ -1,0 +1,111 @@
+"""The project's log store: where it answers, the LogsQL that selects one service's lines,
+how a row reads as text, and mindscape's own audit entries sent there."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from mindscape_ops.adapters import logstore
+from mindscape_ops.errors import MindscapeError
+from mindscape_ops.workspace.project import Project
+
+STORE = "victorialogs"
+AUDIT_SERVICE = "mindscape"  # the service label of mindscape's own audit entries
+
+
+def _vl():  # imported late: the service module imports the check gates, which import this
+    from mindscape_ops.services import victorialogs
+
+    return victorialogs
+
+
+def store_base(project: Project) -> str | None:
+    """The store's base URL when it is enabled and has a port (None otherwise)."""
+    if STORE not in project.platform.services.enabled():
+        return None
+    from mindscape_ops.provision.endpoints import service_address
+
+    try:
+        address = service_address(project, STORE)
+    except MindscapeError:  # `port: auto` never picked: it never ran
+        return None
+    return f"http://{address.host}:{address.port}"
+
+
+def running_store(project: Project) -> str | None:
+    """The base URL when the store is enabled and answers its health check now."""
+    base = store_base(project)
+    return base if base is not None and logstore.healthy(base) else None
+
+
+def ships(project: Project, service: str) -> bool:
+    """Whether this service's output goes to the store (not the store's own, not with
+    ingest_port null)."""
+    from mindscape_ops.services.spec import container_specs
+
+    spec = container_specs(project.platform).get(service)
+    return spec is not None and spec.log_driver != "json-file"
+
+
+def service_query(project: str, service: str, query: str = "", since: str = "") -> str:
+    """Pure: LogsQL for one service's lines of one project, narrowed by a user query and a window."""
+    vl = _vl()
+    parts = [
+        f"{logstore.quoted(vl.PROJECT_FIELD)}:={logstore.quoted(project)}",
+        f"{logstore.quoted(vl.SERVICE_FIELD)}:={logstore.quoted(service)}",
+    ]
+    if since:
+        parts.append(f"_time:{since}")
+    if query.strip():
+        parts.append(f"({query})")
+    return " AND ".join(parts)
+
+
+def as_text(row: Mapping[str, Any]) -> str:
+    """Pure: a row as one line: time, message, then the fields of a JSON line as key=value."""
+    prefix = _vl().LINE_PREFIX
+    extra = " ".join(f"{k[len(prefix) :]}={v}" for k, v in sorted(row.items()) if k.startswith(prefix))
+    return " ".join(part for part in (str(row.get("_time", "")), str(row.get("_msg", "")), extra) if part)
+
+
+def ship_audit(project: Project, entry: Mapping[str, Any]) -> bool:
+    """Send one audit entry to the store when it runs; never fails the command (False: not sent)."""
+    base = store_base(project)
+    if base is None:
+        return False
+    vl = _vl()
+    row = {
+        "_msg": f"{entry.get('command', '')}: {entry.get('outcome', '')}",
+        "_time": entry.get("time", ""),
+        vl.PROJECT_FIELD: project.platform.project,
+        vl.SERVICE_FIELD: AUDIT_SERVICE,
+        vl.CONTAINER_FIELD: "",
+        **{f"audit.{key}": value for key, value in entry.items() if key != "time"},
+    }
+    try:
+        logstore.insert(base, [row], vl.STREAM_FIELDS, timeout=1.0)
+    except (OSError, ValueError):
+        return False
+    return True
+
+
+def read_store(
+    project: Project, service: str, query: str, since: str | None, tail: int | str
+) -> list[dict[str, Any]] | None:
+    """A service's lines from the store, oldest first (the last `tail`); None when the store
+    does not hold them now (not enabled, not running, or a service that is not shipped)."""
+    from mindscape_ops.errors import UsageError
+
+    enabled = project.platform.services.enabled()
+    if service not in enabled:
+        raise UsageError(f"not an enabled service: {service}", f"enabled: {', '.join(enabled) or 'none'}")
+    if not ships(project, service):
+        return None
+    base = running_store(project)
+    if base is None:
+        return None
+    logsql = service_query(project.platform.project, service, query, since or "")
+    if isinstance(tail, int):
+        return list(reversed(logstore.query(base, f"{logsql} | sort by (_time desc) limit {tail}")))
+    return logstore.query(base, f"{logsql} | sort by (_time)")

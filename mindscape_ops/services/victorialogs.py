@@ -1,0 +1,126 @@
+"""VictoriaLogs: the log store. Every other container's output reaches it through Docker's own
+splunk log driver (HTTP Event Collector JSON, posted by the engine to a second listener
+published on the host), so no agent runs; `docker logs` keeps working through the engine's
+dual-logging cache. A JSON line (the gateway's access log) arrives as fields."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Annotated
+
+from pydantic import Field
+
+from mindscape_ops.check.logs import LOGS_GATES
+from mindscape_ops.config.base import ImageRef, PortSpec, Service
+from mindscape_ops.config.types import Duration, Size
+from mindscape_ops.services.definition import Artifact, Metrics, Problem, ServiceDef, deploy
+from mindscape_ops.services.spec import LOG_OPTIONS, Probe, wget_healthcheck
+
+if TYPE_CHECKING:
+    from mindscape_ops.config.models import Platform
+
+HTTP, INGEST = 9428, 9429  # query API, UI and metrics; the log driver's endpoint
+DATA = "/victoria-logs-data"
+
+# What the splunk driver sends, as VictoriaLogs flattens it: the container's labels, its name
+# (the driver's tag) and the line, parsed when it is JSON (then its keys are event.line.<key>).
+PROJECT_FIELD = "event.attrs.io.mindscape.project"
+SERVICE_FIELD = "event.attrs.io.mindscape.service"
+CONTAINER_FIELD = "event.tag"
+LINE_PREFIX = "event.line."
+STREAM_FIELDS = (PROJECT_FIELD, SERVICE_FIELD, CONTAINER_FIELD)
+# The message: the line as written; for a JSON access-log line, its URI.
+MESSAGE_FIELDS = ("event.line", "event.line.uri")
+
+FixedPort = Annotated[int, Field(ge=1, le=65535)]
+
+
+class VictoriaLogs(Service):
+    """The log store: LogsQL queries and the UI on `port`, container logs in on `ingest_port`."""
+
+    image: ImageRef = "victoriametrics/victoria-logs:v1.52.1"
+    port: PortSpec = HTTP
+    # Where the engine delivers every container's output (on `bind`); null: containers keep
+    # Docker's json-file driver only and nothing is shipped.
+    ingest_port: FixedPort | None = INGEST
+    retention: Duration = Duration("7d")  # at least 1d
+    max_disk: Size = Size("1gb")  # older days are dropped beyond this
+
+
+def container(platform: Platform) -> dict:
+    vl = platform.services.victorialogs
+    command = [
+        f"-storageDataPath={DATA}",
+        f"-retentionPeriod={int(vl.retention.seconds // 3600)}h",
+        f"-retention.maxDiskSpaceUsageBytes={vl.max_disk.bytes}",
+        f"-httpListenAddr=:{HTTP}",
+        f"-splunk.streamFields={','.join(STREAM_FIELDS)}",
+        f"-splunk.msgField={','.join(MESSAGE_FIELDS)}",
+    ]
+    if vl.ingest_port is not None:
+        command.append(f"-httpListenAddr=:{INGEST}")
+    return dict(
+        container_port=HTTP,
+        extra_ports={INGEST: vl.ingest_port} if vl.ingest_port is not None else {},
+        command=tuple(command),
+        volume_target=DATA,
+        healthcheck=wget_healthcheck(HTTP, "/health"),
+    )
+
+
+def host_of(bind: str) -> str:
+    return "127.0.0.1" if bind == "0.0.0.0" else bind
+
+
+def log_sink(platform: Platform, service: str) -> tuple[str, dict[str, str]] | None:
+    """The log driver and options of another service's container: Docker's splunk driver,
+    posting from the engine to the ingest port. Lines are buffered, never block the
+    container (non-blocking mode), and are kept locally for `docker logs` (the cache)."""
+    vl = platform.services.victorialogs
+    if vl.ingest_port is None:
+        return None
+    return "splunk", {
+        "splunk-url": f"http://{host_of(vl.bind)}:{vl.ingest_port}",
+        "splunk-token": "mindscape",  # VictoriaLogs checks none; the driver insists on one
+        "splunk-format": "json",
+        "splunk-verify-connection": "false",  # the store may start later or be restarting
+        "tag": platform.container_name(service),
+        "labels": "io.mindscape.project,io.mindscape.service",
+        "mode": "non-blocking",
+        "max-buffer-size": "4m",
+        "cache-max-size": LOG_OPTIONS["max-size"],
+        "cache-max-file": LOG_OPTIONS["max-file"],
+    }
+
+
+def problems(platform: Platform) -> list[Problem]:
+    vl = platform.services.victorialogs
+    at = lambda key: ("services", "victorialogs", key)  # noqa: E731
+    found: list[Problem] = []
+    if vl.retention.seconds < 86400:
+        found.append((at("retention"), f"{vl.retention} is under VictoriaLogs' minimum of 1d"))
+    if vl.max_disk.bytes < 1024**2:
+        found.append((at("max_disk"), f"{vl.max_disk} is too small; use at least 1mb"))
+    for name, service in platform.services.enabled().items():
+        if vl.ingest_port is not None and service.port == vl.ingest_port:
+            found.append((at("ingest_port"), f"port {vl.ingest_port} is already services.{name}.port"))
+    return found
+
+
+SERVICE = ServiceDef(
+    name="victorialogs",
+    summary="log store: every container's output, queried with LogsQL",
+    settings=VictoriaLogs,
+    container=container,
+    probe=Probe("http", "/health"),
+    metrics=Metrics(HTTP),
+    problems=problems,
+    log_sink=log_sink,
+    artifacts=(  # its alerts, where Prometheus reads rules
+        Artifact(
+            "prometheus/rules/logs.yml.j2",
+            deploy("prometheus/rules/logs.yml"),
+            lambda platform: "prometheus" in platform.services.enabled(),
+        ),
+    ),
+    gates=LOGS_GATES,
+)
