@@ -15,7 +15,8 @@ from pydantic import AfterValidator, Field, model_validator
 from mindscape_ops.config.base import Strict, check_pattern
 from mindscape_ops.config.types import Duration, RelativePath
 
-_GIT_RE = re.compile(r"^git\+(https|ssh)://[A-Za-z0-9@._~:/%+-]+@(?P<ref>[^@/]+)$")
+# No credentials in a URL (they would land in the workflows): only ssh's `git@` user.
+_GIT_RE = re.compile(r"^git\+(https://|ssh://(git@)?)[A-Za-z0-9._~:/%+-]+@(?P<ref>[^@/]+)$")
 _SHA_RE = re.compile(r"^[0-9a-f]{40}$")
 _PIN_RE = re.compile(r"^mindscape==(?P<version>\d+(\.\d+){0,3}([a-z]+\d+)?(\.post\d+)?(\.dev\d+)?)$")
 _WHEEL_RE = re.compile(r"^https://[A-Za-z0-9._~:/%+-]+/mindscape-(?P<version>[0-9][A-Za-z0-9.]*)-[A-Za-z0-9_.-]+\.whl$")

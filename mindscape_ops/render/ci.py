@@ -5,6 +5,7 @@ one), and the versions of the tools the workflows install."""
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
@@ -25,6 +26,7 @@ TOOL_VERSIONS = {
 
 # The files setup-python's pip cache is keyed on, looked for at the top of the project.
 DEPENDENCY_PATTERNS = ("pyproject.toml", "setup.py", "requirements*.txt")
+_PLAIN_NAME = re.compile(r"^[A-Za-z0-9._-]+$")
 
 
 @dataclass(frozen=True)
@@ -98,7 +100,8 @@ def dependency_files(root: Path | None) -> list[str]:
     if root is None:
         return []
     found = {path.name for pattern in DEPENDENCY_PATTERNS for path in root.glob(pattern) if path.is_file()}
-    return sorted(found)
+    # A name goes into YAML and a glob list as is: only plain ones (no spaces, quotes, `*`).
+    return sorted(name for name in found if _PLAIN_NAME.match(name))
 
 
 def ci_context(platform, root: Path | None) -> dict[str, object]:
