@@ -9,6 +9,8 @@ import os
 import re
 import shutil
 import subprocess
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -156,6 +158,47 @@ def nginx_test(conf: Path, tmp_path: Path) -> subprocess.CompletedProcess:
     return run(
         tool("unshare"), "--mount", "sh", "-c", 'mount --bind "$0" /etc/hosts && exec "$@"', str(hosts), *command
     )
+
+
+@contextmanager
+def local_nginx(conf_text: str, directory: Path, stdout=subprocess.DEVNULL) -> Iterator[int]:
+    """The gateway's nginx.conf served by this machine's nginx on a free 127.0.0.1 port (only
+    the listen port and pid path changed), access log to `stdout`; yields the port once
+    /healthz answers."""
+    import http.client
+    import socket
+    import time
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    text = re.sub(r"listen 8080( ssl)? default_server;", rf"listen 127.0.0.1:{port}\1 default_server;", conf_text)
+    conf = directory / "nginx.conf"
+    conf.write_text(text.replace("pid /tmp/nginx.pid;", f"pid {directory}/nginx.pid;"))
+    (directory / "logs").mkdir(exist_ok=True)
+    command = [tool("nginx"), "-e", "stderr", "-p", f"{directory}/", "-c", str(conf), "-g", "daemon off;"]
+    process = subprocess.Popen(command, stdout=stdout, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 10
+        while True:
+            connection = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
+            try:
+                connection.request("GET", "/healthz")
+                if connection.getresponse().status == 200:
+                    break
+            except OSError:
+                pass
+            finally:
+                connection.close()
+            if process.poll() is not None:
+                pytest.fail(f"nginx did not start: {process.stderr.read()}")
+            if time.monotonic() > deadline:
+                pytest.fail("nginx did not answer /healthz within 10s")
+            time.sleep(0.05)
+        yield port
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
 
 
 def _unescape(match: re.Match) -> str:

@@ -26,8 +26,8 @@ from mindscape_ops.services.spec import container_specs
 
 from . import render_support
 from .conftest import run_cli
-from .render_support import full_data, nginx_test, platform_from
-from .test_render_gateway import fetch, free_port
+from .render_support import full_data, local_nginx, nginx_test, platform_from
+from .test_render_gateway import fetch
 from .tls_support import gateway_conf, issue, tls_platform
 
 this_family_only = render_support.this_family_only
@@ -175,36 +175,15 @@ class _SlowApp(BaseHTTPRequestHandler):
 @pytest.mark.tools
 def test_open_requests_per_client_are_limited(tmp_path: Path) -> None:
     """4 slow requests at once from one address, with room for 2: 2 pass, 2 get the status."""
-    import subprocess
-
     app = ThreadingHTTPServer(("127.0.0.1", 0), _SlowApp)
     threading.Thread(target=app.serve_forever, daemon=True).start()
     data = full_data()
     data["services"]["gateway"]["upstream"] = f"http://127.0.0.1:{app.server_address[1]}"
     data["security"]["rate_limit"] = {"requests_per_second": 100, "burst": 100, "connections_per_client": 2}
-    port = free_port()
     text = gateway_conf(platform_from(tmp_path / "source", data))
-    text = text.replace("listen 8080 default_server;", f"listen 127.0.0.1:{port} default_server;")
-    conf = tmp_path / "nginx.conf"
-    conf.write_text(text.replace("pid /tmp/nginx.pid;", f"pid {tmp_path}/nginx.pid;"))
-    (tmp_path / "logs").mkdir()
-    nginx = render_support.tool("nginx")
-    command = [nginx, "-e", "stderr", "-p", f"{tmp_path}/", "-c", str(conf), "-g", "daemon off;"]
-    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        deadline = time.monotonic() + 10
-        while True:
-            try:
-                if fetch(port, "GET", "/healthz")[0] == 200:
-                    break
-            except OSError:
-                assert time.monotonic() < deadline, "nginx did not start"
-                time.sleep(0.05)
+    with local_nginx(text, tmp_path) as port:
         with ThreadPoolExecutor(4) as pool:
             statuses = sorted(pool.map(lambda _: fetch(port, "GET", "/slow")[0], range(4)))
         assert statuses == [200, 200, 429, 429]
         assert fetch(port, "GET", "/slow")[0] == 200  # freed once they finished
-    finally:
-        process.terminate()
-        process.wait(timeout=10)
-        app.shutdown()
+    app.shutdown()

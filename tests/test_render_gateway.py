@@ -9,7 +9,6 @@ import json
 import os
 import re
 import socket
-import subprocess
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -30,6 +29,7 @@ from .render_support import (
     full_data,
     hostile,
     literal,
+    local_nginx,
     nginx_headers,
     nginx_test,
     platform_from,
@@ -245,7 +245,6 @@ def fetch(port: int, method: str, path: str, headers: dict[str, str] | None = No
 def running_gateway(tmp_path: Path):
     """The rendered nginx.conf served by the real nginx in front of a stand-in application.
     Only the listen port and pid path are changed, so it can run beside anything else."""
-    nginx = tool("nginx")
     app = ThreadingHTTPServer(("127.0.0.1", 0), _App)
     threading.Thread(target=app.serve_forever, daemon=True).start()
     data = full_data()
@@ -255,35 +254,10 @@ def running_gateway(tmp_path: Path):
     )
     data["security"]["rate_limit"].update(requests_per_second=1, burst=2, status=429)
     platform = platform_from(tmp_path, data)
-    port = free_port()
     text = render_platform(platform)[deploy(platform, "gateway/nginx.conf")]
-    text = text.replace("listen 8080 default_server;", f"listen 127.0.0.1:{port} default_server;")
-    text = text.replace("pid /tmp/nginx.pid;", f"pid {tmp_path}/nginx.pid;")
-    conf = tmp_path / "nginx.conf"
-    conf.write_text(text)
-    (tmp_path / "logs").mkdir()
-    audit = (tmp_path / "access.log").open("w")
-    command = [nginx, "-e", "stderr", "-p", f"{tmp_path}/", "-c", str(conf), "-g", "daemon off;"]
-    process = subprocess.Popen(command, stdout=audit, stderr=subprocess.PIPE, text=True)
-    try:
-        deadline = time.monotonic() + 10
-        while True:
-            try:
-                if fetch(port, "GET", "/healthz")[0] == 200:
-                    break
-            except OSError:
-                pass
-            if process.poll() is not None:
-                pytest.fail(f"nginx did not start: {process.stderr.read()}")
-            if time.monotonic() > deadline:
-                pytest.fail("nginx did not answer /healthz within 10s")
-            time.sleep(0.05)
+    with (tmp_path / "access.log").open("w") as audit, local_nginx(text, tmp_path, audit) as port:
         yield platform, port, tmp_path / "access.log"
-    finally:
-        process.terminate()
-        process.wait(timeout=10)
-        audit.close()
-        app.shutdown()
+    app.shutdown()
 
 
 @pytest.mark.tools
