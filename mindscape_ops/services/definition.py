@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 from mindscape_ops.services.spec import Probe
 
@@ -38,6 +38,27 @@ class Metrics:
 
     port: int
     path: str = "/metrics"
+
+
+@dataclass(frozen=True)
+class KubeShape:
+    """How a service runs on Kubernetes, beyond its ContainerSpec and probe (which
+    render/kubernetes/ reads too): the workload, the image's unprivileged uid (Kubernetes needs a
+    number), the paths it writes over a read-only root filesystem, default resources, and the
+    network edges its NetworkPolicy allows."""
+
+    workload: Literal["Deployment", "StatefulSet", "DaemonSet"] = "Deployment"
+    run_as: int = 65534  # nobody: the uid of most exporters' and Prometheus' images
+    read_only_root: bool = True
+    writable: tuple[str, ...] = ("/tmp",)  # emptyDirs over the read-only root
+    cpu: tuple[str, str] = ("50m", "500m")  # request, limit (kubernetes.resources overrides)
+    memory: tuple[str, str] = ("64Mi", "256Mi")
+    clients: bool = False  # the application's pods may connect (a database, a cache)
+    public: bool = False  # anyone may connect (the gateway)
+    # platform services it connects to besides depends_on (e.g. the exporter via pgbouncer)
+    talks_to: Callable[[Platform], tuple[str, ...]] = lambda platform: ()
+    # the files in each folder of .mindscape/ it mounts (they become keys of the Secret)
+    workspace_files: Callable[[Platform], dict[str, tuple[str, ...]]] = lambda platform: {}
 
 
 class UpContext(Protocol):
@@ -77,6 +98,7 @@ class ServiceDef:
     # Room for what later work plugs in per service, so it stays in the service's module:
     backup: Any = None  # how `mindscape backup` dumps and restores it
     gates: tuple[Any, ...] = ()  # its `mindscape check` quality gates
+    kubernetes: KubeShape = KubeShape()  # its shape on Kubernetes (`render --target kubernetes`)
 
     def credentials_for(self, platform: Platform, secrets: Mapping[str, str]) -> Credentials:
         """Who its probe logs in as: its `credentials` hook, or nobody for a service without one."""

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 from mindscape_ops.check.monitoring import GRAFANA_GATES
 from mindscape_ops.config.base import ImageRef, PortSpec, Service
 from mindscape_ops.config.types import Identifier
-from mindscape_ops.services.definition import Artifact, Metrics, ServiceDef, deploy
+from mindscape_ops.services.definition import Artifact, KubeShape, Metrics, ServiceDef, deploy
 from mindscape_ops.services.spec import Mount, Probe, wget_healthcheck
 
 if TYPE_CHECKING:
@@ -55,4 +55,5 @@ SERVICE = ServiceDef(
         Artifact("grafana/platform-overview.json.j2", deploy("grafana/dashboards/platform-overview.json")),
     ),
     gates=GRAFANA_GATES,  # its `mindscape check` gates
+    kubernetes=KubeShape(run_as=472, memory=("128Mi", "512Mi")),
 )

@@ -7,7 +7,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from mindscape_ops.config.base import ImageRef, PortSpec, Service
-from mindscape_ops.services.definition import Metrics, ServiceDef
+from mindscape_ops.services.definition import KubeShape, Metrics, ServiceDef
 from mindscape_ops.services.spec import Mount, Probe, wget_healthcheck
 
 if TYPE_CHECKING:
@@ -35,4 +35,5 @@ SERVICE = ServiceDef(
     container=container,
     probe=Probe("http", "/metrics", expect="node_exporter_build_info"),
     metrics=Metrics(9100),
+    kubernetes=KubeShape(workload="DaemonSet"),
 )

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Literal
 from pydantic import Field
 
 from mindscape_ops.config.base import ImageRef, PortSpec, Service
-from mindscape_ops.services.definition import Artifact, ServiceDef, UpContext, deploy
+from mindscape_ops.services.definition import Artifact, KubeShape, ServiceDef, UpContext, deploy
 from mindscape_ops.services.postgres import INITDB
 from mindscape_ops.services.postgres import credentials as postgres_credentials
 from mindscape_ops.services.spec import Mount, Probe
@@ -81,6 +81,7 @@ SERVICE = ServiceDef(
     credentials=postgres_credentials,
     prepare=prepare,
     before_start=userlist_from_postgres,
+    kubernetes=KubeShape(run_as=70, clients=True),
 )
 
 

@@ -11,7 +11,7 @@ from pydantic import model_validator
 
 from mindscape_ops.config.base import ImageRef, PortSpec, Service, check_pattern
 from mindscape_ops.config.types import Identifier, check_single_line
-from mindscape_ops.services.definition import ServiceDef, UpContext
+from mindscape_ops.services.definition import KubeShape, ServiceDef, UpContext
 from mindscape_ops.services.spec import Mount, Probe
 
 if TYPE_CHECKING:
@@ -103,4 +103,13 @@ SERVICE = ServiceDef(
     prepare=prepare,
     after_ready=migrate_on_up,
     backup=backup_hooks,
+    kubernetes=KubeShape(
+        workload="StatefulSet",
+        run_as=999,  # postgres in the official image
+        writable=("/tmp", "/var/run/postgresql"),
+        cpu=("250m", "1"),
+        memory=("256Mi", "1Gi"),
+        clients=True,
+        workspace_files=lambda p: {INITDB: ("10-mindscape-scram.sql",) if "pgbouncer" in p.services.enabled() else ()},
+    ),
 )

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Literal
 from mindscape_ops.check.model import Failed, Gate
 from mindscape_ops.config.base import ImageRef, PortSpec, Service
 from mindscape_ops.config.types import Size
-from mindscape_ops.services.definition import Artifact, ServiceDef, deploy
+from mindscape_ops.services.definition import Artifact, KubeShape, ServiceDef, deploy
 from mindscape_ops.services.spec import Mount, Probe
 
 if TYPE_CHECKING:
@@ -126,4 +126,7 @@ SERVICE = ServiceDef(
     prepare=write_users_acl,
     gates=(MEMORY_GATE,),
     backup=backup_hooks,
+    kubernetes=KubeShape(
+        workload="StatefulSet", run_as=999, cpu=("100m", "500m"), memory=("128Mi", "512Mi"), clients=True
+    ),
 )

@@ -55,4 +55,8 @@ def write_derived_files(project: Project, secrets: dict[str, str]) -> list[str]:
     for service in SERVICES:
         if service.prepare and service.name in enabled:
             warnings += service.prepare(project, secrets)
+    if project.platform.kubernetes is not None:  # the secretGenerator's input, from the files above
+        from mindscape_ops.render.kubernetes import write_secret_material
+
+        write_secret_material(project.root, project.platform, secrets)
     return warnings

@@ -1,0 +1,99 @@
+"""The only module that imports the official `kubernetes` client: server-side apply of the
+platform's objects to one kubeconfig context, under one field manager, optionally as a
+server-side dry run. Its errors are translated once, here, into advice."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from mindscape_ops.errors import EnvironmentUnusable, OperationFailed
+
+REQUEST_TIMEOUT_S = 30
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip() or type(exc).__name__
+    return text.splitlines()[0][:300]
+
+
+def connect(context: str | None, config_file: str | None = None):
+    """A dynamic client for `context` (the kubeconfig's current one when None)."""
+    import urllib3
+    from kubernetes import client, config
+    from kubernetes.config.config_exception import ConfigException
+    from kubernetes.dynamic import DynamicClient
+
+    where = f"context {context}" if context else "the current context"
+    configuration = client.Configuration()
+    try:
+        config.load_kube_config(config_file=config_file, context=context, client_configuration=configuration)
+    except (ConfigException, OSError, ValueError, TypeError) as exc:
+        raise EnvironmentUnusable(
+            f"no Kubernetes cluster for {where}: {_first_line(exc)}",
+            "point KUBECONFIG at a kubeconfig, and pass --context NAME from `kubectl config get-contexts`",
+        ) from None
+    configuration.retries = 1  # urllib3's: an unreachable API fails in seconds, not minutes
+    try:
+        return DynamicClient(client.ApiClient(configuration=configuration))
+    except (urllib3.exceptions.HTTPError, OSError) as exc:
+        raise EnvironmentUnusable(
+            f"cannot reach the Kubernetes API at {configuration.host} ({where}): {_reason(exc)}",
+            "is the cluster running and the kubeconfig's server address right? (`kubectl cluster-info`)",
+        ) from None
+    except client.exceptions.ApiException as exc:
+        raise EnvironmentUnusable(
+            f"the Kubernetes API at {configuration.host} refused discovery: {exc.status} {exc.reason}",
+            "check the kubeconfig's credentials (`kubectl auth whoami`)",
+        ) from None
+
+
+def _reason(exc: BaseException) -> str:
+    reason = getattr(exc, "reason", None)
+    return _first_line(reason if isinstance(reason, BaseException) else exc)
+
+
+def apply(
+    dynamic: Any,
+    objects: Iterable[dict[str, Any]],
+    field_manager: str,
+    dry_run: bool = False,
+    report: Callable[[str], None] = lambda line: None,
+) -> int:
+    """Server-side apply each object in order (the Namespace first) through `connect`'s client;
+    returns how many. Conflicts
+    with other managers are forced: platform.yaml is the source of truth for these fields."""
+    import urllib3
+    from kubernetes.client.exceptions import ApiException
+    from kubernetes.dynamic.exceptions import DynamicApiError, ResourceNotFoundError
+
+    count = 0
+    for obj in objects:
+        kind, name = obj["kind"], obj["metadata"]["name"]
+        try:
+            resource = dynamic.resources.get(api_version=obj["apiVersion"], kind=kind)
+        except ResourceNotFoundError:
+            raise OperationFailed(
+                f"the cluster does not know {kind} ({obj['apiVersion']}), needed by {kind}/{name}",
+                "install its operator (Prometheus Operator, External Secrets) or switch it off in platform.yaml's "
+                "kubernetes: section",
+            ) from None
+        try:
+            resource.server_side_apply(
+                body=obj,
+                name=name,
+                namespace=obj["metadata"].get("namespace"),
+                field_manager=field_manager,
+                force_conflicts=True,
+                dry_run="All" if dry_run else None,
+                _request_timeout=REQUEST_TIMEOUT_S,
+            )
+        except (DynamicApiError, ApiException) as exc:
+            status = getattr(exc, "status", "?")
+            summary = exc.summary() if isinstance(exc, DynamicApiError) else _first_line(exc)
+            raise OperationFailed(f"{kind}/{name}: the API refused it ({status}): {summary}") from None
+        except (urllib3.exceptions.HTTPError, OSError) as exc:
+            raise EnvironmentUnusable(f"lost the Kubernetes API while applying {kind}/{name}: {_reason(exc)}") from None
+        count += 1
+        report(f"{kind}/{name}")
+    return count

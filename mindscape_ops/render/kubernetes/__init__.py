@@ -1,0 +1,126 @@
+"""The platform on Kubernetes: objects made as Python data from the same container specs,
+probes and rendered configs as the Docker path, then written as a Kustomize base and overlays
+(`render` with a `kubernetes:` section in platform.yaml) or applied (`up --target kubernetes`).
+Imported only for those: the Docker path never loads it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from mindscape_ops.render.kubernetes import layout, monitoring, network, ops
+from mindscape_ops.render.kubernetes.names import dns, secret_name
+from mindscape_ops.render.kubernetes.secrets import SecretKeys, external_secret, generator, write_material
+from mindscape_ops.render.kubernetes.workloads import service_objects
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+    from mindscape_ops.config.models import Platform
+    from mindscape_ops.services.spec import ContainerSpec
+
+FOLDER = "kubernetes"
+IGNORED = ("base/secrets.env", "base/secret-files/")
+
+
+@dataclass
+class Base:
+    files: dict[str, list[dict[str, Any]]] = field(default_factory=dict)  # base file -> objects
+    keys: SecretKeys = SecretKeys((), {})
+
+    @property
+    def objects(self) -> list[dict[str, Any]]:
+        return [obj for objects in self.files.values() for obj in objects]
+
+
+def kube_specs(platform: Platform) -> dict[str, ContainerSpec]:
+    """The specs of the services that run in the cluster: with the Prometheus Operator, its
+    Prometheus replaces ours."""
+    from mindscape_ops.services.spec import container_specs
+
+    specs = container_specs(platform)
+    if platform.kubernetes.prometheus_operator:
+        specs.pop("prometheus", None)
+    return specs
+
+
+def base(platform: Platform, rendered: dict[str, str]) -> Base:
+    from mindscape_ops.services.registry import BY_NAME
+
+    specs = kube_specs(platform)
+    secret = secret_name(platform)
+    configs = dict(rendered)
+    if "prometheus" in specs:
+        path = f"{platform.paths.deploy}/prometheus/prometheus.yml"
+        configs[path] = monitoring.prometheus_yml(platform, specs, path)
+    built = Base()
+    values: set[str] = set()
+    files: dict[str, str] = {}
+    for name, spec in specs.items():
+        objects, pod = service_objects(platform, BY_NAME[name], spec, configs, secret)
+        built.files[f"{dns(name)}.yaml"] = objects
+        values |= pod.secret_values
+        files.update(pod.secret_files)
+    ops_targets = ops.targets(platform, specs)
+    if ops_targets:
+        values.add("POSTGRES_PASSWORD")
+    built.files["ops.yaml"] = ops.objects(platform, specs, secret)
+    if platform.kubernetes.network_policies.enabled:
+        needs_s3 = ops.backs_up_to_s3(platform, specs)
+        policies = network.policies(platform, specs, ops_targets)
+        built.files["network-policies.yaml"] = [*policies, network.ops_policy(platform, ops_targets, needs_s3)]
+    if platform.kubernetes.prometheus_operator:
+        built.files["monitoring.yaml"] = monitoring.operator_objects(platform, specs, rendered)
+    built.keys = SecretKeys(tuple(sorted(values)), dict(sorted(files.items())))
+    if platform.kubernetes.secrets.source == "external":
+        built.files["external-secret.yaml"] = [external_secret(platform, built.keys)]
+    return built
+
+
+def kubernetes_files(platform: Platform, rendered: dict[str, str]) -> dict[str, str]:
+    """deploy/kubernetes/...: path -> text (without the marker: the caller stamps it)."""
+    built = base(platform, rendered)
+    root = folder(platform)
+    out = {
+        f"{root}/.gitignore": "# the secretGenerator's input: passwords, never committed\n"
+        + "".join(f"/{path}\n" for path in IGNORED)
+    }
+    listed = [name for name, objects in built.files.items() if objects]
+    generate = platform.kubernetes.secrets.source == "generate" and (built.keys.values or built.keys.files)
+    out[f"{root}/base/kustomization.yaml"] = layout.base_kustomization(
+        listed, generator(platform, built.keys) if generate else None
+    )
+    for name in listed:
+        out[f"{root}/base/{name}"] = layout.dump(built.files[name])
+    workloads = {o["metadata"]["name"]: o["kind"] for o in built.objects if o["kind"] in layout.SCALED}
+    for environment in layout.ENVIRONMENTS:
+        for name, text in layout.overlay_files(platform, environment, workloads).items():
+            out[f"{root}/overlays/{environment}/{name}"] = text
+    return out
+
+
+def folder(platform: Platform) -> str:
+    return f"{platform.paths.deploy}/{FOLDER}"
+
+
+def write_secret_material(root: Path, platform: Platform, secrets: dict[str, str]) -> None:
+    """With `kubernetes.secrets.source: generate`: base/secrets.env and base/secret-files/,
+    git-ignored, owner-only (the keys are the same without the rendered configs)."""
+    if platform.kubernetes.secrets.source == "generate":
+        write_material(root, root / folder(platform) / "base", base(platform, {}).keys, secrets)
+
+
+def cluster_objects(platform: Platform, root: Path, secrets: dict[str, str]) -> list[dict[str, Any]]:
+    """What `up --target kubernetes` applies: the overlay of platform.environment as kustomize
+    builds it, with the generated Secret (made from .mindscape/, never written to a file)."""
+    from mindscape_ops.render.artifacts import render_platform
+    from mindscape_ops.render.kubernetes.names import namespace
+    from mindscape_ops.render.kubernetes.secrets import contents, secret_object
+
+    built = base(platform, render_platform(platform))
+    objects = layout.overlay(platform, platform.environment, built.objects)
+    if platform.kubernetes.secrets.source == "generate" and (built.keys.values or built.keys.files):
+        secret = secret_object(platform, built.keys, contents(root, built.keys, secrets))
+        secret["metadata"]["namespace"] = namespace(platform, platform.environment)
+        objects.insert(1, secret)  # after the Namespace, before anything that reads it
+    return objects

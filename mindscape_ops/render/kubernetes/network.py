@@ -1,0 +1,131 @@
+"""NetworkPolicies: everything in the namespace is denied, then each service's pods get the
+edges the platform uses, from the registry: who connects to whom (depends_on, talks_to),
+Prometheus to everything it scrapes and to Alertmanager, the exporters to their targets, the
+gateway from anywhere to its upstream, the application's pods (by label) to the databases and
+the cache, the ops Jobs to what they operate on, and every pod to the cluster's DNS."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
+
+from mindscape_ops.render.kubernetes.names import dns, labels, selector
+
+if TYPE_CHECKING:
+    from mindscape_ops.config.models import Platform
+    from mindscape_ops.services.spec import ContainerSpec
+
+OPS = "ops"  # the component label of the migrate/check Jobs and the backup CronJob
+DNS_PEER = {
+    "namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "kube-system"}},
+    "podSelector": {"matchLabels": {"k8s-app": "kube-dns"}},
+}
+DNS_PORTS = [{"protocol": "UDP", "port": 53}, {"protocol": "TCP", "port": 53}]
+
+
+def _port(url: str) -> int:
+    parts = urlsplit(url)
+    return parts.port or (443 if parts.scheme == "https" else 80)
+
+
+def edges(platform: Platform, specs: dict[str, ContainerSpec]) -> set[tuple[str, str, int]]:
+    """(from service, to service, port) for every connection between platform services."""
+    from mindscape_ops.services.registry import BY_NAME
+
+    found: set[tuple[str, str, int]] = set()
+    for name in specs:
+        service = BY_NAME[name]
+        for peer in (*service.depends_on, *service.kubernetes.talks_to(platform)):
+            if peer in specs:
+                found.add((name, peer, specs[peer].container_port))
+    if "prometheus" in specs and not platform.kubernetes.prometheus_operator:
+        for name in specs:
+            metrics = BY_NAME[name].metrics
+            if metrics and name != "prometheus":
+                found.add(("prometheus", name, metrics.port))
+        if "alertmanager" in specs:
+            found.add(("prometheus", "alertmanager", specs["alertmanager"].container_port))
+    return found
+
+
+def outside_egress(platform: Platform, name: str) -> list[dict[str, Any]]:
+    """Ports a service reaches outside the platform (any address): the gateway's upstream,
+    Prometheus' application targets, Alertmanager's receivers."""
+    ports: set[int] = set()
+    if name == "gateway":
+        ports.add(_port(platform.services.gateway.upstream))
+    if name == "prometheus" and not platform.kubernetes.prometheus_operator:
+        ports |= {int(address.rsplit(":", 1)[1]) for t in platform.scrape_targets for address in t.targets}
+    if name == "alertmanager":
+        for receiver in platform.monitoring.receivers:
+            ports |= {_port(receiver.url)} if getattr(receiver, "url", None) else {443}
+            if receiver.kind == "email":
+                ports |= {25, 465, 587}
+    return [{"protocol": "TCP", "port": port} for port in sorted(ports)]
+
+
+def policies(platform: Platform, specs: dict[str, ContainerSpec], ops_targets: dict[str, int]) -> list[dict]:
+    from mindscape_ops.services.registry import BY_NAME
+
+    clients = platform.kubernetes.network_policies.client_labels
+    found = edges(platform, specs)
+    objects = [_policy(platform, "default-deny", "platform", {}, [], [])]
+    for name, spec in specs.items():
+        shape = BY_NAME[name].kubernetes
+        ingress = [
+            {"from": [{"podSelector": {"matchLabels": selector(platform, src)}}], "ports": [_tcp(port)]}
+            for src, dst, port in sorted(found)
+            if dst == name
+        ]
+        main = [_tcp(spec.container_port)]
+        if shape.public:
+            ingress.append({"ports": main})
+        if shape.clients:
+            peer = {"namespaceSelector": {}, "podSelector": {"matchLabels": dict(clients)}}
+            ingress.append({"from": [peer], "ports": main})
+        if name in ops_targets:
+            ops = {"podSelector": {"matchLabels": {"app.kubernetes.io/component": OPS}}}
+            ingress.append({"from": [ops], "ports": [_tcp(ops_targets[name])]})
+        egress = [
+            {"to": [{"podSelector": {"matchLabels": selector(platform, dst)}}], "ports": [_tcp(port)]}
+            for src, dst, port in sorted(found)
+            if src == name
+        ]
+        outside = outside_egress(platform, name)
+        if outside:
+            egress.append({"ports": outside})
+        egress.append({"to": [DNS_PEER], "ports": DNS_PORTS})
+        objects.append(_policy(platform, dns(name), name, selector(platform, name), ingress, egress))
+    return objects
+
+
+def ops_policy(platform: Platform, ops_targets: dict[str, int], needs_s3: bool) -> dict:
+    """The Jobs reach what they operate on, DNS, and (backups) S3 over HTTPS."""
+    egress = [
+        {"to": [{"podSelector": {"matchLabels": selector(platform, name)}}], "ports": [_tcp(port)]}
+        for name, port in sorted(ops_targets.items())
+    ]
+    if needs_s3:
+        s3 = platform.backups.s3
+        egress.append({"ports": [_tcp(_port(s3.endpoint_url) if s3 and s3.endpoint_url else 443)]})
+    egress.append({"to": [DNS_PEER], "ports": DNS_PORTS})
+    match = {"app.kubernetes.io/component": OPS, "app.kubernetes.io/part-of": platform.project}
+    return _policy(platform, OPS, OPS, match, [], egress)
+
+
+def _tcp(port: int) -> dict[str, Any]:
+    return {"protocol": "TCP", "port": port}
+
+
+def _policy(platform: Platform, name: str, service: str, match: dict, ingress: list, egress: list) -> dict:
+    return {
+        "apiVersion": "networking.k8s.io/v1",
+        "kind": "NetworkPolicy",
+        "metadata": {"name": name, "labels": labels(platform, service, "network-policy")},
+        "spec": {
+            "podSelector": {"matchLabels": match} if match else {},
+            "policyTypes": ["Ingress", "Egress"],
+            "ingress": ingress,
+            "egress": egress,
+        },
+    }

@@ -1,0 +1,123 @@
+"""The operations as cluster objects, run by the ops image (mindscape with this project in
+/project): `migrate up` as a Job a pipeline waits on before it rolls out the application,
+`check` as a Job, and `backup create` of Postgres to S3 as a CronJob on backups.schedule. They
+reach Postgres by DATABASE_URL (database.url_env), whose password Kubernetes puts in from the
+Secret when the pod starts: the rendered object holds only `$(POSTGRES_PASSWORD)`."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from mindscape_ops.render.kubernetes.names import labels, meta
+from mindscape_ops.render.kubernetes.network import OPS
+
+if TYPE_CHECKING:
+    from mindscape_ops.config.models import Platform
+    from mindscape_ops.services.spec import ContainerSpec
+
+PROJECT_DIR = "/project"
+AWS_KEYS = ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY")  # optional: or the pod's cloud identity
+
+
+def targets(platform: Platform, specs: dict[str, ContainerSpec]) -> dict[str, int]:
+    """The services the ops pods connect to, and on which port."""
+    return {"postgres": specs["postgres"].container_port} if "postgres" in specs else {}
+
+
+def backs_up_to_s3(platform: Platform, specs: dict[str, ContainerSpec]) -> bool:
+    return bool(platform.backups.enabled and platform.backups.s3 and "postgres" in specs)
+
+
+def _env(platform: Platform, specs: dict[str, ContainerSpec], secret: str, s3: bool) -> list[dict[str, Any]]:
+    pg = platform.services.postgres
+    env: list[dict[str, Any]] = [
+        {"name": "POSTGRES_PASSWORD", "valueFrom": {"secretKeyRef": {"name": secret, "key": "POSTGRES_PASSWORD"}}},
+        {
+            "name": platform.database.url_env,
+            "value": f"postgresql://{pg.user}:$(POSTGRES_PASSWORD)@postgres:{specs['postgres'].container_port}"
+            f"/{pg.database}",
+        },
+    ]
+    if s3:
+        env += [
+            {"name": key, "valueFrom": {"secretKeyRef": {"name": secret, "key": key, "optional": True}}}
+            for key in AWS_KEYS
+        ]
+    return env
+
+
+def _pod(platform: Platform, name: str, args: list[str], env: list[dict[str, Any]]) -> dict[str, Any]:
+    image = platform.kubernetes.ops_image
+    container = {
+        "name": name,
+        "image": image,
+        "args": args,
+        "workingDir": PROJECT_DIR,
+        "env": env,
+        "resources": {"requests": {"cpu": "50m", "memory": "128Mi"}, "limits": {"cpu": "1", "memory": "512Mi"}},
+        "securityContext": {
+            "allowPrivilegeEscalation": False,
+            "privileged": False,
+            "readOnlyRootFilesystem": True,
+            "runAsNonRoot": True,
+            "capabilities": {"drop": ["ALL"]},
+        },
+        # mindscape keeps its lock, state and audit log in .mindscape/
+        "volumeMounts": [
+            {"name": "workspace", "mountPath": f"{PROJECT_DIR}/.mindscape"},
+            {"name": "tmp", "mountPath": "/tmp"},
+        ],
+    }
+    return {
+        "metadata": {"labels": labels(platform, "ops", OPS)},
+        "spec": {
+            "restartPolicy": "Never",
+            "automountServiceAccountToken": False,
+            "enableServiceLinks": False,
+            "securityContext": {
+                "runAsNonRoot": True,
+                "runAsUser": 65534,
+                "runAsGroup": 65534,
+                "seccompProfile": {"type": "RuntimeDefault"},
+            },
+            "containers": [container],
+            "volumes": [{"name": "workspace", "emptyDir": {}}, {"name": "tmp", "emptyDir": {}}],
+        },
+    }
+
+
+def _job(platform: Platform, name: str, args: list[str], env: list[dict[str, Any]]) -> dict[str, Any]:
+    return {
+        "apiVersion": "batch/v1",
+        "kind": "Job",
+        "metadata": meta(platform, name, "ops", OPS),
+        "spec": {"backoffLimit": 2, "activeDeadlineSeconds": 1800, "template": _pod(platform, name, args, env)},
+    }
+
+
+def objects(platform: Platform, specs: dict[str, ContainerSpec], secret: str) -> list[dict[str, Any]]:
+    found = [_job(platform, "check", ["check", "--only", "config"], [])]
+    if "postgres" not in specs:
+        return found
+    env = _env(platform, specs, secret, s3=False)
+    found.insert(0, _job(platform, "migrate", ["migrate", "up"], env))
+    if backs_up_to_s3(platform, specs):
+        backup = _job(
+            platform, "backup", ["backup", "create", "--service", "postgres"], _env(platform, specs, secret, True)
+        )
+        found.append(
+            {
+                "apiVersion": "batch/v1",
+                "kind": "CronJob",
+                "metadata": meta(platform, "backup", "ops", OPS),
+                "spec": {
+                    "schedule": platform.backups.schedule,
+                    "timeZone": "Etc/UTC",  # backups.schedule is UTC
+                    "concurrencyPolicy": "Forbid",
+                    "successfulJobsHistoryLimit": 3,
+                    "failedJobsHistoryLimit": 3,
+                    "jobTemplate": {"metadata": {"labels": labels(platform, "ops", OPS)}, "spec": backup["spec"]},
+                },
+            }
+        )
+    return found

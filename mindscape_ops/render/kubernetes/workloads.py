@@ -1,0 +1,178 @@
+"""One service's objects on Kubernetes, from the SAME ContainerSpec and probe `mindscape up`
+and the compose export use: its workload (Deployment, StatefulSet or DaemonSet), Service,
+PodDisruptionBudget and ConfigMaps."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from mindscape_ops.render.kubernetes.names import digest, dns, labels, meta, selector
+from mindscape_ops.render.kubernetes.volumes import PodFiles, pod_files
+
+if TYPE_CHECKING:
+    from mindscape_ops.config.models import Platform
+    from mindscape_ops.services.definition import ServiceDef
+    from mindscape_ops.services.spec import ContainerSpec
+
+
+def probes(service: ServiceDef, spec: ContainerSpec) -> dict[str, dict[str, Any]]:
+    """Readiness from the service's probe (its HTTP path, else the Docker healthcheck's command,
+    else the port); liveness only asks whether the port answers, so a slow query never
+    restarts a database."""
+    timing = spec.healthcheck_timing
+    common = {"periodSeconds": timing["interval_s"], "timeoutSeconds": timing["timeout_s"]}
+    start = {"initialDelaySeconds": int(spec.start_period)} if spec.start_period else {}
+    if service.probe.kind == "http":
+        check: dict[str, Any] = {"httpGet": {"path": service.probe.path, "port": spec.container_port}}
+    elif spec.healthcheck:
+        check = {"exec": {"command": exec_command(spec.healthcheck)}}
+    else:
+        check = {"tcpSocket": {"port": spec.container_port}}
+    return {
+        "readinessProbe": {**check, **common, **start, "failureThreshold": timing["retries"]},
+        "livenessProbe": {
+            "tcpSocket": {"port": spec.container_port},
+            **common,
+            **start,
+            "failureThreshold": timing["retries"] * 2,
+        },
+    }
+
+
+def exec_command(healthcheck: tuple[str, ...]) -> list[str]:
+    """A Docker HEALTHCHECK test as an exec probe's command."""
+    kind, *args = healthcheck
+    return ["sh", "-c", args[0]] if kind == "CMD-SHELL" else list(args)
+
+
+def escape(value: str) -> str:
+    """Kubernetes expands $(VAR) in env values and args; $$ is a literal $."""
+    return value.replace("$", "$$")
+
+
+def environment(spec: ContainerSpec, secret: str) -> list[dict[str, Any]]:
+    env: list[dict[str, Any]] = [{"name": k, "value": escape(v)} for k, v in spec.environment.items()]
+    for variable, key in spec.secrets.items():
+        env.append({"name": variable, "valueFrom": {"secretKeyRef": {"name": secret, "key": key}}})
+    return env
+
+
+def resources(platform: Platform, service: ServiceDef) -> dict[str, dict[str, str]]:
+    chosen = platform.kubernetes.resources.get(service.name) if platform.kubernetes else None
+    if chosen is not None:
+        return chosen.model_dump()
+    shape = service.kubernetes
+    return {
+        "requests": {"cpu": shape.cpu[0], "memory": shape.memory[0]},
+        "limits": {"cpu": shape.cpu[1], "memory": shape.memory[1]},
+    }
+
+
+def container(platform: Platform, service: ServiceDef, spec: ContainerSpec, files: PodFiles, secret: str) -> dict:
+    shape = service.kubernetes
+    body: dict[str, Any] = {"name": dns(service.name), "image": spec.image}
+    if spec.command:  # Docker's command replaces the image's CMD, as Kubernetes' args do
+        body["args"] = [escape(arg) for arg in spec.command]
+    env = environment(spec, secret)
+    if env:
+        body["env"] = env
+    ports = [{"name": "main", "containerPort": spec.container_port, "protocol": "TCP"}]
+    if service.metrics and service.metrics.port != spec.container_port:
+        ports.append({"name": "metrics", "containerPort": service.metrics.port, "protocol": "TCP"})
+    body["ports"] = ports
+    body.update(probes(service, spec))
+    body["resources"] = resources(platform, service)
+    body["securityContext"] = {
+        "allowPrivilegeEscalation": False,
+        "privileged": False,
+        "readOnlyRootFilesystem": shape.read_only_root,
+        "runAsNonRoot": True,
+        "capabilities": {"drop": ["ALL"]},
+    }
+    if files.mounts:
+        body["volumeMounts"] = files.mounts
+    return body
+
+
+def pod_template(platform: Platform, service: ServiceDef, spec: ContainerSpec, files: PodFiles, secret: str) -> dict:
+    shape = service.kubernetes
+    pod: dict[str, Any] = {
+        "automountServiceAccountToken": False,
+        "enableServiceLinks": False,  # no <SERVICE>_PORT variables: images read some of those names
+        "securityContext": {
+            "runAsNonRoot": True,
+            "runAsUser": shape.run_as,
+            "runAsGroup": shape.run_as,
+            "fsGroup": shape.run_as,
+            "seccompProfile": {"type": "RuntimeDefault"},
+        },
+        "containers": [container(platform, service, spec, files, secret)],
+    }
+    if files.volumes:
+        pod["volumes"] = files.volumes
+    return {
+        # a changed config rolls the pods: the ConfigMaps keep their names
+        "metadata": {
+            "labels": labels(platform, service.name),
+            "annotations": {"mindscape.io/config": digest(files.config_maps)},
+        },
+        "spec": pod,
+    }
+
+
+def service_objects(
+    platform: Platform, service: ServiceDef, spec: ContainerSpec, rendered: dict[str, str], secret: str
+):
+    """(objects, PodFiles) of one service."""
+    files = pod_files(platform, service, spec, rendered, secret)
+    name, shape = dns(service.name), service.kubernetes
+    objects: list[dict[str, Any]] = [
+        {"apiVersion": "v1", "kind": "ConfigMap", "metadata": meta(platform, cm, service.name), "data": data}
+        for cm, data in files.config_maps.items()
+    ]
+    workload: dict[str, Any] = {
+        "apiVersion": "apps/v1",
+        "kind": shape.workload,
+        "metadata": meta(platform, name, service.name),
+        "spec": {"selector": {"matchLabels": selector(platform, service.name)}},
+    }
+    if shape.workload != "DaemonSet":
+        workload["spec"]["replicas"] = 1
+    workload["spec"]["template"] = pod_template(platform, service, spec, files, secret)
+    if shape.workload == "StatefulSet":
+        workload["spec"]["serviceName"] = name
+        workload["spec"]["volumeClaimTemplates"] = [claim(platform, service.name)]
+    ports = [
+        {"name": p["name"], "port": p["containerPort"], "targetPort": p["name"], "protocol": "TCP"}
+        for p in workload["spec"]["template"]["spec"]["containers"][0]["ports"]
+    ]
+    objects.append(workload)
+    service_meta = meta(platform, name, service.name)
+    service_meta["labels"]["mindscape.io/job"] = service.name  # the scrape job (ServiceMonitor's jobLabel)
+    objects.append(
+        {
+            "apiVersion": "v1",
+            "kind": "Service",
+            "metadata": service_meta,
+            "spec": {"type": "ClusterIP", "selector": selector(platform, service.name), "ports": ports},
+        }
+    )
+    if shape.workload != "DaemonSet":
+        objects.append(
+            {
+                "apiVersion": "policy/v1",
+                "kind": "PodDisruptionBudget",
+                "metadata": meta(platform, name, service.name),
+                # one voluntary eviction at a time; with one replica a drain may still move it
+                "spec": {"maxUnavailable": 1, "selector": {"matchLabels": selector(platform, service.name)}},
+            }
+        )
+    return objects, files
+
+
+def claim(platform: Platform, service: str) -> dict[str, Any]:
+    storage = platform.kubernetes.storage_for(service)
+    spec: dict[str, Any] = {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": storage.size}}}
+    if storage.storage_class:
+        spec["storageClassName"] = storage.storage_class
+    return {"metadata": {"name": "data", "labels": labels(platform, service)}, "spec": spec}

@@ -1,0 +1,286 @@
+"""deploy/kubernetes/ as objects (parsed back from the rendered YAML, no golden files): the
+workloads, ConfigMaps holding the same rendered configs, probes, resources, PodDisruptionBudgets,
+NetworkPolicies, the secret's three sources, the Prometheus Operator switch, the ops Jobs; the
+policies a cluster admin would check; and the round trip against the compose export."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+import yaml
+
+from mindscape_ops.services.registry import BY_NAME, SERVICES
+from mindscape_ops.services.spec import container_specs
+
+from .kubernetes_support import (
+    base_objects,
+    by_kind,
+    full_data,
+    kube_files,
+    minimal_data,
+    platform_of,
+    pod_specs,
+    rendered,
+)
+
+
+@pytest.fixture(scope="module")
+def full(tmp_path_factory):
+    data = full_data(storage={"postgres": {"size": "50Gi", "storage_class": "fast-ssd"}})
+    return platform_of(tmp_path_factory.mktemp("full"), data)
+
+
+def test_every_registered_service_runs_in_its_workload(full):
+    objects = base_objects(full)
+    assert set(full.services.enabled()) == {s.name for s in SERVICES}  # the whole registry, on
+    workloads = {
+        o["metadata"]["name"]: o["kind"] for o in objects if o["kind"] in ("Deployment", "StatefulSet", "DaemonSet")
+    }
+    assert workloads == {s.name.replace("_", "-"): s.kubernetes.workload for s in SERVICES}
+    assert workloads["postgres"] == workloads["redis"] == "StatefulSet"
+    claims = {n: o["spec"]["volumeClaimTemplates"][0]["spec"] for n, o in by_kind(objects, "StatefulSet").items()}
+    assert claims["postgres"]["storageClassName"] == "fast-ssd"
+    assert claims["postgres"]["resources"]["requests"]["storage"] == "50Gi"
+    assert "storageClassName" not in claims["redis"]  # not set: the cluster's default class
+    assert claims["redis"]["resources"]["requests"]["storage"] == "10Gi"
+    services = by_kind(objects, "Service")
+    assert set(services) == set(workloads)
+    pdbs = by_kind(objects, "PodDisruptionBudget")
+    assert set(pdbs) == {n for n, kind in workloads.items() if kind != "DaemonSet"}
+
+
+def test_configmaps_hold_the_same_rendered_configs(full):
+    files = rendered(full)
+    objects = base_objects(full)
+    seen = set()
+    for name, config in by_kind(objects, "ConfigMap").items():
+        for key, text in config["data"].items():
+            matches = [path for path, body in files.items() if body == text]
+            if key == "prometheus.yml":
+                continue  # below: the same template, with the Services' names
+            assert matches, f"{name}/{key} is no rendered file's text"
+            seen |= set(matches)
+    deploy = full.paths.deploy
+    for rel in ("gateway/nginx.conf", "redis/redis.conf", "pgbouncer/pgbouncer.ini", "alertmanager/alertmanager.yml"):
+        assert f"{deploy}/{rel}" in seen
+    assert any(path.startswith(f"{deploy}/prometheus/rules/") for path in seen)
+    prom = yaml.safe_load(by_kind(objects, "ConfigMap")["prometheus-etc-prometheus"]["data"]["prometheus.yml"])
+    compose_prom = yaml.safe_load(files[f"{deploy}/prometheus/prometheus.yml"])
+    assert [j["job_name"] for j in prom["scrape_configs"]] == [j["job_name"] for j in compose_prom["scrape_configs"]]
+    services = set(by_kind(objects, "Service"))
+    for job in prom["scrape_configs"]:
+        for target in job["static_configs"][0]["targets"]:
+            host = target.rsplit(":", 1)[0]
+            assert host in services or job["job_name"] not in BY_NAME, target
+
+
+def test_policies_a_cluster_admin_checks(full):
+    pods = pod_specs(base_objects(full))
+    assert len(pods) >= len(SERVICES) + 3  # the services, migrate, check, backup
+    for name, pod in pods:
+        assert pod["securityContext"]["runAsNonRoot"] is True, name
+        assert pod["automountServiceAccountToken"] is False, name
+        for container in pod["containers"]:
+            limits = container["resources"]["limits"]
+            assert limits.get("cpu") and limits.get("memory"), name
+            assert container["resources"]["requests"]["memory"], name
+            image = container["image"]
+            assert re.search(r":[^/:]+$", image) and not image.endswith(":latest"), image
+            context = container["securityContext"]
+            assert context["privileged"] is False and context["allowPrivilegeEscalation"] is False, name
+            assert context["capabilities"]["drop"] == ["ALL"], name
+            assert "add" not in context["capabilities"], name
+            if context["readOnlyRootFilesystem"]:
+                writable = [m for m in container.get("volumeMounts", []) if not m.get("readOnly", False)]
+                volumes = {v["name"]: v for v in pod.get("volumes", [])}
+                assert all(m["name"] == "data" or "emptyDir" in volumes[m["name"]] for m in writable), name
+        assert not pod.get("hostNetwork") and not pod.get("hostPID"), name
+
+
+def test_resources_come_from_settings_else_the_service_module(tmp_path):
+    chosen = {"requests": {"cpu": "1", "memory": "2Gi"}, "limits": {"cpu": "2", "memory": "4Gi"}}
+    platform = platform_of(tmp_path, full_data(resources={"postgres": chosen}))
+    containers = {n: pod["containers"][0] for n, pod in pod_specs(base_objects(platform))}
+    assert containers["postgres"]["resources"] == chosen
+    shape = BY_NAME["redis"].kubernetes
+    assert containers["redis"]["resources"]["limits"] == {"cpu": shape.cpu[1], "memory": shape.memory[1]}
+
+
+@pytest.mark.parametrize("name", [s.name for s in SERVICES])
+def test_round_trip_with_the_compose_export(full, name):
+    """Same ports, env names, command and probes as deploy/compose.yaml for every service."""
+    compose = yaml.safe_load(rendered(full)[f"{full.paths.deploy}/compose.yaml"])["services"][name]
+    service, spec = BY_NAME[name], container_specs(full)[name]
+    objects = base_objects(full)
+    workload = next(
+        o
+        for o in objects
+        if o["kind"] in ("Deployment", "StatefulSet", "DaemonSet") and o["metadata"]["name"] == name.replace("_", "-")
+    )
+    container = workload["spec"]["template"]["spec"]["containers"][0]
+    compose_port = int(compose["ports"][0].rsplit(":", 1)[1])
+    assert container["ports"][0]["containerPort"] == compose_port
+    service_ports = by_kind(objects, "Service")[name.replace("_", "-")]["spec"]["ports"]
+    assert service_ports[0]["port"] == compose_port
+    assert container["image"] == compose["image"]
+    assert {e["name"] for e in container.get("env", [])} == set(compose.get("environment", {}))
+    unescape = lambda text: text.replace("$$", "$")  # noqa: E731 - both formats double a literal $
+    assert [unescape(a) for a in container.get("args", [])] == [unescape(a) for a in compose.get("command", [])]
+    ready = container["readinessProbe"]
+    if service.probe.kind == "http":
+        assert ready["httpGet"] == {"path": service.probe.path, "port": compose_port}
+    elif "healthcheck" in compose:
+        assert ready["exec"]["command"] == ["sh", "-c", unescape(compose["healthcheck"]["test"][1])]
+    else:
+        assert ready["tcpSocket"]["port"] == compose_port
+    if "healthcheck" in compose:
+        assert f"{ready['periodSeconds']}s" == compose["healthcheck"]["interval"]
+        assert ready["failureThreshold"] == compose["healthcheck"]["retries"]
+    assert container["livenessProbe"]["tcpSocket"]["port"] == compose_port
+    assert spec.container_port == compose_port
+
+
+def _rules(policy: dict, direction: str) -> list[tuple[str, int]]:
+    """(peer, port) pairs: peer is a service name, 'any', 'clients', 'ops' or 'dns'."""
+    found = []
+    for rule in policy["spec"][direction]:
+        peers = rule.get("from" if direction == "ingress" else "to") or [None]
+        for peer in peers:
+            if peer is None:
+                who = "any"
+            elif "namespaceSelector" in peer and peer["namespaceSelector"].get("matchLabels"):
+                who = "dns"
+            elif "namespaceSelector" in peer:
+                who = "clients"
+            else:
+                labels = peer["podSelector"]["matchLabels"]
+                who = labels.get("app.kubernetes.io/name") or labels.get("app.kubernetes.io/component")
+            found += [(who, port["port"]) for port in rule["ports"]]
+    return found
+
+
+def test_network_policies_allow_only_the_platform_edges(full):
+    policies = by_kind(base_objects(full), "NetworkPolicy")
+    deny = policies["default-deny"]["spec"]
+    assert deny["podSelector"] == {} and deny["ingress"] == [] and deny["egress"] == []
+    assert set(deny["policyTypes"]) == {"Ingress", "Egress"}
+    ingress = {name: set(_rules(p, "ingress")) for name, p in policies.items()}
+    egress = {name: set(_rules(p, "egress")) for name, p in policies.items()}
+    assert ingress["gateway"] == {("any", 8080)}
+    upstream = full.services.gateway.upstream
+    assert egress["gateway"] == {("any", int(upstream.rsplit(":", 1)[1].split("/")[0])), ("dns", 53)}
+    assert ("postgres", 5432) in egress["pgbouncer"]
+    assert ingress["postgres"] >= {("pgbouncer", 5432), ("clients", 5432), ("ops", 5432)}
+    connecting = {
+        n.replace("_", "-") for n, s in BY_NAME.items() if "postgres" in (*s.depends_on, *s.kubernetes.talks_to(full))
+    }
+    assert {who for who, _ in ingress["postgres"]} == connecting | {"clients", "ops"}  # none else
+    assert ("redis", 6379) in egress["redis-exporter"]
+    for name, service in BY_NAME.items():
+        if service.metrics and name != "prometheus":
+            assert ("prometheus", service.metrics.port) in ingress[name.replace("_", "-")], name
+            assert (name.replace("_", "-"), service.metrics.port) in egress["prometheus"], name
+    assert ("alertmanager", 9093) in egress["prometheus"]
+    for name, rules in egress.items():
+        if name != "default-deny":
+            assert ("dns", 53) in rules, name
+    assert not ingress["grafana"] - {("prometheus", 3000)}  # no one else; people use port-forward
+
+
+def test_no_network_policies_when_switched_off(tmp_path):
+    platform = platform_of(tmp_path, full_data(network_policies={"enabled": False}))
+    assert by_kind(base_objects(platform), "NetworkPolicy") == {}
+
+
+def test_prometheus_operator_switch(tmp_path):
+    platform = platform_of(tmp_path, full_data(prometheus_operator=True))
+    objects = base_objects(platform)
+    assert "prometheus" not in by_kind(objects, "Deployment")
+    assert not [c for c in by_kind(objects, "ConfigMap") if c.startswith("prometheus")]
+    monitors = by_kind(objects, "ServiceMonitor")
+    metrics = {n.replace("_", "-") for n, s in BY_NAME.items() if s.metrics and n != "prometheus"}
+    assert set(monitors) == metrics
+    services = by_kind(objects, "Service")
+    for name, monitor in monitors.items():
+        port_names = {p["name"] for p in services[name]["spec"]["ports"]}
+        assert monitor["spec"]["endpoints"][0]["port"] in port_names
+        job = services[name]["metadata"]["labels"][monitor["spec"]["jobLabel"]]
+        assert job.replace("_", "-") == name  # the job name the rules select on
+    (rule,) = by_kind(objects, "PrometheusRule").values()
+    groups = []
+    for path, text in sorted(rendered(platform).items()):
+        if path.startswith(f"{platform.paths.deploy}/prometheus/rules/"):
+            groups += yaml.safe_load(text)["groups"]
+    assert rule["spec"]["groups"] == groups and groups
+
+
+def _secret_refs(objects: list[dict]) -> set[str]:
+    text = yaml.safe_dump(objects)
+    return set(re.findall(r"secretName: (\S+)", text)) | set(
+        re.findall(r"secretKeyRef:\n\s+key: \S+\n\s+name: (\S+)", text)
+    )
+
+
+@pytest.mark.parametrize("source", ["generate", "existing", "external"])
+def test_secret_sources(tmp_path, source):
+    platform = platform_of(tmp_path, full_data(secrets={"source": source, "name": "shop-pw", "key_prefix": "shop/"}))
+    files = kube_files(platform)
+    kustomization = yaml.safe_load(files[f"{platform.paths.deploy}/kubernetes/base/kustomization.yaml"])
+    objects = base_objects(platform)
+    assert _secret_refs(objects) == {"shop-pw"}
+    generators = kustomization.get("secretGenerator", [])
+    externals = by_kind(objects, "ExternalSecret")
+    if source == "generate":
+        (generator,) = generators
+        assert generator["name"] == "shop-pw" and generator["envs"] == ["secrets.env"]
+        assert "redis-users.acl=secret-files/redis-users.acl" in generator["files"]
+        assert not externals
+    elif source == "existing":
+        assert not generators and not externals
+    else:
+        (external,) = externals.values()
+        keys = {d["secretKey"] for d in external["spec"]["data"]}
+        assert {"POSTGRES_PASSWORD", "REDIS_PASSWORD", "redis-users.acl", "pgbouncer-userlist.txt"} <= keys
+        assert all(d["remoteRef"]["key"] == f"shop/{d['secretKey']}" for d in external["spec"]["data"])
+        assert external["spec"]["target"]["name"] == "shop-pw" and not generators
+    assert "/base/secrets.env" in files[f"{platform.paths.deploy}/kubernetes/.gitignore"]
+
+
+def test_ops_jobs_and_the_backup_cronjob(full):
+    objects = base_objects(full)
+    jobs = by_kind(objects, "Job")
+    assert set(jobs) == {"migrate", "check"}
+    migrate = jobs["migrate"]["spec"]["template"]["spec"]["containers"][0]
+    assert migrate["args"] == ["migrate", "up"]
+    env = {e["name"]: e for e in migrate["env"]}
+    assert "$(POSTGRES_PASSWORD)@postgres:5432" in env[full.database.url_env]["value"]
+    assert env["POSTGRES_PASSWORD"]["valueFrom"]["secretKeyRef"]["key"] == "POSTGRES_PASSWORD"
+    (cron,) = by_kind(objects, "CronJob").values()
+    assert cron["spec"]["schedule"] == full.backups.schedule
+    backup = cron["spec"]["jobTemplate"]["spec"]["template"]["spec"]["containers"][0]
+    assert backup["args"] == ["backup", "create", "--service", "postgres"]
+    assert backup["image"] == full.kubernetes.ops_image
+
+
+def test_without_s3_no_backup_cronjob_and_without_postgres_no_migrate(tmp_path):
+    data = minimal_data()
+    data["services"] = {"redis": {}}
+    objects = base_objects(platform_of(tmp_path, data))
+    assert set(by_kind(objects, "Job")) == {"check"} and not by_kind(objects, "CronJob")
+
+
+def test_overlays_set_namespace_and_replicas(full):
+    files = kube_files(full)
+    root = f"{full.paths.deploy}/kubernetes/overlays"
+    for environment in ("development", "staging", "production"):
+        kustomization = yaml.safe_load(files[f"{root}/{environment}/kustomization.yaml"])
+        assert kustomization["namespace"] == f"{full.project}-{environment}"
+        assert kustomization["resources"] == ["../../base", "namespace.yaml"]
+        replicas = {r["name"]: r["count"] for r in kustomization.get("replicas", [])}
+        assert replicas == ({"gateway": 2} if environment == "production" else {})
+
+
+def test_every_file_is_marked_generated(full):
+    for path, text in kube_files(full).items():
+        assert text.startswith("# generated by mindscape from platform.yaml; do not edit"), path
