@@ -1,0 +1,163 @@
+"""The log store without an engine: what each container's spec and the compose export say about
+shipping, the LogsQL `mindscape logs` sends, rows as text, platform rules, the alerts (promtool
+unit tests) and the Go recipes of scripts/build-local-images refusing bad declarations."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+import yaml
+
+from mindscape_ops.adapters.logstore import parse_rows, quoted
+from mindscape_ops.config import load
+from mindscape_ops.errors import ConfigError
+from mindscape_ops.provision.logstore import as_text, service_query
+from mindscape_ops.render.artifacts import render_platform
+from mindscape_ops.services.spec import LOG_OPTIONS, container_specs
+
+from .conftest import REPO, run_cli
+from .monitoring_support import run_tool
+
+PROMTOOL = Path(__file__).parent / "promtool_logs"
+
+
+def platform(tmp_path: Path, store: str | None = "{}", extra: str = ""):
+    lines = ["version: 1", "project: logs1", "services:", "  postgres: {}", "  gateway: {}", "  prometheus: {}"]
+    if store is not None:
+        lines.append(f"  victorialogs: {store}")
+    path = tmp_path / "platform.yaml"
+    path.write_text("\n".join(lines) + "\n" + extra)
+    return load([path], env={}).platform
+
+
+def test_every_other_container_ships_to_the_ingest_port_with_its_labels(tmp_path: Path):
+    specs = container_specs(platform(tmp_path, "{ingest_port: 19429, bind: 0.0.0.0}"))
+    for name in ("postgres", "gateway", "prometheus"):
+        spec = specs[name]
+        assert spec.log_driver == "splunk"
+        options = spec.log_options
+        assert options["splunk-url"] == "http://127.0.0.1:19429"  # the engine posts on this machine
+        assert options["tag"] == f"logs1-{name}" and options["splunk-format"] == "json"
+        assert options["labels"] == "io.mindscape.project,io.mindscape.service"
+        assert options["mode"] == "non-blocking" and options["cache-max-size"] == LOG_OPTIONS["max-size"]
+    store = specs["victorialogs"]
+    assert store.log_driver == "json-file" and store.log_options == dict(LOG_OPTIONS)  # not to itself
+    assert store.extra_ports == {9429: 19429}
+    assert "-httpListenAddr=:9429" in store.command
+
+
+def test_retention_and_disk_limit_reach_the_command(tmp_path: Path):
+    command = container_specs(platform(tmp_path, "{retention: 2w, max_disk: 300mb}"))["victorialogs"].command
+    assert "-retentionPeriod=336h" in command
+    assert f"-retention.maxDiskSpaceUsageBytes={300 * 1024**2}" in command
+    assert "-storageDataPath=/victoria-logs-data" in command
+
+
+def test_without_the_store_or_with_ingest_port_null_containers_keep_json_file(tmp_path: Path):
+    for store in (None, "{enabled: false}", "{ingest_port: null}"):
+        specs = container_specs(platform(tmp_path, store))
+        for name in ("postgres", "gateway", "prometheus"):
+            assert (specs[name].log_driver, specs[name].log_options) == ("json-file", dict(LOG_OPTIONS))
+    specs = container_specs(platform(tmp_path, "{ingest_port: null}"))
+    assert specs["victorialogs"].extra_ports == {} and "-httpListenAddr=:9429" not in specs["victorialogs"].command
+
+
+def test_the_compose_export_ships_the_same_way(tmp_path: Path):
+    p = platform(tmp_path, "{ingest_port: 19429}")
+    compose = yaml.safe_load(render_platform(p)[f"{p.paths.deploy}/compose.yaml"])
+    specs = container_specs(p)
+    for name, entry in compose["services"].items():
+        assert entry["logging"] == {"driver": specs[name].log_driver, "options": specs[name].log_options}
+    assert compose["services"]["gateway"]["logging"]["driver"] == "splunk"
+
+
+@pytest.mark.parametrize(
+    ("store", "where", "words"),
+    [
+        ("{retention: 12h}", "services.victorialogs.retention", "minimum of 1d"),
+        ("{max_disk: 10kb}", "services.victorialogs.max_disk", "at least 1mb"),
+        ("{ingest_port: 8080}", "services.victorialogs.ingest_port", "services.gateway.port"),
+        ("{ingest_port: 0}", "services.victorialogs.ingest_port", ""),
+    ],
+)
+def test_bad_settings_are_refused_where_they_are(tmp_path: Path, store: str, where: str, words: str):
+    with pytest.raises(ConfigError) as caught:
+        platform(tmp_path, store)
+    text = "\n".join(map(str, caught.value.problems))
+    assert where in text and words in text
+
+
+def test_the_query_selects_project_and_service_and_keeps_the_user_filter_apart():
+    logsql = service_query("p1", "gateway", 'status:>=500 or "x"', "5m")
+    assert logsql == (
+        '"event.attrs.io.mindscape.project":="p1" AND "event.attrs.io.mindscape.service":="gateway"'
+        ' AND _time:5m AND (status:>=500 or "x")'
+    )
+    assert service_query('a"b', "s").startswith('"event.attrs.io.mindscape.project":="a\\"b" AND ')
+    assert quoted('say "hi"') == '"say \\"hi\\""'
+
+
+def test_rows_read_as_one_line_each_with_the_fields_of_a_json_line():
+    rows = parse_rows(
+        b'{"_time":"2026-01-01T00:00:00Z","_msg":"/a","event.line.status":"200","event.line.request_id":"r1",'
+        b'"event.tag":"p-gateway"}\n\n{"_time":"2026-01-01T00:00:01Z","_msg":"LOG: ready"}\n'
+    )
+    assert [as_text(row) for row in rows] == [
+        "2026-01-01T00:00:00Z /a request_id=r1 status=200",
+        "2026-01-01T00:00:01Z LOG: ready",
+    ]
+
+
+def test_bad_since_and_follow_with_query_are_usage_errors(tmp_path: Path):
+    platform(tmp_path)
+    bad = run_cli("logs", "gateway", "--since", "yesterday", cwd=tmp_path)
+    assert bad.returncode == 2 and "--since" in bad.stderr and "Traceback" not in bad.stderr
+    both = run_cli("logs", "gateway", "--follow", "--query", "x", cwd=tmp_path)
+    assert both.returncode == 2 and "--follow" in both.stderr
+
+
+@pytest.mark.tools
+def test_alerts_pass_their_promtool_unit_tests(tmp_path: Path):
+    p = platform(tmp_path)
+    rules = tmp_path / "rules"
+    rules.mkdir()
+    (rules / "logs.yml").write_text(render_platform(p)[f"{p.paths.deploy}/prometheus/rules/logs.yml"])
+    for unit in PROMTOOL.glob("*.yml"):
+        shutil.copy(unit, tmp_path / unit.name)
+        assert "SUCCESS" in run_tool("promtool", "test", "rules", tmp_path / unit.name)
+    assert "SUCCESS" in run_tool("promtool", "check", "rules", rules / "logs.yml")
+
+
+def test_no_alert_file_without_prometheus(tmp_path: Path):
+    path = tmp_path / "platform.yaml"
+    path.write_text("version: 1\nproject: logs2\nservices:\n  victorialogs: {}\n")
+    p = load([path], env={}).platform
+    assert not any(rel.endswith("rules/logs.yml") for rel in render_platform(p))
+
+
+@pytest.mark.parametrize(
+    ("recipe", "words"),
+    [
+        ("version=1.5 go_module=example.com/m go_package=cmd/x go_version=v1.5.0 go_mode=vendor", "go_mode must be"),
+        ("version=2.0 go_module=example.com/m go_package=cmd/x go_version=v1.5.0", "does not start with the tag 2.0"),
+        ("version=1.5 go_module=example.com/m go_version=v1.5.0", "a Go recipe sets"),
+        ("version=1.5 package=foo go_module=example.com/m go_package=cmd/x go_version=v1.5.0", "a Go recipe sets"),
+    ],
+)
+def test_a_bad_go_recipe_is_refused_before_anything_is_built(tmp_path: Path, recipe: str, words: str):
+    """The script reads every recipe first: a bad one stops it with exit 1 and the reason."""
+    scripts = tmp_path / "scripts"
+    shutil.copytree(REPO / "scripts" / "local-images", scripts / "local-images")
+    shutil.copy(REPO / "scripts" / "build-local-images", scripts / "build-local-images")
+    (scripts / "local-images" / "services" / "bad.sh").write_text(recipe + "\n")
+    done = subprocess.run(
+        [str(scripts / "build-local-images")],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={"PATH": "/usr/bin:/bin", "MINDSCAPE_CACHE": str(tmp_path / "cache")},
+    )
+    assert done.returncode == 1 and "bad.sh" in done.stderr and words in done.stderr, done.stderr
