@@ -161,3 +161,18 @@ def test_a_bad_go_recipe_is_refused_before_anything_is_built(tmp_path: Path, rec
         env={"PATH": "/usr/bin:/bin", "MINDSCAPE_CACHE": str(tmp_path / "cache")},
     )
     assert done.returncode == 1 and "bad.sh" in done.stderr and words in done.stderr, done.stderr
+
+
+def test_grafana_gets_the_victorialogs_datasource_and_its_plugin(tmp_path: Path):
+    path = tmp_path / "platform.yaml"
+    path.write_text("version: 1\nproject: logs3\nservices:\n  prometheus: {}\n  grafana: {}\n  victorialogs: {}\n")
+    p = load([path], env={}).platform
+    rel = f"{p.paths.deploy}/grafana/provisioning/datasources/prometheus.yml"
+    sources = {s["uid"]: s for s in yaml.safe_load(render_platform(p)[rel])["datasources"]}
+    assert sources["victorialogs"]["type"] == "victoriametrics-logs-datasource"
+    assert sources["victorialogs"]["url"] == "http://victorialogs:9428"
+    assert container_specs(p)["grafana"].environment["GF_INSTALL_PLUGINS"] == "victoriametrics-logs-datasource"
+    path.write_text("version: 1\nproject: logs3\nservices:\n  prometheus: {}\n  grafana: {}\n")
+    p = load([path], env={}).platform
+    assert "victorialogs" not in render_platform(p)[rel]
+    assert "GF_INSTALL_PLUGINS" not in container_specs(p)["grafana"].environment

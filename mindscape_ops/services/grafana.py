@@ -14,6 +14,9 @@ if TYPE_CHECKING:
     from mindscape_ops.config.models import Platform
 
 
+LOGS_PLUGIN = "victoriametrics-logs-datasource"
+
+
 class Grafana(Service):
     image: ImageRef = "grafana/grafana:11.1.0"
     port: PortSpec = 3000
@@ -29,6 +32,8 @@ def container(platform: Platform) -> dict:
             "GF_PATHS_PROVISIONING": "/etc/grafana/provisioning",
             "GF_ANALYTICS_REPORTING_ENABLED": "false",
             "GF_ANALYTICS_CHECK_FOR_UPDATES": "false",
+            # the VictoriaLogs datasource is a plugin (installed by the image at start)
+            **({"GF_INSTALL_PLUGINS": LOGS_PLUGIN} if "victorialogs" in platform.services.enabled() else {}),
         },
         secret_files={"GF_SECURITY_ADMIN_PASSWORD__FILE": "GRAFANA_ADMIN_PASSWORD"},
         volume_target="/var/lib/grafana",
