@@ -22,6 +22,7 @@ from mindscape_ops.services.spec import container_specs
 from . import render_support
 from .conftest import remove_project, run_cli, unique_project
 from .render_support import deploy, full_data, platform_from
+from .test_render_gateway import free_port
 from .tls_support import gateway_conf, issue
 
 pytestmark = pytest.mark.engine
@@ -292,17 +293,20 @@ def test_an_https_upstream_is_verified(engine, tmp_path: Path) -> None:
 
 
 def test_up_and_check_a_gateway_that_terminates_tls(engine, tmp_path: Path) -> None:
-    """`up` mounts the certificate and key and knows the gateway ready (its probe and Docker's
-    healthcheck use the plain /healthz); `check`'s security gates speak HTTPS to it."""
+    """`up` mounts the certificate and key, publishes the redirect port and knows the gateway
+    ready (its probe and Docker's healthcheck use the plain /healthz); `check`'s security gates
+    speak HTTPS to it."""
     client, image = engine
     project = unique_project("gwtls")
-    issue(tmp_path / "tls", "site", ["localhost", "127.0.0.1"])
+    site = issue(tmp_path / "tls", "site", ["localhost", "127.0.0.1"])
+    https_port, http_port = free_port(), free_port()
+    tls = {"mode": "terminate", "certificate": "tls/site.pem", "key": "tls/site.key", "redirect_port": http_port}
     platform = {
         "version": 1,
         "project": project,
-        "services": {"gateway": {"image": image, "port": "auto", "upstream": UPSTREAM_DOWN}},
+        "services": {"gateway": {"image": image, "port": https_port, "upstream": UPSTREAM_DOWN}},
         "security": {
-            "tls": {"mode": "terminate", "certificate": "tls/site.pem", "key": "tls/site.key"},
+            "tls": tls,
             "rate_limit": {"requests_per_second": 5, "burst": 5},
         },
     }
@@ -316,6 +320,12 @@ def test_up_and_check_a_gateway_that_terminates_tls(engine, tmp_path: Path) -> N
         assert gates["security.headers"]["message"] == "9 security headers present with their configured values"
         for gate in ("security.cors", "security.rate_limit", "security.healthz"):
             assert gates[gate]["status"] == "pass", gates[gate]
+        status, headers, _ = get(http_port, f"/api/x?token={SECRET}")
+        assert status == 301 and headers["Location"] == f"https://127.0.0.1:{https_port}/api/x?token={SECRET}"
+        assert get(http_port, "/healthz")[0] == 200
+        time.sleep(1)  # past the rate limit's second
+        trusting = ssl.create_default_context(cafile=str(site.certificate))
+        assert get(https_port, "/api/x", context=trusting)[0] == 502  # where the redirect leads: HTTPS
     finally:
         remove_project(client, project)
     (tmp_path / "tls" / "site.key").unlink()

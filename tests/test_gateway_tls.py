@@ -57,6 +57,7 @@ def test_trusted_proxies_are_checked_and_written_canonically() -> None:
         ({"mode": "terminate", "certificate": "tls/cert.pem"}, "mode terminate needs certificate and key"),
         ({"mode": "proxy"}, "mode proxy needs trusted_proxies"),
         ({"certificate": "c.pem", "key": "k.pem"}, "used only with mode terminate (mode is plain)"),
+        ({"mode": "proxy", "trusted_proxies": ["10.0.0.0/8"], "redirect_port": 80}, "used only with mode terminate"),
         (
             {"mode": "terminate", "certificate": "c", "key": "k", "trusted_proxies": ["10.0.0.0/8"]},
             "only with mode proxy",
@@ -86,6 +87,11 @@ def test_production_refuses_plain_http_off_loopback_and_an_unused_upstream_ca(tm
     problems = dict(check_platform(Platform.model_validate(data)))
     assert "plain HTTP on 0.0.0.0 in production" in problems[("security", "tls", "mode")]
     assert "only with an https upstream" in problems[("security", "tls", "upstream_ca")]
+    data["security"]["tls"] = {"mode": "terminate", "certificate": "c", "key": "k", "redirect_port": 13000}
+    data["services"]["gateway"]["port"] = "auto"
+    problems = dict(check_platform(Platform.model_validate(data)))
+    assert "already used by services.grafana.port" in problems[("security", "tls", "redirect_port")]
+    assert "a number with security.tls.redirect_port" in problems[("services", "gateway", "port")]
     data["security"]["tls"] = {"mode": "proxy", "trusted_proxies": PROXIES}
     assert not [p for p in check_platform(Platform.model_validate(data)) if p[0][:2] == ("security", "tls")]
 
@@ -125,7 +131,7 @@ def _checkable(text: str, directory: Path) -> Path:
 
 MODES = {
     "plain": {},
-    "terminate": {"mode": "terminate", "certificate": "c.pem", "key": "k.pem"},
+    "terminate": {"mode": "terminate", "certificate": "c.pem", "key": "k.pem", "redirect_port": 18081},
     "proxy": {"mode": "proxy", "trusted_proxies": PROXIES},
 }
 
@@ -143,6 +149,8 @@ def test_each_mode_passes_nginx_t(mode: str, tmp_path: Path) -> None:
     ca = "/etc/nginx/tls/upstream-ca.pem" if mode == "terminate" else "/etc/ssl/certs/ca-certificates.crt"
     assert f"proxy_ssl_trusted_certificate {ca};" in text
     assert ("listen 8080 ssl default_server;" in text) == (mode == "terminate")
+    assert ("listen 8081 default_server;" in text) == (mode == "terminate")
+    assert ("return 301 https://$host:18080$request_uri;" in text) == (mode == "terminate")
     assert ("\n        ssl_protocols TLSv1.2 TLSv1.3;" in text) == (mode == "terminate")
     assert text.count("set_real_ip_from") == (3 if mode == "proxy" else 0)
     assert '$request_uri"' not in text and '"uri":"$uri"' in text  # the log has the path, not the query

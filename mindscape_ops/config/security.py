@@ -52,6 +52,7 @@ class Tls(Strict):
     mode: Literal["plain", "terminate", "proxy"] = "plain"
     certificate: HostFile | None = None
     key: HostFile | None = None
+    redirect_port: int | None = Field(None, ge=1, le=65535)
     trusted_proxies: list[Cidr] = []
     upstream_ca: HostFile | None = None
 
@@ -59,8 +60,10 @@ class Tls(Strict):
     def _mode_settings(self) -> Tls:
         if self.mode == "terminate" and not (self.certificate and self.key):
             raise ValueError("mode terminate needs certificate and key (PEM files, paths on this machine)")
-        if self.mode != "terminate" and (self.certificate or self.key):
-            raise ValueError(f"certificate and key are used only with mode terminate (mode is {self.mode})")
+        if self.mode != "terminate" and (self.certificate or self.key or self.redirect_port):
+            raise ValueError(
+                f"certificate, key and redirect_port are used only with mode terminate (mode is {self.mode})"
+            )
         if self.mode == "proxy" and not self.trusted_proxies:
             raise ValueError("mode proxy needs trusted_proxies: the addresses or CIDRs of your TLS proxies")
         if self.mode != "proxy" and self.trusted_proxies:

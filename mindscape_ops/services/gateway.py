@@ -49,9 +49,14 @@ def tls_mounts(platform: Platform) -> tuple[Mount, ...]:
     return tuple(mounts)
 
 
+REDIRECT_PORT = 8081  # plain HTTP, redirected to HTTPS (security.tls.redirect_port)
+
+
 def container(platform: Platform) -> dict:
+    redirect = platform.security.tls.redirect_port
     return dict(
         container_port=8080,
+        extra_ports={REDIRECT_PORT: redirect} if redirect else {},
         command=("nginx", "-g", "daemon off;"),
         mounts=(Mount(f"{platform.paths.deploy}/gateway/nginx.conf", "/etc/nginx/nginx.conf"), *tls_mounts(platform)),
         healthcheck=("CMD-SHELL", "curl -fsS -o /dev/null http://127.0.0.1:8080/healthz || exit 1"),
@@ -81,6 +86,18 @@ def problems(platform: Platform) -> list[Problem]:
     if tls.upstream_ca and not gateway.upstream.startswith("https://"):
         found.append(
             (("security", "tls", "upstream_ca"), "is used only with an https upstream (services.gateway.upstream)")
+        )
+    if tls.redirect_port and not isinstance(gateway.port, int):
+        found.append(
+            (("services", "gateway", "port"), "a number with security.tls.redirect_port: the redirect names it")
+        )
+    taken = {s.port: f"services.{n}.port" for n, s in platform.services.enabled().items() if isinstance(s.port, int)}
+    if tls.redirect_port in taken:
+        found.append(
+            (
+                ("security", "tls", "redirect_port"),
+                f"port {tls.redirect_port} is already used by {taken[tls.redirect_port]}",
+            )
         )
     if platform.environment == "production" and tls.mode == "plain" and not gateway.bind.startswith("127."):
         found.append(
