@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 
 from mindscape_ops import __version__
 from mindscape_ops.backup import crypto
+from mindscape_ops.backup import metrics as backup_metrics
 from mindscape_ops.backup.context import Context
 from mindscape_ops.backup.model import DATA, MANIFEST, VERIFIED, Listed, Manifest, Verification, check_id, id_of, new_id
 from mindscape_ops.backup.streams import Progress, Tally, checked, corrupt
@@ -98,6 +99,8 @@ def create(
         tool=f"mindscape {__version__}",
     )
     store.write_small(backup_id + MANIFEST, manifest.to_json())
+    # for node_exporter's textfile collector: the BackupTooOld alert
+    backup_metrics.record_success(project.root, service, time.time())
     return manifest
 
 

@@ -114,8 +114,10 @@ def make_plan(
     desired: dict[str, Desired] = {}
     for name, spec in specs.items():
         for mount in spec.mounts:
-            # host paths are not ours to hash; secret files enter as the spec's fingerprints
-            if mount.source not in digests and not mount.host and not mount.source.startswith(SECRETS_ON_HOST):
+            # host paths are not ours to hash, live ones change by design; secret files enter as
+            # the spec's fingerprints
+            hashed = not (mount.host or mount.live or mount.source.startswith(SECRETS_ON_HOST))
+            if mount.source not in digests and hashed:
                 digests[mount.source] = content_digest(project.root, mount.source, overlay)
         completed = spec.completed(ports[name], image_ids.get(spec.image), digests, secrets)
         desired[name] = Desired(completed, tuple(d for d in BY_NAME[name].depends_on if d in specs))

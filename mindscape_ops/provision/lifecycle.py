@@ -124,7 +124,7 @@ def noop_facts(project: Project, result: UpResult) -> dict[str, Any]:
         # Alertmanager's secrets come from these variables and files (a changed one is not a no-op)
         "env_names": sorted({env for _, env, _ in secret_sources(project.platform) if env}),
         "mounts": sorted(
-            {m.source for a in result.actions if a.desired for m in a.desired.spec.mounts if not m.host}
+            {m.source for a in result.actions if a.desired for m in a.desired.spec.mounts if not (m.host or m.live)}
             | {path for _, _, path in secret_sources(project.platform) if path}
         ),
         "project": project.platform.project,

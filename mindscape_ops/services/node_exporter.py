@@ -4,14 +4,28 @@ as its upstream documents for containers."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
+from mindscape_ops.backup.metrics import METRICS_DIR
 from mindscape_ops.config.base import ImageRef, PortSpec, Service
 from mindscape_ops.services.definition import KubeShape, Metrics, ServiceDef
 from mindscape_ops.services.spec import Mount, Probe, wget_healthcheck
 
 if TYPE_CHECKING:
     from mindscape_ops.config.models import Platform
+    from mindscape_ops.workspace.project import Project
+
+
+TEXTFILE = "/textfile"
+
+
+def prepare(project: Project, secrets: Mapping[str, str]) -> list[str]:
+    """The textfile folder exists (empty) before node_exporter mounts it."""
+    folder = project.root / METRICS_DIR
+    folder.mkdir(parents=True, exist_ok=True)
+    folder.chmod(0o755)  # read by node_exporter's unprivileged user; .mindscape/ itself is 0700
+    return []
 
 
 class NodeExporter(Service):
@@ -22,8 +36,9 @@ class NodeExporter(Service):
 def container(platform: Platform) -> dict:
     return dict(
         container_port=9100,
-        command=("--path.rootfs=/host",),
-        mounts=(Mount("/", "/host", host=True),),
+        command=("--path.rootfs=/host", f"--collector.textfile.directory={TEXTFILE}"),
+        # the time of each good backup, written by `mindscape backup create` (BackupTooOld)
+        mounts=(Mount("/", "/host", host=True), Mount(METRICS_DIR, TEXTFILE, live=True)),
         healthcheck=wget_healthcheck(9100, "/metrics"),
     )
 
@@ -35,5 +50,6 @@ SERVICE = ServiceDef(
     container=container,
     probe=Probe("http", "/metrics", expect="node_exporter_build_info"),
     metrics=Metrics(9100),
+    prepare=prepare,
     kubernetes=KubeShape(workload="DaemonSet"),
 )

@@ -6,6 +6,7 @@ from __future__ import annotations
 from mindscape_ops.services import (
     alertmanager,
     gateway,
+    gateway_exporter,
     grafana,
     jaeger,
     node_exporter,
@@ -28,6 +29,7 @@ SERVICES: tuple[ServiceDef, ...] = (
     alertmanager.SERVICE,
     prometheus.SERVICE,
     grafana.SERVICE,
+    gateway_exporter.SERVICE,  # before the gateway, which resolves it at start
     gateway.SERVICE,
     pgbouncer.SERVICE,
     postgres_exporter.SERVICE,

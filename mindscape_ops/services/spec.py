@@ -51,6 +51,7 @@ class Mount:
     target: str
     read_only: bool = True
     host: bool = False  # a path of the host itself (e.g. / for node_exporter), not of the project
+    live: bool = False  # written while the container runs (e.g. metrics files): not drift, not hashed
     digest: str | None = None  # sha256 of the content, set by `up` (a folder: every file in it)
 
 

@@ -62,6 +62,8 @@ def pod_files(
     for mount in spec.mounts:
         if mount.host and mount.source == "/":  # the node's own filesystem (node_exporter)
             files.add({"hostPath": {"path": mount.source, "type": "Directory"}}, mount.target)
+        elif mount.live:  # written at run time on the machine running mindscape: empty in a pod
+            files.add({"emptyDir": {}}, mount.target)
         elif mount.source.startswith(platform.paths.deploy.rstrip("/") + "/"):
             _config(files, service, mount, rendered)
         elif mount.source in folders:

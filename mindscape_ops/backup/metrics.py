@@ -1,0 +1,46 @@
+"""The time of each service's last good backup, where node_exporter's textfile collector reads
+it (.mindscape/metrics/mindscape_backup.prom, mounted into node_exporter): the source of the
+BackupTooOld alert. A file, not a push gateway: nothing more to run, and the value survives
+restarts of Prometheus and of node_exporter alike."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+METRICS_DIR = ".mindscape/metrics"  # relative to the project root; mounted at /textfile
+FILE = "mindscape_backup.prom"
+METRIC = "mindscape_backup_last_success_timestamp_seconds"
+_LINE = re.compile(rf'^{METRIC}{{service="([a-z0-9_]+)"}} (\d+(?:\.\d+)?)$', re.M)
+
+
+def parse(text: str) -> dict[str, float]:
+    """Pure: service -> last success (unix seconds), from the file's text."""
+    return {service: float(value) for service, value in _LINE.findall(text)}
+
+
+def render(last: dict[str, float]) -> str:
+    """Pure: the file's text, in the Prometheus text format, one line per service."""
+    lines = [
+        f"# HELP {METRIC} When the last good backup of the service was made (mindscape backup create).",
+        f"# TYPE {METRIC} gauge",
+        *(f'{METRIC}{{service="{service}"}} {last[service]:.0f}' for service in sorted(last)),
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def record_success(root: Path, service: str, when: float) -> None:
+    """Note a good backup of `service` at `when`. Written atomically (the collector never reads
+    half a file), readable by node_exporter's unprivileged user."""
+    from mindscape_ops.workspace.files import atomic_write
+
+    folder = root / METRICS_DIR
+    folder.mkdir(parents=True, exist_ok=True)
+    folder.chmod(0o755)
+    path = folder / FILE
+    try:
+        last = parse(path.read_text())
+    except OSError:
+        last = {}
+    last[service] = max(when, last.get(service, 0.0))
+    atomic_write(path, render(last), mode=0o644)
