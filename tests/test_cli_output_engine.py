@@ -40,13 +40,8 @@ def rows(text: str) -> dict[str, str]:
 
 
 def table_cells(text: str) -> dict[str, list[str]]:
-    """A Rich table's rows: service -> its cells (the borders dropped)."""
-    found = {}
-    for line in text.splitlines():
-        cells = [cell.strip() for cell in re.split(r"[│┃]", line)[1:-1]]
-        if cells and cells[0] and cells[0] != "service":
-            found[cells[0]] = cells
-    return found
+    """The status table's rows: service -> its words (the table has no vertical borders)."""
+    return {line.split()[0]: line.split() for line in text.splitlines()[3:] if line.strip() and "─" not in line}
 
 
 def test_plan_as_text_says_what_up_would_do_and_why(small_platform):
@@ -64,7 +59,7 @@ def test_plan_as_text_says_what_up_would_do_and_why(small_platform):
         assert re.fullmatch(r"redis\s+recreate\s+mounted config changed", plan["redis"])
         assert re.fullmatch(r"redis_exporter\s+unchanged\s+up to date", plan["redis_exporter"])
         cells = table_cells(run_cli("status", cwd=directory).stdout)
-        assert cells["redis"][-1] == "changed: run up" and cells["redis_exporter"][-1] == "up to date"
+        assert cells["redis"][-1] == "changed" and cells["redis_exporter"][-3:] == ["up", "to", "date"]
     finally:
         conf.write_text(original)
     assert {line.split()[1] for line in run_cli("plan", cwd=directory).stdout.strip().splitlines()} == {"unchanged"}
@@ -86,10 +81,10 @@ def test_status_as_a_table(small_platform):
     assert result.stdout.lstrip().startswith(f"platform {project}")
     cells = table_cells(result.stdout)
     assert set(cells) == {"redis", "redis_exporter"}
-    for service, (_, state, health, ports, image, config) in cells.items():
-        assert state == "running" and config == "up to date", cells[service]
-        assert re.fullmatch(r"127\.0\.0\.1:\d+->\d+/tcp", ports), ports
-        assert image.startswith("mindscape-local/") and health in ("healthy", "starting", "-")
+    for service, (_, state, health, port, image, *config) in cells.items():
+        assert state == "running" and config == ["up", "to", "date"], cells[service]
+        assert port.isdigit(), port  # the host port alone
+        assert image.startswith(f"{service}:") and health in ("healthy", "ready"), cells[service]
 
 
 def test_logs_tail_and_its_refusals(small_platform):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import sys
 import time
 from collections.abc import Iterator
@@ -24,23 +25,52 @@ FilesOption = Annotated[
         "-f",
         "--file",
         metavar="PATH",
-        help="Platform file; repeat to layer files (later ones override). Default ./platform.yaml, or $MINDSCAPE_FILE.",
+        help="Platform file; repeat to layer files (later ones override). Default: the global -f, "
+        "$MINDSCAPE_FILE, or platform.yaml here or in the nearest parent folder.",
         show_default=False,
     ),
 ]
 JsonOption = Annotated[bool, typer.Option("--json", help="Machine-readable output on stdout; messages go to stderr.")]
 
 
-def console(stderr: bool = False) -> Console:
+class Verbosity:
+    """The global -q/-v: quiet hides progress and informational messages (never errors,
+    warnings or the data a read command was asked for); verbose adds debug lines."""
+
+    quiet = False
+    verbose = False
+
+
+def console(stderr: bool = False, info: bool | None = None) -> Console:
+    """stdout carries data; stderr messages. `info`: a message -q hides (default: every stderr
+    console; errors and warnings pass info=False)."""
+    hide = Verbosity.quiet and (stderr if info is None else info)
+    return _console_class()(stderr=stderr, highlight=False, soft_wrap=True, quiet=hide)
+
+
+@functools.cache
+def _console_class() -> type[Console]:
     from rich.console import Console
 
-    return Console(stderr=stderr, highlight=False, soft_wrap=True)
+    class PipeConsole(Console):
+        def on_broken_pipe(self) -> None:
+            """Rich exits 1 when the reader went away; the CLI's main turns it into a quiet 0."""
+            self.quiet = True
+            raise BrokenPipeError
+
+    return PipeConsole
+
+
+def debug(text: str) -> None:
+    """A line for -v: what the command decided and why."""
+    if Verbosity.verbose:
+        console(stderr=True, info=False).print(f"[dim]debug: {_escape(text)}[/]")
 
 
 def report_error(exc: MindscapeError) -> None:
     from mindscape_ops.errors import ConfigError
 
-    err = console(stderr=True)
+    err = console(stderr=True, info=False)
     if isinstance(exc, ConfigError):
         for problem in exc.problems:
             err.print(problem, markup=False)
@@ -56,10 +86,13 @@ def show_library_warnings() -> None:
 
     class ToConsole(logging.Handler):
         def emit(self, record: logging.LogRecord) -> None:
-            console(stderr=True).print(f"[yellow]warning:[/] {_escape(record.getMessage())}")
+            if record.levelno >= logging.WARNING:
+                console(stderr=True, info=False).print(f"[yellow]warning:[/] {_escape(record.getMessage())}")
+            else:
+                debug(record.getMessage())
 
     logger = logging.getLogger("mindscape")
-    logger.addHandler(ToConsole(logging.WARNING))
+    logger.addHandler(ToConsole(logging.DEBUG))
     logger.propagate = False
 
 

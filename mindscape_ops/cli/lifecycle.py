@@ -32,7 +32,14 @@ def register(app: typer.Typer) -> None:
     app.command("logs")(logs)
 
 
-def plan(services: ServicesArg = None, as_json: JsonOption = False, files: FilesOption = None) -> None:
+def plan(
+    services: ServicesArg = None,
+    as_json: JsonOption = False,
+    exit_code: Annotated[
+        bool, typer.Option("--exit-code", help="Exit 1 when anything would change (like `git diff --exit-code`).")
+    ] = False,
+    files: FilesOption = None,
+) -> None:
     """Show what `up` would do per service: create, recreate (and why), start, unchanged, remove."""
     from mindscape_ops.provision import lifecycle
 
@@ -40,10 +47,12 @@ def plan(services: ServicesArg = None, as_json: JsonOption = False, files: Files
     actions = lifecycle.plan(project, services or ()).actions
     if as_json:
         stdout_json([a.as_dict() for a in actions])
-        return
-    out = console()
-    for action in actions:
-        out.print(f"{action.service:<18} [bold]{action.kind:<10}[/] [dim]{action.reason}[/]")
+    else:
+        out = console()
+        for action in actions:
+            out.print(f"{action.service:<18} [bold]{action.kind:<10}[/] [dim]{action.reason}[/]")
+    if exit_code:
+        exit_with(1 if any(a.kind != "unchanged" for a in actions) else 0)
 
 
 def up(
@@ -55,9 +64,24 @@ def up(
             "--timeout", help="Seconds to wait per service (default: its health.timeout).", show_default=False
         ),
     ] = None,
+    target: Annotated[
+        str | None,
+        typer.Option("--target", help="kubernetes: server-side apply to a cluster instead.", show_default=False),
+    ] = None,
+    context: Annotated[
+        str | None, typer.Option("--context", help="Kubeconfig context (--target kubernetes).", show_default=False)
+    ] = None,
+    dry_run: Annotated[
+        str | None,
+        typer.Option("--dry-run", help="server: the API server checks it all, changes nothing.", show_default=False),
+    ] = None,
     files: FilesOption = None,
 ) -> None:
     """Converge containers to platform.yaml and wait until every service is really ready."""
+    if target not in (None, "compose") or context or dry_run:
+        from mindscape_ops.cli import kubernetes
+
+        return kubernetes.up(files, target, context, dry_run, services)
     from mindscape_ops.provision import noop as noop_up
     from mindscape_ops.workspace.project import platform_files
 
@@ -157,31 +181,77 @@ def _size(size: int | None) -> str:
 
 
 def status(as_json: JsonOption = False, files: FilesOption = None) -> None:
-    """State, health, ports and image of each service, and whether it matches platform.yaml."""
-    from mindscape_ops.provision import lifecycle
+    """State, readiness, host port and image of each service, and whether it matches
+    platform.yaml. Exits 1 when an enabled service is not running or not ready."""
+    from mindscape_ops.cli.common import debug
+    from mindscape_ops.provision import status as statuses
+    from mindscape_ops.workspace.project import platform_files
 
-    project = open_project(files)
-    rows = lifecycle.status(project)
+    paths = platform_files(files)
+    quick = statuses.quick(paths) if paths[0].is_file() else None
+    if quick is None:
+        from mindscape_ops.provision import lifecycle
+
+        debug("status: planning against platform.yaml (something changed since the last full up)")
+        project = open_project(paths)
+        name, rows = project.platform.project, lifecycle.status(project)
+    else:
+        debug("status: nothing changed since the last full up; read from the engine alone")
+        name, rows = quick
     if as_json:
         stdout_json(rows)
-        return
+    else:
+        console().print(_status_table(name, rows))
+    failing = statuses.failing(rows)
+    if failing:
+        console(stderr=True, info=False).print(f"[yellow]not running or not ready:[/] {', '.join(failing)}")
+    if any(r["up_to_date"] is False for r in rows) and not as_json:
+        console(stderr=True).print("[dim]changed: `mindscape plan` says how, `mindscape up` applies it[/]")
+    exit_with(1 if failing else 0)
+
+
+_READY = {"healthcheck": ("healthy", "unhealthy"), "up": ("ready", "not ready"), "probe": ("ready", "not ready")}
+
+
+def _status_table(name: str, rows: list[dict]):
+    """One line a service at 80 columns: the host port alone, the image without its registry."""
+    from rich import box
     from rich.table import Table
 
-    table = Table(title=f"platform {project.platform.project}", title_justify="left")
-    for column in ("service", "state", "health", "ports", "image", "config"):
-        table.add_column(column, overflow="fold")  # ports and images are read whole, never cut
+    table = Table(title=f"platform {name}", title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False)
+    cells = []
     for row in rows:
-        config = {True: "[green]up to date[/]", False: "[yellow]changed: run up[/]", None: "-"}[row["up_to_date"]]
+        config = {True: "[green]up to date[/]", False: "[yellow]changed[/]", None: "-"}[row["up_to_date"]]
         state_style = "green" if row["state"] == "running" else "yellow"
-        table.add_row(
-            row["service"],
-            f"[{state_style}]{row['state']}[/]",
-            row["health"] or "-",
-            "\n".join(row["ports"]) or "-",
-            row["image"] or "-",
-            config,
+        if row["ready_by"] in _READY:
+            health = _READY[row["ready_by"]][0 if row["ready"] else 1]
+            health = f"[green]{health}[/]" if row["ready"] else f"[red]{health}[/]"
+        else:
+            health = row["health"] or "-"
+        ports = ",".join(sorted({p.split("->")[0].rsplit(":", 1)[-1] for p in row["ports"]}))
+        cells.append(
+            [row["service"], f"[{state_style}]{row['state']}[/]", health, ports or "-", _short(row["image"]), config]
         )
-    console().print(table)
+    from rich.text import Text
+
+    for i, column in enumerate(("service", "state", "health", "port", "image", "config")):
+        # only the image gives way when the screen is narrow; the rest is read whole
+        widest = max([len(column), *(Text.from_markup(c[i]).cell_len for c in cells)])
+        table.add_column(column, no_wrap=True, overflow="ellipsis", min_width=None if column == "image" else widest)
+    for row_cells in cells:
+        table.add_row(*row_cells)
+    return table
+
+
+def _short(image: str | None) -> str:
+    """postgres:15 for mindscape-local/postgres:15; a digest cut to 12 hex digits."""
+    if not image:
+        return "-"
+    name = image.rsplit("/", 1)[-1]
+    if "@sha256:" in name:
+        base, digest = name.split("@sha256:", 1)
+        return f"{base}@{digest[:12]}"
+    return name
 
 
 def logs(

@@ -7,13 +7,46 @@ from typing import Annotated
 
 import typer
 
-from mindscape_ops.cli.common import FilesOption, audited, console, exit_with, lock_root, open_project
+from mindscape_ops.cli.common import (
+    FilesOption,
+    JsonOption,
+    audited,
+    console,
+    exit_with,
+    lock_root,
+    open_project,
+    stdout_json,
+)
 
 
 def register(app: typer.Typer) -> None:
     app.command("init")(init)
     app.command("validate")(validate)
     app.command("render")(render)
+    app.command("schema")(schema)
+
+
+def schema(
+    output: Annotated[
+        Path | None, typer.Option("--output", "-o", metavar="FILE", help="Write it here instead of stdout.")
+    ] = None,
+) -> None:
+    """Print the JSON Schema of platform.yaml (editors: `init` points the yaml-language-server
+    line at .mindscape/platform.schema.json, which `render` keeps current)."""
+    from mindscape_ops.config.schema import schema_text
+    from mindscape_ops.workspace.files import atomic_write, cannot_write
+
+    text = schema_text()
+    if output is None:
+        import sys
+
+        sys.stdout.write(text)
+        return
+    try:
+        atomic_write(output, text)
+    except OSError as exc:
+        raise cannot_write(output, exc) from None
+    console(stderr=True).print(f"[green]wrote[/] {output}")
 
 
 def init(
@@ -28,9 +61,12 @@ def init(
     files: FilesOption = None,
 ) -> None:
     """Write a commented starter platform.yaml, generate secrets, then render everything."""
+    from mindscape_ops.config.schema import write_schema
     from mindscape_ops.render.starter import create_platform
     from mindscape_ops.workspace.prepare import prepare
+    from mindscape_ops.workspace.project import given_files
 
+    files = given_files(files)
     target = files[-1] if files else directory / "platform.yaml"
     folder = target.resolve().parent
     lock = folder if folder.is_dir() else None  # a new folder has nobody else in it
@@ -39,7 +75,8 @@ def init(
         record.project = project = open_project([target])
         # --force replaces platform.yaml; it never licenses overwriting hand edits (`render --force` does)
         prepared = prepare(project, force=False)
-        out = console()
+        write_schema(project.workspace.dir)
+        out = console(info=True)
         out.print(f"[green]created[/] {created.path}  (project [bold]{created.name}[/])")
         out.print(f"[green]secrets[/] {project.workspace.secrets_file} (mode 0600, git-ignored)")
         _print_changes(prepared.changes)
@@ -49,12 +86,36 @@ def init(
         out.print("next: [bold]mindscape up[/] to start the platform, [bold]mindscape status[/] to see it")
 
 
-def validate(files: FilesOption = None) -> None:
+def validate(as_json: JsonOption = False, files: FilesOption = None) -> None:
     """Load and validate platform.yaml; print every problem as FILE:LINE:COL: path: message."""
-    project = open_project(files)
-    enabled = ", ".join(project.platform.services.enabled()) or "none"
-    names = ", ".join(str(f) for f in project.loaded.files)
-    console().print(f"[green]valid[/] {names}: project [bold]{project.platform.project}[/], services: {enabled}")
+    from mindscape_ops.errors import ConfigError
+
+    try:
+        project = open_project(files)
+    except ConfigError as exc:
+        if as_json:  # the problems on stdout as data, the usual report on stderr; exit 2
+            stdout_json({"valid": False, "problems": [_problem(text) for text in exc.problems]})
+        raise
+    enabled = list(project.platform.services.enabled())
+    names = [str(f) for f in project.loaded.files]
+    if as_json:
+        stdout_json({"valid": True, "files": names, "project": project.platform.project, "services": enabled})
+        return
+    console(info=True).print(
+        f"[green]valid[/] {', '.join(names)}: project [bold]{project.platform.project}[/], "
+        f"services: {', '.join(enabled) or 'none'}"
+    )
+
+
+def _problem(text: str) -> dict[str, object]:
+    """`file:LINE:COL: dotted.path: message` as fields (the text kept whole too)."""
+    import re
+
+    found = re.match(r"(?P<file>.+?):(?P<line>\d+):(?P<column>\d+): (?:(?P<path>[^\s:]+): )?(?P<message>.*)", text)
+    if not found:
+        return {"text": text}
+    fields = found.groupdict()
+    return {"text": text, **fields, "line": int(fields["line"]), "column": int(fields["column"])}
 
 
 def render(
@@ -63,25 +124,52 @@ def render(
     ] = False,
     diff: Annotated[bool, typer.Option("--diff", help="Show a unified diff of every change.")] = False,
     force: Annotated[bool, typer.Option("--force", help="Overwrite hand-edited generated files too.")] = False,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="With --check: the files out of date as JSON on stdout.")
+    ] = False,
+    target: Annotated[
+        str | None,
+        typer.Option(
+            "--target",
+            help="kubernetes: also deploy/kubernetes/ (Kustomize base + overlays), from the `kubernetes:` section.",
+            show_default=False,
+        ),
+    ] = None,
     files: FilesOption = None,
 ) -> None:
     """Write every generated file (CI, monitoring, security, configs, compose, runbooks)."""
+    if target is not None:
+        from mindscape_ops.cli.kubernetes import check_target, require_section
+
+        check_target(target)
+        if target == "kubernetes":
+            require_section(open_project(files))
     from mindscape_ops import render as rendering
+    from mindscape_ops.config.schema import write_schema
+    from mindscape_ops.errors import UsageError
     from mindscape_ops.workspace.prepare import prepare
 
+    if as_json and not check:
+        raise UsageError("--json goes with --check (render itself writes files)", "add --check")
     if check:
         project = open_project(files)
         changes = [c for c in rendering.preview(project.loaded, project.workspace) if c.needs_write]
+        if as_json:
+            listed = [{"path": c.path, "status": str(c.status)} for c in changes]
+            stdout_json({"up_to_date": not changes, "changes": listed})
+            exit_with(1 if changes else 0)
+            return
         _print_changes(changes, diff=diff, verb="would change")
         if changes:
             console(stderr=True).print(f"[red]{len(changes)} generated file(s) out of date;[/] run `mindscape render`")
         else:
-            console().print("[green]all generated files are up to date[/]")
+            console(info=True).print("[green]all generated files are up to date[/]")
         exit_with(1 if changes else 0)
         return
     with audited("render", lock_root(files), diff=diff, force=force) as record:
         record.project = project = open_project(files)
         prepared = prepare(project, force=force)
+        write_schema(project.workspace.dir)  # editors' schema follows the installed mindscape
         _print_changes(prepared.changes, diff=diff)
         _warn(prepared.warnings)
         if not force and _kept(prepared.changes):
@@ -105,7 +193,7 @@ def _kept(changes) -> bool:
 def _warn(warnings: list[str]) -> None:
     from rich.markup import escape
 
-    err = console(stderr=True)
+    err = console(stderr=True, info=False)
     for warning in warnings:
         err.print(f"[yellow]warning:[/] {escape(warning)}")
 
@@ -115,7 +203,7 @@ _DONE = {"missing": "created", "stale": "updated", "orphaned": "removed", "uncha
 
 
 def _print_changes(changes, diff: bool = False, verb: str | None = None) -> None:
-    out = console()
+    out = console(info=not verb)  # what --check finds is the data asked for; what render did, a message
     changed = [c for c in changes if c.needs_write]
     for change in changed:
         status = str(change.status)

@@ -69,6 +69,8 @@ class Observed:
     health: str | None  # healthy, unhealthy, starting, or None without a healthcheck
     labels: Mapping[str, str] = field(default_factory=dict)
     container_id: str = ""
+    image: str = ""  # as created (the list's Image)
+    ports: tuple[str, ...] = ()  # published: "127.0.0.1:5432->5432/tcp"
 
     @property
     def running(self) -> bool:

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from mindscape_ops.adapters.docker import Engine
 from mindscape_ops.errors import MindscapeError
 from mindscape_ops.provision.convergence import Action, Kind
+from mindscape_ops.provision.proof import take as take_proof
 from mindscape_ops.provision.readiness import NotReady, Wait, wait_until_ready
 
 Event = Callable[[str, str, str], None]  # service, state, detail
@@ -26,6 +27,7 @@ class Outcome:
     message: str = ""
     logs: str | None = None  # its container's last lines ("" when it printed none); None: no container
     elapsed: float = 0.0
+    proof: dict[str, str] | None = None  # the container start this run proved ready (provision/proof.py)
 
 
 @dataclass
@@ -124,7 +126,9 @@ class _Run:
             if not (action.kind is Kind.UNCHANGED and action.observed.health == "healthy"):
                 # Docker's own check passing on an unchanged container is enough; else probe
                 self.event(action.service, "checking", "ready?")
-                wait_until_ready(self._probe(action.service), self.hooks.wait(action.service), self._alive(container))
+                probe = self._probe(action.service)
+                wait_until_ready(probe, self.hooks.wait(action.service), self._alive(container))
+                outcome.proof = take_proof(self.engine, container, probe)
             if action.service in self.hooks.after_ready:
                 self.hooks.after_ready[action.service]()
             outcome.elapsed = time.monotonic() - started

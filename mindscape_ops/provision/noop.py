@@ -12,16 +12,20 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import os
 import re
 from pathlib import Path
 from typing import Any
 
 from mindscape_ops import __version__
+from mindscape_ops.provision.proof import PROOF_KEY, holds
+from mindscape_ops.provision.proof import read as read_proofs
 from mindscape_ops.render.resources import code_and_templates_digest
 
 _VAR_RE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)")
 CACHE_KEY = "up_cache"
+log = logging.getLogger("mindscape")
 
 
 def input_key(
@@ -57,6 +61,7 @@ def input_key(
     for source in sorted(mounts):
         digest.update(source.encode() + b"\0" + content_digest(root, source).encode())
     state.pop(CACHE_KEY, None)
+    state.pop(PROOF_KEY, None)  # proofs are checked against the containers themselves
     digest.update(json.dumps(state, sort_keys=True).encode())
     digest.update(code_and_templates_digest().encode())
     return digest.hexdigest(), root
@@ -72,22 +77,37 @@ def remember(root: Path, files: list[Path], options: dict[str, Any], facts: dict
         Workspace(root).update_state(**{CACHE_KEY: {"key": computed[0], **facts}})
 
 
-def try_noop(files: list[Path], options: dict[str, Any]) -> list[str] | None:
-    """The services found unchanged and ready, or None when the full `up` must run."""
+def cached(files: list[Path], options: dict[str, Any]) -> tuple[dict[str, Any] | None, dict[str, Any]]:
+    """What the last full `up` with these options remembered, when nothing it depends on has
+    moved since (else None), and the state read on the way."""
     from mindscape_ops.workspace.store import Workspace
 
     state = Workspace(files[0].resolve().parent).read_state()
     cache = state.get(CACHE_KEY)
     try:
         computed = input_key(files, options, list(cache["env_names"]), list(cache["mounts"]), state)
-        if computed is None or computed[0] != cache["key"]:
-            return None
-        return _engine_agrees(cache["project"], cache["services"])
     except (KeyError, TypeError, AttributeError):
-        return None  # no cache, or one written by another version: the full path decides
+        return None, state  # no cache, or one written by another version: the full path decides
+    if computed is None or computed[0] != cache["key"]:
+        log.debug("no-op: an input changed since the last full up (or none was recorded)")
+        return None, state
+    return cache, state
 
 
-def _engine_agrees(project: str, services: dict[str, dict[str, Any]]) -> list[str] | None:
+def try_noop(files: list[Path], options: dict[str, Any]) -> list[str] | None:
+    """The services found unchanged and ready, or None when the full `up` must run."""
+    cache, state = cached(files, options)
+    if cache is None:
+        return None
+    try:
+        return _engine_agrees(cache["project"], cache["services"], read_proofs(state))
+    except (KeyError, TypeError, AttributeError):
+        return None
+
+
+def _engine_agrees(
+    project: str, services: dict[str, dict[str, Any]], proofs: dict[str, dict[str, str]]
+) -> list[str] | None:
     from mindscape_ops.adapters.docker import Engine
     from mindscape_ops.errors import MindscapeError
     from mindscape_ops.provision.convergence import LABEL_CONFIG_HASH
@@ -99,6 +119,7 @@ def _engine_agrees(project: str, services: dict[str, dict[str, Any]]) -> list[st
     except MindscapeError:
         return None  # the full path says what is wrong, properly
     if set(observed) != set(services):
+        log.debug("no-op: the containers are not the services the last up left")
         return None
     for name, expected in services.items():
         seen = observed[name]
@@ -106,20 +127,32 @@ def _engine_agrees(project: str, services: dict[str, dict[str, Any]]) -> list[st
             not seen.running
             or image_ids.get(expected["image"]) != expected["image_id"]
             or seen.labels.get(LABEL_CONFIG_HASH) != expected["hash"]
-            or not _ready(seen, expected)
+            or not _ready(engine, seen, expected, proofs.get(name))
         ):
+            log.debug("no-op: %s is not as the last up left it (stopped, changed or not ready)", name)
             return None
     return list(services)
 
 
-def _ready(seen: Any, expected: dict[str, Any]) -> bool:
-    """Docker's healthcheck where the service has one; else the same probe `up` makes (the
-    no-op path only keeps probes that need no heavy client: http)."""
-    if expected["healthcheck"]:
+def _ready(engine: Any, seen: Any, expected: dict[str, Any], proved: dict[str, str] | None) -> bool:
+    """Docker's healthcheck once it has spoken; else the proof `up` left for this very start
+    of the container (provision/proof.py); else the same probe `up` makes (the no-op path
+    only keeps probes that need no heavy client: http)."""
+    if seen.health in ("healthy", "unhealthy"):
         return seen.health == "healthy"
+    if holds(engine, seen, proved):
+        return True
+    if expected["healthcheck"]:
+        return False  # Docker still says starting and nothing proved this start: the full path probes
     probe = expected.get("probe")
-    if not probe or probe["kind"] != "http":
-        return False
+    return probe_http(probe) and http_ready(probe)
+
+
+def probe_http(probe: Any) -> bool:
+    return isinstance(probe, dict) and probe.get("kind") == "http"
+
+
+def http_ready(probe: dict[str, Any]) -> bool:
     from mindscape_ops.provision.readiness import NotReady, check_http
 
     try:

@@ -26,6 +26,7 @@ def project_name_for(directory: Path) -> str:
 
 
 def create_platform(target: Path, name: str | None, force: bool, source: Path | None = None) -> Created:
+    from mindscape_ops.config.schema import with_modeline
     from mindscape_ops.config.types import check_name
     from mindscape_ops.render.jinja import render_template
 
@@ -46,7 +47,8 @@ def create_platform(target: Path, name: str | None, force: bool, source: Path | 
         text = re.sub(r"(?m)^project:.*$", f"project: {chosen}", text, count=1)
     else:
         text = render_template("starter/platform.yaml.j2", project=chosen)
-    _check(text, shown_as=str(source or target))
+    _check(text, shown_as=str(source or target))  # before the line below: lines as in the source
+    text = with_modeline(text)  # editors complete and validate it (config/schema.py)
     try:
         atomic_write(target, text)
     except OSError as exc:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -14,15 +15,35 @@ if TYPE_CHECKING:  # the model is loaded only by open_project: the no-op `up` ne
     from mindscape_ops.config import LoadedPlatform
 
 DEFAULT_FILE = "platform.yaml"
+log = logging.getLogger("mindscape")
+
+
+_global_files: list[Path] = []
+
+
+def use_files(files: Sequence[Path] | None) -> None:
+    """The CLI's global `-f` (before the command): the files every command reads unless it is
+    given its own `-f`."""
+    _global_files[:] = list(files or ())
+
+
+def given_files(files: Sequence[Path] | None) -> list[Path] | None:
+    """The command's -f files, else the global ones; None when neither was given."""
+    return list(files or _global_files) or None
 
 
 def platform_files(files: Sequence[Path] | None) -> list[Path]:
-    """-f files, else $MINDSCAPE_FILE (space- or colon-separated, like COMPOSE_FILE), else the
-    platform.yaml of the current folder or its nearest parent, as git finds its repository."""
+    """-f files (the command's, else the global ones), else $MINDSCAPE_FILE (separated by
+    os.pathsep only, like COMPOSE_FILE: a path may hold spaces), else the platform.yaml of the
+    current folder or its nearest parent, as git finds its repository."""
     if files:
         return list(files)
-    from_env = os.environ.get("MINDSCAPE_FILE", "").replace(os.pathsep, " ").split()
-    return [Path(f) for f in from_env] or [find_platform_file(Path.cwd())]
+    if _global_files:
+        return list(_global_files)
+    from_env = [f for f in os.environ.get("MINDSCAPE_FILE", "").split(os.pathsep) if f.strip()]
+    found = [Path(f) for f in from_env] or [find_platform_file(Path.cwd())]
+    log.debug("platform file: %s%s", ", ".join(map(str, found)), " (from MINDSCAPE_FILE)" if from_env else "")
+    return found
 
 
 def find_platform_file(start: Path) -> Path:
