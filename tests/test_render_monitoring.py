@@ -244,4 +244,4 @@ def test_app_job_matchers_are_built_safely(tmp_path: Path):
     assert expr.startswith('sum(rate(http_requests_total{job="a-b_c",status=~"5.."}')
     dashboard = json.loads(render_platform(platform)["deploy/grafana/dashboards/platform-overview.json"])
     rate = next(panel for panel in dashboard["panels"] if panel["title"] == "Request rate")
-    assert rate["targets"][0]["expr"] == 'sum by (job) (rate(http_requests_total{job=~"a\\\\-b_c"}[5m]))'
+    assert rate["targets"][0]["expr"] == 'sum by (job) (rate(http_requests_total{job=~"a\\\\-b_c"}[$__rate_interval]))'

@@ -4,6 +4,7 @@ module (services/); the ones about the whole platform are listed here."""
 
 from __future__ import annotations
 
+import json
 import posixpath
 from collections.abc import Callable
 from pathlib import Path
@@ -12,6 +13,7 @@ from mindscape_ops import __version__
 from mindscape_ops.config.models import Platform
 from mindscape_ops.render.alerts import alert_groups, runbook_url
 from mindscape_ops.render.ci import ci_context
+from mindscape_ops.render.dashboard import overview
 from mindscape_ops.render.jinja import render_template
 from mindscape_ops.render.marker import with_marker
 from mindscape_ops.services.definition import Artifact, deploy
@@ -80,6 +82,7 @@ def render_platform(platform: Platform, root: Path | None = None) -> dict[str, s
         # the built-in alerts (rules and their runbook) and where each alert's runbook section is read
         "alert_groups": alert_groups(platform, list(scrape_jobs(platform))),
         "runbook_url": lambda anchor: runbook_url(platform, anchor),
+        "grafana_dashboard": lambda: json.dumps(overview(platform), indent=2, ensure_ascii=False),
         "secret_keys": required_secrets(platform),
         "paths": platform.paths,
         "healthcheck": HEALTHCHECK,
