@@ -22,8 +22,12 @@ from mindscape_ops.errors import ConfigError
 from mindscape_ops.render.artifacts import render_platform
 from mindscape_ops.render.ci import _installed_from, ci_warnings, resolve_install, source_from_record
 
+from . import render_support
 from .conftest import run_cli
 from .render_support import full_data, literal, platform_from
+
+# Render the families of test_render_ci.py alone (a fixture, found by its name here).
+this_family_only = render_support.this_family_only
 
 SHA = "0123456789abcdef0123456789abcdef01234567"
 HASH = "sha256:" + "ab" * 32
