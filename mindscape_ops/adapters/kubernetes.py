@@ -84,7 +84,7 @@ def apply(
                 name=name,
                 namespace=obj["metadata"].get("namespace"),
                 field_manager=field_manager,
-                force_conflicts=True,
+                force_conflicts="true",  # as the API spells it (the client would send `True`)
                 dry_run="All" if dry_run else None,
                 _request_timeout=REQUEST_TIMEOUT_S,
             )

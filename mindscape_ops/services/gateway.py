@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Annotated
 
 from mindscape_ops.check.security import GATEWAY_GATES
 from mindscape_ops.config.base import HttpUrl, ImageRef, PortSpec, Service, check_pattern
-from mindscape_ops.services.definition import Artifact, Problem, ServiceDef, deploy
+from mindscape_ops.services.definition import Artifact, KubeShape, Problem, ServiceDef, deploy
 from mindscape_ops.services.spec import Mount, Probe
 
 if TYPE_CHECKING:
@@ -120,4 +120,5 @@ SERVICE = ServiceDef(
     gates=GATEWAY_GATES,  # its `mindscape check` gates
     problems=problems,
     prepare=tls_files_exist,
+    kubernetes=KubeShape(run_as=101, writable=("/tmp", "/var/cache/nginx"), public=True),
 )

@@ -77,7 +77,7 @@ def policies(platform: Platform, specs: dict[str, ContainerSpec], ops_targets: d
             for src, dst, port in sorted(found)
             if dst == name
         ]
-        main = [_tcp(spec.container_port)]
+        main = [_tcp(port) for port in (spec.container_port, *sorted(spec.extra_ports))]
         if shape.public:
             ingress.append({"ports": main})
         if shape.clients:

@@ -77,6 +77,7 @@ def container(platform: Platform, service: ServiceDef, spec: ContainerSpec, file
     if env:
         body["env"] = env
     ports = [{"name": "main", "containerPort": spec.container_port, "protocol": "TCP"}]
+    ports += [{"name": f"port-{port}", "containerPort": port, "protocol": "TCP"} for port in sorted(spec.extra_ports)]
     if service.metrics and service.metrics.port != spec.container_port:
         ports.append({"name": "metrics", "containerPort": service.metrics.port, "protocol": "TCP"})
     body["ports"] = ports
