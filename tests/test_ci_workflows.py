@@ -323,3 +323,35 @@ def test_bad_ci_settings_are_refused(tmp_path: Path, ci: dict, message: str) -> 
     with pytest.raises(ConfigError) as caught:
         with_ci(tmp_path, **ci)
     assert message in "\n".join(caught.value.problems)
+
+
+@pytest.mark.tools
+def test_the_other_variants_pass_the_schemas_and_actionlint(tmp_path: Path) -> None:
+    """What the examples do not render: a hash-checked install, stored AWS keys, the role from a
+    repository variable, a pip cache, a build job, no deploy command."""
+    from .render_support import run, tool
+
+    project = tmp_path / "project"
+    project.mkdir()
+    (project / "pyproject.toml").write_text("[project]\nname = 'app'\nversion = '1'\n")
+    (project / "requirements.txt").write_text("\n")
+    variants = {
+        "keys": {"mindscape": {"source": "mindscape==1.2.3", "hashes": [HASH]}, "aws": {"access_keys": True}},
+        "role-variable": {"aws": {}, "deploy": {"environments": ["production"]}},
+    }
+    for name, ci in variants.items():
+        platform = with_ci(tmp_path / name, **ci)
+        for rel, text in render_platform(platform, project).items():
+            if rel.startswith(".github/"):
+                (project / rel).parent.mkdir(parents=True, exist_ok=True)
+                (project / rel).write_text(text)
+        workflows = sorted(str(p) for p in (project / ".github/workflows").glob("*.yml"))
+        assert len(workflows) == 3 and setup_pythons(yaml.safe_load(Path(workflows[1]).read_text()))[0]["with"]["cache"]
+        for schema, files in (
+            ("vendor.github-workflows", workflows),
+            ("vendor.dependabot", [str(project / ".github/dependabot.yml")]),
+        ):
+            result = run(tool("check-jsonschema"), "--builtin-schema", schema, *files)
+            assert result.returncode == 0, result.stdout + result.stderr
+        result = run(tool("actionlint"), "-no-color", "-shellcheck", tool("shellcheck"), *workflows, cwd=project)
+        assert result.returncode == 0, name + result.stdout + result.stderr
