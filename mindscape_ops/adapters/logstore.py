@@ -56,6 +56,8 @@ def insert(
     """Write rows (each with `_msg`; `_time` optional) through the JSON-lines endpoint."""
     params = urllib.parse.urlencode({"_stream_fields": ",".join(stream_fields)})
     body = "".join(json.dumps(dict(row), sort_keys=True) + "\n" for row in rows).encode()
-    request = urllib.request.Request(f"{base}/insert/jsonline?{params}", data=body)
+    # not urllib's default form type: the store would read the body as form fields
+    headers = {"Content-Type": "application/stream+json"}
+    request = urllib.request.Request(f"{base}/insert/jsonline?{params}", data=body, headers=headers)
     with urllib.request.urlopen(request, timeout=timeout) as response:  # noqa: S310 - 127.0.0.1
         response.read()
