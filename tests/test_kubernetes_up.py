@@ -35,6 +35,7 @@ GROUPS = {
 
 class FakeApi(BaseHTTPRequestHandler):
     patches: list[dict] = []
+    refuse: str | None = None  # a kind whose apply is answered 422, as an admission webhook might
 
     def log_message(self, *args) -> None:
         pass
@@ -76,12 +77,16 @@ class FakeApi(BaseHTTPRequestHandler):
         type(self).patches.append(
             {"path": parts.path, "query": parse_qs(parts.query), "type": self.headers["Content-Type"], "body": body}
         )
+        if body["kind"] == type(self).refuse:
+            status = {"kind": "Status", "apiVersion": "v1", "status": "Failure", "reason": "Invalid", "code": 422,
+                      "message": f"{body['kind']} is invalid: spec: forbidden by policy"}  # fmt: skip
+            return self._send(status, 422)
         self._send(body)
 
 
 @pytest.fixture
 def api():
-    FakeApi.patches = []
+    FakeApi.patches, FakeApi.refuse = [], None
     server = ThreadingHTTPServer(("127.0.0.1", 0), FakeApi)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
@@ -175,3 +180,22 @@ def test_bad_usage_is_exit_2(project, tmp_path):
     )
     result = run_cli("render", "--target", "kubernetes", cwd=project)
     assert result.returncode == 2 and "no `kubernetes:` section" in result.stderr
+
+
+def test_a_refused_object_stops_up_with_exit_1(project, api):
+    FakeApi.refuse = "Service"
+    result = up(project, config=kubeconfig(project.parent, api))
+    assert result.returncode == 1, result.stderr
+    assert "Service/postgres: the API refused it (422)" in result.stderr and "forbidden by policy" in result.stderr
+    assert FakeApi.patches[-1]["body"]["kind"] == "Service"  # nothing after it was sent
+
+
+def test_a_kind_the_cluster_lacks_is_named(project, api):
+    """The Prometheus Operator switch on a cluster without the operator: its kinds are unknown."""
+    data = minimal_data(prometheus_operator=True)
+    data["services"]["postgres_exporter"] = {}
+    (project / "platform.yaml").write_text(yaml.safe_dump(data))
+    result = up(project, config=kubeconfig(project.parent, api))
+    assert result.returncode == 1, result.stderr
+    assert "the cluster does not know ServiceMonitor (monitoring.coreos.com/v1)" in result.stderr
+    assert FakeApi.patches == []  # looked up before anything was applied

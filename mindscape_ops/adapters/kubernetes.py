@@ -4,7 +4,7 @@ server-side dry run. Its errors are translated once, here, into advice."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from typing import Any
 
 from mindscape_ops.errors import EnvironmentUnusable, OperationFailed
@@ -53,31 +53,37 @@ def _reason(exc: BaseException) -> str:
     return _first_line(reason if isinstance(reason, BaseException) else exc)
 
 
+def _resource(dynamic: Any, obj: dict[str, Any]) -> Any:
+    from kubernetes.dynamic.exceptions import ResourceNotFoundError
+
+    kind = obj["kind"]
+    try:
+        return dynamic.resources.get(api_version=obj["apiVersion"], kind=kind)
+    except ResourceNotFoundError:
+        raise OperationFailed(
+            f"the cluster does not know {kind} ({obj['apiVersion']}), needed by {kind}/{obj['metadata']['name']}",
+            "install its operator (Prometheus Operator, External Secrets) or switch it off in platform.yaml's "
+            "kubernetes: section (nothing was applied)",
+        ) from None
+
+
 def apply(
     dynamic: Any,
-    objects: Iterable[dict[str, Any]],
+    objects: list[dict[str, Any]],
     field_manager: str,
     dry_run: bool = False,
     report: Callable[[str], None] = lambda line: None,
 ) -> int:
     """Server-side apply each object in order (the Namespace first) through `connect`'s client;
-    returns how many. Conflicts
-    with other managers are forced: platform.yaml is the source of truth for these fields."""
+    returns how many. Every kind is looked up first, so a cluster missing one changes nothing.
+    Conflicts with other managers are forced: platform.yaml is the source of truth here."""
     import urllib3
     from kubernetes.client.exceptions import ApiException
-    from kubernetes.dynamic.exceptions import DynamicApiError, ResourceNotFoundError
+    from kubernetes.dynamic.exceptions import DynamicApiError
 
-    count = 0
-    for obj in objects:
+    resources = [_resource(dynamic, obj) for obj in objects]
+    for resource, obj in zip(resources, objects, strict=True):
         kind, name = obj["kind"], obj["metadata"]["name"]
-        try:
-            resource = dynamic.resources.get(api_version=obj["apiVersion"], kind=kind)
-        except ResourceNotFoundError:
-            raise OperationFailed(
-                f"the cluster does not know {kind} ({obj['apiVersion']}), needed by {kind}/{name}",
-                "install its operator (Prometheus Operator, External Secrets) or switch it off in platform.yaml's "
-                "kubernetes: section",
-            ) from None
         try:
             resource.server_side_apply(
                 body=obj,
@@ -94,6 +100,5 @@ def apply(
             raise OperationFailed(f"{kind}/{name}: the API refused it ({status}): {summary}") from None
         except (urllib3.exceptions.HTTPError, OSError) as exc:
             raise EnvironmentUnusable(f"lost the Kubernetes API while applying {kind}/{name}: {_reason(exc)}") from None
-        count += 1
         report(f"{kind}/{name}")
-    return count
+    return len(objects)
