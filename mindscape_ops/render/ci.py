@@ -88,8 +88,8 @@ def resolve_install(chosen: MindscapeSource, record: str | None = None) -> Insta
     return Install(
         None,
         problems=[
-            "ci.mindscape.source is not set and this mindscape was not installed from a pinned source: "
-            "the workflows' install step will fail until you set it to one of: " + SOURCE_FORMS
+            "ci.mindscape.source is not set and this mindscape was not installed from a pinned source, "
+            "so the workflows cannot install it; set it to one of: " + SOURCE_FORMS
         ],
     )
 
