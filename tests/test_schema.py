@@ -76,3 +76,23 @@ def test_schema_to_a_file(tmp_path, schema):
     result = run_cli("schema", "-o", "out/s.json", cwd=tmp_path)
     assert result.returncode == 0 and result.stdout == ""
     assert json.loads((tmp_path / "out" / "s.json").read_text()) == schema
+
+
+def test_keys_carry_the_references_descriptions(schema):
+    from .test_docs_reference import doc_rows
+
+    assert schema["properties"]["project"]["description"] == doc_rows()["project"].cells[-1]
+    bind = schema["$defs"]["Postgres"]["properties"]["bind"]["description"]
+    assert bind == doc_rows()["services.<service>.bind"].cells[-1]  # the keys every service has
+    described = [p for d in [schema, *schema["$defs"].values()] for p in d.get("properties", {}).values()]
+    assert sum("description" in p for p in described) >= 0.7 * len(described)
+
+
+def test_the_descriptions_file_names_only_keys_the_reference_still_has():
+    """Made by scripts/schema-descriptions; a key dropped from the doc must not linger."""
+    from importlib.resources import files
+
+    from .test_docs_reference import doc_rows
+
+    made = json.loads(files("mindscape_ops.config").joinpath("descriptions.json").read_text(encoding="utf-8"))
+    assert set(made) - set(doc_rows()) == set(), "run scripts/schema-descriptions"

@@ -14,6 +14,7 @@ What a schema cannot say (rules across keys, `${VAR}` in place of a number) is l
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +29,7 @@ def platform_schema() -> dict[str, Any]:
     from mindscape_ops.config.models import Platform
 
     body = Platform.model_json_schema(mode="validation")
+    _describe(body)
     return {
         "$schema": SCHEMA_DIALECT,
         **body,
@@ -37,6 +39,51 @@ def platform_schema() -> dict[str, Any]:
             "Regenerate with `mindscape schema`; cross-key rules are checked by `mindscape validate`."
         ),
     }
+
+
+def _describe(schema: dict[str, Any]) -> None:
+    """Each key's description from the reference (config/descriptions.json, made from
+    docs/platform-yaml.md by scripts/schema-descriptions), set where the key is defined."""
+    from importlib.resources import files
+
+    text = files("mindscape_ops.config").joinpath("descriptions.json").read_text(encoding="utf-8")
+    known = {_generic(key): value for key, value in json.loads(text).items()}
+    defs = schema.get("$defs", {})
+    seen: set[tuple[str, str]] = set()
+
+    def walk(node: dict[str, Any], path: str) -> None:
+        for key, child in node.get("properties", {}).items():
+            here = f"{path}.{key}" if path else key
+            text = known.get(_generic(here)) or known.get(_generic(_any_service(here)))
+            if text and "description" not in child:
+                child["description"] = text
+            follow(child, here)
+
+    def follow(node: dict[str, Any], path: str) -> None:
+        for option in [node, *node.get("anyOf", ()), *node.get("allOf", ())]:
+            ref = option.get("$ref", "")
+            if ref.startswith("#/$defs/") and (ref, _generic(path)) not in seen:
+                seen.add((ref, _generic(path)))
+                walk(defs[ref.rsplit("/", 1)[1]], path)
+            if isinstance(option.get("items"), dict):
+                follow(option["items"], f"{path}[]")
+            if isinstance(option.get("additionalProperties"), dict):
+                follow(option["additionalProperties"], f"{path}.<*>")
+            if "properties" in option:
+                walk(option, path)
+
+    walk(schema, "")
+
+
+def _generic(key: str) -> str:
+    """`<name>`, `<service>` ... all read as `<*>`."""
+    return re.sub(r"<[a-z_]+>", "<*>", key)
+
+
+def _any_service(key: str) -> str:
+    """services.postgres.bind -> services.<*>.bind (the keys every service has)."""
+    parts = key.split(".")
+    return ".".join(["services", "<*>", *parts[2:]]) if len(parts) > 2 and parts[0] == "services" else key
 
 
 def schema_text() -> str:
