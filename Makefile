@@ -28,8 +28,8 @@ test-fast: venv
 	$(PYTHON) -m pytest -m "not engine and not tools" -q
 
 lint: venv
-	ruff check mindscape_ops tests bench/startup bench/up bench/migrate bench/check bench/backup
-	ruff format --check mindscape_ops tests bench/startup bench/up bench/migrate bench/check bench/backup
+	ruff check mindscape_ops tests bench/startup bench/up bench/migrate bench/check bench/backup bench/logs
+	ruff format --check mindscape_ops tests bench/startup bench/up bench/migrate bench/check bench/backup bench/logs
 
 images:
 	scripts/build-local-images
@@ -40,6 +40,7 @@ bench: venv
 	bench/migrate
 	bench/check
 	bench/backup --sizes 256
+	bench/logs
 
 # The demo's secrets go with the folder, so its data volumes go too (they would refuse the next
 # demo's new passwords).
