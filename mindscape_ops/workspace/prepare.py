@@ -56,7 +56,7 @@ def write_derived_files(project: Project, secrets: dict[str, str]) -> list[str]:
         if service.prepare and service.name in enabled:
             warnings += service.prepare(project, secrets)
     if project.platform.kubernetes is not None:  # the secretGenerator's input, from the files above
-        from mindscape_ops.render.kubernetes import write_secret_material
+        from mindscape_ops.render.kubernetes import prepare_cluster
 
-        write_secret_material(project.root, project.platform, secrets)
+        warnings += prepare_cluster(project.root, project.platform, secrets)
     return warnings

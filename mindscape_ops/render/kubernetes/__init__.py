@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
 
 from mindscape_ops.render.kubernetes import layout, monitoring, network, ops
 from mindscape_ops.render.kubernetes.names import dns, secret_name
@@ -103,11 +104,35 @@ def folder(platform: Platform) -> str:
     return f"{platform.paths.deploy}/{FOLDER}"
 
 
-def write_secret_material(root: Path, platform: Platform, secrets: dict[str, str]) -> None:
+def prepare_cluster(root: Path, platform: Platform, secrets: dict[str, str]) -> list[str]:
     """With `kubernetes.secrets.source: generate`: base/secrets.env and base/secret-files/,
-    git-ignored, owner-only (the keys are the same without the rendered configs)."""
+    git-ignored, owner-only (the keys are the same without the rendered configs). Returns
+    warnings about addresses only Docker resolves."""
     if platform.kubernetes.secrets.source == "generate":
         write_material(root, root / folder(platform) / "base", base(platform, {}).keys, secrets)
+    return cluster_warnings(platform)
+
+
+DOCKER_HOST_NAME = "host.docker.internal"
+
+
+def cluster_warnings(platform: Platform) -> list[str]:
+    """Addresses on `host.docker.internal` (the Docker host) resolve nowhere in a cluster."""
+    enabled = platform.services.enabled()
+    found = []
+    if "gateway" in enabled and urlsplit(platform.services.gateway.upstream).hostname == DOCKER_HOST_NAME:
+        found.append("services.gateway.upstream")
+    if "prometheus" in enabled and not platform.kubernetes.prometheus_operator:
+        found += [
+            f"scrape target {target.name}"
+            for target in platform.scrape_targets
+            if any(address.rsplit(":", 1)[0] == DOCKER_HOST_NAME for address in target.targets)
+        ]
+    return [
+        f"kubernetes: {what} is on {DOCKER_HOST_NAME}, which a cluster does not resolve; give it the application's "
+        "Service address in a platform file for the cluster (-f)"
+        for what in found
+    ]
 
 
 def cluster_objects(platform: Platform, root: Path, secrets: dict[str, str]) -> list[dict[str, Any]]:

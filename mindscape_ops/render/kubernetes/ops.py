@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from mindscape_ops.render.kubernetes.names import labels, meta
+from mindscape_ops.render.kubernetes.names import digest, labels, meta
 from mindscape_ops.render.kubernetes.network import OPS
 
 if TYPE_CHECKING:
@@ -16,6 +16,7 @@ if TYPE_CHECKING:
     from mindscape_ops.services.spec import ContainerSpec
 
 PROJECT_DIR = "/project"
+OPS_LABEL = "mindscape.io/ops"  # migrate, check, backup
 AWS_KEYS = ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY")  # optional: or the pod's cloud identity
 
 
@@ -87,12 +88,19 @@ def _pod(platform: Platform, name: str, args: list[str], env: list[dict[str, Any
 
 
 def _job(platform: Platform, name: str, args: list[str], env: list[dict[str, Any]]) -> dict[str, Any]:
-    return {
-        "apiVersion": "batch/v1",
-        "kind": "Job",
-        "metadata": meta(platform, name, "ops", OPS),
-        "spec": {"backoffLimit": 2, "activeDeadlineSeconds": 1800, "template": _pod(platform, name, args, env)},
+    """A Job named after its content (`migrate-<digest>`): a Job's template cannot change, so a
+    new ops image or command is a new Job; finished ones go after a week. A pipeline waits on
+    the label: `kubectl wait --for=condition=complete job -l mindscape.io/ops=migrate`."""
+    spec = {
+        "backoffLimit": 2,
+        "activeDeadlineSeconds": 1800,
+        "ttlSecondsAfterFinished": 7 * 24 * 3600,
+        "template": _pod(platform, name, args, env),
     }
+    metadata = meta(platform, f"{name}-{digest(spec)[:10]}", "ops", OPS)
+    metadata["labels"][OPS_LABEL] = name
+    spec["template"]["metadata"]["labels"][OPS_LABEL] = name
+    return {"apiVersion": "batch/v1", "kind": "Job", "metadata": metadata, "spec": spec}
 
 
 def objects(platform: Platform, specs: dict[str, ContainerSpec], secret: str) -> list[dict[str, Any]]:
@@ -109,14 +117,14 @@ def objects(platform: Platform, specs: dict[str, ContainerSpec], secret: str) ->
             {
                 "apiVersion": "batch/v1",
                 "kind": "CronJob",
-                "metadata": meta(platform, "backup", "ops", OPS),
+                "metadata": meta(platform, "backup", "ops", OPS),  # a CronJob may change: one name
                 "spec": {
                     "schedule": platform.backups.schedule,
                     "timeZone": "Etc/UTC",  # backups.schedule is UTC
                     "concurrencyPolicy": "Forbid",
                     "successfulJobsHistoryLimit": 3,
                     "failedJobsHistoryLimit": 3,
-                    "jobTemplate": {"metadata": {"labels": labels(platform, "ops", OPS)}, "spec": backup["spec"]},
+                    "jobTemplate": {"metadata": {"labels": backup["metadata"]["labels"]}, "spec": backup["spec"]},
                 },
             }
         )
