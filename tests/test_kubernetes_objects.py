@@ -316,17 +316,6 @@ def test_the_docker_path_never_loads_the_kubernetes_client():
     assert loaded.stdout.strip() == "[]"
 
 
-def test_only_the_adapter_imports_the_kubernetes_client():
-    from .test_layout import PACKAGE, imported_modules
-
-    importers = {
-        str(path.relative_to(PACKAGE))
-        for path in PACKAGE.rglob("*.py")
-        if any(name == "kubernetes" or name.startswith("kubernetes.") for name in imported_modules(path))
-    }
-    assert importers == {"adapters/kubernetes.py"}
-
-
 def test_addresses_only_docker_resolves_are_warned_about(tmp_path):
     from mindscape_ops.render.kubernetes import cluster_warnings
 

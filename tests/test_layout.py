@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import ast
 
+import pytest
+
 from .conftest import REPO
 
 PACKAGE = REPO / "mindscape_ops"
@@ -20,13 +22,14 @@ def imported_modules(path) -> set[str]:
     return found
 
 
-def test_only_the_adapter_imports_docker():
+@pytest.mark.parametrize("client", ["docker", "kubernetes"])
+def test_only_its_adapter_imports_a_client(client):
     importers = {
         str(path.relative_to(PACKAGE))
         for path in PACKAGE.rglob("*.py")
-        if any(name == "docker" or name.startswith("docker.") for name in imported_modules(path))
+        if any(name == client or name.startswith(f"{client}.") for name in imported_modules(path))
     }
-    assert importers == {"adapters/docker.py"}
+    assert importers == {f"adapters/{client}.py"}
 
 
 def test_the_package_root_holds_no_module_but_the_entry_points():
