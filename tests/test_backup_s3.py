@@ -66,19 +66,11 @@ def make_bucket(endpoint: str, name: str) -> None:
     boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1").create_bucket(Bucket=name)
 
 
-def store_for(endpoint: str, bucket: str):
+def store_for(endpoint: str, bucket: str, **settings):
     from mindscape_ops.backup.s3 import S3Store
-    from mindscape_ops.config.models import S3Store as Settings
+    from mindscape_ops.config.backups import S3Store as Settings
 
-    return S3Store(Settings(bucket=bucket, prefix="t/", endpoint_url=endpoint))
-
-
-def test_part_size_lets_a_backup_reach_1_tib_in_10000_parts():
-    from mindscape_ops.backup.s3 import MAX_PARTS, MIN_PART, TIB, part_size
-
-    assert part_size(None) * MAX_PARTS >= TIB and part_size(None) == 105 << 20
-    assert part_size(1 << 30) == MIN_PART  # small databases: small parts, little memory
-    assert part_size(TIB // 2) * MAX_PARTS >= TIB
+    return S3Store(Settings(bucket=bucket, prefix="t/", endpoint_url=endpoint, **settings))
 
 
 def test_a_multipart_upload_completes_whole_and_a_failed_one_is_aborted(s3_endpoint, aws_env):
@@ -86,7 +78,9 @@ def test_a_multipart_upload_completes_whole_and_a_failed_one_is_aborted(s3_endpo
     make_bucket(s3_endpoint, bucket)
     store = store_for(s3_endpoint, bucket)
     block = hashlib.sha256(b"seed").digest() * 32768  # 1 MiB
-    store.upload("whole.backup", (block for _ in range(20)))  # 20 MiB: four 5 MiB parts
+    store.upload("whole.backup", (block for _ in range(20)))  # 20 MiB: parts of 8, 8 and 4 MiB
+    uploaded = store.client.head_object(Bucket=bucket, Key="t/whole.backup", PartNumber=1)
+    assert uploaded["PartsCount"] == 3 and uploaded["ContentLength"] == 8 << 20
     assert hashlib.sha256(b"".join(store.read("whole.backup"))).digest() == hashlib.sha256(block * 20).digest()
 
     def cut_off():
@@ -98,6 +92,27 @@ def test_a_multipart_upload_completes_whole_and_a_failed_one_is_aborted(s3_endpo
     assert set(store.names()) == {"whole.backup"}
     assert store.client.list_multipart_uploads(Bucket=bucket).get("Uploads", []) == []
     assert store.read_small("absent.json") is None
+
+
+@pytest.mark.parametrize(
+    "settings",
+    [
+        {"storage_class": "STANDARD_IA", "sse": "AES256"},
+        {"storage_class": "GLACIER_IR", "sse": "aws:kms", "kms_key_id": "alias/bk"},
+    ],
+)
+def test_storage_class_and_sse_reach_every_object(s3_endpoint, aws_env, settings):
+    bucket = f"b-{unique_project()}"
+    make_bucket(s3_endpoint, bucket)
+    store = store_for(s3_endpoint, bucket, **settings)
+    store.upload("big.backup", (b"x" * (1 << 20) for _ in range(20)))  # multipart
+    store.upload("small.backup", [b"tiny"])  # one PUT
+    store.write_small("one.manifest.json", b"{}")
+    for name, data in (("big.backup", True), ("small.backup", True), ("one.manifest.json", False)):
+        head = store.client.head_object(Bucket=bucket, Key=f"t/{name}")
+        assert head.get("StorageClass") == (settings["storage_class"] if data else None), name  # STANDARD: not shown
+        assert head["ServerSideEncryption"] == settings["sse"], name
+        assert head.get("SSEKMSKeyId") == settings.get("kms_key_id"), name
 
 
 def test_endpoint_down_and_bucket_missing_are_one_line_with_exit_3(s3_endpoint, tmp_path):
@@ -118,7 +133,9 @@ def test_endpoint_down_and_bucket_missing_are_one_line_with_exit_3(s3_endpoint, 
 
 
 @pytest.mark.engine
-def test_postgres_round_trip_through_s3_with_identical_rows(s3_endpoint, docker_client, local_images, tmp_path):
+def test_postgres_round_trip_through_s3_with_identical_rows(
+    s3_endpoint, aws_env, docker_client, local_images, tmp_path
+):
     import psycopg
 
     from .test_backup_postgres_engine import SCHEMA, checksums, db_url
@@ -166,3 +183,47 @@ def test_prune_aborts_the_multipart_upload_a_killed_backup_left(s3_endpoint, aws
     # (moto reports every upload as initiated in 2010, so the one-hour grace is not testable here)
     assert store.abort_stale_uploads(timedelta(0)) == ["20260101T000000Z-postgres-dead.backup"]
     assert store.client.list_multipart_uploads(Bucket=bucket).get("Uploads", []) == []
+
+
+@pytest.mark.engine
+def test_redis_round_trip_through_s3_with_identical_data(s3_endpoint, aws_env, docker_client, local_images, tmp_path):
+    from .test_backup_redis_engine import client, snapshot
+
+    bucket = f"b-{unique_project()}"
+    make_bucket(s3_endpoint, bucket)
+    project = unique_project("bks")
+    (tmp_path / "platform.yaml").write_text(
+        f"version: 1\nproject: {project}\nservices:\n  redis: {{image: {local_images['redis']}, port: auto}}\n"
+        f"backups: {{s3: {{bucket: {bucket}, endpoint_url: '{s3_endpoint}', sse: AES256}}}}\n"
+    )
+    try:
+        assert run_cli("up", cwd=tmp_path, timeout=600).returncode == 0
+        c = client(tmp_path)
+        c.set("greeting", "héllo\nworld\0binary")
+        c.hset("user:1", mapping={"name": "ada", "visits": 3})
+        c.rpush("queue", *[f"job{i}" for i in range(500)])
+        c.zadd("scores", {"x": 1.5, "y": -2})
+        c.close()
+        before = snapshot(tmp_path)
+        result = run_cli("backup", "create", "--json", cwd=tmp_path, env=AWS_ENV)
+        assert result.returncode == 0, result.stderr
+        made = json.loads(result.stdout)[0]
+        assert made["service"] == "redis" and not (tmp_path / "backups").exists()
+        listed = json.loads(run_cli("backup", "list", "--json", cwd=tmp_path, env=AWS_ENV).stdout)
+        assert [(b["id"], b["sha256"]) for b in listed] == [(made["id"], made["sha256"])]
+        head = store_for(s3_endpoint, bucket).client.head_object(Bucket=bucket, Key=f"mindscape/{made['id']}.backup")
+        assert head["ServerSideEncryption"] == "AES256" and head["ContentLength"] == made["size"]
+
+        c = client(tmp_path)
+        c.flushall()
+        c.set("new", "after the backup")
+        c.close()
+        result = run_cli("backup", "restore", made["id"], "--yes", cwd=tmp_path, env=AWS_ENV)
+        assert result.returncode == 0, result.stderr
+        assert snapshot(tmp_path) == before
+        result = run_cli("backup", "verify", cwd=tmp_path, env=AWS_ENV)
+        assert result.returncode == 0 and "RDB looks OK" in result.stderr, result.stderr
+        listed = json.loads(run_cli("backup", "list", "--json", cwd=tmp_path, env=AWS_ENV).stdout)
+        assert listed[0]["verified"] is True
+    finally:
+        remove_project(docker_client, project)

@@ -1,44 +1,73 @@
-"""Backups in an S3 bucket (`backups.s3`), through boto3's transfer manager.
+"""Backups in an S3 bucket (`backups.s3`): our own multipart upload, parts growing as it goes.
 
 Credentials come from the standard AWS chain (environment, profile, instance role), never from
-platform.yaml. A backup is one multipart upload: it completes whole or is aborted (s3transfer
-aborts it when the stream or a part fails); one cut off by a killed process stays invisible
-(an incomplete multipart upload is no object) and `prune` aborts it once stale.
+platform.yaml. A backup is one multipart upload: it completes whole or is aborted (any failure,
+of the stream or of a part, aborts it); one cut off by a killed process stays invisible (an
+incomplete multipart upload is no object) and `prune` aborts it once stale. A backup smaller
+than one part is a single PUT.
 
-Part size: S3 allows 10,000 parts, and a streamed dump's size is unknown up front. The part
-size comes from the service's own size estimate (the database's size, Redis' memory), doubled
-for safety: max(5 MiB, ceil(2 * estimate / 10,000)), rounded up to a MiB; with no estimate,
-105 MiB (1 TiB in 10,000 parts). Two parts are in memory at once (one read while one uploads):
-a database of up to 25 GB costs ~10 MiB beyond boto's own ~25 MB; a 1 TB one ~2 x 210 MiB,
-which is the price of the 10,000-part limit on a stream of unknown size.
+Part size: S3 allows 10,000 parts, and a streamed dump's size is unknown up front. A part is
+held in memory while it uploads, so a fixed size big enough for 1 TB (105 MiB) would cost
+~300 MB for every backup. Instead parts grow as the upload proceeds: 8 MiB for the first 1000,
+doubling every 1000 (capacity ~7.8 TiB in 10,000 parts; every part but the last >= 5 MiB).
+The service's own size estimate (the database's size, Redis' memory), when it says the backup
+is big, sets a floor: twice the estimate fits in 10,000 equal parts, so a known 1 TB database
+uploads in ~210 MiB parts rather than growing to 1 GiB ones. At most IN_FLIGHT parts upload at
+once while the next one fills: memory is (IN_FLIGHT + 1) parts, 24 MiB up to 8 GB of backup.
 """
 
 from __future__ import annotations
 
 import contextlib
-import io
 import math
 from collections.abc import Iterable, Iterator
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from mindscape_ops.backup.streams import Reader
 from mindscape_ops.errors import EnvironmentUnusable, OperationFailed
 
 if TYPE_CHECKING:
-    from mindscape_ops.config.models import S3Store as S3Settings
+    from mindscape_ops.config.backups import S3Store as S3Settings
 
 MiB = 1 << 20
 MAX_PARTS = 10_000
-MIN_PART = 5 * MiB
+MIN_PART = 5 * MiB  # S3's minimum for every part but the last
+MAX_PART = 5 << 30  # S3's maximum part
+FIRST_PART = 8 * MiB
+GROW_EVERY = 1000
 IN_FLIGHT = 2
 TIB = 1 << 40
 
 
-def part_size(estimate: int | None) -> int:
-    """Big enough that twice the estimate (1 TiB without one) fits in 10,000 parts."""
-    wanted = 2 * estimate if estimate else TIB
-    return max(MIN_PART, math.ceil(wanted / MAX_PARTS / MiB) * MiB)
+def part_size(number: int, estimate: int | None = None) -> int:
+    """The size of part `number` (counted from 0): FIRST_PART doubling every GROW_EVERY parts,
+    at least what fits twice the estimate in MAX_PARTS equal parts, at most S3's maximum."""
+    grown = FIRST_PART << min(number // GROW_EVERY, 9)
+    floor = math.ceil(2 * estimate / MAX_PARTS / MiB) * MiB if estimate else 0
+    return min(MAX_PART, max(grown, floor))
+
+
+def parts(chunks: Iterable[bytes], estimate: int | None = None) -> Iterator[bytes]:
+    """The stream cut into parts of `part_size` (the last one shorter, never empty unless the
+    stream is): one part being filled at a time."""
+    number, buffer = 0, bytearray()
+    size = part_size(0, estimate)
+    for chunk in chunks:
+        buffer += chunk
+        while len(buffer) >= size:
+            yield _take(buffer, size)  # not kept in this frame: only the consumer holds it
+            number += 1
+            size = part_size(number, estimate)
+    if buffer or number == 0:
+        yield bytes(buffer)
+
+
+def _take(buffer: bytearray, size: int) -> bytes:
+    with memoryview(buffer) as view:
+        part = bytes(view[:size])
+    del buffer[:size]
+    return part
 
 
 class S3Store:
@@ -113,24 +142,71 @@ class S3Store:
             self.client.head_bucket(Bucket=self.bucket)
 
     def upload(self, name: str, chunks: Iterable[bytes], estimate: int | None = None) -> None:
-        from boto3.s3.transfer import TransferConfig
-
-        part = part_size(estimate)
-        config = TransferConfig(
-            multipart_threshold=part,
-            multipart_chunksize=part,
-            max_concurrency=IN_FLIGHT,
-        )
-        config.max_in_memory_upload_chunks = IN_FLIGHT  # s3transfer's, not in boto3's signature
+        """The backup's data: one PUT when it fits in a part, else one multipart upload,
+        aborted on any failure (of the stream, of a part, or of its completion)."""
         self.check()
+        key = self._key(name)
+        extra = self.settings.upload_args()
+        if self.settings.storage_class:
+            extra["StorageClass"] = self.settings.storage_class
+        stream = parts(chunks, estimate)
+        head = [next(stream), next(stream, None)]  # a list: each part leaves it when it goes
+        if head[1] is None:
+            with self._errors("uploading to"):
+                self.client.put_object(Bucket=self.bucket, Key=key, Body=head.pop(0), **extra)
+            return
         with self._errors("uploading to"):
-            self.client.upload_fileobj(
-                io.BufferedReader(Reader(chunks), MiB), self.bucket, self._key(name), Config=config
-            )
+            upload_id = self.client.create_multipart_upload(Bucket=self.bucket, Key=key, **extra)["UploadId"]
+        try:
+            done = self._upload_parts(key, upload_id, _chain(head, stream))
+            with self._errors("uploading to"):
+                self.client.complete_multipart_upload(
+                    Bucket=self.bucket, Key=key, UploadId=upload_id, MultipartUpload={"Parts": done}
+                )
+        except BaseException:
+            with contextlib.suppress(Exception):
+                self.client.abort_multipart_upload(Bucket=self.bucket, Key=key, UploadId=upload_id)
+            raise
+
+    def _upload_parts(self, key: str, upload_id: str, bodies: Iterable[bytes]) -> list[dict[str, Any]]:
+        """Upload the parts, at most IN_FLIGHT at once (the next one fills meanwhile); on any
+        failure the parts not started are cancelled and the running ones waited for."""
+        done: list[dict[str, Any]] = []
+        pending: set[Future] = set()
+
+        def one(number: int, body: bytes) -> dict[str, Any]:
+            with self._errors("uploading to"):
+                answer = self.client.upload_part(
+                    Bucket=self.bucket, Key=key, UploadId=upload_id, PartNumber=number, Body=body
+                )
+            return {"PartNumber": number, "ETag": answer["ETag"]}
+
+        def settle(futures: set[Future]) -> None:
+            for future in futures:
+                pending.discard(future)
+                done.append(future.result())  # raises a part's failure
+
+        with ThreadPoolExecutor(max_workers=IN_FLIGHT, thread_name_prefix="s3-part") as pool:
+            try:
+                for number, body in enumerate(bodies, 1):
+                    if number > MAX_PARTS:
+                        raise OperationFailed(
+                            f"uploading to {self.where}: the backup needs more than {MAX_PARTS} parts"
+                        )
+                    while len(pending) >= IN_FLIGHT:
+                        settle(wait(pending, return_when=FIRST_COMPLETED).done)
+                    pending.add(pool.submit(one, number, body))
+                    del body
+                settle(wait(pending).done)
+            except BaseException:
+                for future in pending:
+                    future.cancel()
+                raise
+        return sorted(done, key=lambda part: part["PartNumber"])
 
     def write_small(self, name: str, data: bytes) -> None:
         with self._errors("writing to"):
-            self.client.put_object(Bucket=self.bucket, Key=self._key(name), Body=data)
+            self.client.put_object(Bucket=self.bucket, Key=self._key(name), Body=data, **self.settings.upload_args())
 
     def read(self, name: str) -> Iterator[bytes]:
         with self._errors("reading"):
@@ -178,3 +254,9 @@ class S3Store:
                         )
                         aborted.append(upload["Key"][len(self.prefix) :])
         return aborted
+
+
+def _chain(head: list, rest: Iterator[bytes]) -> Iterator[bytes]:
+    while head:
+        yield head.pop(0)
+    yield from rest
