@@ -5,6 +5,8 @@ healthcheck still says "starting", and only for the container start it proved; `
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 import time
 
 import pytest
@@ -115,3 +117,43 @@ def test_the_table_keeps_one_line_a_service_at_80_columns(platform):
         words = line.split()
         assert words[1] == "running" and words[2] in ("ready", "healthy"), line
         assert words[3].isdigit() and words[4].startswith(image) and "mindscape-local" not in line
+
+
+def test_the_light_engine_client_answers_as_the_sdk_adapter(platform, docker_client, monkeypatch):
+    """The fast paths read the engine over its socket without the Docker SDK: same answers."""
+    from mindscape_ops.adapters.docker import Engine
+    from mindscape_ops.adapters.engine_socket import SocketEngine, reader
+
+    directory, project = platform
+    assert run_cli("up", cwd=directory).returncode == 0
+    monkeypatch.delenv("DOCKER_HOST", raising=False)
+    light, sdk = reader(), Engine()
+    assert isinstance(light, SocketEngine)
+    assert light.containers(project) == sdk.containers(project)
+    assert set(light.containers(project)) == {"redis", "redis_exporter"}
+    refs = [row["image"] for row in status_rows(directory)[1].values()] + ["no-such-image:1"]
+    assert light.image_ids(refs) == sdk.image_ids(refs) and light.image_ids(refs)["no-such-image:1"] is None
+    cid = sdk.containers(project)["redis"].container_id
+    assert light.state(cid) == sdk.state(cid)
+    monkeypatch.setattr("mindscape_ops.adapters.docker.Engine", lambda **options: ("sdk", options))
+    monkeypatch.setenv("DOCKER_HOST", "tcp://127.0.0.1:2376")  # not a socket: the SDK's adapter
+    assert reader()[0] == "sdk"
+    monkeypatch.setenv("DOCKER_HOST", "unix:///run/other.sock")
+    assert reader().path == "/run/other.sock"
+
+
+def test_status_and_no_op_up_load_neither_the_sdk_nor_the_model(platform):
+    directory, _ = platform
+    assert run_cli("up", cwd=directory).returncode == 0
+    code = (
+        "import sys, json\n"
+        "from pathlib import Path\n"
+        "from mindscape_ops.provision import noop, status\n"
+        "name, rows = status.quick([Path('platform.yaml')])\n"
+        "assert noop.try_noop([Path('platform.yaml')], status.DEFAULT_UP) == [r['service'] for r in rows]\n"
+        "heavy = ('docker', 'requests', 'pydantic', 'jinja2', 'yaml')\n"
+        "print(json.dumps(sorted(m for m in heavy if m in sys.modules)))\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], cwd=directory, capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout) == []

@@ -18,9 +18,10 @@ import docker
 import docker.errors
 import requests.exceptions
 
+from mindscape_ops.adapters import engine_rows
 from mindscape_ops.adapters.exec_stream import KEEP, STDERR, ExecResult, demultiplexed
 from mindscape_ops.errors import EnvironmentUnusable, OperationFailed
-from mindscape_ops.provision.convergence import LABEL_PROJECT, LABEL_SERVICE, Observed
+from mindscape_ops.provision.convergence import LABEL_PROJECT, Observed
 
 BUILD_HINT = (
     "build local images with `scripts/build-local-images` (no registry needed), or set `image:` to one you have"
@@ -92,22 +93,7 @@ class Engine:
         """This project's containers by service (one request: no per-container inspect)."""
         with engine_errors("listing containers"):
             rows = self.api.containers(all=True, filters={"label": f"{LABEL_PROJECT}={project}"})
-        found: dict[str, Observed] = {}
-        for row in rows:
-            labels = row.get("Labels") or {}
-            service = labels.get(LABEL_SERVICE)
-            if service:
-                found[service] = Observed(
-                    name=row["Names"][0].lstrip("/"),
-                    service=service,
-                    state=row.get("State", ""),
-                    health=_health_from_status(row.get("Status", "")),
-                    labels=labels,
-                    container_id=row["Id"],
-                    image=row.get("Image", ""),
-                    ports=tuple(sorted(set(_published(row)))),
-                )
-        return found
+        return engine_rows.observed(rows)
 
     def container_by_name(self, name: str) -> dict[str, Any] | None:
         with engine_errors(f"inspecting {name}"):
@@ -128,8 +114,7 @@ class Engine:
         """Ids of these images (None when absent), from one listing rather than one call each."""
         with engine_errors("listing images"):
             rows = self.api.images()
-        by_tag = {tag: row["Id"] for row in rows for tag in row.get("RepoTags") or ()}
-        found = {ref: by_tag.get(ref if ":" in ref.rsplit("/", 1)[-1] else f"{ref}:latest") for ref in refs}
+        found = engine_rows.image_ids_by_tag(rows, refs)
         for ref, image in found.items():
             if image is None:  # digests, short names, other spellings: ask the engine itself
                 found[ref] = self.image_id(ref)
@@ -376,16 +361,3 @@ class ExecOutput:
     def close(self) -> None:
         with contextlib.suppress(OSError):
             self.running.sock.close()
-
-
-def _published(row: dict[str, Any]) -> Iterator[str]:
-    for port in row.get("Ports") or ():
-        if port.get("PublicPort"):
-            yield f"{port.get('IP', '')}:{port['PublicPort']}->{port['PrivatePort']}/{port.get('Type', 'tcp')}"
-
-
-def _health_from_status(status: str) -> str | None:
-    for word in ("healthy", "unhealthy", "health: starting"):
-        if f"({word})" in status:
-            return word.replace("health: ", "")
-    return None

@@ -108,12 +108,12 @@ def try_noop(files: list[Path], options: dict[str, Any]) -> list[str] | None:
 def _engine_agrees(
     project: str, services: dict[str, dict[str, Any]], proofs: dict[str, dict[str, str]]
 ) -> list[str] | None:
-    from mindscape_ops.adapters.docker import Engine
+    from mindscape_ops.adapters.engine_socket import reader
     from mindscape_ops.errors import MindscapeError
     from mindscape_ops.provision.convergence import LABEL_CONFIG_HASH
 
     try:
-        engine = Engine(ping=False)
+        engine = reader()  # the light client: no Docker SDK on this path
         observed = engine.containers(project)
         image_ids = engine.image_ids(sorted({s["image"] for s in services.values()}))
     except MindscapeError:

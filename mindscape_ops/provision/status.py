@@ -73,7 +73,7 @@ def _started_at(state: dict[str, Any]) -> str | None:
 
 def quick(files: list[Path]) -> tuple[str, list[dict[str, Any]]] | None:
     """The project's name and rows without the model, or None when the full path must answer."""
-    from mindscape_ops.adapters.docker import Engine
+    from mindscape_ops.adapters.engine_socket import reader
     from mindscape_ops.errors import MindscapeError
     from mindscape_ops.provision import noop
     from mindscape_ops.provision.convergence import LABEL_CONFIG_HASH
@@ -83,7 +83,7 @@ def quick(files: list[Path]) -> tuple[str, list[dict[str, Any]]] | None:
         return None
     try:
         services: dict[str, dict[str, Any]] = cache["services"]
-        engine = Engine(ping=False)
+        engine = reader()  # the light client: no Docker SDK on this path
         observed = engine.containers(cache["project"])
         if set(observed) - set(services):
             return None  # a container the platform no longer has: the full path names it

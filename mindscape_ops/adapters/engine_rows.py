@@ -1,0 +1,48 @@
+"""The engine's answers as our types, shared by the SDK adapter (adapters/docker.py) and the
+light socket client (adapters/engine_socket.py). Pure: no SDK, no I/O."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from typing import Any
+
+from mindscape_ops.provision.convergence import LABEL_SERVICE, Observed
+
+
+def observed(rows: Iterable[dict[str, Any]]) -> dict[str, Observed]:
+    """A container listing (GET /containers/json) as this project's containers by service."""
+    found: dict[str, Observed] = {}
+    for row in rows:
+        labels = row.get("Labels") or {}
+        service = labels.get(LABEL_SERVICE)
+        if service:
+            found[service] = Observed(
+                name=row["Names"][0].lstrip("/"),
+                service=service,
+                state=row.get("State", ""),
+                health=health_from_status(row.get("Status", "")),
+                labels=labels,
+                container_id=row["Id"],
+                image=row.get("Image", ""),
+                ports=tuple(sorted(set(published(row)))),
+            )
+    return found
+
+
+def image_ids_by_tag(rows: Iterable[dict[str, Any]], refs: Iterable[str]) -> dict[str, str | None]:
+    """Ids of `refs` from an image listing (GET /images/json); None where the listing has no such tag."""
+    by_tag = {tag: row["Id"] for row in rows for tag in row.get("RepoTags") or ()}
+    return {ref: by_tag.get(ref if ":" in ref.rsplit("/", 1)[-1] else f"{ref}:latest") for ref in refs}
+
+
+def published(row: dict[str, Any]) -> Iterator[str]:
+    for port in row.get("Ports") or ():
+        if port.get("PublicPort"):
+            yield f"{port.get('IP', '')}:{port['PublicPort']}->{port['PrivatePort']}/{port.get('Type', 'tcp')}"
+
+
+def health_from_status(status: str) -> str | None:
+    for word in ("healthy", "unhealthy", "health: starting"):
+        if f"({word})" in status:
+            return word.replace("health: ", "")
+    return None
