@@ -199,3 +199,13 @@ def _wait_cli(root: Path, service: str, logsql: str) -> list[dict]:
         if rows or time.monotonic() > deadline:
             return rows
         time.sleep(1)
+
+
+def test_the_store_serves_its_ui_and_counts_what_the_driver_sent(stack):
+    root, _ = stack
+    with urllib.request.urlopen(f"{store(root)}/select/vmui/", timeout=10) as response:
+        assert response.status == 200 and b"<html" in response.read().lower()
+    with urllib.request.urlopen(f"{store(root)}/metrics", timeout=10) as response:
+        metrics = response.read().decode()
+    [line] = [m for m in metrics.splitlines() if m.startswith('vl_rows_ingested_total{type="splunk"}')]
+    assert float(line.split()[-1]) > 0  # what LogIngestionStopped watches
