@@ -208,6 +208,13 @@ def test_prometheus_operator_switch(tmp_path):
         assert monitor["spec"]["endpoints"][0]["port"] in port_names
         job = services[name]["metadata"]["labels"][monitor["spec"]["jobLabel"]]
         assert job.replace("_", "-") == name  # the job name the rules select on
+    for name, policy in by_kind(objects, "NetworkPolicy").items():
+        if name in monitors:  # the operator's Prometheus may scrape it, from any namespace
+            peers = [r["from"][0] for r in policy["spec"]["ingress"] if r.get("from")]
+            assert {
+                "namespaceSelector": {},
+                "podSelector": {"matchLabels": {"app.kubernetes.io/name": "prometheus"}},
+            } in peers
     (rule,) = by_kind(objects, "PrometheusRule").values()
     groups = []
     for path, text in sorted(rendered(platform).items()):
@@ -328,3 +335,6 @@ def test_addresses_only_docker_resolves_are_warned_about(tmp_path):
     data["services"]["gateway"]["upstream"] = "http://api.shop.svc:8000"
     data["monitoring"]["targets"] = [{"name": "api", "targets": ["api.shop.svc:8000"]}]
     assert cluster_warnings(platform_of(tmp_path / "cluster", data)) == []
+    data["kubernetes"]["prometheus_operator"] = True
+    (warning,) = cluster_warnings(platform_of(tmp_path / "operator", data))
+    assert "Grafana's datasource is prometheus:9090" in warning

@@ -128,11 +128,17 @@ def cluster_warnings(platform: Platform) -> list[str]:
             for target in platform.scrape_targets
             if any(address.rsplit(":", 1)[0] == DOCKER_HOST_NAME for address in target.targets)
         ]
-    return [
+    warnings = [
         f"kubernetes: {what} is on {DOCKER_HOST_NAME}, which a cluster does not resolve; give it the application's "
         "Service address in a platform file for the cluster (-f)"
         for what in found
     ]
+    if "grafana" in enabled and platform.kubernetes.prometheus_operator:
+        warnings.append(
+            "kubernetes: Grafana's datasource is prometheus:9090, which the Prometheus Operator does not make; "
+            "expose your Prometheus under that name (a Service) or edit the datasource"
+        )
+    return warnings
 
 
 def cluster_objects(platform: Platform, root: Path, secrets: dict[str, str]) -> list[dict[str, Any]]:

@@ -20,6 +20,11 @@ DNS_PEER = {
     "namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "kube-system"}},
     "podSelector": {"matchLabels": {"k8s-app": "kube-dns"}},
 }
+# the pods of a Prometheus the Prometheus Operator runs carry this label
+OPERATOR_PROMETHEUS = {
+    "namespaceSelector": {},
+    "podSelector": {"matchLabels": {"app.kubernetes.io/name": "prometheus"}},
+}
 DNS_PORTS = [{"protocol": "UDP", "port": 53}, {"protocol": "TCP", "port": 53}]
 
 
@@ -83,6 +88,9 @@ def policies(platform: Platform, specs: dict[str, ContainerSpec], ops_targets: d
         if shape.clients:
             peer = {"namespaceSelector": {}, "podSelector": {"matchLabels": dict(clients)}}
             ingress.append({"from": [peer], "ports": main})
+        metrics = BY_NAME[name].metrics
+        if metrics and platform.kubernetes.prometheus_operator:  # the operator's Prometheus, wherever it runs
+            ingress.append({"from": [OPERATOR_PROMETHEUS], "ports": [_tcp(metrics.port)]})
         if name in ops_targets:
             ops = {"podSelector": {"matchLabels": {"app.kubernetes.io/component": OPS}}}
             ingress.append({"from": [ops], "ports": [_tcp(ops_targets[name])]})
