@@ -125,3 +125,61 @@ def test_every_service_that_holds_data_has_backup_hooks():
             assert isinstance(hooks.FORMAT, str)
         else:
             assert service.backup is None, service.name
+
+
+def test_row_counts_run_beside_the_dump_and_land_when_it_ends(monkeypatch):
+    import threading
+
+    from mindscape_ops.backup import postgres
+    from mindscape_ops.backup.context import Dump
+
+    counting = threading.Event()
+
+    def count_rows(conn):
+        counting.set()
+        return {"public.t": 3}
+
+    monkeypatch.setattr(postgres, "count_rows", count_rows)
+
+    def chunks():
+        assert counting.wait(5)  # the count runs while the dump streams, not before it
+        yield from (b"a", b"b")
+
+    made = Dump(iter(()), "f", "15", "s")
+    made.chunks = postgres._counting_meanwhile(chunks(), object(), made)
+    assert made.tables is None
+    assert b"".join(made.chunks) == b"ab" and made.tables == {"public.t": 3}
+
+    def failing(conn):
+        raise RuntimeError("canceling statement due to statement timeout")
+
+    monkeypatch.setattr(postgres, "count_rows", failing)
+    made = Dump(iter(()), "f", "15", "s")
+    from mindscape_ops.errors import OperationFailed
+
+    with pytest.raises(OperationFailed, match="counting rows for the manifest failed: canceling"):
+        b"".join(postgres._counting_meanwhile(iter([b"x"]), object(), made))
+    assert made.tables is None
+
+
+def test_the_local_store_flushes_to_disk_while_it_writes(tmp_path, monkeypatch):
+    import os
+    import time
+
+    from mindscape_ops.backup import stores
+
+    synced = []
+    monkeypatch.setattr(stores, "FLUSH_EVERY", 1000)
+    monkeypatch.setattr(os, "fdatasync", lambda fd: synced.append(fd))
+
+    def chunks():
+        for index in range(20):
+            if index == 10:  # 5000 bytes written: the background flush has had its cue
+                deadline = time.monotonic() + 5
+                while not synced and time.monotonic() < deadline:
+                    time.sleep(0.01)
+                assert synced  # before the stream ended: not left to the final fsync
+            yield b"x" * 500
+
+    LocalStore(tmp_path / "b", "b/").upload("f.backup", chunks())
+    assert (tmp_path / "b" / "f.backup").read_bytes() == b"x" * 10_000

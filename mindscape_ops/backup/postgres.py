@@ -64,7 +64,6 @@ def dump(ctx: Context) -> Iterator[Dump]:
         conn.read_only = True
         snapshot = conn.execute("SELECT pg_export_snapshot()").fetchone()[0]  # type: ignore[index]
         version = conn.execute("SHOW server_version").fetchone()[0]  # type: ignore[index]
-        tables = count_rows(conn)
         estimate = conn.execute("SELECT pg_database_size(current_database())").fetchone()[0]  # type: ignore[index]
         if target.external:
             chunks = _host("pg_dump", ["-Fc", f"--snapshot={snapshot}"], target, None)
@@ -72,7 +71,39 @@ def dump(ctx: Context) -> Iterator[Dump]:
         else:
             chunks = _in_container(ctx, "pg_dump", ["-Fc", f"--snapshot={snapshot}"], None, None)
             source = f"container {ctx.project.platform.container_name('postgres')}"
-        yield Dump(chunks, FORMAT, str(version), source, tables, estimate)  # the snapshot lives until the dump is read
+        made = Dump(chunks, FORMAT, str(version), source, None, estimate)
+        made.chunks = _counting_meanwhile(chunks, conn, made)
+        yield made  # the snapshot lives until the dump is read
+
+
+def _counting_meanwhile(chunks: Iterator[bytes], conn: psycopg.Connection, made: Dump) -> Iterator[bytes]:
+    """The dump's bytes, while our snapshot's connection counts every table's rows beside it
+    (the same snapshot: the counts are the dump's; a large table's two scans share one pass,
+    as Postgres synchronizes concurrent sequential scans). The counts land in `made.tables`
+    when the stream ends."""
+    counted: dict[str, int] = {}
+    failed: list[BaseException] = []
+
+    def count() -> None:
+        try:
+            counted.update(count_rows(conn))
+        except BaseException as exc:  # noqa: BLE001 - reported by the stream below
+            failed.append(exc)
+
+    counter = threading.Thread(target=count, name="count-rows", daemon=True)
+    counter.start()
+    try:
+        yield from chunks
+    except BaseException:
+        with contextlib.suppress(Exception):
+            conn.cancel_safe()
+        raise
+    finally:
+        counter.join()
+    if failed:
+        reason = str(failed[0]).strip() or type(failed[0]).__name__
+        raise OperationFailed(f"counting rows for the manifest failed: {reason}")
+    made.tables = counted
 
 
 def restore(ctx: Context, chunks: Chunks, manifest: Manifest, into: str | None) -> str:
