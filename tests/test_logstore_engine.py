@@ -209,3 +209,27 @@ def test_the_store_serves_its_ui_and_counts_what_the_driver_sent(stack):
         metrics = response.read().decode()
     [line] = [m for m in metrics.splitlines() if m.startswith('vl_rows_ingested_total{type="splunk"}')]
     assert float(line.split()[-1]) > 0  # what LogIngestionStopped watches
+
+
+def test_the_logs_gate_writes_through_a_one_off_container_when_no_service_lets_it(
+    docker_client, local_images, tmp_path
+):
+    """Postgres' PID 1 runs as postgres: its output cannot be reopened by an exec."""
+    project = unique_project("lg")
+    store_line = f"{{image: {IMAGES['victorialogs']}, port: auto, ingest_port: {free_port()}}}"
+    postgres = f"{{image: {IMAGES['postgres']}, port: auto}}"
+    (tmp_path / "platform.yaml").write_text(
+        f"version: 1\nproject: {project}\nservices:\n  victorialogs: {store_line}\n  postgres: {postgres}\n"
+    )
+    try:
+        assert run_cli("up", cwd=tmp_path, timeout=300).returncode == 0
+        done = run_cli("check", "--only", "logs", "--json", cwd=tmp_path, timeout=120)
+        [result] = json.loads(done.stdout)
+        assert result["status"] == "pass" and "mindscape-check" in result["message"], result
+        assert {c.name for c in _containers(project, docker_client)} == {
+            f"{project}-victorialogs",
+            f"{project}-postgres",
+        }
+        assert json.loads(run_cli("plan", "--json", cwd=tmp_path).stdout)[0]["action"] == "unchanged"
+    finally:
+        remove_project(docker_client, project)

@@ -258,6 +258,20 @@ class Engine:
         with engine_errors(f"inspecting {container}"):
             return self.api.inspect_container(container)
 
+    def run_once(self, image: str, argv: list[str], labels: Mapping[str, str], log: tuple[str, dict[str, str]]) -> int:
+        """Run `argv` (as entrypoint) in a throwaway container with this log driver and options;
+        its exit code. Removed at the end, which flushes its log driver."""
+        with engine_errors(f"running a one-off container of {image}"):
+            config = self.api.create_host_config(log_config={"Type": log[0], "Config": log[1]})
+            created = self.api.create_container(
+                image, entrypoint=argv[:1], command=argv[1:], labels=dict(labels), host_config=config
+            )
+            try:
+                self.api.start(created["Id"])
+                return int(self.api.wait(created["Id"], timeout=30)["StatusCode"])
+            finally:
+                self.api.remove_container(created["Id"], force=True)
+
     def restart(self, container: str, stop_timeout: int = 10) -> None:
         with engine_errors(f"restarting {container}"):
             self.api.restart(container, timeout=stop_timeout)
