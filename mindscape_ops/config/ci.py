@@ -51,7 +51,15 @@ def _check_command(value: str) -> str:
     return value
 
 
+def _check_job_timeout(value: Duration) -> Duration:
+    # The job's timeout-minutes: GitHub refuses 0, and a hosted runner stops any job at 6 hours.
+    if not 60 <= value.seconds <= 6 * 3600:
+        raise ValueError(f"{value} is not between 1m and 6h (a GitHub-hosted job's time limit, in whole minutes)")
+    return value
+
+
 Command = Annotated[str, Field(max_length=2000), AfterValidator(_check_command)]
+JobTimeout = Annotated[Duration, AfterValidator(_check_job_timeout)]
 RoleArn = Annotated[str, check_pattern(_ROLE_RE, "an IAM role ARN", "arn:aws:iam::123456789012:role/backups")]
 Sha256 = Annotated[str, check_pattern(_HASH_RE, "a sha256 hash", "sha256:<64 hex digits>")]
 
@@ -92,7 +100,7 @@ class E2E(Strict):
     """A job that brings the platform up on the runner and runs the project's end-to-end tests."""
 
     command: Command
-    timeout: Duration = Duration("30m")
+    timeout: JobTimeout = Duration("30m")
 
 
 class Performance(Strict):
@@ -103,7 +111,7 @@ class Performance(Strict):
     command: Command
     results: RelativePath = "perf-results.json"
     threshold_percent: float = Field(10, gt=0, le=1000)
-    timeout: Duration = Duration("30m")
+    timeout: JobTimeout = Duration("30m")
 
 
 Environment = Literal["development", "staging", "production"]
@@ -156,6 +164,13 @@ class Dependabot(Strict):
     enabled: bool = True
     ecosystems: list[Ecosystem] = ["pip"]
     interval: Literal["daily", "weekly", "monthly"] = "weekly"
+
+    @model_validator(mode="after")
+    def _distinct(self) -> Dependabot:
+        # Dependabot refuses two updates for the same ecosystem and directory.
+        if len(set(self.ecosystems)) != len(self.ecosystems):
+            raise ValueError("ecosystems: each may appear once")
+        return self
 
 
 class Ci(Strict):

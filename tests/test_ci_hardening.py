@@ -1,0 +1,218 @@
+"""The workflows against what a real repository and runner do to them: who may trigger a
+deployment (a fork's pull request may not), the platform's state surviving the checkout on a
+self-hosted runner, the permissions a SARIF upload needs, and settings GitHub or Dependabot
+would refuse (a zero or over-long job timeout, an ecosystem twice) refused in platform.yaml."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+from pathlib import Path
+
+import pytest
+import yaml
+
+from mindscape_ops.errors import ConfigError
+from mindscape_ops.render.artifacts import render_platform
+
+from . import render_support
+from .conftest import run_cli
+from .render_support import full_data, platform_from
+
+this_family_only = render_support.this_family_only
+
+
+def rendered(tmp_path: Path, **ci) -> tuple[object, dict[str, dict]]:
+    data = full_data()
+    data["ci"].update(ci)
+    platform = platform_from(tmp_path, data)
+    files = render_platform(platform)
+    docs = {Path(rel).name: yaml.safe_load(text) for rel, text in files.items() if rel.endswith(".yml")}
+    return platform, docs
+
+
+class Context:
+    """A GitHub expression context: attribute access down nested dicts, null when missing."""
+
+    def __init__(self, value: object) -> None:
+        self.value = value
+
+    def __getattr__(self, name: str) -> object:
+        found = self.value.get(name) if isinstance(self.value, dict) else None
+        return Context(found) if isinstance(found, dict | None) else found
+
+    def __eq__(self, other: object) -> bool:
+        return self.value == other
+
+    def __bool__(self) -> bool:
+        return bool(self.value)
+
+    __hash__ = None  # type: ignore[assignment]
+
+
+def evaluate(condition: str, github: dict) -> bool:
+    """The `${{ }}` of a job's `if:` (only ==, &&, ||, parentheses, strings and properties)."""
+    expression = re.fullmatch(r"\$\{\{(.*)\}\}", condition.strip(), re.S).group(1)
+    assert set(re.findall(r"[!<>]=?|\|\||&&|==", expression)) <= {"==", "&&", "||"}, expression
+    python = expression.replace("&&", " and ").replace("||", " or ")
+    return bool(eval(python, {"__builtins__": {}}, {"github": Context(github)}))  # noqa: S307
+
+
+def trigger(event_name: str, **fields) -> dict:
+    return {"event_name": event_name, "repository": "shop/app", "ref": fields.pop("ref", "refs/heads/main"), **fields}
+
+
+def workflow_run(conclusion: str, event: str, head_repository: str) -> dict:
+    run = {"conclusion": conclusion, "event": event, "head_branch": "main", "head_sha": "a" * 40}
+    return trigger("workflow_run", event={"workflow_run": {**run, "head_repository": {"full_name": head_repository}}})
+
+
+@pytest.mark.parametrize(
+    ("github", "deploys"),
+    [
+        (workflow_run("success", "push", "shop/app"), True),
+        # A fork's pull request from its own `main`: CI passes, workflow_run's branch filter matches.
+        (workflow_run("success", "pull_request", "mallory/app"), False),
+        (workflow_run("success", "pull_request", "shop/app"), False),
+        (workflow_run("failure", "push", "shop/app"), False),
+        (workflow_run("cancelled", "push", "shop/app"), False),
+        (trigger("workflow_dispatch"), True),
+        (trigger("workflow_dispatch", ref="refs/heads/untested-feature"), False),
+    ],
+)
+def test_only_a_push_to_this_repository_or_a_dispatch_from_the_branch_deploys(
+    tmp_path: Path, github: dict, deploys: bool
+) -> None:
+    platform, docs = rendered(tmp_path)
+    jobs = docs["deploy.yml"]["jobs"]
+    first = jobs[f"deploy-{platform.ci.deploy.environments[0]}"]
+    assert evaluate(first["if"], github) is deploys
+    # Every later environment waits for the one before, so nothing deploys when the first does not.
+    assert all("needs" in job and "if" not in job for job in list(jobs.values())[1:])
+
+
+def test_a_dispatch_deploys_only_from_the_configured_branch(tmp_path: Path) -> None:
+    platform, docs = rendered(tmp_path, deploy={"branch": "release/2", "environments": ["production"]})
+    condition = docs["deploy.yml"]["jobs"]["deploy-production"]["if"]
+    assert evaluate(condition, trigger("workflow_dispatch", ref="refs/heads/release/2"))
+    assert not evaluate(condition, trigger("workflow_dispatch", ref="refs/heads/main"))
+
+
+def test_the_self_hosted_checkouts_keep_the_platforms_state(tmp_path: Path) -> None:
+    # actions/checkout cleans with `git clean -ffdx` by default, which deletes the git-ignored
+    # .mindscape/ (secrets, state) the platform on that machine runs from.
+    _, docs = rendered(tmp_path)
+    for name in ("deploy.yml", "backup.yml"):
+        checkouts = [
+            step
+            for job in docs[name]["jobs"].values()
+            for step in job["steps"]
+            if step.get("uses", "").startswith("actions/checkout@")
+        ]
+        assert checkouts and all(step["with"]["clean"] is False for step in checkouts), name
+    for job in docs["ci.yml"]["jobs"].values():  # hosted runners start clean anyway
+        assert all("clean" not in step.get("with", {}) for step in job["steps"])
+
+
+def test_the_sarif_uploads_may_read_their_run_and_every_step_is_named_whole(tmp_path: Path) -> None:
+    _, docs = rendered(tmp_path)
+    jobs = docs["ci.yml"]["jobs"]
+    for job in jobs.values():
+        if any("/upload-sarif@" in step.get("uses", "") for step in job["steps"]):
+            assert job["permissions"]["actions"] == "read" and job["permissions"]["security-events"] == "write"
+        for step in job["steps"]:
+            assert not step.get("name", "").endswith((" and", " and ")), step["name"]
+    assert any(step.get("name") == "Install the project" for step in jobs["e2e"]["steps"])
+
+
+@pytest.mark.parametrize(
+    ("ci", "message"),
+    [
+        ({"e2e": {"command": "pytest", "timeout": "0s"}}, "ci.e2e.timeout: 0s is not between 1m and 6h"),
+        ({"e2e": {"command": "pytest", "timeout": "59s"}}, "is not between 1m and 6h"),
+        ({"performance": {"command": "b", "timeout": "7h"}}, "ci.performance.timeout: 7h is not between"),
+        ({"dependabot": {"ecosystems": ["pip", "npm", "pip"]}}, "ci.dependabot: ecosystems: each may appear once"),
+    ],
+)
+def test_values_github_would_refuse_are_config_errors(tmp_path: Path, ci: dict, message: str) -> None:
+    with pytest.raises(ConfigError) as caught:
+        rendered(tmp_path, **ci)
+    assert message in "\n".join(caught.value.problems)
+
+
+def test_the_limits_themselves_are_accepted(tmp_path: Path) -> None:
+    limits = {"e2e": {"command": "pytest", "timeout": "1m"}, "performance": {"command": "b", "timeout": "6h"}}
+    _, docs = rendered(tmp_path, **limits)
+    assert docs["ci.yml"]["jobs"]["e2e"]["timeout-minutes"] == 1
+    assert docs["ci.yml"]["jobs"]["performance"]["timeout-minutes"] == 360
+
+
+def test_the_cli_refuses_a_zero_timeout_with_exit_2(tmp_path: Path) -> None:
+    (tmp_path / "platform.yaml").write_text(
+        "version: 1\nproject: timeouts\nservices: {redis: {}}\nci:\n  e2e: {command: pytest, timeout: 0s}\n"
+    )
+    result = run_cli("render", cwd=tmp_path)
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert "platform.yaml:5:35: ci.e2e.timeout: 0s is not between 1m and 6h" in result.stderr
+    assert "Traceback" not in result.stderr and not (tmp_path / ".github").exists()
+
+
+# -- a gateway that terminates TLS, brought up on a hosted runner ----------------------------
+
+
+def terminating(tmp_path: Path) -> str:
+    tls = {"mode": "terminate", "certificate": "tls/site.crt", "key": "tls/site.key"}
+    data = full_data()
+    data["security"]["tls"] = tls
+    data["ci"].update(e2e={"command": "pytest tests/e2e"}, performance={"command": "python bench.py"})
+    return render_platform(platform_from(tmp_path / "config", data))[".github/workflows/ci.yml"]
+
+
+def run_step(step: dict, cwd: Path, tmp_path: Path) -> None:
+    shims = tmp_path / "bin"
+    shims.mkdir(exist_ok=True)
+    (shims / "sudo").write_text('#!/bin/sh\nexec "$@"\n')  # a hosted runner's passwordless sudo
+    (shims / "sudo").chmod(0o755)
+    env = {"PATH": f"{shims}:{os.environ['PATH']}", "RUNNER_TEMP": str(tmp_path), **step["env"]}
+    result = subprocess.run(["bash", "-e", "-c", step["run"]], cwd=cwd, env=env, capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def public_key(*args: str) -> str:
+    return subprocess.run(["openssl", *args], capture_output=True, text=True, check=True).stdout
+
+
+def test_a_runner_gets_a_throwaway_certificate_before_up_and_only_where_none_is(tmp_path: Path) -> None:
+    doc = yaml.safe_load(terminating(tmp_path))
+    for job in ("platform", "e2e", "performance"):
+        names = [step.get("name") for step in doc["jobs"][job]["steps"]]
+        assert names.index("A throwaway TLS certificate for the gateway") < names.index("mindscape up"), job
+    step = next(s for s in doc["jobs"]["platform"]["steps"] if s.get("name", "").startswith("A throwaway TLS"))
+    assert step["env"] == {"TLS_CERTIFICATE": "tls/site.crt", "TLS_KEY": "tls/site.key"}
+
+    checkout = tmp_path / "checkout"
+    checkout.mkdir()
+    run_step(step, checkout, tmp_path)
+    certificate, key = checkout / "tls/site.crt", checkout / "tls/site.key"
+    # A matching pair, which nginx's ssl_certificate / ssl_certificate_key accept.
+    assert public_key("x509", "-in", str(certificate), "-noout", "-pubkey") == public_key(
+        "pkey", "-in", str(key), "-pubout"
+    )
+    # A pair already there (a self-hosted runner's real one) is left as it is.
+    certificate.write_text("the real one\n")
+    run_step(step, checkout, tmp_path)
+    assert certificate.read_text() == "the real one\n"
+
+    plain = rendered(tmp_path / "plain")[1]["ci.yml"]
+    assert not any("throwaway" in str(s.get("name")) for job in plain["jobs"].values() for s in job["steps"])
+
+
+@pytest.mark.tools
+def test_the_terminating_variant_passes_actionlint(tmp_path: Path) -> None:
+    from .render_support import run, tool
+
+    path = tmp_path / "ci.yml"
+    path.write_text(terminating(tmp_path))
+    result = run(tool("actionlint"), "-no-color", "-shellcheck", tool("shellcheck"), str(path), cwd=tmp_path)
+    assert result.returncode == 0, result.stdout + result.stderr
