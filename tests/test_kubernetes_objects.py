@@ -338,3 +338,21 @@ def test_addresses_only_docker_resolves_are_warned_about(tmp_path):
     data["kubernetes"]["prometheus_operator"] = True
     (warning,) = cluster_warnings(platform_of(tmp_path / "operator", data))
     assert "Grafana's datasource is prometheus:9090" in warning
+
+
+def test_the_generators_input_follows_the_keys(tmp_path):
+    """secrets.env holds the passwords, secret-files/ one file per derived key, owner-only; a key
+    the platform no longer has leaves with it."""
+    from mindscape_ops.render.kubernetes.secrets import SecretKeys, write_material
+
+    (tmp_path / ".mindscape" / "redis").mkdir(parents=True)
+    (tmp_path / ".mindscape" / "redis" / "users.acl").write_text("user default on #abc\n")
+    base = tmp_path / "base"
+    (base / "secret-files").mkdir(parents=True)
+    (base / "secret-files" / "gone.txt").write_text("old")
+    keys = SecretKeys(("REDIS_PASSWORD",), {"redis-users.acl": ".mindscape/redis/users.acl"})
+    write_material(tmp_path, base, keys, {"REDIS_PASSWORD": "pw", "OTHER": "x"})
+    assert (base / "secrets.env").read_text() == "REDIS_PASSWORD=pw\n"
+    assert [p.name for p in (base / "secret-files").iterdir()] == ["redis-users.acl"]
+    assert (base / "secret-files" / "redis-users.acl").read_text() == "user default on #abc\n"
+    assert (base / "secrets.env").stat().st_mode & 0o077 == 0

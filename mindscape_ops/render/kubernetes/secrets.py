@@ -78,6 +78,10 @@ def write_material(root: Path, base: Path, keys: SecretKeys, secrets: dict[str, 
     write_if_changed(base / ENV_FILE, env, mode=0o600)
     for key in keys.files:
         write_if_changed(base / FILES_DIR / key, values[key], mode=0o600)
+    folder = base / FILES_DIR
+    for stale in folder.iterdir() if folder.is_dir() else ():
+        if stale.is_file() and stale.name not in keys.files:  # a key the platform no longer has
+            stale.unlink()
 
 
 def secret_object(platform: Platform, keys: SecretKeys, values: dict[str, str]) -> dict[str, Any]:
