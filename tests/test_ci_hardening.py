@@ -51,12 +51,13 @@ class Context:
     __hash__ = None  # type: ignore[assignment]
 
 
-def evaluate(condition: str, github: dict) -> bool:
-    """The `${{ }}` of a job's `if:` (only ==, &&, ||, parentheses, strings and properties)."""
+def evaluate(condition: str, github: dict, variables: dict | None = None) -> bool:
+    """The `${{ }}` of a job's `if:` (only !, ==, &&, ||, parentheses, strings and properties)."""
     expression = re.fullmatch(r"\$\{\{(.*)\}\}", condition.strip(), re.S).group(1)
-    assert set(re.findall(r"[!<>]=?|\|\||&&|==", expression)) <= {"==", "&&", "||"}, expression
-    python = expression.replace("&&", " and ").replace("||", " or ")
-    return bool(eval(python, {"__builtins__": {}}, {"github": Context(github)}))  # noqa: S307
+    assert set(re.findall(r"[!<>]=?|\|\||&&|==", expression)) <= {"!", "==", "&&", "||"}, expression
+    python = expression.replace("&&", " and ").replace("||", " or ").replace("!", " not ")
+    scope = {"github": Context(github), "vars": Context(variables or {})}
+    return bool(eval(python, {"__builtins__": {}}, scope))  # noqa: S307
 
 
 def trigger(event_name: str, **fields) -> dict:
@@ -216,3 +217,27 @@ def test_the_terminating_variant_passes_actionlint(tmp_path: Path) -> None:
     path.write_text(terminating(tmp_path))
     result = run(tool("actionlint"), "-no-color", "-shellcheck", tool("shellcheck"), str(path), cwd=tmp_path)
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+# -- code scanning: a private repository without GitHub Code Security has none ---------------
+
+
+@pytest.mark.parametrize(
+    ("private", "variables", "scans"),
+    [(False, {}, True), (True, {}, False), (True, {"MINDSCAPE_CODE_SCANNING": "true"}, True)],
+)
+def test_code_scanning_runs_where_the_repository_has_it(
+    tmp_path: Path, private: bool, variables: dict, scans: bool
+) -> None:
+    jobs = rendered(tmp_path)[1]["ci.yml"]["jobs"]
+    pull_request = trigger("pull_request", event={"repository": {"private": private}})
+    assert evaluate(jobs["codeql"]["if"], pull_request, variables) is scans
+    assert evaluate(jobs["dependency-review"]["if"], pull_request, variables) is scans
+    assert not evaluate(jobs["dependency-review"]["if"], {**pull_request, "event_name": "push"}, variables)
+    upload = next(s for s in jobs["secrets"]["steps"] if "/upload-sarif@" in s.get("uses", ""))
+    # The rest of the upload's condition (!cancelled(), hashFiles) is GitHub's own.
+    scope = re.search(r"\(!github\.event\.repository\.private[^)]*\)", upload["if"]).group(0)
+    assert evaluate("${{ " + scope + " }}", pull_request, variables) is scans
+    # gitleaks itself runs (and fails on a finding) everywhere.
+    scripts = "\n".join(step.get("run", "") for step in jobs["secrets"]["steps"])
+    assert "if" not in jobs["secrets"] and '/bin/gitleaks" git' in scripts

@@ -14,6 +14,7 @@ from mindscape_ops.config.ci import SOURCE_FORMS, MindscapeSource
 
 # Every tool a workflow installs, pinned. (Actions are pinned by commit in the templates.)
 TOOL_VERSIONS = {
+    "pip": "25.3",
     "ruff": "0.17.5",
     "pytest": "9.2.0",
     "pytest-cov": "7.1.0",
