@@ -241,3 +241,10 @@ def test_code_scanning_runs_where_the_repository_has_it(
     # gitleaks itself runs (and fails on a finding) everywhere.
     scripts = "\n".join(step.get("run", "") for step in jobs["secrets"]["steps"])
     assert "if" not in jobs["secrets"] and '/bin/gitleaks" git' in scripts
+
+
+def test_the_performance_baseline_comes_from_a_push_to_the_default_branch(tmp_path: Path) -> None:
+    # `gh run list --branch main` also lists pull requests from a fork's `main`, which keep no baseline.
+    jobs = rendered(tmp_path)[1]["ci.yml"]["jobs"]
+    lookup = next(s["run"] for s in jobs["performance"]["steps"] if "gh run list" in s.get("run", ""))
+    assert re.search(r'--branch "\$BASE_BRANCH" \\\n\s+--event push --status success', lookup), lookup
