@@ -356,3 +356,21 @@ def test_the_generators_input_follows_the_keys(tmp_path):
     assert [p.name for p in (base / "secret-files").iterdir()] == ["redis-users.acl"]
     assert (base / "secret-files" / "redis-users.acl").read_text() == "user default on #abc\n"
     assert (base / "secrets.env").stat().st_mode & 0o077 == 0
+
+
+@pytest.mark.parametrize(
+    "image", ["postgres", "postgres:latest", "registry.local:5000/pg", "registry.local:5000/pg:latest"]
+)
+def test_an_unpinned_image_is_refused_on_kubernetes(tmp_path, image):
+    from mindscape_ops.errors import ConfigError
+
+    data = minimal_data()
+    data["services"]["postgres"] = {"image": image}
+    with pytest.raises(ConfigError) as refused:
+        platform_of(tmp_path, data)
+    assert any("services.postgres.image" in problem and "not pinned" in problem for problem in refused.value.problems)
+    data["services"]["postgres"]["image"] = "registry.local:5000/pg@sha256:" + "a" * 64
+    platform_of(tmp_path, data)  # a digest pins it
+    del data["kubernetes"]
+    data["services"]["postgres"]["image"] = image
+    platform_of(tmp_path, data)  # the Docker path keeps its own rules

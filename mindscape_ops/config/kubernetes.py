@@ -104,3 +104,22 @@ class Kubernetes(Strict):
 
 
 __all__ = ["Kubernetes", "Resources", "Secrets", "Storage"]
+
+
+def image_problems(platform) -> list[tuple[tuple[str | int, ...], str]]:
+    """With `kubernetes:`: every image pinned (a tag other than latest, or a digest); a cluster
+    pulls an unpinned one anew on each node, so two pods may run two versions."""
+    if platform.kubernetes is None:
+        return []
+    problems = []
+    for name, service in platform.services.enabled().items():
+        image = service.image
+        tag = image.rsplit("/", 1)[-1].partition(":")[2]
+        if "@sha256:" not in image and tag in ("", "latest"):
+            problems.append(
+                (
+                    ("services", name, "image"),
+                    f"{image!r} is not pinned; on Kubernetes give it a version tag or a digest",
+                )
+            )
+    return problems

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 
+from mindscape_ops.config.kubernetes import image_problems
 from mindscape_ops.config.models import Platform
 from mindscape_ops.config.monitoring import WATCHDOG_RECEIVER
 from mindscape_ops.services.registry import SERVICES
@@ -12,7 +13,13 @@ Problem = tuple[tuple[str | int, ...], str]
 
 
 def check_platform(platform: Platform) -> list[Problem]:
-    return [*_duplicate_ports(platform), *_dependencies(platform), *_names(platform), *_auth(platform)]
+    return [
+        *_duplicate_ports(platform),
+        *_dependencies(platform),
+        *_names(platform),
+        *_auth(platform),
+        *image_problems(platform),
+    ]
 
 
 def _duplicate_ports(platform: Platform) -> list[Problem]:
