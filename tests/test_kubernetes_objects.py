@@ -270,6 +270,8 @@ def test_ops_jobs_and_the_backup_cronjob(full):
     backup = cron["spec"]["jobTemplate"]["spec"]["template"]["spec"]["containers"][0]
     assert backup["args"] == ["backup", "create", "--service", "postgres"]
     assert backup["image"] == full.kubernetes.ops_image
+    names = {e["name"] for e in backup["env"]}
+    assert {"AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", full.database.url_env} <= names
 
 
 def test_a_new_ops_image_is_a_new_job(tmp_path):
@@ -374,3 +376,11 @@ def test_an_unpinned_image_is_refused_on_kubernetes(tmp_path, image):
     del data["kubernetes"]
     data["services"]["postgres"]["image"] = image
     platform_of(tmp_path, data)  # the Docker path keeps its own rules
+
+
+def test_the_backup_cronjob_gets_the_encryption_key_from_the_secret(tmp_path):
+    data = full_data()
+    data["backups"]["encryption"] = {"key_env": "BACKUP_KEY"}
+    (cron,) = by_kind(base_objects(platform_of(tmp_path, data)), "CronJob").values()
+    env = {e["name"]: e for e in cron["spec"]["jobTemplate"]["spec"]["template"]["spec"]["containers"][0]["env"]}
+    assert env["BACKUP_KEY"]["valueFrom"]["secretKeyRef"]["key"] == "BACKUP_KEY"

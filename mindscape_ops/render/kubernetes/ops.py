@@ -40,9 +40,11 @@ def _env(platform: Platform, specs: dict[str, ContainerSpec], secret: str, s3: b
         },
     ]
     if s3:
+        encryption = platform.backups.encryption
+        keys = (*AWS_KEYS, *([encryption.key_env] if encryption and encryption.key_env else []))
+        # optional: put them in the Secret yourself (existing/external), or use the pod's cloud identity
         env += [
-            {"name": key, "valueFrom": {"secretKeyRef": {"name": secret, "key": key, "optional": True}}}
-            for key in AWS_KEYS
+            {"name": key, "valueFrom": {"secretKeyRef": {"name": secret, "key": key, "optional": True}}} for key in keys
         ]
     return env
 
