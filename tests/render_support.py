@@ -143,18 +143,21 @@ def run(
 
 
 def nginx_test(conf: Path, tmp_path: Path) -> subprocess.CompletedProcess:
-    """`nginx -t` as the gateway container sees the file. An upstream on host.docker.internal is
-    resolved when nginx starts, from /etc/hosts, where Docker writes it (extra_hosts): here it
-    gets the same entry, in a private mount namespace, so the host's /etc/hosts is untouched."""
+    """`nginx -t` as the gateway container sees the file. An upstream on host.docker.internal (and
+    the syslog server gateway_exporter) is resolved when nginx starts, from /etc/hosts, where
+    Docker writes it (extra_hosts; the network's DNS): here it gets the same entries, in a private
+    mount namespace, so the host's /etc/hosts is untouched."""
     prefix = tmp_path / "nginx-prefix"
     (prefix / "logs").mkdir(parents=True, exist_ok=True)
     command = [tool("nginx"), "-t", "-e", "stderr", "-p", f"{prefix}/", "-c", str(conf)]
-    if "server host.docker.internal:" not in conf.read_text():
+    text = conf.read_text()
+    if "server host.docker.internal:" not in text and "syslog:server=gateway_exporter:" not in text:
         return run(*command)
     if os.geteuid() != 0:
         need("nginx -t of an upstream on host.docker.internal needs root (a private /etc/hosts)")
     hosts = tmp_path / "hosts"
-    hosts.write_text("127.0.0.1 localhost\n192.0.2.10 host.docker.internal\n")
+    # the application on the host, and the gateway's metrics exporter (a service name)
+    hosts.write_text("127.0.0.1 localhost\n192.0.2.10 host.docker.internal\n192.0.2.11 gateway_exporter\n")
     return run(
         tool("unshare"), "--mount", "sh", "-c", 'mount --bind "$0" /etc/hosts && exec "$@"', str(hosts), *command
     )
