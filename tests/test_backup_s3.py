@@ -78,10 +78,10 @@ def test_a_multipart_upload_completes_whole_and_a_failed_one_is_aborted(s3_endpo
     make_bucket(s3_endpoint, bucket)
     store = store_for(s3_endpoint, bucket)
     block = hashlib.sha256(b"seed").digest() * 32768  # 1 MiB
-    store.upload("whole.backup", (block for _ in range(20)))  # 20 MiB: parts of 8, 8 and 4 MiB
+    store.upload("whole.backup", (block for _ in range(22)))  # 22 MiB: parts of 5, 5, 5, 5 and 2 MiB
     uploaded = store.client.head_object(Bucket=bucket, Key="t/whole.backup", PartNumber=1)
-    assert uploaded["PartsCount"] == 3 and uploaded["ContentLength"] == 8 << 20
-    assert hashlib.sha256(b"".join(store.read("whole.backup"))).digest() == hashlib.sha256(block * 20).digest()
+    assert uploaded["PartsCount"] == 5 and uploaded["ContentLength"] == 5 << 20
+    assert hashlib.sha256(b"".join(store.read("whole.backup"))).digest() == hashlib.sha256(block * 22).digest()
 
     def cut_off():
         yield from (block for _ in range(18))

@@ -18,12 +18,12 @@ from mindscape_ops.errors import OperationFailed
 
 def test_the_schedule_reaches_1_tb_within_10000_parts_from_small_parts():
     sizes = [part_size(n) for n in range(MAX_PARTS)]
-    assert sum(sizes) >= 7 * TIB  # several TB: 8 MiB x 1000 x (1 + 2 + ... + 512)
-    assert sizes[0] == sizes[999] == FIRST_PART == 8 * MiB and sizes[1000] == 16 * MiB and sizes[2000] == 32 * MiB
+    assert sum(sizes) >= 4 * TIB  # several TB: 5 MiB x 1000 x (1 + 2 + ... + 512)
+    assert sizes[0] == sizes[999] == FIRST_PART == 5 * MiB and sizes[1000] == 10 * MiB and sizes[2000] == 20 * MiB
     assert all(MIN_PART <= size <= MAX_PART for size in sizes) and sizes == sorted(sizes)
     reached = next(n for n in range(MAX_PARTS) if sum(sizes[: n + 1]) >= TIB)
-    assert reached < MAX_PARTS and sizes[reached] <= 1 << 30  # 1 TB in ~9000 parts, none above 1 GiB
-    assert sum(sizes[:1000]) == 8000 * MiB  # backups up to ~8 GB never hold more than 8 MiB parts
+    assert reached < 8000 and sizes[reached] == 640 * MiB  # 1 TB in ~7,600 parts, none above 640 MiB
+    assert sum(sizes[:1000]) == 5000 * MiB  # backups up to ~5 GB never hold more than 5 MiB parts
 
 
 def test_a_large_estimate_sets_a_floor_so_a_known_big_backup_does_not_grow_huge_parts():

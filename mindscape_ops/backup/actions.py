@@ -13,7 +13,7 @@ from mindscape_ops.backup import crypto
 from mindscape_ops.backup import metrics as backup_metrics
 from mindscape_ops.backup.context import Context
 from mindscape_ops.backup.model import DATA, MANIFEST, VERIFIED, Listed, Manifest, Verification, check_id, id_of, new_id
-from mindscape_ops.backup.streams import Progress, Tally, checked, corrupt
+from mindscape_ops.backup.streams import Progress, Tally, checked, corrupt, large_buffers_back_to_the_os
 from mindscape_ops.errors import OperationFailed, UsageError
 
 if TYPE_CHECKING:
@@ -68,6 +68,7 @@ def create(
     """Take one backup: the service's stream through sha256 (and encryption) to the store,
     the object first, the manifest last."""
     ctx = ctx or Context(project)
+    large_buffers_back_to_the_os()
     store = _store(project)
     key = crypto.key_for(project)
     backup_id = new_id(service)

@@ -8,17 +8,22 @@ than one part is a single PUT.
 
 Part size: S3 allows 10,000 parts, and a streamed dump's size is unknown up front. A part is
 held in memory while it uploads, so a fixed size big enough for 1 TB (105 MiB) would cost
-~300 MB for every backup. Instead parts grow as the upload proceeds: 8 MiB for the first 1000,
-doubling every 1000 (capacity ~7.8 TiB in 10,000 parts; every part but the last >= 5 MiB).
+~200 MB for every backup. Instead parts grow as the upload proceeds: 5 MiB (S3's minimum) for
+the first 1000, doubling every 1000 (capacity ~4.9 TiB in 10,000 parts; 1 TB is reached in part
+~7,600, in 640 MiB parts).
 The service's own size estimate (the database's size, Redis' memory), when it says the backup
 is big, sets a floor: twice the estimate fits in 10,000 equal parts, so a known 1 TB database
-uploads in ~210 MiB parts rather than growing to 1 GiB ones. At most IN_FLIGHT parts upload at
-once while the next one fills: memory is (IN_FLIGHT + 1) parts, 24 MiB up to 8 GB of backup.
+uploads in ~210 MiB parts rather than growing to 1 GiB ones. One part uploads while the next
+fills (IN_FLIGHT): memory is (IN_FLIGHT + 1) parts, 10 MiB for backups up to ~5 GB. One upload
+at a time keeps up with pg_dump -Fc's output; the whole process must stay under 100 MB and holds
+~88 MB before any part (pydantic, the Docker SDK, psycopg and its connection, botocore's S3
+model): 8 MiB parts or a second one in flight broke that budget (measured 105-127 MB).
 """
 
 from __future__ import annotations
 
 import contextlib
+import io
 import math
 from collections.abc import Iterable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
@@ -34,9 +39,9 @@ MiB = 1 << 20
 MAX_PARTS = 10_000
 MIN_PART = 5 * MiB  # S3's minimum for every part but the last
 MAX_PART = 5 << 30  # S3's maximum part
-FIRST_PART = 8 * MiB
+FIRST_PART = MIN_PART
 GROW_EVERY = 1000
-IN_FLIGHT = 2
+IN_FLIGHT = 1
 TIB = 1 << 40
 
 
@@ -48,26 +53,59 @@ def part_size(number: int, estimate: int | None = None) -> int:
     return min(MAX_PART, max(grown, floor))
 
 
-def parts(chunks: Iterable[bytes], estimate: int | None = None) -> Iterator[bytes]:
+def parts(chunks: Iterable[bytes], estimate: int | None = None) -> Iterator[bytearray]:
     """The stream cut into parts of `part_size` (the last one shorter, never empty unless the
-    stream is): one part being filled at a time."""
-    number, buffer = 0, bytearray()
+    stream is). Each part is allocated once at its size and filled in place: no copy of a whole
+    part, and only the part being filled is held here (the consumer owns the ones yielded)."""
+    number = 0
     size = part_size(0, estimate)
+    part, filled = bytearray(size), 0
     for chunk in chunks:
-        buffer += chunk
-        while len(buffer) >= size:
-            yield _take(buffer, size)  # not kept in this frame: only the consumer holds it
-            number += 1
-            size = part_size(number, estimate)
-    if buffer or number == 0:
-        yield bytes(buffer)
+        view = memoryview(chunk)
+        while view:
+            n = min(len(view), size - filled)
+            part[filled : filled + n] = view[:n]
+            filled, view = filled + n, view[n:]
+            if filled == size:
+                yield part
+                number += 1
+                size = part_size(number, estimate)
+                part, filled = bytearray(size), 0
+    if filled or number == 0:
+        del part[filled:]
+        yield part
 
 
-def _take(buffer: bytearray, size: int) -> bytes:
-    with memoryview(buffer) as view:
-        part = bytes(view[:size])
-    del buffer[:size]
-    return part
+class PartBody(io.RawIOBase):
+    """A part as a seekable file over its buffer. Given a bytearray itself, botocore copies it
+    whole (into a BytesIO, for the checksum trailer it adds over HTTPS); read as a file, it is
+    read in blocks."""
+
+    def __init__(self, data: bytearray) -> None:
+        self._view, self._pos = memoryview(data), 0
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def readinto(self, target) -> int:  # type: ignore[override]
+        n = max(0, min(len(target), len(self._view) - self._pos))
+        target[:n] = self._view[self._pos : self._pos + n]
+        self._pos += n
+        return n
+
+    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
+        base = {io.SEEK_SET: 0, io.SEEK_CUR: self._pos, io.SEEK_END: len(self._view)}[whence]
+        self._pos = max(0, base + offset)
+        return self._pos
+
+    def tell(self) -> int:
+        return self._pos
+
+    def __len__(self) -> int:
+        return len(self._view)
 
 
 class S3Store:
@@ -81,13 +119,13 @@ class S3Store:
     @property
     def client(self) -> Any:
         if self._client is None:
-            import boto3
+            import botocore.session  # boto3's session is this one plus resources we do not use (3 MB)
             from botocore.config import Config
 
             config = Config(connect_timeout=5, read_timeout=60, retries={"max_attempts": 3, "mode": "standard"})
             endpoint = str(self.settings.endpoint_url) if self.settings.endpoint_url else None
             with self._errors("connecting"):
-                self._client = boto3.session.Session().client(
+                self._client = botocore.session.get_session().create_client(
                     "s3", region_name=self.settings.region, endpoint_url=endpoint, config=config
                 )
         return self._client
@@ -174,10 +212,10 @@ class S3Store:
         done: list[dict[str, Any]] = []
         pending: set[Future] = set()
 
-        def one(number: int, body: bytes) -> dict[str, Any]:
+        def one(number: int, body: bytearray) -> dict[str, Any]:
             with self._errors("uploading to"):
                 answer = self.client.upload_part(
-                    Bucket=self.bucket, Key=key, UploadId=upload_id, PartNumber=number, Body=body
+                    Bucket=self.bucket, Key=key, UploadId=upload_id, PartNumber=number, Body=PartBody(body)
                 )
             return {"PartNumber": number, "ETag": answer["ETag"]}
 
