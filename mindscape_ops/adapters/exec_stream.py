@@ -23,8 +23,8 @@ _BLOCK = 256 << 10  # 1 MiB blocks held ~4 MB more in flight (read, pending, joi
 
 def demultiplexed(raw: Any) -> Iterator[tuple[int, bytes]]:
     """The engine's multiplexed exec stream (8-byte header: stream, 0, 0, 0, big-endian size;
-    then the payload) read in 1 MiB blocks, consecutive payloads of one stream joined into
-    chunks of up to 1 MiB: a dump arrives in frames of a few KiB, and per-frame reads (the
+    then the payload) read in 256 KiB blocks, consecutive payloads of one stream joined into
+    chunks of up to 256 KiB: a dump arrives in frames of a few KiB, and per-frame reads (the
     SDK's frames_iter: a poll and two reads per frame) cost more CPU than the hashing."""
     sock = getattr(raw, "_sock", raw)
     if hasattr(sock, "settimeout"):
