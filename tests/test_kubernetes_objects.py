@@ -329,6 +329,7 @@ def test_addresses_only_docker_resolves_are_warned_about(tmp_path):
     from mindscape_ops.render.kubernetes import cluster_warnings
 
     data = full_data()
+    del data["services"]["gateway_exporter"]  # Docker-only, warned about on its own (test_alerting_secrets.py)
     data["services"]["gateway"]["upstream"] = "http://host.docker.internal:8000"
     data["monitoring"]["targets"] = [{"name": "api", "targets": ["host.docker.internal:8000"]}]
     data["services"]["prometheus"]["targets"] = []

@@ -133,6 +133,11 @@ def cluster_warnings(platform: Platform) -> list[str]:
         "Service address in a platform file for the cluster (-f)"
         for what in found
     ]
+    if "gateway_exporter" in enabled and "gateway" in enabled:
+        warnings.append(
+            "kubernetes: the gateway sends its request lines to gateway_exporter:5140 (UDP), a Docker network "
+            "name a cluster does not resolve: leave services.gateway_exporter out of the cluster's platform file (-f)"
+        )
     if "grafana" in enabled and platform.kubernetes.prometheus_operator:
         warnings.append(
             "kubernetes: Grafana's datasource is prometheus:9090, which the Prometheus Operator does not make; "
