@@ -119,17 +119,3 @@ def test_the_receivers_gate_fails_when_alerts_reach_nobody(tmp_path: Path):
     assert monitoring.receivers(_Ctx(tmp_path, "{prometheus: {}, alertmanager: {}}", real)) == "alerts reach ops"
     gate = next(g for g in monitoring.GATES if g.id == "monitoring.receivers")
     assert gate.severity == "warning"
-
-
-def test_a_cluster_is_warned_that_the_gateway_exporter_is_docker_only(tmp_path: Path):
-    from mindscape_ops.config import load
-    from mindscape_ops.render.kubernetes import cluster_warnings
-
-    services = "{gateway: {upstream: 'http://api.shop.svc:8000'}, gateway_exporter: {}}"
-    (tmp_path / "platform.yaml").write_text(HEAD + f"services: {services}\nkubernetes: {{}}\n")
-    (warning,) = cluster_warnings(load([tmp_path / "platform.yaml"], env={}).platform)
-    assert "gateway_exporter:5140 (UDP)" in warning
-    (tmp_path / "platform.yaml").write_text(
-        HEAD + "services: {gateway: {upstream: 'http://api.shop.svc:8000'}}\nkubernetes: {}\n"
-    )
-    assert cluster_warnings(load([tmp_path / "platform.yaml"], env={}).platform) == []

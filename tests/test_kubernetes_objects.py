@@ -10,6 +10,7 @@ import re
 import pytest
 import yaml
 
+from mindscape_ops.render.marker import with_marker
 from mindscape_ops.services.registry import BY_NAME, SERVICES
 from mindscape_ops.services.spec import container_specs
 
@@ -57,6 +58,9 @@ def test_configmaps_hold_the_same_rendered_configs(full):
     seen = set()
     for name, config in by_kind(objects, "ConfigMap").items():
         for key, text in config["data"].items():
+            if key == "nginx.conf":  # the same but for the syslog host, gateway_exporter's Service name
+                assert "syslog:server=gateway-exporter:5140," in text
+                text = with_marker(key, text.partition("\n")[2].replace("=gateway-exporter:", "=gateway_exporter:"))
             matches = [path for path, body in files.items() if body == text]
             if key == "prometheus.yml":
                 continue  # below: the same template, with the Services' names
@@ -170,7 +174,9 @@ def test_network_policies_allow_only_the_platform_edges(full):
     egress = {name: set(_rules(p, "egress")) for name, p in policies.items()}
     assert ingress["gateway"] == {("any", 8080)}
     upstream = full.services.gateway.upstream
-    assert egress["gateway"] == {("any", int(upstream.rsplit(":", 1)[1].split("/")[0])), ("dns", 53)}
+    upstream_port = int(upstream.rsplit(":", 1)[1].split("/")[0])
+    assert egress["gateway"] == {("any", upstream_port), ("gateway-exporter", 5140), ("dns", 53)}
+    assert ingress["gateway-exporter"] == {("gateway", 5140), ("prometheus", 3903)}
     assert ("postgres", 5432) in egress["pgbouncer"]
     assert ingress["postgres"] >= {("pgbouncer", 5432), ("clients", 5432), ("ops", 5432)}
     connecting = {
@@ -329,7 +335,6 @@ def test_addresses_only_docker_resolves_are_warned_about(tmp_path):
     from mindscape_ops.render.kubernetes import cluster_warnings
 
     data = full_data()
-    del data["services"]["gateway_exporter"]  # Docker-only, warned about on its own (test_alerting_secrets.py)
     data["services"]["gateway"]["upstream"] = "http://host.docker.internal:8000"
     data["monitoring"]["targets"] = [{"name": "api", "targets": ["host.docker.internal:8000"]}]
     data["services"]["prometheus"]["targets"] = []

@@ -55,6 +55,9 @@ class KubeShape:
     memory: tuple[str, str] = ("64Mi", "256Mi")
     clients: bool = False  # the application's pods may connect (a database, a cache)
     public: bool = False  # anyone may connect (the gateway)
+    # UDP ports it listens on inside the platform, and the services that send to them
+    udp_ports: tuple[int, ...] = ()
+    udp_senders: tuple[str, ...] = ()
     # platform services it connects to besides depends_on (e.g. the exporter via pgbouncer)
     talks_to: Callable[[Platform], tuple[str, ...]] = lambda platform: ()
     # the files in each folder of .mindscape/ it mounts (they become keys of the Secret)

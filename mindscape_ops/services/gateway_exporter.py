@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from mindscape_ops.config.base import ImageRef, PortSpec, Service
-from mindscape_ops.services.definition import Artifact, Metrics, ServiceDef, deploy
+from mindscape_ops.services.definition import Artifact, KubeShape, Metrics, ServiceDef, deploy
 from mindscape_ops.services.spec import Mount, Probe
 
 if TYPE_CHECKING:
@@ -47,4 +47,5 @@ SERVICE = ServiceDef(
     probe=Probe("http", "/metrics", expect="mtail"),
     metrics=Metrics(3903),
     artifacts=(Artifact("gateway_exporter/gateway.mtail.j2", deploy("gateway_exporter/gateway.mtail")),),
+    kubernetes=KubeShape(udp_ports=(SYSLOG_PORT,), udp_senders=("gateway",)),
 )

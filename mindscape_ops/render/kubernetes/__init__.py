@@ -54,6 +54,9 @@ def base(platform: Platform, rendered: dict[str, str]) -> Base:
     if "prometheus" in specs:
         path = f"{platform.paths.deploy}/prometheus/prometheus.yml"
         configs[path] = monitoring.prometheus_yml(platform, specs, path)
+    nginx_conf = f"{platform.paths.deploy}/gateway/nginx.conf"
+    if "gateway_exporter" in specs and nginx_conf in configs:
+        configs[nginx_conf] = syslog_at_service(nginx_conf, configs[nginx_conf])
     built = Base()
     values: set[str] = set()
     files: dict[str, str] = {}
@@ -76,6 +79,17 @@ def base(platform: Platform, rendered: dict[str, str]) -> Base:
     if platform.kubernetes.secrets.source == "external":
         built.files["external-secret.yaml"] = [external_secret(platform, built.keys)]
     return built
+
+
+def syslog_at_service(path: str, text: str) -> str:
+    """The gateway's nginx.conf sending its request lines to gateway_exporter's Service (a
+    Kubernetes name cannot hold `_`; nginx refuses to start on a syslog host it cannot resolve)."""
+    from mindscape_ops.render.marker import with_marker
+
+    body = text.partition("\n")[2]
+    return with_marker(
+        path, body.replace("syslog:server=gateway_exporter:", f"syslog:server={dns('gateway_exporter')}:")
+    )
 
 
 def kubernetes_files(platform: Platform, rendered: dict[str, str]) -> dict[str, str]:
@@ -133,11 +147,6 @@ def cluster_warnings(platform: Platform) -> list[str]:
         "Service address in a platform file for the cluster (-f)"
         for what in found
     ]
-    if "gateway_exporter" in enabled and "gateway" in enabled:
-        warnings.append(
-            "kubernetes: the gateway sends its request lines to gateway_exporter:5140 (UDP), a Docker network "
-            "name a cluster does not resolve: leave services.gateway_exporter out of the cluster's platform file (-f)"
-        )
     if "grafana" in enabled and platform.kubernetes.prometheus_operator:
         warnings.append(
             "kubernetes: Grafana's datasource is prometheus:9090, which the Prometheus Operator does not make; "

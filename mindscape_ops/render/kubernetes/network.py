@@ -53,6 +53,19 @@ def edges(platform: Platform, specs: dict[str, ContainerSpec]) -> set[tuple[str,
     return found
 
 
+def udp_edges(specs: dict[str, ContainerSpec]) -> set[tuple[str, str, int]]:
+    """(from service, to service, port) for datagrams: the gateway's request lines to gateway_exporter."""
+    from mindscape_ops.services.registry import BY_NAME
+
+    return {
+        (sender, name, port)
+        for name in specs
+        for sender in BY_NAME[name].kubernetes.udp_senders
+        if sender in specs
+        for port in BY_NAME[name].kubernetes.udp_ports
+    }
+
+
 def outside_egress(platform: Platform, name: str) -> list[dict[str, Any]]:
     """Ports a service reaches outside the platform (any address): the gateway's upstream,
     Prometheus' application targets, Alertmanager's receivers."""
@@ -73,13 +86,13 @@ def policies(platform: Platform, specs: dict[str, ContainerSpec], ops_targets: d
     from mindscape_ops.services.registry import BY_NAME
 
     clients = platform.kubernetes.network_policies.client_labels
-    found = edges(platform, specs)
+    found = {(*edge, "TCP") for edge in edges(platform, specs)} | {(*edge, "UDP") for edge in udp_edges(specs)}
     objects = [_policy(platform, "default-deny", "platform", {}, [], [])]
     for name, spec in specs.items():
         shape = BY_NAME[name].kubernetes
         ingress = [
-            {"from": [{"podSelector": {"matchLabels": selector(platform, src)}}], "ports": [_tcp(port)]}
-            for src, dst, port in sorted(found)
+            {"from": [{"podSelector": {"matchLabels": selector(platform, src)}}], "ports": [_tcp(port, proto)]}
+            for src, dst, port, proto in sorted(found)
             if dst == name
         ]
         main = [_tcp(port) for port in (spec.container_port, *sorted(spec.extra_ports))]
@@ -95,8 +108,8 @@ def policies(platform: Platform, specs: dict[str, ContainerSpec], ops_targets: d
             ops = {"podSelector": {"matchLabels": {"app.kubernetes.io/component": OPS}}}
             ingress.append({"from": [ops], "ports": [_tcp(ops_targets[name])]})
         egress = [
-            {"to": [{"podSelector": {"matchLabels": selector(platform, dst)}}], "ports": [_tcp(port)]}
-            for src, dst, port in sorted(found)
+            {"to": [{"podSelector": {"matchLabels": selector(platform, dst)}}], "ports": [_tcp(port, proto)]}
+            for src, dst, port, proto in sorted(found)
             if src == name
         ]
         outside = outside_egress(platform, name)
@@ -121,8 +134,8 @@ def ops_policy(platform: Platform, ops_targets: dict[str, int], needs_s3: bool) 
     return _policy(platform, OPS, OPS, match, [], egress)
 
 
-def _tcp(port: int) -> dict[str, Any]:
-    return {"protocol": "TCP", "port": port}
+def _tcp(port: int, protocol: str = "TCP") -> dict[str, Any]:
+    return {"protocol": protocol, "port": port}
 
 
 def _policy(platform: Platform, name: str, service: str, match: dict, ingress: list, egress: list) -> dict:

@@ -89,12 +89,12 @@ def _pod(platform: Platform, name: str, args: list[str], env: list[dict[str, Any
     }
 
 
-def _job(platform: Platform, name: str, args: list[str], env: list[dict[str, Any]]) -> dict[str, Any]:
+def _job(platform: Platform, name: str, args: list[str], env: list[dict[str, Any]], retries: int = 2) -> dict[str, Any]:
     """A Job named after its content (`migrate-<digest>`): a Job's template cannot change, so a
     new ops image or command is a new Job; finished ones go after a week. A pipeline waits on
     the label: `kubectl wait --for=condition=complete job -l mindscape.io/ops=migrate`."""
     spec = {
-        "backoffLimit": 2,
+        "backoffLimit": retries,
         "activeDeadlineSeconds": 1800,
         "ttlSecondsAfterFinished": 7 * 24 * 3600,
         "template": _pod(platform, name, args, env),
@@ -110,7 +110,8 @@ def objects(platform: Platform, specs: dict[str, ContainerSpec], secret: str) ->
     if "postgres" not in specs:
         return found
     env = _env(platform, specs, secret, s3=False)
-    found.insert(0, _job(platform, "migrate", ["migrate", "up"], env))
+    # applied with a fresh Postgres (volume to bind, initdb): retried 10 s, 20 s, ... 320 s apart (~10 min)
+    found.insert(0, _job(platform, "migrate", ["migrate", "up"], env, retries=6))
     if backs_up_to_s3(platform, specs):
         backup = _job(
             platform, "backup", ["backup", "create", "--service", "postgres"], _env(platform, specs, secret, True)

@@ -15,6 +15,9 @@ if TYPE_CHECKING:
     from mindscape_ops.services.spec import ContainerSpec
 
 
+STARTUP_S = 300  # how long a container may take to open its port before liveness counts
+
+
 def probes(service: ServiceDef, spec: ContainerSpec) -> dict[str, dict[str, Any]]:
     """Readiness from the service's probe (its HTTP path, else the Docker healthcheck's command,
     else the port); liveness only asks whether the port answers, so a slow query never
@@ -28,14 +31,13 @@ def probes(service: ServiceDef, spec: ContainerSpec) -> dict[str, dict[str, Any]
         check = {"exec": {"command": exec_command(spec.healthcheck)}}
     else:
         check = {"tcpSocket": {"port": spec.container_port}}
+    port = {"tcpSocket": {"port": spec.container_port}}
     return {
         "readinessProbe": {**check, **common, **start, "failureThreshold": timing["retries"]},
-        "livenessProbe": {
-            "tcpSocket": {"port": spec.container_port},
-            **common,
-            **start,
-            "failureThreshold": timing["retries"] * 2,
-        },
+        "livenessProbe": {**port, **common, **start, "failureThreshold": timing["retries"] * 2},
+        # liveness starts once the port answers: a first start (a volume to attach, Postgres'
+        # initdb and its scripts, socket only) killed half way would leave a half-made database
+        "startupProbe": {**port, **common, "failureThreshold": max(1, STARTUP_S // timing["interval_s"])},
     }
 
 
@@ -80,6 +82,7 @@ def container(platform: Platform, service: ServiceDef, spec: ContainerSpec, file
     ports += [{"name": f"port-{port}", "containerPort": port, "protocol": "TCP"} for port in sorted(spec.extra_ports)]
     if service.metrics and service.metrics.port != spec.container_port:
         ports.append({"name": "metrics", "containerPort": service.metrics.port, "protocol": "TCP"})
+    ports += [{"name": f"udp-{port}", "containerPort": port, "protocol": "UDP"} for port in shape.udp_ports]
     body["ports"] = ports
     body.update(probes(service, spec))
     body["resources"] = resources(platform, service)
@@ -144,7 +147,7 @@ def service_objects(
         workload["spec"]["serviceName"] = name
         workload["spec"]["volumeClaimTemplates"] = [claim(platform, service.name)]
     ports = [
-        {"name": p["name"], "port": p["containerPort"], "targetPort": p["name"], "protocol": "TCP"}
+        {"name": p["name"], "port": p["containerPort"], "targetPort": p["name"], "protocol": p["protocol"]}
         for p in workload["spec"]["template"]["spec"]["containers"][0]["ports"]
     ]
     objects.append(workload)
