@@ -24,9 +24,10 @@ def platform_text(project: str, extra: str = "") -> str:
     return text + extra
 
 
-def status_of(directory: Path) -> dict[str, dict]:
+def status_of(directory: Path, code: int = 0) -> dict[str, dict]:
+    """Rows of `status --json`; it exits 1 when an enabled service is down or not ready."""
     result = run_cli("status", "--json", cwd=directory)
-    assert result.returncode == 0, result.stderr
+    assert result.returncode == code, result.stderr
     return {row["service"]: row for row in json.loads(result.stdout)}
 
 
@@ -174,7 +175,7 @@ def test_data_survives_down_up_and_recreate(platform_dir):
 def test_killed_container_shows_and_comes_back(platform_dir, docker_client):
     name = status_of(platform_dir)["redis"]["container"]
     docker_client.containers.get(name).kill()
-    assert status_of(platform_dir)["redis"]["state"] == "exited"
+    assert status_of(platform_dir, code=1)["redis"]["state"] == "exited"
     assert plan_of(platform_dir)["redis"]["action"] == "start"
     result = run_cli("up", cwd=platform_dir)
     assert result.returncode == 0, result.stderr
