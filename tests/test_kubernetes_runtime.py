@@ -75,3 +75,29 @@ def test_the_migrate_job_outlasts_a_fresh_postgres(full):
     waited = sum(min(10 * 2**n, 360) for n in range(spec["backoffLimit"]))
     assert waited >= 300 and waited < spec["activeDeadlineSeconds"]
     assert jobs["check"]["spec"]["backoffLimit"] == 2  # `check --only config` needs no database
+
+
+def _any_port(rules: list[dict]) -> set[int]:
+    return {port["port"] for rule in rules if "to" not in rule for port in rule["ports"]}
+
+
+def test_grafana_reaches_its_datasources_and_the_application_its_trace_store(full):
+    policies = by_kind(base_objects(full), "NetworkPolicy")
+    grafana = _peers(policies["grafana"]["spec"]["egress"], "to")
+    assert {("prometheus", "TCP", 9090), ("jaeger", "TCP", 16686), ("victorialogs", "TCP", 9428)} <= grafana
+    assert ("grafana", "TCP", 16686) in _peers(policies["jaeger"]["spec"]["ingress"], "from")
+    assert ("grafana", "TCP", 9428) in _peers(policies["victorialogs"]["spec"]["ingress"], "from")
+    # the logs datasource plugin is downloaded when Grafana starts: without 443 it does not start
+    assert 443 in _any_port(policies["grafana"]["spec"]["egress"])
+    clients = [
+        r for r in policies["jaeger"]["spec"]["ingress"] if r.get("from", [{}])[0].get("namespaceSelector") == {}
+    ]
+    assert {4317, 4318} <= {port["port"] for rule in clients for port in rule["ports"]}  # OTLP from the app
+
+
+def test_grafana_without_the_log_store_reaches_nothing_outside(tmp_path):
+    data = full_data()
+    del data["services"]["victorialogs"]
+    policies = by_kind(base_objects(platform_of(tmp_path, data)), "NetworkPolicy")
+    assert _any_port(policies["grafana"]["spec"]["egress"]) == set()
+    assert "victorialogs" not in {peer for peer, _, _ in _peers(policies["grafana"]["spec"]["egress"], "to")}

@@ -60,5 +60,6 @@ SERVICE = ServiceDef(
         Artifact("grafana/platform-overview.json.j2", deploy("grafana/dashboards/platform-overview.json")),
     ),
     gates=GRAFANA_GATES,  # its `mindscape check` gates
-    kubernetes=KubeShape(run_as=472, memory=("128Mi", "512Mi")),
+    # its datasources besides prometheus (depends_on): the trace and the log stores when they run
+    kubernetes=KubeShape(run_as=472, memory=("128Mi", "512Mi"), talks_to=lambda platform: ("jaeger", "victorialogs")),
 )

@@ -12,7 +12,7 @@ from pydantic import Field
 from mindscape_ops.check.traces import TRACES_GATES
 from mindscape_ops.config.base import ImageRef, PortSpec, Service
 from mindscape_ops.config.types import Duration, Name
-from mindscape_ops.services.definition import Artifact, Metrics, Problem, ServiceDef, deploy
+from mindscape_ops.services.definition import Artifact, KubeShape, Metrics, Problem, ServiceDef, deploy
 from mindscape_ops.services.spec import Mount, Probe, wget_healthcheck
 
 if TYPE_CHECKING:
@@ -95,4 +95,5 @@ SERVICE = ServiceDef(
     ),
     problems=problems,
     gates=TRACES_GATES,
+    kubernetes=KubeShape(clients=True),  # the application's pods send it OTLP (4317, 4318)
 )

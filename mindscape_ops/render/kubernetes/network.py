@@ -68,10 +68,12 @@ def udp_edges(specs: dict[str, ContainerSpec]) -> set[tuple[str, str, int]]:
 
 def outside_egress(platform: Platform, name: str) -> list[dict[str, Any]]:
     """Ports a service reaches outside the platform (any address): the gateway's upstream,
-    Prometheus' application targets, Alertmanager's receivers."""
+    Prometheus' application targets, Alertmanager's receivers, Grafana's plugin download."""
     ports: set[int] = set()
     if name == "gateway":
         ports.add(_port(platform.services.gateway.upstream))
+    if name == "grafana" and "victorialogs" in platform.services.enabled():
+        ports.add(443)  # the logs datasource plugin, downloaded when Grafana starts (GF_INSTALL_PLUGINS)
     if name == "prometheus" and not platform.kubernetes.prometheus_operator:
         ports |= {int(address.rsplit(":", 1)[1]) for t in platform.scrape_targets for address in t.targets}
     if name == "alertmanager":
