@@ -101,3 +101,10 @@ def test_grafana_without_the_log_store_reaches_nothing_outside(tmp_path):
     policies = by_kind(base_objects(platform_of(tmp_path, data)), "NetworkPolicy")
     assert _any_port(policies["grafana"]["spec"]["egress"]) == set()
     assert "victorialogs" not in {peer for peer, _, _ in _peers(policies["grafana"]["spec"]["egress"], "to")}
+
+
+def test_the_external_secret_uses_the_api_the_operator_serves(tmp_path):
+    data = full_data(secrets={"source": "external", "store": "vault"})
+    (secret,) = [o for o in base_objects(platform_of(tmp_path, data)) if o["kind"] == "ExternalSecret"]
+    assert secret["apiVersion"] == "external-secrets.io/v1"  # External Secrets Operator 0.17+ serves no v1beta1
+    assert secret["spec"]["secretStoreRef"]["name"] == "vault"

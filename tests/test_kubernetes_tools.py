@@ -29,7 +29,7 @@ ENVIRONMENTS = ("development", "staging", "production")
 CUSTOM = {
     "ServiceMonitor": "monitoring.coreos.com/v1",
     "PrometheusRule": "monitoring.coreos.com/v1",
-    "ExternalSecret": "external-secrets.io/v1beta1",
+    "ExternalSecret": "external-secrets.io/v1",
 }
 VARIANTS = {
     "full": lambda: full_data(),

@@ -43,7 +43,8 @@ def generator(platform: Platform, keys: SecretKeys) -> dict[str, Any]:
 def external_secret(platform: Platform, keys: SecretKeys) -> dict[str, Any]:
     settings = platform.kubernetes.secrets
     return {
-        "apiVersion": "external-secrets.io/v1beta1",
+        # v1 since External Secrets Operator 0.16.2; 0.17 and later serve no v1beta1
+        "apiVersion": "external-secrets.io/v1",
         "kind": "ExternalSecret",
         "metadata": meta(platform, secret_name(platform), "secrets", "secrets"),
         "spec": {
