@@ -132,7 +132,10 @@ def databases(url: str) -> dict[str, str]:
 def test_a_live_restore_gives_exactly_the_backed_up_database(platform):
     url = db_url(platform)
     with psycopg.connect(url, autocommit=True) as conn:
-        conn.execute("ALTER DATABASE app SET work_mem = '7MB'; COMMENT ON DATABASE app IS 'the app'")
+        conn.execute(
+            "ALTER DATABASE app SET work_mem = '7MB'; ALTER DATABASE app SET search_path = \"$user\", public, billing; "
+            "COMMENT ON DATABASE app IS 'the app'"
+        )
     before, dbs = checksums(url), databases(url)
     made = create(platform, "--service", "postgres")
     with psycopg.connect(url, autocommit=True) as conn:  # made after the backup: must not survive it
@@ -153,6 +156,7 @@ def test_a_live_restore_gives_exactly_the_backed_up_database(platform):
     with psycopg.connect(url, autocommit=True) as conn:
         assert conn.execute("SELECT to_regclass('after_backup'), to_regnamespace('later')").fetchone() == (None, None)
         assert conn.execute("SHOW work_mem").fetchone()[0] == "7MB"  # the database's own settings came along
+        assert conn.execute("SHOW search_path").fetchone()[0] == '"$user", public, billing'  # a list, item by item
         assert (
             conn.execute(
                 "SELECT shobj_description(oid, 'pg_database') FROM pg_database WHERE datname = 'app'"

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import re
 import time
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from mindscape_ops.errors import EnvironmentUnusable, OperationFailed, UsageError
 
@@ -42,12 +42,22 @@ def connect(target: DatabaseTarget, dbname: str | None = None, autocommit: bool 
         ) from None
 
 
-def _sql(conn: psycopg.Connection, statement: str, *names: str, args: tuple = ()) -> list[tuple]:
-    """`statement` with {} filled by quoted identifiers; the rows it returns."""
+def _sql(conn: psycopg.Connection, statement: Any, *names: str, args: tuple = ()) -> list[tuple]:
+    """`statement` (text with {} filled by quoted identifiers, or composed SQL); the rows it
+    returns. Postgres refusing it (a missing privilege, a role that is gone) is one line."""
+    import psycopg
     from psycopg import sql
 
-    cursor = conn.execute(sql.SQL(statement).format(*(sql.Identifier(n) for n in names)), args)
-    return cursor.fetchall() if cursor.description else []
+    query = sql.SQL(statement).format(*(sql.Identifier(n) for n in names)) if isinstance(statement, str) else statement
+    try:
+        cursor = conn.execute(query, args)
+        return cursor.fetchall() if cursor.description else []
+    except psycopg.Error as exc:
+        reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        raise OperationFailed(
+            f"postgres refused {query.as_string(conn)[:120]!r}: {reason}",
+            "the restore needs a role that owns the database and may create databases (CREATEDB)",
+        ) from None
 
 
 def create_like(target: DatabaseTarget, name: str, like: str) -> None:
@@ -76,7 +86,7 @@ def create_like(target: DatabaseTarget, name: str, like: str) -> None:
         icu = _icu_locale(conn, like)
         if icu:
             options.append(sql.SQL("LOCALE_PROVIDER icu ICU_LOCALE {}").format(sql.Literal(icu)))
-        conn.execute(sql.SQL("CREATE DATABASE {} {}").format(sql.Identifier(name), sql.SQL(" ").join(options)))
+        _sql(conn, sql.SQL("CREATE DATABASE {} {}").format(sql.Identifier(name), sql.SQL(" ").join(options)))
 
 
 def _icu_locale(conn: psycopg.Connection, like: str) -> str | None:
@@ -108,7 +118,7 @@ def copy_properties(target: DatabaseTarget, source: str, name: str) -> None:
         ):
             for setting in settings:
                 key, _, value = setting.partition("=")
-                conn.execute(_set(name, role, key, value))
+                _sql(conn, _set(name, role, key, value))
         if acl is not None:
             _sql(conn, "REVOKE ALL ON DATABASE {} FROM PUBLIC", name)
             for grantee, privilege, grantable in _sql(
@@ -122,7 +132,7 @@ def copy_properties(target: DatabaseTarget, source: str, name: str) -> None:
         if comment is not None:
             from psycopg import sql
 
-            conn.execute(sql.SQL("COMMENT ON DATABASE {} IS {}").format(sql.Identifier(name), sql.Literal(comment)))
+            _sql(conn, sql.SQL("COMMENT ON DATABASE {} IS {}").format(sql.Identifier(name), sql.Literal(comment)))
 
 
 def _set(name: str, role: str | None, key: str, value: str):
@@ -133,17 +143,53 @@ def _set(name: str, role: str | None, key: str, value: str):
         if role
         else (sql.SQL("ALTER DATABASE {}").format(sql.Identifier(name)))
     )
-    return sql.SQL("{} SET {} = {}").format(where, sql.Identifier(key), sql.Literal(value))
+    values = _list_items(value) if key.lower() in _LIST_SETTINGS else [value]
+    return sql.SQL("{} SET {} = {}").format(
+        where, sql.Identifier(key), sql.SQL(", ").join(sql.Literal(v) for v in values)
+    )
+
+
+# Settings stored as a list of (possibly double-quoted) items: one quoted string would become a
+# single item (search_path '"$user", public' is one odd schema name), so each item is its own literal.
+_LIST_SETTINGS = {
+    "search_path",
+    "temp_tablespaces",
+    "session_preload_libraries",
+    "shared_preload_libraries",
+    "local_preload_libraries",
+    "unix_socket_directories",
+}
+
+
+def _list_items(text: str) -> list[str]:
+    """`"$user", public` -> ['$user', 'public'] (commas inside double quotes kept, "" is ")."""
+    items, item, quoted, i = [], "", False, 0
+    while i < len(text):
+        char = text[i]
+        if char == '"':
+            if quoted and text[i + 1 : i + 2] == '"':
+                item, i = item + '"', i + 2
+                continue
+            quoted = not quoted
+        elif char == "," and not quoted:
+            items.append(item.strip())
+            item = ""
+        else:
+            item += char
+        i += 1
+    items.append(item.strip())
+    return [entry for entry in items if entry]
 
 
 def _grant(conn: psycopg.Connection, name: str, grantee: str, privilege: str, grantable: bool) -> None:
     from psycopg import sql
 
     to = sql.SQL("PUBLIC") if grantee == "PUBLIC" else sql.Identifier(grantee)
-    conn.execute(
+    _sql(
+        conn,
         sql.SQL("GRANT {} ON DATABASE {} TO {}" + (" WITH GRANT OPTION" if grantable else "")).format(
             sql.SQL(privilege), sql.Identifier(name), to
-        )
+        ),
     )
 
 
