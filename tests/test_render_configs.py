@@ -98,7 +98,8 @@ def test_compose_export_matches_the_specs(rendered) -> None:
         assert service["labels"] == {"io.mindscape.project": platform.project, "io.mindscape.service": name}
         assert service.get("command", []) == [arg.replace("$", "$$") for arg in spec.command]
         published = "" if spec.host_port == "auto" else str(spec.host_port)
-        assert service["ports"] == [f"{spec.bind}:{published}:{spec.container_port}/tcp"]
+        extra = [f"{spec.bind}:{host}:{port}/tcp" for port, host in spec.extra_ports.items()]
+        assert service["ports"] == [f"{spec.bind}:{published}:{spec.container_port}/tcp", *extra]
         environment = {key: value.replace("$", "$$") for key, value in spec.environment.items()}
         secret_values = {
             "POSTGRES_PASSWORD": "pg-secret",
