@@ -109,6 +109,22 @@ def test_grafana_gets_the_jaeger_datasource(tmp_path):
     assert sources["jaeger"]["type"] == "jaeger" and sources["jaeger"]["url"] == "http://jaeger:16686"
 
 
+def test_logs_and_traces_link_by_trace_id_in_grafana(tmp_path):
+    files = rendered(tmp_path, {}, prometheus={}, grafana={}, victorialogs={})
+    path = next(p for p in files if p.startswith("deploy/grafana/provisioning/datasources/"))
+    sources = {d["uid"]: d for d in yaml.safe_load(files[path])["datasources"]}
+    to_logs = sources["jaeger"]["jsonData"]["tracesToLogsV2"]
+    assert to_logs["datasourceUid"] == "victorialogs" and to_logs["customQuery"] is True
+    # `$$` is Grafana provisioning's literal `$`: Grafana itself reads ${__span.traceId}
+    assert to_logs["query"] == 'event.line.trace_id:="$${__span.traceId}"'
+    (field,) = sources["victorialogs"]["jsonData"]["derivedFields"]
+    assert (field["datasourceUid"], field["matcherRegex"], field["url"]) == (
+        "jaeger",
+        "event.line.trace_id",
+        "$${__value.raw}",
+    )
+
+
 def test_without_jaeger_nothing_of_it_is_rendered(tmp_path):
     files = rendered(tmp_path, {"enabled": False}, prometheus={}, grafana={}, gateway={})
     assert not [p for p in files if "jaeger" in p or "otel" in p or p.endswith("tracing.md")]
