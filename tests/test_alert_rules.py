@@ -37,7 +37,7 @@ def alert_platform(tmp_path: Path, **changes: dict) -> Platform:
     """examples/full with the node, pgbouncer and gateway exporters: every built-in group renders. The
     promtool cases expect its thresholds and paths (ops/runbooks)."""
     data = yaml.safe_load((EXAMPLES / "full" / "platform.yaml").read_text())
-    data["services"].update(node_exporter={}, pgbouncer_exporter={}, gateway_exporter={})
+    data["services"].update(node_exporter={}, pgbouncer_exporter={}, gateway_exporter={}, victorialogs={})
     for key, value in changes.items():
         data["monitoring"][key] = value
     return platform_from(tmp_path, data)

@@ -19,9 +19,6 @@ from mindscape_ops.render.artifacts import render_platform
 from mindscape_ops.services.spec import LOG_OPTIONS, container_specs
 
 from .conftest import REPO, run_cli
-from .monitoring_support import run_tool
-
-PROMTOOL = Path(__file__).parent / "promtool_logs"
 
 
 def platform(tmp_path: Path, store: str | None = "{}", extra: str = ""):
@@ -119,23 +116,20 @@ def test_bad_since_and_follow_with_query_are_usage_errors(tmp_path: Path):
     assert both.returncode == 2 and "--follow" in both.stderr
 
 
-@pytest.mark.tools
-def test_alerts_pass_their_promtool_unit_tests(tmp_path: Path):
+def test_the_store_alerts_join_the_built_in_list_with_their_runbook(tmp_path: Path):
+    """Their promtool cases live in tests/promtool/logs.yml (run by test_alert_rules)."""
     p = platform(tmp_path)
-    rules = tmp_path / "rules"
-    rules.mkdir()
-    (rules / "logs.yml").write_text(render_platform(p)[f"{p.paths.deploy}/prometheus/rules/logs.yml"])
-    for unit in PROMTOOL.glob("*.yml"):
-        shutil.copy(unit, tmp_path / unit.name)
-        assert "SUCCESS" in run_tool("promtool", "test", "rules", tmp_path / unit.name)
-    assert "SUCCESS" in run_tool("promtool", "check", "rules", rules / "logs.yml")
+    files = render_platform(p)
+    rules = yaml.safe_load(files[f"{p.paths.deploy}/prometheus/rules/services.yml"])
+    logs = next(group for group in rules["groups"] if group["name"] == "logs")
+    assert [rule["alert"] for rule in logs["rules"]] == ["LogStoreDown", "LogIngestionStopped"]
+    assert logs["rules"][0]["annotations"]["runbook_url"].endswith("alerts.md#logstoredown")
+    assert "## LogIngestionStopped" in files[f"{p.paths.runbooks}/alerts.md"]
 
 
-def test_no_alert_file_without_prometheus(tmp_path: Path):
-    path = tmp_path / "platform.yaml"
-    path.write_text("version: 1\nproject: logs2\nservices:\n  victorialogs: {}\n")
-    p = load([path], env={}).platform
-    assert not any(rel.endswith("rules/logs.yml") for rel in render_platform(p))
+def test_no_store_alerts_without_the_store(tmp_path: Path):
+    p = platform(tmp_path, store=None)
+    assert "LogStoreDown" not in render_platform(p)[f"{p.paths.deploy}/prometheus/rules/services.yml"]
 
 
 @pytest.mark.parametrize(

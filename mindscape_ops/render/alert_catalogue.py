@@ -266,3 +266,44 @@ def backups(platform: Platform) -> AlertGroup:
             ),
         ),
     )
+
+
+def logs() -> AlertGroup:
+    """The log store (services.victorialogs): down, or up and storing nothing from the containers."""
+    return AlertGroup(
+        "logs",
+        (
+            Alert(
+                "LogStoreDown",
+                'up{job="victorialogs"} == 0',
+                "1m",
+                "critical",
+                "victorialogs",
+                "The log store is down",
+                "Prometheus has not reached VictoriaLogs at {{ $labels.instance }} for 1 minute: container logs "
+                "are buffered by the engine for a while, then dropped; `mindscape logs` falls back to the "
+                "engine's logs.",
+                (
+                    "`mindscape status` shows whether victorialogs runs; `mindscape up victorialogs` starts it.",
+                    "`mindscape logs victorialogs --tail 100` says why it stopped (a full disk: lower "
+                    "services.victorialogs.retention or raise its disk limit).",
+                ),
+            ),
+            Alert(
+                "LogIngestionStopped",
+                '(sum(increase(vl_rows_ingested_total{type="splunk"}[30m])) or vector(0)) == 0 '
+                'and on() (up{job="victorialogs"} == 1)',
+                "5m",
+                "warning",
+                "victorialogs",
+                "No container log line reached the log store for 30 minutes",
+                "VictoriaLogs is up but stored no line from the containers' log driver. A platform that is "
+                "really that quiet also fires this; `mindscape check --only logs` writes a line and looks for it.",
+                (
+                    "`mindscape check --only logs` writes a marker line and looks for it in the store.",
+                    "Containers made before the store was enabled still log to json-file: `mindscape up` "
+                    "recreates them with the shipping log driver.",
+                ),
+            ),
+        ),
+    )

@@ -67,6 +67,8 @@ def alert_groups(platform: Platform, scrape_jobs: list[str]) -> list[AlertGroup]
         groups.append(catalogue.pgbouncer(t))
     if "gateway_exporter" in enabled:
         groups.append(catalogue.gateway(t))
+    if "victorialogs" in enabled:
+        groups.append(catalogue.logs())
     groups.append(catalogue.node(t))
     if platform.backups.enabled and platform.backup_services and "node_exporter" in enabled:
         groups.append(catalogue.backups(platform))

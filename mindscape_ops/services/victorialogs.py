@@ -12,7 +12,7 @@ from pydantic import Field
 from mindscape_ops.check.logs import LOGS_GATES
 from mindscape_ops.config.base import ImageRef, PortSpec, Service
 from mindscape_ops.config.types import Duration, Size
-from mindscape_ops.services.definition import Artifact, Metrics, Problem, ServiceDef, deploy
+from mindscape_ops.services.definition import Metrics, Problem, ServiceDef
 from mindscape_ops.services.spec import LOG_OPTIONS, Probe, wget_healthcheck
 
 if TYPE_CHECKING:
@@ -115,12 +115,5 @@ SERVICE = ServiceDef(
     metrics=Metrics(HTTP),
     problems=problems,
     log_sink=log_sink,
-    artifacts=(  # its alerts, where Prometheus reads rules
-        Artifact(
-            "prometheus/rules/logs.yml.j2",
-            deploy("prometheus/rules/logs.yml"),
-            lambda platform: "prometheus" in platform.services.enabled(),
-        ),
-    ),
     gates=LOGS_GATES,
 )
