@@ -14,7 +14,7 @@ import yaml
 from mindscape_ops.adapters.logstore import parse_rows, quoted
 from mindscape_ops.config import load
 from mindscape_ops.errors import ConfigError
-from mindscape_ops.provision.logstore import as_text, service_query
+from mindscape_ops.provision.logstore import as_text, engine_since, service_query, split_pipes
 from mindscape_ops.render.artifacts import render_platform
 from mindscape_ops.services.spec import LOG_OPTIONS, container_specs
 
@@ -97,6 +97,15 @@ def test_the_query_selects_project_and_service_and_keeps_the_user_filter_apart()
     assert quoted('say "hi"') == '"say \\"hi\\""'
 
 
+def test_pipes_of_the_user_query_follow_the_service_scope():
+    """`--query 'error | limit 5'` was refused by the store: the pipe sat inside the parentheses."""
+    assert service_query("p1", "redis", "Ready | limit 1").endswith(" AND (Ready ) | limit 1")
+    assert split_pipes('"a|b" or (x | y) | fields _msg') == ('"a|b" or (x | y) ', "fields _msg")
+    assert split_pipes(r'"a\"|b" | limit 2') == (r'"a\"|b" ', "limit 2")
+    assert split_pipes("`x|y` and 'p|q'") == ("`x|y` and 'p|q'", "")
+    assert service_query("p1", "redis", "| limit 3").endswith('"redis" | limit 3')
+
+
 def test_rows_read_as_one_line_each_with_the_fields_of_a_json_line():
     rows = parse_rows(
         b'{"_time":"2026-01-01T00:00:00Z","_msg":"/a","event.line.status":"200","event.line.request_id":"r1",'
@@ -114,6 +123,14 @@ def test_bad_since_and_follow_with_query_are_usage_errors(tmp_path: Path):
     assert bad.returncode == 2 and "--since" in bad.stderr and "Traceback" not in bad.stderr
     both = run_cli("logs", "gateway", "--follow", "--query", "x", cwd=tmp_path)
     assert both.returncode == 2 and "--follow" in both.stderr
+
+
+def test_a_since_longer_than_the_epoch_reads_every_engine_line():
+    """docker-py refuses a since <= 0 (that was `logs --since 99999d` exiting 3, 'cannot reach
+    the Docker engine', with the store down)."""
+    assert engine_since(300, now=1_000_000.0) == 999_700
+    assert engine_since(99_999_999_999 * 86400, now=1_000_000.0) == 1
+    assert engine_since(1_000_000, now=1_000_000.0) == 1
 
 
 def test_the_store_alerts_join_the_built_in_list_with_their_runbook(tmp_path: Path):

@@ -259,7 +259,7 @@ def logs(
     follow: Annotated[bool, typer.Option("--follow", "-F", help="Keep streaming new lines.")] = False,
     tail: Annotated[str, typer.Option("--tail", "-n", help="Lines from the end (a number, or all).")] = "all",
     query: Annotated[
-        str, typer.Option("--query", "-q", help="A LogsQL filter, run by the log store (victorialogs).")
+        str, typer.Option("--query", "-q", help="LogsQL (filters, then | pipes), run by the log store.")
     ] = "",
     since: Annotated[str, typer.Option("--since", help="Only lines this recent (a duration: 30s, 5m, 1h).")] = "",
     as_json: JsonOption = False,
@@ -269,7 +269,7 @@ def logs(
     from mindscape_ops.config.types import Duration
     from mindscape_ops.errors import UsageError
     from mindscape_ops.provision import lifecycle
-    from mindscape_ops.provision.logstore import as_text, read_store
+    from mindscape_ops.provision.logstore import as_text, engine_since, read_store
 
     if tail != "all" and not tail.isdigit():
         raise UsageError(f"--tail {tail!r}: expected a number or all")
@@ -301,7 +301,7 @@ def logs(
             sys.stdout.buffer.write(chunk)
             sys.stdout.flush()
         return
-    text = engine.logs(name, tail=count, since=int(time.time() - window.seconds) if window else None)
+    text = engine.logs(name, tail=count, since=engine_since(window.seconds, time.time()) if window else None)
     if as_json:
         stdout_json([{"_msg": line, "source": "engine"} for line in text.splitlines()])
     else:

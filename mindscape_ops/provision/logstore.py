@@ -57,9 +57,31 @@ def service_query(project: str, service: str, query: str = "", since: str = "") 
     ]
     if since:
         parts.append(f"_time:{since}")
-    if query.strip():
-        parts.append(f"({query})")
-    return " AND ".join(parts)
+    filters, pipes = split_pipes(query)
+    if filters.strip():
+        parts.append(f"({filters})")
+    return " AND ".join(parts) + (f" | {pipes}" if pipes else "")
+
+
+def split_pipes(query: str) -> tuple[str, str]:
+    """Pure: a LogsQL query cut at its first `|` outside quotes and parentheses: the filters
+    (scoped to the service) and the pipes (`| limit 5`, `| fields ...`), which follow the scope."""
+    depth, quote, escaped = 0, "", False
+    for index, char in enumerate(query):
+        if quote:
+            if escaped:
+                escaped = False
+            elif char == "\\" and quote == '"':
+                escaped = True
+            elif char == quote:
+                quote = ""
+        elif char in "\"'`":
+            quote = char
+        elif char in "()":
+            depth += 1 if char == "(" else -1
+        elif char == "|" and depth == 0:
+            return query[:index], query[index + 1 :].strip()
+    return query, ""
 
 
 def as_text(row: Mapping[str, Any]) -> str:
@@ -67,6 +89,12 @@ def as_text(row: Mapping[str, Any]) -> str:
     prefix = _vl().LINE_PREFIX
     extra = " ".join(f"{k[len(prefix) :]}={v}" for k, v in sorted(row.items()) if k.startswith(prefix))
     return " ".join(part for part in (str(row.get("_time", "")), str(row.get("_msg", "")), extra) if part)
+
+
+def engine_since(window_seconds: float, now: float) -> int:
+    """Pure: the Unix time `docker logs --since` starts at; a window longer than the epoch
+    means every line (the engine refuses a time before 1970)."""
+    return max(1, int(now - window_seconds))
 
 
 def ship_audit(project: Project, entry: Mapping[str, Any]) -> bool:
