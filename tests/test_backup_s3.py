@@ -132,6 +132,32 @@ def test_endpoint_down_and_bucket_missing_are_one_line_with_exit_3(s3_endpoint, 
             assert result.stderr.count("error:") == 1 and "hint:" in result.stderr
 
 
+def test_an_endpoint_that_hangs_up_is_exit_3_not_a_generic_failure(aws_env):
+    """Something listens on the port but is not S3 (closes every connection): environment unusable."""
+    import threading
+
+    from mindscape_ops.errors import EnvironmentUnusable
+
+    listener = socket.create_server(("127.0.0.1", 0))
+    port = listener.getsockname()[1]
+
+    def hang_up() -> None:
+        while True:
+            try:
+                conn, _ = listener.accept()
+            except OSError:
+                return
+            conn.recv(1024)
+            conn.close()
+
+    threading.Thread(target=hang_up, daemon=True).start()
+    try:
+        with pytest.raises(EnvironmentUnusable, match="cannot reach the S3 endpoint"):
+            store_for(f"http://127.0.0.1:{port}", "any-bucket").check()
+    finally:
+        listener.close()
+
+
 @pytest.mark.engine
 def test_postgres_round_trip_through_s3_with_identical_rows(
     s3_endpoint, aws_env, docker_client, local_images, tmp_path

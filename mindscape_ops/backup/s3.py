@@ -137,6 +137,7 @@ class S3Store:
             BotoCoreError,
             ClientError,
             EndpointConnectionError,
+            HTTPClientError,
             NoCredentialsError,
             PartialCredentialsError,
         )
@@ -145,7 +146,8 @@ class S3Store:
         endpoint = self.settings.endpoint_url or f"AWS ({self.settings.region})"
         try:
             yield
-        except (EndpointConnectionError, BotoConnectionError) as exc:
+        except (EndpointConnectionError, BotoConnectionError, HTTPClientError) as exc:
+            # HTTPClientError: the endpoint took the connection but closed it or never answered
             raise EnvironmentUnusable(
                 f"{doing} {self.where}: cannot reach the S3 endpoint {endpoint} ({type(exc).__name__})",
                 "check the network and backups.s3.endpoint_url/region, then run again",
