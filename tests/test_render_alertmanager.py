@@ -218,3 +218,22 @@ def test_everything_on_renders_each_option(tmp_path: Path):
     latency = next(panel for panel in dashboard["panels"] if panel["title"] == "p95 latency")
     assert 'job=~"api|worker|billing"' in latency["targets"][0]["expr"]
     assert latency["fieldConfig"]["defaults"]["thresholds"]["steps"][-1]["value"] == 1.5
+
+
+def test_a_receiver_on_the_docker_host_gets_the_host_gateway_entry(tmp_path: Path):
+    """examples/full's webhook is http://host.docker.internal:9000: without the extra host entry it
+    resolves nowhere inside the Alertmanager container on Linux, so the alert is never delivered."""
+    from mindscape_ops.services.spec import container_specs
+
+    full = load_platform(EXAMPLES / "full" / "platform.yaml")
+    assert container_specs(full)["alertmanager"].reach_host
+    elsewhere = {
+        "version": 1,
+        "project": "amhost",
+        "services": {"prometheus": {}, "alertmanager": {}},
+        "monitoring": {"receivers": [{"name": "hook", "kind": "webhook", "url": "http://alerts.internal:9000/a"}]},
+    }
+    assert not container_specs(platform_from(tmp_path, elsewhere))["alertmanager"].reach_host
+    elsewhere["monitoring"]["smtp"] = {"host": "host.docker.internal", "from": "a@example.com"}
+    elsewhere["monitoring"]["receivers"].append({"name": "mail", "kind": "email", "to": "o@example.com"})
+    assert container_specs(platform_from(tmp_path, elsewhere))["alertmanager"].reach_host

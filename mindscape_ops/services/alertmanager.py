@@ -36,7 +36,17 @@ def container(platform: Platform) -> dict:
             Mount(RECEIVER_SECRETS, "/etc/alertmanager-secrets"),
         ),
         healthcheck=wget_healthcheck(9093, "/-/ready"),
+        reach_host=reaches_host(platform),
     )
+
+
+def reaches_host(platform: Platform) -> bool:
+    """Pure: whether a receiver, the Watchdog or the SMTP relay is on host.docker.internal, which
+    resolves in the container only with the host-gateway entry (Linux engines have no default)."""
+    monitoring = platform.monitoring
+    addresses = [r.url for r in monitoring.receivers] + [monitoring.watchdog.url]
+    addresses.append(monitoring.smtp.host if monitoring.smtp else None)
+    return any(a is not None and "host.docker.internal" in str(a) for a in addresses)
 
 
 def secret_sources(platform: Platform) -> list[tuple[str, str | None, str | None]]:
