@@ -106,6 +106,12 @@ def test_each_runbook_url_points_at_a_section_of_the_rendered_runbook(tmp_path: 
         path, _, anchor = url.partition("#")
         assert path == "ops/runbooks/alerts.md" and anchor in anchors, url
     assert {rule["alert"].lower() for rule in rules} == anchors
+    # One section for the per-job InstanceDown rules: every job's expression, no job named alone.
+    section = runbook.split("## InstanceDown", 1)[1].split("\n## ", 1)[0]
+    for rule in rendered_rules(platform)["services.yml"]:
+        if rule["alert"] == "InstanceDown":
+            assert rule["expr"] in section, rule["expr"]
+            assert "scrape {{ $labels.job }} at" in rule["annotations"]["description"]
 
 
 def test_runbook_base_url_makes_absolute_links(tmp_path: Path):

@@ -104,7 +104,7 @@ def _meta(platform: Platform, enabled: dict, scrape_jobs: list[str]) -> AlertGro
                 "critical",
                 job,
                 "{{ $labels.job }} at {{ $labels.instance }} is down",
-                f"Prometheus has not been able to scrape {job} at {{{{ $labels.instance }}}} for 1 minute.",
+                "Prometheus has not been able to scrape {{ $labels.job }} at {{ $labels.instance }} for 1 minute.",
                 (
                     "`mindscape status` shows whether the container runs and is ready.",
                     "`mindscape logs SERVICE --tail 200` says why it stopped; `mindscape up SERVICE` starts it.",
