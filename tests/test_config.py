@@ -304,3 +304,18 @@ def test_valid_file_passes_validate(tmp_path):
 def test_mindscape_file_env_is_used(tmp_path):
     result = run_cli("validate", cwd=tmp_path, env={"MINDSCAPE_FILE": str(EXAMPLES / "minimal" / "platform.yaml")})
     assert result.returncode == 0 and "minimal" in result.stdout
+
+
+@pytest.mark.parametrize(
+    ("text", "path"),
+    [
+        ("backups: {s3: {bucket: my-backups, endpoint_url: 'http://127.0.0.1:99999'}}\n", "backups.s3.endpoint_url"),
+        ("services:\n  gateway: {upstream: 'http://api:0'}\n", "services.gateway.upstream"),
+    ],
+)
+def test_a_url_port_outside_1_to_65535_is_a_config_error(tmp_path, text, path):
+    (problem,) = problems_of(tmp_path, HEAD + text)
+    assert path in problem and "is not an http(s) URL" in problem
+    load_ok = tmp_path / "ok.yaml"
+    load_ok.write_text(HEAD + text.replace("99999", "65535").replace("api:0", "api:8000"))
+    load([load_ok], env={})

@@ -31,6 +31,18 @@ def check_pattern(pattern: re.Pattern[str], what: str, example: str):
     return AfterValidator(check)
 
 
+def _port_in_range(pattern: re.Pattern[str], what: str, example: str):
+    """The pattern, and a port (if any) from 1 to 65535: `http://h:99999` is no URL."""
+
+    def check(value: str) -> str:
+        port = re.search(r"^(?:https?://)?[^/:]+:(\d+)", value)
+        if not pattern.match(value) or (port and not 1 <= int(port.group(1)) <= 65535):
+            raise ValueError(f"{value!r} is not {what} (e.g. {example})")
+        return value
+
+    return AfterValidator(check)
+
+
 def _check_bind(value: str) -> str:
     match = _IPV4_RE.match(value)
     if not match or any(int(part) > 255 for part in match.groups()):
@@ -41,9 +53,11 @@ def _check_bind(value: str) -> str:
 
 
 ImageRef = Annotated[str, check_pattern(_IMAGE_RE, "an image reference", "postgres:16 or registry.local/team/api:1.2")]
-HostPort = Annotated[str, check_pattern(_HOSTPORT_RE, "a host:port address", "api:8000 or host.docker.internal:8000")]
+HostPort = Annotated[
+    str, _port_in_range(_HOSTPORT_RE, "a host:port address (port 1-65535)", "api:8000 or host.docker.internal:8000")
+]
 HttpUrl = Annotated[
-    str, check_pattern(_URL_RE, "an http(s) URL without query or spaces", "http://host.docker.internal:8000")
+    str, _port_in_range(_URL_RE, "an http(s) URL without query or spaces", "http://host.docker.internal:8000")
 ]
 HttpPath = Annotated[str, check_pattern(_HTTP_PATH_RE, "an absolute URL path", "/metrics")]
 BindAddress = Annotated[str, AfterValidator(_check_bind)]
