@@ -244,6 +244,9 @@ def node(t) -> AlertGroup:
     )
 
 
+BACKUP_METRIC = "mindscape_backup_last_success_timestamp_seconds"
+
+
 def backups(platform: Platform) -> AlertGroup:
     age = platform.monitoring.thresholds.backup_max_age
     return AlertGroup(
@@ -251,7 +254,7 @@ def backups(platform: Platform) -> AlertGroup:
         (
             Alert(
                 "BackupTooOld",
-                f"time() - mindscape_backup_last_success_timestamp_seconds > {number(age.seconds)}",
+                f"time() - {BACKUP_METRIC} > {number(age.seconds)}",
                 "10m",
                 "critical",
                 "{{ $labels.service }}",
@@ -262,6 +265,22 @@ def backups(platform: Platform) -> AlertGroup:
                     "`mindscape backup list` shows the last ones; `mindscape backup create --service SERVICE` makes "
                     "one now and says why it fails.",
                     "Check the schedule (backups.schedule) and the backup workflow's last runs.",
+                ),
+            ),
+            Alert(
+                "BackupNeverRecorded",
+                "("
+                + " or ".join(f'absent({BACKUP_METRIC}{{service="{name}"}})' for name in platform.backup_services)
+                + ') and on() (up{job="node_exporter"} == 1)',
+                str(age),
+                "critical",
+                "{{ $labels.service }}",
+                "No good backup of {{ $labels.service }} is recorded",
+                f"node_exporter has run for {age} and no backup of this service has succeeded on this machine "
+                "(BackupTooOld only sees a service that had one).",
+                (
+                    "`mindscape backup create --service SERVICE` makes one now and says why it fails.",
+                    "Backups made elsewhere (a CI runner) are not recorded here: run them where the platform runs.",
                 ),
             ),
         ),
