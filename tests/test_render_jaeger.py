@@ -145,3 +145,11 @@ def test_spans_of_reads_the_query_api_answer():
     answer = {"data": [{"traceID": "00ab", "spans": [{"spanID": "1"}]}, {"traceID": "ff", "spans": [{"spanID": "2"}]}]}
     assert traces.spans_of(answer, "ab") == [{"spanID": "1"}]
     assert traces.spans_of({"data": None}, "ab") == [] and traces.spans_of(None, "ab") == []
+
+
+def test_the_gate_skips_when_no_otlp_receiver_is_published(tmp_path):
+    class Context:
+        platform = platform(tmp_path, {"otlp_http_port": None})
+
+    with pytest.raises(traces.Skipped, match="otlp_http_port is null"):
+        traces.ingesting(Context())
