@@ -22,6 +22,7 @@ from .monitoring_support import (  # noqa: F401 - fixtures, used by name
     platform_fixture,
     platform_from,
     rendered_yaml,
+    run_tool,
 )
 
 
@@ -237,3 +238,24 @@ def test_a_receiver_on_the_docker_host_gets_the_host_gateway_entry(tmp_path: Pat
     elsewhere["monitoring"]["smtp"] = {"host": "host.docker.internal", "from": "a@example.com"}
     elsewhere["monitoring"]["receivers"].append({"name": "mail", "kind": "email", "to": "o@example.com"})
     assert container_specs(platform_from(tmp_path, elsewhere))["alertmanager"].reach_host
+
+
+@pytest.mark.tools
+@pytest.mark.parametrize(
+    ("labels", "receivers"),
+    [
+        (("alertname=Watchdog", "severity=info", "service=watchdog"), "watchdog"),
+        (("alertname=PostgresDown", "severity=critical", "service=postgres"), "oncall,audit-hook,ops-mail"),
+        (("alertname=RedisEvictingKeys", "severity=warning", "service=redis"), "team-chat,audit-hook,ops-mail"),
+    ],
+)
+def test_amtool_routes_the_watchdog_to_its_receiver_alone(tmp_path: Path, labels: tuple, receivers: str):
+    """Alertmanager's own router (amtool), not the YAML's shape: the always-firing Watchdog must
+    page nobody, every other alert reaches the receivers of its severity and the catch-alls."""
+    text = render_platform(load_platform(EXAMPLES / "full" / "platform.yaml"))[
+        "ops/deploy/alertmanager/alertmanager.yml"
+    ]
+    config = tmp_path / "alertmanager.yml"
+    config.write_text(text)
+    routed = run_tool("amtool", "config", "routes", "test", f"--config.file={config}", *labels)
+    assert routed.splitlines()[0].strip() == receivers
