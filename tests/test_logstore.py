@@ -4,6 +4,7 @@ unit tests) and the Go recipes of scripts/build-local-images refusing bad declar
 
 from __future__ import annotations
 
+import json
 import shutil
 import subprocess
 from pathlib import Path
@@ -14,7 +15,7 @@ import yaml
 from mindscape_ops.adapters.logstore import parse_rows, quoted
 from mindscape_ops.config import load
 from mindscape_ops.errors import ConfigError
-from mindscape_ops.provision.logstore import as_text, engine_since, service_query, split_pipes
+from mindscape_ops.provision.logstore import as_text, audit_rows, engine_since, service_query, split_pipes
 from mindscape_ops.render.artifacts import render_platform
 from mindscape_ops.services.spec import LOG_OPTIONS, container_specs
 
@@ -131,6 +132,27 @@ def test_a_since_longer_than_the_epoch_reads_every_engine_line():
     assert engine_since(300, now=1_000_000.0) == 999_700
     assert engine_since(99_999_999_999 * 86400, now=1_000_000.0) == 1
     assert engine_since(1_000_000, now=1_000_000.0) == 1
+
+
+def test_logs_mindscape_reads_the_audit_entries_without_the_store(tmp_path: Path):
+    """README: audit entries go to the store as service `mindscape`; `logs mindscape` was refused
+    ('not an enabled service'). Without a running store it reads .mindscape/audit.log."""
+    platform(tmp_path, store=None)
+    (tmp_path / ".mindscape").mkdir()
+    entries = [
+        {"command": "up", "outcome": "ok", "time": "2020-01-01T00:00:00+00:00"},
+        {"command": "down", "outcome": "ok", "time": "2099-01-01T00:00:00+00:00"},
+    ]
+    (tmp_path / ".mindscape" / "audit.log").write_text("".join(json.dumps(e) + "\n" for e in entries) + "\n")
+    last = run_cli("logs", "mindscape", "--tail", "1", "--json", cwd=tmp_path)
+    assert last.returncode == 0, last.stderr
+    assert json.loads(last.stdout) == entries[1:]
+    recent = run_cli("logs", "mindscape", "--since", "1h", cwd=tmp_path)
+    assert recent.returncode == 0 and "down" in recent.stdout and '"up"' not in recent.stdout
+    assert audit_rows(tmp_path / "absent.log", "all", None, now=0.0) == []
+    assert audit_rows(tmp_path / ".mindscape" / "audit.log", 0, None, now=0.0) == []
+    other = run_cli("logs", "nosuch", cwd=tmp_path)
+    assert other.returncode == 2 and "not an enabled service" in other.stderr
 
 
 def test_the_store_alerts_join_the_built_in_list_with_their_runbook(tmp_path: Path):

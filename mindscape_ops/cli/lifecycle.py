@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import sys
 import time
 from typing import Annotated
@@ -269,7 +270,7 @@ def logs(
     from mindscape_ops.config.types import Duration
     from mindscape_ops.errors import UsageError
     from mindscape_ops.provision import lifecycle
-    from mindscape_ops.provision.logstore import as_text, engine_since, read_store
+    from mindscape_ops.provision.logstore import AUDIT_SERVICE, as_text, audit_rows, engine_since, read_store
 
     if tail != "all" and not tail.isdigit():
         raise UsageError(f"--tail {tail!r}: expected a number or all")
@@ -295,6 +296,13 @@ def logs(
             f"--query needs the log store, and it does not hold {service}'s lines now (not running?)",
             f"`mindscape up victorialogs`, or drop --query to read the engine's logs of {service}",
         )
+    if service == AUDIT_SERVICE and service not in project.platform.services.enabled():
+        rows = audit_rows(project.workspace.audit_file, count, window.seconds if window else None, time.time())
+        if as_json:
+            stdout_json(rows)
+        else:
+            sys.stdout.write("".join(json.dumps(row, sort_keys=True) + "\n" for row in rows))
+        return
     engine, name = lifecycle.logs(project, service)
     if follow:
         for chunk in engine.follow_logs(name, tail=count):

@@ -3,7 +3,10 @@ how a row reads as text, and mindscape's own audit entries sent there."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
+from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 from mindscape_ops.adapters import logstore
@@ -97,6 +100,26 @@ def engine_since(window_seconds: float, now: float) -> int:
     return max(1, int(now - window_seconds))
 
 
+def audit_rows(path: Path, tail: int | str, window_seconds: float | None, now: float) -> list[dict[str, Any]]:
+    """mindscape's own audit entries from the local audit log (`logs mindscape` while the store
+    is not running): the last `tail`, only those within the window."""
+    try:
+        lines = path.read_text().splitlines()
+    except FileNotFoundError:
+        return []
+    rows = [json.loads(line) for line in lines if line.strip()]
+    if window_seconds is not None:
+        rows = [row for row in rows if _timestamp(row) >= now - window_seconds]
+    return rows[max(0, len(rows) - tail) :] if isinstance(tail, int) else rows
+
+
+def _timestamp(row: Mapping[str, Any]) -> float:
+    try:
+        return datetime.fromisoformat(str(row.get("time", ""))).timestamp()
+    except ValueError:
+        return 0.0
+
+
 def ship_audit(project: Project, entry: Mapping[str, Any]) -> bool:
     """Send one audit entry to the store when it runs; never fails the command (False: not sent)."""
     base = store_base(project)
@@ -126,9 +149,9 @@ def read_store(
     from mindscape_ops.errors import UsageError
 
     enabled = project.platform.services.enabled()
-    if service not in enabled:
+    if service not in enabled and service != AUDIT_SERVICE:
         raise UsageError(f"not an enabled service: {service}", f"enabled: {', '.join(enabled) or 'none'}")
-    if not ships(project, service):
+    if service in enabled and not ships(project, service):
         return None
     base = running_store(project)
     if base is None:
