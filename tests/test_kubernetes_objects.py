@@ -339,9 +339,11 @@ def test_addresses_only_docker_resolves_are_warned_about(tmp_path):
     data["monitoring"]["targets"] = [{"name": "api", "targets": ["host.docker.internal:8000"]}]
     data["services"]["prometheus"]["targets"] = []
     warnings = cluster_warnings(platform_of(tmp_path / "docker", data))
-    assert len(warnings) == 2 and "services.gateway.upstream" in warnings[0] and "scrape target api" in warnings[1]
+    assert len(warnings) == 3 and "services.gateway.upstream" in warnings[0] and "scrape target api" in warnings[1]
+    assert "monitoring.receivers audit-hook is on host.docker.internal" in warnings[2]  # an alert sent nowhere
     data["services"]["gateway"]["upstream"] = "http://api.shop.svc:8000"
     data["monitoring"]["targets"] = [{"name": "api", "targets": ["api.shop.svc:8000"]}]
+    data["monitoring"]["receivers"] = [r for r in data["monitoring"]["receivers"] if r["name"] != "audit-hook"]
     assert cluster_warnings(platform_of(tmp_path / "cluster", data)) == []
     data["kubernetes"]["prometheus_operator"] = True
     (warning,) = cluster_warnings(platform_of(tmp_path / "operator", data))

@@ -142,6 +142,10 @@ def cluster_warnings(platform: Platform) -> list[str]:
             for target in platform.scrape_targets
             if any(address.rsplit(":", 1)[0] == DOCKER_HOST_NAME for address in target.targets)
         ]
+    if "alertmanager" in enabled:
+        hooks = [(f"monitoring.receivers {r.name}", r.url) for r in platform.monitoring.receivers]
+        hooks.append(("monitoring.watchdog.url", platform.monitoring.watchdog.url))
+        found += [what for what, url in hooks if url and urlsplit(str(url)).hostname == DOCKER_HOST_NAME]
     warnings = [
         f"kubernetes: {what} is on {DOCKER_HOST_NAME}, which a cluster does not resolve; give it the application's "
         "Service address in a platform file for the cluster (-f)"
