@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import pytest
@@ -76,6 +77,15 @@ def test_hash_is_stable_and_covers_config_file_content():
     assert actions["prometheus"].kind is Kind.RECREATE
     assert actions["prometheus"].reason == "mounted config changed"
     assert all(a.kind is Kind.UNCHANGED for name, a in actions.items() if name != "prometheus")
+
+
+def test_a_new_host_port_is_named_once_in_the_reason():
+    base = desired_for()
+    moved = desired_for()
+    spec = dataclasses.replace(moved["redis"].spec, host_port=16380, published_port=16380)
+    moved["redis"] = Desired(spec, moved["redis"].depends_on)
+    actions = {a.service: a for a in converge(moved, observed_from(base))}
+    assert actions["redis"].kind is Kind.RECREATE and actions["redis"].reason == "host port changed"
 
 
 def test_secret_change_recreates_but_secret_never_appears_in_the_hash_input():

@@ -105,7 +105,9 @@ def _why(desired: Desired, observed: Observed) -> str:
     changed = [part for part, digest in desired.parts.items() if before.get(part) != digest]
     if not changed or len(changed) == len(desired.parts):
         return "configuration changed"
-    return ", ".join(f"{_WORDS.get(part, part.replace('_', ' '))} changed" for part in changed)
+    # host_port and published_port both read "host port": say it once
+    words = dict.fromkeys(_WORDS.get(part, part.replace("_", " ")) for part in changed)
+    return ", ".join(f"{word} changed" for word in words)
 
 
 _WORDS = {"mounts": "mounted config", "secret_fingerprints": "secret", "published_port": "host port"}
