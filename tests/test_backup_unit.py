@@ -183,3 +183,21 @@ def test_the_local_store_flushes_to_disk_while_it_writes(tmp_path, monkeypatch):
 
     LocalStore(tmp_path / "b", "b/").upload("f.backup", chunks())
     assert (tmp_path / "b" / "f.backup").read_bytes() == b"x" * 10_000
+
+
+def test_a_refused_connection_keeps_the_reason_on_one_line():
+    import socket
+
+    from mindscape_ops.backup.pg_databases import connect
+    from mindscape_ops.errors import EnvironmentUnusable
+    from mindscape_ops.provision.endpoints import DatabaseTarget
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]  # closed again: nothing listens there
+    target = DatabaseTarget(f"postgresql://app:pw-not-shown@127.0.0.1:{port}/app", "postgres at 127.0.0.1", True)
+    with pytest.raises(EnvironmentUnusable) as caught:
+        connect(target)
+    message = str(caught.value)
+    assert "Connection refused" in message and "Is the server running" in message
+    assert "\n" not in message and "pw-not-shown" not in message

@@ -35,7 +35,8 @@ def connect(target: DatabaseTarget, dbname: str | None = None, autocommit: bool 
     try:
         return psycopg.connect(conninfo, autocommit=autocommit, connect_timeout=10)
     except psycopg.OperationalError as exc:
-        reason = str(exc).strip().splitlines()[-1] if str(exc).strip() else type(exc).__name__
+        # psycopg's text runs over lines ("... failed: Connection refused\n\tIs the server running ..."): all of it
+        reason = " ".join(line.strip() for line in str(exc).splitlines() if line.strip()) or type(exc).__name__
         raise EnvironmentUnusable(
             f"cannot connect to {target.display}{f' (database {dbname})' if dbname else ''}: {reason}",
             "is it running? `mindscape up postgres`, or check $DATABASE_URL",
