@@ -201,3 +201,15 @@ def test_a_refused_connection_keeps_the_reason_on_one_line():
     message = str(caught.value)
     assert "Connection refused" in message and "Is the server running" in message
     assert "\n" not in message and "pw-not-shown" not in message
+
+
+def test_a_damaged_manifest_is_not_listed_but_said_on_stderr(tmp_path):
+    from .conftest import run_cli
+
+    (tmp_path / "platform.yaml").write_text("version: 1\nproject: dmg\nservices: {postgres: {}}\n")
+    (tmp_path / "backups").mkdir()
+    (tmp_path / "backups" / "20260102T030000Z-postgres-1a2b.manifest.json").write_text("{damaged")
+    result = run_cli("backup", "list", "--json", cwd=tmp_path)
+    assert result.returncode == 0 and result.stdout.strip() == "[]", result.stderr
+    bid = "20260102T030000Z-postgres-1a2b"
+    assert f"warning: backup {bid} is not listed: {bid}.manifest.json is damaged" in result.stderr

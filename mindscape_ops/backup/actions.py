@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -15,6 +16,8 @@ from mindscape_ops.backup.context import Context
 from mindscape_ops.backup.model import DATA, MANIFEST, VERIFIED, Listed, Manifest, Verification, check_id, id_of, new_id
 from mindscape_ops.backup.streams import Progress, Tally, checked, corrupt, large_buffers_back_to_the_os
 from mindscape_ops.errors import OperationFailed, UsageError
+
+log = logging.getLogger("mindscape")
 
 if TYPE_CHECKING:
     from mindscape_ops.backup.stores import Store
@@ -119,7 +122,9 @@ def listing(project: Project) -> list[Listed]:
         try:
             manifest = Manifest.from_json(raw)
         except (ValueError, TypeError):
-            continue  # not ours, or damaged: never offered for a restore
+            # damaged: never offered for a restore, never pruned (its data may still be wanted), but said
+            log.warning(f"backup {id_of(name)} is not listed: {name} is damaged; delete its files or repair it")
+            continue
         verification = None
         if (raw_check := store.read_small(manifest.id + VERIFIED)) is not None:
             try:
