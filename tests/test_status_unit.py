@@ -124,3 +124,32 @@ def test_the_quick_status_path_loads_no_model():
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert result.stdout.strip() == "[]"
+
+
+def test_the_status_command_fits_its_table_to_80_columns(tmp_path, monkeypatch):
+    """Through the CLI's own console (soft wrap on for other output): five long rows at 80."""
+    from typer.testing import CliRunner
+
+    from mindscape_ops.cli import app
+
+    rows = [
+        {
+            "service": name,
+            "state": "running",
+            "health": "healthy",
+            "ready": True,
+            "ready_by": "healthcheck",
+            "ports": ["127.0.0.1:26432->6432/tcp"],
+            "image": f"mindscape-local/{name}:0.11",
+            "up_to_date": True,
+        }
+        for name in ("pgbouncer", "postgres", "postgres_exporter", "redis", "redis_exporter")
+    ]
+    (tmp_path / "platform.yaml").write_text("version: 1\nproject: wide\nservices: {postgres: {}}\n")
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(status, "quick", lambda paths: ("wide", rows))
+    result = CliRunner().invoke(app, ["status"], env={"COLUMNS": "80", "MINDSCAPE_FILE": None})
+    assert result.exit_code == 0, result.output
+    lines = result.stdout.splitlines()
+    assert max(len(line) for line in lines) <= 80
+    assert len([line for line in lines if "running" in line]) == 5

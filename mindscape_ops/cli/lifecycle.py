@@ -202,7 +202,7 @@ def status(as_json: JsonOption = False, files: FilesOption = None) -> None:
     if as_json:
         stdout_json(rows)
     else:
-        console().print(_status_table(name, rows))
+        console().print(_status_table(name, rows), soft_wrap=False)  # soft wrap would let it pass the width
     failing = statuses.failing(rows)
     if failing:
         console(stderr=True, info=False).print(f"[yellow]not running or not ready:[/] {', '.join(failing)}")
