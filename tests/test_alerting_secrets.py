@@ -78,6 +78,22 @@ def test_render_says_loudly_when_alerts_reach_nobody(tmp_path: Path, services: s
     assert expected in done.stderr
 
 
+def test_a_severity_no_receiver_takes_is_warned_about(tmp_path: Path):
+    """Receivers only for critical: warnings went to the empty default receiver, silently."""
+    receivers = "  receivers: [{name: pager, url: 'http://alerts.internal:9000/', severities: [critical]}]\n"
+    (tmp_path / "platform.yaml").write_text(
+        HEAD + "services: {prometheus: {}, alertmanager: {}}\nmonitoring:\n" + receivers
+    )
+    done = run_cli("render", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert "warning: alerts reach nobody: no receiver takes severity warning (" in done.stderr
+    assert "severity critical" not in done.stderr and NO_RECEIVER not in done.stderr
+    (tmp_path / "platform.yaml").write_text(
+        HEAD + "services: {prometheus: {}, alertmanager: {}}\nmonitoring:\n" + receivers.replace("[critical]", "[]")
+    )
+    assert "alerts reach nobody" not in run_cli("render", cwd=tmp_path).stderr
+
+
 def test_production_without_a_dead_mans_switch_is_warned_about(tmp_path: Path):
     (tmp_path / "platform.yaml").write_text(
         HEAD + "environment: production\nservices: {prometheus: {}, alertmanager: {}}\n"

@@ -72,6 +72,16 @@ def alerting_warnings(platform: Platform) -> list[str]:
         warnings.append(
             "alerts reach nobody: no receiver is set (monitoring.receivers: webhook, slack, email or pagerduty)"
         )
+    uncovered = [
+        severity
+        for severity in ("critical", "warning")
+        if monitoring.receivers and not any(not r.severities or severity in r.severities for r in monitoring.receivers)
+    ]
+    if uncovered:
+        warnings.append(
+            f"alerts reach nobody: no receiver takes severity {' or '.join(uncovered)} "
+            "(add it to a receiver's severities, or leave one receiver's severities empty)"
+        )
     production = platform.environment == "production"
     if production and monitoring.receivers and monitoring.watchdog.enabled and not monitoring.watchdog.url:
         warnings.append(
