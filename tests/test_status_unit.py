@@ -105,7 +105,9 @@ def test_the_table_keeps_one_line_a_service_at_80_columns():
     assert max(len(line) for line in lines) <= 80
     for name in ("postgres_exporter", "redis_exporter", "alertmanager"):
         (line,) = [line for line in lines if name in line]
-        assert line.split()[:4] == [name, "running", "ready", "41234"] and f"{name}:0.11.1" in line
+        # only the image may be cut (by an ellipsis) to make room
+        assert line.split()[:4] == [name, "running", "ready", "41234"] and f"{name}:0." in line
+        assert line.split()[-1] == "changed"
 
 
 def test_short_images():
@@ -152,4 +154,5 @@ def test_the_status_command_fits_its_table_to_80_columns(tmp_path, monkeypatch):
     assert result.exit_code == 0, result.output
     lines = result.stdout.splitlines()
     assert max(len(line) for line in lines) <= 80
-    assert len([line for line in lines if "running" in line]) == 5
+    running = [line for line in lines if "running" in line]
+    assert len(running) == 5 and all(line.rstrip().endswith("up to date") for line in running)

@@ -202,7 +202,8 @@ def status(as_json: JsonOption = False, files: FilesOption = None) -> None:
     if as_json:
         stdout_json(rows)
     else:
-        console().print(_status_table(name, rows), soft_wrap=False)  # soft wrap would let it pass the width
+        out = console()
+        out.print(_status_table(name, rows, out.width), soft_wrap=False)  # soft wrap would let it pass the width
     failing = statuses.failing(rows)
     if failing:
         console(stderr=True, info=False).print(f"[yellow]not running or not ready:[/] {', '.join(failing)}")
@@ -214,7 +215,7 @@ def status(as_json: JsonOption = False, files: FilesOption = None) -> None:
 _READY = {"healthcheck": ("healthy", "unhealthy"), "up": ("ready", "not ready"), "probe": ("ready", "not ready")}
 
 
-def _status_table(name: str, rows: list[dict]):
+def _status_table(name: str, rows: list[dict], width: int = 80):
     """One line a service at 80 columns: the host port alone, the image without its registry."""
     from rich import box
     from rich.table import Table
@@ -235,12 +236,20 @@ def _status_table(name: str, rows: list[dict]):
         )
     from rich.text import Text
 
-    for i, column in enumerate(("service", "state", "health", "port", "image", "config")):
-        # only the image gives way when the screen is narrow; the rest is read whole
-        widest = max([len(column), *(Text.from_markup(c[i]).cell_len for c in cells)])
-        table.add_column(column, no_wrap=True, overflow="ellipsis", min_width=None if column == "image" else widest)
+    names = ("service", "state", "health", "port", "image", "config")
+    widest = [max([len(column), *(Text.from_markup(c[i]).cell_len for c in cells)]) for i, column in enumerate(names)]
+    for i, column in enumerate(names):
+        table.add_column(column, no_wrap=True, overflow="ellipsis", min_width=None if column == "image" else widest[i])
     for row_cells in cells:
         table.add_row(*row_cells)
+    # only the image gives way when the screen is narrow (left to Rich, every column loses a little)
+    from rich.console import Console
+    from rich.measure import Measurement
+
+    wide = Console(width=1000)
+    excess = Measurement.get(wide, wide.options, table).maximum - width
+    if excess > 0:
+        table.columns[4].max_width = max(6, widest[4] - excess)
     return table
 
 
