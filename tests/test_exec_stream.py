@@ -35,3 +35,12 @@ def test_frames_cut_anywhere_come_out_whole_and_in_order():
 
 def test_an_empty_stream_yields_nothing():
     assert list(demultiplexed(Chopped(b"", 0))) == []
+
+
+def test_bytes_read_with_the_http_answer_are_framed_first():
+    """The light client reads the start of the stream together with the engine's answer."""
+    wire = frame(STDOUT, b"a" * 100) + frame(STDERR, b"oops\n") + frame(STDOUT, b"b" * 50)
+    for cut in (1, 7, 8, 20, 108, len(wire)):
+        out = list(demultiplexed(Chopped(wire[cut:], cut), head=wire[:cut]))
+        assert b"".join(data for stream, data in out if stream == STDOUT) == b"a" * 100 + b"b" * 50
+        assert b"".join(data for stream, data in out if stream == STDERR) == b"oops\n"

@@ -19,7 +19,7 @@ import docker.errors
 import requests.exceptions
 
 from mindscape_ops.adapters import engine_rows
-from mindscape_ops.adapters.exec_stream import KEEP, STDERR, ExecResult, demultiplexed
+from mindscape_ops.adapters.exec_stream import KEEP, ExecOutput, ExecResult
 from mindscape_ops.errors import EnvironmentUnusable, OperationFailed
 from mindscape_ops.provision.convergence import LABEL_PROJECT, Observed
 
@@ -281,13 +281,13 @@ class Engine:
     def exec_output(self, container: str, cmd: list[str], user: str = "") -> ExecOutput:
         """Run `cmd` in a running container; iterate its stdout as it comes (stderr is kept,
         bounded, for the error message), then read `exit_code`."""
-        return ExecOutput(self, container, self._exec_socket(container, cmd, user, stdin=False))
+        return self._output(container, self._exec_socket(container, cmd, user, stdin=False))
 
     def exec_input(self, container: str, cmd: list[str], chunks: Iterable[bytes], user: str = "") -> ExecResult:
         """Run `cmd` with `chunks` on its stdin (then end of file); its output is drained by a
         thread meanwhile, so a chatty command never blocks the writer."""
         running = self._exec_socket(container, cmd, user, stdin=True)
-        output = ExecOutput(self, container, running)
+        output = self._output(container, running)
         drained = [b""]
         failed: list[BaseException] = []
 
@@ -315,6 +315,11 @@ class Engine:
         if failed:
             raise failed[0]
         return ExecResult(output.exit_code, drained[0], output.stderr)
+
+    def _output(self, container: str, running: _Exec) -> ExecOutput:
+        return ExecOutput(
+            container, running.sock, lambda: self.api.exec_inspect(running.exec_id).get("ExitCode"), engine_errors
+        )
 
     def _exec_socket(self, container: str, cmd: list[str], user: str, stdin: bool) -> Any:
         with engine_errors(f"running {cmd[0]} in {container}"):
@@ -349,29 +354,3 @@ class Engine:
 class _Exec:
     sock: Any
     exec_id: str
-
-
-class ExecOutput:
-    """A command's stdout, chunk by chunk, demultiplexed from the engine's stream."""
-
-    def __init__(self, engine: Engine, container: str, running: _Exec) -> None:
-        self.engine, self.container, self.running = engine, container, running
-        self.stderr = b""
-        self.exit_code: int | None = None
-
-    def __iter__(self) -> Iterator[bytes]:
-        with engine_errors(f"reading from {self.container}"):
-            try:
-                for stream, data in demultiplexed(self.running.sock):
-                    if stream == STDERR:
-                        self.stderr = (self.stderr + data)[-KEEP:]
-                    else:
-                        yield data
-            finally:
-                with contextlib.suppress(OSError):
-                    self.running.sock.close()
-            self.exit_code = self.engine.api.exec_inspect(self.running.exec_id).get("ExitCode")
-
-    def close(self) -> None:
-        with contextlib.suppress(OSError):
-            self.running.sock.close()

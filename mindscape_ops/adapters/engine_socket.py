@@ -9,14 +9,17 @@ SDK's Engine: `reader()` chooses.
 
 from __future__ import annotations
 
+import contextlib
 import http.client
 import json
 import os
 import socket
+from collections.abc import Iterator
 from typing import Any
 from urllib.parse import quote
 
 from mindscape_ops.adapters import engine_rows
+from mindscape_ops.adapters.exec_stream import ExecOutput
 from mindscape_ops.errors import EnvironmentUnusable, OperationFailed
 from mindscape_ops.provision.convergence import LABEL_PROJECT, Observed
 
@@ -51,23 +54,86 @@ class SocketEngine:
 
     def _get(self, url: str, missing_ok: bool = False) -> Any:
         """The decoded JSON of GET `url`; None for a 404 when `missing_ok`."""
+        return self._call("GET", url, None, missing_ok)
+
+    def _call(self, method: str, url: str, body: Any = None, missing_ok: bool = False) -> Any:
+        """The decoded JSON answer to `method url` (`body` sent as JSON); None for a 404 when
+        `missing_ok`."""
+        payload = None if body is None else json.dumps(body).encode()
         try:
             if self._conn is None:
                 self._conn = _UnixConnection(self.path, self.timeout)
-            self._conn.request("GET", url)
+            self._conn.request(method, url, payload, {"Content-Type": "application/json"} if payload else {})
             response = self._conn.getresponse()
-            body = response.read()
+            answer = response.read()
         except (OSError, http.client.HTTPException) as exc:
             self._conn = None
-            raise EnvironmentUnusable(
-                f"Docker engine unreachable at {self.path}: {exc or type(exc).__name__}",
-                "start Docker (scripts/ensure-docker here), or set DOCKER_HOST",
-            ) from None
+            raise self._unreachable(exc) from None
         if response.status == 404 and missing_ok:
             return None
-        if response.status != 200:
-            raise OperationFailed(f"engine answered {response.status} to GET {url}: {body[:200]!r}")
-        return json.loads(body)
+        if response.status not in (200, 201):
+            raise OperationFailed(f"engine answered {response.status} to {method} {url}: {_message(answer)}")
+        return json.loads(answer) if answer else None
+
+    def _unreachable(self, exc: BaseException) -> EnvironmentUnusable:
+        return EnvironmentUnusable(
+            f"Docker engine unreachable at {self.path}: {exc or type(exc).__name__}",
+            "start Docker (scripts/ensure-docker here), or set DOCKER_HOST",
+        )
+
+    @contextlib.contextmanager
+    def _errors(self, doing: str) -> Iterator[None]:
+        try:
+            yield
+        except OSError as exc:
+            raise EnvironmentUnusable(
+                f"{doing}: the connection to the Docker engine broke ({exc or type(exc).__name__})",
+                "check that the engine still runs (docker info), then try again",
+            ) from None
+
+    def container_by_name(self, name: str) -> dict[str, Any] | None:
+        return self._get(f"/containers/{quote(name, safe='')}/json", missing_ok=True)
+
+    def exec_output(self, container: str, cmd: list[str], user: str = "") -> ExecOutput:
+        """As the SDK Engine's: run `cmd` in a running container, iterate its stdout as it
+        comes (the tail of stderr kept), then read `exit_code`."""
+        created = self._call(
+            "POST",
+            f"/containers/{quote(container, safe='')}/exec",
+            {"AttachStdin": False, "AttachStdout": True, "AttachStderr": True, "Tty": False, "Cmd": cmd, "User": user},
+        )
+        exec_id = created["Id"]
+        sock, head = self._hijack(f"/exec/{exec_id}/start", {"Detach": False, "Tty": False})
+        return ExecOutput(container, sock, lambda: self._get(f"/exec/{exec_id}/json")["ExitCode"], self._errors, head)
+
+    def _hijack(self, url: str, body: Any) -> tuple[socket.socket, bytes]:
+        """POST `url` asking the engine to upgrade the connection to a raw stream (as the
+        Docker CLI does for exec): the socket, and the stream's bytes read with the answer."""
+        payload = json.dumps(body).encode()
+        request = (
+            f"POST {url} HTTP/1.1\r\nHost: docker\r\nContent-Type: application/json\r\n"
+            f"Connection: Upgrade\r\nUpgrade: tcp\r\nContent-Length: {len(payload)}\r\n\r\n"
+        ).encode()
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        received = b""
+        try:
+            sock.settimeout(self.timeout)
+            sock.connect(self.path)
+            sock.sendall(request + payload)
+            while b"\r\n\r\n" not in received:
+                data = sock.recv(1 << 16)
+                if not data:
+                    raise ConnectionError("the engine closed the connection before answering")
+                received += data
+        except OSError as exc:
+            sock.close()
+            raise self._unreachable(exc) from None
+        header, _, head = received.partition(b"\r\n\r\n")
+        status = header.split(b" ", 2)[1] if header.count(b" ") >= 1 else b""
+        if status not in (b"101", b"200"):
+            sock.close()
+            raise OperationFailed(f"engine answered {status.decode(errors='replace')} to POST {url}: {_message(head)}")
+        return sock, head
 
     def containers(self, project: str) -> dict[str, Observed]:
         filters = quote(json.dumps({"label": [f"{LABEL_PROJECT}={project}"]}))
@@ -86,3 +152,11 @@ class SocketEngine:
         if details is None:
             raise OperationFailed(f"no container {container}")
         return details["State"]
+
+
+def _message(answer: bytes) -> str:
+    """The engine's reason from an error answer ({"message": ...}), else its first bytes."""
+    try:
+        return str(json.loads(answer)["message"])
+    except (ValueError, KeyError, TypeError):
+        return repr(answer[:200])

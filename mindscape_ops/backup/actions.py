@@ -79,7 +79,7 @@ def create(
     started = time.monotonic()
     created_at = datetime.now(UTC).isoformat(timespec="seconds")
     with _hooks(service).dump(ctx) as dump:
-        plain = Tally(progress)
+        plain = Tally(progress, hashing=False)  # its size for the manifest; the stored bytes are hashed
         stored = Tally()
         chunks = plain.wrap(dump.chunks)
         if key is not None:

@@ -20,6 +20,7 @@ class Context:
     project: Project
     echo: Callable[[str], None] = lambda text: None
     _engine: Engine | None = field(default=None, repr=False)
+    _streams: Any = field(default=None, repr=False)
 
     @property
     def engine(self) -> Engine:
@@ -29,9 +30,23 @@ class Context:
             self._engine = Engine()
         return self._engine
 
+    @property
+    def streams(self) -> Any:
+        """What runs a command and streams its output: the light client on the engine's local
+        Unix socket (no Docker SDK to import before a dump can start: ~0.15 s of every backup),
+        else `engine`."""
+        if self._streams is None:
+            if self._engine is not None:
+                self._streams = self._engine
+            else:
+                from mindscape_ops.adapters.engine_socket import reader
+
+                self._streams = reader()
+        return self._streams
+
     def running_container(self, service: str) -> str:
         name = self.project.platform.container_name(service)
-        details = self.engine.container_by_name(name)
+        details = self.streams.container_by_name(name)
         if details is None or not details.get("State", {}).get("Running"):
             state = "does not exist" if details is None else f"is {details['State'].get('Status', 'not running')}"
             raise EnvironmentUnusable(f"container {name} {state}", f"run `mindscape up {service}` first")

@@ -196,7 +196,7 @@ def _in_container(
     script = _WITH_PASSWORD + f'exec {tool} "$@"'
     cmd = ["sh", "-c", script, tool, *args, "-U", pg.user, "-d", dbname or pg.database]
     if stdin is None:
-        output = ctx.engine.exec_output(container, cmd)
+        output = ctx.streams.exec_output(container, cmd)
         yield from output
         code, stderr = output.exit_code, output.stderr
     else:

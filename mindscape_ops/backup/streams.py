@@ -18,17 +18,18 @@ class Corrupt(OperationFailed):
 
 
 class Tally:
-    """Counts and hashes the chunks that pass through `wrap`."""
+    """Counts and hashes (unless not `hashing`) the chunks that pass through `wrap`."""
 
-    def __init__(self, progress: Progress | None = None, every: float = 0.5) -> None:
+    def __init__(self, progress: Progress | None = None, every: float = 0.5, hashing: bool = True) -> None:
         self.size = 0
         self.digest = hashlib.sha256()
         self.progress, self.every, self._last = progress, every, 0.0
+        self._update = self.digest.update if hashing else lambda chunk: None
 
     def wrap(self, chunks: Iterable[bytes]) -> Iterator[bytes]:
         for chunk in chunks:
             self.size += len(chunk)
-            self.digest.update(chunk)
+            self._update(chunk)
             if self.progress is not None and time.monotonic() - self._last >= self.every:
                 self._last = time.monotonic()
                 self.progress(self.size)
