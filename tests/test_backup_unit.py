@@ -135,7 +135,8 @@ def test_row_counts_run_beside_the_dump_and_land_when_it_ends(monkeypatch):
 
     counting = threading.Event()
 
-    def count_rows(conn):
+    def count_rows(conn, parallel=True):
+        assert not parallel  # beside the dump, one process counts
         counting.set()
         return {"public.t": 3}
 
@@ -150,7 +151,7 @@ def test_row_counts_run_beside_the_dump_and_land_when_it_ends(monkeypatch):
     assert made.tables is None
     assert b"".join(made.chunks) == b"ab" and made.tables == {"public.t": 3}
 
-    def failing(conn):
+    def failing(conn, parallel=True):
         raise RuntimeError("canceling statement due to statement timeout")
 
     monkeypatch.setattr(postgres, "count_rows", failing)

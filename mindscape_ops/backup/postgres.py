@@ -49,7 +49,9 @@ def _target(ctx: Context) -> DatabaseTarget:
     return database_target(ctx.project, external=True)
 
 
-def count_rows(conn: psycopg.Connection) -> dict[str, int]:
+def count_rows(conn: psycopg.Connection, parallel: bool = True) -> dict[str, int]:
+    if not parallel:  # one process, not a leader and two workers: beside a dump, the dump comes first
+        conn.execute("SET max_parallel_workers_per_gather = 0")
     tables = [row[0] for row in conn.execute(_TABLES).fetchall()]
     return {table: conn.execute(f"SELECT count(*) FROM {table}").fetchone()[0] for table in tables}  # type: ignore[index]
 
@@ -86,7 +88,7 @@ def _counting_meanwhile(chunks: Iterator[bytes], conn: psycopg.Connection, made:
 
     def count() -> None:
         try:
-            counted.update(count_rows(conn))
+            counted.update(count_rows(conn, parallel=False))
         except BaseException as exc:  # noqa: BLE001 - reported by the stream below
             failed.append(exc)
 

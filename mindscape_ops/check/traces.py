@@ -6,8 +6,6 @@ from __future__ import annotations
 import json
 import os
 import time
-import urllib.error
-import urllib.request
 from typing import Any
 
 from mindscape_ops.check.context import HTTP_TIMEOUT_S, CheckContext
@@ -54,6 +52,9 @@ def spans_of(answer: Any, trace_id: str) -> list[dict[str, Any]]:
 
 
 def send_otlp_http(endpoint: str, body: dict[str, Any]) -> None:
+    import urllib.error  # here: the service definitions import this module, and every command them
+    import urllib.request
+
     request = urllib.request.Request(
         f"{endpoint}/v1/traces", data=json.dumps(body).encode(), headers={"Content-Type": "application/json"}
     )
