@@ -92,6 +92,16 @@ _epilogs(app)
 
 
 def main() -> None:
+    from mindscape_ops import collector
+
+    collector.pause()  # resumed once the model is loaded (workspace.project.open_project)
+    try:
+        _main()
+    finally:
+        collector.restore()
+
+
+def _main() -> None:
     from mindscape_ops.cli.common import show_library_warnings
     from mindscape_ops.errors import MindscapeError, OperationFailed
 

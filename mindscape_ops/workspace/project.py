@@ -71,7 +71,9 @@ class Project:
 
 
 def open_project(files: Sequence[Path] | None) -> Project:
+    from mindscape_ops import collector
     from mindscape_ops.config import load
 
     loaded = load(platform_files(files))
+    collector.resume()  # the start-up is over (see collector)
     return Project(loaded, Workspace(loaded.root))
