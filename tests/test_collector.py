@@ -9,7 +9,7 @@ import sys
 
 import pytest
 
-from mindscape_ops import collector
+from mindscape_ops.workspace import collector
 
 
 @pytest.fixture

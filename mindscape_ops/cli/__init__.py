@@ -92,7 +92,7 @@ _epilogs(app)
 
 
 def main() -> None:
-    from mindscape_ops import collector
+    from mindscape_ops.workspace import collector
 
     collector.pause()  # resumed once the model is loaded (workspace.project.open_project)
     try:

@@ -71,8 +71,8 @@ class Project:
 
 
 def open_project(files: Sequence[Path] | None) -> Project:
-    from mindscape_ops import collector
     from mindscape_ops.config import load
+    from mindscape_ops.workspace import collector
 
     loaded = load(platform_files(files))
     collector.resume()  # the start-up is over (see collector)
