@@ -222,9 +222,9 @@ def test_a_token_in_the_query_string_reaches_neither_log(engine, tmp_path: Path)
 
     assert [get(port, f"/api/x?token={SECRET}", referer, trusting)[0] for _ in range(2)] == [502, 429]
     lines = access_log(gateway, 2)
-    assert [(line["uri"], line["status"], line["referer"]) for line in lines] == [
-        ("/api/x", 502, "https://app.example.com/page"),
+    assert sorted((line["uri"], line["status"], line["referer"]) for line in lines) == [  # any order, as above
         ("/api/x", 429, "https://app.example.com/page"),
+        ("/api/x", 502, "https://app.example.com/page"),
     ]
     time.sleep(0.5)  # anything nginx still had to write
     assert SECRET not in gateway.logs(stdout=True, stderr=True).decode()
