@@ -14,7 +14,7 @@ from mindscape_ops.errors import MindscapeError
 
 pytestmark = pytest.mark.engine
 
-# 48 MiB of stdout in lines, stderr written between them, then exit 3
+# 48 MiB of stdout in 1 MiB runs, a line of stderr after each, then exit 3
 NOISY = (
     "i=0; while [ $i -lt 48 ]; do head -c 1048576 /dev/zero | tr '\\0' 'x'; echo \"warning $i\" >&2; "
     "i=$((i+1)); done; echo last words >&2; exit 3"

@@ -33,7 +33,7 @@ class Context:
     @property
     def streams(self) -> Any:
         """What runs a command and streams its output: the light client on the engine's local
-        Unix socket (no Docker SDK to import before a dump can start: ~0.15 s of every backup),
+        Unix socket (no Docker SDK to import before a dump can start: ~0.07 s of every backup),
         else `engine`."""
         if self._streams is None:
             if self._engine is not None:
