@@ -3,7 +3,7 @@ how a row reads as text, and mindscape's own audit entries sent there."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -83,9 +83,10 @@ def check_query(query: str) -> None:
         raise UsageError(f"--query: {problem}", "pair every ( with a ) and close every quote")
 
 
-def _outside_quotes(query: str) -> Iterator[tuple[int, str, int]]:
-    """(index, character, parenthesis depth before it) of each character outside quotes; last
-    (len(query), "", depth) and, for a quote left open, (its index, the quote, -1)."""
+def _outside_quotes(query: str) -> tuple[list[tuple[int, str, int]], tuple[int, str] | None]:
+    """Pure: each character outside quotes as (index, character, parenthesis depth before it),
+    and the quote left open at the end (its index and character), if any."""
+    outside: list[tuple[int, str, int]] = []
     depth, quote, opened, escaped = 0, "", 0, False
     for index, char in enumerate(query):
         if quote:
@@ -96,18 +97,18 @@ def _outside_quotes(query: str) -> Iterator[tuple[int, str, int]]:
             elif char == quote:
                 quote = ""
             continue
-        yield index, char, depth
+        outside.append((index, char, depth))
         if char in "\"'`":
             quote, opened = char, index
         elif char in "()":
             depth += 1 if char == "(" else -1
-    yield (opened, quote, -1) if quote else (len(query), "", depth)
+    return outside, ((opened, quote) if quote else None)
 
 
 def split_pipes(query: str) -> tuple[str, str]:
     """Pure: a LogsQL query cut at its first `|` outside quotes and parentheses: the filters
     (scoped to the service) and the pipes (`| limit 5`, `| fields ...`), which follow the scope."""
-    for index, char, depth in _outside_quotes(query):
+    for index, char, depth in _outside_quotes(query)[0]:
         if char == "|" and depth == 0:
             return query[:index], query[index + 1 :].strip()
     return query, ""
@@ -115,16 +116,17 @@ def split_pipes(query: str) -> tuple[str, str]:
 
 def unbalanced(query: str) -> str | None:
     """Pure: what does not pair in a query (None when every parenthesis and quote does)."""
+    outside, open_quote = _outside_quotes(query)
     opened: list[int] = []
-    for index, char, depth in _outside_quotes(query):
-        if depth < 0:
-            return f"the quote {char} at column {index + 1} is not closed"
+    for index, char, _ in outside:
         if char == "(":
             opened.append(index)
         elif char == ")" and not opened:
             return f"the ) at column {index + 1} closes no ("
         elif char == ")":
             opened.pop()
+    if open_quote is not None:
+        return f"the quote {open_quote[1]} at column {open_quote[0] + 1} is not closed"
     return f"the ( at column {opened[-1] + 1} is not closed" if opened else None
 
 
