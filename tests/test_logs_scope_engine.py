@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from mindscape_ops.adapters.logstore import insert, query
-from mindscape_ops.provision.logstore import service_stream
+from mindscape_ops.provision.logstore import service_query, service_stream
 from mindscape_ops.services.victorialogs import CONTAINER_FIELD, PROJECT_FIELD, SERVICE_FIELD, STREAM_FIELDS
 
 from .conftest import remove_project, run_cli, unique_project
@@ -81,7 +81,7 @@ def test_no_query_widens_the_service_scope(stack, template: str):
     assert shown.returncode == 0, shown.stderr
     rows = json.loads(shown.stdout)
     assert {(row[PROJECT_FIELD], row[SERVICE_FIELD]) for row in rows} == {(project, "redis")}, logsql
-    assert [row["_msg"] for row in rows if marker in row["_msg"]] == [f"{marker} {project} redis"]
+    assert {row["_msg"] for row in rows if marker in row["_msg"]} == {f"{marker} {project} redis"}
 
 
 def test_an_unpaired_parenthesis_is_refused_and_the_store_scope_holds_even_without_that(stack):
@@ -97,3 +97,20 @@ def test_an_unpaired_parenthesis_is_refused_and_the_store_scope_holds_even_witho
     # ...and the store's own stream filter keeps it to the service's line
     scoped = query(base, escaped, stream=service_stream(project, "redis"))
     assert [row["_msg"] for row in scoped] == [f"{marker} {project} redis"]
+    # a balanced query widens the in-query scope too (a union's subquery is not inside it)
+    union = service_query(project, "redis", f'"{marker}" | union ("{marker}")')
+    assert len({row["_msg"] for row in query(base, union)}) == 4
+    assert {row["_msg"] for row in query(base, union, stream=service_stream(project, "redis"))} == {
+        f"{marker} {project} redis"
+    }
+
+
+def test_the_audit_entries_in_the_store_are_scoped_the_same_way(stack):
+    root, project, base = stack
+    marker = seeded(base, project)
+    shown = run_cli("logs", "mindscape", "--query", f'"{marker}" OR _msg:*', "--json", cwd=root)
+    assert shown.returncode == 0, shown.stderr
+    rows = json.loads(shown.stdout)
+    assert {(row[PROJECT_FIELD], row[SERVICE_FIELD]) for row in rows} == {(project, "mindscape")}
+    assert f"{marker} {project} mindscape" in [row["_msg"] for row in rows]
+    assert any(row.get("audit.command") == "up" for row in rows)  # `up`'s own entry, sent by mindscape
