@@ -279,7 +279,14 @@ def logs(
     from mindscape_ops.config.types import Duration
     from mindscape_ops.errors import UsageError
     from mindscape_ops.provision import lifecycle
-    from mindscape_ops.provision.logstore import AUDIT_SERVICE, as_text, audit_rows, engine_since, read_store
+    from mindscape_ops.provision.logstore import (
+        AUDIT_SERVICE,
+        as_text,
+        audit_rows,
+        check_query,
+        engine_since,
+        read_store,
+    )
 
     if tail != "all" and not tail.isdigit():
         raise UsageError(f"--tail {tail!r}: expected a number or all")
@@ -289,6 +296,7 @@ def logs(
         raise UsageError(f"--since: {exc}") from None
     if follow and (query or as_json):
         raise UsageError("--follow reads the engine's stream: it takes no --query or --json")
+    check_query(query)
     project = open_project(files)
     count: int | str = int(tail) if tail.isdigit() else "all"
     rows = None if follow else read_store(project, service, query, window, count)
