@@ -35,6 +35,11 @@ class WrongKey(OperationFailed):
     """Decryption refused: another key, or tampered data."""
 
 
+class KeyMismatch(WrongKey):
+    """The configured key is not the one the backup names (by fingerprint): a configuration
+    error, no verdict on the backup."""
+
+
 def key_for(project: Project) -> bytes | None:
     """The configured key (None: backups are not encrypted)."""
     settings = project.platform.backups.encryption

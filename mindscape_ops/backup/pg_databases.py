@@ -31,12 +31,16 @@ def connect(target: DatabaseTarget, dbname: str | None = None, autocommit: bool 
     import psycopg
     from psycopg.conninfo import make_conninfo
 
-    conninfo = make_conninfo(target.conninfo, dbname=dbname) if dbname else target.conninfo
+    from mindscape_ops.provision.endpoints import redact
+
     try:
+        conninfo = make_conninfo(target.conninfo, dbname=dbname) if dbname else target.conninfo
         return psycopg.connect(conninfo, autocommit=autocommit, connect_timeout=10)
-    except psycopg.OperationalError as exc:
-        # psycopg's text runs over lines ("... failed: Connection refused\n\tIs the server running ..."): all of it
+    except psycopg.Error as exc:
+        # psycopg's text runs over lines ("... failed: Connection refused\n\tIs the server running ..."): all of
+        # it, without the connection string or its password (its text quotes a string it cannot parse)
         reason = " ".join(line.strip() for line in str(exc).splitlines() if line.strip()) or type(exc).__name__
+        reason = redact(reason, target.conninfo)
         raise EnvironmentUnusable(
             f"cannot connect to {target.display}{f' (database {dbname})' if dbname else ''}: {reason}",
             "is it running? `mindscape up postgres`, or check $DATABASE_URL",
