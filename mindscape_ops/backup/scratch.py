@@ -6,7 +6,8 @@ process' pid and the time (`mindscape_verify_shop_4242_1767225600`), and its cre
 Postgres advisory lock named after it, on a connection of its own, for as long as it lives. The
 next `verify` or `restore` of the project drops every scratch database of that project whose
 lock is free (its creator is gone, on whatever machine it ran), and says so. A lock, not the
-pid: the creator may have run on another machine, and a pid is reused.
+pid: the creator may have run on another machine, and a pid is reused. The locks are taken in
+the maintenance database (`postgres`), as advisory locks are per database.
 """
 
 from __future__ import annotations
