@@ -252,3 +252,27 @@ def test_ids_from_the_user_are_checked():
     for bad in ("../x", "20260102T030405Z-postgres-1a2b.manifest", "20260102T030405Z-Postgres-1a2b"):
         with pytest.raises(UsageError):
             check_id(bad)
+
+
+def test_a_create_cut_off_between_its_data_and_its_manifest_keeps_nothing(tmp_path, monkeypatch):
+    import contextlib
+
+    from mindscape_ops.backup import actions, stores
+    from mindscape_ops.backup.context import Dump
+    from mindscape_ops.workspace.project import open_project
+
+    directory = platform(tmp_path, "cut")
+
+    class Hooks:
+        @contextlib.contextmanager
+        def dump(self, ctx):
+            yield Dump(iter([b"a dump"]), "pg_dump-custom", "16", "container")
+
+    def interrupted(self, name, data):
+        raise KeyboardInterrupt  # Ctrl-C as the manifest is written
+
+    monkeypatch.setattr(actions, "_hooks", lambda service: Hooks())
+    monkeypatch.setattr(stores.LocalStore, "write_small", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        actions.create(open_project([directory / "platform.yaml"]), "postgres")
+    assert list((directory / "backups" / "cut").iterdir()) == []  # the data went with it

@@ -134,3 +134,13 @@ def test_a_body_cut_short_while_reading_is_no_verdict_on_the_backup(doing):
     with pytest.raises(OperationFailed) as caught, store._errors(doing):
         raise IncompleteReadError(actual_bytes=10, expected_bytes=20)
     assert isinstance(caught.value, ReadFailed) == (doing == "reading")
+
+
+def test_reading_a_backup_whose_data_is_gone_says_so(s3_endpoint, aws_env):  # noqa: F811
+    """Missing data is the backup's own fault (a verdict), not a read error."""
+    from .test_backup_s3 import store_for
+
+    bucket = f"b-{unique_project()}"
+    make_bucket(s3_endpoint, bucket)
+    with pytest.raises(FileNotFoundError):
+        b"".join(store_for(s3_endpoint, bucket).read("20260101T000000Z-postgres-0000.backup"))

@@ -53,10 +53,11 @@ def listing(project: Project, owner: str | None = None) -> list[Listed]:
     """Every complete backup of `owner` (default: this project), newest first."""
     owner = owner or project.platform.project
     own, shared = spaces(project, owner)
-    found = {item.manifest.id: item for item in _read(shared, owner, is_shared=True)}
-    if found:
-        log.info(f"{len(found)} backup(s) of {owner} in {shared.where}, where earlier versions kept every project's")
-    found.update({item.manifest.id: item for item in _read(own, owner, is_shared=False)})
+    found = {item.manifest.id: item for item in _read(own, owner, is_shared=False)}
+    older = [item for item in _read(shared, owner, is_shared=True) if item.manifest.id not in found]
+    if older:
+        log.info(f"{len(older)} backup(s) of {owner} in {shared.where}, where earlier versions kept every project's")
+    found.update({item.manifest.id: item for item in older})
     return sorted(found.values(), key=lambda item: (item.manifest.created_at, item.manifest.id), reverse=True)
 
 

@@ -20,7 +20,7 @@ at a time keeps up with pg_dump -Fc's output; the whole process must stay under 
 model): 8 MiB parts or a second one in flight broke that budget (measured 105-127 MB).
 
 Timeouts: what only asks (list, head, a manifest) gives up within ~10 s on an endpoint that
-hangs, as `check` does (2 attempts of 5 s); moving a backup's bytes keeps 60 s and 4 attempts,
+hangs, as `check` does (2 attempts of 4 s); moving a backup's bytes keeps 60 s and 4 attempts,
 as a large part or the completion of a large upload may take S3 that long to answer.
 """
 
@@ -48,7 +48,7 @@ FIRST_PART = MIN_PART
 GROW_EVERY = 1000
 IN_FLIGHT = 1
 TIB = 1 << 40
-QUICK = {"connect_timeout": 3, "read_timeout": 5, "retries": {"total_max_attempts": 2, "mode": "standard"}}
+QUICK = {"connect_timeout": 3, "read_timeout": 4, "retries": {"total_max_attempts": 2, "mode": "standard"}}
 PATIENT = {"connect_timeout": 5, "read_timeout": 60, "retries": {"max_attempts": 3, "mode": "standard"}}
 
 
@@ -275,8 +275,15 @@ class S3Store:
             )
 
     def read(self, name: str) -> Iterator[bytes]:
+        from botocore.exceptions import ClientError
+
         with self._errors("reading"):
-            body = self.data_client.get_object(Bucket=self.bucket, Key=self._key(name))["Body"]
+            try:
+                body = self.data_client.get_object(Bucket=self.bucket, Key=self._key(name))["Body"]
+            except ClientError as exc:
+                if exc.response.get("Error", {}).get("Code") in ("NoSuchKey", "404"):
+                    raise FileNotFoundError(f"{self.where}{name}") from None  # the backup's own fault
+                raise
             try:
                 yield from body.iter_chunks(MiB)
             finally:
