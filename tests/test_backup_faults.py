@@ -276,3 +276,39 @@ def test_a_create_cut_off_between_its_data_and_its_manifest_keeps_nothing(tmp_pa
     with pytest.raises(KeyboardInterrupt):
         actions.create(open_project([directory / "platform.yaml"]), "postgres")
     assert list((directory / "backups" / "cut").iterdir()) == []  # the data went with it
+
+
+def test_two_projects_in_one_folder_keep_their_backups_apart(tmp_path):
+    """Two platform files beside each other share `backups/`: each project has its own folder
+    there, and a backup an earlier version left in `backups/` itself counts for the project its
+    manifest names."""
+    retention = "backups: {retention: {keep_last: 1, max_age: null}}\n"
+    for project in ("shop", "blog"):
+        (tmp_path / f"{project}.yaml").write_text(
+            f"version: 1\nproject: {project}\nservices: {{postgres: {{}}}}\n{retention}"
+        )
+    folder = tmp_path / "backups"
+    shop = [put_backup(folder / "shop", "shop", timedelta(days=d)) for d in (1, 3)]
+    blog = [put_backup(folder / "blog", "blog", timedelta(days=d)) for d in (0, 2)]
+    old_shop, old_blog = put_backup(folder, "shop", timedelta(days=5)), put_backup(folder, "blog", timedelta(days=4))
+    (folder / "20200101T000000Z-postgres-dead.backup.partial").write_bytes(b"whose?")
+    os.utime(folder / "20200101T000000Z-postgres-dead.backup.partial", (0, 0))
+
+    def ids(project: str, *args: str) -> list[str]:
+        result = run_cli("-f", f"{project}.yaml", "backup", "list", "--json", *args, cwd=tmp_path)
+        assert result.returncode == 0, result.stderr
+        return [b["id"] for b in json.loads(result.stdout)]
+
+    assert ids("shop") == [*shop, old_shop] and ids("blog") == [*blog, old_blog]
+    assert ids("shop", "--project", "blog") == [*blog, old_blog]
+    result = run_cli("-f", "shop.yaml", "backup", "list", "--project", "../blog", cwd=tmp_path)
+    assert result.returncode == 2 and "--project" in result.stderr and "Traceback" not in result.stderr
+    before = {p.relative_to(folder) for p in folder.rglob("*")}
+    assert run_cli("-f", "shop.yaml", "backup", "prune", cwd=tmp_path).returncode == 0
+    gone = before - {p.relative_to(folder) for p in folder.rglob("*")}
+    assert gone == {
+        Path(where) / f"{backup_id}{suffix}"
+        for where, backup_id in (("shop", shop[1]), (".", old_shop))
+        for suffix in (".backup", ".manifest.json")
+    }
+    assert ids("blog") == [*blog, old_blog]
