@@ -312,3 +312,15 @@ def test_two_projects_in_one_folder_keep_their_backups_apart(tmp_path):
         for suffix in (".backup", ".manifest.json")
     }
     assert ids("blog") == [*blog, old_blog]
+
+
+def test_one_bad_manifest_does_not_hide_the_good_backup_from_check(tmp_path):
+    directory = platform(tmp_path, "gate", "backups: {services: [postgres]}\n")
+    space = directory / "backups" / "gate"
+    good = put_backup(space, "gate")
+    (space / f"{good}.verify.json").write_bytes(Verification(good, NOW.isoformat(), True, "ok").to_json())
+    (space / f"{NOW:%Y%m%dT%H%M%SZ}-postgres-ffff.manifest.json").write_text("[]")
+    result = run_cli("check", "--only", "backups", "--json", cwd=directory)
+    gates = {gate["id"]: gate for gate in json.loads(result.stdout)}
+    assert gates["backups.fresh"]["status"] == "pass" and gates["backups.verified"]["status"] == "pass", gates
+    assert "Traceback" not in result.stderr
