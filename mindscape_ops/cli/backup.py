@@ -75,7 +75,7 @@ ProjectOption = Annotated[
     typer.Option(
         "--project",
         metavar="NAME",
-        help="The backups of project NAME (sharing this store), not this project's. Never for prune.",
+        help="The backups of project NAME, which shares this store, named on purpose (say, production's into staging).",
     ),
 ]
 
