@@ -324,3 +324,22 @@ def test_one_bad_manifest_does_not_hide_the_good_backup_from_check(tmp_path):
     gates = {gate["id"]: gate for gate in json.loads(result.stdout)}
     assert gates["backups.fresh"]["status"] == "pass" and gates["backups.verified"]["status"] == "pass", gates
     assert "Traceback" not in result.stderr
+
+
+def test_scratch_database_names_say_their_project_and_creator():
+    from mindscape_ops.backup import scratch
+
+    name = scratch.scratch_name("verify", "a-project-name-of-forty-characters-long", pid=4194304, now=4102444800)
+    assert len(name) <= 63 and name.startswith("mindscape_verify_a_project_name_of_forty__4194304_")
+    found = scratch.parse(name)
+    assert found is not None and (found.kind, found.pid, found.created.year) == ("verify", 4194304, 2100)
+    names = [
+        scratch.scratch_name("restore", "shop", pid=7),
+        scratch.scratch_name("verify", "shop-eu", pid=7),  # another project, whose name starts alike
+        "mindscape_replaced_1a2b3c4d",  # the live database a restore set aside: never a scratch one
+        "mindscape_verify_1a2b3c4d",  # an earlier version's
+        "shop",
+    ]
+    assert scratch.of_project(names, "shop") == [names[0]]
+    assert scratch.of_project(names, "shop", but=names[0]) == []
+    assert scratch.of_earlier_versions(names) == ["mindscape_verify_1a2b3c4d"]

@@ -31,6 +31,7 @@ log = logging.getLogger("mindscape")
 KINDS = ("verify", "restore")
 LOCK_SPACE = 0x6D73  # the first key of our two-key advisory locks: "ms"
 _NAME = re.compile(r"^mindscape_(verify|restore)_([a-z0-9_]+)_(\d+)_(\d+)$")
+_EARLIER = re.compile(r"^mindscape_(verify|restore)_[0-9a-f]{8}$")  # earlier versions: no project, no pid
 
 
 @dataclass(frozen=True)
@@ -58,6 +59,11 @@ def parse(name: str) -> Scratch | None:
         return None
     kind, project, pid, at = match.groups()
     return Scratch(kind, project, int(pid), datetime.fromtimestamp(int(at), UTC))
+
+
+def of_earlier_versions(names: list[str]) -> list[str]:
+    """Pure: scratch databases named by earlier versions (whose project and creator cannot be told)."""
+    return [name for name in names if _EARLIER.match(name)]
 
 
 def of_project(names: list[str], project: str, but: str = "") -> list[str]:
@@ -101,4 +107,9 @@ def drop_stale(conn: psycopg.Connection, project: str, but: str = "") -> list[st
             f"{found.created:%Y-%m-%d %H:%M:%S}Z) that ended without removing it"
         )
         dropped.append(name)
+    for name in of_earlier_versions(names):
+        log.warning(
+            f"database {name} looks like a scratch database an earlier version left (a verify or restore "
+            f"killed midway); if none runs, drop it: DROP DATABASE {name};"
+        )
     return dropped
