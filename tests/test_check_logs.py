@@ -141,3 +141,27 @@ def test_a_busy_container_is_asked_for_a_slice_before_its_last_lines(gate):
     state.stored = {"gateway"}
     assert "(gateway)" in run()
     assert state.engine.asked.count(("shop-gateway", "all")) == 1
+
+
+def test_what_gates_share_is_learnt_once_per_key_and_one_key_never_waits_for_another(tmp_path: Path):
+    """The engine's containers are asked for while the rendering (a slow make) is in progress."""
+    import threading
+
+    from mindscape_ops.check.context import CheckContext
+
+    project = SimpleNamespace(workspace=SimpleNamespace(read_secrets=dict))
+    ctx = CheckContext(project)  # type: ignore[arg-type]
+    containers_known, made = threading.Event(), []
+
+    def render():
+        made.append("rendered")
+        return "files" if containers_known.wait(5) else "waited for the containers in vain"
+
+    slow = threading.Thread(target=lambda: made.append(ctx.once("rendered", render)))
+    slow.start()
+    time.sleep(0.05)  # the rendering holds its key now
+    assert ctx.once("containers", lambda: {"gateway": "running"}) == {"gateway": "running"}
+    containers_known.set()
+    slow.join(5)
+    assert made == ["rendered", "files"]
+    assert ctx.once("rendered", lambda: "again") == "files"  # learnt once
