@@ -1,10 +1,10 @@
-"""A read-only engine client for the fast paths (the no-op `up`, `status`): three GET requests
-over the engine's Unix socket with the standard library, instead of importing the Docker SDK
-and requests (about half the run time of those commands).
+"""A read-only engine client for the fast paths (the no-op `up`, `status`, `check`): GET
+requests over the engine's Unix socket with the standard library, instead of importing the
+Docker SDK and requests (about half the run time of those commands).
 
-It answers what those paths ask (containers, image ids, a container's State) with the same
-types as adapters/docker.Engine. Anything else (a tcp:// or ssh:// DOCKER_HOST, TLS) gets the
-SDK's Engine: `reader()` chooses.
+It answers what those paths ask (containers, image ids, a container's State, the times of its
+output lines) with the same types as adapters/docker.Engine. Anything else (a tcp:// or
+ssh:// DOCKER_HOST, TLS) gets the SDK's Engine: `reader()` chooses.
 """
 
 from __future__ import annotations
