@@ -133,14 +133,17 @@ def test_nothing_due_falls_back_to_the_marker_line(gate):
     assert run() == "by the marker line"
 
 
-def test_a_busy_container_is_asked_for_a_slice_before_its_last_lines(gate):
+def test_a_burst_gets_a_longer_tail_and_a_busy_container_the_seconds_before_its_lines_were_due(gate):
     run, state = gate
     now = time.time()
-    busy = [now - 9] + [now - 3 + i / 1000 for i in range(logs.TAIL + 5)]  # its last lines all newer
-    state.engine = FakeEngine({"shop-gateway": busy})
-    state.stored = {"gateway"}
-    assert "(gateway)" in run()
-    assert state.engine.asked.count(("shop-gateway", "all")) == 1
+    burst = [now - 60] + [now - 1 + i / 1000 for i in range(logs.TAIL + 5)]  # this check's own requests
+    busy = [now - 12 + i / 500 for i in range(12 * 500)]  # 500 lines a second
+    state.engine = FakeEngine({"shop-gateway": burst, "shop-postgres": busy})
+    state.stored = {"gateway", "postgres"}
+    assert "(gateway, postgres)" in run()
+    asked = state.engine.asked
+    assert [tail for c, tail in asked if c == "shop-gateway"] == [logs.TAIL, logs.LONG_TAIL]
+    assert [tail for c, tail in asked if c == "shop-postgres"] == [logs.TAIL, logs.LONG_TAIL, "all"]
 
 
 def test_what_gates_share_is_learnt_once_per_key_and_one_key_never_waits_for_another(tmp_path: Path):

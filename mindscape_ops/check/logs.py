@@ -24,6 +24,7 @@ SETTLE_S = 7.0  # the driver's 5 s batch, its post, and the store's 1 s before a
 LATE_S = 8.0  # more grace (a loaded machine) before a due line that is missing counts as lost
 WINDOW_S = 86400.0  # older lines are not compared: the store keeps at least a day
 TAIL = 50  # lines asked of each container (the engine takes the tail first, then the window)
+LONG_TAIL = 2000
 FIND_MAX_S = 15.0  # the marker: the driver posts every 5 s
 POLL_S = 0.5
 WRITE = 'echo "$0" > /proc/1/fd/1'  # the container's own stdout, which its log driver reads
@@ -108,13 +109,22 @@ def due_lines(ctx: CheckContext, now: float) -> dict[str, float]:
         observed = containers.get(service)
         if observed is None or not observed.running or not ships(ctx.project, service):
             continue
-        since, until = now - WINDOW_S, now - SETTLE_S
-        newest = newest_due(engine.output_times(observed.name, since, until, tail=TAIL), now)
-        if newest is None:  # a busy container: its last lines are all newer; ask for a slice
-            newest = newest_due(engine.output_times(observed.name, max(since, until - SETTLE_S), until), now)
+        newest = newest_line_due(engine, observed.name, now)
         if newest is not None:
             due[service] = newest
     return due
+
+
+def newest_line_due(engine: Any, container: str, now: float) -> float | None:
+    """The engine takes the tail first, then the window: when a container's last lines are all
+    too new (a burst: the gateway's during this very check), a longer tail, then the seconds
+    before they were due (a container that is always busy)."""
+    since, until = now - WINDOW_S, now - SETTLE_S
+    for start, tail in ((since, TAIL), (since, LONG_TAIL), (max(since, until - SETTLE_S), "all")):
+        newest = newest_due(engine.output_times(container, start, until, tail=tail), now)
+        if newest is not None:
+            return newest
+    return None
 
 
 def compare(ctx: CheckContext, base: str, due: Mapping[str, float], now: float) -> str:
