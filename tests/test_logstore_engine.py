@@ -252,6 +252,14 @@ def test_the_store_serves_its_ui_and_counts_what_the_driver_sent(stack):
     root, _ = stack
     with urllib.request.urlopen(f"{store(root)}/select/vmui/", timeout=10) as response:
         assert response.status == 200 and b"<html" in response.read().lower()
+    # a line of this test's own: the store may have restarted since (its counters with it)
+    request_id = f"m-{uuid.uuid4().hex}"
+    request = urllib.request.Request(
+        f"http://127.0.0.1:{state_port(root, 'gateway')}/m", headers={"X-Request-ID": request_id}
+    )
+    with pytest.raises(urllib.error.HTTPError):
+        urllib.request.urlopen(request, timeout=10)
+    assert wait_for(root, f'"event.line.request_id":="{request_id}"')
     with urllib.request.urlopen(f"{store(root)}/metrics", timeout=10) as response:
         metrics = response.read().decode()
     [line] = [m for m in metrics.splitlines() if m.startswith('vl_rows_ingested_total{type="splunk"}')]
