@@ -93,7 +93,7 @@ def test_every_due_line_in_the_store_passes_at_once(gate):
     message = run()
     assert time.monotonic() - started < 0.5 and state.queries == 1
     assert "each of 2 running services" in message and "(gateway, postgres)" in message
-    assert "the freshest is 9 s old" in message
+    assert "the freshest is 9 s old" in message and "nothing due" not in message
     assert "shop-victorialogs" not in {c for c, _ in state.engine.asked}  # its own output is not shipped
 
 
@@ -106,6 +106,11 @@ def test_a_due_line_missing_from_the_store_fails_naming_the_service(gate, monkey
     with pytest.raises(Failed) as failed:
         run()
     assert "postgres's of" in failed.value.message and "gateway" not in failed.value.message
+    state.stored = {"gateway", "postgres"}
+    state.engine.output["shop-gateway"] = [now - 1]  # nothing due from it now
+    assert run().endswith(
+        "(postgres) is in the store by its labels; the freshest is 16 s old; nothing due from gateway"
+    )
     assert "log driver does not deliver" in failed.value.message
 
 

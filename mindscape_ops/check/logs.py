@@ -90,28 +90,28 @@ def ingesting(ctx: CheckContext) -> str:
     if not accepting(ingest):
         raise Failed(f"the log store does not answer at {ingest}, where the engine posts every container's output")
     now = time.time()
-    due = due_lines(ctx, now)
+    newest = due_lines(ctx, now)
+    due = {service: t for service, t in newest.items() if t is not None}
     if not due:
         return by_marker(ctx, base)
-    return compare(ctx, base, due, now)
+    proven = compare(ctx, base, due, now)
+    silent = sorted(service for service, t in newest.items() if t is None)
+    return proven + (f"; nothing due from {', '.join(silent)}" if silent else "")
 
 
-def due_lines(ctx: CheckContext, now: float) -> dict[str, float]:
+def due_lines(ctx: CheckContext, now: float) -> dict[str, float | None]:
     """Per running shipped service, the time of its container's newest line that is due in
-    the store (from the engine's own copy of the output)."""
+    the store (from the engine's own copy of the output); None when it wrote none."""
     from mindscape_ops.adapters.engine_socket import reader
     from mindscape_ops.provision.logstore import ships
 
     containers = ctx.containers()
     engine = reader(timeout=5)
-    due: dict[str, float] = {}
+    due: dict[str, float | None] = {}
     for service in ctx.platform.services.enabled():
         observed = containers.get(service)
-        if observed is None or not observed.running or not ships(ctx.project, service):
-            continue
-        newest = newest_line_due(engine, observed.name, now)
-        if newest is not None:
-            due[service] = newest
+        if observed is not None and observed.running and ships(ctx.project, service):
+            due[service] = newest_line_due(engine, observed.name, now)
     return due
 
 
