@@ -169,6 +169,8 @@ def test_the_logs_gate_fails_when_a_containers_log_driver_does_not_deliver(stack
     """The gateway's container replaced by one like it whose driver posts where nothing listens:
     its lines never reach the store, and the gate names it."""
     root, project = stack
+    a_due_gateway_line(root)
+    assert "gateway" in logs_gate(root)["message"]  # the store holds lines of the gateway's, older ones
     name = f"{project}-gateway"
     original = docker_client.containers.get(name)
     labels, image = original.labels, original.image.tags[0]
