@@ -138,6 +138,19 @@ def test_nothing_due_falls_back_to_the_marker_line(gate):
     assert run() == "by the marker line"
 
 
+def test_output_the_engine_cannot_read_is_nothing_due(gate):
+    """The engine keeps no copy of a shipped container's output when its cache is disabled."""
+    from mindscape_ops.errors import OperationFailed
+
+    run, state = gate
+
+    def unreadable(container, since, until, tail="all"):
+        raise OperationFailed("engine answered 501: configured logging driver does not support reading")
+
+    state.engine.output_times = unreadable
+    assert run() == "by the marker line"
+
+
 def test_a_burst_gets_a_longer_tail_and_a_busy_container_the_seconds_before_its_lines_were_due(gate):
     run, state = gate
     now = time.time()

@@ -19,6 +19,7 @@ from typing import Any
 
 from mindscape_ops.check.context import CheckContext
 from mindscape_ops.check.model import Failed, Gate, Skipped
+from mindscape_ops.errors import OperationFailed
 
 SETTLE_S = 7.0  # the driver's 5 s batch, its post, and the store's 1 s before a row is searchable
 LATE_S = 8.0  # more grace (a loaded machine) before a due line that is missing counts as lost
@@ -111,7 +112,10 @@ def due_lines(ctx: CheckContext, now: float) -> dict[str, float | None]:
     for service in ctx.platform.services.enabled():
         observed = containers.get(service)
         if observed is not None and observed.running and ships(ctx.project, service):
-            due[service] = newest_line_due(engine, observed.name, now)
+            try:
+                due[service] = newest_line_due(engine, observed.name, now)
+            except OperationFailed:  # no copy to read (the engine's cache disabled), or just removed
+                due[service] = None
     return due
 
 
