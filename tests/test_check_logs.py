@@ -105,7 +105,7 @@ def test_a_due_line_missing_from_the_store_fails_naming_the_service(gate, monkey
     state.stored = {"gateway"}
     with pytest.raises(Failed) as failed:
         run()
-    assert "postgres's of" in failed.value.message and "gateway" not in failed.value.message
+    assert "postgres's newest due line, of" in failed.value.message and "gateway" not in failed.value.message
     state.stored = {"gateway", "postgres"}
     state.engine.output["shop-gateway"] = [now - 1]  # nothing due from it now
     assert run().endswith(

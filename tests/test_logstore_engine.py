@@ -188,7 +188,7 @@ def test_the_logs_gate_fails_when_a_containers_log_driver_does_not_deliver(stack
         time.sleep(SETTLE_S + 0.5)
         result = logs_gate(root)
         assert result["status"] == "fail", result
-        assert "gateway's of" in result["message"] and "does not deliver" in result["message"], result
+        assert "gateway's newest due line" in result["message"] and "does not deliver" in result["message"], result
         assert "postgres" not in result["message"], result  # its driver delivers
     finally:
         docker_client.containers.get(name).remove(force=True)

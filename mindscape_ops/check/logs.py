@@ -143,8 +143,10 @@ def compare(ctx: CheckContext, base: str, due: Mapping[str, float], now: float) 
             break
         time.sleep(POLL_S)
     if missing:
-        lines = ", ".join(f"{s}'s of {clock_of(due[s])} UTC ({time.time() - due[s]:.0f} s ago)" for s in missing)
-        raise Failed(f"not in the store: the newest due line of {lines}: its container's log driver does not deliver")
+        lines = "; ".join(
+            f"{s}'s newest due line, of {clock_of(due[s])} UTC ({time.time() - due[s]:.0f} s ago)" for s in missing
+        )
+        raise Failed(f"not in the store: {lines}: the container's log driver does not deliver")
     freshest = now - max(due.values())
     return (
         f"the newest line of each of {len(due)} running services written {SETTLE_S:g} s ago or earlier "
