@@ -162,7 +162,7 @@ def test_the_logs_gate_passes_without_waiting_for_the_drivers_next_post(stack):
     result = logs_gate(root)
     assert result["status"] == "pass", result
     assert "(gateway, postgres)" in result["message"] or "(gateway)" in result["message"], result
-    assert result["duration_ms"] < 1500, result  # the driver posts every 5 s: this did not wait for it
+    assert result["duration_ms"] < 2500, result  # no wait for the driver's next post (every 5 s); a loaded CI runner
 
 
 def test_the_logs_gate_fails_when_a_containers_log_driver_does_not_deliver(stack, docker_client):
