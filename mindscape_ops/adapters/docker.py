@@ -345,6 +345,15 @@ class Engine:
             data = self.api.logs(container, tail=tail, stdout=True, stderr=True, since=since)
         return data.decode("utf-8", "replace")
 
+    def output_times(self, container: str, since: float, until: float, tail: int | str = "all") -> list[float]:
+        """The Unix times of its output lines between `since` and `until`, oldest first (of
+        the last `tail` lines: the engine takes the tail first, then the window)."""
+        with engine_errors(f"reading logs of {container}"):
+            data = self.api.logs(
+                container, stdout=True, stderr=True, timestamps=True, since=since, until=until, tail=tail
+            )
+        return engine_rows.line_times(data)
+
     def follow_logs(self, container: str, tail: int | str = "all") -> Iterator[bytes]:
         with engine_errors(f"reading logs of {container}"):
             yield from self.api.logs(container, tail=tail, stdout=True, stderr=True, stream=True, follow=True)

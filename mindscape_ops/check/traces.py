@@ -12,7 +12,7 @@ from mindscape_ops.check.context import HTTP_TIMEOUT_S, CheckContext
 from mindscape_ops.check.model import Failed, Gate, Skipped
 
 FIND_MAX_S = 10.0
-POLL_S = 0.25
+POLL_S = 0.1  # the collector's batch processor hands spans on every 200 ms
 CHECK_SERVICE = "mindscape-check"
 
 
