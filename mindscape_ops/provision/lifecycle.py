@@ -9,6 +9,7 @@ from typing import Any
 
 from mindscape_ops.adapters.docker import Engine
 from mindscape_ops.errors import OperationFailed
+from mindscape_ops.images.actions import build_for_up
 from mindscape_ops.provision import proof
 from mindscape_ops.provision.convergence import LABEL_PROJECT, LABEL_SERVICE, Action
 from mindscape_ops.provision.desired import (
@@ -80,7 +81,12 @@ def up(
     check_before_up(project, engine, chosen)
     prepared = prepare(project)
     secrets = prepared.secrets
-    image_ids = ensure_images(engine, chosen.values(), lambda service, text: event(service, "pulling", text))
+    image_ids = ensure_images(
+        engine,
+        chosen.values(),
+        lambda service, text: event(service, "pulling", text),
+        build=lambda missing: build_for_up(missing, event),
+    )
     the_plan = make_plan(
         project, engine, chosen, secrets, pick_ports=True, image_ids=image_ids, all_services=not services
     )

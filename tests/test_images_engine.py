@@ -1,0 +1,118 @@
+"""The local images built by the product against a real engine: `up` of a platform whose local
+image is missing builds it first (saying what and how long), `images build` keeps current images,
+waits for a build already running, and `images list` says what is built.
+
+Each test builds under its own tag prefix (MINDSCAPE_LOCAL_IMAGES) and cache (MINDSCAPE_CACHE),
+reusing the Debian base already imported (by `make test`'s setup), and removes its images."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+
+import pytest
+
+from .conftest import REPO, remove_project, run_cli, unique_project
+
+pytestmark = pytest.mark.engine
+
+
+@pytest.fixture
+def prefix(docker_client, local_images, tmp_path: Path):
+    """A tag prefix and cache of this test's own; everything tagged under it removed afterwards."""
+    name = f"mst{uuid.uuid4().hex[:8]}"
+    env = {"MINDSCAPE_LOCAL_IMAGES": name, "MINDSCAPE_CACHE": str(tmp_path / "cache")}
+    yield name, env
+    for image in docker_client.images.list(name=f"{name}/*"):
+        for tag in image.tags:
+            if tag.startswith(f"{name}/"):
+                docker_client.images.remove(tag, force=True)
+
+
+def labels(docker_client, ref: str) -> dict[str, str]:
+    return docker_client.images.get(ref).labels
+
+
+def test_up_builds_the_missing_local_image_of_a_service_it_starts(docker_client, prefix, tmp_path: Path):
+    name, env = prefix
+    project = unique_project("imgup")
+    (tmp_path / "platform.yaml").write_text(
+        f"version: 1\nproject: {project}\nservices:\n  redis: {{image: '{name}/redis:7', port: auto}}\n"
+    )
+    try:
+        up = run_cli("up", cwd=tmp_path, env=env, timeout=600)
+        assert up.returncode == 0, up.stderr
+        assert f"building {name}/redis:7" in up.stderr and "Traceback" not in up.stderr
+        built = labels(docker_client, f"{name}/redis:7")
+        assert built["io.mindscape.service"] == "redis" and built["io.mindscape.package-version"].startswith("5:7.")
+        config = docker_client.images.get(f"{name}/redis:7").attrs["Config"]
+        assert config["Entrypoint"] == ["/usr/local/bin/redis-entrypoint"] and config["Cmd"] == ["redis-server"]
+        assert list(config["Volumes"]) == ["/data"] and config["WorkingDir"] == "/data"
+        running = docker_client.containers.list(filters={"label": f"io.mindscape.project={project}"})
+        assert [c.image.tags for c in running] == [[f"{name}/redis:7"]]
+        # the other services' images are not built: only what this platform starts
+        assert docker_client.images.list(name=f"{name}/postgres") == []
+    finally:
+        remove_project(docker_client, project)
+
+
+def test_images_build_keeps_current_images_and_list_says_what_is_built(docker_client, prefix):
+    name, env = prefix
+    first = run_cli("images", "build", "postgres_exporter", cwd=REPO, env=env, timeout=600)
+    assert first.returncode == 0, first.stderr
+    assert f"built {name}/postgres_exporter:0.11" in first.stderr
+    image = docker_client.images.get(f"{name}/postgres_exporter:0.11").id
+    again = run_cli("images", "build", "postgres_exporter", cwd=REPO, env=env)
+    assert again.returncode == 0 and "up to date" in again.stderr, again.stderr
+    assert docker_client.images.get(f"{name}/postgres_exporter:0.11").id == image
+    listed = run_cli("images", "list", "--json", cwd=REPO, env=env)
+    rows = {row["service"]: row for row in json.loads(listed.stdout)}
+    assert rows["postgres_exporter"]["state"] == "built" and rows["postgres_exporter"]["tag"].startswith(f"{name}/")
+    assert rows["jaeger"]["source"] == "go" and rows["jaeger"]["estimate"] >= 300
+    assert rows["node_exporter"]["state"] == "missing"
+    forced = run_cli("images", "build", "postgres_exporter", "--force", cwd=REPO, env=env, timeout=900)
+    assert forced.returncode == 0, forced.stderr
+
+
+def test_a_second_build_waits_for_the_running_one_and_says_so(prefix):
+    from filelock import FileLock
+
+    name, env = prefix
+    cache = Path(env["MINDSCAPE_CACHE"])
+    cache.mkdir(parents=True)
+    lock = FileLock(str(cache / ".lock"))
+    with lock:  # a build "running" with this cache
+        waiting = subprocess.Popen(
+            [sys.executable, "-m", "mindscape_ops", "images", "build", "node_exporter"],
+            cwd=REPO,
+            env={**os.environ, **env},
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        time.sleep(3)
+        assert waiting.poll() is None  # still waiting
+    _, stderr = waiting.communicate(timeout=600)
+    assert waiting.returncode == 0, stderr
+    assert "another build of the local images is running" in stderr and f"built {name}/node_exporter:1.5" in stderr
+
+
+def test_up_that_cannot_build_says_what_to_run_and_exits_3(docker_client, prefix, tmp_path: Path):
+    """No `go` on PATH and no cached binary: one line naming the command, nothing started."""
+    name, env = prefix
+    project = unique_project("imgno")
+    service = f"  victorialogs: {{image: '{name}/victorialogs:1.52', port: auto}}\n"
+    (tmp_path / "platform.yaml").write_text(f"version: 1\nproject: {project}\nservices:\n{service}")
+    bare = {**env, "PATH": str(Path(sys.executable).parent) + ":/usr/sbin:/usr/bin:/sbin:/bin"}
+    try:
+        up = run_cli("up", cwd=tmp_path, env=bare, timeout=120)
+        assert up.returncode == 3, up.stderr
+        assert "there is no go command" in up.stderr and "mindscape images build victorialogs" in up.stderr
+        assert "Traceback" not in up.stderr
+        assert docker_client.containers.list(all=True, filters={"label": f"io.mindscape.project={project}"}) == []
+    finally:
+        remove_project(docker_client, project)
