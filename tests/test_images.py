@@ -151,13 +151,20 @@ def test_what_is_built_depends_on_the_images_state(recipes):
 
 
 def test_the_estimate_is_said_before_a_build(recipes):
-    said = choice.announcement(recipes["jaeger"], PREFIX, base_cached=True, binary_cached=False)
-    assert said == (
+    wanted = [recipes["jaeger"], recipes["victorialogs"], recipes["redis"], recipes["postgres"]]
+    said = dict(choice.announcement(wanted, PREFIX, base_cached=False, binaries_cached=["victorialogs"]))
+    assert said["jaeger"] == (
         "building mindscape-local/jaeger:2.13.0 from its Go module: about 10 min on 2 cores, once; cached afterwards"
     )
-    assert "about 30 s" in choice.announcement(recipes["victorialogs"], PREFIX, True, False)
-    assert "shared Debian base" in choice.announcement(recipes["redis"], PREFIX, False, False)
-    assert "cached parts" in choice.announcement(recipes["jaeger"], PREFIX, True, True)
+    assert said["victorialogs"] == "building mindscape-local/victorialogs:1.52 from its cached Go binary (seconds)"
+    # one line for the images of the one Debian base, said once
+    assert said[None] == (
+        "building 2 images (redis, postgres) from Debian packages: about 2 min on 2 cores for the shared Debian "
+        "base, once; cached afterwards"
+    )
+    alone = choice.announcement([recipes["redis"]], PREFIX, base_cached=True, binaries_cached=[])
+    assert alone == [(None, "building mindscape-local/redis:7 from the cached Debian base (seconds)")]
+    assert "about 30 s" in dict(choice.announcement([recipes["victorialogs"]], PREFIX, True, []))["victorialogs"]
     assert choice.duration(89) == "89 s" and choice.duration(600) == "10 min"
 
 

@@ -67,20 +67,9 @@ def image_engine(request: pytest.FixtureRequest) -> Iterator[docker.DockerClient
         _engine_unusable(problem)
     # the images examples/local uses, built by the product as a user builds them (not the Go-built
     # trace store: its tests wait for it, tests/conftest.py `go_image`)
+    example = str(REPO / "examples" / "local" / "platform.yaml")
     build = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "mindscape_ops",
-            "-f",
-            str(REPO / "examples" / "local" / "platform.yaml"),
-            "images",
-            "build",
-        ],
-        capture_output=True,
-        text=True,
-        timeout=1200,
-        check=False,
+        [sys.executable, "-m", "mindscape_ops", "-f", example, "images", "build"], capture_output=True, text=True
     )
     if build.returncode == 3:
         _engine_unusable(f"cannot build local images: {build.stderr.strip()}")

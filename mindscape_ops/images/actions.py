@@ -32,7 +32,7 @@ def build(names: Iterable[str], everything: bool, force: bool, images: Iterable[
     if not todo:
         say(f"up to date: {', '.join(r.tag for r in rows)} (--force rebuilds)")
         return []
-    for text in builder.announce(todo).values():
+    for _service, text in builder.announce(todo):
         say(text)
     return builder.build(wanted, force)
 
@@ -49,12 +49,16 @@ def build_for_up(missing: Mapping[str, str], event: Callable[[str, str, str], No
         return []
     started = time.monotonic()
     builder = Builder(lambda text: event(BUILD_ROW, "building", text))
-    services = {image: service for service, image in missing.items()}
+    by_image = {image: service for service, image in missing.items()}
+    service_of = {recipe.service: by_image[recipe.tag(builder.prefix)] for recipe in recipes}
     builder.preflight(recipes)  # exit 3 before anything starts when this machine cannot
-    for recipe, text in zip(recipes, builder.announce(recipes).values(), strict=True):
-        event(services[recipe.tag(builder.prefix)], "building", text)
+    for recipe in recipes:
+        if not recipe.go:
+            event(service_of[recipe.service], "building", f"{recipe.tag(builder.prefix)} from Debian packages")
+    for recipe_name, text in builder.announce(recipes):
+        event(service_of[recipe_name] if recipe_name else BUILD_ROW, "building", text)
     built = builder.build(recipes)
     for recipe in recipes:
-        event(services[recipe.tag(builder.prefix)], "built", recipe.tag(builder.prefix))
+        event(service_of[recipe.service], "built", recipe.tag(builder.prefix))
     event(BUILD_ROW, "built", f"{len(built)} image(s) in {choice.duration(time.monotonic() - started)}")
     return built

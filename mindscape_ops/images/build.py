@@ -58,13 +58,12 @@ class Builder:
             rows.append(Row(recipe, tag, image_hash, choice.state(self.store.labels(tag), image_hash)))
         return rows
 
-    def announce(self, recipes: Iterable[Recipe]) -> dict[str, str]:
-        """What each build will cost, said before it starts (by service)."""
+    def announce(self, recipes: Iterable[Recipe]) -> list[tuple[str | None, str]]:
+        """What the build will cost, said before it starts (choice.announcement)."""
         base_cached = self.store.labels(f"{self.prefix}/base:{self.base_hash}") is not None or self._rootfs_at_hand()
-        return {
-            r.service: choice.announcement(r, self.prefix, base_cached, gobuild.is_built(self.cache, r))
-            for r in recipes
-        }
+        recipes = list(recipes)
+        cached = [r.service for r in recipes if gobuild.is_built(self.cache, r)]
+        return choice.announcement(recipes, self.prefix, base_cached, cached)
 
     def _rootfs_at_hand(self) -> bool:
         return rootfs.rootfs_available(self.store, self.cache, rootfs.rootfs_hash(self.packages))
@@ -104,8 +103,8 @@ class Builder:
 
         self.say = timed
         ticking = threading.Event()
-        tags = ", ".join(r.tag(self.prefix) for r in todo)
-        threading.Thread(target=_tick, args=(ticking, lambda: timed(f"still building {tags}")), daemon=True).start()
+        still = f"still building {todo[0].tag(self.prefix)}" if len(todo) == 1 else f"still building {len(todo)} images"
+        threading.Thread(target=_tick, args=(ticking, lambda: timed(still)), daemon=True).start()
         try:
             with ThreadPoolExecutor(max_workers=1, thread_name_prefix="go-build") as pool:
                 # Go programs compile while the Debian base is made: one needs CPU, the other the network

@@ -65,16 +65,32 @@ def duration(seconds: float) -> str:
     return f"{round(seconds / 60)} min"
 
 
-def announcement(recipe: Recipe, prefix: str, base_cached: bool, binary_cached: bool) -> str:
-    """The line said before a build starts: what, from what, how long, and that it is once."""
-    tag = recipe.tag(prefix)
-    if recipe.go and not binary_cached:
-        return (
-            f"building {tag} from its Go module: about {duration(recipe.estimate)} on 2 cores, once; cached afterwards"
+def announcement(
+    recipes: Iterable[Recipe], prefix: str, base_cached: bool, binaries_cached: Iterable[str]
+) -> list[tuple[str | None, str]]:
+    """The lines said before a build starts: what, from what, how long, and that it is once; by
+    service for the Go programs, one line (service None) for the images of the shared Debian base."""
+    recipes, cached = list(recipes), set(binaries_cached)
+    lines: list[tuple[str | None, str]] = []
+    for recipe in (r for r in recipes if r.go):
+        tag = recipe.tag(prefix)
+        if recipe.service in cached:
+            lines.append((recipe.service, f"building {tag} from its cached Go binary (seconds)"))
+        else:
+            cost = f"about {duration(recipe.estimate)} on 2 cores, once; cached afterwards"
+            lines.append((recipe.service, f"building {tag} from its Go module: {cost}"))
+    debian = [r for r in recipes if not r.go]
+    if debian:
+        what = (
+            debian[0].tag(prefix)
+            if len(debian) == 1
+            else f"{len(debian)} images ({', '.join(r.service for r in debian)})"
         )
-    if not base_cached:
-        return (
-            f"building {tag} from Debian packages: about {duration(DEBIAN_BASE_ESTIMATE)} on 2 cores for the "
-            "shared Debian base, once; cached afterwards"
-        )
-    return f"building {tag} from cached parts (seconds)"
+        if base_cached:
+            lines.append((None, f"building {what} from the cached Debian base (seconds)"))
+        else:
+            cost = (
+                f"about {duration(DEBIAN_BASE_ESTIMATE)} on 2 cores for the shared Debian base, once; cached afterwards"
+            )
+            lines.append((None, f"building {what} from Debian packages: {cost}"))
+    return lines
