@@ -134,7 +134,9 @@ def local_image_refs() -> dict[str, str]:
     import yaml
 
     services = yaml.safe_load((EXAMPLES / "local" / "platform.yaml").read_text())["services"]
-    return {name: settings["image"] for name, settings in services.items()}
+    prefix = os.environ.get("MINDSCAPE_LOCAL_IMAGES")  # images built under another prefix, to test those
+    images = {name: settings["image"] for name, settings in services.items()}
+    return {name: f"{prefix}/{image.split('/', 1)[1]}" if prefix else image for name, image in images.items()}
 
 
 @pytest.fixture(scope="session")

@@ -314,7 +314,8 @@ http {
     )
     url = f"http://127.0.0.1:{host_port(container, '8080/tcp')}/healthz"
     ready_seconds["gateway"] = wait_ready(container, lambda: http_get(url) == (200, "ok\n"), "gateway")
-    assert "GET /healthz" in container.logs(stderr=False).decode()  # access log on stdout
+    # access log on stdout (nginx writes the line once the response is sent: it may come just after)
+    wait_ready(container, lambda: "GET /healthz" in container.logs(stderr=False).decode(), "gateway's access log")
 
 
 def test_pgbouncer_pools_postgres(image_engine, network, postgres: Started, tmp_path) -> None:
