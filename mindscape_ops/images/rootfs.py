@@ -122,15 +122,9 @@ def _debootstrap(store: ImageStore, ref: str, cache: Path, rootfs: str, wanted: 
         # debootstrap installs its own policy-rc.d (exit 101) and a fake start-stop-daemon
         # while it configures packages, so postinst scripts start no services.
         argv = ["debootstrap", *DEBOOTSTRAP_ARGS, f"--include={','.join(wanted)}", SUITE, str(target), mirror]
-        # dpkg syncs every file it unpacks, for a crash of a live system; a rootfs being built is
-        # thrown away on a crash, so it unpacks without (as Docker's own debootstrap script does)
-        unsafe_io = target / "etc" / "dpkg" / "dpkg.cfg.d" / "mindscape-unsafe-io"
-        unsafe_io.parent.mkdir(parents=True)
-        unsafe_io.write_text("force-unsafe-io\n")
         with log.open("w") as out:
             done = subprocess.run(argv, stdout=out, stderr=subprocess.STDOUT, check=False)
         kill_processes_in(target)  # nothing started in the rootfs outlives the build
-        unsafe_io.unlink(missing_ok=True)
         if done.returncode != 0:
             tail = "\n".join(log.read_text(errors="replace").splitlines()[-20:])
             raise OperationFailed(f"debootstrap failed (full log: {log}):\n{tail}")
