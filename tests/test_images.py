@@ -232,3 +232,20 @@ def test_a_cached_go_binary_needs_no_go_rebuild(monkeypatch, tmp_path: Path, rec
     assert gobuild.is_built(tmp_path, recipe) and gobuild.build(tmp_path, recipe) == path
     # another Go version, flags or module version is another binary
     assert gobuild.binary_path(tmp_path, recipe.go, "go1.98") != path
+
+
+class Item:
+    def __init__(self, fixtures: list[str], engine: bool) -> None:
+        self.fixturenames, self.engine = fixtures, engine
+
+    def get_closest_marker(self, name: str):
+        return object() if name == "engine" and self.engine else None
+
+
+def test_engine_free_modules_run_first_and_those_waiting_for_a_go_image_last():
+    """So `make test` overlaps the trace store's background build with the tests that need none."""
+    from .conftest import _run_order
+
+    assert _run_order([Item(["tmp_path"], False)]) == 0
+    assert _run_order([Item([], False), Item(["docker_client"], True)]) == 1  # the module moves whole
+    assert _run_order([Item(["docker_client"], True), Item(["go_image", "docker_client"], True)]) == 2

@@ -35,7 +35,8 @@ def need_go(recipe: Recipe) -> str:
 
 
 def binary_path(cache_root: Path, go: GoProgram, version: str) -> Path:
-    key_text = f"{go.mode} {go.target}@{go.version} ldflags={go.ldflags} replace={' '.join(go.replace)} {version}"
+    # the key the shell builder used (an `echo` of these words), so its cached binaries are found
+    key_text = f"{go.mode} {go.target}@{go.version} ldflags={go.ldflags} replace={' '.join(go.replace)} {version}\n"
     key = hashlib.sha256(key_text.encode()).hexdigest()[:12]
     return cache_root / "go" / "bin" / key / Path(go.binary).name
 
