@@ -114,3 +114,26 @@ def test_up_that_cannot_build_says_what_to_run_and_exits_3(docker_client, prefix
         assert docker_client.containers.list(all=True, filters={"label": f"io.mindscape.project={project}"}) == []
     finally:
         remove_project(docker_client, project)
+
+
+def test_a_rootfs_is_imported_and_cached_in_one_pass_written_then_renamed(docker_client, prefix, tmp_path: Path):
+    """The debootstrapped folder goes into the engine and into the cache from one tar stream; the
+    cache file appears whole (renamed from .partial) and carries the package versions as a label."""
+    from mindscape_ops.adapters.image_build import ImageStore
+    from mindscape_ops.images import rootfs
+
+    name, _env = prefix
+    target, cache = tmp_path / "rootfs", tmp_path / "cache"
+    (target / "etc").mkdir(parents=True)
+    (target / "etc" / "hello").write_text("hello\n")
+    cache.mkdir()
+    (cache / "rootfs-abc123.versions").write_text("redis-server=5:7.0.15-1\nnginx=1.22.1-9\n")
+    store = ImageStore()
+    rootfs._import_and_cache(store, target, f"{name}/base:rootfs-abc123", cache, "abc123")
+    assert sorted(p.name for p in cache.iterdir()) == ["rootfs-abc123.tar", "rootfs-abc123.versions"]
+    found = store.labels(f"{name}/base:rootfs-abc123")
+    assert found == {
+        "io.mindscape.rootfs-hash": "abc123",
+        "io.mindscape.package-versions": "redis-server=5:7.0.15-1,nginx=1.22.1-9",
+    }
+    assert rootfs.kill_processes_in(target) == []  # nothing runs in it
