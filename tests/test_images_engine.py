@@ -75,6 +75,9 @@ def test_images_build_keeps_current_images_and_list_says_what_is_built(docker_cl
     assert rows["postgres_exporter"]["state"] == "built" and rows["postgres_exporter"]["tag"].startswith(f"{name}/")
     assert rows["jaeger"]["source"] == "go" and rows["jaeger"]["estimate"] >= 300
     assert rows["node_exporter"]["state"] == "missing"
+    table = run_cli("images", "list", cwd=REPO, env=env).stdout.splitlines()
+    assert any(line.split()[:3] == [f"{name}/postgres_exporter:0.11", "built", "debian"] for line in table)
+    assert any(line.split()[:3] == [f"{name}/jaeger:2.13.0", "missing", "go"] and "10 min" in line for line in table)
 
 
 def test_a_second_build_waits_for_the_running_one_and_says_so(prefix):
