@@ -108,7 +108,8 @@ def test_up_that_cannot_build_says_what_to_run_and_exits_3(docker_client, prefix
     project = unique_project("imgno")
     service = f"  victorialogs: {{image: '{name}/victorialogs:1.52', port: auto}}\n"
     (tmp_path / "platform.yaml").write_text(f"version: 1\nproject: {project}\nservices:\n{service}")
-    bare = {**env, "PATH": str(Path(sys.executable).parent) + ":/usr/sbin:/usr/bin:/sbin:/bin"}
+    (tmp_path / "bin").mkdir()  # a PATH with no go on it, wherever this machine has one
+    bare = {**env, "PATH": str(tmp_path / "bin")}
     try:
         up = run_cli("up", cwd=tmp_path, env=bare, timeout=120)
         assert up.returncode == 3, up.stderr
