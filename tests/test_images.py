@@ -249,3 +249,14 @@ def test_engine_free_modules_run_first_and_those_waiting_for_a_go_image_last():
     assert _run_order([Item(["tmp_path"], False)]) == 0
     assert _run_order([Item([], False), Item(["docker_client"], True)]) == 1  # the module moves whole
     assert _run_order([Item(["docker_client"], True), Item(["go_image", "docker_client"], True)]) == 2
+
+
+def test_the_repository_script_is_the_products_command():
+    import subprocess
+
+    from .conftest import REPO
+
+    done = subprocess.run([REPO / "scripts" / "build-local-images", "--help"], capture_output=True, text=True)
+    assert done.returncode == 0 and "images build" in done.stdout and "--all" in done.stdout
+    refused = subprocess.run([REPO / "scripts" / "build-local-images", "redis"], capture_output=True, text=True)
+    assert refused.returncode == 2 and "not both" in refused.stderr  # it is --all already

@@ -22,11 +22,11 @@ def platform_images(project) -> list[str]:
 def build(names: Iterable[str], everything: bool, force: bool, images: Iterable[str] | None, say: Say) -> list[str]:
     """`images build`: the named recipes, every one (--all) or the platform's local images; the
     tags built (none when all were current)."""
-    builder = Builder(say)
-    wanted = choice.select(builder.recipes, names, everything, images, builder.prefix)
+    wanted = choice.select(load_recipes(), names, everything, images, namespace())  # bad usage: before the engine
     if not wanted:
-        say(f"nothing to build: the platform uses no {builder.prefix}/* image that has a recipe")
+        say(f"nothing to build: the platform uses no {namespace()}/* image that has a recipe")
         return []
+    builder = Builder(say)
     rows = builder.rows(wanted)
     todo = choice.to_build(wanted, {r.recipe.service: r.state for r in rows}, force)
     if not todo:
