@@ -11,7 +11,6 @@ import json
 import os
 import subprocess
 import sys
-import time
 import uuid
 from pathlib import Path
 
@@ -80,14 +79,15 @@ def test_images_build_keeps_current_images_and_list_says_what_is_built(docker_cl
     assert any(line.split()[:3] == [f"{name}/jaeger:2.13.0", "missing", "go"] and "10 min" in line for line in table)
 
 
-def test_a_second_build_waits_for_the_running_one_and_says_so(prefix):
+def test_a_second_build_waits_for_the_running_one_and_says_so(docker_client, prefix):
     from filelock import FileLock
 
     name, env = prefix
     cache = Path(env["MINDSCAPE_CACHE"])
     cache.mkdir(parents=True)
     lock = FileLock(str(cache / ".lock"))
-    with lock:  # a build "running" with this cache
+    said = []
+    with lock:  # a build "running" with this cache, until the second one says it waits
         waiting = subprocess.Popen(
             [sys.executable, "-m", "mindscape_ops", "images", "build", "node_exporter"],
             cwd=REPO,
@@ -95,11 +95,15 @@ def test_a_second_build_waits_for_the_running_one_and_says_so(prefix):
             stderr=subprocess.PIPE,
             text=True,
         )
-        time.sleep(3)
-        assert waiting.poll() is None  # still waiting
-    _, stderr = waiting.communicate(timeout=600)
-    assert waiting.returncode == 0, stderr
-    assert "another build of the local images is running" in stderr and f"built {name}/node_exporter:1.5" in stderr
+        for line in waiting.stderr:
+            said.append(line)
+            if "another build of the local images is running" in line:
+                break
+        assert waiting.poll() is None, "".join(said)  # still waiting, not done
+        assert docker_client.images.list(name=f"{name}/node_exporter") == []
+    _, rest = waiting.communicate(timeout=600)
+    assert waiting.returncode == 0, "".join(said) + rest
+    assert f"built {name}/node_exporter:1.5" in rest
 
 
 def test_up_that_cannot_build_says_what_to_run_and_exits_3(docker_client, prefix, tmp_path: Path):
