@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from .conftest import REPO, remove_project, run_cli, unique_project
+from .conftest import REPO, need, remove_project, run_cli, unique_project
 
 pytestmark = pytest.mark.engine
 
@@ -145,3 +145,27 @@ def test_a_rootfs_is_imported_and_cached_in_one_pass_written_then_renamed(docker
         "io.mindscape.package-versions": "redis-server=5:7.0.15-1,nginx=1.22.1-9",
     }
     assert rootfs.kill_processes_in(target) == []  # nothing runs in it
+
+
+def test_a_go_program_lands_in_its_image_where_the_recipe_says(docker_client, prefix):
+    """The binary (here a stand-in put in the Go cache) is put into the image, executable, with
+    the recipe's config and the module's provenance as labels."""
+    from mindscape_ops.images import gobuild
+    from mindscape_ops.images.recipe import load_recipes
+
+    if gobuild.go_version() is None:
+        need("no go: the Go cache is keyed by the Go version")
+    name, env = prefix
+    recipe = load_recipes()["victorialogs"]
+    binary = gobuild.binary_path(Path(env["MINDSCAPE_CACHE"]), recipe.go, gobuild.go_version())
+    binary.parent.mkdir(parents=True)
+    binary.write_text('#!/bin/sh\necho stand-in for victoria-logs "$@"\n')
+    built = run_cli("images", "build", "victorialogs", cwd=REPO, env=env, timeout=600)
+    assert built.returncode == 0, built.stderr
+    assert "from its cached Go binary" in built.stderr and f"built {name}/victorialogs:1.52" in built.stderr
+    image = docker_client.images.get(f"{name}/victorialogs:1.52")
+    assert image.labels["io.mindscape.package-version"] == f"go:{recipe.go.target}@{recipe.go.version}"
+    assert image.labels["org.opencontainers.image.version"] == "1.52.1"
+    assert image.attrs["Config"]["Entrypoint"] == ["/victoria-logs-prod"]
+    out = docker_client.containers.run(image.id, remove=True)
+    assert out.decode() == "stand-in for victoria-logs -storageDataPath=/victoria-logs-data\n"
