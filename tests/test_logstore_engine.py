@@ -54,7 +54,7 @@ def state_port(root: Path, service: str) -> int:
 @pytest.fixture(scope="module")
 def stack(docker_client, local_images, tmp_path_factory) -> Iterator[tuple[Path, str]]:
     for image in IMAGES.values():
-        docker_client.images.get(image)  # built by scripts/build-local-images
+        docker_client.images.get(image)  # built by `mindscape images build` (make test: setup-test-env)
     project = unique_project("lg")
     root = tmp_path_factory.mktemp("logstore")
     (root / "platform.yaml").write_text(platform_text(project, store=True))

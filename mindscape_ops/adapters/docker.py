@@ -24,7 +24,8 @@ from mindscape_ops.errors import EnvironmentUnusable, OperationFailed
 from mindscape_ops.provision.convergence import LABEL_PROJECT, Observed
 
 BUILD_HINT = (
-    "build local images with `scripts/build-local-images` (no registry needed), or set `image:` to one you have"
+    "build it here with `mindscape images build SERVICE` (no registry needed; `mindscape images list` names "
+    "the recipes), or set `image:` to one you have"
 )
 
 
