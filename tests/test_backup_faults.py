@@ -176,6 +176,8 @@ def test_a_key_file_others_may_read_is_refused_and_a_binary_one_is_a_clear_error
         "postgresql://u:pw%zz-SECRET@host/db",
         "postgresql://u:p@ss-SECRET@host/db",
         "host=x password=pw-SECRET port",
+        "postgresql://u:pw?x%zz-SECRET@host/db",  # libpq keeps a '?' in the password
+        "postgresql://u:pw/SECRET@host/db",  # libpq would read `u:pw` as host:port
     ],
 )
 def test_a_malformed_database_url_is_a_clear_error_without_its_password(tmp_path, url):
@@ -195,6 +197,19 @@ def test_a_connection_error_quoting_the_url_is_redacted():
     text = 'invalid percent-encoded token: "pw%zz-x" in "postgresql://u:pw%zz-x@h/db"'
     assert redact(text, "postgresql://u:pw%zz-x@h/db") == 'invalid percent-encoded token: "***" in "***"'
     assert "s3cr3t" not in redact("password=s3cr3t rejected", "host=h password=s3cr3t")
+
+
+@pytest.mark.parametrize(
+    "url",
+    ["postgresql://u:pw?x%zz-SECRET@h/db", "postgresql://u:pw#x SECRET@h/db", "postgresql://u:pw/SECRET@h:5432/db"],
+)
+def test_a_password_with_a_slash_question_or_hash_mark_never_reaches_the_message(url):
+    from mindscape_ops.errors import UsageError
+    from mindscape_ops.provision.endpoints import check_database_url
+
+    with pytest.raises(UsageError) as raised:
+        check_database_url(url, "DATABASE_URL")
+    assert "SECRET" not in str(raised.value) and "$DATABASE_URL" in str(raised.value)
 
 
 # -- a read error or another key is no verdict --------------------------------------------------
