@@ -260,3 +260,34 @@ def test_the_repository_script_is_the_products_command():
     assert done.returncode == 0 and "images build" in done.stdout and "--all" in done.stdout
     refused = subprocess.run([REPO / "scripts" / "build-local-images", "redis"], capture_output=True, text=True)
     assert refused.returncode == 2 and "not both" in refused.stderr  # it is --all already
+
+
+@pytest.mark.parametrize("fails_at", ["debootstrap", "chroot"])
+def test_a_failed_or_interrupted_debootstrap_leaves_no_process_running_in_the_rootfs(monkeypatch, tmp_path, fails_at):
+    """Whatever stops the base's making (a failed chroot step, Ctrl-C during debootstrap),
+    a daemon a package script started in the rootfs is killed before the folder goes."""
+    import subprocess
+
+    from mindscape_ops.images import rootfs
+
+    events: list[str] = []
+
+    def run(argv, **_kwargs):
+        events.append(argv[0])
+        if argv[0] == "debootstrap":
+            Path(argv[-2]).mkdir()
+        if argv[0] == fails_at == "debootstrap":
+            raise KeyboardInterrupt
+        if argv[0] == fails_at == "chroot":
+            raise subprocess.CalledProcessError(1, argv)
+        return subprocess.CompletedProcess(argv, 0)
+
+    monkeypatch.setenv("TMPDIR", str(tmp_path))
+    monkeypatch.setattr(rootfs, "_need_debootstrap", lambda say: None)
+    monkeypatch.setattr(rootfs, "find_mirror", lambda suite: "file:///nowhere")
+    monkeypatch.setattr(rootfs.subprocess, "run", run)
+    monkeypatch.setattr(rootfs, "kill_processes_in", lambda root: events.append(f"kill {root.name}"))
+    with pytest.raises((KeyboardInterrupt, OperationFailed)):
+        rootfs._debootstrap(None, "unused/base:rootfs-x", tmp_path, "x", ["ca-certificates"], lambda text: None)
+    assert events[-1] == "kill rootfs", events
+    assert [p.name for p in tmp_path.iterdir()] == ["debootstrap.log"]  # the work folder went

@@ -143,6 +143,7 @@ def _debootstrap(store: ImageStore, ref: str, cache: Path, rootfs: str, wanted: 
         command = " ".join(exc.cmd[:4])
         raise OperationFailed(f"preparing the Debian base failed: {command} exited {exc.returncode}") from None
     finally:
+        kill_processes_in(target)  # also when debootstrap, the chroot or the import failed or was interrupted
         _unmount_under(work)
         shutil.rmtree(work, ignore_errors=True)
 
@@ -192,9 +193,10 @@ def _need_debootstrap(say: Say) -> None:
 def kill_processes_in(root: Path) -> list[int]:
     """Kill every process whose root is `root` (a daemon a package script left running)."""
     killed = []
+    real = os.path.realpath(root)  # the kernel shows a process's root resolved (TMPDIR may be a symlink)
     for proc in Path("/proc").glob("[0-9]*"):
         try:
-            if os.readlink(proc / "root") == str(root):
+            if os.readlink(proc / "root") == real:
                 os.kill(int(proc.name), signal.SIGKILL)
                 killed.append(int(proc.name))
         except OSError:
