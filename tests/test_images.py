@@ -291,3 +291,39 @@ def test_a_failed_or_interrupted_debootstrap_leaves_no_process_running_in_the_ro
         rootfs._debootstrap(None, "unused/base:rootfs-x", tmp_path, "x", ["ca-certificates"], lambda text: None)
     assert events[-1] == "kill rootfs", events
     assert [p.name for p in tmp_path.iterdir()] == ["debootstrap.log"]  # the work folder went
+
+
+class _Importing:
+    """An engine's image store that takes the tarball (or refuses it midway) and keeps track."""
+
+    def __init__(self, refuse: bool) -> None:
+        self.refuse, self.imported, self.removed = refuse, [], []
+
+    def import_tarball(self, chunks, ref, changes) -> None:
+        for _chunk in chunks:
+            if self.refuse:
+                raise OperationFailed("importing: the engine refused")
+        self.imported.append(ref)
+
+    def remove(self, refs) -> list[str]:
+        self.removed += list(refs)
+        return list(refs)
+
+
+@pytest.mark.parametrize("refuse", [False, True])
+def test_a_failed_import_of_the_base_leaves_no_partial_tarball_nor_image(tmp_path: Path, refuse: bool):
+    """tar failing (here: its folder is gone) or the engine refusing: neither the cache nor the
+    engine keeps what was taken, so a later build never finds a base that misses files."""
+    from mindscape_ops.images import rootfs
+
+    cache, target = tmp_path / "cache", tmp_path / "rootfs"
+    cache.mkdir()
+    (cache / "rootfs-x.versions").write_text("redis=5:7.0.15-1\n")
+    if refuse:
+        target.mkdir()
+        (target / "file").write_bytes(b"x" * 100)
+    store = _Importing(refuse)
+    with pytest.raises(OperationFailed):
+        rootfs._import_and_cache(store, target, "p/base:rootfs-x", cache, "x")  # type: ignore[arg-type]
+    assert sorted(p.name for p in cache.iterdir()) == ["rootfs-x.versions"]
+    assert store.imported == store.removed  # what the engine took is removed

@@ -163,12 +163,17 @@ def _import_and_cache(store: ImageStore, target: Path, ref: str, cache: Path, ro
 
     try:
         store.import_tarball(chunks(), ref, _changes(cache, rootfs))
+    except BaseException:
+        partial.unlink(missing_ok=True)  # hundreds of MB no later build would use
+        raise
     finally:
         if tar.poll() is None:  # the engine refused midway: stop reading the rootfs
             tar.kill()
         tar.wait()
     if tar.returncode != 0:
         partial.unlink(missing_ok=True)
+        # what the engine took from a tar that failed may miss files: never a base a later build finds
+        store.remove([ref])
         raise OperationFailed(f"tar of the Debian base exited {tar.returncode}")
     partial.rename(cache / f"rootfs-{rootfs}.tar")
 
