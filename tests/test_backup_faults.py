@@ -358,3 +358,32 @@ def test_scratch_database_names_say_their_project_and_creator():
     assert scratch.of_project(names, "shop") == [names[0]]
     assert scratch.of_project(names, "shop", but=names[0]) == []
     assert scratch.of_earlier_versions(names) == ["mindscape_verify_1a2b3c4d"]
+
+
+# -- names from a manifest, a store or a database are shown as they are ---------------------
+
+
+@pytest.mark.parametrize("command", ["verify", "prune"])
+def test_a_name_holding_a_markup_tag_is_shown_as_it_is_never_a_traceback(tmp_path, monkeypatch, command):
+    """A manifest's table names (anyone with access to the store may write them), a restored
+    database's, an S3 object's: a `[/b]` in one is text, not a closing tag that crashes rich."""
+    from typer.testing import CliRunner
+
+    from mindscape_ops.backup import actions
+    from mindscape_ops.cli import app
+
+    backup_id, odd = "20260102T030000Z-postgres-1a2b", "x[/b]"
+    mismatch = f"{odd}: 1 rows in the manifest, 2 restored"
+    monkeypatch.setattr(
+        actions,
+        "verify",
+        lambda *a, **k: Verification(backup_id, NOW.isoformat(), False, f"differs ({mismatch})", None, [mismatch]),
+    )
+    monkeypatch.setattr(
+        actions, "prune", lambda *a, **k: actions.Pruned({}, {backup_id: odd}, [f"{backup_id}.{odd}"], [odd], True)
+    )
+    monkeypatch.chdir(platform(tmp_path, "marks"))
+    args = ["backup", "verify", backup_id] if command == "verify" else ["backup", "prune", "--dry-run"]
+    result = CliRunner().invoke(app, args, env={"COLUMNS": "200"}, catch_exceptions=False)
+    assert result.exit_code == (1 if command == "verify" else 0), result.output
+    assert odd in result.output and "Traceback" not in result.output
