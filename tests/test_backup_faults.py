@@ -387,3 +387,22 @@ def test_a_name_holding_a_markup_tag_is_shown_as_it_is_never_a_traceback(tmp_pat
     result = CliRunner().invoke(app, args, env={"COLUMNS": "200"}, catch_exceptions=False)
     assert result.exit_code == (1 if command == "verify" else 0), result.output
     assert odd in result.output and "Traceback" not in result.output
+
+
+def test_the_newest_backup_is_the_newest_in_time_whatever_offset_its_manifest_writes():
+    """`created_at` is any aware time (validated as such): a manifest written with another UTC
+    offset than +00:00 is ordered by its moment, not by its text, so `restore` without an id
+    takes the newest backup."""
+    import dataclasses
+    from datetime import timezone
+
+    from mindscape_ops.backup.catalog import newest_first
+    from mindscape_ops.backup.model import Listed
+
+    older = manifest_for("tz", b"data", timedelta(hours=3))
+    newer = manifest_for("tz", b"data", timedelta(hours=1))
+    east = (NOW - timedelta(hours=1)).astimezone(timezone(timedelta(hours=-5)))
+    newer = dataclasses.replace(newer, created_at=east.isoformat(timespec="seconds"))
+    assert newer.created_at < older.created_at  # as text, the newer sorts first
+    ordered = newest_first([Listed(older, None), Listed(newer, None)])
+    assert [item.manifest.id for item in ordered] == [newer.id, older.id]
