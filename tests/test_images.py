@@ -284,12 +284,14 @@ def test_a_failed_or_interrupted_debootstrap_leaves_no_process_running_in_the_ro
 
     monkeypatch.setenv("TMPDIR", str(tmp_path))
     monkeypatch.setattr(rootfs, "_need_debootstrap", lambda say: None)
-    monkeypatch.setattr(rootfs, "find_mirror", lambda suite: "file:///nowhere")
+    monkeypatch.setattr(rootfs, "find_mirror", lambda suite: "https://me:t0ken@deb.example.org/debian")
     monkeypatch.setattr(rootfs.subprocess, "run", run)
     monkeypatch.setattr(rootfs, "kill_processes_in", lambda root: events.append(f"kill {root.name}"))
+    said: list[str] = []
     with pytest.raises((KeyboardInterrupt, OperationFailed)):
-        rootfs._debootstrap(None, "unused/base:rootfs-x", tmp_path, "x", ["ca-certificates"], lambda text: None)
+        rootfs._debootstrap(None, "unused/base:rootfs-x", tmp_path, "x", ["ca-certificates"], said.append)
     assert events[-1] == "kill rootfs", events
+    assert "https://me:***@deb.example.org/debian" in said[0] and "t0ken" not in " ".join(said)  # apt's credentials
     assert [p.name for p in tmp_path.iterdir()] == ["debootstrap.log"]  # the work folder went
 
 

@@ -18,7 +18,7 @@ from pathlib import Path
 
 from mindscape_ops.adapters.image_build import Derived, ImageStore
 from mindscape_ops.errors import EnvironmentUnusable, OperationFailed
-from mindscape_ops.images.mirror import find_mirror
+from mindscape_ops.images.mirror import find_mirror, shown
 from mindscape_ops.images.recipe import HERE, Recipe
 
 SUITE = "bookworm"
@@ -118,7 +118,7 @@ def _debootstrap(store: ImageStore, ref: str, cache: Path, rootfs: str, wanted: 
     work = Path(tempfile.mkdtemp(prefix="mindscape-rootfs.", dir=os.environ.get("TMPDIR", "/var/tmp")))
     target, log = work / "rootfs", cache / "debootstrap.log"
     try:
-        say(f"debootstrap {SUITE} ({len(wanted)} packages) from {mirror}; log: {log}")
+        say(f"debootstrap {SUITE} ({len(wanted)} packages) from {shown(mirror)}; log: {log}")
         # debootstrap installs its own policy-rc.d (exit 101) and a fake start-stop-daemon
         # while it configures packages, so postinst scripts start no services.
         argv = ["debootstrap", *DEBOOTSTRAP_ARGS, f"--include={','.join(wanted)}", SUITE, str(target), mirror]
