@@ -201,7 +201,12 @@ def test_a_connection_error_quoting_the_url_is_redacted():
 
 @pytest.mark.parametrize(
     "url",
-    ["postgresql://u:pw?x%zz-SECRET@h/db", "postgresql://u:pw#x SECRET@h/db", "postgresql://u:pw/SECRET@h:5432/db"],
+    [
+        "postgresql://u:pw?x%zz-SECRET@h/db",
+        "postgresql://u:pw#x SECRET@h/db",
+        "postgresql://u:pw/SECRET@h:5432/db",
+        "postgresql://u:pw?x@SECRET@h/db",  # libpq: password pw?x, host SECRET@h
+    ],
 )
 def test_a_password_with_a_slash_question_or_hash_mark_never_reaches_the_message(url):
     from mindscape_ops.errors import UsageError

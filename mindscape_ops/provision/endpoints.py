@@ -101,6 +101,8 @@ def safe_display(url: str) -> str:
 _USERINFO = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://([^/?#]*)@")
 # ...as libpq reads it: up to the first '@' or '/' (a '?' or '#' in a password stays in it)
 _LIBPQ_USERINFO = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://([^/@]*)@")
+# an '@' in what libpq reads as the host: the password's tail (after a '?' or '#' too)
+_AT_IN_HOST = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://[^/@]*@[^/?]*@")
 # no '@' before the first '/', but one after it (before the query): a '/' in the password, which
 # libpq would read as the end of host:port, putting the password's head in the port
 _SLASH_IN_USERINFO = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://[^/@]*/[^?]*@")
@@ -117,7 +119,7 @@ def check_database_url(url: str, env_name: str) -> None:
     from psycopg.conninfo import conninfo_to_dict
 
     userinfo = _USERINFO.match(url)
-    if userinfo and "@" in userinfo.group(1):
+    if userinfo and "@" in userinfo.group(1) or _AT_IN_HOST.match(url):
         # parsed, the password's tail would become the host name, and appear in connection errors
         raise UsageError(f"${env_name}: the password in the URL holds an '@' that is not percent-encoded", URL_HINT)
     if _SLASH_IN_USERINFO.match(url):
