@@ -176,6 +176,8 @@ def test_a_key_file_others_may_read_is_refused_and_a_binary_one_is_a_clear_error
         "postgresql://u:pw%zz-SECRET@host/db",
         "postgresql://u:p@ss-SECRET@host/db",
         "host=x password=pw-SECRET port",
+        "postgresql://u:pw?x%zz-SECRET@host/db",  # libpq keeps a '?' in the password
+        "postgresql://u:pw/SECRET@host/db",  # libpq would read `u:pw` as host:port
     ],
 )
 def test_a_malformed_database_url_is_a_clear_error_without_its_password(tmp_path, url):
@@ -195,6 +197,24 @@ def test_a_connection_error_quoting_the_url_is_redacted():
     text = 'invalid percent-encoded token: "pw%zz-x" in "postgresql://u:pw%zz-x@h/db"'
     assert redact(text, "postgresql://u:pw%zz-x@h/db") == 'invalid percent-encoded token: "***" in "***"'
     assert "s3cr3t" not in redact("password=s3cr3t rejected", "host=h password=s3cr3t")
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "postgresql://u:pw?x%zz-SECRET@h/db",
+        "postgresql://u:pw#x SECRET@h/db",
+        "postgresql://u:pw/SECRET@h:5432/db",
+        "postgresql://u:pw?x@SECRET@h/db",  # libpq: password pw?x, host SECRET@h
+    ],
+)
+def test_a_password_with_a_slash_question_or_hash_mark_never_reaches_the_message(url):
+    from mindscape_ops.errors import UsageError
+    from mindscape_ops.provision.endpoints import check_database_url
+
+    with pytest.raises(UsageError) as raised:
+        check_database_url(url, "DATABASE_URL")
+    assert "SECRET" not in str(raised.value) and "$DATABASE_URL" in str(raised.value)
 
 
 # -- a read error or another key is no verdict --------------------------------------------------
@@ -343,3 +363,51 @@ def test_scratch_database_names_say_their_project_and_creator():
     assert scratch.of_project(names, "shop") == [names[0]]
     assert scratch.of_project(names, "shop", but=names[0]) == []
     assert scratch.of_earlier_versions(names) == ["mindscape_verify_1a2b3c4d"]
+
+
+# -- names from a manifest, a store or a database are shown as they are ---------------------
+
+
+@pytest.mark.parametrize("command", ["verify", "prune"])
+def test_a_name_holding_a_markup_tag_is_shown_as_it_is_never_a_traceback(tmp_path, monkeypatch, command):
+    """A manifest's table names (anyone with access to the store may write them), a restored
+    database's, an S3 object's: a `[/b]` in one is text, not a closing tag that crashes rich."""
+    from typer.testing import CliRunner
+
+    from mindscape_ops.backup import actions
+    from mindscape_ops.cli import app
+
+    backup_id, odd = "20260102T030000Z-postgres-1a2b", "x[/b]"
+    mismatch = f"{odd}: 1 rows in the manifest, 2 restored"
+    monkeypatch.setattr(
+        actions,
+        "verify",
+        lambda *a, **k: Verification(backup_id, NOW.isoformat(), False, f"differs ({mismatch})", None, [mismatch]),
+    )
+    monkeypatch.setattr(
+        actions, "prune", lambda *a, **k: actions.Pruned({}, {backup_id: odd}, [f"{backup_id}.{odd}"], [odd], True)
+    )
+    monkeypatch.chdir(platform(tmp_path, "marks"))
+    args = ["backup", "verify", backup_id] if command == "verify" else ["backup", "prune", "--dry-run"]
+    result = CliRunner().invoke(app, args, env={"COLUMNS": "200"}, catch_exceptions=False)
+    assert result.exit_code == (1 if command == "verify" else 0), result.output
+    assert odd in result.output and "Traceback" not in result.output
+
+
+def test_the_newest_backup_is_the_newest_in_time_whatever_offset_its_manifest_writes():
+    """`created_at` is any aware time (validated as such): a manifest written with another UTC
+    offset than +00:00 is ordered by its moment, not by its text, so `restore` without an id
+    takes the newest backup."""
+    import dataclasses
+    from datetime import timezone
+
+    from mindscape_ops.backup.catalog import newest_first
+    from mindscape_ops.backup.model import Listed
+
+    older = manifest_for("tz", b"data", timedelta(hours=3))
+    newer = manifest_for("tz", b"data", timedelta(hours=1))
+    east = (NOW - timedelta(hours=1)).astimezone(timezone(timedelta(hours=-5)))
+    newer = dataclasses.replace(newer, created_at=east.isoformat(timespec="seconds"))
+    assert newer.created_at < older.created_at  # as text, the newer sorts first
+    ordered = newest_first([Listed(older, None), Listed(newer, None)])
+    assert [item.manifest.id for item in ordered] == [newer.id, older.id]

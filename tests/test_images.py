@@ -260,3 +260,72 @@ def test_the_repository_script_is_the_products_command():
     assert done.returncode == 0 and "images build" in done.stdout and "--all" in done.stdout
     refused = subprocess.run([REPO / "scripts" / "build-local-images", "redis"], capture_output=True, text=True)
     assert refused.returncode == 2 and "not both" in refused.stderr  # it is --all already
+
+
+@pytest.mark.parametrize("fails_at", ["debootstrap", "chroot"])
+def test_a_failed_or_interrupted_debootstrap_leaves_no_process_running_in_the_rootfs(monkeypatch, tmp_path, fails_at):
+    """Whatever stops the base's making (a failed chroot step, Ctrl-C during debootstrap),
+    a daemon a package script started in the rootfs is killed before the folder goes."""
+    import subprocess
+
+    from mindscape_ops.images import rootfs
+
+    events: list[str] = []
+
+    def run(argv, **_kwargs):
+        events.append(argv[0])
+        if argv[0] == "debootstrap":
+            Path(argv[-2]).mkdir()
+        if argv[0] == fails_at == "debootstrap":
+            raise KeyboardInterrupt
+        if argv[0] == fails_at == "chroot":
+            raise subprocess.CalledProcessError(1, argv)
+        return subprocess.CompletedProcess(argv, 0)
+
+    monkeypatch.setenv("TMPDIR", str(tmp_path))
+    monkeypatch.setattr(rootfs, "_need_debootstrap", lambda say: None)
+    monkeypatch.setattr(rootfs, "find_mirror", lambda suite: "https://me:t0ken@deb.example.org/debian")
+    monkeypatch.setattr(rootfs.subprocess, "run", run)
+    monkeypatch.setattr(rootfs, "kill_processes_in", lambda root: events.append(f"kill {root.name}"))
+    said: list[str] = []
+    with pytest.raises((KeyboardInterrupt, OperationFailed)):
+        rootfs._debootstrap(None, "unused/base:rootfs-x", tmp_path, "x", ["ca-certificates"], said.append)
+    assert events[-1] == "kill rootfs", events
+    assert "https://me:***@deb.example.org/debian" in said[0] and "t0ken" not in " ".join(said)  # apt's credentials
+    assert [p.name for p in tmp_path.iterdir()] == ["debootstrap.log"]  # the work folder went
+
+
+class _Importing:
+    """An engine's image store that takes the tarball (or refuses it midway) and keeps track."""
+
+    def __init__(self, refuse: bool) -> None:
+        self.refuse, self.imported, self.removed = refuse, [], []
+
+    def import_tarball(self, chunks, ref, changes) -> None:
+        for _chunk in chunks:
+            if self.refuse:
+                raise OperationFailed("importing: the engine refused")
+        self.imported.append(ref)
+
+    def remove(self, refs) -> list[str]:
+        self.removed += list(refs)
+        return list(refs)
+
+
+@pytest.mark.parametrize("refuse", [False, True])
+def test_a_failed_import_of_the_base_leaves_no_partial_tarball_nor_image(tmp_path: Path, refuse: bool):
+    """tar failing (here: its folder is gone) or the engine refusing: neither the cache nor the
+    engine keeps what was taken, so a later build never finds a base that misses files."""
+    from mindscape_ops.images import rootfs
+
+    cache, target = tmp_path / "cache", tmp_path / "rootfs"
+    cache.mkdir()
+    (cache / "rootfs-x.versions").write_text("redis=5:7.0.15-1\n")
+    if refuse:
+        target.mkdir()
+        (target / "file").write_bytes(b"x" * 100)
+    store = _Importing(refuse)
+    with pytest.raises(OperationFailed):
+        rootfs._import_and_cache(store, target, "p/base:rootfs-x", cache, "x")  # type: ignore[arg-type]
+    assert sorted(p.name for p in cache.iterdir()) == ["rootfs-x.versions"]
+    assert store.imported == store.removed  # what the engine took is removed

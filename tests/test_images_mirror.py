@@ -126,3 +126,19 @@ def test_no_mirror_host_is_named_anywhere_in_the_repository():
         text = path.read_bytes().decode("utf-8", "replace")
         found += [f"{name}: {m.group(0)}" for m in MIRROR_HOST.finditer(text)]
     assert found == []
+
+
+@pytest.mark.parametrize(
+    ("uri", "said"),
+    [
+        ("https://me:t0ken@deb.example.org/debian", "https://me:***@deb.example.org/debian"),
+        ("https://me:p@ss@deb.example.org/debian", "https://me:***@deb.example.org/debian"),
+        ("http://deb.example.org/debian", "http://deb.example.org/debian"),
+        ("http://deb.example.org/debian/a@b", "http://deb.example.org/debian/a@b"),
+        ("file:/srv/mirror", "file:/srv/mirror"),
+    ],
+)
+def test_a_password_in_the_mirror_is_never_said(uri, said):
+    from mindscape_ops.images.mirror import shown
+
+    assert shown(uri) == said

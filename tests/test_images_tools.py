@@ -88,3 +88,34 @@ def test_a_failed_debootstrap_says_so_and_leaves_no_work_folder(tmp_path: Path, 
     assert said and said[0].startswith("debootstrap bookworm (1 packages) from file://")
     assert list((tmp_path / "tmp").iterdir()) == []  # the work folder went, mounts and all
     assert not list(cache.glob("rootfs-*"))
+
+
+def test_a_process_in_a_rootfs_reached_through_a_symlink_is_killed(tmp_path: Path):
+    """The kernel names a process's root resolved: a TMPDIR through a symlink must not hide it."""
+    import subprocess
+    import time
+
+    if os.geteuid() != 0 or not shutil.which("ldd"):
+        need("root (to chroot) and ldd")
+    real, link = tmp_path / "real" / "rootfs", tmp_path / "link"
+    sleep = Path(shutil.which("sleep") or "/bin/sleep").resolve()
+    libraries = [
+        w
+        for line in subprocess.run(["ldd", sleep], capture_output=True, text=True).stdout.split("\n")
+        for w in line.split()
+        if w.startswith("/")
+    ]
+    for path in [sleep, *map(Path, libraries)]:
+        (real / path.relative_to("/")).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(path, real / path.relative_to("/"))
+    link.symlink_to(tmp_path / "real")
+    daemon = subprocess.Popen(["chroot", str(link / "rootfs"), str(sleep), "60"])
+    try:
+        for _ in range(50):  # until chroot has exec'd sleep inside
+            if os.readlink(f"/proc/{daemon.pid}/root") != "/":
+                break
+            time.sleep(0.05)
+        assert rootfs.kill_processes_in(link / "rootfs") == [daemon.pid]
+        assert daemon.wait(timeout=5) == -9
+    finally:
+        daemon.kill()

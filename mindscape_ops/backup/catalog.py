@@ -10,6 +10,7 @@ that project is named (`--project`).
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
 from mindscape_ops.backup.model import (
@@ -58,7 +59,13 @@ def listing(project: Project, owner: str | None = None) -> list[Listed]:
     if older:
         log.info(f"{len(older)} backup(s) of {owner} in {shared.where}, where earlier versions kept every project's")
     found.update({item.manifest.id: item for item in older})
-    return sorted(found.values(), key=lambda item: (item.manifest.created_at, item.manifest.id), reverse=True)
+    return newest_first(found.values())
+
+
+def newest_first(items: Iterable[Listed]) -> list[Listed]:
+    """Pure: by the moment each was taken (not the text of `created_at`, whose offset may be
+    any), newest first."""
+    return sorted(items, key=lambda item: (item.manifest.created, item.manifest.id), reverse=True)
 
 
 def _read(store: Store, owner: str, is_shared: bool) -> list[Listed]:

@@ -61,7 +61,7 @@ def create(
                 )
                 raise typer.Exit(130) from None
             made.append(manifest)
-            where = actions.store_where(project)
+            where = _text(actions.store_where(project))
             err.print(
                 f"[green]backed up[/] {name}: {manifest.id} ({_size(manifest.size)}, {manifest.duration_s:.1f}s"
                 f"{', encrypted' if manifest.encrypted else ''}) to {where}"
@@ -137,7 +137,7 @@ def restore(
     with audited("backup restore", lock_root(files), id=backup_id, into=into, yes=yes, project=other) as record:
         record.project = project = open_project(files)
         restored = actions.restore(project, backup_id, into, confirm, owner=other)
-    err.print(f"[green]restored[/] {restored.manifest.id} into {restored.target}")
+    err.print(f"[green]restored[/] {restored.manifest.id} into {_text(restored.target)}")
 
 
 @app.command("verify")
@@ -160,11 +160,12 @@ def verify(
     if as_json:
         stdout_json(asdict(result))
     if result.ok:
-        err.print(f"[green]verified[/] {result.id}: {result.detail}")
+        err.print(f"[green]verified[/] {result.id}: {_text(result.detail)}")
     else:
-        err.print(f"[bold red]verification failed:[/] {result.id}: {result.detail}")
+        # the detail and mismatches name tables: of the restored database, and of the manifest
+        err.print(f"[bold red]verification failed:[/] {result.id}: {_text(result.detail)}")
         for line in result.mismatches:
-            err.print(f"  {line}")
+            err.print(f"  {line}", markup=False)
     exit_with(0 if result.ok else 1)
 
 
@@ -189,17 +190,25 @@ def prune(
     verb = "would remove" if dry_run else "removed"
     if dry_run:
         for backup_id, why in result.kept.items():
-            err.print(f"[green]would keep[/] {backup_id}  [dim]{why}[/]")
+            err.print(f"[green]would keep[/] {backup_id}  [dim]{_text(why)}[/]")
     for backup_id, why in result.removed.items():
-        err.print(f"[yellow]{verb}[/] {backup_id}  [dim]{why}[/]")
+        err.print(f"[yellow]{verb}[/] {backup_id}  [dim]{_text(why)}[/]")
     for name in result.leftovers:
-        err.print(f"[yellow]{verb}[/] {name}  [dim]left by an interrupted backup[/]")
+        err.print(f"[yellow]{verb}[/] {_text(name)}  [dim]left by an interrupted backup[/]")
     for name in result.aborted_uploads:
-        err.print(f"[yellow]{'would abort' if dry_run else 'aborted'}[/] the unfinished upload of {name}")
+        err.print(f"[yellow]{'would abort' if dry_run else 'aborted'}[/] the unfinished upload of {_text(name)}")
     err.print(
         f"{verb} {len(result.removed)} backup(s) and {len(result.leftovers)} leftover(s); kept {len(result.kept)}"
         + (" [dim](dry run: nothing was removed)[/]" if dry_run else "")
     )
+
+
+def _text(text: str) -> str:
+    """Text from a store, a manifest or a database, shown as it is (never read as markup: a
+    closing tag in it would end the command in a traceback)."""
+    from rich.markup import escape
+
+    return escape(str(text))
 
 
 def _size(size: float) -> str:

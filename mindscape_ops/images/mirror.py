@@ -96,3 +96,13 @@ def find_mirror(suite: str, env: Mapping[str, str] = os.environ, root: Path = Pa
             f"set {MIRROR_ENV} to the URL of a Debian mirror this machine can reach",
         )
     return found
+
+
+def shown(uri: str) -> str:
+    """Pure: the mirror as said on screen: a password in it (apt takes `https://user:token@host/`)
+    replaced by ***."""
+    scheme, sep, rest = uri.partition("://")
+    userinfo, at, host = rest.rpartition("@") if "@" in rest.split("/", 1)[0] else ("", "", rest)
+    if not sep or not at or ":" not in userinfo:
+        return uri
+    return f"{scheme}://{userinfo.split(':', 1)[0]}:***@{host}"

@@ -18,7 +18,7 @@ from pathlib import Path
 
 from mindscape_ops.adapters.image_build import Derived, ImageStore
 from mindscape_ops.errors import EnvironmentUnusable, OperationFailed
-from mindscape_ops.images.mirror import find_mirror
+from mindscape_ops.images.mirror import find_mirror, shown
 from mindscape_ops.images.recipe import HERE, Recipe
 
 SUITE = "bookworm"
@@ -118,7 +118,7 @@ def _debootstrap(store: ImageStore, ref: str, cache: Path, rootfs: str, wanted: 
     work = Path(tempfile.mkdtemp(prefix="mindscape-rootfs.", dir=os.environ.get("TMPDIR", "/var/tmp")))
     target, log = work / "rootfs", cache / "debootstrap.log"
     try:
-        say(f"debootstrap {SUITE} ({len(wanted)} packages) from {mirror}; log: {log}")
+        say(f"debootstrap {SUITE} ({len(wanted)} packages) from {shown(mirror)}; log: {log}")
         # debootstrap installs its own policy-rc.d (exit 101) and a fake start-stop-daemon
         # while it configures packages, so postinst scripts start no services.
         argv = ["debootstrap", *DEBOOTSTRAP_ARGS, f"--include={','.join(wanted)}", SUITE, str(target), mirror]
@@ -143,6 +143,7 @@ def _debootstrap(store: ImageStore, ref: str, cache: Path, rootfs: str, wanted: 
         command = " ".join(exc.cmd[:4])
         raise OperationFailed(f"preparing the Debian base failed: {command} exited {exc.returncode}") from None
     finally:
+        kill_processes_in(target)  # also when debootstrap, the chroot or the import failed or was interrupted
         _unmount_under(work)
         shutil.rmtree(work, ignore_errors=True)
 
@@ -162,12 +163,17 @@ def _import_and_cache(store: ImageStore, target: Path, ref: str, cache: Path, ro
 
     try:
         store.import_tarball(chunks(), ref, _changes(cache, rootfs))
+    except BaseException:
+        partial.unlink(missing_ok=True)  # hundreds of MB no later build would use
+        raise
     finally:
         if tar.poll() is None:  # the engine refused midway: stop reading the rootfs
             tar.kill()
         tar.wait()
     if tar.returncode != 0:
         partial.unlink(missing_ok=True)
+        # what the engine took from a tar that failed may miss files: never a base a later build finds
+        store.remove([ref])
         raise OperationFailed(f"tar of the Debian base exited {tar.returncode}")
     partial.rename(cache / f"rootfs-{rootfs}.tar")
 
@@ -192,9 +198,10 @@ def _need_debootstrap(say: Say) -> None:
 def kill_processes_in(root: Path) -> list[int]:
     """Kill every process whose root is `root` (a daemon a package script left running)."""
     killed = []
+    real = os.path.realpath(root)  # the kernel shows a process's root resolved (TMPDIR may be a symlink)
     for proc in Path("/proc").glob("[0-9]*"):
         try:
-            if os.readlink(proc / "root") == str(root):
+            if os.readlink(proc / "root") == real:
                 os.kill(int(proc.name), signal.SIGKILL)
                 killed.append(int(proc.name))
         except OSError:

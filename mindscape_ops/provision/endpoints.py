@@ -99,6 +99,13 @@ def safe_display(url: str) -> str:
 
 # scheme://USERINFO@host...: the userinfo runs to the last '@' before the path
 _USERINFO = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://([^/?#]*)@")
+# ...as libpq reads it: up to the first '@' or '/' (a '?' or '#' in a password stays in it)
+_LIBPQ_USERINFO = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://([^/@]*)@")
+# an '@' in what libpq reads as the host: the password's tail (after a '?' or '#' too)
+_AT_IN_HOST = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://[^/@]*@[^/?]*@")
+# no '@' before the first '/', but one after it (before the query): a '/' in the password, which
+# libpq would read as the end of host:port, putting the password's head in the port
+_SLASH_IN_USERINFO = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://[^/@]*/[^?]*@")
 URL_HINT = (
     "use the form postgresql://USER:PASSWORD@HOST:5432/DBNAME (an IPv6 host in brackets: [::1]; "
     "characters like @ : / ? # in the password percent-encoded: @ is %40)"
@@ -112,9 +119,15 @@ def check_database_url(url: str, env_name: str) -> None:
     from psycopg.conninfo import conninfo_to_dict
 
     userinfo = _USERINFO.match(url)
-    if userinfo and "@" in userinfo.group(1):
+    if userinfo and "@" in userinfo.group(1) or _AT_IN_HOST.match(url):
         # parsed, the password's tail would become the host name, and appear in connection errors
         raise UsageError(f"${env_name}: the password in the URL holds an '@' that is not percent-encoded", URL_HINT)
+    if _SLASH_IN_USERINFO.match(url):
+        raise UsageError(
+            f"${env_name}: an '@' after the first '/' of the URL (a '/' in the password that is not "
+            "percent-encoded: %2F)",
+            URL_HINT,
+        )
     try:
         conninfo_to_dict(url)
     except ProgrammingError as exc:
@@ -128,9 +141,10 @@ def redact(text: str, conninfo: str) -> str:
     from psycopg.conninfo import conninfo_to_dict
 
     secrets = {conninfo}
-    if userinfo := _USERINFO.match(conninfo):
-        password = userinfo.group(1).partition(":")[2]
-        secrets |= {password, unquote(password)}
+    for pattern in (_USERINFO, _LIBPQ_USERINFO):
+        if userinfo := pattern.match(conninfo):
+            password = userinfo.group(1).partition(":")[2]
+            secrets |= {password, unquote(password)}
     secrets |= set(re.findall(r"password\s*=\s*('(?:[^'\\]|\\.)*'|[^\s&]+)", conninfo))
     with contextlib.suppress(ProgrammingError):
         secrets.add(str(conninfo_to_dict(conninfo).get("password") or ""))
