@@ -411,3 +411,26 @@ def test_the_newest_backup_is_the_newest_in_time_whatever_offset_its_manifest_wr
     assert newer.created_at < older.created_at  # as text, the newer sorts first
     ordered = newest_first([Listed(older, None), Listed(newer, None)])
     assert [item.manifest.id for item in ordered] == [newer.id, older.id]
+
+
+@pytest.mark.parametrize("kind", ["fifo", "huge"])
+def test_a_fifo_or_a_huge_file_under_a_manifest_name_reads_as_damaged_without_hanging(tmp_path, kind):
+    directory = platform(tmp_path, "odd")
+    space = directory / "backups" / "odd"
+    good = put_backup(space, "odd")
+    bad = manifest_for("odd", b"data", timedelta(days=1))
+    path = space / f"{bad.id}.manifest.json"
+    if kind == "fifo":
+        os.mkfifo(path)  # nobody writes: a plain read would wait for ever
+    else:
+        fields = json.loads(bad.to_json())
+        fields["tables"] = {f"public.t{i}": i for i in range(60_000)}  # valid JSON, over 1 MiB
+        path.write_text(json.dumps(fields))
+    if kind == "huge":  # a FIFO is no file to list; a huge one is listed as damaged
+        result = run_cli("backup", "list", "--json", cwd=directory, timeout=60)
+        assert result.returncode == 0 and "Traceback" not in result.stderr, result.stderr
+        assert [b["id"] for b in json.loads(result.stdout)] == [good]
+        assert f"backups/odd/{bad.id}.manifest.json is damaged" in result.stderr
+    named = run_cli("backup", "verify", bad.id, cwd=directory, timeout=60)  # read by its id
+    assert named.returncode != 0 and "Traceback" not in named.stderr, named.stderr
+    assert "damaged" in named.stderr, named.stderr

@@ -34,7 +34,7 @@ from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from mindscape_ops.backup.stores import ReadFailed
+from mindscape_ops.backup.stores import SMALL_LIMIT, ReadFailed
 from mindscape_ops.errors import EnvironmentUnusable, OperationFailed
 
 if TYPE_CHECKING:
@@ -294,7 +294,8 @@ class S3Store:
 
         with self._errors("reading"):
             try:
-                return self.client.get_object(Bucket=self.bucket, Key=self._key(name))["Body"].read()
+                data = self.client.get_object(Bucket=self.bucket, Key=self._key(name))["Body"].read(SMALL_LIMIT + 1)
+                return b"" if len(data) > SMALL_LIMIT else data  # too big for a manifest: damaged
             except ClientError as exc:
                 if exc.response.get("Error", {}).get("Code") in ("NoSuchKey", "404"):
                     return None

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import stat
 import threading
 from collections.abc import Iterable, Iterator
 from pathlib import Path
@@ -26,6 +27,7 @@ if TYPE_CHECKING:
     from mindscape_ops.workspace.project import Project
 
 PARTIAL = ".partial"
+SMALL_LIMIT = 1 << 20  # a manifest or verification record is a few KiB
 CHUNK = 1 << 20
 FLUSH_EVERY = 32 << 20
 
@@ -101,8 +103,15 @@ class LocalStore:
             raise _read_failed(self.directory / name, exc) from None
 
     def read_small(self, name: str) -> bytes | None:
+        """A manifest or record: a regular file, read up to SMALL_LIMIT bytes (a FIFO or a huge file
+        under that name must not hang or exhaust mindscape: it reads as damaged)."""
         try:
-            return (self.directory / name).read_bytes()
+            fd = os.open(self.directory / name, os.O_RDONLY | os.O_NONBLOCK)
+            with os.fdopen(fd, "rb") as file:
+                if not stat.S_ISREG(os.fstat(fd).st_mode):
+                    return b""
+                data = file.read(SMALL_LIMIT + 1)
+                return b"" if len(data) > SMALL_LIMIT else data
         except FileNotFoundError:
             return None
         except OSError as exc:

@@ -7,6 +7,8 @@ import threading
 import time
 from typing import TYPE_CHECKING
 
+from rich.markup import escape
+
 if TYPE_CHECKING:
     from rich.console import Console
 
@@ -43,7 +45,7 @@ class Progress:
                 elapsed = time.monotonic() - started
                 style = _STYLE.get(state, "cyan")
                 self.console.print(
-                    f"{service:<18} [{style}]{state:<10}[/] {elapsed:5.1f}s  [dim]{detail}[/]",
+                    f"{service:<18} [{style}]{state:<10}[/] {elapsed:5.1f}s  [dim]{escape(detail)}[/]",
                     markup=True,
                     highlight=False,
                 )
@@ -56,5 +58,5 @@ class Progress:
         for service, (state, detail, started) in self.rows.items():
             done = state in ("ready", "failed", "removed", "built")
             elapsed = "" if done else f"{now - started:5.1f}s"
-            table.add_row(service, f"[{_STYLE.get(state, 'cyan')}]{state}[/]", elapsed, f"[dim]{detail}[/]")
+            table.add_row(service, f"[{_STYLE.get(state, 'cyan')}]{state}[/]", elapsed, f"[dim]{escape(detail)}[/]")
         return table
