@@ -133,8 +133,8 @@ def test_round_trip_with_the_compose_export(full, name):
     unescape = lambda text: text.replace("$$", "$")  # noqa: E731 - both formats double a literal $
     assert [unescape(a) for a in container.get("args", [])] == [unescape(a) for a in compose.get("command", [])]
     ready = container["readinessProbe"]
-    if service.probe.kind == "http":
-        assert ready["httpGet"] == {"path": service.probe.path, "port": compose_port}
+    if service.probe.http is not None:
+        assert ready["httpGet"] == {"path": service.probe.http.path, "port": compose_port}
     elif "healthcheck" in compose:
         assert ready["exec"]["command"] == ["sh", "-c", unescape(compose["healthcheck"]["test"][1])]
     else:

@@ -13,9 +13,10 @@ from mindscape_ops.config import load
 from mindscape_ops.config.base import Service
 from mindscape_ops.render.artifacts import render_platform
 from mindscape_ops.render.marker import MARKER
+from mindscape_ops.services.contract import PROBE_MEMBERS, Probe
 from mindscape_ops.services.definition import ServiceDef
 from mindscape_ops.services.registry import BY_NAME, SERVICES
-from mindscape_ops.services.spec import ContainerSpec, Probe, container_specs
+from mindscape_ops.services.spec import ContainerSpec, container_specs
 
 from .conftest import REPO
 
@@ -64,12 +65,38 @@ def test_validates_and_builds_a_container(service: ServiceDef, tmp_path):
         assert secret in service.secrets or any(secret in BY_NAME[d].secrets for d in service.depends_on)
 
 
+def unimplemented(probe: object) -> list[str]:
+    """The members of the Probe protocol a probe lacks or only inherits from the protocol itself
+    (whose bodies are `...`: a `check` that passes without looking)."""
+    missing = []
+    for member in PROBE_MEMBERS:
+        found = next((vars(k)[member] for k in type(probe).__mro__ if member in vars(k)), None)
+        if found is None or found is vars(Probe).get(member):
+            missing.append(member)
+    return missing
+
+
 @every_service
 def test_has_a_readiness_probe(service: ServiceDef):
     probe = service.probe
-    assert isinstance(probe, Probe) and probe.kind in ("postgres", "redis", "http")
-    if probe.kind == "http":
-        assert probe.path.startswith("/")
+    assert isinstance(probe, Probe) and unimplemented(probe) == [], f"{service.name}: {unimplemented(probe)}"
+    assert probe.describe(service.name)
+    if probe.http is not None:
+        assert probe.http.path.startswith("/")
+
+
+def test_a_probe_that_does_not_implement_the_protocol_is_caught():
+    class Inherits(Probe):  # the protocol's `check` would pass without looking
+        def describe(self, service: str) -> str:
+            return "nothing"
+
+    class Lacks:
+        def check(self, host, port, creds):
+            pass
+
+    assert unimplemented(Inherits()) == ["check", "load", "http"]
+    assert unimplemented(Lacks()) == ["describe", "load", "http"]
+    assert unimplemented(BY_NAME["postgres"].probe) == []
 
 
 @every_service

@@ -22,7 +22,7 @@ from mindscape_ops.provision.desired import (
 from mindscape_ops.provision.endpoints import Address, service_address
 from mindscape_ops.provision.execute import Event, Hooks, Outcome, execute
 from mindscape_ops.provision.ownership import workspace_labels
-from mindscape_ops.provision.readiness import Credentials, Wait, probe_once
+from mindscape_ops.provision.readiness import Credentials, Wait
 from mindscape_ops.provision.safety import LABEL_SECRETS, check_before_down, check_before_up, secrets_fingerprint
 from mindscape_ops.services.alertmanager import secret_sources
 from mindscape_ops.services.registry import BY_NAME
@@ -110,14 +110,15 @@ def noop_facts(project: Project, result: UpResult) -> dict[str, Any]:
             "image_id": action.desired.image_id,
             "healthcheck": bool(spec.healthcheck),
         }
-        if not spec.healthcheck:
-            address, probe = service_address(project, action.service), BY_NAME[action.service].probe
+        http = BY_NAME[action.service].probe.http
+        if not spec.healthcheck and http is not None:  # the light path replays HTTP probes only
+            address = service_address(project, action.service)
             facts["probe"] = {
-                "kind": probe.kind,
+                "kind": "http",
                 "host": address.host,
                 "port": address.port,
-                "path": probe.path,
-                "expect": probe.expect,
+                "path": http.path,
+                "expect": http.expect,
             }
         services[action.service] = facts
     return {
@@ -165,7 +166,7 @@ class _UpSteps:
         if not self.wait:
             return lambda: None
         probe, address, creds = BY_NAME[service].probe, self.address(service), self.credentials(service)
-        return lambda: probe_once(probe, address.host, address.port, creds)
+        return lambda: probe.check(address.host, address.port, creds)
 
     def waiting(self, service: str) -> Wait:
         health = self.project.platform.services.enabled()[service].health
@@ -243,7 +244,7 @@ def status(project: Project) -> list[dict[str, Any]]:
     def prober(service: str) -> bool:
         address, creds = service_address(project, service), BY_NAME[service].credentials_for(project.platform, secrets)
         try:
-            probe_once(BY_NAME[service].probe, address.host, address.port, creds)
+            BY_NAME[service].probe.check(address.host, address.port, creds)
         except NotReady:
             return False
         return True

@@ -153,7 +153,7 @@ def probe_http(probe: Any) -> bool:
 
 
 def http_ready(probe: dict[str, Any]) -> bool:
-    from mindscape_ops.provision.readiness import NotReady, check_http
+    from mindscape_ops.services.contract import NotReady, check_http
 
     try:
         check_http(probe["host"], probe["port"], probe["path"], probe["expect"])

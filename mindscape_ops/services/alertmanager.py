@@ -10,8 +10,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from mindscape_ops.config.base import ImageRef, PortSpec, Service
+from mindscape_ops.services.contract import HttpProbe
 from mindscape_ops.services.definition import Artifact, KubeShape, Metrics, ServiceDef, deploy
-from mindscape_ops.services.spec import Mount, Probe, wget_healthcheck
+from mindscape_ops.services.spec import Container, Mount, wget_healthcheck
 
 if TYPE_CHECKING:
     from mindscape_ops.config.models import Platform
@@ -26,8 +27,8 @@ class Alertmanager(Service):
 RECEIVER_SECRETS = ".mindscape/alertmanager"
 
 
-def container(platform: Platform) -> dict:
-    return dict(
+def container(platform: Platform) -> Container:
+    return Container(
         container_port=9093,
         command=("--config.file=/etc/alertmanager/alertmanager.yml", "--storage.path=/alertmanager"),
         volume_target="/alertmanager",
@@ -137,7 +138,7 @@ SERVICE = ServiceDef(
     summary="alert routing to the receivers",
     settings=Alertmanager,
     container=container,
-    probe=Probe("http", "/-/ready"),
+    probe=HttpProbe("/-/ready"),
     metrics=Metrics(9093),
     artifacts=(Artifact("alertmanager/alertmanager.yml.j2", deploy("alertmanager/alertmanager.yml")),),
     prepare=write_receiver_secrets,

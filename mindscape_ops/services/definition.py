@@ -6,14 +6,14 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Literal, Protocol
+from typing import TYPE_CHECKING, Literal, Protocol
 
-from mindscape_ops.services.spec import Probe
+from mindscape_ops.services.contract import Address, BackupHooks, Credentials, Gate, Probe, Wait
+from mindscape_ops.services.spec import Container
 
 if TYPE_CHECKING:
     from mindscape_ops.config.base import Service
     from mindscape_ops.config.models import Platform
-    from mindscape_ops.provision.readiness import Credentials, Wait
     from mindscape_ops.workspace.project import Project
 
 Problem = tuple[tuple[str | int, ...], str]  # (dotted path in platform.yaml, message)
@@ -70,7 +70,7 @@ class UpContext(Protocol):
     project: Project
     secrets: Mapping[str, str]
 
-    def address(self, service: str) -> Any: ...
+    def address(self, service: str) -> Address: ...
     def credentials(self, service: str) -> Credentials: ...
     def waiting(self, service: str) -> Wait: ...
     def event(self, service: str, state: str, detail: str = "") -> None: ...
@@ -80,8 +80,8 @@ class UpContext(Protocol):
 class ServiceDef:
     name: str  # its key under `services:`, and part of its container's name
     settings: type[Service]  # its section of platform.yaml; defaults name the official image
-    container: Callable[[Platform], dict[str, Any]]  # what is particular to its ContainerSpec
-    probe: Probe  # how `up` knows it is really ready
+    container: Callable[[Platform], Container]  # what is particular to its ContainerSpec
+    probe: Probe  # how `up` knows it is really ready (services/contract.py)
     summary: str = ""  # one line: what it is for
     depends_on: tuple[str, ...] = ()  # must be enabled too; started (and ready) first
     secrets: tuple[str, ...] = ()  # keys generated into .mindscape/secrets.env
@@ -98,13 +98,11 @@ class ServiceDef:
     # A service that receives every other container's output: the log driver and its options
     # for the container of the service named (None: that container keeps json-file).
     log_sink: Callable[[Platform, str], tuple[str, dict[str, str]] | None] | None = None
-    # Room for what later work plugs in per service, so it stays in the service's module:
-    backup: Any = None  # how `mindscape backup` dumps and restores it
-    gates: tuple[Any, ...] = ()  # its `mindscape check` quality gates
+    # How `mindscape backup` dumps and restores it (loaded when used: backups need heavy clients)
+    backup: Callable[[], BackupHooks] | None = None
+    gates: tuple[Gate, ...] = ()  # its `mindscape check` quality gates, whatever their group
     kubernetes: KubeShape = KubeShape()  # its shape on Kubernetes (`render --target kubernetes`)
 
     def credentials_for(self, platform: Platform, secrets: Mapping[str, str]) -> Credentials:
         """Who its probe logs in as: its `credentials` hook, or nobody for a service without one."""
-        from mindscape_ops.provision.readiness import Credentials
-
         return self.credentials(platform, secrets) if self.credentials else Credentials()

@@ -8,8 +8,9 @@ from typing import TYPE_CHECKING, Annotated
 
 from mindscape_ops.check.security import GATEWAY_GATES
 from mindscape_ops.config.base import HttpUrl, ImageRef, PortSpec, Service, check_pattern
+from mindscape_ops.services.contract import HttpProbe
 from mindscape_ops.services.definition import Artifact, KubeShape, Problem, ServiceDef, deploy
-from mindscape_ops.services.spec import Mount, Probe
+from mindscape_ops.services.spec import Container, Mount
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
@@ -52,9 +53,9 @@ def tls_mounts(platform: Platform) -> tuple[Mount, ...]:
 REDIRECT_PORT = 8081  # plain HTTP, redirected to HTTPS (security.tls.redirect_port)
 
 
-def container(platform: Platform) -> dict:
+def container(platform: Platform) -> Container:
     redirect = platform.security.tls.redirect_port
-    return dict(
+    return Container(
         container_port=8080,
         extra_ports={REDIRECT_PORT: redirect} if redirect else {},
         command=("nginx", "-g", "daemon off;"),
@@ -115,7 +116,7 @@ SERVICE = ServiceDef(
     summary="nginx in front of the application: headers, CORS, rate limits, audit log",
     settings=Gateway,
     container=container,
-    probe=Probe("http", "/healthz"),
+    probe=HttpProbe("/healthz"),
     artifacts=(Artifact("gateway/nginx.conf.j2", deploy("gateway/nginx.conf")),),
     gates=GATEWAY_GATES,  # its `mindscape check` gates
     problems=problems,

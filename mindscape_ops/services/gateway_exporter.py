@@ -9,8 +9,9 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from mindscape_ops.config.base import ImageRef, PortSpec, Service
+from mindscape_ops.services.contract import HttpProbe
 from mindscape_ops.services.definition import Artifact, KubeShape, Metrics, ServiceDef, deploy
-from mindscape_ops.services.spec import Mount, Probe
+from mindscape_ops.services.spec import Container, Mount
 
 if TYPE_CHECKING:
     from mindscape_ops.config.models import Platform
@@ -23,8 +24,8 @@ class GatewayExporter(Service):
     port: PortSpec = 3903
 
 
-def container(platform: Platform) -> dict:
-    return dict(
+def container(platform: Platform) -> Container:
+    return Container(
         container_port=3903,
         command=(
             "--progs",
@@ -44,7 +45,7 @@ SERVICE = ServiceDef(
     summary="request metrics of the gateway (status, latency) from its access log, by mtail",
     settings=GatewayExporter,
     container=container,
-    probe=Probe("http", "/metrics", expect="mtail"),
+    probe=HttpProbe("/metrics", expect="mtail"),
     metrics=Metrics(3903),
     artifacts=(Artifact("gateway_exporter/gateway.mtail.j2", deploy("gateway_exporter/gateway.mtail")),),
     kubernetes=KubeShape(udp_ports=(SYSLOG_PORT,), udp_senders=("gateway",)),

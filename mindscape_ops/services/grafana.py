@@ -7,8 +7,9 @@ from typing import TYPE_CHECKING
 from mindscape_ops.check.monitoring import GRAFANA_GATES
 from mindscape_ops.config.base import ImageRef, PortSpec, Service
 from mindscape_ops.config.types import Identifier
+from mindscape_ops.services.contract import HttpProbe
 from mindscape_ops.services.definition import Artifact, KubeShape, Metrics, ServiceDef, deploy
-from mindscape_ops.services.spec import Mount, Probe, wget_healthcheck
+from mindscape_ops.services.spec import Container, Mount, wget_healthcheck
 
 if TYPE_CHECKING:
     from mindscape_ops.config.models import Platform
@@ -23,9 +24,9 @@ class Grafana(Service):
     admin_user: Identifier = "admin"
 
 
-def container(platform: Platform) -> dict:
+def container(platform: Platform) -> Container:
     deploy_dir = platform.paths.deploy
-    return dict(
+    return Container(
         container_port=3000,
         environment={
             "GF_SECURITY_ADMIN_USER": platform.services.grafana.admin_user,
@@ -50,7 +51,7 @@ SERVICE = ServiceDef(
     summary="dashboards",
     settings=Grafana,
     container=container,
-    probe=Probe("http", "/api/health", expect='"ok"'),
+    probe=HttpProbe("/api/health", expect='"ok"'),
     depends_on=("prometheus",),
     secrets=("GRAFANA_ADMIN_PASSWORD",),
     metrics=Metrics(3000),

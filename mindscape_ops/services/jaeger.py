@@ -12,8 +12,9 @@ from pydantic import Field
 from mindscape_ops.check.traces import TRACES_GATES
 from mindscape_ops.config.base import ImageRef, PortSpec, Service
 from mindscape_ops.config.types import Duration, Name
+from mindscape_ops.services.contract import HttpProbe
 from mindscape_ops.services.definition import Artifact, KubeShape, Metrics, Problem, ServiceDef, deploy
-from mindscape_ops.services.spec import Mount, Probe, wget_healthcheck
+from mindscape_ops.services.spec import Container, Mount, wget_healthcheck
 
 if TYPE_CHECKING:
     from mindscape_ops.config.models import Platform
@@ -40,10 +41,10 @@ class Jaeger(Service):
     sample_ratio: float = Field(1.0, ge=0, le=1)
 
 
-def container(platform: Platform) -> dict:
+def container(platform: Platform) -> Container:
     jaeger = platform.services.jaeger
     published = {OTLP_GRPC: jaeger.otlp_grpc_port, OTLP_HTTP: jaeger.otlp_http_port}
-    return dict(
+    return Container(
         container_port=QUERY_HTTP,
         extra_ports={inside: host for inside, host in published.items() if host is not None},
         command=(f"--config={CONFIG}",),
@@ -86,7 +87,7 @@ SERVICE = ServiceDef(
     summary="trace store: OTLP in, query API out",
     settings=Jaeger,
     container=container,
-    probe=Probe("http", "/api/services", expect='"data"'),
+    probe=HttpProbe("/api/services", expect='"data"'),
     metrics=Metrics(METRICS),
     artifacts=(
         Artifact("jaeger/config.yaml.j2", deploy("jaeger/config.yaml")),

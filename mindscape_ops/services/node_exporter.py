@@ -9,8 +9,9 @@ from typing import TYPE_CHECKING
 
 from mindscape_ops.backup.metrics import METRICS_DIR
 from mindscape_ops.config.base import ImageRef, PortSpec, Service
+from mindscape_ops.services.contract import HttpProbe
 from mindscape_ops.services.definition import KubeShape, Metrics, ServiceDef
-from mindscape_ops.services.spec import Mount, Probe, wget_healthcheck
+from mindscape_ops.services.spec import Container, Mount, wget_healthcheck
 
 if TYPE_CHECKING:
     from mindscape_ops.config.models import Platform
@@ -33,8 +34,8 @@ class NodeExporter(Service):
     port: PortSpec = 9100
 
 
-def container(platform: Platform) -> dict:
-    return dict(
+def container(platform: Platform) -> Container:
+    return Container(
         container_port=9100,
         command=("--path.rootfs=/host", f"--collector.textfile.directory={TEXTFILE}"),
         # the time of each good backup, written by `mindscape backup create` (BackupTooOld)
@@ -48,7 +49,7 @@ SERVICE = ServiceDef(
     summary="host metrics (disk space) for Prometheus",
     settings=NodeExporter,
     container=container,
-    probe=Probe("http", "/metrics", expect="node_exporter_build_info"),
+    probe=HttpProbe("/metrics", expect="node_exporter_build_info"),
     metrics=Metrics(9100),
     prepare=prepare,
     kubernetes=KubeShape(workload="DaemonSet"),

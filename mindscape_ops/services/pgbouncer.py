@@ -23,15 +23,14 @@ from pydantic import Field
 
 from mindscape_ops.config.base import ImageRef, PortSpec, Service
 from mindscape_ops.services.definition import Artifact, KubeShape, ServiceDef, UpContext, deploy
-from mindscape_ops.services.postgres import INITDB
+from mindscape_ops.services.postgres import INITDB, SelectOne
 from mindscape_ops.services.postgres import credentials as postgres_credentials
-from mindscape_ops.services.spec import Mount, Probe
+from mindscape_ops.services.spec import Container, Mount
 from mindscape_ops.workspace.files import atomic_write, write_if_changed
 
 if TYPE_CHECKING:
     from mindscape_ops.config.models import Platform
-    from mindscape_ops.provision.endpoints import Address
-    from mindscape_ops.provision.readiness import Credentials
+    from mindscape_ops.services.contract import Address, Credentials
     from mindscape_ops.workspace.project import Project
 
 
@@ -45,8 +44,8 @@ class Pgbouncer(Service):
     max_client_conn: int = Field(200, ge=1, le=100000)
 
 
-def container(platform: Platform) -> dict:
-    return dict(
+def container(platform: Platform) -> Container:
+    return Container(
         container_port=6432,
         command=("pgbouncer", "/etc/pgbouncer/pgbouncer.ini"),
         mounts=(
@@ -75,7 +74,7 @@ SERVICE = ServiceDef(
     summary="connection pooling in front of Postgres",
     settings=Pgbouncer,
     container=container,
-    probe=Probe("postgres"),  # SELECT 1 through the pooler
+    probe=SelectOne(),  # SELECT 1 through the pooler
     depends_on=("postgres",),
     artifacts=(Artifact("pgbouncer/pgbouncer.ini.j2", deploy("pgbouncer/pgbouncer.ini")),),
     credentials=postgres_credentials,
@@ -143,7 +142,7 @@ def copy_verifier_from_postgres(project: Project, postgres: Address, creds: Cred
     """On an existing database, trust what Postgres stores (it may predate our init script)."""
     import psycopg
 
-    from mindscape_ops.provision.readiness import NotReady
+    from mindscape_ops.services.contract import NotReady
 
     try:
         with psycopg.connect(

@@ -8,8 +8,9 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from mindscape_ops.config.base import ImageRef, PortSpec, Service
+from mindscape_ops.services.contract import HttpProbe
 from mindscape_ops.services.definition import Metrics, ServiceDef
-from mindscape_ops.services.spec import Probe
+from mindscape_ops.services.spec import Container
 
 if TYPE_CHECKING:
     from mindscape_ops.config.models import Platform
@@ -20,9 +21,9 @@ class PgbouncerExporter(Service):
     port: PortSpec = 9127
 
 
-def container(platform: Platform) -> dict:
+def container(platform: Platform) -> Container:
     user = platform.services.postgres.user
-    return dict(
+    return Container(
         container_port=9127,
         command=(
             f"--pgBouncer.connectionString=postgres://{user}@pgbouncer:6432/pgbouncer?sslmode=disable",
@@ -39,7 +40,7 @@ SERVICE = ServiceDef(
     settings=PgbouncerExporter,
     container=container,
     # the admin console's own pool is listed once the exporter reads SHOW POOLS
-    probe=Probe("http", "/metrics", expect='database="pgbouncer"'),
+    probe=HttpProbe("/metrics", expect='database="pgbouncer"'),
     depends_on=("postgres", "pgbouncer"),  # logs in with the platform user's password
     metrics=Metrics(9127),
 )

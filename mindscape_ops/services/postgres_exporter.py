@@ -5,8 +5,9 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from mindscape_ops.config.base import ImageRef, PortSpec, Service
+from mindscape_ops.services.contract import HttpProbe
 from mindscape_ops.services.definition import Artifact, KubeShape, Metrics, Problem, ServiceDef, deploy
-from mindscape_ops.services.spec import Mount, Probe, wget_healthcheck
+from mindscape_ops.services.spec import Container, Mount, wget_healthcheck
 
 if TYPE_CHECKING:
     from mindscape_ops.config.models import Platform
@@ -21,10 +22,10 @@ class PostgresExporter(Service):
     via_pgbouncer: bool = False
 
 
-def container(platform: Platform) -> dict:
+def container(platform: Platform) -> Container:
     pg = platform.services.postgres
     host = "pgbouncer:6432" if platform.services.postgres_exporter.via_pgbouncer else "postgres:5432"
-    return dict(
+    return Container(
         container_port=9187,
         environment={
             "DATA_SOURCE_URI": f"{host}/{pg.database}?sslmode=disable",
@@ -48,7 +49,7 @@ SERVICE = ServiceDef(
     summary="Postgres metrics for Prometheus",
     settings=PostgresExporter,
     container=container,
-    probe=Probe("http", "/metrics", expect="pg_up 1"),
+    probe=HttpProbe("/metrics", expect="pg_up 1"),
     depends_on=("postgres",),
     metrics=Metrics(9187),
     # its extra queries: the server's start time, for PostgresRestarted

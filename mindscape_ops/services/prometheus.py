@@ -9,8 +9,9 @@ from mindscape_ops.check.monitoring import PROMETHEUS_GATES
 from mindscape_ops.config.base import ImageRef, PortSpec, ScrapeTarget, Service
 from mindscape_ops.config.types import Duration
 from mindscape_ops.services.alertmanager import alerting_warnings
+from mindscape_ops.services.contract import HttpProbe
 from mindscape_ops.services.definition import Artifact, KubeShape, Metrics, ServiceDef, deploy
-from mindscape_ops.services.spec import Mount, Probe, wget_healthcheck
+from mindscape_ops.services.spec import Container, Mount, wget_healthcheck
 
 if TYPE_CHECKING:
     from mindscape_ops.config.models import Platform
@@ -25,8 +26,8 @@ class Prometheus(Service):
     targets: list[ScrapeTarget] = []
 
 
-def container(platform: Platform) -> dict:
-    return dict(
+def container(platform: Platform) -> Container:
+    return Container(
         container_port=9090,
         command=(
             "--config.file=/etc/prometheus/prometheus.yml",
@@ -46,7 +47,7 @@ SERVICE = ServiceDef(
     summary="metrics and alert rules",
     settings=Prometheus,
     container=container,
-    probe=Probe("http", "/-/ready"),
+    probe=HttpProbe("/-/ready"),
     metrics=Metrics(9090),
     artifacts=(
         Artifact("prometheus/prometheus.yml.j2", deploy("prometheus/prometheus.yml")),

@@ -5,8 +5,9 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from mindscape_ops.config.base import ImageRef, PortSpec, Service
+from mindscape_ops.services.contract import HttpProbe
 from mindscape_ops.services.definition import Metrics, ServiceDef
-from mindscape_ops.services.spec import Probe
+from mindscape_ops.services.spec import Container
 
 if TYPE_CHECKING:
     from mindscape_ops.config.models import Platform
@@ -17,8 +18,8 @@ class RedisExporter(Service):
     port: PortSpec = 9121
 
 
-def container(platform: Platform) -> dict:
-    return dict(
+def container(platform: Platform) -> Container:
+    return Container(
         container_port=9121,
         environment={"REDIS_ADDR": "redis://redis:6379"},
         # its password file is a JSON map of addresses, not a plain file: the value goes in as
@@ -33,7 +34,7 @@ SERVICE = ServiceDef(
     summary="Redis metrics for Prometheus",
     settings=RedisExporter,
     container=container,
-    probe=Probe("http", "/metrics", expect="redis_up 1"),
+    probe=HttpProbe("/metrics", expect="redis_up 1"),
     depends_on=("redis",),
     metrics=Metrics(9121),
 )

@@ -12,8 +12,9 @@ from pydantic import Field
 from mindscape_ops.check.logs import LOGS_GATES
 from mindscape_ops.config.base import ImageRef, PortSpec, Service
 from mindscape_ops.config.types import Duration, Size
+from mindscape_ops.services.contract import HttpProbe
 from mindscape_ops.services.definition import Metrics, Problem, ServiceDef
-from mindscape_ops.services.spec import LOG_OPTIONS, Probe, wget_healthcheck
+from mindscape_ops.services.spec import LOG_OPTIONS, Container, wget_healthcheck
 
 if TYPE_CHECKING:
     from mindscape_ops.config.models import Platform
@@ -46,7 +47,7 @@ class VictoriaLogs(Service):
     max_disk: Size = Size("1gb")  # older days are dropped beyond this
 
 
-def container(platform: Platform) -> dict:
+def container(platform: Platform) -> Container:
     vl = platform.services.victorialogs
     command = [
         f"-storageDataPath={DATA}",
@@ -58,7 +59,7 @@ def container(platform: Platform) -> dict:
     ]
     if vl.ingest_port is not None:
         command.append(f"-httpListenAddr=:{INGEST}")
-    return dict(
+    return Container(
         container_port=HTTP,
         extra_ports={INGEST: vl.ingest_port} if vl.ingest_port is not None else {},
         command=tuple(command),
@@ -111,7 +112,7 @@ SERVICE = ServiceDef(
     summary="log store: every container's output, queried with LogsQL",
     settings=VictoriaLogs,
     container=container,
-    probe=Probe("http", "/health"),
+    probe=HttpProbe("/health"),
     metrics=Metrics(HTTP),
     problems=problems,
     log_sink=log_sink,
