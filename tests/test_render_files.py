@@ -7,11 +7,11 @@ from pathlib import Path
 
 import pytest
 
+from mindscape_ops.adapters.files import atomic_write, sha256_text
 from mindscape_ops.errors import OperationFailed
 from mindscape_ops.render.files import Status, apply, compare
 from mindscape_ops.render.jinja import nginx_str, yaml_str
 from mindscape_ops.render.marker import MARKER, with_marker, written_by_us
-from mindscape_ops.workspace.files import atomic_write, sha256_text
 
 A = with_marker("a.yml", "a: 1\n")
 B = with_marker("docs/b.md", "# b\n")

@@ -22,11 +22,11 @@ from mindscape_ops.provision.desired import (
 from mindscape_ops.provision.endpoints import Address, service_address
 from mindscape_ops.provision.execute import Event, Hooks, Outcome, execute
 from mindscape_ops.provision.ownership import workspace_labels
+from mindscape_ops.provision.prepare import Prepared, prepare
 from mindscape_ops.provision.readiness import Credentials, Wait
 from mindscape_ops.provision.safety import LABEL_SECRETS, check_before_down, check_before_up, secrets_fingerprint
 from mindscape_ops.services.alertmanager import secret_sources
 from mindscape_ops.services.registry import BY_NAME
-from mindscape_ops.workspace.prepare import Prepared, prepare
 from mindscape_ops.workspace.project import Project
 
 
@@ -72,8 +72,15 @@ def rendered_overlay(project: Project) -> dict[str, str | None]:
 
 
 def up(
-    project: Project, services: Iterable[str], event: Event, wait: bool = True, timeout: float | None = None
+    project: Project,
+    services: Iterable[str],
+    event: Event,
+    wait: bool = True,
+    timeout: float | None = None,
+    migrate: Callable[[Project], int] | None = None,
 ) -> UpResult:
+    """Converge the platform. `migrate` applies pending migrations (database.migrate_on_up): the
+    CLI passes it in, as migrate/ sits above this layer."""
     services = list(services)
     engine = Engine()
     chosen = select_services(project, services)
@@ -87,7 +94,7 @@ def up(
     check_conflicts(project, engine, the_plan)
     platform = project.platform
     engine.ensure_network(platform.network_name, {LABEL_PROJECT: platform.project})
-    hooks = _UpSteps(project, the_plan, wait, timeout, event).hooks()
+    hooks = _UpSteps(project, the_plan, wait, timeout, event, migrate).hooks()
     outcomes = execute(engine, the_plan.actions, hooks, event)
     if wait:  # with --no-wait nothing was probed, so nothing is proved
         proofs = {o.service: o.proof if o.ok else None for o in outcomes if o.proof or not o.ok}
@@ -138,9 +145,17 @@ class _UpSteps:
     to wait, its volume, and the services' own start hooks (services/). It is the `UpContext`
     those hooks receive."""
 
-    def __init__(self, project: Project, the_plan: Plan, wait: bool, timeout: float | None, event: Event) -> None:
+    def __init__(
+        self,
+        project: Project,
+        the_plan: Plan,
+        wait: bool,
+        timeout: float | None,
+        event: Event,
+        migrate: Callable[[Project], int] | None = None,
+    ) -> None:
         self.project, self.plan, self.wait, self.timeout, self._event = project, the_plan, wait, timeout, event
-        self.secrets = the_plan.secrets
+        self.secrets, self._migrate = the_plan.secrets, migrate
 
     def hooks(self) -> Hooks:
         chosen = [BY_NAME[name] for name in self.plan.specs]
@@ -158,6 +173,9 @@ class _UpSteps:
 
     def address(self, service: str) -> Address:
         return service_address(self.project, service)
+
+    def migrate(self) -> int:
+        return self._migrate(self.project) if self._migrate else 0
 
     def credentials(self, service: str) -> Credentials:
         return BY_NAME[service].credentials_for(self.project.platform, self.secrets)

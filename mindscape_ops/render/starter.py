@@ -7,8 +7,8 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from mindscape_ops.adapters.files import atomic_write, cannot_write
 from mindscape_ops.errors import ConfigError, UsageError
-from mindscape_ops.workspace.files import atomic_write, cannot_write
 from mindscape_ops.workspace.store import ensure_gitignored
 
 

@@ -108,7 +108,7 @@ def write_receiver_secrets(project: Project, secrets: Mapping[str, str]) -> list
     unreadable file) keeps the value written before; with none, the file is empty
     (Alertmanager needs it to start) and sends with it fail: the user hears so now, not at
     the first incident. Returns warnings, those of `alerting_warnings` first."""
-    from mindscape_ops.workspace.files import atomic_write, cannot_write
+    from mindscape_ops.adapters.files import atomic_write, cannot_write
 
     folder = project.workspace.ensure_dir() / "alertmanager"
     try:

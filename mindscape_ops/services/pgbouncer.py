@@ -21,12 +21,12 @@ from typing import TYPE_CHECKING, Literal
 
 from pydantic import Field
 
+from mindscape_ops.adapters.files import atomic_write, write_if_changed
 from mindscape_ops.config.base import ImageRef, PortSpec, Service
 from mindscape_ops.services.definition import Artifact, KubeShape, ServiceDef, UpContext, deploy
 from mindscape_ops.services.postgres import INITDB, SelectOne
 from mindscape_ops.services.postgres import credentials as postgres_credentials
 from mindscape_ops.services.spec import Container, Mount
-from mindscape_ops.workspace.files import atomic_write, write_if_changed
 
 if TYPE_CHECKING:
     from mindscape_ops.config.models import Platform

@@ -107,10 +107,8 @@ def prepare(project: Project, secrets: Mapping[str, str]) -> list[str]:
 def migrate_on_up(up: UpContext) -> None:
     if not up.project.platform.database.migrate_on_up:
         return
-    from mindscape_ops.migrate import apply_pending
-
     up.event("postgres", "migrating", "database.migrate_on_up")
-    count = apply_pending(up.project, echo=lambda text: None)
+    count = up.migrate()
     up.event("postgres", "migrated", f"{count} migration(s) applied")
 
 

@@ -56,7 +56,7 @@ def container(platform: Platform) -> Container:
 def write_users_acl(project: Project, secrets: Mapping[str, str]) -> list[str]:
     """The default user's ACL with the sha256 of its password (Redis' `#<hash>` form): neither
     the config nor the command line nor the environment holds the password itself."""
-    from mindscape_ops.workspace.files import write_if_changed
+    from mindscape_ops.adapters.files import write_if_changed
 
     digest = hashlib.sha256(secrets["REDIS_PASSWORD"].encode()).hexdigest()
     write_if_changed(project.root / USERS_ACL, f"user default on #{digest} ~* &* +@all\n")
