@@ -8,7 +8,7 @@ from pathlib import Path
 
 import yaml
 
-from mindscape_ops.config import load
+from mindscape_ops.config.loader import load
 from mindscape_ops.config.models import Platform
 from mindscape_ops.render.artifacts import render_platform
 from mindscape_ops.services.registry import SERVICES

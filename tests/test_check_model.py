@@ -150,7 +150,7 @@ def test_expected_headers_match_what_the_gateway_template_writes():
     """Every literal `add_header NAME "value"` in the rendered nginx.conf is what the gate expects."""
     import re
 
-    from mindscape_ops.config import load
+    from mindscape_ops.config.loader import load
     from mindscape_ops.render import render_platform
 
     from .conftest import EXAMPLES

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from mindscape_ops.config import load
+from mindscape_ops.config.loader import load
 from mindscape_ops.provision.readiness import Credentials, NotReady
 from mindscape_ops.services.registry import BY_NAME
 from mindscape_ops.services.spec import container_specs

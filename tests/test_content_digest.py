@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from mindscape_ops.adapters.files import content_digest
-from mindscape_ops.config import load
+from mindscape_ops.config.loader import load
 from mindscape_ops.provision.convergence import LABEL_CONFIG_HASH, LABEL_CONFIG_PARTS, Kind, Observed
 from mindscape_ops.provision.desired import make_plan
 from mindscape_ops.services.spec import ContainerSpec, Mount, container_specs

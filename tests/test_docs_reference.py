@@ -20,9 +20,9 @@ from pydantic import BaseModel, TypeAdapter, ValidationError
 from pydantic.fields import FieldInfo
 from pydantic_core import PydanticUndefined, to_jsonable_python
 
-from mindscape_ops.config.base import Service
 from mindscape_ops.config.loader import _unwrap
 from mindscape_ops.config.models import Platform
+from mindscape_ops.settings.base import Service
 
 DOC = Path(__file__).resolve().parent.parent / "docs" / "platform-yaml.md"
 HEADER = ["key", "type", "default", "what it does"]

@@ -322,7 +322,7 @@ def test_the_docker_path_never_loads_the_kubernetes_client():
     code = (
         "import sys, mindscape_ops.cli, mindscape_ops.cli.lifecycle, mindscape_ops.cli.project, "
         "mindscape_ops.provision.noop;"
-        "from mindscape_ops.config import load; from mindscape_ops.render.artifacts import render_platform;"
+        "from mindscape_ops.config.loader import load; from mindscape_ops.render.artifacts import render_platform;"
         "render_platform(load([sys.argv[1]], env={}).platform);"
         "print(sorted(m for m in sys.modules if m.split('.')[0] == 'kubernetes' or 'render.kubernetes' in m))"
     )

@@ -11,7 +11,7 @@ import pytest
 import yaml
 
 from mindscape_ops.check import traces
-from mindscape_ops.config import load
+from mindscape_ops.config.loader import load
 from mindscape_ops.errors import ConfigError
 from mindscape_ops.render.artifacts import render_platform
 from mindscape_ops.services.jaeger import otlp_endpoint

@@ -9,14 +9,14 @@ from pathlib import Path
 import pytest
 import yaml
 
-from mindscape_ops.config import load
-from mindscape_ops.config.base import Service
+from mindscape_ops.config.loader import load
 from mindscape_ops.render.artifacts import render_platform
 from mindscape_ops.render.marker import MARKER
 from mindscape_ops.services.contract import PROBE_MEMBERS, Probe
 from mindscape_ops.services.definition import ServiceDef
 from mindscape_ops.services.registry import BY_NAME, SERVICES
 from mindscape_ops.services.spec import ContainerSpec, container_specs
+from mindscape_ops.settings.base import Service
 
 from .conftest import REPO
 

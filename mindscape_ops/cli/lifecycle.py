@@ -286,10 +286,10 @@ def logs(
     files: FilesOption = None,
 ) -> None:
     """Show a service's logs: from the log store when it runs, else the engine's."""
-    from mindscape_ops.config.types import Duration
     from mindscape_ops.errors import UsageError
     from mindscape_ops.provision import lifecycle
     from mindscape_ops.provision.logstore import AUDIT_SERVICE, as_text, audit_rows, engine_since, read_store
+    from mindscape_ops.settings.types import Duration
 
     if tail != "all" and not tail.isdigit():
         raise UsageError(f"--tail {tail!r}: expected a number or all")

@@ -17,7 +17,7 @@ from mindscape_ops.render.files import FileChange, Status, apply, compare
 from mindscape_ops.workspace.store import Workspace
 
 if TYPE_CHECKING:  # the no-op `up` imports render.resources: it must not load the models
-    from mindscape_ops.config import LoadedPlatform
+    from mindscape_ops.config.loader import LoadedPlatform
 
 __all__ = ["FileChange", "Status", "fingerprint", "preview", "write"]
 

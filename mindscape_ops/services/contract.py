@@ -13,6 +13,7 @@ their own in their modules.
 from __future__ import annotations
 
 import http.client
+import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal, Protocol, runtime_checkable
@@ -56,6 +57,32 @@ class Wait:
 
 
 # -- readiness ------------------------------------------------------------------------------------
+
+
+def wait_until_ready(
+    attempt: Callable[[], None],
+    wait: Wait,
+    still_alive: Callable[[], str | None] = lambda: None,
+    clock: Callable[[], float] = time.monotonic,
+    sleep: Callable[[float], None] = time.sleep,
+) -> float:
+    """Poll `attempt` until it passes; return seconds waited. `still_alive` returns a reason
+    when the container has died, which ends the wait at once. Raises NotReady on timeout."""
+    started = clock()
+    deadline = started + wait.start_period + wait.timeout
+    last = "no answer yet"
+    while True:
+        try:
+            attempt()
+            return clock() - started
+        except NotReady as exc:
+            last = str(exc)
+        dead = still_alive()
+        if dead:
+            raise NotReady(dead)
+        if clock() >= deadline:
+            raise NotReady(f"not ready after {wait.start_period + wait.timeout:g}s; last check: {last}")
+        sleep(wait.interval)
 
 
 @runtime_checkable
@@ -172,6 +199,10 @@ class Gate:
 
 
 # -- backups --------------------------------------------------------------------------------------
+
+# Where `mindscape backup create` writes the time of each good backup, relative to the project
+# root; the host's metrics exporter reads it with its textfile collector (BackupTooOld).
+METRICS_DIR = ".mindscape/metrics"
 
 Chunks = Callable[[], Iterable[bytes]]  # opens the backup's bytes, checked as they pass
 

@@ -12,8 +12,8 @@ from mindscape_ops.services.contract import Address, BackupHooks, Credentials, G
 from mindscape_ops.services.spec import Container
 
 if TYPE_CHECKING:
-    from mindscape_ops.config.base import Service
     from mindscape_ops.config.models import Platform
+    from mindscape_ops.settings.base import Service
     from mindscape_ops.workspace.project import Project
 
 Problem = tuple[tuple[str | int, ...], str]  # (dotted path in platform.yaml, message)

@@ -7,10 +7,10 @@ import re
 from typing import TYPE_CHECKING, Annotated
 
 from mindscape_ops.check.security import GATEWAY_GATES
-from mindscape_ops.config.base import HttpUrl, ImageRef, PortSpec, Service, check_pattern
 from mindscape_ops.services.contract import HttpProbe
 from mindscape_ops.services.definition import Artifact, KubeShape, Problem, ServiceDef, deploy
 from mindscape_ops.services.spec import Container, Mount
+from mindscape_ops.settings.base import HttpUrl, ImageRef, PortSpec, Service, check_pattern
 
 if TYPE_CHECKING:
     from collections.abc import Mapping

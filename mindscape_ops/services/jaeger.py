@@ -10,11 +10,11 @@ from typing import TYPE_CHECKING, Annotated, Literal
 from pydantic import Field
 
 from mindscape_ops.check.traces import TRACES_GATES
-from mindscape_ops.config.base import ImageRef, PortSpec, Service
-from mindscape_ops.config.types import Duration, Name
 from mindscape_ops.services.contract import HttpProbe
 from mindscape_ops.services.definition import Artifact, KubeShape, Metrics, Problem, ServiceDef, deploy
 from mindscape_ops.services.spec import Container, Mount, wget_healthcheck
+from mindscape_ops.settings.base import ImageRef, PortSpec, Service
+from mindscape_ops.settings.types import Duration, Name
 
 if TYPE_CHECKING:
     from mindscape_ops.config.models import Platform

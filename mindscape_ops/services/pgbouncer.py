@@ -22,15 +22,15 @@ from typing import TYPE_CHECKING, Literal
 from pydantic import Field
 
 from mindscape_ops.adapters.files import atomic_write, write_if_changed
-from mindscape_ops.config.base import ImageRef, PortSpec, Service
+from mindscape_ops.services.contract import Address, Credentials, NotReady, wait_until_ready
 from mindscape_ops.services.definition import Artifact, KubeShape, ServiceDef, UpContext, deploy
 from mindscape_ops.services.postgres import INITDB, SelectOne
 from mindscape_ops.services.postgres import credentials as postgres_credentials
 from mindscape_ops.services.spec import Container, Mount
+from mindscape_ops.settings.base import ImageRef, PortSpec, Service
 
 if TYPE_CHECKING:
     from mindscape_ops.config.models import Platform
-    from mindscape_ops.services.contract import Address, Credentials
     from mindscape_ops.workspace.project import Project
 
 
@@ -63,8 +63,6 @@ def prepare(project: Project, secrets: Mapping[str, str]) -> list[str]:
 
 def userlist_from_postgres(up: UpContext) -> None:
     """Before pgbouncer starts: the verifier Postgres really holds (postgres is started first)."""
-    from mindscape_ops.provision.readiness import wait_until_ready
-
     address, creds = up.address("postgres"), up.credentials("postgres")
     wait_until_ready(lambda: copy_verifier_from_postgres(up.project, address, creds), up.waiting("postgres"))
 
@@ -141,8 +139,6 @@ def ensure_pooler_files(root: Path, user: str, password: str) -> None:
 def copy_verifier_from_postgres(project: Project, postgres: Address, creds: Credentials) -> None:
     """On an existing database, trust what Postgres stores (it may predate our init script)."""
     import psycopg
-
-    from mindscape_ops.services.contract import NotReady
 
     try:
         with psycopg.connect(

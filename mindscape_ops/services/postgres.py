@@ -9,11 +9,11 @@ from typing import TYPE_CHECKING, Annotated
 
 from pydantic import model_validator
 
-from mindscape_ops.config.base import ImageRef, PortSpec, Service, check_pattern
-from mindscape_ops.config.types import Identifier, check_single_line
 from mindscape_ops.services.contract import Credentials, NotReady
 from mindscape_ops.services.definition import KubeShape, ServiceDef, UpContext
 from mindscape_ops.services.spec import Container, Mount
+from mindscape_ops.settings.base import ImageRef, PortSpec, Service, check_pattern
+from mindscape_ops.settings.types import Identifier, check_single_line
 
 if TYPE_CHECKING:
     from mindscape_ops.config.models import Platform

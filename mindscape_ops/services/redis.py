@@ -6,11 +6,11 @@ import hashlib
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Literal
 
-from mindscape_ops.config.base import ImageRef, PortSpec, Service
-from mindscape_ops.config.types import Size
 from mindscape_ops.services.contract import Credentials, Failed, Gate, NotReady
 from mindscape_ops.services.definition import Artifact, KubeShape, ServiceDef, deploy
 from mindscape_ops.services.spec import Container, Mount
+from mindscape_ops.settings.base import ImageRef, PortSpec, Service
+from mindscape_ops.settings.types import Size
 
 if TYPE_CHECKING:
     from mindscape_ops.config.models import Platform

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from mindscape_ops.config.base import ImageRef, PortSpec, Service
 from mindscape_ops.services.contract import HttpProbe
 from mindscape_ops.services.definition import Metrics, ServiceDef
 from mindscape_ops.services.spec import Container
+from mindscape_ops.settings.base import ImageRef, PortSpec, Service
 
 if TYPE_CHECKING:
     from mindscape_ops.config.models import Platform

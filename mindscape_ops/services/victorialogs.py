@@ -10,11 +10,11 @@ from typing import TYPE_CHECKING, Annotated
 from pydantic import Field
 
 from mindscape_ops.check.logs import LOGS_GATES
-from mindscape_ops.config.base import ImageRef, PortSpec, Service
-from mindscape_ops.config.types import Duration, Size
 from mindscape_ops.services.contract import HttpProbe
 from mindscape_ops.services.definition import Metrics, Problem, ServiceDef
 from mindscape_ops.services.spec import LOG_OPTIONS, Container, wget_healthcheck
+from mindscape_ops.settings.base import ImageRef, PortSpec, Service
+from mindscape_ops.settings.types import Duration, Size
 
 if TYPE_CHECKING:
     from mindscape_ops.config.models import Platform
