@@ -10,12 +10,11 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from mindscape_ops.check.model import Failed, Skipped
+from mindscape_ops.services.contract import HTTP_TIMEOUT_S
 
 if TYPE_CHECKING:
     from mindscape_ops.services.contract import Address, Credentials
     from mindscape_ops.workspace.project import Project
-
-HTTP_TIMEOUT_S = 3.0
 
 
 class CheckContext:
