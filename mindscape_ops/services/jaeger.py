@@ -53,6 +53,7 @@ def container(platform: Platform) -> Container:
         mounts=(Mount(f"{platform.paths.deploy}/jaeger/config.yaml", CONFIG),),
         volume_target=BADGER_DIR if jaeger.storage == "badger" else None,
         healthcheck=wget_healthcheck(HEALTH, "/status"),
+        also_listens=(METRICS, HEALTH),  # its own metrics (config.yaml), the health check's extension
     )
 
 

@@ -62,6 +62,10 @@ class Container:
     mounts: tuple[Mount, ...] = ()
     healthcheck: tuple[str, ...] = ()  # Docker HEALTHCHECK test; () when the image has no shell
     reach_host: bool = False  # add host.docker.internal -> host gateway
+    # Ports it also listens on, on the platform network only (not published): where Prometheus
+    # scrapes it when that is not `container_port`. Declared, not part of the spec: nothing runs
+    # differently for it; the contract test holds `ServiceDef.metrics` to it.
+    also_listens: tuple[int, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -181,7 +185,7 @@ def container_specs(platform: Platform) -> dict[str, ContainerSpec]:
 
 def _fields(container: Container) -> dict[str, Any]:
     """A Container's fields, shallowly (dataclasses.asdict would copy the Mounts into dicts)."""
-    return {f.name: getattr(container, f.name) for f in dataclasses.fields(container)}
+    return {f.name: getattr(container, f.name) for f in dataclasses.fields(container) if f.name != "also_listens"}
 
 
 def required_secrets(platform: Platform) -> tuple[str, ...]:
