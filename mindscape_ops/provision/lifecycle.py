@@ -25,8 +25,7 @@ from mindscape_ops.provision.ownership import workspace_labels
 from mindscape_ops.provision.prepare import Prepared, prepare
 from mindscape_ops.provision.readiness import Credentials, Wait
 from mindscape_ops.provision.safety import LABEL_SECRETS, check_before_down, check_before_up, secrets_fingerprint
-from mindscape_ops.services.alertmanager import secret_sources
-from mindscape_ops.services.registry import BY_NAME
+from mindscape_ops.services.registry import BY_NAME, SERVICES
 from mindscape_ops.workspace.project import Project
 
 
@@ -128,12 +127,14 @@ def noop_facts(project: Project, result: UpResult) -> dict[str, Any]:
                 "expect": http.expect,
             }
         services[action.service] = facts
+    # every registered service's, enabled or not, as the no-op `up` has always watched them
+    inputs = [service.inputs(project.platform) for service in SERVICES if service.inputs]
     return {
-        # Alertmanager's secrets come from these variables and files (a changed one is not a no-op)
-        "env_names": sorted({env for _, env, _ in secret_sources(project.platform) if env}),
+        # the variables and files services' prepare hooks read (a changed one is not a no-op)
+        "env_names": sorted({env for found in inputs for env in found.variables}),
         "mounts": sorted(
             {m.source for a in result.actions if a.desired for m in a.desired.spec.mounts if not (m.host or m.live)}
-            | {path for _, _, path in secret_sources(project.platform) if path}
+            | {path for found in inputs for path in found.files}
         ),
         "project": project.platform.project,
         "services": services,

@@ -9,7 +9,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from mindscape_ops.services.contract import HttpProbe
+from mindscape_ops.services.contract import HttpProbe, Inputs
 from mindscape_ops.services.definition import Artifact, KubeShape, Metrics, ServiceDef, deploy
 from mindscape_ops.services.spec import Container, Mount, wget_healthcheck
 from mindscape_ops.settings.base import ImageRef, PortSpec, Service
@@ -59,6 +59,12 @@ def secret_sources(platform: Platform) -> list[tuple[str, str | None, str | None
     if monitoring.watchdog.enabled and monitoring.watchdog.has_secret:
         found.append(("_watchdog", monitoring.watchdog.secret_env, monitoring.watchdog.secret_file))
     return found
+
+
+def inputs(platform: Platform) -> Inputs:
+    """Pure: the variables and files its receivers' secrets come from."""
+    sources = secret_sources(platform)
+    return Inputs(tuple(env for _, env, _ in sources if env), tuple(path for _, _, path in sources if path))
 
 
 def alerting_warnings(platform: Platform) -> list[str]:
@@ -142,6 +148,7 @@ SERVICE = ServiceDef(
     metrics=Metrics(9093),
     artifacts=(Artifact("alertmanager/alertmanager.yml.j2", deploy("alertmanager/alertmanager.yml")),),
     prepare=write_receiver_secrets,
+    inputs=inputs,
     # each receiver's secret is a file in .mindscape/alertmanager: a key of the Secret there
     kubernetes=KubeShape(workspace_files=lambda p: {RECEIVER_SECRETS: tuple(name for name, *_ in secret_sources(p))}),
 )

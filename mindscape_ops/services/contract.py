@@ -56,6 +56,16 @@ class Wait:
     start_period: float = 0.0
 
 
+@dataclass(frozen=True)
+class Inputs:
+    """What a service reads at `up` from outside platform.yaml and the generated files: the
+    environment variables and files its prepare hook copies (a receiver's secret). The no-op
+    `up` watches them, so a changed one sends `up` down the full path."""
+
+    variables: tuple[str, ...] = ()
+    files: tuple[str, ...] = ()  # relative to the project root, or absolute
+
+
 # -- readiness ------------------------------------------------------------------------------------
 
 

@@ -8,7 +8,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal, Protocol
 
-from mindscape_ops.services.contract import Address, BackupHooks, Credentials, Gate, Probe, Wait
+from mindscape_ops.services.contract import Address, BackupHooks, Credentials, Gate, Inputs, Probe, Wait
 from mindscape_ops.services.spec import Container
 
 if TYPE_CHECKING:
@@ -93,6 +93,8 @@ class ServiceDef:
     # Files it needs under .mindscape/ before containers start (from secrets, the environment);
     # returns warnings for the user.
     prepare: Callable[[Project, Mapping[str, str]], list[str]] | None = None
+    # The variables and files outside platform.yaml its `prepare` reads (the no-op `up` watches them)
+    inputs: Callable[[Platform], Inputs] | None = None
     before_start: Callable[[UpContext], None] | None = None  # just before its container starts
     after_ready: Callable[[UpContext], None] | None = None  # once its probe passes
     problems: Callable[[Platform], list[Problem]] | None = None  # rules across the platform about it
