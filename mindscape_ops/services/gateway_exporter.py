@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from mindscape_ops.services.contract import HttpProbe
-from mindscape_ops.services.definition import Artifact, KubeShape, Metrics, ServiceDef, deploy
+from mindscape_ops.services.definition import Artifact, KubeShape, deploy
+from mindscape_ops.services.exporter import exporter
 from mindscape_ops.services.spec import Container, Mount
 from mindscape_ops.settings.base import ImageRef, PortSpec, Service
 
@@ -19,34 +19,37 @@ if TYPE_CHECKING:
 SYSLOG_PORT = 5140  # UDP, on the platform network only
 
 
+PORT = 3903  # where it serves its metrics, in its container
+
+
 class GatewayExporter(Service):
     image: ImageRef = "ghcr.io/google/mtail:3.0.8"
-    port: PortSpec = 3903
+    port: PortSpec = PORT
 
 
 def container(platform: Platform) -> Container:
     return Container(
-        container_port=3903,
+        container_port=PORT,
         command=(
             "--progs",
             "/etc/mtail",
             "--logs",
             f"udp://0.0.0.0:{SYSLOG_PORT}",
             "--port",
-            "3903",
+            str(PORT),
             "--logtostderr",
         ),
         mounts=(Mount(f"{platform.paths.deploy}/gateway_exporter", "/etc/mtail"),),
     )
 
 
-SERVICE = ServiceDef(
+SERVICE = exporter(
     name="gateway_exporter",
     summary="request metrics of the gateway (status, latency) from its access log, by mtail",
     settings=GatewayExporter,
     container=container,
-    probe=HttpProbe("/metrics", expect="mtail"),
-    metrics=Metrics(3903),
+    port=PORT,
+    ready_when="mtail",
     artifacts=(Artifact("gateway_exporter/gateway.mtail.j2", deploy("gateway_exporter/gateway.mtail")),),
     kubernetes=KubeShape(udp_ports=(SYSLOG_PORT,), udp_senders=("gateway",)),
 )

@@ -7,8 +7,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
-from mindscape_ops.services.contract import METRICS_DIR, HttpProbe
-from mindscape_ops.services.definition import KubeShape, Metrics, ServiceDef
+from mindscape_ops.services.contract import METRICS_DIR
+from mindscape_ops.services.definition import KubeShape
+from mindscape_ops.services.exporter import exporter
 from mindscape_ops.services.spec import Container, Mount, wget_healthcheck
 from mindscape_ops.settings.base import ImageRef, PortSpec, Service
 
@@ -28,28 +29,31 @@ def prepare(project: Project, secrets: Mapping[str, str]) -> list[str]:
     return []
 
 
+PORT = 9100  # where it serves its metrics, in its container
+
+
 class NodeExporter(Service):
     image: ImageRef = "prom/node-exporter:v1.8.2"
-    port: PortSpec = 9100
+    port: PortSpec = PORT
 
 
 def container(platform: Platform) -> Container:
     return Container(
-        container_port=9100,
+        container_port=PORT,
         command=("--path.rootfs=/host", f"--collector.textfile.directory={TEXTFILE}"),
         # the time of each good backup, written by `mindscape backup create` (BackupTooOld)
         mounts=(Mount("/", "/host", host=True), Mount(METRICS_DIR, TEXTFILE, live=True)),
-        healthcheck=wget_healthcheck(9100, "/metrics"),
+        healthcheck=wget_healthcheck(PORT, "/metrics"),
     )
 
 
-SERVICE = ServiceDef(
+SERVICE = exporter(
     name="node_exporter",
     summary="host metrics (disk space) for Prometheus",
     settings=NodeExporter,
     container=container,
-    probe=HttpProbe("/metrics", expect="node_exporter_build_info"),
-    metrics=Metrics(9100),
+    port=PORT,
+    ready_when="node_exporter_build_info",
     prepare=prepare,
     kubernetes=KubeShape(workload="DaemonSet"),
 )

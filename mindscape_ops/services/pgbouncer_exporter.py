@@ -7,8 +7,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from mindscape_ops.services.contract import HttpProbe
-from mindscape_ops.services.definition import Metrics, ServiceDef
+from mindscape_ops.services.exporter import exporter
 from mindscape_ops.services.spec import Container
 from mindscape_ops.settings.base import ImageRef, PortSpec, Service
 
@@ -16,31 +15,34 @@ if TYPE_CHECKING:
     from mindscape_ops.config.models import Platform
 
 
+PORT = 9127  # where it serves its metrics, in its container
+
+
 class PgbouncerExporter(Service):
     image: ImageRef = "prometheuscommunity/pgbouncer-exporter:v0.9.0"
-    port: PortSpec = 9127
+    port: PortSpec = PORT
 
 
 def container(platform: Platform) -> Container:
     user = platform.services.postgres.user
     return Container(
-        container_port=9127,
+        container_port=PORT,
         command=(
             f"--pgBouncer.connectionString=postgres://{user}@pgbouncer:6432/pgbouncer?sslmode=disable",
-            "--web.listen-address=:9127",
+            f"--web.listen-address=:{PORT}",
         ),
         # the exporter takes no password file: the value goes in as PGPASSWORD at create time
         secrets={"PGPASSWORD": "POSTGRES_PASSWORD"},
     )
 
 
-SERVICE = ServiceDef(
+SERVICE = exporter(
     name="pgbouncer_exporter",
     summary="pgbouncer pool metrics for Prometheus",
     settings=PgbouncerExporter,
     container=container,
     # the admin console's own pool is listed once the exporter reads SHOW POOLS
-    probe=HttpProbe("/metrics", expect='database="pgbouncer"'),
+    port=PORT,
+    ready_when='database="pgbouncer"',
     depends_on=("postgres", "pgbouncer"),  # logs in with the platform user's password
-    metrics=Metrics(9127),
 )

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from mindscape_ops.services.contract import HttpProbe
-from mindscape_ops.services.definition import Artifact, KubeShape, Metrics, Problem, ServiceDef, deploy
+from mindscape_ops.services.definition import Artifact, KubeShape, Problem, deploy
+from mindscape_ops.services.exporter import exporter
 from mindscape_ops.services.spec import Container, Mount, wget_healthcheck
 from mindscape_ops.settings.base import ImageRef, PortSpec, Service
 
@@ -16,9 +16,12 @@ if TYPE_CHECKING:
 QUERIES = "/etc/postgres_exporter/queries.yaml"
 
 
+PORT = 9187  # where it serves its metrics, in its container
+
+
 class PostgresExporter(Service):
     image: ImageRef = "quay.io/prometheuscommunity/postgres-exporter:v0.15.0"
-    port: PortSpec = 9187
+    port: PortSpec = PORT
     via_pgbouncer: bool = False
 
 
@@ -26,7 +29,7 @@ def container(platform: Platform) -> Container:
     pg = platform.services.postgres
     host = "pgbouncer:6432" if platform.services.postgres_exporter.via_pgbouncer else "postgres:5432"
     return Container(
-        container_port=9187,
+        container_port=PORT,
         environment={
             "DATA_SOURCE_URI": f"{host}/{pg.database}?sslmode=disable",
             "DATA_SOURCE_USER": pg.user,
@@ -34,7 +37,7 @@ def container(platform: Platform) -> Container:
         },
         mounts=(Mount(f"{platform.paths.deploy}/postgres_exporter/queries.yaml", QUERIES),),
         secret_files={"DATA_SOURCE_PASS_FILE": "POSTGRES_PASSWORD"},
-        healthcheck=wget_healthcheck(9187, "/metrics"),
+        healthcheck=wget_healthcheck(PORT, "/metrics"),
     )
 
 
@@ -44,14 +47,14 @@ def problems(platform: Platform) -> list[Problem]:
     return []
 
 
-SERVICE = ServiceDef(
+SERVICE = exporter(
     name="postgres_exporter",
     summary="Postgres metrics for Prometheus",
     settings=PostgresExporter,
     container=container,
-    probe=HttpProbe("/metrics", expect="pg_up 1"),
+    port=PORT,
+    ready_when="pg_up 1",
     depends_on=("postgres",),
-    metrics=Metrics(9187),
     # its extra queries: the server's start time, for PostgresRestarted
     artifacts=(Artifact("postgres_exporter/queries.yaml.j2", deploy("postgres_exporter/queries.yaml")),),
     problems=problems,
