@@ -246,6 +246,15 @@ class Alert:
 class AlertGroup:
     name: str
     alerts: tuple[Alert, ...]
+    rank: int = 0  # where a service's group comes in the rule file and the runbook (lower first)
+
+
+def percent(ratio: float) -> str:
+    return f"{ratio * 100:g}%"
+
+
+def number(value: float) -> str:
+    return f"{value:g}"
 
 
 @dataclass(frozen=True)

@@ -8,7 +8,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal, Protocol
 
-from mindscape_ops.services.contract import Address, BackupHooks, Credentials, Gate, Inputs, Probe, Wait
+from mindscape_ops.services.contract import Address, AlertGroup, BackupHooks, Credentials, Gate, Inputs, Probe, Wait
 from mindscape_ops.services.spec import Container
 
 if TYPE_CHECKING:
@@ -104,6 +104,7 @@ class ServiceDef:
     # How `mindscape backup` dumps and restores it (loaded when used: backups need heavy clients)
     backup: Callable[[], BackupHooks] | None = None
     gates: tuple[Gate, ...] = ()  # its `mindscape check` quality gates, whatever their group
+    alerts: Callable[[Platform], AlertGroup] | None = None  # its alert rules, when it is enabled
     kubernetes: KubeShape = KubeShape()  # its shape on Kubernetes (`render --target kubernetes`)
 
     def credentials_for(self, platform: Platform, secrets: Mapping[str, str]) -> Credentials:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from mindscape_ops.services.contract import Alert, AlertGroup, number, percent
 from mindscape_ops.services.definition import Artifact, KubeShape, deploy
 from mindscape_ops.services.exporter import exporter
 from mindscape_ops.services.spec import Container, Mount
@@ -43,8 +44,49 @@ def container(platform: Platform) -> Container:
     )
 
 
+# -- its alerts (rendered into prometheus/rules/services.yml and runbooks/alerts.md) ---------------
+
+
+def alerts(platform: Platform) -> AlertGroup:
+    t = platform.monitoring.thresholds
+    rate = 'rate(gateway_http_requests_total{status=~"5.."}[5m])'
+    latency = number(t.http_latency_p95.seconds)
+    return AlertGroup(
+        "gateway",
+        (
+            Alert(
+                "GatewayErrorRatioHigh",
+                f"sum({rate}) / sum(rate(gateway_http_requests_total[5m])) > {t.http_error_ratio}",
+                "5m",
+                "critical",
+                "gateway",
+                "{{ $value | humanizePercentage }} of requests through the gateway answer 5xx",
+                f"More than {percent(t.http_error_ratio)} of the gateway's answers over 5 minutes were 5xx "
+                "(counted by gateway_exporter from its access log).",
+                (
+                    "502/504 come from the gateway when the application is down or slow: check it directly.",
+                    "`mindscape logs gateway --tail 200` shows the failing requests (audit log).",
+                ),
+            ),
+            Alert(
+                "GatewayLatencyP95High",
+                "histogram_quantile(0.95, sum by (le) (rate(gateway_http_request_duration_seconds_bucket[5m]))) > "
+                + latency,
+                "10m",
+                "warning",
+                "gateway",
+                "p95 latency through the gateway is {{ $value | humanizeDuration }}",
+                f"More than 5% of requests through the gateway took longer than {t.http_latency_p95} over 5 minutes.",
+                ("The gateway adds little: the application or its database is slow (see PostgresLongTransaction).",),
+            ),
+        ),
+        rank=40,  # its place in services.yml and alerts.md
+    )
+
+
 SERVICE = exporter(
     name="gateway_exporter",
+    alerts=alerts,
     summary="request metrics of the gateway (status, latency) from its access log, by mtail",
     settings=GatewayExporter,
     container=container,

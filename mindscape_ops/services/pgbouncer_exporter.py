@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from mindscape_ops.services.contract import Alert, AlertGroup
 from mindscape_ops.services.exporter import exporter
 from mindscape_ops.services.spec import Container
 from mindscape_ops.settings.base import ImageRef, PortSpec, Service
@@ -36,8 +37,38 @@ def container(platform: Platform) -> Container:
     )
 
 
+# -- its alerts (rendered into prometheus/rules/services.yml and runbooks/alerts.md) ---------------
+
+
+def alerts(platform: Platform) -> AlertGroup:
+    t = platform.monitoring.thresholds
+    # The official exporter and Debian's name the metric differently: either one is read.
+    waiting = "pgbouncer_pools_client_waiting_connections or pgbouncer_waiting_clients"
+    return AlertGroup(
+        "pgbouncer",
+        (
+            Alert(
+                "PgbouncerWaitingClients",
+                f"max by (instance, database) ({waiting}) > {t.pgbouncer_waiting_clients}",
+                "2m",
+                "warning",
+                "pgbouncer",
+                "{{ $value }} clients wait for a server connection to {{ $labels.database }}",
+                "Clients queue in pgbouncer: every server connection of the pool is busy.",
+                (
+                    "See the pools: `SHOW POOLS;` on the pgbouncer admin database.",
+                    "Raise services.pgbouncer.default_pool_size (within Postgres' max_connections), "
+                    "or find slow queries.",
+                ),
+            ),
+        ),
+        rank=30,  # its place in services.yml and alerts.md
+    )
+
+
 SERVICE = exporter(
     name="pgbouncer_exporter",
+    alerts=alerts,
     summary="pgbouncer pool metrics for Prometheus",
     settings=PgbouncerExporter,
     container=container,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from mindscape_ops.services.contract import Alert, AlertGroup, percent
 from mindscape_ops.services.exporter import exporter
 from mindscape_ops.services.spec import Container
 from mindscape_ops.settings.base import ImageRef, PortSpec, Service
@@ -31,8 +32,64 @@ def container(platform: Platform) -> Container:
     )
 
 
+# -- its alerts (rendered into prometheus/rules/services.yml and runbooks/alerts.md) ---------------
+
+
+def alerts(platform: Platform) -> AlertGroup:
+    t = platform.monitoring.thresholds
+    return AlertGroup(
+        "redis",
+        (
+            Alert(
+                "RedisDown",
+                "redis_up == 0",
+                "1m",
+                "critical",
+                "redis",
+                "Redis is down",
+                "redis_exporter at {{ $labels.instance }} cannot connect to Redis.",
+                ("`mindscape status`; `mindscape logs redis --tail 200`; `mindscape up redis`.",),
+            ),
+            Alert(
+                "RedisMemoryNearMax",
+                # `> 0` drops instances without maxmemory, so there is no division by zero.
+                f"redis_memory_used_bytes / (redis_memory_max_bytes > 0) > {t.redis_memory_ratio}",
+                "5m",
+                "warning",
+                "redis",
+                "Redis uses {{ $value | humanizePercentage }} of maxmemory",
+                f"Redis memory is above {percent(t.redis_memory_ratio)} of maxmemory; keys are being evicted or "
+                "writes will fail, depending on maxmemory_policy.",
+                ("Raise services.redis.maxmemory, or find the big keys: `redis-cli --bigkeys`.",),
+            ),
+            Alert(
+                "RedisRejectedConnections",
+                "increase(redis_rejected_connections_total[5m]) > 0",
+                "0s",
+                "critical",
+                "redis",
+                "Redis rejected {{ $value | humanize }} connections over 5 minutes",
+                "Redis refused connections: it has reached maxclients.",
+                ("Who is connected: `redis-cli CLIENT LIST`; close leaked clients or raise maxclients.",),
+            ),
+            Alert(
+                "RedisEvictingKeys",
+                "increase(redis_evicted_keys_total[5m]) > 0",
+                "5m",
+                "warning",
+                "redis",
+                "Redis evicted {{ $value | humanize }} keys over 5 minutes",
+                "Redis is full and drops keys under maxmemory_policy; fine for a cache, data loss for anything else.",
+                ("Raise services.redis.maxmemory, or set keys with a TTL.",),
+            ),
+        ),
+        rank=20,  # its place in services.yml and alerts.md
+    )
+
+
 SERVICE = exporter(
     name="redis_exporter",
+    alerts=alerts,
     summary="Redis metrics for Prometheus",
     settings=RedisExporter,
     container=container,
