@@ -9,8 +9,9 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from mindscape_ops.services.contract import HttpProbe, Inputs
+from mindscape_ops.services.contract import DashboardRow, HttpProbe, Inputs, Panel
 from mindscape_ops.services.definition import Artifact, KubeShape, Metrics, ServiceDef, deploy
+from mindscape_ops.services.panels import RATE, SEL, query, timeseries
 from mindscape_ops.services.spec import Container, Mount, wget_healthcheck
 from mindscape_ops.settings.base import ImageRef, PortSpec, Service
 
@@ -139,8 +140,43 @@ def write_receiver_secrets(project: Project, secrets: Mapping[str, str]) -> list
     return warnings
 
 
+# -- its row of the platform dashboard ----------------------------------------------------------
+
+
+def dashboard(platform: Platform) -> tuple[DashboardRow, ...]:
+    panels: list[Panel] = []
+    panels.append(
+        Panel(
+            timeseries(
+                "Notifications sent",
+                "short",
+                query(
+                    f"sum by (integration) (rate(alertmanager_notifications_total{{{SEL}}}{RATE}))", "{{integration}}"
+                ),
+            ),
+            width=12,
+        )
+    )
+    panels.append(
+        Panel(
+            timeseries(
+                "Notifications failed",
+                "short",
+                query(
+                    f"sum by (integration) (rate(alertmanager_notifications_failed_total{{{SEL}}}{RATE}))",
+                    "{{integration}}",
+                ),
+                threshold=0.0001,
+            ),
+            width=12,
+        )
+    )
+    return (DashboardRow("Alertmanager", tuple(panels), rank=20),)
+
+
 SERVICE = ServiceDef(
     name="alertmanager",
+    dashboard=dashboard,
     summary="alert routing to the receivers",
     settings=Alertmanager,
     container=container,

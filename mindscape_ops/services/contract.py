@@ -272,3 +272,4 @@ class DashboardRow:
 
     title: str
     panels: tuple[Panel, ...]
+    rank: int = 0  # where it comes on the dashboard (lower first)

@@ -8,7 +8,17 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal, Protocol
 
-from mindscape_ops.services.contract import Address, AlertGroup, BackupHooks, Credentials, Gate, Inputs, Probe, Wait
+from mindscape_ops.services.contract import (
+    Address,
+    AlertGroup,
+    BackupHooks,
+    Credentials,
+    DashboardRow,
+    Gate,
+    Inputs,
+    Probe,
+    Wait,
+)
 from mindscape_ops.services.spec import Container
 
 if TYPE_CHECKING:
@@ -105,6 +115,7 @@ class ServiceDef:
     backup: Callable[[], BackupHooks] | None = None
     gates: tuple[Gate, ...] = ()  # its `mindscape check` quality gates, whatever their group
     alerts: Callable[[Platform], AlertGroup] | None = None  # its alert rules, when it is enabled
+    dashboard: Callable[[Platform], tuple[DashboardRow, ...]] | None = None  # its rows on Grafana's dashboard
     kubernetes: KubeShape = KubeShape()  # its shape on Kubernetes (`render --target kubernetes`)
 
     def credentials_for(self, platform: Platform, secrets: Mapping[str, str]) -> Credentials:

@@ -8,9 +8,10 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from mindscape_ops.services.contract import Alert, AlertGroup, number, percent
+from mindscape_ops.services.contract import Alert, AlertGroup, DashboardRow, Panel, number, percent
 from mindscape_ops.services.definition import Artifact, KubeShape, deploy
 from mindscape_ops.services.exporter import exporter
+from mindscape_ops.services.panels import RATE, SEL, query, timeseries
 from mindscape_ops.services.spec import Container, Mount
 from mindscape_ops.settings.base import ImageRef, PortSpec, Service
 
@@ -84,8 +85,57 @@ def alerts(platform: Platform) -> AlertGroup:
     )
 
 
+# -- its row of the platform dashboard ----------------------------------------------------------
+
+
+def dashboard(platform: Platform) -> tuple[DashboardRow, ...]:
+    t = platform.monitoring.thresholds
+    total = f"sum(rate(gateway_http_requests_total{{{SEL}}}{RATE}))"
+    panels: list[Panel] = []
+    panels.append(
+        Panel(
+            timeseries(
+                "Requests by status",
+                "reqps",
+                query(f"sum by (status) (rate(gateway_http_requests_total{{{SEL}}}{RATE}))", "{{status}}"),
+            )
+        )
+    )
+    panels.append(
+        Panel(
+            timeseries(
+                "Gateway 5xx ratio",
+                "percentunit",
+                query(f'sum(rate(gateway_http_requests_total{{{SEL}, status=~"5.."}}{RATE})) / {total}', "5xx"),
+                threshold=t.http_error_ratio,
+            )
+        )
+    )
+    panels.append(
+        Panel(
+            timeseries(
+                "Gateway latency",
+                "s",
+                query(
+                    "histogram_quantile(0.5, sum by (le) "
+                    f"(rate(gateway_http_request_duration_seconds_bucket{{{SEL}}}{RATE})))",
+                    "p50",
+                ),
+                query(
+                    "histogram_quantile(0.95, sum by (le) "
+                    f"(rate(gateway_http_request_duration_seconds_bucket{{{SEL}}}{RATE})))",
+                    "p95",
+                ),
+                threshold=round(t.http_latency_p95.seconds, 6),
+            )
+        )
+    )
+    return (DashboardRow("Gateway", tuple(panels), rank=60),)
+
+
 SERVICE = exporter(
     name="gateway_exporter",
+    dashboard=dashboard,
     alerts=alerts,
     summary="request metrics of the gateway (status, latency) from its access log, by mtail",
     settings=GatewayExporter,

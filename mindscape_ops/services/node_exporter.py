@@ -7,9 +7,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
-from mindscape_ops.services.contract import METRICS_DIR
+from mindscape_ops.services.contract import METRICS_DIR, DashboardRow, Panel
 from mindscape_ops.services.definition import KubeShape
 from mindscape_ops.services.exporter import exporter
+from mindscape_ops.services.panels import RATE, SEL, query, timeseries
 from mindscape_ops.services.spec import Container, Mount, wget_healthcheck
 from mindscape_ops.settings.base import ImageRef, PortSpec, Service
 
@@ -47,8 +48,76 @@ def container(platform: Platform) -> Container:
     )
 
 
+# -- its rows of the platform dashboard: the host, and the backups it reports -----------------------
+
+
+def host_row(platform: Platform) -> tuple[DashboardRow, ...]:
+    t = platform.monitoring.thresholds
+    fs = 'fstype!~"tmpfs|ramfs|overlay|squashfs|nsfs"'
+    panels: list[Panel] = []
+    panels.append(
+        Panel(
+            timeseries(
+                "CPU busy",
+                "percentunit",
+                query(
+                    f'1 - avg by (instance) (rate(node_cpu_seconds_total{{{SEL}, mode="idle"}}{RATE}))', "{{instance}}"
+                ),
+            )
+        )
+    )
+    panels.append(
+        Panel(
+            timeseries(
+                "Memory available",
+                "percentunit",
+                query(f"node_memory_MemAvailable_bytes{{{SEL}}} / node_memory_MemTotal_bytes{{{SEL}}}", "{{instance}}"),
+                threshold=t.memory_available_ratio,
+            )
+        )
+    )
+    panels.append(
+        Panel(
+            timeseries(
+                "Disk free",
+                "percentunit",
+                query(
+                    f"node_filesystem_avail_bytes{{{SEL}, {fs}}} / node_filesystem_size_bytes{{{SEL}, {fs}}}",
+                    "{{mountpoint}}",
+                ),
+                threshold=t.disk_free_ratio,
+            )
+        )
+    )
+    return (DashboardRow("Host", tuple(panels), rank=70),)
+
+
+def backups_row(platform: Platform) -> tuple[DashboardRow, ...]:
+    if not (platform.backups.enabled and platform.backup_services):
+        return ()
+    panels: list[Panel] = []
+    panels.append(
+        Panel(
+            timeseries(
+                "Age of the last good backup",
+                "s",
+                query(f"time() - mindscape_backup_last_success_timestamp_seconds{{{SEL}}}", "{{service}}"),
+                threshold=platform.monitoring.thresholds.backup_max_age.seconds,
+                description="From `mindscape backup create` on this machine (BackupTooOld).",
+            ),
+            width=24,
+        )
+    )
+    return (DashboardRow("Backups", tuple(panels), rank=80),)
+
+
+def dashboard(platform: Platform) -> tuple[DashboardRow, ...]:
+    return (*host_row(platform), *backups_row(platform))
+
+
 SERVICE = exporter(
     name="node_exporter",
+    dashboard=dashboard,
     summary="host metrics (disk space) for Prometheus",
     settings=NodeExporter,
     container=container,

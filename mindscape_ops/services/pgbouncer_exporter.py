@@ -7,8 +7,9 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from mindscape_ops.services.contract import Alert, AlertGroup
+from mindscape_ops.services.contract import Alert, AlertGroup, DashboardRow, Panel
 from mindscape_ops.services.exporter import exporter
+from mindscape_ops.services.panels import SEL, query, timeseries
 from mindscape_ops.services.spec import Container
 from mindscape_ops.settings.base import ImageRef, PortSpec, Service
 
@@ -66,8 +67,34 @@ def alerts(platform: Platform) -> AlertGroup:
     )
 
 
+# -- its row of the platform dashboard ----------------------------------------------------------
+
+
+def dashboard(platform: Platform) -> tuple[DashboardRow, ...]:
+    panels: list[Panel] = []
+    # The official exporter and Debian's (the local image) name the series differently.
+    waiting = f"pgbouncer_pools_client_waiting_connections{{{SEL}}} or pgbouncer_waiting_clients{{{SEL}}}"
+    active = f"pgbouncer_pools_client_active_connections{{{SEL}}} or pgbouncer_active_clients{{{SEL}}}"
+    panels.append(
+        Panel(
+            timeseries(
+                "Clients waiting",
+                "none",
+                query(f"sum by (database) ({waiting})", "{{database}}"),
+                threshold=platform.monitoring.thresholds.pgbouncer_waiting_clients + 0.5,
+            ),
+            width=12,
+        )
+    )
+    panels.append(
+        Panel(timeseries("Clients active", "none", query(f"sum by (database) ({active})", "{{database}}")), width=12)
+    )
+    return (DashboardRow("pgbouncer", tuple(panels), rank=40),)
+
+
 SERVICE = exporter(
     name="pgbouncer_exporter",
+    dashboard=dashboard,
     alerts=alerts,
     summary="pgbouncer pool metrics for Prometheus",
     settings=PgbouncerExporter,

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from mindscape_ops.services.contract import Alert, AlertGroup, number, percent
+from mindscape_ops.services.contract import Alert, AlertGroup, DashboardRow, Panel, number, percent
 from mindscape_ops.services.definition import Artifact, KubeShape, Problem, deploy
 from mindscape_ops.services.exporter import exporter
+from mindscape_ops.services.panels import RATE, SEL, query, timeseries
 from mindscape_ops.services.spec import Container, Mount, wget_healthcheck
 from mindscape_ops.settings.base import ImageRef, PortSpec, Service
 
@@ -128,8 +129,71 @@ def alerts(platform: Platform) -> AlertGroup:
     )
 
 
+# -- its row of the platform dashboard ----------------------------------------------------------
+
+
+def dashboard(platform: Platform) -> tuple[DashboardRow, ...]:
+    t = platform.monitoring.thresholds
+    panels: list[Panel] = []
+    panels.append(
+        Panel(
+            timeseries(
+                "Postgres connections",
+                "none",
+                query(f"sum by (state) (pg_stat_activity_count{{{SEL}}})", "{{state}}"),
+                query(f"max(pg_settings_max_connections{{{SEL}}})", "max_connections"),
+            )
+        )
+    )
+    panels.append(
+        Panel(
+            timeseries(
+                "Transactions",
+                "short",
+                query(f"sum by (datname) (rate(pg_stat_database_xact_commit{{{SEL}}}{RATE}))", "commit {{datname}}"),
+                query(
+                    f"sum by (datname) (rate(pg_stat_database_xact_rollback{{{SEL}}}{RATE}))", "rollback {{datname}}"
+                ),
+            )
+        )
+    )
+    panels.append(
+        Panel(
+            timeseries(
+                "Deadlocks",
+                "short",
+                query(f"sum by (datname) (increase(pg_stat_database_deadlocks{{{SEL}}}{RATE}))", "{{datname}}"),
+                threshold=t.postgres_deadlocks + 0.5,
+            )
+        )
+    )
+    panels.append(
+        Panel(
+            timeseries(
+                "Longest open transaction",
+                "s",
+                query(f'max by (datname) (pg_stat_activity_max_tx_duration{{{SEL}, state!="idle"}})', "{{datname}}"),
+                threshold=t.postgres_transaction_max.seconds,
+            )
+        )
+    )
+    panels.append(Panel(timeseries("Database size", "bytes", query(f"pg_database_size_bytes{{{SEL}}}", "{{datname}}"))))
+    panels.append(
+        Panel(
+            timeseries(
+                "Uptime",
+                "s",
+                query(f"time() - pg_postmaster_start_time_seconds{{{SEL}}}", "{{instance}}"),
+                description="Drops to 0 when Postgres restarts (PostgresRestarted).",
+            )
+        )
+    )
+    return (DashboardRow("Postgres", tuple(panels), rank=30),)
+
+
 SERVICE = exporter(
     name="postgres_exporter",
+    dashboard=dashboard,
     alerts=alerts,
     summary="Postgres metrics for Prometheus",
     settings=PostgresExporter,

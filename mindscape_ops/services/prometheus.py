@@ -9,8 +9,9 @@ from pathlib import PurePosixPath
 from typing import TYPE_CHECKING, Any
 
 from mindscape_ops.services.alertmanager import alerting_warnings
-from mindscape_ops.services.contract import Failed, Gate, GateContext, HttpProbe
+from mindscape_ops.services.contract import DashboardRow, Failed, Gate, GateContext, HttpProbe, Panel
 from mindscape_ops.services.definition import Artifact, KubeShape, Metrics, ServiceDef, deploy
+from mindscape_ops.services.panels import RATE, SEL, query, stat, timeseries
 from mindscape_ops.services.spec import Container, Mount, wget_healthcheck
 from mindscape_ops.settings.base import ImageRef, PortSpec, ScrapeTarget, Service
 from mindscape_ops.settings.types import Duration
@@ -146,8 +147,58 @@ GATES = (
     ),
 )
 
+# -- its row of the platform dashboard ----------------------------------------------------------
+
+
+def dashboard(platform: Platform) -> tuple[DashboardRow, ...]:
+    panels: list[Panel] = []
+    panels.append(
+        Panel(
+            timeseries(
+                "Samples ingested",
+                "short",
+                query(f"rate(prometheus_tsdb_head_samples_appended_total{{{SEL}}}{RATE})", "{{instance}}"),
+            )
+        )
+    )
+    panels.append(
+        Panel(
+            timeseries(
+                "Rule evaluation failures",
+                "short",
+                query(
+                    f"sum by (rule_group) (increase(prometheus_rule_evaluation_failures_total{{{SEL}}}{RATE}))",
+                    "{{rule_group}}",
+                ),
+            )
+        )
+    )
+    panels.append(
+        Panel(
+            stat(
+                "Config loaded",
+                f"prometheus_config_last_reload_successful{{{SEL}}}",
+                "{{instance}}",
+                "Whether the last reload of prometheus.yml and its rules worked.",
+                [
+                    {
+                        "type": "value",
+                        "options": {
+                            "0": {"text": "FAILED", "color": "red", "index": 0},
+                            "1": {"text": "OK", "color": "green", "index": 1},
+                        },
+                    }
+                ],
+                good_low=False,
+            )
+        )
+    )
+    return (DashboardRow("Prometheus", tuple(panels), rank=10),)
+
+
 SERVICE = ServiceDef(
     name="prometheus",
+    dashboard=dashboard,
     summary="metrics and alert rules",
     settings=Prometheus,
     container=container,

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from mindscape_ops.services.contract import Alert, AlertGroup, percent
+from mindscape_ops.services.contract import Alert, AlertGroup, DashboardRow, Panel, percent
 from mindscape_ops.services.exporter import exporter
+from mindscape_ops.services.panels import RATE, SEL, query, timeseries
 from mindscape_ops.services.spec import Container
 from mindscape_ops.settings.base import ImageRef, PortSpec, Service
 
@@ -87,8 +88,54 @@ def alerts(platform: Platform) -> AlertGroup:
     )
 
 
+# -- its row of the platform dashboard ----------------------------------------------------------
+
+
+def dashboard(platform: Platform) -> tuple[DashboardRow, ...]:
+    panels: list[Panel] = []
+    panels.append(
+        Panel(
+            timeseries(
+                "Redis memory",
+                "bytes",
+                query(f"redis_memory_used_bytes{{{SEL}}}", "used {{instance}}"),
+                query(f"redis_memory_max_bytes{{{SEL}}} > 0", "maxmemory {{instance}}"),
+            )
+        )
+    )
+    panels.append(
+        Panel(
+            timeseries("Commands", "ops", query(f"rate(redis_commands_processed_total{{{SEL}}}{RATE})", "{{instance}}"))
+        )
+    )
+    panels.append(
+        Panel(
+            timeseries(
+                "Clients",
+                "none",
+                query(f"redis_connected_clients{{{SEL}}}", "connected {{instance}}"),
+                query(f"rate(redis_rejected_connections_total{{{SEL}}}{RATE})", "rejected/s {{instance}}"),
+            )
+        )
+    )
+    panels.append(
+        Panel(
+            timeseries(
+                "Evictions and expiries",
+                "short",
+                query(f"rate(redis_evicted_keys_total{{{SEL}}}{RATE})", "evicted {{instance}}"),
+                query(f"rate(redis_expired_keys_total{{{SEL}}}{RATE})", "expired {{instance}}"),
+            ),
+            width=12,
+        )
+    )
+    panels.append(Panel(timeseries("Keys", "none", query(f"sum by (db) (redis_db_keys{{{SEL}}})", "{{db}}")), width=12))
+    return (DashboardRow("Redis", tuple(panels), rank=50),)
+
+
 SERVICE = exporter(
     name="redis_exporter",
+    dashboard=dashboard,
     alerts=alerts,
     summary="Redis metrics for Prometheus",
     settings=RedisExporter,
