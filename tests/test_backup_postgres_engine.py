@@ -6,10 +6,12 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import psycopg
 import pytest
@@ -32,6 +34,12 @@ INSERT INTO orders (customer, total, note, payload, tags)
   FROM generate_series(1, 5000) g;
 INSERT INTO billing.invoices SELECT g, g / 3.0, g % 2 = 0 FROM generate_series(1, 300) g;
 """
+
+
+def space(directory: Path) -> Path:
+    """Where the project's backups are: its own space in backups.local.dir."""
+    project = re.search(r"^project: (\S+)$", (directory / "platform.yaml").read_text(), re.M).group(1)  # type: ignore[union-attr]
+    return directory / "backups" / project
 
 
 def platform_text(project: str, images: dict[str, str]) -> str:
@@ -97,10 +105,10 @@ def test_round_trip_restores_identical_rows_live_and_into_a_new_database(platfor
     before = checksums(db_url(platform))
     assert len(before) == 3 and before["public.orders"][0] == 5000
     made = create(platform, "--service", "postgres")
-    manifest = json.loads((platform / "backups" / f"{made['id']}.manifest.json").read_text())
+    manifest = json.loads((space(platform) / f"{made['id']}.manifest.json").read_text())
     assert manifest["tables"] == {"billing.invoices": 300, "public.customers": 500, "public.orders": 5000}
     assert manifest["format"] == "pg_dump-custom" and manifest["server_version"].startswith("15")
-    assert manifest["size"] == (platform / "backups" / f"{made['id']}.backup").stat().st_size
+    assert manifest["size"] == (space(platform) / f"{made['id']}.backup").stat().st_size
 
     with psycopg.connect(db_url(platform), autocommit=True) as conn:  # the live data moves on
         conn.execute(
@@ -172,7 +180,7 @@ def test_a_live_restore_that_does_not_match_its_manifest_leaves_the_live_databas
     with psycopg.connect(url, autocommit=True) as conn:
         conn.execute("CREATE TABLE IF NOT EXISTS marker_live (x int); INSERT INTO marker_live VALUES (2)")
     live, dbs = checksums(url), databases(url)
-    manifest_path = platform / "backups" / f"{made['id']}.manifest.json"
+    manifest_path = space(platform) / f"{made['id']}.manifest.json"
     manifest = json.loads(manifest_path.read_text())
     manifest["tables"]["public.customers"] += 1
     manifest_path.write_text(json.dumps(manifest))
@@ -184,7 +192,7 @@ def test_a_live_restore_that_does_not_match_its_manifest_leaves_the_live_databas
 
 def test_a_corrupted_object_is_refused_before_anything_is_touched_and_fails_verify(platform):
     made = create(platform, "--service", "postgres")
-    data = platform / "backups" / f"{made['id']}.backup"
+    data = space(platform) / f"{made['id']}.backup"
     with psycopg.connect(db_url(platform), autocommit=True) as conn:
         conn.execute("CREATE TABLE IF NOT EXISTS marker (x int); INSERT INTO marker VALUES (1)")
     live = checksums(db_url(platform))
@@ -216,7 +224,7 @@ def test_verify_passes_on_a_good_backup_and_fails_on_a_tampered_manifest(platfor
     with psycopg.connect(db_url(platform), autocommit=True) as conn:  # the scratch database is gone
         assert not conn.execute("SELECT 1 FROM pg_database WHERE datname LIKE 'mindscape_verify_%'").fetchone()
 
-    manifest_path = platform / "backups" / f"{made['id']}.manifest.json"
+    manifest_path = space(platform) / f"{made['id']}.manifest.json"
     manifest = json.loads(manifest_path.read_text())
     manifest["tables"]["public.orders"] += 1  # a manifest that no longer matches its data
     manifest_path.write_text(json.dumps(manifest))
@@ -224,7 +232,7 @@ def test_verify_passes_on_a_good_backup_and_fails_on_a_tampered_manifest(platfor
     assert result.returncode == 1
     report = json.loads(result.stdout)
     assert report["ok"] is False and any("public.orders" in line for line in report["mismatches"]), report
-    recorded = json.loads((platform / "backups" / f"{made['id']}.verify.json").read_text())
+    recorded = json.loads((space(platform) / f"{made['id']}.verify.json").read_text())
     assert recorded["ok"] is False
 
 
@@ -234,7 +242,7 @@ def test_an_interrupted_backup_is_never_listed(platform):
             "CREATE TABLE IF NOT EXISTS bulk AS SELECT g, md5(g::text) AS h FROM generate_series(1, 1500000) g"
         )
     listed_before = {b["id"] for b in backups(platform)}
-    folder = platform / "backups"
+    folder = space(platform)
     process = subprocess.Popen(
         [sys.executable, "-m", "mindscape_ops", "backup", "create", "--service", "postgres"],
         cwd=platform,
@@ -262,7 +270,7 @@ def test_a_dump_cut_off_mid_way_fails_in_one_line_and_leaves_nothing(platform, d
     with psycopg.connect(db_url(platform), autocommit=True) as conn:
         conn.execute("CREATE TABLE bulk2 AS SELECT g, md5(g::text) AS h FROM generate_series(1, 1500000) g")
     listed_before = {b["id"] for b in backups(platform)}
-    folder = platform / "backups"
+    folder = space(platform)
     process = subprocess.Popen(
         [sys.executable, "-m", "mindscape_ops", "backup", "create", "--service", "postgres"],
         cwd=platform,
@@ -303,7 +311,7 @@ def test_no_engine_is_the_contracts_exit_3_in_one_line(platform):
     )
     assert result.returncode == 3, result.stderr
     assert "Traceback" not in result.stderr and "Docker engine" in result.stderr
-    assert not list((platform / "backups").glob("*.partial"))
+    assert not list((space(platform)).glob("*.partial"))
 
 
 def test_secrets_reach_neither_manifests_nor_audit_log_nor_json(platform):
@@ -311,7 +319,7 @@ def test_secrets_reach_neither_manifests_nor_audit_log_nor_json(platform):
 
     secrets = set(Workspace(platform).read_secrets().values())
     shown = run_cli("backup", "list", "--json", cwd=platform).stdout
-    shown += "".join(p.read_text() for p in (platform / "backups").glob("*.json"))
+    shown += "".join(p.read_text() for p in (space(platform)).glob("*.json"))
     shown += (platform / ".mindscape" / "audit.log").read_text()
     assert "backup create" in shown
     assert not any(secret in shown for secret in secrets)
@@ -330,7 +338,7 @@ def test_with_database_url_the_hosts_pg_dump_and_pg_restore_do_the_work(platform
     result = run_cli("backup", "create", "--json", "--service", "postgres", cwd=platform, env=env)
     assert result.returncode == 0, result.stderr
     made = json.loads(result.stdout)[0]
-    manifest = json.loads((platform / "backups" / f"{made['id']}.manifest.json").read_text())
+    manifest = json.loads((space(platform) / f"{made['id']}.manifest.json").read_text())
     assert manifest["source"].startswith("postgresql://app@127.0.0.1:") and "password" not in manifest["source"]
     result = run_cli("backup", "restore", made["id"], "--into", "from_url", cwd=platform, env=env)
     assert result.returncode == 0, result.stderr
@@ -346,9 +354,9 @@ def test_encrypted_round_trip_and_a_wrong_key_refused_before_anything_is_touched
         result = run_cli("backup", "create", "--json", "--service", "postgres", cwd=platform, env={"BACKUP_KEY": key})
         assert result.returncode == 0, result.stderr
         made = json.loads(result.stdout)[0]
-        stored = (platform / "backups" / f"{made['id']}.backup").read_bytes()
+        stored = (space(platform) / f"{made['id']}.backup").read_bytes()
         assert stored.startswith(b"MINDSCAPE-AESGCM-1\n") and b"PGDMP" not in stored[:4096]
-        manifest_text = (platform / "backups" / f"{made['id']}.manifest.json").read_text()
+        manifest_text = (space(platform) / f"{made['id']}.manifest.json").read_text()
         manifest = json.loads(manifest_text)
         assert manifest["encrypted"] is True and manifest["key_fingerprint"] and key not in manifest_text
 

@@ -74,7 +74,7 @@ def test_redis_round_trip_survives_a_restart_and_verifies(platform, docker_clien
     made = json.loads(result.stdout)
     assert [m["service"] for m in made] == ["redis"]
     backup_id = made[0]["id"]
-    manifest = json.loads((directory / "backups" / f"{backup_id}.manifest.json").read_text())
+    manifest = json.loads((directory / "backups" / project / f"{backup_id}.manifest.json").read_text())
     assert manifest["format"] == "rdb" and manifest["server_version"].startswith("7")
 
     c.delete("greeting", "queue")
@@ -110,10 +110,11 @@ def test_redis_round_trip_survives_a_restart_and_verifies(platform, docker_clien
 def test_an_encrypted_redis_backup_round_trips(platform, tmp_path):
     import os
 
-    directory, _ = platform
+    directory, project = platform
     key = os.urandom(32).hex()
     (tmp_path / "enc.yaml").write_text("backups: {encryption: {key_file: " + str(tmp_path / "key") + "}}\n")
     (tmp_path / "key").write_text(key)
+    (tmp_path / "key").chmod(0o600)
     files = ["-f", "platform.yaml", "-f", str(tmp_path / "enc.yaml")]
     c = client(directory)
     c.set("secret-ish", "value")
@@ -122,7 +123,7 @@ def test_an_encrypted_redis_backup_round_trips(platform, tmp_path):
     result = run_cli("backup", "create", *files, "--json", cwd=directory)
     assert result.returncode == 0, result.stderr
     backup_id = json.loads(result.stdout)[0]["id"]
-    assert (directory / "backups" / f"{backup_id}.backup").read_bytes().startswith(b"MINDSCAPE-AESGCM-1\n")
+    assert (directory / "backups" / project / f"{backup_id}.backup").read_bytes().startswith(b"MINDSCAPE-AESGCM-1\n")
     c = client(directory)
     c.flushall()
     c.close()

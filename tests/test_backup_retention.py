@@ -69,11 +69,12 @@ def test_leftovers_are_old_objects_of_ours_without_a_manifest():
     assert leftovers(objects, {done}, id_of, NOW) == [f"{killed}.backup.partial", f"{killed}.verify.json"]
 
 
-def write_backup(folder, service: str, age: timedelta, verified: bool | None = None) -> str:
+def write_backup(folder, service: str, age: timedelta, verified: bool | None = None, project: str = "pr") -> str:
     created = datetime.now(UTC) - age
     backup_id = f"{created:%Y%m%dT%H%M%SZ}-{service}-{os.urandom(2).hex()}"
     (folder / f"{backup_id}.backup").write_bytes(b"data")
-    manifest = Manifest(backup_id, service, "p", created.isoformat(timespec="seconds"), 4, "x", "f", "1", "s")
+    sha = "3a6eb0790f39ac87c94f3856b2dd2c5d110e6811602261a9a923d3bb23adc8b7"  # of b"data"
+    manifest = Manifest(backup_id, service, project, created.isoformat(timespec="seconds"), 4, sha, "f", "1", "s")
     (folder / f"{backup_id}.manifest.json").write_bytes(manifest.to_json())
     if verified is not None:
         record = Verification(backup_id, created.isoformat(), verified, "")
@@ -85,8 +86,8 @@ def test_prune_on_a_local_store_removes_what_the_policy_says_and_dry_run_nothing
     (tmp_path / "platform.yaml").write_text(
         "version: 1\nproject: pr\nservices: {postgres: {}}\nbackups: {retention: {keep_last: 2, max_age: 10d}}\n"
     )
-    folder = tmp_path / "backups"
-    folder.mkdir()
+    folder = tmp_path / "backups" / "pr"  # the project's own space
+    folder.mkdir(parents=True)
     ids = [write_backup(folder, "postgres", timedelta(days=d), verified=(d == 4) or None) for d in (0, 1, 2, 4, 20)]
     partial = folder / "20260101T000000Z-postgres-dead.backup.partial"
     partial.write_bytes(b"cut")

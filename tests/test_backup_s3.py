@@ -239,7 +239,9 @@ def test_redis_round_trip_through_s3_with_identical_data(s3_endpoint, aws_env, d
         assert made["service"] == "redis" and not (tmp_path / "backups").exists()
         listed = json.loads(run_cli("backup", "list", "--json", cwd=tmp_path, env=AWS_ENV).stdout)
         assert [(b["id"], b["sha256"]) for b in listed] == [(made["id"], made["sha256"])]
-        head = store_for(s3_endpoint, bucket).client.head_object(Bucket=bucket, Key=f"mindscape/{made['id']}.backup")
+        head = store_for(s3_endpoint, bucket).client.head_object(
+            Bucket=bucket, Key=f"mindscape/{project}/{made['id']}.backup"
+        )
         assert head["ServerSideEncryption"] == "AES256" and head["ContentLength"] == made["size"]
 
         c = client(tmp_path)

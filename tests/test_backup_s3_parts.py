@@ -85,7 +85,7 @@ class FakeClient:
 
 def store(client: FakeClient, **settings) -> s3.S3Store:
     made = s3.S3Store(Settings(bucket="bucket", prefix="p/", **settings))
-    made._client = client
+    made._clients = {"quick": client, "patient": client}
     return made
 
 

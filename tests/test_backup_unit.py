@@ -27,10 +27,10 @@ def test_ids_sort_by_time_name_their_service_and_refuse_paths():
 
 def test_manifest_round_trips_through_json_and_ignores_unknown_fields():
     m = Manifest(
-        "20260102T030405Z-postgres-1a2b", "postgres", "p", "2026-01-02T03:04:05+00:00", 3, "ab", "f", "15", "x"
+        "20260102T030405Z-postgres-1a2b", "postgres", "p", "2026-01-02T03:04:05+00:00", 3, "ab" * 32, "f", "15", "x"
     )
     raw = m.to_json().replace(b'"id"', b'"future": 1, "id"')
-    assert Manifest.from_json(raw) == m
+    assert Manifest.from_json(raw, m.id) == m
 
 
 def chunks_of(data: bytes, size: int = 7):
@@ -98,8 +98,8 @@ def test_bad_ids_damaged_manifests_and_no_backups_are_one_line_errors(tmp_path):
     (tmp_path / "platform.yaml").write_text("version: 1\nproject: bad\nservices: {postgres: {}}\n")
     result = run_cli("backup", "verify", cwd=tmp_path)
     assert result.returncode == 2 and "no backups in backups/" in result.stderr
-    folder = tmp_path / "backups"
-    folder.mkdir()
+    folder = tmp_path / "backups" / "bad"  # the project's own space
+    folder.mkdir(parents=True)
     damaged = "20260102T030405Z-postgres-1a2b"
     (folder / f"{damaged}.manifest.json").write_text('{"id": 3')
     (folder / f"{damaged}.backup").write_bytes(b"x")
@@ -208,9 +208,9 @@ def test_a_damaged_manifest_is_not_listed_but_said_on_stderr(tmp_path):
     from .conftest import run_cli
 
     (tmp_path / "platform.yaml").write_text("version: 1\nproject: dmg\nservices: {postgres: {}}\n")
-    (tmp_path / "backups").mkdir()
-    (tmp_path / "backups" / "20260102T030000Z-postgres-1a2b.manifest.json").write_text("{damaged")
+    (tmp_path / "backups" / "dmg").mkdir(parents=True)
+    (tmp_path / "backups" / "dmg" / "20260102T030000Z-postgres-1a2b.manifest.json").write_text("{damaged")
     result = run_cli("backup", "list", "--json", cwd=tmp_path)
     assert result.returncode == 0 and result.stdout.strip() == "[]", result.stderr
     bid = "20260102T030000Z-postgres-1a2b"
-    assert f"warning: backup {bid} is not listed: {bid}.manifest.json is damaged" in result.stderr
+    assert f"warning: backup {bid} is not listed: backups/dmg/{bid}.manifest.json is damaged" in result.stderr

@@ -285,8 +285,8 @@ def test_gateway_without_a_header_a_rate_limit_or_its_cors_policy(platform, dock
 
 
 def test_the_newest_backup_old_or_unverified(platform):
-    directory, _ = platform
-    manifest = directory / "backups" / f"{backed_up(directory)[0]}.manifest.json"
+    directory, project = platform
+    manifest = directory / "backups" / project / f"{backed_up(directory)[0]}.manifest.json"
     original = manifest.read_text()
     data = json.loads(original)
     data["created_at"] = "2020-01-01T03:00:00+00:00"

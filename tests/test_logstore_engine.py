@@ -129,8 +129,10 @@ def test_logs_query_returns_what_the_store_holds(stack):
     assert last == direct[-1:]
     text = run_cli("logs", "gateway", "--query", filter_, cwd=root).stdout.splitlines()
     assert [line.split()[0] for line in text] == [row["_time"] for row in direct]
-    refused = run_cli("logs", "gateway", "--query", "status:(", cwd=root)
+    refused = run_cli("logs", "gateway", "--query", "x | no_such_pipe", cwd=root)
     assert refused.returncode == 1 and "refused the query" in refused.stderr and "Traceback" not in refused.stderr
+    unpaired = run_cli("logs", "gateway", "--query", "status:(", cwd=root)  # refused before the store
+    assert unpaired.returncode == 2 and "the ( at column 8 is not closed" in unpaired.stderr
 
 
 def test_the_audit_entry_of_up_is_in_the_store(stack):

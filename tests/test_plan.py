@@ -90,10 +90,13 @@ def test_a_new_host_port_is_named_once_in_the_reason():
 
 def test_secret_change_recreates_but_secret_never_appears_in_the_hash_input():
     base = desired_for()
-    rotated = desired_for(secrets={**SECRETS, "REDIS_PASSWORD": "new"})
+    # the exporter reads the password from its own file, which `up` rewrites from secrets.env
+    rotated_file = {".mindscape/redis_exporter/passwords.json": "0f1e2d3c"}
+    rotated = desired_for(secrets={**SECRETS, "REDIS_PASSWORD": "new"}, digests=rotated_file)
     actions = {a.service: a for a in converge(rotated, observed_from(base))}
     assert actions["redis"].kind is Kind.RECREATE and actions["redis"].reason == "secret changed"
     assert actions["redis_exporter"].kind is Kind.RECREATE
+    assert actions["redis_exporter"].reason == "mounted config changed"
     assert actions["postgres"].kind is Kind.UNCHANGED
     for want in rotated.values():
         shown = json.dumps([want.spec.hash_input(), want.labels()])

@@ -20,6 +20,12 @@ def quoted(value: str) -> str:
     return json.dumps(value)
 
 
+def stream_filter(fields: Mapping[str, str]) -> str:
+    """A stream filter selecting the streams whose fields have exactly these values (the
+    LogsQL form: a bare `{...}` in extra_stream_filters is read as JSON)."""
+    return "_stream:{" + ",".join(f"{quoted(name)}={quoted(value)}" for name, value in fields.items()) + "}"
+
+
 def healthy(base: str, timeout: float = 1.0) -> bool:
     """True when the store answers its health check."""
     try:
@@ -34,9 +40,22 @@ def parse_rows(body: bytes) -> list[dict[str, Any]]:
     return [json.loads(line) for line in body.splitlines() if line.strip()]
 
 
-def query(base: str, logsql: str, limit: int | None = None, timeout: float = QUERY_TIMEOUT_S) -> list[dict[str, Any]]:
-    """Rows matching a LogsQL query; a query the store refuses is a clear error."""
-    form = {"query": logsql, **({"limit": str(limit)} if limit is not None else {})}
+def query(
+    base: str,
+    logsql: str,
+    limit: int | None = None,
+    timeout: float = QUERY_TIMEOUT_S,
+    stream: str | None = None,
+) -> list[dict[str, Any]]:
+    """Rows matching a LogsQL query; a query the store refuses is a clear error. `stream` (a
+    stream filter, `_stream:{field="value",...}`) goes in the store's `extra_stream_filters`:
+    the store ANDs it with the whole query itself, subqueries (`union`, `join`, `in(...)`)
+    included, so no query text can widen it."""
+    form = {"query": logsql}
+    if limit is not None:
+        form["limit"] = str(limit)
+    if stream is not None:
+        form["extra_stream_filters"] = stream
     request = urllib.request.Request(f"{base}/select/logsql/query", data=urllib.parse.urlencode(form).encode())
     try:
         with urllib.request.urlopen(request, timeout=timeout) as response:  # noqa: S310 - 127.0.0.1

@@ -12,8 +12,9 @@ from typing import TYPE_CHECKING
 from mindscape_ops import __version__
 from mindscape_ops.backup import crypto
 from mindscape_ops.backup import metrics as backup_metrics
+from mindscape_ops.backup.catalog import find, listing, owner_of
 from mindscape_ops.backup.context import Context
-from mindscape_ops.backup.model import DATA, MANIFEST, VERIFIED, Listed, Manifest, Verification, check_id, id_of, new_id
+from mindscape_ops.backup.model import DATA, MANIFEST, VERIFIED, Manifest, Verification, id_of, new_id
 from mindscape_ops.backup.streams import Progress, Tally, checked, corrupt, large_buffers_back_to_the_os
 from mindscape_ops.errors import OperationFailed, UsageError
 
@@ -36,13 +37,16 @@ def _hooks(service: str):
 
 
 def _store(project: Project) -> Store:
+    """This project's own space: where its backups are written."""
     from mindscape_ops.backup.stores import open_store
 
     return open_store(project)
 
 
-def store_where(project: Project) -> str:
-    return _store(project).where
+def store_where(project: Project, owner: str | None = None) -> str:
+    from mindscape_ops.backup.stores import open_store
+
+    return open_store(project, owner_of(project, owner)).where
 
 
 def services_to_back_up(project: Project, service: str | None) -> list[str]:
@@ -102,57 +106,15 @@ def create(
         duration_s=round(time.monotonic() - started, 3),
         tool=f"mindscape {__version__}",
     )
-    store.write_small(backup_id + MANIFEST, manifest.to_json())
+    try:
+        store.write_small(backup_id + MANIFEST, manifest.to_json())
+    except BaseException:
+        # cut off (Ctrl-C) between the data and its manifest: no unlisted data is left behind
+        store.delete(backup_id + DATA)
+        raise
     # for node_exporter's textfile collector: the BackupTooOld alert
     backup_metrics.record_success(project.root, service, time.time())
     return manifest
-
-
-def listing(project: Project) -> list[Listed]:
-    """Every complete backup (one with a manifest), newest first."""
-    store = _store(project)
-    names = store.names()
-    found = []
-    for name in names:
-        if not name.endswith(MANIFEST) or id_of(name) is None:
-            continue
-        raw = store.read_small(name)
-        if raw is None:
-            continue
-        try:
-            manifest = Manifest.from_json(raw)
-        except (ValueError, TypeError):
-            # damaged: never offered for a restore, never pruned (its data may still be wanted), but said
-            log.warning(f"backup {id_of(name)} is not listed: {name} is damaged; delete its files or repair it")
-            continue
-        verification = None
-        if (raw_check := store.read_small(manifest.id + VERIFIED)) is not None:
-            try:
-                verification = Verification.from_json(raw_check)
-            except (ValueError, TypeError):
-                verification = None
-        found.append(Listed(manifest, verification))
-    return sorted(found, key=lambda item: (item.manifest.created_at, item.manifest.id), reverse=True)
-
-
-def find(project: Project, backup_id: str | None) -> Manifest:
-    """The manifest of `backup_id` (default: the newest backup)."""
-    if backup_id is None:
-        listed = listing(project)
-        if not listed:
-            raise UsageError(f"no backups in {_store(project).where}", "take one: `mindscape backup create`")
-        return listed[0].manifest
-    store = _store(project)
-    raw = store.read_small(check_id(backup_id) + MANIFEST)
-    if raw is None:
-        raise UsageError(f"no backup {backup_id} in {store.where}", "`mindscape backup list` shows the backups there")
-    try:
-        return Manifest.from_json(raw)
-    except (ValueError, TypeError):
-        raise OperationFailed(
-            f"the manifest of backup {backup_id} is damaged: it cannot be trusted",
-            "use another backup (`mindscape backup list`)",
-        ) from None
 
 
 def _opener(project: Project, store: Store, manifest: Manifest) -> Callable[[], Iterator[bytes]]:
@@ -189,7 +151,7 @@ def check_object(project: Project, store: Store, manifest: Manifest) -> None:
     if manifest.encrypted:
         key = crypto.key_for(project)
         if key is not None and manifest.key_fingerprint and crypto.fingerprint(key) != manifest.key_fingerprint:
-            raise crypto.WrongKey(
+            raise crypto.KeyMismatch(
                 f"backup {manifest.id} was encrypted with key {manifest.key_fingerprint}, "
                 f"the configured key is {crypto.fingerprint(key)}: nothing was touched",
                 "configure the key it was made with (backups.encryption)",
@@ -205,30 +167,43 @@ class Restored:
 
 
 def restore(
-    project: Project, backup_id: str, into: str | None, confirm: Callable[[Manifest], bool], ctx: Context | None = None
+    project: Project,
+    backup_id: str,
+    into: str | None,
+    confirm: Callable[[Manifest], bool],
+    ctx: Context | None = None,
+    owner: str | None = None,
 ) -> Restored:
+    """Backup `backup_id` of this project (or of project `owner`, named on purpose) into its service."""
     ctx = ctx or Context(project)
-    manifest = find(project, backup_id)
+    found = find(project, backup_id, owner_of(project, owner))
+    manifest, store = found.manifest, found.store
     if into is not None and manifest.service != "postgres":
         raise UsageError(f"--into is for postgres backups; {manifest.id} is a {manifest.service} backup")
     if into is None and not confirm(manifest):
         raise UsageError("restore cancelled: nothing was touched")
-    store = _store(project)
     check_object(project, store, manifest)
     target = _hooks(manifest.service).restore(ctx, _opener(project, store, manifest), manifest, into)
     return Restored(manifest, target)
 
 
 def verify(project: Project, backup_id: str | None, ctx: Context | None = None) -> Verification:
-    """Fetch, check, restore into scratch, compare with the manifest; the result is recorded
-    beside the manifest (a failure too)."""
+    """Fetch, check, restore into scratch, compare with the manifest; the verdict is recorded
+    beside the manifest (a failure too). What says nothing about the backup (the store could
+    not be read, the configured key is another one) fails the command and records nothing."""
+    from mindscape_ops.backup.stores import ReadFailed
+
     ctx = ctx or Context(project)
-    manifest = find(project, backup_id)
-    store = _store(project)
+    found = find(project, backup_id)
+    manifest, store = found.manifest, found.store
     try:
         check_object(project, store, manifest)
         result = _hooks(manifest.service).verify(ctx, _opener(project, store, manifest), manifest)
         ok, detail, tables, mismatches = result.ok, result.detail, result.tables, list(result.mismatches)
+    except (ReadFailed, crypto.KeyMismatch) as exc:
+        raise OperationFailed(
+            f"{exc.message} (backup {manifest.id} was not judged: nothing recorded)", exc.hint
+        ) from None
     except OperationFailed as exc:
         ok, detail, tables, mismatches = False, exc.message, None, []
     verification = Verification(
@@ -279,18 +254,23 @@ def prune(project: Project, dry_run: bool, now: datetime | None = None) -> Prune
         policy,
         now,
     )
+    # Leftovers only in the project's own space: in the shared one of older versions an object
+    # without a manifest may be any project's.
     names = store.names()
     with_manifest = {id_of(name) for name in names if name.endswith(MANIFEST)}
     left = retention.leftovers(names, {i for i in with_manifest if i}, id_of, now)
-    aborted: list[str] = []
+    abort = getattr(store, "abort_stale_uploads", None)
+    aborted: list[str] = abort(retention.LEFTOVER_GRACE, dry_run=dry_run) if abort is not None else []
     if not dry_run:
+        where = {item.manifest.id: item.store for item in listed}
+        present = {store.where: names}
         for backup_id in decision.remove:
+            there = where[backup_id]
+            if there.where not in present:
+                present[there.where] = there.names()
             for suffix in (MANIFEST, DATA, VERIFIED):
-                if backup_id + suffix in names:
-                    store.delete(backup_id + suffix)
+                if backup_id + suffix in present[there.where]:
+                    there.delete(backup_id + suffix)
         for name in left:
             store.delete(name)
-        abort = getattr(store, "abort_stale_uploads", None)
-        if abort is not None:
-            aborted = abort(retention.LEFTOVER_GRACE)
     return Pruned(decision.remove, decision.keep, left, aborted, dry_run)

@@ -35,6 +35,11 @@ class WrongKey(OperationFailed):
     """Decryption refused: another key, or tampered data."""
 
 
+class KeyMismatch(WrongKey):
+    """The configured key is not the one the backup names (by fingerprint): a configuration
+    error, no verdict on the backup."""
+
+
 def key_for(project: Project) -> bytes | None:
     """The configured key (None: backups are not encrypted)."""
     settings = project.platform.backups.encryption
@@ -51,15 +56,31 @@ def key_for(project: Project) -> bytes | None:
     else:
         path = Path(settings.key_file or "")
         path = path if path.is_absolute() else project.root / path
-        try:
-            text = path.read_text()
-        except OSError as exc:
-            raise EnvironmentUnusable(
-                f"backups.encryption.key_file: cannot read {path}: {exc.strerror or exc}",
-                f"put the key there (readable by this user only); {KEY_HINT}",
-            ) from None
+        text = read_key_file(path)
         where = str(path)
     return parse_key(text, where)
+
+
+def read_key_file(path: Path) -> str:
+    """The key file's text: refused, as ssh refuses a private key, when others may read it."""
+    try:
+        mode = path.stat().st_mode
+        data = path.read_bytes()
+    except OSError as exc:
+        raise EnvironmentUnusable(
+            f"backups.encryption.key_file: cannot read {path}: {exc.strerror or exc}",
+            f"put the key there (readable by this user only); {KEY_HINT}",
+        ) from None
+    if mode & 0o077:
+        raise EnvironmentUnusable(
+            f"backups.encryption.key_file: {path} is readable by others (mode {mode & 0o777:04o}): "
+            "refusing a key anyone on this machine may have copied",
+            f"chmod 600 {path}",
+        )
+    try:
+        return data.decode("ascii")
+    except UnicodeDecodeError:
+        raise UsageError(f"the backup key in {path} is not text (a binary file?)", KEY_HINT) from None
 
 
 def parse_key(text: str, where: str) -> bytes:

@@ -1,4 +1,9 @@
-"""What a backup is on the store: its id, its objects' names, its manifest, its verification."""
+"""What a backup is on the store: its id, its objects' names, its manifest, its verification.
+
+Manifests and verification records are read back from a folder or a bucket anyone with access
+may have edited: they are validated like user input (strict types, an aware `created_at`, the id
+of the file they are in), and one that fails is damaged: warned about and skipped, never trusted.
+"""
 
 from __future__ import annotations
 
@@ -7,13 +12,25 @@ import re
 import secrets
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import Annotated, Any
+
+from pydantic import ConfigDict, Field, TypeAdapter, ValidationError, field_validator
+from pydantic.dataclasses import dataclass as checked
 
 from mindscape_ops.errors import UsageError
 
 # <UTC time>-<service>-<4 hex>: sorts by time, names its service, unique within a second.
 ID_RE = re.compile(r"^(\d{8}T\d{6}Z)-([a-z_]+)-([0-9a-f]{4})$")
 DATA, MANIFEST, VERIFIED = ".backup", ".manifest.json", ".verify.json"
+_STRICT = ConfigDict(strict=True)
+
+BackupId = Annotated[str, Field(pattern=ID_RE.pattern)]
+ProjectName = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_-]{0,39}$")]
+Count = Annotated[int, Field(ge=0)]
+
+
+class Damaged(ValueError):
+    """A manifest or verification record that cannot be trusted; says what is wrong with it."""
 
 
 def new_id(service: str, now: datetime | None = None) -> str:
@@ -37,65 +54,101 @@ def id_of(name: str) -> str | None:
     return head if ID_RE.match(head) else None
 
 
-@dataclass(frozen=True)
+def manifest_id(name: str) -> str | None:
+    """The id whose manifest `name` is: exactly `<id>.manifest.json` (a copy named otherwise is not one)."""
+    backup_id = id_of(name)
+    return backup_id if backup_id is not None and name == backup_id + MANIFEST else None
+
+
+def _aware(value: str) -> str:
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError:
+        raise ValueError("not an ISO 8601 time") from None
+    if moment.tzinfo is None:
+        raise ValueError("a time without its UTC offset")
+    return value
+
+
+def _parsed(adapter: TypeAdapter, data: bytes, expected_id: str) -> Any:
+    """`data` validated by `adapter`, its id that of its file; else Damaged saying why."""
+    try:
+        item = adapter.validate_json(data)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(part) for part in first["loc"])
+        raise Damaged(f"{where + ': ' if where else ''}{first['msg']}") from None
+    if item.id != expected_id:
+        raise Damaged(f"it names backup {item.id!r}, not {expected_id}")
+    return item
+
+
+@checked(frozen=True, config=_STRICT)
 class Manifest:
-    id: str
-    service: str
-    project: str
+    id: BackupId
+    service: Annotated[str, Field(pattern=r"^[a-z_]{1,40}$")]
+    project: ProjectName
     created_at: str  # ISO 8601, UTC
-    size: int  # bytes stored
-    sha256: str  # of the bytes stored (the ciphertext when encrypted)
+    size: Count  # bytes stored
+    sha256: Annotated[str, Field(pattern=r"^[0-9a-f]{64}$")]  # of the bytes stored (the ciphertext when encrypted)
     format: str  # pg_dump-custom, rdb
     server_version: str
     source: str  # the container, or DATABASE_URL without its password
     encrypted: bool = False
-    key_fingerprint: str | None = None  # which key, never the key
-    plain_size: int = 0  # bytes before encryption
-    tables: dict[str, int] | None = None  # postgres: rows per table, from the dump's own snapshot
-    duration_s: float = 0.0
+    key_fingerprint: Annotated[str, Field(pattern=r"^[0-9a-f]{16}$")] | None = None  # which key, never the key
+    plain_size: Count = 0  # bytes before encryption
+    tables: dict[str, Count] | None = None  # postgres: rows per table, from the dump's own snapshot
+    duration_s: Annotated[float, Field(ge=0)] = 0.0
     tool: str = ""
+
+    _created_at = field_validator("created_at")(_aware)
 
     def to_json(self) -> bytes:
         return (json.dumps(asdict(self), indent=2, sort_keys=False) + "\n").encode()
 
     @classmethod
-    def from_json(cls, data: bytes) -> Manifest:
-        raw = json.loads(data)
-        known = {f for f in cls.__dataclass_fields__}
-        return cls(**{k: v for k, v in raw.items() if k in known})
+    def from_json(cls, data: bytes, expected_id: str) -> Manifest:
+        """The manifest in file `<expected_id>.manifest.json` (unknown fields ignored); Damaged when it is not one."""
+        return _parsed(_MANIFEST, data, expected_id)
 
     @property
     def created(self) -> datetime:
         return datetime.fromisoformat(self.created_at)
 
 
-@dataclass(frozen=True)
+@checked(frozen=True, config=_STRICT)
 class Verification:
     """The outcome of `verify`, kept beside the manifest (which never changes once written)."""
 
-    id: str
+    id: BackupId
     verified_at: str
     ok: bool
     detail: str
-    tables: dict[str, int] | None = None
+    tables: dict[str, Count] | None = None
     mismatches: list[str] = field(default_factory=list)
+
+    _verified_at = field_validator("verified_at")(_aware)
 
     def to_json(self) -> bytes:
         return (json.dumps(asdict(self), indent=2) + "\n").encode()
 
     @classmethod
-    def from_json(cls, data: bytes) -> Verification:
-        raw = json.loads(data)
-        known = {f for f in cls.__dataclass_fields__}
-        return cls(**{k: v for k, v in raw.items() if k in known})
+    def from_json(cls, data: bytes, expected_id: str) -> Verification:
+        return _parsed(_VERIFICATION, data, expected_id)
+
+
+_MANIFEST = TypeAdapter(Manifest)
+_VERIFICATION = TypeAdapter(Verification)
 
 
 @dataclass(frozen=True)
 class Listed:
-    """A backup as `list` shows it."""
+    """A backup as `list` shows it, and the store it is in (the project's own space, or the
+    shared space older versions wrote to)."""
 
     manifest: Manifest
     verification: Verification | None
+    store: Any = field(default=None, compare=False, repr=False)
 
     def as_json(self, now: datetime) -> dict[str, Any]:
         m, v = self.manifest, self.verification

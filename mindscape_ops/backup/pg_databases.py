@@ -31,19 +31,23 @@ def connect(target: DatabaseTarget, dbname: str | None = None, autocommit: bool 
     import psycopg
     from psycopg.conninfo import make_conninfo
 
-    conninfo = make_conninfo(target.conninfo, dbname=dbname) if dbname else target.conninfo
+    from mindscape_ops.provision.endpoints import redact
+
     try:
+        conninfo = make_conninfo(target.conninfo, dbname=dbname) if dbname else target.conninfo
         return psycopg.connect(conninfo, autocommit=autocommit, connect_timeout=10)
-    except psycopg.OperationalError as exc:
-        # psycopg's text runs over lines ("... failed: Connection refused\n\tIs the server running ..."): all of it
+    except psycopg.Error as exc:
+        # psycopg's text runs over lines ("... failed: Connection refused\n\tIs the server running ..."): all of
+        # it, without the connection string or its password (its text quotes a string it cannot parse)
         reason = " ".join(line.strip() for line in str(exc).splitlines() if line.strip()) or type(exc).__name__
+        reason = redact(reason, target.conninfo)
         raise EnvironmentUnusable(
             f"cannot connect to {target.display}{f' (database {dbname})' if dbname else ''}: {reason}",
             "is it running? `mindscape up postgres`, or check $DATABASE_URL",
         ) from None
 
 
-def _sql(conn: psycopg.Connection, statement: Any, *names: str, args: tuple = ()) -> list[tuple]:
+def execute(conn: psycopg.Connection, statement: Any, *names: str, args: tuple = ()) -> list[tuple]:
     """`statement` (text with {} filled by quoted identifiers, or composed SQL); the rows it
     returns. Postgres refusing it (a missing privilege, a role that is gone) is one line."""
     import psycopg
@@ -70,9 +74,9 @@ def create_like(target: DatabaseTarget, name: str, like: str) -> None:
             "use lower-case letters, digits and _ (at most 63), not starting with a digit",
         )
     with connect(target) as conn:
-        if _sql(conn, "SELECT 1 FROM pg_database WHERE datname = %s", args=(name,)):
+        if execute(conn, "SELECT 1 FROM pg_database WHERE datname = %s", args=(name,)):
             raise UsageError(f"database {name} already exists", "name a new one with --into, or drop that one first")
-        encoding, collate, ctype = _sql(
+        encoding, collate, ctype = execute(
             conn,
             "SELECT pg_encoding_to_char(encoding), datcollate, datctype FROM pg_database WHERE datname = %s",
             args=(like,),
@@ -87,7 +91,7 @@ def create_like(target: DatabaseTarget, name: str, like: str) -> None:
         icu = _icu_locale(conn, like)
         if icu:
             options.append(sql.SQL("LOCALE_PROVIDER icu ICU_LOCALE {}").format(sql.Literal(icu)))
-        _sql(conn, sql.SQL("CREATE DATABASE {} {}").format(sql.Identifier(name), sql.SQL(" ").join(options)))
+        execute(conn, sql.SQL("CREATE DATABASE {} {}").format(sql.Identifier(name), sql.SQL(" ").join(options)))
 
 
 def _icu_locale(conn: psycopg.Connection, like: str) -> str | None:
@@ -95,7 +99,7 @@ def _icu_locale(conn: psycopg.Connection, like: str) -> str | None:
     if version < 150000:
         return None
     column = "datlocale" if version >= 170000 else "daticulocale"
-    row = _sql(conn, f"SELECT datlocprovider, {column} FROM pg_database WHERE datname = %s", args=(like,))
+    row = execute(conn, f"SELECT datlocprovider, {column} FROM pg_database WHERE datname = %s", args=(like,))
     return row[0][1] if row and row[0][0] == "i" else None
 
 
@@ -103,15 +107,15 @@ def copy_properties(target: DatabaseTarget, source: str, name: str) -> None:
     """`source`'s owner, database-level settings (ALTER DATABASE ... SET, ALTER ROLE ... IN
     DATABASE ... SET), privileges and comment, onto `name`."""
     with connect(target) as conn:
-        owner, acl, comment = _sql(
+        owner, acl, comment = execute(
             conn,
             "SELECT pg_get_userbyid(datdba), datacl::text[], shobj_description(oid, 'pg_database') "
             "FROM pg_database WHERE datname = %s",
             args=(source,),
         )[0]
         if owner != conn.info.parameter_status("session_authorization"):
-            _sql(conn, "ALTER DATABASE {} OWNER TO {}", name, owner)
-        for role, settings in _sql(
+            execute(conn, "ALTER DATABASE {} OWNER TO {}", name, owner)
+        for role, settings in execute(
             conn,
             "SELECT r.rolname, s.setconfig FROM pg_db_role_setting s JOIN pg_database d ON d.oid = s.setdatabase "
             "LEFT JOIN pg_roles r ON r.oid = s.setrole WHERE d.datname = %s",
@@ -119,10 +123,10 @@ def copy_properties(target: DatabaseTarget, source: str, name: str) -> None:
         ):
             for setting in settings:
                 key, _, value = setting.partition("=")
-                _sql(conn, _set(name, role, key, value))
+                execute(conn, _set(name, role, key, value))
         if acl is not None:
-            _sql(conn, "REVOKE ALL ON DATABASE {} FROM PUBLIC", name)
-            for grantee, privilege, grantable in _sql(
+            execute(conn, "REVOKE ALL ON DATABASE {} FROM PUBLIC", name)
+            for grantee, privilege, grantable in execute(
                 conn,
                 "SELECT coalesce(r.rolname, 'PUBLIC'), a.privilege_type, a.is_grantable "
                 "FROM pg_database d, aclexplode(d.datacl) a LEFT JOIN pg_roles r ON r.oid = a.grantee "
@@ -133,7 +137,7 @@ def copy_properties(target: DatabaseTarget, source: str, name: str) -> None:
         if comment is not None:
             from psycopg import sql
 
-            _sql(conn, sql.SQL("COMMENT ON DATABASE {} IS {}").format(sql.Identifier(name), sql.Literal(comment)))
+            execute(conn, sql.SQL("COMMENT ON DATABASE {} IS {}").format(sql.Identifier(name), sql.Literal(comment)))
 
 
 def _set(name: str, role: str | None, key: str, value: str):
@@ -186,7 +190,7 @@ def _grant(conn: psycopg.Connection, name: str, grantee: str, privilege: str, gr
     from psycopg import sql
 
     to = sql.SQL("PUBLIC") if grantee == "PUBLIC" else sql.Identifier(grantee)
-    _sql(
+    execute(
         conn,
         sql.SQL("GRANT {} ON DATABASE {} TO {}" + (" WITH GRANT OPTION" if grantable else "")).format(
             sql.SQL(privilege), sql.Identifier(name), to
@@ -196,25 +200,25 @@ def _grant(conn: psycopg.Connection, name: str, grantee: str, privilege: str, gr
 
 def drop(target: DatabaseTarget, name: str) -> None:
     with connect(target) as conn:
-        _sql(conn, "DROP DATABASE IF EXISTS {} WITH (FORCE)", name)
+        execute(conn, "DROP DATABASE IF EXISTS {} WITH (FORCE)", name)
 
 
 def swap(target: DatabaseTarget, live: str, ready: str, aside: str) -> None:
     """`ready` takes `live`'s name; the live database is renamed `aside`. Raises, with the live
     database as it was (connections allowed again), when it cannot."""
-    with _maintenance(target) as conn:
-        _sql(conn, "ALTER DATABASE {} WITH ALLOW_CONNECTIONS false", live)
+    with maintenance(target) as conn:
+        execute(conn, "ALTER DATABASE {} WITH ALLOW_CONNECTIONS false", live)
         try:
             _terminate(conn, live)
             with conn.transaction():
-                _sql(conn, "ALTER DATABASE {} RENAME TO {}", live, aside)
-                _sql(conn, "ALTER DATABASE {} RENAME TO {}", ready, live)
+                execute(conn, "ALTER DATABASE {} RENAME TO {}", live, aside)
+                execute(conn, "ALTER DATABASE {} RENAME TO {}", ready, live)
         except BaseException:
-            _sql(conn, "ALTER DATABASE {} WITH ALLOW_CONNECTIONS true", live)
+            execute(conn, "ALTER DATABASE {} WITH ALLOW_CONNECTIONS true", live)
             raise
 
 
-def _maintenance(target: DatabaseTarget) -> psycopg.Connection:
+def maintenance(target: DatabaseTarget) -> psycopg.Connection:
     failure: EnvironmentUnusable | None = None
     for dbname in MAINTENANCE:
         try:
@@ -229,7 +233,7 @@ def _terminate(conn: psycopg.Connection, live: str) -> None:
     """End every other session in `live` (new ones are refused by now)."""
     deadline = time.monotonic() + TERMINATE_WAIT_S
     while True:
-        others = _sql(
+        others = execute(
             conn,
             "SELECT pid, pg_terminate_backend(pid) FROM pg_stat_activity "
             "WHERE datname = %s AND pid <> pg_backend_pid()",

@@ -17,6 +17,7 @@ import threading
 from collections.abc import Iterable, Iterator
 from typing import TYPE_CHECKING
 
+from mindscape_ops.backup import scratch
 from mindscape_ops.backup.context import Checked, Chunks, Context, Dump
 from mindscape_ops.backup.pg_databases import connect, copy_properties, create_like, drop, swap
 from mindscape_ops.errors import EnvironmentUnusable, OperationFailed
@@ -113,14 +114,24 @@ def restore(ctx: Context, chunks: Chunks, manifest: Manifest, into: str | None) 
     database made like it, checked against the manifest's row counts, then swapped in by
     rename (see pg_databases). Until the swap the live database is untouched."""
     target = _target(ctx)
+    if into is not None:
+        create_like(target, into, _dbname(target))
+        try:
+            _pg_restore(ctx, target, into, chunks())
+        except BaseException:
+            drop(target, into)
+            raise
+        return f"new database {into}"
+    with scratch.claimed(target, "restore", ctx.project.platform.project) as fresh:
+        return _replace_live(ctx, target, fresh, chunks, manifest)
+
+
+def _replace_live(ctx: Context, target: DatabaseTarget, fresh: str, chunks: Chunks, manifest: Manifest) -> str:
     live = _dbname(target)
-    token = secrets.token_hex(4)
-    fresh = into or f"mindscape_restore_{token}"
     create_like(target, fresh, live)
+    aside = f"mindscape_replaced_{secrets.token_hex(4)}"
     try:
         _pg_restore(ctx, target, fresh, chunks())
-        if into is not None:
-            return f"new database {into}"
         with connect(target, fresh) as conn:
             mismatches = _mismatches(manifest.tables or {}, count_rows(conn))
         if mismatches:
@@ -130,7 +141,6 @@ def restore(ctx: Context, chunks: Chunks, manifest: Manifest, into: str | None) 
                 "use another backup (`mindscape backup list`); `mindscape backup verify ID` checks one",
             )
         copy_properties(target, live, fresh)
-        aside = f"mindscape_replaced_{token}"
         swap(target, live, fresh, aside)
     except BaseException:
         drop(target, fresh)
@@ -143,20 +153,22 @@ def restore(ctx: Context, chunks: Chunks, manifest: Manifest, into: str | None) 
 
 
 def verify(ctx: Context, chunks: Chunks, manifest: Manifest) -> Checked:
+    from mindscape_ops.backup.stores import ReadFailed
+
     target = _target(ctx)
-    scratch = f"mindscape_verify_{secrets.token_hex(4)}"
-    create_like(target, scratch, _dbname(target))
-    try:
+    with scratch.claimed(target, "verify", ctx.project.platform.project) as name:
+        create_like(target, name, _dbname(target))
         try:
-            _pg_restore(ctx, target, scratch, chunks())
-        except OperationFailed as exc:
-            if type(exc).__name__ == "Corrupt":
-                raise
-            return Checked(False, f"the restore failed: {exc.message}")
-        with connect(target, scratch) as conn:
-            found = count_rows(conn)
-    finally:
-        drop(target, scratch)
+            try:
+                _pg_restore(ctx, target, name, chunks())
+            except OperationFailed as exc:
+                if type(exc).__name__ == "Corrupt" or isinstance(exc, ReadFailed):
+                    raise  # the backup's own failure (corrupt) or none of it (a read error): not the restore's
+                return Checked(False, f"the restore failed: {exc.message}")
+            with connect(target, name) as conn:
+                found = count_rows(conn)
+        finally:
+            drop(target, name)
     mismatches = _mismatches(manifest.tables or {}, found)
     if mismatches:
         return Checked(False, f"{len(mismatches)} table(s) differ from the manifest", found, tuple(mismatches))

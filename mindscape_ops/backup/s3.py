@@ -18,6 +18,10 @@ fills (IN_FLIGHT): memory is (IN_FLIGHT + 1) parts, 10 MiB for backups up to ~5 
 at a time keeps up with pg_dump -Fc's output; the whole process must stay under 100 MB and holds
 ~88 MB before any part (pydantic, the Docker SDK, psycopg and its connection, botocore's S3
 model): 8 MiB parts or a second one in flight broke that budget (measured 105-127 MB).
+
+Timeouts: what only asks (list, head, a manifest) gives up within ~10 s on an endpoint that
+hangs, as `check` does (2 attempts of 4 s); moving a backup's bytes keeps 60 s and 4 attempts,
+as a large part or the completion of a large upload may take S3 that long to answer.
 """
 
 from __future__ import annotations
@@ -30,6 +34,7 @@ from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
+from mindscape_ops.backup.stores import ReadFailed
 from mindscape_ops.errors import EnvironmentUnusable, OperationFailed
 
 if TYPE_CHECKING:
@@ -43,6 +48,8 @@ FIRST_PART = MIN_PART
 GROW_EVERY = 1000
 IN_FLIGHT = 1
 TIB = 1 << 40
+QUICK = {"connect_timeout": 3, "read_timeout": 4, "retries": {"total_max_attempts": 2, "mode": "standard"}}
+PATIENT = {"connect_timeout": 5, "read_timeout": 60, "retries": {"max_attempts": 3, "mode": "standard"}}
 
 
 def part_size(number: int, estimate: int | None = None) -> int:
@@ -109,26 +116,40 @@ class PartBody(io.RawIOBase):
 
 
 class S3Store:
-    def __init__(self, settings: S3Settings) -> None:
+    """The objects directly under `prefix` (default: the settings' own; deeper keys belong to
+    other spaces and are never listed)."""
+
+    def __init__(self, settings: S3Settings, prefix: str | None = None) -> None:
         self.settings = settings
         self.bucket = settings.bucket
-        self.prefix = settings.prefix
-        self.where = f"s3://{settings.bucket}/{settings.prefix}"
-        self._client: Any = None
+        self.prefix = settings.prefix if prefix is None else prefix
+        self.where = f"s3://{settings.bucket}/{self.prefix}"
+        self._clients: dict[str, Any] = {}
+        self._session: Any = None
 
     @property
     def client(self) -> Any:
-        if self._client is None:
+        """For what only asks: gives up on a hanging endpoint within ~10 s."""
+        return self._client_with(QUICK)
+
+    @property
+    def data_client(self) -> Any:
+        """For a backup's bytes: waits longer and retries more."""
+        return self._client_with(PATIENT)
+
+    def _client_with(self, settings: dict[str, Any]) -> Any:
+        kind = "quick" if settings is QUICK else "patient"
+        if kind not in self._clients:
             import botocore.session  # boto3's session is this one plus resources we do not use (3 MB)
             from botocore.config import Config
 
-            config = Config(connect_timeout=5, read_timeout=60, retries={"max_attempts": 3, "mode": "standard"})
             endpoint = str(self.settings.endpoint_url) if self.settings.endpoint_url else None
             with self._errors("connecting"):
-                self._client = botocore.session.get_session().create_client(
-                    "s3", region_name=self.settings.region, endpoint_url=endpoint, config=config
+                self._session = self._session or botocore.session.get_session()
+                self._clients[kind] = self._session.create_client(
+                    "s3", region_name=self.settings.region, endpoint_url=endpoint, config=Config(**settings)
                 )
-        return self._client
+        return self._clients[kind]
 
     @contextlib.contextmanager
     def _errors(self, doing: str) -> Iterator[None]:
@@ -169,9 +190,12 @@ class S3Store:
                     f"{doing} {self.where}: access denied ({code})",
                     "check the AWS credentials in the environment and the bucket's policy",
                 ) from None
-            raise OperationFailed(f"{doing} {self.where}: S3 answered {code or exc}") from None
+            failed = ReadFailed if doing == "reading" else OperationFailed
+            raise failed(f"{doing} {self.where}: S3 answered {code or exc}") from None
         except BotoCoreError as exc:
-            raise OperationFailed(f"{doing} {self.where}: {exc}") from None
+            # reading: a stream cut midway (ResponseStreamingError, IncompleteReadError) is no verdict on the backup
+            failed = ReadFailed if doing == "reading" else OperationFailed
+            raise failed(f"{doing} {self.where}: {exc}") from None
 
     def _key(self, name: str) -> str:
         return f"{self.prefix}{name}"
@@ -193,19 +217,19 @@ class S3Store:
         head = [next(stream), next(stream, None)]  # a list: each part leaves it when it goes
         if head[1] is None:
             with self._errors("uploading to"):
-                self.client.put_object(Bucket=self.bucket, Key=key, Body=head.pop(0), **extra)
+                self.data_client.put_object(Bucket=self.bucket, Key=key, Body=head.pop(0), **extra)
             return
         with self._errors("uploading to"):
-            upload_id = self.client.create_multipart_upload(Bucket=self.bucket, Key=key, **extra)["UploadId"]
+            upload_id = self.data_client.create_multipart_upload(Bucket=self.bucket, Key=key, **extra)["UploadId"]
         try:
             done = self._upload_parts(key, upload_id, _chain(head, stream))
             with self._errors("uploading to"):
-                self.client.complete_multipart_upload(
+                self.data_client.complete_multipart_upload(
                     Bucket=self.bucket, Key=key, UploadId=upload_id, MultipartUpload={"Parts": done}
                 )
         except BaseException:
             with contextlib.suppress(Exception):
-                self.client.abort_multipart_upload(Bucket=self.bucket, Key=key, UploadId=upload_id)
+                self.data_client.abort_multipart_upload(Bucket=self.bucket, Key=key, UploadId=upload_id)
             raise
 
     def _upload_parts(self, key: str, upload_id: str, bodies: Iterable[bytes]) -> list[dict[str, Any]]:
@@ -216,7 +240,7 @@ class S3Store:
 
         def one(number: int, body: bytearray) -> dict[str, Any]:
             with self._errors("uploading to"):
-                answer = self.client.upload_part(
+                answer = self.data_client.upload_part(
                     Bucket=self.bucket, Key=key, UploadId=upload_id, PartNumber=number, Body=PartBody(body)
                 )
             return {"PartNumber": number, "ETag": answer["ETag"]}
@@ -246,11 +270,20 @@ class S3Store:
 
     def write_small(self, name: str, data: bytes) -> None:
         with self._errors("writing to"):
-            self.client.put_object(Bucket=self.bucket, Key=self._key(name), Body=data, **self.settings.upload_args())
+            self.data_client.put_object(
+                Bucket=self.bucket, Key=self._key(name), Body=data, **self.settings.upload_args()
+            )
 
     def read(self, name: str) -> Iterator[bytes]:
+        from botocore.exceptions import ClientError
+
         with self._errors("reading"):
-            body = self.client.get_object(Bucket=self.bucket, Key=self._key(name))["Body"]
+            try:
+                body = self.data_client.get_object(Bucket=self.bucket, Key=self._key(name))["Body"]
+            except ClientError as exc:
+                if exc.response.get("Error", {}).get("Code") in ("NoSuchKey", "404"):
+                    raise FileNotFoundError(f"{self.where}{name}") from None  # the backup's own fault
+                raise
             try:
                 yield from body.iter_chunks(MiB)
             finally:
@@ -270,7 +303,10 @@ class S3Store:
     def names(self) -> dict[str, float]:
         found = {}
         with self._errors("listing"):
-            for page in self.client.get_paginator("list_objects_v2").paginate(Bucket=self.bucket, Prefix=self.prefix):
+            pages = self.client.get_paginator("list_objects_v2").paginate(
+                Bucket=self.bucket, Prefix=self.prefix, Delimiter="/"
+            )
+            for page in pages:
                 for item in page.get("Contents", []):
                     found[item["Key"][len(self.prefix) :]] = item["LastModified"].timestamp()
         return found
@@ -279,21 +315,28 @@ class S3Store:
         with self._errors("deleting from"):
             self.client.delete_object(Bucket=self.bucket, Key=self._key(name))
 
-    def abort_stale_uploads(self, older_than: timedelta) -> list[str]:
-        """Abort multipart uploads left by killed backups; returns their object names."""
+    def stale_uploads(self, older_than: timedelta) -> list[tuple[str, str]]:
+        """Multipart uploads in this space left by killed backups: (object name, upload id)."""
         cutoff = datetime.now(UTC) - older_than
-        aborted = []
+        stale = []
         with self._errors("listing uploads in"):
             for page in self.client.get_paginator("list_multipart_uploads").paginate(
                 Bucket=self.bucket, Prefix=self.prefix
             ):
                 for upload in page.get("Uploads", []):
-                    if upload["Initiated"] < cutoff:
-                        self.client.abort_multipart_upload(
-                            Bucket=self.bucket, Key=upload["Key"], UploadId=upload["UploadId"]
-                        )
-                        aborted.append(upload["Key"][len(self.prefix) :])
-        return aborted
+                    name = upload["Key"][len(self.prefix) :]
+                    if "/" not in name and upload["Initiated"] < cutoff:
+                        stale.append((name, upload["UploadId"]))
+        return stale
+
+    def abort_stale_uploads(self, older_than: timedelta, dry_run: bool = False) -> list[str]:
+        """Abort (with `dry_run`: only name) the multipart uploads killed backups left; their object names."""
+        stale = self.stale_uploads(older_than)
+        if not dry_run:
+            with self._errors("aborting uploads in"):
+                for name, upload_id in stale:
+                    self.client.abort_multipart_upload(Bucket=self.bucket, Key=self._key(name), UploadId=upload_id)
+        return [name for name, _ in stale]
 
 
 def _chain(head: list, rest: Iterator[bytes]) -> Iterator[bytes]:

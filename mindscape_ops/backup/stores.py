@@ -2,6 +2,12 @@
 
 A store only moves named objects; an object appears whole or not at all (locally: written
 as `<name>.partial`, renamed when complete; on S3: a multipart upload completes or aborts).
+
+Each project has its own space in it: `<dir>/<project>/` or `s3://bucket/<prefix><project>/`,
+so projects sharing a bucket (or a folder) never see, prune or restore each other's backups.
+Versions before that wrote every project's backups straight into `<dir>/` or `<prefix>`: that
+shared space is still read (`legacy_store`), and a backup there counts as a project's only
+when its manifest names that project.
 """
 
 from __future__ import annotations
@@ -13,7 +19,8 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
-from mindscape_ops.workspace.files import atomic_write, cannot_write
+from mindscape_ops.adapters.files import atomic_write, cannot_write
+from mindscape_ops.errors import OperationFailed
 
 if TYPE_CHECKING:
     from mindscape_ops.workspace.project import Project
@@ -21,6 +28,11 @@ if TYPE_CHECKING:
 PARTIAL = ".partial"
 CHUNK = 1 << 20
 FLUSH_EVERY = 32 << 20
+
+
+class ReadFailed(OperationFailed):
+    """The store could not give a backup's bytes (an I/O error, a connection cut): says nothing
+    about the backup itself."""
 
 
 class Store(Protocol):
@@ -42,7 +54,8 @@ class LocalStore:
 
     def _ensure(self) -> None:
         try:
-            self.directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+            self.directory.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+            self.directory.mkdir(mode=0o700, exist_ok=True)
         except OSError as exc:
             raise cannot_write(self.directory, exc, "create") from None
 
@@ -78,15 +91,22 @@ class LocalStore:
             raise cannot_write(self.directory / name, exc) from None
 
     def read(self, name: str) -> Iterator[bytes]:
-        with open(self.directory / name, "rb") as handle:
-            while chunk := handle.read(CHUNK):
-                yield chunk
+        try:
+            with open(self.directory / name, "rb") as handle:
+                while chunk := handle.read(CHUNK):
+                    yield chunk
+        except FileNotFoundError:
+            raise
+        except OSError as exc:
+            raise _read_failed(self.directory / name, exc) from None
 
     def read_small(self, name: str) -> bytes | None:
         try:
             return (self.directory / name).read_bytes()
         except FileNotFoundError:
             return None
+        except OSError as exc:
+            raise _read_failed(self.directory / name, exc) from None
 
     def names(self) -> dict[str, float]:
         if not self.directory.is_dir():
@@ -137,8 +157,27 @@ class _Flusher:
         self.thread.join()
 
 
-def open_store(project: Project) -> Store:
-    """`backups.s3` when set, else `backups.local.dir` under the project root."""
+def _read_failed(path: Path, exc: OSError) -> ReadFailed:
+    return ReadFailed(
+        f"cannot read {path}: {exc.strerror or exc}", "check the disk and that path's permissions, then run again"
+    )
+
+
+def open_store(project: Project, owner: str | None = None) -> Store:
+    """The space of project `owner` (default: this one) in `backups.s3` when set, else in
+    `backups.local.dir` under the project root."""
+    owner = owner or project.platform.project
+    backups = project.platform.backups
+    if backups.s3 is not None:
+        from mindscape_ops.backup.s3 import S3Store
+
+        return S3Store(backups.s3, f"{backups.s3.prefix}{owner}/")
+    rel = str(backups.local.dir)
+    return LocalStore(project.root / rel / owner, f"{rel}/{owner}/")
+
+
+def legacy_store(project: Project) -> Store:
+    """The space every project shared before each got its own (read, never written)."""
     backups = project.platform.backups
     if backups.s3 is not None:
         from mindscape_ops.backup.s3 import S3Store

@@ -50,8 +50,16 @@ def create(
     with audited("backup create", lock_root(files), service=service) as record:
         record.project = project = open_project(files)
         for name in actions.services_to_back_up(project, service):
-            with _progress(name) as progress:
-                manifest = actions.create(project, name, progress)
+            try:
+                with _progress(name) as progress:
+                    manifest = actions.create(project, name, progress)
+            except KeyboardInterrupt:
+                done = f" (the backups finished before it are kept: {', '.join(m.id for m in made)})" if made else ""
+                record.outcome = f"interrupted (exit 130) during the backup of {name}"
+                console(stderr=True, info=False).print(
+                    f"[yellow]interrupted:[/] the backup of {name} was stopped; nothing of it was kept{done}"
+                )
+                raise typer.Exit(130) from None
             made.append(manifest)
             where = actions.store_where(project)
             err.print(
@@ -62,20 +70,30 @@ def create(
         stdout_json([{"id": m.id, "service": m.service, "size": m.size, "sha256": m.sha256} for m in made])
 
 
+ProjectOption = Annotated[
+    str | None,
+    typer.Option(
+        "--project",
+        metavar="NAME",
+        help="The backups of project NAME, which shares this store, named on purpose (say, production's into staging).",
+    ),
+]
+
+
 @app.command("list")
-def list_(as_json: JsonOption = False, files: FilesOption = None) -> None:
-    """Complete backups (those with a manifest), newest first."""
+def list_(as_json: JsonOption = False, other: ProjectOption = None, files: FilesOption = None) -> None:
+    """Complete backups (those with a manifest) of this project, newest first."""
     from mindscape_ops.backup import actions
 
     project = open_project(files)
-    listed = actions.listing(project)
+    listed = actions.listing(project, actions.owner_of(project, other))
     now = datetime.now(UTC)
     if as_json:
         stdout_json([item.as_json(now) for item in listed])
         return
     out = console()
     if not listed:
-        console(stderr=True).print(f"no backups in {actions.store_where(project)}")
+        console(stderr=True).print(f"no backups in {actions.store_where(project, other)}")
         return
     out.print(f"{'ID':<32} {'SERVICE':<9} {'SIZE':>9} {'AGE':>6}  VERIFIED")
     for item in listed:
@@ -95,6 +113,7 @@ def restore(
         ),
     ] = None,
     yes: Annotated[bool, typer.Option("--yes", "-y", help="Restore over the live data without asking.")] = False,
+    other: ProjectOption = None,
     files: FilesOption = None,
 ) -> None:
     """Check the backup's sha256, then restore it (over the live data only with --yes or a confirmation)."""
@@ -104,7 +123,8 @@ def restore(
     def confirm(manifest: Manifest) -> bool:
         if yes:
             return True
-        what = f"{manifest.service} backup {manifest.id} from {manifest.created_at}"
+        of = f" of project {manifest.project}" if other else ""
+        what = f"{manifest.service} backup {manifest.id}{of} from {manifest.created_at}"
         if not sys.stdin.isatty():
             raise UsageError(
                 f"refusing to restore {what} over the live data without confirmation",
@@ -114,9 +134,9 @@ def restore(
         return typer.confirm(f"Replace the live {manifest.service} data with {what}?", default=False)
 
     err = console(stderr=True)
-    with audited("backup restore", lock_root(files), id=backup_id, into=into, yes=yes) as record:
+    with audited("backup restore", lock_root(files), id=backup_id, into=into, yes=yes, project=other) as record:
         record.project = project = open_project(files)
-        restored = actions.restore(project, backup_id, into, confirm)
+        restored = actions.restore(project, backup_id, into, confirm, owner=other)
     err.print(f"[green]restored[/] {restored.manifest.id} into {restored.target}")
 
 
@@ -175,7 +195,7 @@ def prune(
     for name in result.leftovers:
         err.print(f"[yellow]{verb}[/] {name}  [dim]left by an interrupted backup[/]")
     for name in result.aborted_uploads:
-        err.print(f"[yellow]aborted[/] the unfinished upload of {name}")
+        err.print(f"[yellow]{'would abort' if dry_run else 'aborted'}[/] the unfinished upload of {name}")
     err.print(
         f"{verb} {len(result.removed)} backup(s) and {len(result.leftovers)} leftover(s); kept {len(result.kept)}"
         + (" [dim](dry run: nothing was removed)[/]" if dry_run else "")

@@ -288,7 +288,14 @@ def logs(
     """Show a service's logs: from the log store when it runs, else the engine's."""
     from mindscape_ops.errors import UsageError
     from mindscape_ops.provision import lifecycle
-    from mindscape_ops.provision.logstore import AUDIT_SERVICE, as_text, audit_rows, engine_since, read_store
+    from mindscape_ops.provision.logstore import (
+        AUDIT_SERVICE,
+        as_text,
+        audit_rows,
+        check_query,
+        engine_since,
+        read_store,
+    )
     from mindscape_ops.settings.types import Duration
 
     if tail != "all" and not tail.isdigit():
@@ -299,6 +306,7 @@ def logs(
         raise UsageError(f"--since: {exc}") from None
     if follow and (query or as_json):
         raise UsageError("--follow reads the engine's stream: it takes no --query or --json")
+    check_query(query)
     project = open_project(files)
     count: int | str = int(tail) if tail.isdigit() else "all"
     rows = None if follow else read_store(project, service, query, window, count)

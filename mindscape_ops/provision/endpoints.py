@@ -6,9 +6,11 @@ everything that connects (readiness, migrate, backup, check) asks here.
 
 from __future__ import annotations
 
+import contextlib
 import os
+import re
 from dataclasses import dataclass
-from urllib.parse import quote
+from urllib.parse import quote, unquote
 
 from mindscape_ops.errors import EnvironmentUnusable, UsageError
 from mindscape_ops.services.contract import Address
@@ -54,6 +56,7 @@ def database_target(project: Project, external: bool = True) -> DatabaseTarget:
     env_name = project.platform.database.url_env
     url = os.environ.get(env_name) if external else None
     if url:
+        check_database_url(url, env_name)
         return DatabaseTarget(url, safe_display(url), external=True)
     pg = project.platform.services.postgres
     if pg is None or not pg.enabled:
@@ -89,3 +92,45 @@ def safe_display(url: str) -> str:
     user = parts.get("user")
     host, port, dbname = parts.get("host") or "localhost", parts.get("port") or "5432", parts.get("dbname") or ""
     return f"postgresql://{f'{user}@' if user else ''}{host}:{port}/{dbname}"
+
+
+# scheme://USERINFO@host...: the userinfo runs to the last '@' before the path
+_USERINFO = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://([^/?#]*)@")
+URL_HINT = (
+    "use the form postgresql://USER:PASSWORD@HOST:5432/DBNAME (an IPv6 host in brackets: [::1]; "
+    "characters like @ : / ? # in the password percent-encoded: @ is %40)"
+)
+
+
+def check_database_url(url: str, env_name: str) -> None:
+    """A connection string from the environment parses, else a clear error naming the variable
+    (never the string: its password would go with it)."""
+    from psycopg import ProgrammingError
+    from psycopg.conninfo import conninfo_to_dict
+
+    userinfo = _USERINFO.match(url)
+    if userinfo and "@" in userinfo.group(1):
+        # parsed, the password's tail would become the host name, and appear in connection errors
+        raise UsageError(f"${env_name}: the password in the URL holds an '@' that is not percent-encoded", URL_HINT)
+    try:
+        conninfo_to_dict(url)
+    except ProgrammingError as exc:
+        reason = redact(str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__, url)
+        raise UsageError(f"${env_name} is not a valid Postgres connection URL: {reason}", URL_HINT) from None
+
+
+def redact(text: str, conninfo: str) -> str:
+    """`text` (a message that may quote a connection string) without that string or its password."""
+    from psycopg import ProgrammingError
+    from psycopg.conninfo import conninfo_to_dict
+
+    secrets = {conninfo}
+    if userinfo := _USERINFO.match(conninfo):
+        password = userinfo.group(1).partition(":")[2]
+        secrets |= {password, unquote(password)}
+    secrets |= set(re.findall(r"password\s*=\s*('(?:[^'\\]|\\.)*'|[^\s&]+)", conninfo))
+    with contextlib.suppress(ProgrammingError):
+        secrets.add(str(conninfo_to_dict(conninfo).get("password") or ""))
+    for secret in sorted((s for s in secrets if s), key=len, reverse=True):
+        text = text.replace(secret, "***")
+    return text

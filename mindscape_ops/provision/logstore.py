@@ -3,9 +3,7 @@ how a row reads as text, and mindscape's own audit entries sent there."""
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -51,8 +49,18 @@ def ships(project: Project, service: str) -> bool:
     return spec is not None and spec.log_driver != "json-file"
 
 
+def service_stream(project: str, service: str) -> str:
+    """Pure: the stream filter of one service's lines of one project. `logs` hands it to the
+    store beside the query (not inside it), so a user's query can narrow it, never widen it."""
+    vl = _vl()
+    return logstore.stream_filter({vl.PROJECT_FIELD: project, vl.SERVICE_FIELD: service})
+
+
 def service_query(project: str, service: str, query: str = "", since: str = "") -> str:
-    """Pure: LogsQL for one service's lines of one project, narrowed by a user query and a window."""
+    """Pure: LogsQL for one service's lines of one project, narrowed by a user query and a
+    window. A query whose parentheses or quotes do not pair is refused (it could close the
+    scope's parenthesis and OR its way out of it)."""
+    check_query(query)
     vl = _vl()
     parts = [
         f"{logstore.quoted(vl.PROJECT_FIELD)}:={logstore.quoted(project)}",
@@ -66,25 +74,60 @@ def service_query(project: str, service: str, query: str = "", since: str = "") 
     return " AND ".join(parts) + (f" | {pipes}" if pipes else "")
 
 
-def split_pipes(query: str) -> tuple[str, str]:
-    """Pure: a LogsQL query cut at its first `|` outside quotes and parentheses: the filters
-    (scoped to the service) and the pipes (`| limit 5`, `| fields ...`), which follow the scope."""
-    depth, quote, escaped = 0, "", False
+def check_query(query: str) -> None:
+    """A user's query whose parentheses or quotes do not pair is a usage error."""
+    problem = unbalanced(query)
+    if problem:
+        from mindscape_ops.errors import UsageError
+
+        raise UsageError(f"--query: {problem}", "pair every ( with a ) and close every quote")
+
+
+def _outside_quotes(query: str) -> tuple[list[tuple[int, str, int]], tuple[int, str] | None]:
+    """Pure: each character outside quotes as (index, character, parenthesis depth before it),
+    and the quote left open at the end (its index and character), if any."""
+    outside: list[tuple[int, str, int]] = []
+    depth, quote, opened, escaped = 0, "", 0, False
     for index, char in enumerate(query):
         if quote:
             if escaped:
                 escaped = False
-            elif char == "\\" and quote == '"':
+            elif char == "\\" and quote != "`":  # LogsQL escapes in "..." and '...', not in `...`
                 escaped = True
             elif char == quote:
                 quote = ""
-        elif char in "\"'`":
-            quote = char
+            continue
+        outside.append((index, char, depth))
+        if char in "\"'`":
+            quote, opened = char, index
         elif char in "()":
             depth += 1 if char == "(" else -1
-        elif char == "|" and depth == 0:
+    return outside, ((opened, quote) if quote else None)
+
+
+def split_pipes(query: str) -> tuple[str, str]:
+    """Pure: a LogsQL query cut at its first `|` outside quotes and parentheses: the filters
+    (scoped to the service) and the pipes (`| limit 5`, `| fields ...`), which follow the scope."""
+    for index, char, depth in _outside_quotes(query)[0]:
+        if char == "|" and depth == 0:
             return query[:index], query[index + 1 :].strip()
     return query, ""
+
+
+def unbalanced(query: str) -> str | None:
+    """Pure: what does not pair in a query (None when every parenthesis and quote does)."""
+    outside, open_quote = _outside_quotes(query)
+    opened: list[int] = []
+    for index, char, _ in outside:
+        if char == "(":
+            opened.append(index)
+        elif char == ")" and not opened:
+            return f"the ) at column {index + 1} closes no ("
+        elif char == ")":
+            opened.pop()
+    if open_quote is not None:
+        return f"the quote {open_quote[1]} at column {open_quote[0] + 1} is not closed"
+    return f"the ( at column {opened[-1] + 1} is not closed" if opened else None
 
 
 def as_text(row: Mapping[str, Any]) -> str:
@@ -103,21 +146,12 @@ def engine_since(window_seconds: float, now: float) -> int:
 def audit_rows(path: Path, tail: int | str, window_seconds: float | None, now: float) -> list[dict[str, Any]]:
     """mindscape's own audit entries from the local audit log (`logs mindscape` while the store
     is not running): the last `tail`, only those within the window."""
-    try:
-        lines = path.read_text().splitlines()
-    except FileNotFoundError:
-        return []
-    rows = [json.loads(line) for line in lines if line.strip()]
+    from mindscape_ops.workspace import audit
+
+    rows = audit.read(path)
     if window_seconds is not None:
-        rows = [row for row in rows if _timestamp(row) >= now - window_seconds]
+        rows = [row for row in rows if (audit.entry_time(row) or 0.0) >= now - window_seconds]
     return rows[max(0, len(rows) - tail) :] if isinstance(tail, int) else rows
-
-
-def _timestamp(row: Mapping[str, Any]) -> float:
-    try:
-        return datetime.fromisoformat(str(row.get("time", ""))).timestamp()
-    except ValueError:
-        return 0.0
 
 
 def ship_audit(project: Project, entry: Mapping[str, Any]) -> bool:
@@ -157,6 +191,7 @@ def read_store(
     if base is None:
         return None
     logsql = service_query(project.platform.project, service, query, since or "")
+    stream = service_stream(project.platform.project, service)
     if isinstance(tail, int):
-        return list(reversed(logstore.query(base, f"{logsql} | sort by (_time desc) limit {tail}")))
-    return logstore.query(base, f"{logsql} | sort by (_time)")
+        return list(reversed(logstore.query(base, f"{logsql} | sort by (_time desc) limit {tail}", stream=stream)))
+    return logstore.query(base, f"{logsql} | sort by (_time)", stream=stream)

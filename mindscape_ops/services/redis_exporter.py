@@ -2,16 +2,26 @@
 
 from __future__ import annotations
 
+import json
+from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
+from mindscape_ops.adapters.files import write_if_changed
 from mindscape_ops.services.contract import Alert, AlertGroup, DashboardRow, Panel, percent
 from mindscape_ops.services.exporter import exporter
 from mindscape_ops.services.panels import RATE, SEL, query, timeseries
-from mindscape_ops.services.spec import Container
+from mindscape_ops.services.spec import Container, Mount, secret_path
 from mindscape_ops.settings.base import ImageRef, PortSpec, Service
 
 if TYPE_CHECKING:
     from mindscape_ops.config.models import Platform
+    from mindscape_ops.workspace.project import Project
+
+REDIS_ADDR = "redis://redis:6379"
+# The exporter's password file is a JSON map of address to password (--redis.password-file,
+# in Debian's 1.45 and the official image alike), not the plain file Redis' own
+# REDIS_PASSWORD_FILE is: so it is a file of its own, made from secrets.env by `up`.
+PASSWORDS = ".mindscape/redis_exporter/passwords.json"
 
 
 PORT = 9121  # where it serves its metrics, in its container
@@ -23,14 +33,24 @@ class RedisExporter(Service):
 
 
 def container(platform: Platform) -> Container:
+    target = secret_path("redis_exporter-passwords.json")
     return Container(
         container_port=PORT,
-        environment={"REDIS_ADDR": "redis://redis:6379"},
-        # its password file is a JSON map of addresses, not a plain file: the value goes in as
-        # REDIS_PASSWORD, the one secret still passed in the environment
-        secrets={"REDIS_PASSWORD": "REDIS_PASSWORD"},
+        environment={"REDIS_ADDR": REDIS_ADDR, "REDIS_PASSWORD_FILE": target},
+        mounts=(Mount(PASSWORDS, target),),
         # the official image is FROM scratch: no shell for a Docker healthcheck; readiness is probed
     )
+
+
+def passwords_json(password: str) -> str:
+    """The password file's text: the password of the one address it scrapes."""
+    return json.dumps({REDIS_ADDR: password}) + "\n"
+
+
+def write_passwords(project: Project, secrets: Mapping[str, str]) -> list[str]:
+    # readable by the exporter's unprivileged user in the container; .mindscape/ itself is 0700
+    write_if_changed(project.root / PASSWORDS, passwords_json(secrets["REDIS_PASSWORD"]))
+    return []
 
 
 # -- its alerts (rendered into prometheus/rules/services.yml and runbooks/alerts.md) ---------------
@@ -143,4 +163,5 @@ SERVICE = exporter(
     port=PORT,
     ready_when="redis_up 1",
     depends_on=("redis",),
+    prepare=write_passwords,
 )

@@ -1,0 +1,39 @@
+"""Guards against bugs a developer would plant in `mindscape check`, engine-free: `--skip`
+leaves its group out on a valid platform, through the library and through the command line
+the rendered CI runs (`--skip backups` when backups go to S3)."""
+
+from __future__ import annotations
+
+import json
+import shlex
+from pathlib import Path
+
+from mindscape_ops.check import gates
+
+from .conftest import run_cli
+
+LOCAL = "version: 1\nproject: guards\nservices: {postgres: {}}\n"
+# an endpoint nothing answers: a backups gate that ran anyway would fail the check
+S3 = LOCAL + "backups: {s3: {bucket: guards-backups, endpoint_url: 'http://127.0.0.1:9'}}\n"
+
+
+def test_skip_leaves_its_group_out_of_a_valid_platform_check(tmp_path: Path):
+    path = tmp_path / "platform.yaml"
+    path.write_text(LOCAL)
+    both = gates.check([path], only=("config", "backups"))
+    assert {r.id for r in both} >= {"config.valid", "backups.destination"}  # the group is there to skip
+    skipped = gates.check([path], only=("config", "backups"), skip=("backups",))
+    assert {r.group for r in skipped} == {"config"}
+
+
+def test_the_check_the_rendered_ci_runs_leaves_backups_out(tmp_path: Path):
+    (tmp_path / "platform.yaml").write_text(S3)
+    assert run_cli("render", cwd=tmp_path).returncode == 0
+    workflow = (tmp_path / ".github" / "workflows" / "ci.yml").read_text()
+    [line] = [line.strip() for line in workflow.splitlines() if line.strip().startswith("mindscape check ")]
+    args = shlex.split(line)[2:]
+    assert args[-2:] == ["--skip", "backups"], line
+    (tmp_path / "reports").mkdir()
+    done = run_cli("check", *args, "--only", "config", "--only", "backups", "--json", cwd=tmp_path)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert [row["id"] for row in json.loads(done.stdout)] == ["config.valid", "config.rendered"]
