@@ -34,6 +34,9 @@ SAVE_TIMEOUT_S = 3600.0
 STAGING = ".mindscape-restore.rdb"
 
 
+restores_beside = False  # one dataset per server: it replaces the live one
+
+
 def _client(ctx: Context) -> redis.Redis:
     import redis
 

@@ -222,6 +222,8 @@ class BackupHooks(Protocol):
     """How `mindscape backup` dumps, restores and verifies one service (its module says how;
     backup/ does the streaming, the stores, the manifests)."""
 
+    restores_beside: bool  # it can restore into a new database beside the live one (--into)
+
     def dump(self, ctx: Any) -> Any: ...  # a context manager yielding a backup.context.Dump
     def restore(self, ctx: Any, chunks: Chunks, manifest: Any, into: str | None) -> str: ...
     def verify(self, ctx: Any, chunks: Chunks, manifest: Any) -> Any: ...  # a backup.context.Checked
