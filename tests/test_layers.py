@@ -35,3 +35,14 @@ def test_an_import_up_a_layer_inside_a_function_breaks_them(tmp_path):
     assert result.returncode == 1
     assert "mindscape_ops.adapters.labels -> mindscape_ops.provision.lifecycle" in result.stdout
     assert "2 broken" in result.stdout  # the layers and the package cycle it makes
+
+
+def test_loading_the_services_loads_no_client_of_theirs():
+    """Every command loads the service modules; their probes and gates load their clients
+    (http.client and the ssl, email it brings; psycopg, redis) only when they run."""
+    code = (
+        "import sys, mindscape_ops.services.registry\n"
+        "print(sorted(m for m in ('http.client', 'ssl', 'psycopg', 'redis', 'yaml') if m in sys.modules))"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60)
+    assert result.stdout.strip() == "[]"

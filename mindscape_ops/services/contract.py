@@ -12,7 +12,6 @@ their own in their modules.
 
 from __future__ import annotations
 
-import http.client
 import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
@@ -122,6 +121,8 @@ PROBE_MEMBERS = ("check", "describe", "load", "http")
 
 
 def check_http(host: str, port: int, path: str, expect: str = "") -> None:
+    import http.client  # here: every command loads the service modules, few probe (ssl, email come with it)
+
     conn = http.client.HTTPConnection(host, port, timeout=2)
     try:
         conn.request("GET", path)
@@ -151,7 +152,7 @@ class HttpProbe:
         return f"GET {self.path}"
 
     def load(self) -> None:
-        """Nothing to load: http.client is imported with this module."""
+        import http.client  # noqa: F401
 
     @property
     def http(self) -> HttpProbe:
