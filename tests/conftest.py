@@ -56,6 +56,50 @@ def pytest_make_collect_report(collector: pytest.Collector):
     return report
 
 
+def _run_order(module_items: list[pytest.Item]) -> int:
+    """0: needs no engine; 1: needs the engine; 2: needs an image built from a Go module in the
+    background while the others run (see `go_image`)."""
+    if any("go_image" in item.fixturenames for item in module_items):
+        return 2
+    return 1 if any(item.get_closest_marker("engine") for item in module_items) else 0
+
+
+def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Engine-free modules first, then engine ones, and last those that wait for a Go-built image:
+    `make test` builds that image in the background meanwhile (scripts/setup-test-env). A module
+    moves whole, so its module-scoped fixtures are set up once."""
+    modules: dict[object, list[pytest.Item]] = {}
+    for item in items:
+        modules.setdefault(item.module, []).append(item)
+    order = {module: _run_order(module_items) for module, module_items in modules.items()}
+    items[:] = sorted(items, key=lambda item: order[item.module])  # stable: each module keeps its order
+
+
+BACKGROUND_LOG = REPO / ".venv" / "background-images.log"  # scripts/setup-test-env writes it
+
+
+@pytest.fixture(scope="session")
+def go_image():
+    """`go_image(SERVICE)`: its local image built, waiting for a build already running (the one
+    `make test` started in the background) through the builder's lock. A failed build fails here,
+    with the background build's log, under CI=true."""
+    built: set[str] = set()
+
+    def wait_for(service: str) -> None:
+        if service in built:
+            return
+        done = run_cli("images", "build", service, cwd=REPO, timeout=3600)
+        if done.returncode != 0:
+            background = BACKGROUND_LOG.read_text(errors="replace")[-3000:] if BACKGROUND_LOG.is_file() else "(none)"
+            need(
+                f"the local image of {service} could not be built (exit {done.returncode}):\n{done.stderr[-3000:]}\n"
+                f"background build's log ({BACKGROUND_LOG}):\n{background}"
+            )
+        built.add(service)
+
+    return wait_for
+
+
 def run_cli(
     *args: str, cwd: Path, env: dict[str, str] | None = None, timeout: float = 300, input: str | None = None
 ) -> subprocess.CompletedProcess[str]:
@@ -86,11 +130,13 @@ def docker_client():
 
 
 def local_image_refs() -> dict[str, str]:
-    """service -> image, as examples/local/platform.yaml uses them (what build-local-images makes)."""
+    """service -> image, as examples/local/platform.yaml uses them (built by `mindscape images build`)."""
     import yaml
 
     services = yaml.safe_load((EXAMPLES / "local" / "platform.yaml").read_text())["services"]
-    return {name: settings["image"] for name, settings in services.items()}
+    prefix = os.environ.get("MINDSCAPE_LOCAL_IMAGES")  # images built under another prefix, to test those
+    images = {name: settings["image"] for name, settings in services.items()}
+    return {name: f"{prefix}/{image.split('/', 1)[1]}" if prefix else image for name, image in images.items()}
 
 
 @pytest.fixture(scope="session")
@@ -105,7 +151,7 @@ def local_images(docker_client):
         except docker.errors.ImageNotFound:
             missing.append(ref)
     if missing:
-        need(f"local images missing ({', '.join(missing)}): run scripts/build-local-images")
+        need(f"local images missing ({', '.join(missing)}): run `mindscape images build --all`")
     return refs
 
 
@@ -182,7 +228,7 @@ def pg_server() -> Iterator[PgServer]:
     try:
         client.images.get(PG_IMAGE)
     except docker.errors.ImageNotFound:
-        need(f"image {PG_IMAGE} missing: run scripts/build-local-images")
+        need(f"image {PG_IMAGE} missing: run `mindscape images build postgres`")
     container = client.containers.run(
         PG_IMAGE,
         detach=True,

@@ -43,7 +43,7 @@ def platform(tmp_path_factory, docker_client, local_images):
         try:
             docker_client.images.get(image)
         except docker.errors.ImageNotFound:
-            pytest.fail(f"{image} is missing: run scripts/build-local-images")
+            pytest.fail(f"{image} is missing: run `mindscape images build --all`")
     directory = tmp_path_factory.mktemp("alerting")
     project = unique_project("alrt")
     (directory / "platform.yaml").write_text(platform_text(project))

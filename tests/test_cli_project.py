@@ -161,6 +161,20 @@ def test_every_module_and_template_ships_in_the_wheel(wheel):
     assert modules - shipped == set() and templates - shipped == set()
 
 
+def test_the_local_image_recipes_and_files_ship_in_the_wheel(wheel):
+    """A plain (non-editable) install builds the local images a checkout builds: the recipes, the
+    files laid over the Debian base (executables kept executable) and the script run in it."""
+    import zipfile
+
+    archive = zipfile.ZipFile(wheel)
+    shipped = set(archive.namelist())
+    images = REPO / "mindscape_ops" / "images"
+    data = {p.relative_to(REPO).as_posix() for p in images.rglob("*") if p.is_file() and p.suffix != ".py"}
+    assert {"mindscape_ops/images/recipes/jaeger.toml", "mindscape_ops/images/prepare-rootfs.sh"} <= data
+    assert "mindscape_ops/images/rootfs/usr/local/bin/postgres-entrypoint" in data
+    assert {d for d in data if "__pycache__" not in d} - shipped == set()
+
+
 def test_plain_install_renders_what_a_checkout_renders(tmp_path, wheel):
     """The wheel carries templates/: a non-editable install renders byte for byte the same."""
     venv = tmp_path / "venv"

@@ -1,7 +1,7 @@
 """A command's output streamed out of a container: the light socket client (what a backup
 uses on a local engine, without the Docker SDK) gives what the SDK adapter gives, byte for
 byte, with the exit code and the tail of stderr; a missing or stopped container is a clear
-error from both."""
+error from both. Both give the same times of a container's output lines."""
 
 from __future__ import annotations
 
@@ -84,3 +84,27 @@ def test_a_stopped_container_is_refused_by_name(docker_client, local_images, cli
         assert clients["socket"].container_by_name("no-such-container-mindscape") is None
     finally:
         stopped.remove(force=True)
+
+
+def test_both_clients_give_the_times_of_a_containers_output_lines_in_a_window(docker_client, local_images, clients):
+    """What logs.ingesting asks: stdout and stderr lines alike, the engine's own times, the
+    window applied after the tail (as the engine does)."""
+    import time
+
+    container = docker_client.containers.run(
+        local_images["redis"],
+        ["sh", "-c", "echo one; echo two >&2; sleep 1.2; echo three; sleep 600"],
+        detach=True,
+        name=f"times-test-{uuid.uuid4().hex[:8]}",
+    )
+    try:
+        time.sleep(2.5)
+        now = time.time()
+        every = clients["socket"].output_times(container.name, now - 60, now)
+        assert len(every) == 3 and every == sorted(every) and now - 5 < every[0] < every[2] - 1 < now
+        assert clients["sdk"].output_times(container.name, now - 60, now) == every
+        assert clients["socket"].output_times(container.name, now - 60, every[1] + 0.5) == every[:2]
+        assert clients["socket"].output_times(container.name, now - 60, every[1] + 0.5, tail=1) == []
+        assert clients["sdk"].output_times(container.name, now - 60, now, tail=1) == every[2:]
+    finally:
+        container.remove(force=True)

@@ -43,14 +43,15 @@ def free_port() -> int:
 
 
 @pytest.fixture(scope="module")
-def images(docker_client):
+def images(docker_client, go_image):
     import docker.errors
 
+    go_image("jaeger")  # built in the background by `make test`: waits for it
     for ref in (JAEGER, GATEWAY, PROMETHEUS):
         try:
             docker_client.images.get(ref)
         except docker.errors.ImageNotFound:
-            need(f"image {ref} missing: run scripts/build-local-images")
+            need(f"image {ref} missing: run `mindscape images build {ref.split('/')[1].split(':')[0]}`")
 
 
 def get_json(url: str):

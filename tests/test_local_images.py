@@ -1,4 +1,4 @@
-"""The mindscape-local/* images (scripts/build-local-images) against a real Docker engine.
+"""The mindscape-local/* images (`mindscape images build`) against a real Docker engine.
 
 Each test starts an image the way the runtime will: the official images' environment
 variables, command-line arguments and mounts, ports published on 127.0.0.1 only. It waits
@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import os
 import subprocess
+import sys
 import time
 import urllib.request
 import uuid
@@ -30,7 +31,6 @@ import redis
 from .conftest import local_image_refs
 
 REPO = Path(__file__).resolve().parents[1]
-BUILD_SCRIPT = REPO / "scripts" / "build-local-images"
 
 IMAGES = local_image_refs()  # service -> mindscape-local/<service>:<version>, as examples/local uses them
 
@@ -65,10 +65,15 @@ def image_engine(request: pytest.FixtureRequest) -> Iterator[docker.DockerClient
         problem = f"no Docker engine ({exc}); run scripts/ensure-docker"
     if problem:  # outside the except: no chained traceback
         _engine_unusable(problem)
-    build = subprocess.run([str(BUILD_SCRIPT)], capture_output=True, text=True, timeout=1200, check=False)
+    # the images examples/local uses, built by the product as a user builds them (not the Go-built
+    # trace store: its tests wait for it, tests/conftest.py `go_image`)
+    example = str(REPO / "examples" / "local" / "platform.yaml")
+    build = subprocess.run(
+        [sys.executable, "-m", "mindscape_ops", "-f", example, "images", "build"], capture_output=True, text=True
+    )
     if build.returncode == 3:
         _engine_unusable(f"cannot build local images: {build.stderr.strip()}")
-    assert build.returncode == 0, f"build-local-images failed:\n{build.stdout}\n{build.stderr}"
+    assert build.returncode == 0, f"mindscape images build failed:\n{build.stdout}\n{build.stderr}"
     yield client
     for container in client.containers.list(all=True, filters={"label": f"{RUN_LABEL}={RUN_ID}"}):
         container.remove(force=True, v=True)
@@ -309,7 +314,8 @@ http {
     )
     url = f"http://127.0.0.1:{host_port(container, '8080/tcp')}/healthz"
     ready_seconds["gateway"] = wait_ready(container, lambda: http_get(url) == (200, "ok\n"), "gateway")
-    assert "GET /healthz" in container.logs(stderr=False).decode()  # access log on stdout
+    # access log on stdout (nginx writes the line once the response is sent: it may come just after)
+    wait_ready(container, lambda: "GET /healthz" in container.logs(stderr=False).decode(), "gateway's access log")
 
 
 def test_pgbouncer_pools_postgres(image_engine, network, postgres: Started, tmp_path) -> None:

@@ -1,12 +1,10 @@
 """The log store without an engine: what each container's spec and the compose export say about
 shipping, the LogsQL `mindscape logs` sends, rows as text, platform rules, the alerts (promtool
-unit tests) and the Go recipes of scripts/build-local-images refusing bad declarations."""
+unit tests). The Go recipes refusing bad declarations: tests/test_images.py."""
 
 from __future__ import annotations
 
 import json
-import shutil
-import subprocess
 from pathlib import Path
 
 import pytest
@@ -19,7 +17,7 @@ from mindscape_ops.provision.logstore import as_text, audit_rows, engine_since, 
 from mindscape_ops.render.artifacts import render_platform
 from mindscape_ops.services.spec import LOG_OPTIONS, container_specs
 
-from .conftest import REPO, run_cli
+from .conftest import run_cli
 
 
 def platform(tmp_path: Path, store: str | None = "{}", extra: str = ""):
@@ -169,31 +167,6 @@ def test_the_store_alerts_join_the_built_in_list_with_their_runbook(tmp_path: Pa
 def test_no_store_alerts_without_the_store(tmp_path: Path):
     p = platform(tmp_path, store=None)
     assert "LogStoreDown" not in render_platform(p)[f"{p.paths.deploy}/prometheus/rules/services.yml"]
-
-
-@pytest.mark.parametrize(
-    ("recipe", "words"),
-    [
-        ("version=1.5 go_module=example.com/m go_package=cmd/x go_version=v1.5.0 go_mode=vendor", "go_mode must be"),
-        ("version=2.0 go_module=example.com/m go_package=cmd/x go_version=v1.5.0", "does not start with the tag 2.0"),
-        ("version=1.5 go_module=example.com/m go_version=v1.5.0", "a Go recipe sets"),
-        ("version=1.5 package=foo go_module=example.com/m go_package=cmd/x go_version=v1.5.0", "a Go recipe sets"),
-    ],
-)
-def test_a_bad_go_recipe_is_refused_before_anything_is_built(tmp_path: Path, recipe: str, words: str):
-    """The script reads every recipe first: a bad one stops it with exit 1 and the reason."""
-    scripts = tmp_path / "scripts"
-    shutil.copytree(REPO / "scripts" / "local-images", scripts / "local-images")
-    shutil.copy(REPO / "scripts" / "build-local-images", scripts / "build-local-images")
-    (scripts / "local-images" / "services" / "bad.sh").write_text(recipe + "\n")
-    done = subprocess.run(
-        [str(scripts / "build-local-images")],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        env={"PATH": "/usr/bin:/bin", "MINDSCAPE_CACHE": str(tmp_path / "cache")},
-    )
-    assert done.returncode == 1 and "bad.sh" in done.stderr and words in done.stderr, done.stderr
 
 
 def test_grafana_gets_the_victorialogs_datasource_and_its_plugin(tmp_path: Path):

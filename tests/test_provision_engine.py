@@ -240,7 +240,7 @@ def test_missing_image_exits_3_and_names_it(tmp_path, docker_client):
     result = run_cli("up", cwd=tmp_path, timeout=120)
     try:
         assert result.returncode == 3, result.stderr
-        assert "mindscape-local/nope:1" in result.stderr and "scripts/build-local-images" in result.stderr
+        assert "mindscape-local/nope:1" in result.stderr and "mindscape images build SERVICE" in result.stderr
         assert "Traceback" not in result.stderr
     finally:
         remove_project(docker_client, project)

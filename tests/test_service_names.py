@@ -22,7 +22,7 @@ STILL_NAMING = {
     "backup/postgres.py": 3,
     "backup/redis.py": 7,
     "check/database.py": 2,
-    "check/logs.py": 5,
+    "check/logs.py": 8,
     "check/monitoring.py": 8,
     "cli/common.py": 1,
     "config/kubernetes.py": 1,

@@ -25,7 +25,8 @@ from mindscape_ops.adapters.labels import LABEL_PROJECT
 from mindscape_ops.errors import EnvironmentUnusable, OperationFailed
 
 BUILD_HINT = (
-    "build local images with `scripts/build-local-images` (no registry needed), or set `image:` to one you have"
+    "build it here with `mindscape images build SERVICE` (no registry needed; `mindscape images list` names "
+    "the recipes), or set `image:` to one you have"
 )
 
 
@@ -345,6 +346,15 @@ class Engine:
         with engine_errors(f"reading logs of {container}"):
             data = self.api.logs(container, tail=tail, stdout=True, stderr=True, since=since)
         return data.decode("utf-8", "replace")
+
+    def output_times(self, container: str, since: float, until: float, tail: int | str = "all") -> list[float]:
+        """The Unix times of its output lines between `since` and `until`, oldest first (of
+        the last `tail` lines: the engine takes the tail first, then the window)."""
+        with engine_errors(f"reading logs of {container}"):
+            data = self.api.logs(
+                container, stdout=True, stderr=True, timestamps=True, since=since, until=until, tail=tail
+            )
+        return engine_rows.line_times(data)
 
     def follow_logs(self, container: str, tail: int | str = "all") -> Iterator[bytes]:
         with engine_errors(f"reading logs of {container}"):

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 from mindscape_ops.adapters.labels import LABEL_SERVICE
@@ -65,3 +66,42 @@ def health_from_status(status: str) -> str | None:
         if f"({word})" in status:
             return word.replace("health: ", "")
     return None
+
+
+def line_times(output: bytes) -> list[float]:
+    """The Unix times of a container's output lines as the engine gives them with
+    `timestamps=1` (each line starts `2026-12-06T07:28:37.123456789Z `), oldest first; the
+    8-byte stream headers of a multiplexed answer are skipped (the SDK removes them itself)."""
+    times = []
+    for line in demultiplexed_text(output).splitlines():
+        stamp = line.split(b" ", 1)[0].decode("ascii", "replace")
+        seconds = rfc3339_seconds(stamp)
+        if seconds is not None:
+            times.append(seconds)
+    return times
+
+
+def demultiplexed_text(output: bytes) -> bytes:
+    """The payloads of a multiplexed logs answer joined (stdout and stderr alike); any other
+    answer (a TTY container's, or the SDK's already joined) as it is."""
+    if len(output) < 8 or output[0] not in (0, 1, 2) or output[1:4] != b"\0\0\0":
+        return output
+    joined, pos = bytearray(), 0
+    while pos + 8 <= len(output):
+        size = int.from_bytes(output[pos + 4 : pos + 8], "big")
+        joined += output[pos + 8 : pos + 8 + size]
+        pos += 8 + size
+    return bytes(joined)
+
+
+def rfc3339_seconds(stamp: str) -> float | None:
+    """Pure: an RFC 3339 UTC time with up to nanoseconds (the engine's and the log store's)
+    as Unix seconds; None when it is not one."""
+    whole, _, fraction = stamp.rstrip("Z").partition(".")
+    if not stamp.endswith("Z") or not fraction.isdigit() and fraction:
+        return None
+    try:
+        moment = datetime.strptime(whole, "%Y-%m-%dT%H:%M:%S").replace(tzinfo=UTC)
+    except ValueError:
+        return None
+    return moment.timestamp() + (int(fraction[:9].ljust(9, "0")) / 1e9 if fraction else 0.0)

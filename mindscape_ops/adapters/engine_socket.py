@@ -1,10 +1,10 @@
-"""A read-only engine client for the fast paths (the no-op `up`, `status`): three GET requests
-over the engine's Unix socket with the standard library, instead of importing the Docker SDK
-and requests (about half the run time of those commands).
+"""A read-only engine client for the fast paths (the no-op `up`, `status`, `check`): GET
+requests over the engine's Unix socket with the standard library, instead of importing the
+Docker SDK and requests (about half the run time of those commands).
 
-It answers what those paths ask (containers, image ids, a container's State) with the same
-types as adapters/docker.Engine. Anything else (a tcp:// or ssh:// DOCKER_HOST, TLS) gets the
-SDK's Engine: `reader()` chooses.
+It answers what those paths ask (containers, image ids, a container's State, the times of its
+output lines) with the same types as adapters/docker.Engine. Anything else (a tcp:// or
+ssh:// DOCKER_HOST, TLS) gets the SDK's Engine: `reader()` chooses.
 """
 
 from __future__ import annotations
@@ -60,7 +60,11 @@ class SocketEngine:
     def _call(self, method: str, url: str, body: Any = None, missing_ok: bool = False) -> Any:
         """The decoded JSON answer to `method url` (`body` sent as JSON); None for a 404 when
         `missing_ok`."""
-        payload = None if body is None else json.dumps(body).encode()
+        answer = self._raw(method, url, None if body is None else json.dumps(body).encode(), missing_ok)
+        return json.loads(answer) if answer else None
+
+    def _raw(self, method: str, url: str, payload: bytes | None = None, missing_ok: bool = False) -> bytes | None:
+        """The body of the answer to `method url`; None for a 404 when `missing_ok`."""
         try:
             if self._conn is None:
                 self._conn = _UnixConnection(self.path, self.timeout)
@@ -74,7 +78,7 @@ class SocketEngine:
             return None
         if response.status not in (200, 201):
             raise OperationFailed(f"engine answered {response.status} to {method} {url}: {_message(answer)}")
-        return json.loads(answer) if answer else None
+        return answer
 
     def _unreachable(self, exc: BaseException) -> EnvironmentUnusable:
         return EnvironmentUnusable(
@@ -147,6 +151,11 @@ class SocketEngine:
                 details = self._get(f"/images/{quote(ref, safe='/:')}/json", missing_ok=True)
                 found[ref] = details["Id"] if details else None
         return found
+
+    def output_times(self, container: str, since: float, until: float, tail: int | str = "all") -> list[float]:
+        """As the SDK Engine's: the Unix times of its output lines in the window, oldest first."""
+        query = f"stdout=1&stderr=1&timestamps=1&since={since:.6f}&until={until:.6f}&tail={tail}"
+        return engine_rows.line_times(self._raw("GET", f"/containers/{quote(container, safe='')}/logs?{query}") or b"")
 
     def state(self, container: str) -> dict[str, Any]:
         details = self._get(f"/containers/{quote(container, safe='/:')}/json", missing_ok=True)

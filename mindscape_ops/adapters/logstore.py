@@ -35,6 +35,15 @@ def healthy(base: str, timeout: float = 1.0) -> bool:
         return False
 
 
+def accepting(ingest_url: str, timeout: float = 1.0) -> bool:
+    """True when the listener the engine's log driver posts to answers its HEC health check."""
+    try:
+        with urllib.request.urlopen(f"{ingest_url}/services/collector/health", timeout=timeout) as response:  # noqa: S310
+            return response.status == 200
+    except (OSError, ValueError):
+        return False
+
+
 def parse_rows(body: bytes) -> list[dict[str, Any]]:
     """Pure: the rows of a /select/logsql/query answer (one JSON object per line)."""
     return [json.loads(line) for line in body.splitlines() if line.strip()]

@@ -24,6 +24,7 @@ class CheckContext:
         self.project = project
         self.secrets = project.workspace.read_secrets()
         self._lock = threading.Lock()
+        self._locks: dict[str, threading.Lock] = {}
         self._cache: dict[str, Any] = {}
 
     @property
@@ -31,8 +32,11 @@ class CheckContext:
         return self.project.platform
 
     def once(self, key: str, make: Callable[[], Any]) -> Any:
-        """`make()` the first time `key` is asked for; an error is kept and raised again."""
+        """`make()` the first time `key` is asked for; an error is kept and raised again. Each
+        key has its own lock: a gate waiting for the containers never waits for the rendering."""
         with self._lock:
+            lock = self._locks.setdefault(key, threading.Lock())
+        with lock:
             if key not in self._cache:
                 try:
                     self._cache[key] = (True, make())
@@ -61,9 +65,10 @@ class CheckContext:
         """This project's containers by service, from one engine request shared by all gates."""
 
         def ask() -> dict[str, Any]:
-            from mindscape_ops.adapters.docker import Engine
+            # the light client where it can: the Docker SDK's import alone is a fifth of a run
+            from mindscape_ops.adapters.engine_socket import reader
 
-            return Engine(timeout=5).containers(self.platform.project)
+            return reader(timeout=5).containers(self.platform.project)
 
         return self.once("containers", ask)
 

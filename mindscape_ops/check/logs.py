@@ -1,20 +1,160 @@
-"""logs gates: a marker line written to a running container's output (its PID 1's stdout, as
-the service's own lines are) is found in the log store within a few seconds, labelled with
-that container's project and service; where no running container lets its output be written
-to, a throwaway container with the same log driver prints it. The driver posts every 5 s."""
+"""logs gates: every running container's output is in the log store, labelled with its project
+and service, without waiting for the engine's next post.
+
+The engine's splunk driver posts each container's lines every 5 s, and the store shows a row
+within a second of receiving it. So a line a container wrote more than SETTLE_S ago is in the
+store when its driver delivers, and missing when it does not. The gate asks the engine (its
+dual-logging cache) for the time of the newest such line of each running shipped container and
+the store, in one query, whether it holds a line of that service from then on; and the
+listener the drivers post to must answer now. Only when no container wrote anything that is
+due (right after `up`, or a silent platform) does it write a marker line and wait for it."""
 
 from __future__ import annotations
 
 import time
 import uuid
+from collections.abc import Iterable, Mapping
+from datetime import UTC, datetime
+from typing import Any
 
 from mindscape_ops.check.context import CheckContext
 from mindscape_ops.check.model import Failed, Gate, Skipped
+from mindscape_ops.errors import OperationFailed
 
-FIND_MAX_S = 15.0  # the engine's splunk driver posts every 5 s
+SETTLE_S = 7.0  # the driver's 5 s batch, its post, and the store's 1 s before a row is searchable
+LATE_S = 8.0  # more grace (a loaded machine) before a due line that is missing counts as lost
+WINDOW_S = 86400.0  # older lines are not compared: the store keeps at least a day
+TAIL = 50  # lines asked of each container (the engine takes the tail first, then the window)
+LONG_TAIL = 2000
+FIND_MAX_S = 15.0  # the marker: the driver posts every 5 s
 POLL_S = 0.5
 WRITE = 'echo "$0" > /proc/1/fd/1'  # the container's own stdout, which its log driver reads
 CHECK_SERVICE = "mindscape-check"  # the one-off container's name in its log options
+
+
+# -- pure decisions ------------------------------------------------------------------------
+
+
+def newest_due(times: Iterable[float], now: float) -> float | None:
+    """Pure: the time of the newest line written at least SETTLE_S before `now` and within
+    WINDOW_S of it (None when there is none)."""
+    due = [t for t in times if now - WINDOW_S <= t <= now - SETTLE_S]
+    return max(due) if due else None
+
+
+def store_time(seconds: float) -> str:
+    """Pure: a LogsQL absolute time, to the microsecond the engine's driver sends."""
+    return datetime.fromtimestamp(seconds, UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def delivered_query(project: str, due: Mapping[str, float]) -> str:
+    """Pure: LogsQL counting, per service, the project's stored lines from each service's due
+    line on (a millisecond earlier: the driver rounds the time to the microsecond)."""
+    from mindscape_ops.adapters.logstore import quoted
+    from mindscape_ops.services.victorialogs import PROJECT_FIELD, SERVICE_FIELD
+
+    per_service = " OR ".join(
+        f"({quoted(SERVICE_FIELD)}:={quoted(service)} AND _time:>={store_time(t - 0.001)})"
+        for service, t in sorted(due.items())
+    )
+    return (
+        f"{quoted(PROJECT_FIELD)}:={quoted(project)} AND ({per_service})"
+        f" | stats by ({quoted(SERVICE_FIELD)}) count() as found"
+    )
+
+
+def delivered(rows: Iterable[Mapping[str, Any]]) -> set[str]:
+    """Pure: the services that have a row in the answer to `delivered_query`."""
+    from mindscape_ops.services.victorialogs import SERVICE_FIELD
+
+    return {str(row.get(SERVICE_FIELD)) for row in rows if int(row.get("found") or 0) > 0}
+
+
+def clock_of(seconds: float) -> str:
+    return datetime.fromtimestamp(seconds, UTC).strftime("%H:%M:%S")
+
+
+# -- the gate ------------------------------------------------------------------------------
+
+
+def ingesting(ctx: CheckContext) -> str:
+    from mindscape_ops.adapters.logstore import accepting
+    from mindscape_ops.provision.logstore import store_base
+    from mindscape_ops.services.registry import BY_NAME
+
+    if ctx.platform.services.victorialogs.ingest_port is None:
+        raise Skipped("services.victorialogs.ingest_port is null: container logs are not shipped")
+    base = store_base(ctx.project)
+    if base is None:
+        raise Failed("the log store has no port yet", "run `mindscape up`")
+    ingest = BY_NAME["victorialogs"].log_sink(ctx.platform, CHECK_SERVICE)[1]["splunk-url"]  # type: ignore[misc,index]
+    if not accepting(ingest):
+        raise Failed(f"the log store does not answer at {ingest}, where the engine posts every container's output")
+    now = time.time()
+    newest = due_lines(ctx, now)
+    due = {service: t for service, t in newest.items() if t is not None}
+    if not due:
+        return by_marker(ctx, base)
+    proven = compare(ctx, base, due, now)
+    silent = sorted(service for service, t in newest.items() if t is None)
+    return proven + (f"; nothing due from {', '.join(silent)}" if silent else "")
+
+
+def due_lines(ctx: CheckContext, now: float) -> dict[str, float | None]:
+    """Per running shipped service, the time of its container's newest line that is due in
+    the store (from the engine's own copy of the output); None when it wrote none."""
+    from mindscape_ops.adapters.engine_socket import reader
+    from mindscape_ops.provision.logstore import ships
+
+    containers = ctx.containers()
+    engine = reader(timeout=5)
+    due: dict[str, float | None] = {}
+    for service in ctx.platform.services.enabled():
+        observed = containers.get(service)
+        if observed is not None and observed.running and ships(ctx.project, service):
+            try:
+                due[service] = newest_line_due(engine, observed.name, now)
+            except OperationFailed:  # no copy to read (the engine's cache disabled), or just removed
+                due[service] = None
+    return due
+
+
+def newest_line_due(engine: Any, container: str, now: float) -> float | None:
+    """The engine takes the tail first, then the window: when a container's last lines are all
+    too new (a burst: the gateway's during this very check), a longer tail, then the seconds
+    before they were due (a container that is always busy)."""
+    since, until = now - WINDOW_S, now - SETTLE_S
+    for start, tail in ((since, TAIL), (since, LONG_TAIL), (max(since, until - SETTLE_S), "all")):
+        newest = newest_due(engine.output_times(container, start, until, tail=tail), now)
+        if newest is not None:
+            return newest
+    return None
+
+
+def compare(ctx: CheckContext, base: str, due: Mapping[str, float], now: float) -> str:
+    """Every due line is in the store by its labels; a missing one gets until it is LATE_S
+    overdue (the store or the engine may be slow) before the gate fails."""
+    from mindscape_ops.adapters.logstore import query
+
+    logsql = delivered_query(ctx.platform.project, due)
+    while True:
+        missing = sorted(set(due) - delivered(query(base, logsql)))
+        if not missing or time.time() > max(due[s] for s in missing) + SETTLE_S + LATE_S:
+            break
+        time.sleep(POLL_S)
+    if missing:
+        lines = "; ".join(
+            f"{s}'s newest due line, of {clock_of(due[s])} UTC ({time.time() - due[s]:.0f} s ago)" for s in missing
+        )
+        raise Failed(f"not in the store: {lines}: the container's log driver does not deliver")
+    freshest = now - max(due.values())
+    return (
+        f"the newest line of each of {len(due)} running services written {SETTLE_S:g} s ago or earlier "
+        f"({', '.join(sorted(due))}) is in the store by its labels; the freshest is {freshest:.0f} s old"
+    )
+
+
+# -- nothing due: a marker line, and the wait for the driver's next post ---------------------
 
 
 def write_marker(ctx: CheckContext, marker: str) -> str:
@@ -52,15 +192,10 @@ def write_through_one_off(ctx: CheckContext, engine, marker: str) -> str:
     return CHECK_SERVICE
 
 
-def ingesting(ctx: CheckContext) -> str:
+def by_marker(ctx: CheckContext, base: str) -> str:
     from mindscape_ops.adapters.logstore import query
-    from mindscape_ops.provision.logstore import service_query, store_base
+    from mindscape_ops.provision.logstore import service_query
 
-    if ctx.platform.services.victorialogs.ingest_port is None:
-        raise Skipped("services.victorialogs.ingest_port is null: container logs are not shipped")
-    base = store_base(ctx.project)
-    if base is None:
-        raise Failed("the log store has no port yet", "run `mindscape up`")
     marker = f"mindscape-check-{uuid.uuid4().hex}"
     started = time.monotonic()
     service = write_marker(ctx, marker)
@@ -78,7 +213,10 @@ def ingesting(ctx: CheckContext) -> str:
             raise Failed(f"a line written through {service}'s container was not in the store after {FIND_MAX_S:g}s")
         time.sleep(POLL_S)
     took = time.monotonic() - started
-    return f"a line written through {service}'s container was found by its labels in {took:.1f} s"
+    return (
+        f"no container wrote a line {SETTLE_S:g} s ago or earlier: a line written through {service}'s container "
+        f"was found by its labels in {took:.1f} s"
+    )
 
 
 LOGS_GATES = (
@@ -86,6 +224,6 @@ LOGS_GATES = (
         "logs.ingesting",
         ingesting,
         "`mindscape logs victorialogs` says why lines are not stored; `mindscape up` restarts it",
-        timeout=FIND_MAX_S + 10,
+        timeout=max(FIND_MAX_S, SETTLE_S + LATE_S) + 10,
     ),
 )

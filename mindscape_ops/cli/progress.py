@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from rich.console import Console
 
-_STYLE = {"ready": "green", "failed": "red", "removed": "magenta", "running": "green"}
+_STYLE = {"ready": "green", "failed": "red", "removed": "magenta", "running": "green", "built": "green"}
 
 
 class Progress:
@@ -54,7 +54,7 @@ class Progress:
         table = Table.grid(padding=(0, 2))
         now = time.monotonic()
         for service, (state, detail, started) in self.rows.items():
-            done = state in ("ready", "failed", "removed")
+            done = state in ("ready", "failed", "removed", "built")
             elapsed = "" if done else f"{now - started:5.1f}s"
             table.add_row(service, f"[{_STYLE.get(state, 'cyan')}]{state}[/]", elapsed, f"[dim]{detail}[/]")
         return table

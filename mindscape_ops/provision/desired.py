@@ -213,11 +213,19 @@ def container_request(project: Project, desired: Desired, secrets: dict[str, str
 
 
 def ensure_images(
-    engine: Engine, specs: Iterable[ContainerSpec], progress: Callable[[str, str], None]
+    engine: Engine,
+    specs: Iterable[ContainerSpec],
+    progress: Callable[[str, str], None],
+    build: Callable[[dict[str, str]], list[str]] | None = None,
 ) -> dict[str, str]:
-    """Every image present (pulled when missing), before anything is created."""
+    """Every image present before anything is created: the missing local images a recipe makes
+    built by `build` (service -> image), the others pulled."""
     specs = list(specs)
-    ids = engine.image_ids(sorted({spec.image for spec in specs}))
+    refs = sorted({spec.image for spec in specs})
+    ids = engine.image_ids(refs)
+    missing = {spec.service: spec.image for spec in specs if ids[spec.image] is None}
+    if missing and build is not None and build(missing):
+        ids = engine.image_ids(refs)
     for spec in specs:
         image = ids[spec.image]
         if image is None:

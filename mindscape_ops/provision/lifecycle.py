@@ -86,7 +86,12 @@ def up(
     check_before_up(project, engine, chosen)
     prepared = prepare(project)
     secrets = prepared.secrets
-    image_ids = ensure_images(engine, chosen.values(), lambda service, text: event(service, "pulling", text))
+    image_ids = ensure_images(
+        engine,
+        chosen.values(),
+        lambda service, text: event(service, "pulling", text),
+        build=lambda missing: _build_images(missing, event),
+    )
     the_plan = make_plan(
         project, engine, chosen, secrets, pick_ports=True, image_ids=image_ids, all_services=not services
     )
@@ -99,6 +104,13 @@ def up(
         proofs = {o.service: o.proof if o.ok else None for o in outcomes if o.proof or not o.ok}
         proof.record(project.workspace, proofs)
     return UpResult(the_plan.actions, outcomes, prepared)
+
+
+def _build_images(missing: dict[str, str], event: Event) -> list[str]:
+    """The missing local images a recipe makes (imported only then: most `up`s build nothing)."""
+    from mindscape_ops.images.actions import build_for_up
+
+    return build_for_up(missing, event)
 
 
 def noop_facts(project: Project, result: UpResult) -> dict[str, Any]:

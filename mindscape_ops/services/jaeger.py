@@ -89,7 +89,7 @@ def otlp_endpoint(platform: Platform, protocol: Literal["grpc", "http"]) -> str 
 # application would send it) is found through Jaeger's query API within a few seconds ---------------
 
 FIND_MAX_S = 10.0
-POLL_S = 0.25
+POLL_S = 0.1  # the collector's batch processor hands spans on every 200 ms
 CHECK_SERVICE = "mindscape-check"
 
 

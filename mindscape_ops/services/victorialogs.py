@@ -140,9 +140,11 @@ def alerts(platform: Platform) -> AlertGroup:
                 "victorialogs",
                 "No container log line reached the log store for 30 minutes",
                 "VictoriaLogs is up but stored no line from the containers' log driver. A platform that is "
-                "really that quiet also fires this; `mindscape check --only logs` writes a line and looks for it.",
+                "really that quiet also fires this; `mindscape check --only logs` names a container whose lines "
+                "do not arrive.",
                 (
-                    "`mindscape check --only logs` writes a marker line and looks for it in the store.",
+                    "`mindscape check --only logs` looks for each container's newest line in the store and names "
+                    "those missing (with nothing to compare, it writes a marker line and looks for it).",
                     "Containers made before the store was enabled still log to json-file: `mindscape up` "
                     "recreates them with the shipping log driver.",
                 ),

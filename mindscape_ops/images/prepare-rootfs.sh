@@ -2,7 +2,7 @@
 # Runs ONCE inside the freshly debootstrapped rootfs (via chroot), before the rootfs is cached
 # as a tarball. It makes Debian's layout look like the official images' where configs or
 # volumes depend on it, and trims what no container needs. Our own entrypoints and default
-# configs are NOT added here: build-local-images copies scripts/local-images/rootfs/ on top
+# configs are NOT added here: the builder lays mindscape_ops/images/rootfs/ on top
 # later, so editing them does not cost a new debootstrap.
 set -eu
 
