@@ -30,6 +30,7 @@ test-fast: venv
 lint: venv
 	ruff check mindscape_ops tests bench/startup bench/up bench/migrate bench/check bench/backup bench/logs
 	ruff format --check mindscape_ops tests bench/startup bench/up bench/migrate bench/check bench/backup bench/logs
+	lint-imports --no-cache
 
 images:
 	scripts/build-local-images

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import yaml
 
-from mindscape_ops.config import load
+from mindscape_ops.config.loader import load
 from mindscape_ops.config.models import Platform
 from mindscape_ops.render.artifacts import render_platform
 from mindscape_ops.services.registry import SERVICES
@@ -40,14 +40,21 @@ def platform_of(folder: Path, data: dict) -> Platform:
     return load([folder / "platform.yaml"], env={}).platform
 
 
-_RENDERED: dict[int, dict[str, str]] = {}
+_RENDERED: dict[str, dict[str, str]] = {}
+
+
+def render_key(platform: Platform) -> str:
+    """What a render depends on: the platform's content. Not id(platform): CPython reuses the id
+    of a collected object, so a later test could get another platform's render."""
+    return platform.model_dump_json()
 
 
 def rendered(platform: Platform) -> dict[str, str]:
-    """render_platform, once per platform object (a full render takes a while)."""
-    if id(platform) not in _RENDERED:
-        _RENDERED[id(platform)] = render_platform(platform)
-    return _RENDERED[id(platform)]
+    """render_platform, once per platform content (a full render takes a while)."""
+    key = render_key(platform)
+    if key not in _RENDERED:
+        _RENDERED[key] = render_platform(platform)
+    return _RENDERED[key]
 
 
 def kube_files(platform: Platform) -> dict[str, str]:

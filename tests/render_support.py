@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from mindscape_ops.config import load
+from mindscape_ops.config.loader import load
 from mindscape_ops.config.models import Platform
 from mindscape_ops.render import artifacts
 from mindscape_ops.render.artifacts import render_platform

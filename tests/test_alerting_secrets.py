@@ -108,7 +108,7 @@ class _Ctx:
     """Enough of a CheckContext for the receivers gate."""
 
     def __init__(self, tmp_path: Path, services: str, config: str = "") -> None:
-        from mindscape_ops.config import load
+        from mindscape_ops.config.loader import load
 
         (tmp_path / "platform.yaml").write_text(HEAD + f"services: {services}\n")
         self.platform = load([tmp_path / "platform.yaml"], env={}).platform

@@ -8,12 +8,13 @@ import hashlib
 import json
 import socket
 import subprocess
+import sys
 import time
 from pathlib import Path
 
 import pytest
 
-from .conftest import REPO, remove_project, run_cli, unique_project
+from .conftest import remove_project, run_cli, unique_project
 
 AWS_ENV = {
     "AWS_ACCESS_KEY_ID": "testing",
@@ -34,7 +35,8 @@ def free_port() -> int:
 @pytest.fixture(scope="module")
 def s3_endpoint() -> str:
     port = free_port()
-    server = REPO / ".venv" / "bin" / "moto_server"
+    # beside the running interpreter: the suite may run from any virtualenv, not only ./.venv
+    server = Path(sys.executable).parent / "moto_server"
     process = subprocess.Popen(
         [str(server), "-H", "127.0.0.1", "-p", str(port)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
     )

@@ -3,6 +3,7 @@ all-or-nothing upload."""
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 from datetime import UTC, datetime
 
@@ -214,3 +215,18 @@ def test_a_damaged_manifest_is_not_listed_but_said_on_stderr(tmp_path):
     assert result.returncode == 0 and result.stdout.strip() == "[]", result.stderr
     bid = "20260102T030000Z-postgres-1a2b"
     assert f"warning: backup {bid} is not listed: backups/dmg/{bid}.manifest.json is damaged" in result.stderr
+
+
+def test_which_services_are_backed_up_comes_from_their_hooks(monkeypatch):
+    from mindscape_ops.backup import actions
+    from mindscape_ops.services import registry
+
+    assert actions.backed_up() == ["postgres", "redis"]
+    assert actions.restores_beside("postgres") and not actions.restores_beside("redis")
+    with pytest.raises(UsageError) as raised:
+        actions.restores_beside("grafana")
+    assert raised.value.hint == "back up postgres or redis"
+    # a service that brings backup hooks is named too, with nothing else to change
+    cache = dataclasses.replace(registry.BY_NAME["redis"], name="cache")
+    monkeypatch.setattr(registry, "SERVICES", (*registry.SERVICES, cache))
+    assert actions.backed_up() == ["postgres", "redis", "cache"]

@@ -11,11 +11,11 @@ from pathlib import Path
 
 import pytest
 
-from mindscape_ops.check import monitoring
 from mindscape_ops.check.context import CheckContext
 from mindscape_ops.check.model import Failed
 from mindscape_ops.check.secrets import leaks
 from mindscape_ops.provision.endpoints import Address
+from mindscape_ops.services import grafana as grafana_service
 
 from .conftest import run_cli
 
@@ -92,13 +92,13 @@ def test_grafana_datasource_gate(grafana):
     ctx = StandIn(grafana_platform(), grafana)
     FakeGrafana.datasources = [{"name": "Prometheus", "uid": "prometheus", "type": "prometheus"}]
     FakeGrafana.health = {"status": "OK", "message": "Successfully queried the Prometheus API."}
-    assert monitoring.grafana(ctx) == "datasource Prometheus (prometheus) provisioned and answering"
+    assert grafana_service.grafana(ctx) == "datasource Prometheus (prometheus) provisioned and answering"
     FakeGrafana.health = {"status": "ERROR", "message": "Post http://prometheus:9090: connection refused"}
     with pytest.raises(Failed, match="connection refused"):
-        monitoring.grafana(ctx)
+        grafana_service.grafana(ctx)
     FakeGrafana.datasources = []
     with pytest.raises(Failed, match="no Prometheus datasource"):
-        monitoring.grafana(ctx)
+        grafana_service.grafana(ctx)
     ctx.secrets = {"GRAFANA_ADMIN_PASSWORD": "wrong"}
     with pytest.raises(Failed, match="answered 401"):
-        monitoring.grafana(ctx)
+        grafana_service.grafana(ctx)

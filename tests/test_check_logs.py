@@ -14,7 +14,7 @@ import pytest
 from mindscape_ops.adapters.engine_rows import line_times, rfc3339_seconds
 from mindscape_ops.check import logs
 from mindscape_ops.check.model import Failed
-from mindscape_ops.config import load
+from mindscape_ops.config.loader import load
 from mindscape_ops.provision.convergence import Observed
 from mindscape_ops.services.victorialogs import SERVICE_FIELD
 

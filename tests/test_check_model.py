@@ -10,9 +10,10 @@ import xml.etree.ElementTree as ET
 
 import pytest
 
-from mindscape_ops.check import database, monitoring, report, security
+from mindscape_ops.check import database, monitoring, report
 from mindscape_ops.check.model import Failed, Gate, Result, Skipped, Status, exit_code, run_gates, select
 from mindscape_ops.errors import EnvironmentUnusable
+from mindscape_ops.services import gateway, prometheus
 
 
 def passing(message: str = "fine"):
@@ -140,7 +141,7 @@ def test_table_groups_by_area_in_a_fixed_order():
 def test_header_problems_name_missing_and_wrong_values():
     wanted = {"X-Frame-Options": "DENY", "Referrer-Policy": "no-referrer", "X-Content-Type-Options": "nosniff"}
     got = {"x-frame-options": "DENY", "Referrer-Policy": "origin"}
-    assert security.header_problems(wanted, got) == [
+    assert gateway.header_problems(wanted, got) == [
         "Referrer-Policy is 'origin', expected 'no-referrer'",
         "X-Content-Type-Options missing",
     ]
@@ -150,7 +151,7 @@ def test_expected_headers_match_what_the_gateway_template_writes():
     """Every literal `add_header NAME "value"` in the rendered nginx.conf is what the gate expects."""
     import re
 
-    from mindscape_ops.config import load
+    from mindscape_ops.config.loader import load
     from mindscape_ops.render import render_platform
 
     from .conftest import EXAMPLES
@@ -158,7 +159,7 @@ def test_expected_headers_match_what_the_gateway_template_writes():
     loaded = load([EXAMPLES / "local" / "platform.yaml"])
     conf = render_platform(loaded.platform)["deploy/gateway/nginx.conf"]
     written = dict(re.findall(r'add_header ([A-Za-z-]+) "([^"$]*)" always;', conf))
-    wanted = security.expected_headers(loaded.platform.security)
+    wanted = gateway.expected_headers(loaded.platform.security)
     assert {k: v.replace("\\", "") for k, v in written.items() if k in wanted} == wanted
     assert set(wanted) <= set(written)
 
@@ -169,17 +170,17 @@ def test_targets_down_and_not_yet_scraped():
         {"health": "down", "labels": {"job": "redis_exporter"}, "lastError": "connection refused"},
         {"health": "unknown", "labels": {"job": "c"}},
     ]
-    assert monitoring.down_targets(active) == (["redis_exporter (connection refused)"], 1)
+    assert prometheus.down_targets(active) == (["redis_exporter (connection refused)"], 1)
 
 
 def test_rule_groups_not_loaded_or_failing():
-    wanted = monitoring.expected_rule_groups({"services.yml": "groups:\n  - name: redis\n  - name: disk\n"})
+    wanted = prometheus.expected_rule_groups({"services.yml": "groups:\n  - name: redis\n  - name: disk\n"})
     assert wanted == {"redis": "services.yml", "disk": "services.yml"}
     loaded = [
         {"name": "redis", "file": "/etc/prometheus/rules/services.yml", "rules": [{"name": "R", "health": "ok"}]},
         {"name": "x", "file": "/etc/prometheus/rules/custom.yml", "rules": [{"name": "Bad", "lastError": "boom"}]},
     ]
-    assert monitoring.rule_problems(wanted, loaded) == ["group disk (services.yml) not loaded", "x/Bad: boom"]
+    assert prometheus.rule_problems(wanted, loaded) == ["group disk (services.yml) not loaded", "x/Bad: boom"]
 
 
 def test_a_receiver_without_integrations_is_a_sink():

@@ -322,8 +322,8 @@ def test_secrets_of_a_hand_written_platform_are_not_committable(tmp_path):
 
 
 def test_prepare_returns_what_it_did_and_honours_force(initialised):
+    from mindscape_ops.provision.prepare import prepare
     from mindscape_ops.render import Status
-    from mindscape_ops.workspace.prepare import prepare
     from mindscape_ops.workspace.project import open_project
 
     conf = initialised / "deploy/redis/redis.conf"

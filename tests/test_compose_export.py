@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from mindscape_ops.config import load
-from mindscape_ops.provision.readiness import Credentials, NotReady, probe_once
+from mindscape_ops.config.loader import load
+from mindscape_ops.provision.readiness import Credentials, NotReady
 from mindscape_ops.services.registry import BY_NAME
 from mindscape_ops.services.spec import container_specs
 from mindscape_ops.workspace.store import Workspace
@@ -77,7 +77,7 @@ def test_every_service_of_the_compose_file_answers(docker_services, compose_plat
         service = BY_NAME[name]
         creds = service.credentials(platform, secrets) if service.credentials else Credentials()
         port = docker_services.port_for(name, spec.container_port)
-        wait_for(docker_services, lambda s=service, p=port, c=creds: probe_once(s.probe, host, p, c))
+        wait_for(docker_services, lambda s=service, p=port, c=creds: s.probe.check(host, p, c))
     gateway = docker_services.port_for("gateway", 8080)
     with urllib.request.urlopen(f"http://{host}:{gateway}/healthz", timeout=5) as response:
         assert response.headers["X-Frame-Options"] == "DENY"

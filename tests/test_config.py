@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from mindscape_ops.config import load
-from mindscape_ops.config.types import Duration, Size, check_cron
+from mindscape_ops.config.loader import load
 from mindscape_ops.errors import ConfigError, UsageError
+from mindscape_ops.settings.types import Duration, Size, check_cron
 
 from .conftest import EXAMPLES, run_cli
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from mindscape_ops.config import load
+from mindscape_ops.config.loader import load
 from mindscape_ops.errors import ConfigError
 
 HEAD = "version: 1\nproject: shop\n"
@@ -144,7 +144,7 @@ def test_a_platform_that_keeps_the_rules_loads(tmp_path: Path, text: str):
 
 
 def test_one_port_on_two_distinct_addresses_is_allowed_but_not_beside_0_0_0_0(tmp_path):
-    from mindscape_ops.config import load
+    from mindscape_ops.config.loader import load
     from mindscape_ops.errors import ConfigError
 
     path = tmp_path / "platform.yaml"

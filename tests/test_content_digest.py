@@ -1,4 +1,4 @@
-"""The content hash of mounted config files (workspace/files.py `content_digest`) and how it
+"""The content hash of mounted config files (adapters/files.py `content_digest`) and how it
 reaches drift detection (a completed ContainerSpec's hash; `make_plan`), with no engine: an
 edited alert rule or redis.conf must recreate its container, whatever else stays the same."""
 
@@ -10,11 +10,11 @@ from pathlib import Path
 
 import pytest
 
-from mindscape_ops.config import load
+from mindscape_ops.adapters.files import content_digest
+from mindscape_ops.config.loader import load
 from mindscape_ops.provision.convergence import LABEL_CONFIG_HASH, LABEL_CONFIG_PARTS, Kind, Observed
 from mindscape_ops.provision.desired import make_plan
 from mindscape_ops.services.spec import ContainerSpec, Mount, container_specs
-from mindscape_ops.workspace.files import content_digest
 from mindscape_ops.workspace.project import Project
 from mindscape_ops.workspace.store import Workspace
 

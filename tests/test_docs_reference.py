@@ -20,9 +20,9 @@ from pydantic import BaseModel, TypeAdapter, ValidationError
 from pydantic.fields import FieldInfo
 from pydantic_core import PydanticUndefined, to_jsonable_python
 
-from mindscape_ops.config.base import Service
 from mindscape_ops.config.loader import _unwrap
 from mindscape_ops.config.models import Platform
+from mindscape_ops.settings.base import Service
 
 DOC = Path(__file__).resolve().parent.parent / "docs" / "platform-yaml.md"
 HEADER = ["key", "type", "default", "what it does"]
@@ -248,3 +248,10 @@ def test_documented_allowed_values_are_the_models():
         if written != allowed:
             problems.append(f"{_where(row)}: allows {sorted(allowed)}, the doc lists {sorted(written)}")
     assert not problems, "\n".join(problems)
+
+
+def test_the_services_block_is_what_the_service_modules_make():
+    from mindscape_ops.services.reference import with_reference
+
+    text = DOC.read_text(encoding="utf-8")
+    assert with_reference(text) == text, "run scripts/docs-services"

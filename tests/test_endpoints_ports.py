@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from mindscape_ops.config import load
+from mindscape_ops.config.loader import load
 from mindscape_ops.errors import EnvironmentUnusable, UsageError
 from mindscape_ops.provision.endpoints import database_target, published_port, safe_display, service_address
 from mindscape_ops.provision.ports import is_free, pick_free, process_holding

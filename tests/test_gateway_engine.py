@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from mindscape_ops.check.security import expected_headers, header_problems
+from mindscape_ops.services.gateway import expected_headers, header_problems
 from mindscape_ops.services.spec import container_specs
 
 from . import render_support

@@ -16,12 +16,12 @@ import pytest
 import yaml
 from pydantic import ValidationError
 
-from mindscape_ops.check.security import expected_headers
 from mindscape_ops.config.models import Platform
 from mindscape_ops.config.rules import check_platform
 from mindscape_ops.config.security import Tls
 from mindscape_ops.errors import UsageError
 from mindscape_ops.services import gateway
+from mindscape_ops.services.gateway import expected_headers
 from mindscape_ops.services.spec import container_specs
 
 from . import render_support

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from mindscape_ops.config import load
+from mindscape_ops.config.loader import load
 from mindscape_ops.errors import ConfigError
 
 ALERTING = (

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import yaml
 
-from mindscape_ops.config import load
+from mindscape_ops.config.loader import load
 from mindscape_ops.services import redis_exporter
 from mindscape_ops.services.spec import container_specs
 

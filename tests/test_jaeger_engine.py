@@ -261,7 +261,7 @@ def test_up_with_jaeger_disabled_is_as_before(tmp_path, docker_client, images):
 
 
 def test_the_local_example_takes_the_trace_store_as_an_overlay():
-    from mindscape_ops.config import load
+    from mindscape_ops.config.loader import load
 
     files = [EXAMPLES / "local" / "platform.yaml", EXAMPLES / "local" / "tracing.yaml"]
     platform = load(files, env={}).platform

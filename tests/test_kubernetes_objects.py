@@ -133,8 +133,8 @@ def test_round_trip_with_the_compose_export(full, name):
     unescape = lambda text: text.replace("$$", "$")  # noqa: E731 - both formats double a literal $
     assert [unescape(a) for a in container.get("args", [])] == [unescape(a) for a in compose.get("command", [])]
     ready = container["readinessProbe"]
-    if service.probe.kind == "http":
-        assert ready["httpGet"] == {"path": service.probe.path, "port": compose_port}
+    if service.probe.http is not None:
+        assert ready["httpGet"] == {"path": service.probe.http.path, "port": compose_port}
     elif "healthcheck" in compose:
         assert ready["exec"]["command"] == ["sh", "-c", unescape(compose["healthcheck"]["test"][1])]
     else:
@@ -322,7 +322,7 @@ def test_the_docker_path_never_loads_the_kubernetes_client():
     code = (
         "import sys, mindscape_ops.cli, mindscape_ops.cli.lifecycle, mindscape_ops.cli.project, "
         "mindscape_ops.provision.noop;"
-        "from mindscape_ops.config import load; from mindscape_ops.render.artifacts import render_platform;"
+        "from mindscape_ops.config.loader import load; from mindscape_ops.render.artifacts import render_platform;"
         "render_platform(load([sys.argv[1]], env={}).platform);"
         "print(sorted(m for m in sys.modules if m.split('.')[0] == 'kubernetes' or 'render.kubernetes' in m))"
     )

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from mindscape_ops.config import load
+from mindscape_ops.config.loader import load
 from mindscape_ops.render.kubernetes import cluster_objects
 from mindscape_ops.workspace.store import Workspace
 

@@ -11,7 +11,7 @@ import pytest
 import yaml
 
 from mindscape_ops.adapters.logstore import parse_rows, quoted
-from mindscape_ops.config import load
+from mindscape_ops.config.loader import load
 from mindscape_ops.errors import ConfigError
 from mindscape_ops.provision.logstore import as_text, audit_rows, engine_since, service_query, split_pipes
 from mindscape_ops.render.artifacts import render_platform

@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from mindscape_ops.config import load
+from mindscape_ops.config.loader import load
 from mindscape_ops.provision.convergence import (
     LABEL_CONFIG_HASH,
     LABEL_CONFIG_PARTS,

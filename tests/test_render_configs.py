@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from mindscape_ops.config import load
+from mindscape_ops.config.loader import load
 from mindscape_ops.render.artifacts import render_platform
 from mindscape_ops.services.registry import BY_NAME
 from mindscape_ops.services.spec import container_specs

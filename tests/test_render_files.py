@@ -7,11 +7,11 @@ from pathlib import Path
 
 import pytest
 
+from mindscape_ops.adapters.files import atomic_write, sha256_text
 from mindscape_ops.errors import OperationFailed
 from mindscape_ops.render.files import Status, apply, compare
 from mindscape_ops.render.jinja import nginx_str, yaml_str
 from mindscape_ops.render.marker import MARKER, with_marker, written_by_us
-from mindscape_ops.workspace.files import atomic_write, sha256_text
 
 A = with_marker("a.yml", "a: 1\n")
 B = with_marker("docs/b.md", "# b\n")
@@ -146,7 +146,7 @@ def test_a_recorded_file_gone_and_no_longer_rendered_leaves_the_manifest(tmp_pat
 
 def test_a_forgotten_manifest_entry_does_not_disable_the_fast_path(tmp_path, monkeypatch):
     from mindscape_ops import render
-    from mindscape_ops.config import load
+    from mindscape_ops.config.loader import load
     from mindscape_ops.workspace.store import Workspace
 
     (tmp_path / "platform.yaml").write_text("version: 1\nproject: fast\nservices:\n  redis: {}\n")
@@ -212,7 +212,7 @@ def test_the_code_digest_covers_templates_and_python_code(tmp_path, monkeypatch)
 def test_render_fingerprint_and_noop_key_follow_the_code_digest(tmp_path, monkeypatch):
     import json
 
-    from mindscape_ops.config import load
+    from mindscape_ops.config.loader import load
     from mindscape_ops.provision import noop as noop_up
     from mindscape_ops.render import fingerprint, resources
 

@@ -10,10 +10,10 @@ from pathlib import Path
 import pytest
 import yaml
 
-from mindscape_ops.check import traces
-from mindscape_ops.config import load
+from mindscape_ops.config.loader import load
 from mindscape_ops.errors import ConfigError
 from mindscape_ops.render.artifacts import render_platform
+from mindscape_ops.services import jaeger
 from mindscape_ops.services.jaeger import otlp_endpoint
 from mindscape_ops.services.spec import container_specs
 
@@ -132,24 +132,24 @@ def test_without_jaeger_nothing_of_it_is_rendered(tmp_path):
 
 
 def test_probe_span_is_an_otlp_json_export_request():
-    body = traces.probe_span("ab" * 16, "cd" * 8, 2_000_000_000)
+    body = jaeger.probe_span("ab" * 16, "cd" * 8, 2_000_000_000)
     resource = body["resourceSpans"][0]
     attributes = {a["key"]: a["value"]["stringValue"] for a in resource["resource"]["attributes"]}
     span = resource["scopeSpans"][0]["spans"][0]
-    assert attributes == {"service.name": traces.CHECK_SERVICE}
+    assert attributes == {"service.name": jaeger.CHECK_SERVICE}
     assert (span["traceId"], span["spanId"]) == ("ab" * 16, "cd" * 8)
     assert int(span["startTimeUnixNano"]) < int(span["endTimeUnixNano"]) == 2_000_000_000
 
 
 def test_spans_of_reads_the_query_api_answer():
     answer = {"data": [{"traceID": "00ab", "spans": [{"spanID": "1"}]}, {"traceID": "ff", "spans": [{"spanID": "2"}]}]}
-    assert traces.spans_of(answer, "ab") == [{"spanID": "1"}]
-    assert traces.spans_of({"data": None}, "ab") == [] and traces.spans_of(None, "ab") == []
+    assert jaeger.spans_of(answer, "ab") == [{"spanID": "1"}]
+    assert jaeger.spans_of({"data": None}, "ab") == [] and jaeger.spans_of(None, "ab") == []
 
 
 def test_the_gate_skips_when_no_otlp_receiver_is_published(tmp_path):
     class Context:
         platform = platform(tmp_path, {"otlp_http_port": None})
 
-    with pytest.raises(traces.Skipped, match="otlp_http_port is null"):
-        traces.ingesting(Context())
+    with pytest.raises(jaeger.Skipped, match="otlp_http_port is null"):
+        jaeger.ingesting(Context())

@@ -4,18 +4,20 @@ service module is held to it without a line of test of its own."""
 from __future__ import annotations
 
 import dataclasses
+import re
 from pathlib import Path
 
 import pytest
 import yaml
 
-from mindscape_ops.config import load
-from mindscape_ops.config.base import Service
+from mindscape_ops.config.loader import load
 from mindscape_ops.render.artifacts import render_platform
 from mindscape_ops.render.marker import MARKER
-from mindscape_ops.services.definition import ServiceDef
+from mindscape_ops.services.contract import GROUPS, PROBE_MEMBERS, Gate, Probe
+from mindscape_ops.services.definition import Metrics, ServiceDef
 from mindscape_ops.services.registry import BY_NAME, SERVICES
-from mindscape_ops.services.spec import ContainerSpec, Probe, container_specs
+from mindscape_ops.services.spec import ContainerSpec, container_specs
+from mindscape_ops.settings.base import Service
 
 from .conftest import REPO
 
@@ -64,12 +66,38 @@ def test_validates_and_builds_a_container(service: ServiceDef, tmp_path):
         assert secret in service.secrets or any(secret in BY_NAME[d].secrets for d in service.depends_on)
 
 
+def unimplemented(probe: object) -> list[str]:
+    """The members of the Probe protocol a probe lacks or only inherits from the protocol itself
+    (whose bodies are `...`: a `check` that passes without looking)."""
+    missing = []
+    for member in PROBE_MEMBERS:
+        found = next((vars(k)[member] for k in type(probe).__mro__ if member in vars(k)), None)
+        if found is None or found is vars(Probe).get(member):
+            missing.append(member)
+    return missing
+
+
 @every_service
 def test_has_a_readiness_probe(service: ServiceDef):
     probe = service.probe
-    assert isinstance(probe, Probe) and probe.kind in ("postgres", "redis", "http")
-    if probe.kind == "http":
-        assert probe.path.startswith("/")
+    assert isinstance(probe, Probe) and unimplemented(probe) == [], f"{service.name}: {unimplemented(probe)}"
+    assert probe.describe(service.name)
+    if probe.http is not None:
+        assert probe.http.path.startswith("/")
+
+
+def test_a_probe_that_does_not_implement_the_protocol_is_caught():
+    class Inherits(Probe):  # the protocol's `check` would pass without looking
+        def describe(self, service: str) -> str:
+            return "nothing"
+
+    class Lacks:
+        def check(self, host, port, creds):
+            pass
+
+    assert unimplemented(Inherits()) == ["check", "load", "http"]
+    assert unimplemented(Lacks()) == ["describe", "load", "http"]
+    assert unimplemented(BY_NAME["postgres"].probe) == []
 
 
 @every_service
@@ -109,6 +137,63 @@ def test_is_scraped_when_it_has_metrics(service: ServiceDef, tmp_path):
     job = jobs[service.name]
     assert job["static_configs"] == [{"targets": [f"{service.name}:{service.metrics.port}"]}]
     assert job.get("metrics_path", "/metrics") == service.metrics.path
+
+
+def metrics_problems(service: ServiceDef, platform) -> list[str]:
+    """A metrics port that nothing in its container listens on: Prometheus would scrape a closed port."""
+    if service.metrics is None:
+        return []
+    own, spec = service.container(platform), container_specs(platform)[service.name]
+    served = {spec.container_port, *spec.extra_ports, *own.also_listens}
+    return [] if service.metrics.port in served else [f"metrics port {service.metrics.port} is not one of {served}"]
+
+
+def connects_to(service: ServiceDef, platform) -> set[str]:
+    """The other services its container reaches by name (`redis:6379`, `redis://redis:6379`)."""
+    spec = container_specs(platform)[service.name]
+    text = " ".join([*spec.command, *spec.environment.values()])
+    return {other for other in BY_NAME if other != service.name and re.search(rf"(^|[/@\s]){other}:\d", text)}
+
+
+def dependency_problems(service: ServiceDef, platform) -> list[str]:
+    """A service it connects to that is neither in depends_on (started and ready first) nor an
+    optional edge (KubeShape.talks_to, checked by its `problems` when chosen)."""
+    allowed = {*service.depends_on, *service.kubernetes.talks_to(platform)}
+    return [f"connects to {other} without depends_on" for other in sorted(connects_to(service, platform) - allowed)]
+
+
+def gate_problems(service: ServiceDef) -> list[str]:
+    """A gate whose group `mindscape check` does not know: --only/--skip could not name it."""
+    return [
+        f"{gate.id}: group {gate.group} is not one of {GROUPS}" for gate in service.gates if gate.group not in GROUPS
+    ]
+
+
+@every_service
+def test_its_metrics_port_is_one_its_container_listens_on(service: ServiceDef, tmp_path):
+    assert metrics_problems(service, platform_with(service, tmp_path)) == []
+
+
+@every_service
+def test_what_it_connects_to_is_in_its_depends_on(service: ServiceDef, tmp_path):
+    assert dependency_problems(service, platform_with(service, tmp_path)) == []
+
+
+@every_service
+def test_its_gates_are_in_groups_check_knows(service: ServiceDef):
+    assert gate_problems(service) == []
+
+
+def test_the_contract_catches_a_wrong_metrics_port_a_missing_dependency_and_an_unknown_group(tmp_path):
+    exporter = BY_NAME["redis_exporter"]
+    platform = platform_with(exporter, tmp_path)
+    assert connects_to(exporter, platform) == {"redis"}
+    assert metrics_problems(dataclasses.replace(exporter, metrics=Metrics(9999)), platform) != []
+    assert dependency_problems(dataclasses.replace(exporter, depends_on=()), platform) == [
+        "connects to redis without depends_on"
+    ]
+    stray = dataclasses.replace(exporter, gates=(Gate("metrics.fresh", lambda ctx: "", "r"),))
+    assert gate_problems(stray) == ["metrics.fresh: group metrics is not one of " + str(GROUPS)]
 
 
 def test_changing_any_field_of_a_spec_changes_its_hash(tmp_path):

@@ -19,9 +19,10 @@ import docker.errors
 import requests.exceptions
 
 from mindscape_ops.adapters import engine_rows
+from mindscape_ops.adapters.engine_rows import Observed
 from mindscape_ops.adapters.exec_stream import KEEP, ExecOutput, ExecResult
+from mindscape_ops.adapters.labels import LABEL_PROJECT
 from mindscape_ops.errors import EnvironmentUnusable, OperationFailed
-from mindscape_ops.provision.convergence import LABEL_PROJECT, Observed
 
 BUILD_HINT = (
     "build it here with `mindscape images build SERVICE` (no registry needed; `mindscape images list` names "

@@ -3,11 +3,30 @@ light socket client (adapters/engine_socket.py). Pure: no SDK, no I/O."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from mindscape_ops.provision.convergence import LABEL_SERVICE, Observed
+from mindscape_ops.adapters.labels import LABEL_SERVICE
+
+
+@dataclass(frozen=True)
+class Observed:
+    """A container of this project as the engine reports it."""
+
+    name: str
+    service: str
+    state: str  # created, running, exited, ...
+    health: str | None  # healthy, unhealthy, starting, or None without a healthcheck
+    labels: Mapping[str, str] = field(default_factory=dict)
+    container_id: str = ""
+    image: str = ""  # as created (the list's Image)
+    ports: tuple[str, ...] = ()  # published: "127.0.0.1:5432->5432/tcp"
+
+    @property
+    def running(self) -> bool:
+        return self.state == "running"
 
 
 def observed(rows: Iterable[dict[str, Any]]) -> dict[str, Observed]:

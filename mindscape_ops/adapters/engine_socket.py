@@ -19,9 +19,10 @@ from typing import Any
 from urllib.parse import quote
 
 from mindscape_ops.adapters import engine_rows
+from mindscape_ops.adapters.engine_rows import Observed
 from mindscape_ops.adapters.exec_stream import ExecOutput
+from mindscape_ops.adapters.labels import LABEL_PROJECT
 from mindscape_ops.errors import EnvironmentUnusable, OperationFailed
-from mindscape_ops.provision.convergence import LABEL_PROJECT, Observed
 
 DEFAULT_SOCKET = "/var/run/docker.sock"
 

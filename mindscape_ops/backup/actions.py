@@ -22,18 +22,31 @@ log = logging.getLogger("mindscape")
 
 if TYPE_CHECKING:
     from mindscape_ops.backup.stores import Store
+    from mindscape_ops.services.contract import BackupHooks
     from mindscape_ops.workspace.project import Project
 
 Echo = Callable[[str], None]
 
 
-def _hooks(service: str):
+def backed_up() -> list[str]:
+    """The services that have backup hooks, in start order."""
+    from mindscape_ops.services.registry import SERVICES
+
+    return [service.name for service in SERVICES if service.backup]
+
+
+def _hooks(service: str) -> BackupHooks:
     from mindscape_ops.services.registry import BY_NAME
 
     definition = BY_NAME.get(service)
     if definition is None or definition.backup is None:
-        raise UsageError(f"{service} has no backup", "back up postgres or redis")
+        raise UsageError(f"{service} has no backup", f"back up {' or '.join(backed_up())}")
     return definition.backup()
+
+
+def restores_beside(service: str) -> bool:
+    """Whether a backup of `service` can be restored beside the live data (--into)."""
+    return _hooks(service).restores_beside
 
 
 def _store(project: Project) -> Store:
@@ -54,7 +67,7 @@ def services_to_back_up(project: Project, service: str | None) -> list[str]:
     if service is None:
         if not chosen:
             raise UsageError(
-                "no service to back up: neither postgres nor redis is enabled", "enable one under services:"
+                f"no service to back up: neither {' nor '.join(backed_up())} is enabled", "enable one under services:"
             )
         return chosen
     enabled = project.platform.services.enabled()
@@ -178,8 +191,9 @@ def restore(
     ctx = ctx or Context(project)
     found = find(project, backup_id, owner_of(project, owner))
     manifest, store = found.manifest, found.store
-    if into is not None and manifest.service != "postgres":
-        raise UsageError(f"--into is for postgres backups; {manifest.id} is a {manifest.service} backup")
+    if into is not None and not restores_beside(manifest.service):
+        beside = " or ".join(name for name in backed_up() if restores_beside(name))
+        raise UsageError(f"--into is for {beside} backups; {manifest.id} is a {manifest.service} backup")
     if into is None and not confirm(manifest):
         raise UsageError("restore cancelled: nothing was touched")
     check_object(project, store, manifest)

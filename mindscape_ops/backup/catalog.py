@@ -23,8 +23,8 @@ from mindscape_ops.backup.model import (
     check_id,
     manifest_id,
 )
-from mindscape_ops.config.types import check_name
 from mindscape_ops.errors import OperationFailed, UsageError
+from mindscape_ops.settings.types import check_name
 
 if TYPE_CHECKING:
     from mindscape_ops.backup.stores import Store

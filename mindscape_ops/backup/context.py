@@ -5,13 +5,12 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any
 
 from mindscape_ops.errors import EnvironmentUnusable
 
 if TYPE_CHECKING:
     from mindscape_ops.adapters.docker import Engine
-    from mindscape_ops.backup.model import Manifest
     from mindscape_ops.workspace.project import Project
 
 
@@ -77,11 +76,4 @@ class Checked:
 
 
 Chunks = Callable[[], Iterator[bytes]]  # opens the backup's (checked, decrypted) bytes afresh
-
-
-class BackupHooks(Protocol):
-    """What a data service plugs into `ServiceDef.backup`."""
-
-    def dump(self, ctx: Context) -> Any: ...  # a context manager yielding a Dump
-    def restore(self, ctx: Context, chunks: Chunks, manifest: Manifest, into: str | None) -> str: ...
-    def verify(self, ctx: Context, chunks: Chunks, manifest: Manifest) -> Checked: ...
+# What a data service plugs into `ServiceDef.backup` is the services' contract's BackupHooks.

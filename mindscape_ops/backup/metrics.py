@@ -32,7 +32,7 @@ def render(last: dict[str, float]) -> str:
 def record_success(root: Path, service: str, when: float) -> None:
     """Note a good backup of `service` at `when`. Written atomically (the collector never reads
     half a file), readable by node_exporter's unprivileged user."""
-    from mindscape_ops.workspace.files import atomic_write
+    from mindscape_ops.adapters.files import atomic_write
 
     folder = root / METRICS_DIR
     folder.mkdir(parents=True, exist_ok=True)

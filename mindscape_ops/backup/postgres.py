@@ -44,6 +44,9 @@ ORDER BY 1
 """
 
 
+restores_beside = True  # a backup goes into a new database first; --into names it
+
+
 def _target(ctx: Context) -> DatabaseTarget:
     from mindscape_ops.provision.endpoints import database_target
 

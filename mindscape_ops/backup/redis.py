@@ -34,6 +34,9 @@ SAVE_TIMEOUT_S = 3600.0
 STAGING = ".mindscape-restore.rdb"
 
 
+restores_beside = False  # one dataset per server: it replaces the live one
+
+
 def _client(ctx: Context) -> redis.Redis:
     import redis
 
@@ -226,13 +229,15 @@ def _aof_files(ctx: Context, container: str, aof_dir: str, aof_name: str) -> dic
 
 def _wait_ready(ctx: Context) -> None:
     from mindscape_ops.provision.endpoints import service_address
-    from mindscape_ops.provision.readiness import NotReady, Wait, check_redis, wait_until_ready
+    from mindscape_ops.provision.readiness import NotReady, Wait, wait_until_ready
     from mindscape_ops.services.registry import BY_NAME
 
-    address = service_address(ctx.project, "redis")
-    creds = BY_NAME["redis"].credentials_for(ctx.project.platform, ctx.project.workspace.read_secrets())
+    address, service = service_address(ctx.project, "redis"), BY_NAME["redis"]
+    creds = service.credentials_for(ctx.project.platform, ctx.project.workspace.read_secrets())
     try:
-        wait_until_ready(lambda: check_redis(address.host, address.port, creds), Wait(timeout=300, interval=0.5))
+        wait_until_ready(
+            lambda: service.probe.check(address.host, address.port, creds), Wait(timeout=300, interval=0.5)
+        )
     except NotReady as exc:
         raise OperationFailed(
             f"redis did not come back after the restore: {exc}", "see `mindscape logs redis`"

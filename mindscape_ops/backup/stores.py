@@ -20,8 +20,8 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
+from mindscape_ops.adapters.files import atomic_write, cannot_write
 from mindscape_ops.errors import OperationFailed
-from mindscape_ops.workspace.files import atomic_write, cannot_write
 
 if TYPE_CHECKING:
     from mindscape_ops.workspace.project import Project

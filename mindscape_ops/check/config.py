@@ -36,8 +36,8 @@ def rendered(ctx: CheckContext) -> str:
 def unchanged_since_render(ctx: CheckContext, state: dict) -> bool:
     """Render's own shortcut: what rendering depends on has not moved since the last render,
     and every file it wrote is still byte for byte what it wrote; then nothing needs rendering."""
+    from mindscape_ops.adapters.files import sha256_text
     from mindscape_ops.render import fingerprint
-    from mindscape_ops.workspace.files import sha256_text
 
     if state.get("render_fingerprint") != fingerprint(ctx.project.loaded):
         return False

@@ -10,16 +10,16 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from mindscape_ops.check.model import Failed, Skipped
+from mindscape_ops.services.contract import HTTP_TIMEOUT_S
 
 if TYPE_CHECKING:
-    from mindscape_ops.provision.endpoints import Address
-    from mindscape_ops.provision.readiness import Credentials
+    from mindscape_ops.services.contract import Address, Credentials
     from mindscape_ops.workspace.project import Project
-
-HTTP_TIMEOUT_S = 3.0
 
 
 class CheckContext:
+    """The `GateContext` (services/contract.py) every gate of one run is handed."""
+
     def __init__(self, project: Project) -> None:
         self.project = project
         self.secrets = project.workspace.read_secrets()

@@ -14,42 +14,18 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import asdict, dataclass
-from typing import Any, Literal
+from typing import Any
 
-Severity = Literal["error", "warning"]
-GROUPS = ("config", "services", "database", "security", "monitoring", "traces", "logs", "backups")
-DEFAULT_TIMEOUT_S = 10.0
+# A gate and its exceptions belong to the services' contract: a service module brings its gates.
+from mindscape_ops.services.contract import DEFAULT_TIMEOUT_S, GROUPS, Failed, Gate, Severity, Skipped
+
+__all__ = ["DEFAULT_TIMEOUT_S", "GROUPS", "Failed", "Gate", "Result", "Severity", "Skipped", "Status"]
 
 
 class Status(enum.StrEnum):
     PASS = "pass"
     FAIL = "fail"
     SKIP = "skip"
-
-
-class Failed(Exception):
-    """The gate's condition does not hold: `message` says what was seen."""
-
-    def __init__(self, message: str, remedy: str | None = None) -> None:
-        super().__init__(message)
-        self.message, self.remedy = message, remedy
-
-
-class Skipped(Exception):
-    """The gate does not apply to this platform (a service not enabled, a feature off)."""
-
-
-@dataclass(frozen=True)
-class Gate:
-    id: str  # group.name
-    run: Callable[[Any], str]  # given the check context; returns what passed
-    remedy: str  # what a person does when it fails
-    severity: Severity = "error"
-    timeout: float = DEFAULT_TIMEOUT_S
-
-    @property
-    def group(self) -> str:
-        return self.id.split(".", 1)[0]
 
 
 @dataclass(frozen=True)

@@ -9,43 +9,26 @@ import time
 
 from mindscape_ops.check.context import CheckContext
 from mindscape_ops.check.model import Failed, Gate
+from mindscape_ops.services.contract import NotReady
 from mindscape_ops.services.definition import ServiceDef
-from mindscape_ops.services.spec import Probe
-
-
-def describe(probe: Probe, name: str) -> str:
-    if probe.kind == "postgres":
-        return "SELECT 1" if name == "postgres" else f"postgres answers SELECT 1 through {name}"
-    if probe.kind == "redis":
-        return "PING"
-    return f"GET {probe.path}"
 
 
 def ready(service: ServiceDef) -> Gate:
-    name = service.name
+    name, probe = service.name, service.probe
 
     def run(ctx: CheckContext) -> str:
-        from mindscape_ops.provision.readiness import NotReady, probe_once
-
         address = ctx.address(name)
-        _client_library(service.probe)  # imported first: the latency is the service's, not the import's
+        probe.load()  # imported first: the latency is the service's, not the import's
         started = time.monotonic()
         try:
-            probe_once(service.probe, address.host, address.port, ctx.credentials(name))
+            probe.check(address.host, address.port, ctx.credentials(name))
         except NotReady as exc:
             why_not_ready(ctx, name, str(exc))
         took = (time.monotonic() - started) * 1000
-        return f"ready: {describe(service.probe, name)} in {took:.0f} ms"
+        return f"ready: {probe.describe(name)} in {took:.0f} ms"
 
     remedy = f"`mindscape logs {name}` shows what it says; `mindscape up` restarts it"
     return Gate(f"services.{name}", run, remedy)
-
-
-def _client_library(probe: Probe) -> None:
-    if probe.kind == "postgres":
-        import psycopg  # noqa: F401
-    elif probe.kind == "redis":
-        import redis  # noqa: F401
 
 
 def why_not_ready(ctx: CheckContext, name: str, seen: str) -> None:

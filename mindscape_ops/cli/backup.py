@@ -129,7 +129,7 @@ def restore(
             raise UsageError(
                 f"refusing to restore {what} over the live data without confirmation",
                 "pass --yes to confirm"
-                + (", or --into NEW_DB to restore beside it" if manifest.service == "postgres" else ""),
+                + (", or --into NEW_DB to restore beside it" if actions.restores_beside(manifest.service) else ""),
             )
         return typer.confirm(f"Replace the live {manifest.service} data with {what}?", default=False)
 

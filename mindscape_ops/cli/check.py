@@ -65,7 +65,7 @@ def _groups() -> tuple[str, ...]:
 
 
 def _write(path: Path, text: str) -> None:
-    from mindscape_ops.workspace.files import atomic_write, cannot_write
+    from mindscape_ops.adapters.files import atomic_write, cannot_write
 
     try:
         path.parent.mkdir(parents=True, exist_ok=True)

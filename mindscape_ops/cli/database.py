@@ -242,8 +242,8 @@ def _seconds(text: str | None) -> float | None:
     """--lock-timeout: a duration (30s, 2m) or plain seconds."""
     if text is None:
         return None
-    from mindscape_ops.config.types import Duration
     from mindscape_ops.errors import UsageError
+    from mindscape_ops.settings.types import Duration
 
     try:
         return float(text) if text.replace(".", "", 1).isdigit() else Duration.parse(text).seconds

@@ -41,8 +41,8 @@ def up(
     if services:
         raise UsageError("up SERVICE... is for Docker: --target kubernetes applies the whole platform")
     from mindscape_ops.adapters import kubernetes as cluster
+    from mindscape_ops.provision.prepare import prepare
     from mindscape_ops.render.kubernetes import cluster_objects
-    from mindscape_ops.workspace.prepare import prepare
 
     err = console(stderr=True)
     with audited("up", lock_root(files), target=target, context=context, dry_run=dry_run) as record:

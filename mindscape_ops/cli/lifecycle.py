@@ -101,6 +101,14 @@ def up(
         _full_up(record, paths, options, services, no_wait, timeout)
 
 
+def _migrate_quietly(project) -> int:
+    """What `up` runs once Postgres is ready (database.migrate_on_up): wired here, the composition
+    root, because migrate/ sits above provision/ and services/."""
+    from mindscape_ops.migrate import apply_pending
+
+    return apply_pending(project, echo=lambda text: None)
+
+
 def _full_up(record, paths, options, services, no_wait: bool, timeout: float | None) -> None:
     from mindscape_ops.cli.progress import Progress
     from mindscape_ops.provision import lifecycle
@@ -109,7 +117,9 @@ def _full_up(record, paths, options, services, no_wait: bool, timeout: float | N
     record.project = project = open_project(paths)
     err = console(stderr=True)
     with Progress(err) as progress:
-        result = lifecycle.up(project, services or (), progress.event, wait=not no_wait, timeout=timeout)
+        result = lifecycle.up(
+            project, services or (), progress.event, wait=not no_wait, timeout=timeout, migrate=_migrate_quietly
+        )
     for warning in result.prepared.warnings:
         err.print(f"[yellow]warning:[/] {warning}")
     if result.hand_edited:
@@ -276,7 +286,6 @@ def logs(
     files: FilesOption = None,
 ) -> None:
     """Show a service's logs: from the log store when it runs, else the engine's."""
-    from mindscape_ops.config.types import Duration
     from mindscape_ops.errors import UsageError
     from mindscape_ops.provision import lifecycle
     from mindscape_ops.provision.logstore import (
@@ -287,6 +296,7 @@ def logs(
         engine_since,
         read_store,
     )
+    from mindscape_ops.settings.types import Duration
 
     if tail != "all" and not tail.isdigit():
         raise UsageError(f"--tail {tail!r}: expected a number or all")

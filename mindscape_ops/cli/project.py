@@ -33,8 +33,8 @@ def schema(
 ) -> None:
     """Print the JSON Schema of platform.yaml (editors: `init` points the yaml-language-server
     line at .mindscape/platform.schema.json, which `render` keeps current)."""
+    from mindscape_ops.adapters.files import atomic_write, cannot_write
     from mindscape_ops.config.schema import schema_text
-    from mindscape_ops.workspace.files import atomic_write, cannot_write
 
     text = schema_text()
     if output is None:
@@ -62,8 +62,8 @@ def init(
 ) -> None:
     """Write a commented starter platform.yaml, generate secrets, then render everything."""
     from mindscape_ops.config.schema import write_schema
+    from mindscape_ops.provision.prepare import prepare
     from mindscape_ops.render.starter import create_platform
-    from mindscape_ops.workspace.prepare import prepare
     from mindscape_ops.workspace.project import given_files
 
     files = given_files(files)
@@ -147,7 +147,7 @@ def render(
     from mindscape_ops import render as rendering
     from mindscape_ops.config.schema import write_schema
     from mindscape_ops.errors import UsageError
-    from mindscape_ops.workspace.prepare import prepare
+    from mindscape_ops.provision.prepare import prepare
 
     if as_json and not check:
         raise UsageError("--json goes with --check (render itself writes files)", "add --check")

@@ -11,9 +11,9 @@ from typing import Annotated, Literal
 
 from pydantic import Field, model_validator
 
-from mindscape_ops.config.base import HttpUrl, Strict
-from mindscape_ops.config.types import Cron, Duration, EnvName, RelativePath, matching
 from mindscape_ops.services.registry import SERVICES
+from mindscape_ops.settings.base import HttpUrl, Strict
+from mindscape_ops.settings.types import Cron, Duration, EnvName, RelativePath, matching
 
 # The services whose volume holds data worth backing up.
 DataService = Literal[tuple(service.name for service in SERVICES if service.holds_data)]  # type: ignore[valid-type]

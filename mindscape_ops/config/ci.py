@@ -12,8 +12,8 @@ from typing import Annotated, Literal
 
 from pydantic import AfterValidator, Field, model_validator
 
-from mindscape_ops.config.base import Strict, check_pattern
-from mindscape_ops.config.types import Duration, RelativePath
+from mindscape_ops.settings.base import Strict, check_pattern
+from mindscape_ops.settings.types import Duration, RelativePath
 
 # No credentials in a URL (they would land in the workflows): only ssh's `git@` user.
 _GIT_RE = re.compile(r"^git\+(https://|ssh://(git@)?)[A-Za-z0-9._~:/%+-]+@(?P<ref>[^@/]+)$")

@@ -15,9 +15,9 @@ from typing import Annotated, Literal
 from pydantic import Field
 
 from mindscape_ops import __version__
-from mindscape_ops.config.base import ImageRef, Strict, check_pattern
-from mindscape_ops.config.types import Name
 from mindscape_ops.services.registry import SERVICES
+from mindscape_ops.settings.base import ImageRef, Strict, check_pattern
+from mindscape_ops.settings.types import Name
 
 ServiceName = Literal[tuple(service.name for service in SERVICES)]  # type: ignore[valid-type]
 DataService = Literal[tuple(s.name for s in SERVICES if s.kubernetes.workload == "StatefulSet")]  # type: ignore[valid-type]

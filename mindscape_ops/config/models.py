@@ -9,15 +9,15 @@ from typing import Annotated, Literal
 from pydantic import Field
 
 from mindscape_ops.config.backups import Backups, S3Store
-from mindscape_ops.config.base import HostPort, HttpUrl, ScrapeTarget, Strict
 from mindscape_ops.config.ci import Ci
 from mindscape_ops.config.kubernetes import Kubernetes
 from mindscape_ops.config.monitoring import Monitoring
 from mindscape_ops.config.security import Headers, RateLimit, Tls
 from mindscape_ops.config.services import Services
-from mindscape_ops.config.types import Duration, EnvName, Identifier, Name, RelativePath, Size
-from mindscape_ops.config.types import matching as _matching
 from mindscape_ops.services.registry import SERVICES
+from mindscape_ops.settings.base import HostPort, HttpUrl, ScrapeTarget, Strict
+from mindscape_ops.settings.types import Duration, EnvName, Identifier, Name, RelativePath, Size
+from mindscape_ops.settings.types import matching as _matching
 
 _ORIGIN_RE = re.compile(r"^https?://[A-Za-z0-9][A-Za-z0-9.-]*(:\d{1,5})?$")
 _HEADER_RE = re.compile(r"^[A-Za-z0-9-]{1,64}$")

@@ -10,8 +10,8 @@ from typing import Annotated, Literal
 
 from pydantic import Field, model_validator
 
-from mindscape_ops.config.base import HttpUrl, ScrapeTarget, Strict
-from mindscape_ops.config.types import Duration, EnvName, Name, Text, matching
+from mindscape_ops.settings.base import HttpUrl, ScrapeTarget, Strict
+from mindscape_ops.settings.types import Duration, EnvName, Name, Text, matching
 
 AlertName = Annotated[str, matching(re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,99}$"), "an alert name (letters, digits, _)")]
 Email = Annotated[str, matching(re.compile(r"^[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}$"), "an e-mail address")]

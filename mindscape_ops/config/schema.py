@@ -92,7 +92,7 @@ def schema_text() -> str:
 
 def write_schema(workspace_dir: Path) -> Path:
     """.mindscape/platform.schema.json, written only when its text changes."""
-    from mindscape_ops.workspace.files import write_if_changed
+    from mindscape_ops.adapters.files import write_if_changed
 
     path = workspace_dir / SCHEMA_FILE
     write_if_changed(path, schema_text())

@@ -9,8 +9,8 @@ from typing import Annotated, Literal
 
 from pydantic import AfterValidator, Field, model_validator
 
-from mindscape_ops.config.base import Strict
-from mindscape_ops.config.types import Duration, Text, check_relative_path, check_single_line
+from mindscape_ops.settings.base import Strict
+from mindscape_ops.settings.types import Duration, Text, check_relative_path, check_single_line
 
 
 def _check_cidr(value: str) -> str:

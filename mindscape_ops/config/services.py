@@ -10,8 +10,8 @@ from typing import Any
 
 from pydantic import create_model, model_validator
 
-from mindscape_ops.config.base import Service, Strict
 from mindscape_ops.services.registry import SERVICES
+from mindscape_ops.settings.base import Service, Strict
 
 
 class _ServicesBase(Strict):

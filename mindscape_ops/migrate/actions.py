@@ -7,6 +7,7 @@ import socket
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from mindscape_ops.adapters.files import atomic_write
 from mindscape_ops.errors import OperationFailed
 from mindscape_ops.migrate import runner as engine
 from mindscape_ops.migrate.files import (
@@ -21,7 +22,6 @@ from mindscape_ops.migrate.files import (
 from mindscape_ops.migrate.pending import Entry, entries, plan_baseline, plan_down, plan_up
 from mindscape_ops.migrate.runner import Echo
 from mindscape_ops.provision.endpoints import database_target
-from mindscape_ops.workspace.files import atomic_write
 from mindscape_ops.workspace.project import Project
 from mindscape_ops.workspace.store import current_user
 

@@ -12,15 +12,15 @@ from __future__ import annotations
 import enum
 import json
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import cached_property
 
+# The labels and the engine's rows are the adapters' (provision/ plans with them).
+from mindscape_ops.adapters.engine_rows import Observed
+from mindscape_ops.adapters.labels import LABEL_CONFIG_HASH, LABEL_CONFIG_PARTS, LABEL_PROJECT, LABEL_SERVICE
 from mindscape_ops.services.spec import ContainerSpec
 
-LABEL_PROJECT = "io.mindscape.project"
-LABEL_SERVICE = "io.mindscape.service"
-LABEL_CONFIG_HASH = "io.mindscape.config-hash"
-LABEL_CONFIG_PARTS = "io.mindscape.config-parts"  # short hash per spec field: says *why* a recreate
+__all__ = ["LABEL_CONFIG_HASH", "LABEL_CONFIG_PARTS", "LABEL_PROJECT", "LABEL_SERVICE", "Observed"]
 
 
 @dataclass(frozen=True)
@@ -57,24 +57,6 @@ class Desired:
             LABEL_CONFIG_HASH: self.config_hash,
             LABEL_CONFIG_PARTS: json.dumps(self.parts, sort_keys=True, separators=(",", ":")),
         }
-
-
-@dataclass(frozen=True)
-class Observed:
-    """A container of this project as the engine reports it."""
-
-    name: str
-    service: str
-    state: str  # created, running, exited, ...
-    health: str | None  # healthy, unhealthy, starting, or None without a healthcheck
-    labels: Mapping[str, str] = field(default_factory=dict)
-    container_id: str = ""
-    image: str = ""  # as created (the list's Image)
-    ports: tuple[str, ...] = ()  # published: "127.0.0.1:5432->5432/tcp"
-
-    @property
-    def running(self) -> bool:
-        return self.state == "running"
 
 
 class Kind(enum.StrEnum):

@@ -7,13 +7,13 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from mindscape_ops.adapters.docker import ContainerRequest, Engine
+from mindscape_ops.adapters.files import content_digest
 from mindscape_ops.errors import OperationFailed, UsageError
 from mindscape_ops.provision.convergence import Action, Desired, Kind, converge
 from mindscape_ops.provision.ownership import workspace_labels
 from mindscape_ops.provision.ports import is_free, pick_free, process_holding
 from mindscape_ops.services.registry import BY_NAME
 from mindscape_ops.services.spec import SECRETS_ON_HOST, ContainerSpec, container_specs
-from mindscape_ops.workspace.files import content_digest
 from mindscape_ops.workspace.project import Project
 
 

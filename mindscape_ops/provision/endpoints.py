@@ -13,13 +13,10 @@ from dataclasses import dataclass
 from urllib.parse import quote, unquote
 
 from mindscape_ops.errors import EnvironmentUnusable, UsageError
+from mindscape_ops.services.contract import Address
 from mindscape_ops.workspace.project import Project
 
-
-@dataclass(frozen=True)
-class Address:
-    host: str
-    port: int
+__all__ = ["Address", "DatabaseTarget", "database_target", "published_port", "safe_display", "service_address"]
 
 
 def published_port(project: Project, service: str) -> int:

@@ -22,11 +22,10 @@ from mindscape_ops.provision.desired import (
 from mindscape_ops.provision.endpoints import Address, service_address
 from mindscape_ops.provision.execute import Event, Hooks, Outcome, execute
 from mindscape_ops.provision.ownership import workspace_labels
-from mindscape_ops.provision.readiness import Credentials, Wait, probe_once
+from mindscape_ops.provision.prepare import Prepared, prepare
+from mindscape_ops.provision.readiness import Credentials, Wait
 from mindscape_ops.provision.safety import LABEL_SECRETS, check_before_down, check_before_up, secrets_fingerprint
-from mindscape_ops.services.alertmanager import secret_sources
-from mindscape_ops.services.registry import BY_NAME
-from mindscape_ops.workspace.prepare import Prepared, prepare
+from mindscape_ops.services.registry import BY_NAME, SERVICES
 from mindscape_ops.workspace.project import Project
 
 
@@ -72,8 +71,15 @@ def rendered_overlay(project: Project) -> dict[str, str | None]:
 
 
 def up(
-    project: Project, services: Iterable[str], event: Event, wait: bool = True, timeout: float | None = None
+    project: Project,
+    services: Iterable[str],
+    event: Event,
+    wait: bool = True,
+    timeout: float | None = None,
+    migrate: Callable[[Project], int] | None = None,
 ) -> UpResult:
+    """Converge the platform. `migrate` applies pending migrations (database.migrate_on_up): the
+    CLI passes it in, as migrate/ sits above this layer."""
     services = list(services)
     engine = Engine()
     chosen = select_services(project, services)
@@ -92,7 +98,7 @@ def up(
     check_conflicts(project, engine, the_plan)
     platform = project.platform
     engine.ensure_network(platform.network_name, {LABEL_PROJECT: platform.project})
-    hooks = _UpSteps(project, the_plan, wait, timeout, event).hooks()
+    hooks = _UpSteps(project, the_plan, wait, timeout, event, migrate).hooks()
     outcomes = execute(engine, the_plan.actions, hooks, event)
     if wait:  # with --no-wait nothing was probed, so nothing is proved
         proofs = {o.service: o.proof if o.ok else None for o in outcomes if o.proof or not o.ok}
@@ -122,22 +128,25 @@ def noop_facts(project: Project, result: UpResult) -> dict[str, Any]:
             "image_id": action.desired.image_id,
             "healthcheck": bool(spec.healthcheck),
         }
-        if not spec.healthcheck:
-            address, probe = service_address(project, action.service), BY_NAME[action.service].probe
+        http = BY_NAME[action.service].probe.http
+        if not spec.healthcheck and http is not None:  # the light path replays HTTP probes only
+            address = service_address(project, action.service)
             facts["probe"] = {
-                "kind": probe.kind,
+                "kind": "http",
                 "host": address.host,
                 "port": address.port,
-                "path": probe.path,
-                "expect": probe.expect,
+                "path": http.path,
+                "expect": http.expect,
             }
         services[action.service] = facts
+    # every registered service's, enabled or not, as the no-op `up` has always watched them
+    inputs = [service.inputs(project.platform) for service in SERVICES if service.inputs]
     return {
-        # Alertmanager's secrets come from these variables and files (a changed one is not a no-op)
-        "env_names": sorted({env for _, env, _ in secret_sources(project.platform) if env}),
+        # the variables and files services' prepare hooks read (a changed one is not a no-op)
+        "env_names": sorted({env for found in inputs for env in found.variables}),
         "mounts": sorted(
             {m.source for a in result.actions if a.desired for m in a.desired.spec.mounts if not (m.host or m.live)}
-            | {path for _, _, path in secret_sources(project.platform) if path}
+            | {path for found in inputs for path in found.files}
         ),
         "project": project.platform.project,
         "services": services,
@@ -149,9 +158,17 @@ class _UpSteps:
     to wait, its volume, and the services' own start hooks (services/). It is the `UpContext`
     those hooks receive."""
 
-    def __init__(self, project: Project, the_plan: Plan, wait: bool, timeout: float | None, event: Event) -> None:
+    def __init__(
+        self,
+        project: Project,
+        the_plan: Plan,
+        wait: bool,
+        timeout: float | None,
+        event: Event,
+        migrate: Callable[[Project], int] | None = None,
+    ) -> None:
         self.project, self.plan, self.wait, self.timeout, self._event = project, the_plan, wait, timeout, event
-        self.secrets = the_plan.secrets
+        self.secrets, self._migrate = the_plan.secrets, migrate
 
     def hooks(self) -> Hooks:
         chosen = [BY_NAME[name] for name in self.plan.specs]
@@ -170,6 +187,9 @@ class _UpSteps:
     def address(self, service: str) -> Address:
         return service_address(self.project, service)
 
+    def migrate(self) -> int:
+        return self._migrate(self.project) if self._migrate else 0
+
     def credentials(self, service: str) -> Credentials:
         return BY_NAME[service].credentials_for(self.project.platform, self.secrets)
 
@@ -177,7 +197,7 @@ class _UpSteps:
         if not self.wait:
             return lambda: None
         probe, address, creds = BY_NAME[service].probe, self.address(service), self.credentials(service)
-        return lambda: probe_once(probe, address.host, address.port, creds)
+        return lambda: probe.check(address.host, address.port, creds)
 
     def waiting(self, service: str) -> Wait:
         health = self.project.platform.services.enabled()[service].health
@@ -255,7 +275,7 @@ def status(project: Project) -> list[dict[str, Any]]:
     def prober(service: str) -> bool:
         address, creds = service_address(project, service), BY_NAME[service].credentials_for(project.platform, secrets)
         try:
-            probe_once(BY_NAME[service].probe, address.host, address.port, creds)
+            BY_NAME[service].probe.check(address.host, address.port, creds)
         except NotReady:
             return False
         return True

@@ -37,7 +37,7 @@ def input_key(
 ) -> tuple[str, Path] | None:
     """The key over every input of a no-op `up`, and the project root; None if a file is unreadable.
     `state`: state.json as already read by the caller (it is read here otherwise)."""
-    from mindscape_ops.workspace.files import content_digest
+    from mindscape_ops.adapters.files import content_digest
     from mindscape_ops.workspace.store import DIRNAME, Workspace
 
     digest = hashlib.sha256(json.dumps([__version__, options], sort_keys=True).encode())
@@ -153,7 +153,7 @@ def probe_http(probe: Any) -> bool:
 
 
 def http_ready(probe: dict[str, Any]) -> bool:
-    from mindscape_ops.provision.readiness import NotReady, check_http
+    from mindscape_ops.services.contract import NotReady, check_http
 
     try:
         check_http(probe["host"], probe["port"], probe["path"], probe["expect"])

@@ -12,12 +12,12 @@ import json
 from typing import TYPE_CHECKING
 
 from mindscape_ops import __version__
+from mindscape_ops.adapters.files import sha256_text
 from mindscape_ops.render.files import FileChange, Status, apply, compare
-from mindscape_ops.workspace.files import sha256_text
 from mindscape_ops.workspace.store import Workspace
 
 if TYPE_CHECKING:  # the no-op `up` imports render.resources: it must not load the models
-    from mindscape_ops.config import LoadedPlatform
+    from mindscape_ops.config.loader import LoadedPlatform
 
 __all__ = ["FileChange", "Status", "fingerprint", "preview", "write"]
 

@@ -1,47 +1,26 @@
-"""The built-in alerts, in one place: Prometheus' rule file (prometheus/rules/services.yml) and
-the runbook (docs/runbooks/alerts.md) are both rendered from this list, so every alert has a
-runbook section and its `runbook_url` points at it. Pure: (platform) -> [AlertGroup].
+"""The built-in alerts, in one list: Prometheus' rule file (prometheus/rules/services.yml) and
+the runbook (docs/runbooks/alerts.md) are both rendered from it, so every alert has a runbook
+section and its `runbook_url` points at it. Pure: (platform) -> [AlertGroup].
 
-A group is rendered only when the exporter its metrics come from is enabled: rules on metrics
-nobody scrapes would never fire and only mislead. Expressions are ours, written with the
-awesome-prometheus-alerts set as the list of what to cover.
+A service's group is its module's (`ServiceDef.alerts`), rendered only when it is enabled:
+rules on metrics nobody scrapes would never fire and only mislead. The platform's own groups
+(alerting itself, the host, backups) are here and in alert_catalogue.py. Expressions are ours,
+written with the awesome-prometheus-alerts set as the list of what to cover.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import TYPE_CHECKING
+
+# Alerts are pure data of the services' contract: a service module brings its own group.
+from mindscape_ops.services.contract import Alert, AlertGroup, number, percent
+from mindscape_ops.services.registry import SERVICES
 
 if TYPE_CHECKING:
     from mindscape_ops.config.models import Platform
 
+__all__ = ["Alert", "AlertGroup", "alert_groups", "number", "percent", "runbook_url"]
 RUNBOOK = "alerts.md"
-
-
-@dataclass(frozen=True)
-class Alert:
-    name: str
-    expr: str
-    for_: str
-    severity: str
-    service: str  # the `service` label: inhibition and routing group on it
-    summary: str  # Prometheus templating ({{ $value }}) kept as is
-    description: str
-    runbook: tuple[str, ...]  # what to do, one markdown step each
-
-
-@dataclass(frozen=True)
-class AlertGroup:
-    name: str
-    alerts: tuple[Alert, ...]
-
-
-def percent(ratio: float) -> str:
-    return f"{ratio * 100:g}%"
-
-
-def number(value: float) -> str:
-    return f"{value:g}"
 
 
 def runbook_url(platform: Platform, anchor: str) -> str:
@@ -58,17 +37,8 @@ def alert_groups(platform: Platform, scrape_jobs: list[str]) -> list[AlertGroup]
 
     enabled = platform.services.enabled()
     t = platform.monitoring.thresholds
-    groups = [_meta(platform, enabled, scrape_jobs)]
-    if "postgres_exporter" in enabled:
-        groups.append(catalogue.postgres(t))
-    if "redis_exporter" in enabled:
-        groups.append(catalogue.redis(t))
-    if "pgbouncer_exporter" in enabled:
-        groups.append(catalogue.pgbouncer(t))
-    if "gateway_exporter" in enabled:
-        groups.append(catalogue.gateway(t))
-    if "victorialogs" in enabled:
-        groups.append(catalogue.logs())
+    own = [service.alerts(platform) for service in SERVICES if service.alerts and service.name in enabled]
+    groups = [_meta(platform, enabled, scrape_jobs), *sorted(own, key=lambda group: group.rank)]
     groups.append(catalogue.node(t))
     if platform.backups.enabled and platform.backup_services and "node_exporter" in enabled:
         groups.append(catalogue.backups(platform))

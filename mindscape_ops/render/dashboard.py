@@ -11,9 +11,11 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from mindscape_ops.config.models import Platform
 
-DATASOURCE = {"type": "prometheus", "uid": "prometheus"}
-SEL = 'job=~"$job", instance=~"$instance"'  # every series a panel shows is filtered by both
-RATE = "[$__rate_interval]"
+# A panel's pieces are the services' (each builds its own row from them).
+from mindscape_ops.services.panels import DATASOURCE, RATE, SEL, query, stat, timeseries
+from mindscape_ops.services.registry import SERVICES
+
+__all__ = ["DATASOURCE", "RATE", "SEL", "Layout", "overview", "query", "stat", "timeseries", "variable"]
 
 
 @dataclass
@@ -51,76 +53,6 @@ class Layout:
     def _newline(self) -> None:
         self.y += self.height
         self.x, self.height = 0, 0
-
-
-def query(expr: str, legend: str, ref: str = "A") -> dict[str, Any]:
-    return {"datasource": DATASOURCE, "expr": expr, "legendFormat": legend, "refId": ref}
-
-
-def timeseries(
-    title: str, unit: str, *queries: dict[str, Any], threshold: float | None = None, description: str = ""
-) -> dict[str, Any]:
-    steps: list[dict[str, Any]] = [{"color": "green", "value": None}]
-    if threshold is not None:
-        steps.append({"color": "red", "value": threshold})
-    return {
-        "type": "timeseries",
-        "title": title,
-        "description": description,
-        "datasource": DATASOURCE,
-        "fieldConfig": {
-            "defaults": {
-                "unit": unit,
-                "min": 0,
-                "thresholds": {"mode": "absolute", "steps": steps},
-                "custom": {"thresholdsStyle": {"mode": "dashed" if threshold is not None else "off"}},
-            },
-            "overrides": [],
-        },
-        "options": {
-            "legend": {"displayMode": "list", "placement": "bottom", "showLegend": True},
-            "tooltip": {"mode": "multi", "sort": "desc"},
-        },
-        "targets": [dict(q, refId=chr(ord("A") + i)) for i, q in enumerate(queries)],
-    }
-
-
-def stat(
-    title: str,
-    expr: str,
-    legend: str,
-    description: str,
-    mappings: list | None = None,
-    red_from: float = 1,
-    good_low: bool = True,
-) -> dict[str, Any]:
-    low, high = ("green", "red") if good_low else ("red", "green")
-    return {
-        "type": "stat",
-        "title": title,
-        "description": description,
-        "datasource": DATASOURCE,
-        "fieldConfig": {
-            "defaults": {
-                "unit": "none",
-                "mappings": mappings or [],
-                "thresholds": {
-                    "mode": "absolute",
-                    "steps": [{"color": low, "value": None}, {"color": high, "value": red_from}],
-                },
-            },
-            "overrides": [],
-        },
-        "options": {
-            "colorMode": "background",
-            "graphMode": "none",
-            "justifyMode": "auto",
-            "orientation": "auto",
-            "textMode": "value_and_name",
-            "reduceOptions": {"calcs": ["lastNotNull"], "fields": "", "values": False},
-        },
-        "targets": [query(expr, legend)],
-    }
 
 
 def variable(name: str, label: str, definition: str) -> dict[str, Any]:
@@ -178,9 +110,11 @@ def overview(platform: Platform) -> dict[str, Any]:
         ),
         height=6,
     )
-    for needs, section in rows.SECTIONS:
-        if needs is None or needs in enabled:
-            section(layout, platform)
+    own = [row for s in SERVICES if s.dashboard and s.name in enabled for row in s.dashboard(platform)]
+    for row in sorted(own, key=lambda row: row.rank):
+        layout.row(row.title)
+        for panel in row.panels:
+            layout.add(dict(panel.model), width=panel.width, height=panel.height)
     if platform.scrape_targets:
         rows.applications(layout, platform)
     return {

@@ -12,9 +12,9 @@ import enum
 from dataclasses import dataclass
 from pathlib import Path
 
+from mindscape_ops.adapters.files import atomic_write, cannot_write, sha256_text
 from mindscape_ops.errors import OperationFailed
 from mindscape_ops.render.marker import written_by_us
-from mindscape_ops.workspace.files import atomic_write, cannot_write, sha256_text
 
 
 class Status(enum.StrEnum):

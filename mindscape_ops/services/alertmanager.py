@@ -9,9 +9,11 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from mindscape_ops.config.base import ImageRef, PortSpec, Service
+from mindscape_ops.services.contract import DashboardRow, HttpProbe, Inputs, Panel
 from mindscape_ops.services.definition import Artifact, KubeShape, Metrics, ServiceDef, deploy
-from mindscape_ops.services.spec import Mount, Probe, wget_healthcheck
+from mindscape_ops.services.panels import RATE, SEL, query, timeseries
+from mindscape_ops.services.spec import Container, Mount, wget_healthcheck
+from mindscape_ops.settings.base import ImageRef, PortSpec, Service
 
 if TYPE_CHECKING:
     from mindscape_ops.config.models import Platform
@@ -26,8 +28,8 @@ class Alertmanager(Service):
 RECEIVER_SECRETS = ".mindscape/alertmanager"
 
 
-def container(platform: Platform) -> dict:
-    return dict(
+def container(platform: Platform) -> Container:
+    return Container(
         container_port=9093,
         command=("--config.file=/etc/alertmanager/alertmanager.yml", "--storage.path=/alertmanager"),
         volume_target="/alertmanager",
@@ -58,6 +60,12 @@ def secret_sources(platform: Platform) -> list[tuple[str, str | None, str | None
     if monitoring.watchdog.enabled and monitoring.watchdog.has_secret:
         found.append(("_watchdog", monitoring.watchdog.secret_env, monitoring.watchdog.secret_file))
     return found
+
+
+def inputs(platform: Platform) -> Inputs:
+    """Pure: the variables and files its receivers' secrets come from."""
+    sources = secret_sources(platform)
+    return Inputs(tuple(env for _, env, _ in sources if env), tuple(path for _, _, path in sources if path))
 
 
 def alerting_warnings(platform: Platform) -> list[str]:
@@ -107,7 +115,7 @@ def write_receiver_secrets(project: Project, secrets: Mapping[str, str]) -> list
     unreadable file) keeps the value written before; with none, the file is empty
     (Alertmanager needs it to start) and sends with it fail: the user hears so now, not at
     the first incident. Returns warnings, those of `alerting_warnings` first."""
-    from mindscape_ops.workspace.files import atomic_write, cannot_write
+    from mindscape_ops.adapters.files import atomic_write, cannot_write
 
     folder = project.workspace.ensure_dir() / "alertmanager"
     try:
@@ -132,15 +140,51 @@ def write_receiver_secrets(project: Project, secrets: Mapping[str, str]) -> list
     return warnings
 
 
+# -- its row of the platform dashboard ----------------------------------------------------------
+
+
+def dashboard(platform: Platform) -> tuple[DashboardRow, ...]:
+    panels: list[Panel] = []
+    panels.append(
+        Panel(
+            timeseries(
+                "Notifications sent",
+                "short",
+                query(
+                    f"sum by (integration) (rate(alertmanager_notifications_total{{{SEL}}}{RATE}))", "{{integration}}"
+                ),
+            ),
+            width=12,
+        )
+    )
+    panels.append(
+        Panel(
+            timeseries(
+                "Notifications failed",
+                "short",
+                query(
+                    f"sum by (integration) (rate(alertmanager_notifications_failed_total{{{SEL}}}{RATE}))",
+                    "{{integration}}",
+                ),
+                threshold=0.0001,
+            ),
+            width=12,
+        )
+    )
+    return (DashboardRow("Alertmanager", tuple(panels), rank=20),)
+
+
 SERVICE = ServiceDef(
     name="alertmanager",
+    dashboard=dashboard,
     summary="alert routing to the receivers",
     settings=Alertmanager,
     container=container,
-    probe=Probe("http", "/-/ready"),
+    probe=HttpProbe("/-/ready"),
     metrics=Metrics(9093),
     artifacts=(Artifact("alertmanager/alertmanager.yml.j2", deploy("alertmanager/alertmanager.yml")),),
     prepare=write_receiver_secrets,
+    inputs=inputs,
     # each receiver's secret is a file in .mindscape/alertmanager: a key of the Secret there
     kubernetes=KubeShape(workspace_files=lambda p: {RECEIVER_SECRETS: tuple(name for name, *_ in secret_sources(p))}),
 )

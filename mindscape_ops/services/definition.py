@@ -6,14 +6,24 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Literal, Protocol
+from typing import TYPE_CHECKING, Literal, Protocol
 
-from mindscape_ops.services.spec import Probe
+from mindscape_ops.services.contract import (
+    Address,
+    AlertGroup,
+    BackupHooks,
+    Credentials,
+    DashboardRow,
+    Gate,
+    Inputs,
+    Probe,
+    Wait,
+)
+from mindscape_ops.services.spec import Container
 
 if TYPE_CHECKING:
-    from mindscape_ops.config.base import Service
     from mindscape_ops.config.models import Platform
-    from mindscape_ops.provision.readiness import Credentials, Wait
+    from mindscape_ops.settings.base import Service
     from mindscape_ops.workspace.project import Project
 
 Problem = tuple[tuple[str | int, ...], str]  # (dotted path in platform.yaml, message)
@@ -70,18 +80,19 @@ class UpContext(Protocol):
     project: Project
     secrets: Mapping[str, str]
 
-    def address(self, service: str) -> Any: ...
+    def address(self, service: str) -> Address: ...
     def credentials(self, service: str) -> Credentials: ...
     def waiting(self, service: str) -> Wait: ...
     def event(self, service: str, state: str, detail: str = "") -> None: ...
+    def migrate(self) -> int: ...  # apply pending migrations (wired by the CLI); how many ran
 
 
 @dataclass(frozen=True)
 class ServiceDef:
     name: str  # its key under `services:`, and part of its container's name
     settings: type[Service]  # its section of platform.yaml; defaults name the official image
-    container: Callable[[Platform], dict[str, Any]]  # what is particular to its ContainerSpec
-    probe: Probe  # how `up` knows it is really ready
+    container: Callable[[Platform], Container]  # what is particular to its ContainerSpec
+    probe: Probe  # how `up` knows it is really ready (services/contract.py)
     summary: str = ""  # one line: what it is for
     depends_on: tuple[str, ...] = ()  # must be enabled too; started (and ready) first
     secrets: tuple[str, ...] = ()  # keys generated into .mindscape/secrets.env
@@ -92,19 +103,21 @@ class ServiceDef:
     # Files it needs under .mindscape/ before containers start (from secrets, the environment);
     # returns warnings for the user.
     prepare: Callable[[Project, Mapping[str, str]], list[str]] | None = None
+    # The variables and files outside platform.yaml its `prepare` reads (the no-op `up` watches them)
+    inputs: Callable[[Platform], Inputs] | None = None
     before_start: Callable[[UpContext], None] | None = None  # just before its container starts
     after_ready: Callable[[UpContext], None] | None = None  # once its probe passes
     problems: Callable[[Platform], list[Problem]] | None = None  # rules across the platform about it
     # A service that receives every other container's output: the log driver and its options
     # for the container of the service named (None: that container keeps json-file).
     log_sink: Callable[[Platform, str], tuple[str, dict[str, str]] | None] | None = None
-    # Room for what later work plugs in per service, so it stays in the service's module:
-    backup: Any = None  # how `mindscape backup` dumps and restores it
-    gates: tuple[Any, ...] = ()  # its `mindscape check` quality gates
+    # How `mindscape backup` dumps and restores it (loaded when used: backups need heavy clients)
+    backup: Callable[[], BackupHooks] | None = None
+    gates: tuple[Gate, ...] = ()  # its `mindscape check` quality gates, whatever their group
+    alerts: Callable[[Platform], AlertGroup] | None = None  # its alert rules, when it is enabled
+    dashboard: Callable[[Platform], tuple[DashboardRow, ...]] | None = None  # its rows on Grafana's dashboard
     kubernetes: KubeShape = KubeShape()  # its shape on Kubernetes (`render --target kubernetes`)
 
     def credentials_for(self, platform: Platform, secrets: Mapping[str, str]) -> Credentials:
         """Who its probe logs in as: its `credentials` hook, or nobody for a service without one."""
-        from mindscape_ops.provision.readiness import Credentials
-
         return self.credentials(platform, secrets) if self.credentials else Credentials()

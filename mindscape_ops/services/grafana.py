@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from mindscape_ops.check.monitoring import GRAFANA_GATES
-from mindscape_ops.config.base import ImageRef, PortSpec, Service
-from mindscape_ops.config.types import Identifier
+from mindscape_ops.services.contract import Failed, Gate, GateContext, HttpProbe
 from mindscape_ops.services.definition import Artifact, KubeShape, Metrics, ServiceDef, deploy
-from mindscape_ops.services.spec import Mount, Probe, wget_healthcheck
+from mindscape_ops.services.spec import Container, Mount, wget_healthcheck
+from mindscape_ops.settings.base import ImageRef, PortSpec, Service
+from mindscape_ops.settings.types import Identifier
 
 if TYPE_CHECKING:
     from mindscape_ops.config.models import Platform
@@ -23,9 +23,9 @@ class Grafana(Service):
     admin_user: Identifier = "admin"
 
 
-def container(platform: Platform) -> dict:
+def container(platform: Platform) -> Container:
     deploy_dir = platform.paths.deploy
-    return dict(
+    return Container(
         container_port=3000,
         environment={
             "GF_SECURITY_ADMIN_USER": platform.services.grafana.admin_user,
@@ -45,12 +45,36 @@ def container(platform: Platform) -> dict:
     )
 
 
+# -- its `mindscape check` gate (monitoring group) -------------------------------------------------
+
+
+def grafana(ctx: GateContext) -> str:
+    auth = (ctx.platform.services.grafana.admin_user, ctx.secrets.get("GRAFANA_ADMIN_PASSWORD", ""))
+    found = ctx.get_json("grafana", "/api/datasources", auth=auth)
+    prometheus = [d for d in found if d.get("type") == "prometheus"]
+    if not prometheus:
+        raise Failed(f"no Prometheus datasource ({len(found)} datasources provisioned)")
+    uid = prometheus[0].get("uid")
+    health = ctx.get_json("grafana", f"/api/datasources/uid/{uid}/health", auth=auth)
+    if str(health.get("status", "")).upper() != "OK":
+        raise Failed(f"datasource {uid}: {health.get('message') or health.get('status')}")
+    return f"datasource {prometheus[0].get('name')} ({uid}) provisioned and answering"
+
+
+GATES = (
+    Gate(
+        "monitoring.grafana",
+        grafana,
+        "`mindscape render --check`, then `mindscape up grafana`; `mindscape logs grafana` names the problem",
+    ),
+)
+
 SERVICE = ServiceDef(
     name="grafana",
     summary="dashboards",
     settings=Grafana,
     container=container,
-    probe=Probe("http", "/api/health", expect='"ok"'),
+    probe=HttpProbe("/api/health", expect='"ok"'),
     depends_on=("prometheus",),
     secrets=("GRAFANA_ADMIN_PASSWORD",),
     metrics=Metrics(3000),
@@ -59,7 +83,7 @@ SERVICE = ServiceDef(
         Artifact("grafana/dashboards.yml.j2", deploy("grafana/provisioning/dashboards/mindscape.yml")),
         Artifact("grafana/platform-overview.json.j2", deploy("grafana/dashboards/platform-overview.json")),
     ),
-    gates=GRAFANA_GATES,  # its `mindscape check` gates
+    gates=GATES,  # its `mindscape check` gates
     # its datasources besides prometheus (depends_on): the trace and the log stores when they run
     kubernetes=KubeShape(run_as=472, memory=("128Mi", "512Mi"), talks_to=lambda platform: ("jaeger", "victorialogs")),
 )

@@ -21,17 +21,16 @@ from typing import TYPE_CHECKING, Literal
 
 from pydantic import Field
 
-from mindscape_ops.config.base import ImageRef, PortSpec, Service
+from mindscape_ops.adapters.files import atomic_write, write_if_changed
+from mindscape_ops.services.contract import Address, Credentials, NotReady, wait_until_ready
 from mindscape_ops.services.definition import Artifact, KubeShape, ServiceDef, UpContext, deploy
-from mindscape_ops.services.postgres import INITDB
+from mindscape_ops.services.postgres import INITDB, SelectOne
 from mindscape_ops.services.postgres import credentials as postgres_credentials
-from mindscape_ops.services.spec import Mount, Probe
-from mindscape_ops.workspace.files import atomic_write, write_if_changed
+from mindscape_ops.services.spec import Container, Mount
+from mindscape_ops.settings.base import ImageRef, PortSpec, Service
 
 if TYPE_CHECKING:
     from mindscape_ops.config.models import Platform
-    from mindscape_ops.provision.endpoints import Address
-    from mindscape_ops.provision.readiness import Credentials
     from mindscape_ops.workspace.project import Project
 
 
@@ -45,8 +44,8 @@ class Pgbouncer(Service):
     max_client_conn: int = Field(200, ge=1, le=100000)
 
 
-def container(platform: Platform) -> dict:
-    return dict(
+def container(platform: Platform) -> Container:
+    return Container(
         container_port=6432,
         command=("pgbouncer", "/etc/pgbouncer/pgbouncer.ini"),
         mounts=(
@@ -64,8 +63,6 @@ def prepare(project: Project, secrets: Mapping[str, str]) -> list[str]:
 
 def userlist_from_postgres(up: UpContext) -> None:
     """Before pgbouncer starts: the verifier Postgres really holds (postgres is started first)."""
-    from mindscape_ops.provision.readiness import wait_until_ready
-
     address, creds = up.address("postgres"), up.credentials("postgres")
     wait_until_ready(lambda: copy_verifier_from_postgres(up.project, address, creds), up.waiting("postgres"))
 
@@ -75,7 +72,7 @@ SERVICE = ServiceDef(
     summary="connection pooling in front of Postgres",
     settings=Pgbouncer,
     container=container,
-    probe=Probe("postgres"),  # SELECT 1 through the pooler
+    probe=SelectOne(),  # SELECT 1 through the pooler
     depends_on=("postgres",),
     artifacts=(Artifact("pgbouncer/pgbouncer.ini.j2", deploy("pgbouncer/pgbouncer.ini")),),
     credentials=postgres_credentials,
@@ -142,8 +139,6 @@ def ensure_pooler_files(root: Path, user: str, password: str) -> None:
 def copy_verifier_from_postgres(project: Project, postgres: Address, creds: Credentials) -> None:
     """On an existing database, trust what Postgres stores (it may predate our init script)."""
     import psycopg
-
-    from mindscape_ops.provision.readiness import NotReady
 
     try:
         with psycopg.connect(

@@ -9,10 +9,11 @@ from typing import TYPE_CHECKING, Annotated
 
 from pydantic import model_validator
 
-from mindscape_ops.config.base import ImageRef, PortSpec, Service, check_pattern
-from mindscape_ops.config.types import Identifier, check_single_line
+from mindscape_ops.services.contract import Credentials, NotReady
 from mindscape_ops.services.definition import KubeShape, ServiceDef, UpContext
-from mindscape_ops.services.spec import Mount, Probe
+from mindscape_ops.services.spec import Container, Mount
+from mindscape_ops.settings.base import ImageRef, PortSpec, Service, check_pattern
+from mindscape_ops.settings.types import Identifier, check_single_line
 
 if TYPE_CHECKING:
     from mindscape_ops.config.models import Platform
@@ -43,13 +44,13 @@ class Postgres(Service):
 INITDB = ".mindscape/postgres/initdb"
 
 
-def container(platform: Platform) -> dict:
+def container(platform: Platform) -> Container:
     pg = platform.services.postgres
     args: list[str] = []
     for key, value in sorted(pg.settings.items()):
         text = ("on" if value else "off") if isinstance(value, bool) else str(value)
         args += ["-c", f"{key}={text}"]
-    return dict(
+    return Container(
         container_port=5432,
         command=("postgres", *args) if args else (),
         environment={"POSTGRES_USER": pg.user, "POSTGRES_DB": pg.database, "PGDATA": "/var/lib/postgresql/data/pgdata"},
@@ -62,11 +63,40 @@ def container(platform: Platform) -> dict:
     )
 
 
-def credentials(platform: Platform, secrets: Mapping[str, str]):
-    from mindscape_ops.provision.readiness import Credentials
-
+def credentials(platform: Platform, secrets: Mapping[str, str]) -> Credentials:
     pg = platform.services.postgres
     return Credentials(pg.user, secrets.get("POSTGRES_PASSWORD", ""), pg.database)
+
+
+class SelectOne:
+    """Ready when `SELECT 1` passes as the platform user over TCP (through a pooler too)."""
+
+    def check(self, host: str, port: int, creds: Credentials) -> None:
+        import psycopg
+
+        try:
+            with psycopg.connect(
+                host=host,
+                port=port,
+                user=creds.user,
+                password=creds.password,
+                dbname=creds.database,
+                connect_timeout=2,
+                autocommit=True,
+            ) as conn:
+                conn.execute("SELECT 1").fetchone()
+        except psycopg.Error as exc:
+            raise NotReady(str(exc).strip().splitlines()[-1] if str(exc).strip() else type(exc).__name__) from None
+
+    def describe(self, service: str) -> str:
+        return "SELECT 1" if service == "postgres" else f"postgres answers SELECT 1 through {service}"
+
+    def load(self) -> None:
+        import psycopg  # noqa: F401
+
+    @property
+    def http(self) -> None:
+        return None
 
 
 def prepare(project: Project, secrets: Mapping[str, str]) -> list[str]:
@@ -77,10 +107,8 @@ def prepare(project: Project, secrets: Mapping[str, str]) -> list[str]:
 def migrate_on_up(up: UpContext) -> None:
     if not up.project.platform.database.migrate_on_up:
         return
-    from mindscape_ops.migrate import apply_pending
-
     up.event("postgres", "migrating", "database.migrate_on_up")
-    count = apply_pending(up.project, echo=lambda text: None)
+    count = up.migrate()
     up.event("postgres", "migrated", f"{count} migration(s) applied")
 
 
@@ -96,7 +124,7 @@ SERVICE = ServiceDef(
     summary="the database",
     settings=Postgres,
     container=container,
-    probe=Probe("postgres"),
+    probe=SelectOne(),
     secrets=("POSTGRES_PASSWORD",),
     holds_data=True,
     credentials=credentials,

@@ -6,11 +6,11 @@ import hashlib
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Literal
 
-from mindscape_ops.check.model import Failed, Gate
-from mindscape_ops.config.base import ImageRef, PortSpec, Service
-from mindscape_ops.config.types import Size
+from mindscape_ops.services.contract import Credentials, Failed, Gate, NotReady
 from mindscape_ops.services.definition import Artifact, KubeShape, ServiceDef, deploy
-from mindscape_ops.services.spec import Mount, Probe
+from mindscape_ops.services.spec import Container, Mount
+from mindscape_ops.settings.base import ImageRef, PortSpec, Service
+from mindscape_ops.settings.types import Size
 
 if TYPE_CHECKING:
     from mindscape_ops.config.models import Platform
@@ -37,8 +37,8 @@ class Redis(Service):
 USERS_ACL = ".mindscape/redis/users.acl"
 
 
-def container(platform: Platform) -> dict:
-    return dict(
+def container(platform: Platform) -> Container:
+    return Container(
         container_port=6379,
         user="redis",
         command=("redis-server", "/usr/local/etc/redis/redis.conf"),
@@ -56,17 +56,46 @@ def container(platform: Platform) -> dict:
 def write_users_acl(project: Project, secrets: Mapping[str, str]) -> list[str]:
     """The default user's ACL with the sha256 of its password (Redis' `#<hash>` form): neither
     the config nor the command line nor the environment holds the password itself."""
-    from mindscape_ops.workspace.files import write_if_changed
+    from mindscape_ops.adapters.files import write_if_changed
 
     digest = hashlib.sha256(secrets["REDIS_PASSWORD"].encode()).hexdigest()
     write_if_changed(project.root / USERS_ACL, f"user default on #{digest} ~* &* +@all\n")
     return []
 
 
-def credentials(platform: Platform, secrets: Mapping[str, str]):
-    from mindscape_ops.provision.readiness import Credentials
-
+def credentials(platform: Platform, secrets: Mapping[str, str]) -> Credentials:
     return Credentials(password=secrets.get("REDIS_PASSWORD", ""))
+
+
+class Ping:
+    """Ready when it answers PONG and has loaded its dataset."""
+
+    def check(self, host: str, port: int, creds: Credentials) -> None:
+        import redis
+
+        client = redis.Redis(
+            host=host, port=port, password=creds.password or None, socket_timeout=2, socket_connect_timeout=2
+        )
+        try:
+            if not client.ping():
+                raise NotReady("no PONG")
+            loading = client.info("persistence").get("loading")
+            if loading not in (0, "0"):
+                raise NotReady("still loading its dataset")
+        except redis.RedisError as exc:
+            raise NotReady(str(exc) or type(exc).__name__) from None
+        finally:
+            client.close()
+
+    def describe(self, service: str) -> str:
+        return "PING"
+
+    def load(self) -> None:
+        import redis  # noqa: F401
+
+    @property
+    def http(self) -> None:
+        return None
 
 
 def memory_as_configured(ctx) -> str:
@@ -118,7 +147,7 @@ SERVICE = ServiceDef(
     summary="the caching layer",
     settings=Redis,
     container=container,
-    probe=Probe("redis"),
+    probe=Ping(),
     secrets=("REDIS_PASSWORD",),
     artifacts=(Artifact("redis/redis.conf.j2", deploy("redis/redis.conf")),),
     holds_data=True,

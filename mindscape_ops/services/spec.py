@@ -17,7 +17,7 @@ import hashlib
 import json
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:  # the model stays unloaded for the engine adapter and the no-op `up`
     from mindscape_ops.config.models import Platform
@@ -34,15 +34,6 @@ LOG_OPTIONS = MappingProxyType({"max-size": "10m", "max-file": "3"})
 
 
 @dataclass(frozen=True)
-class Probe:
-    """How `up` knows a service is really ready, from the host, through the published port."""
-
-    kind: Literal["postgres", "redis", "http"]
-    path: str = ""  # http: the URL path that answers 200 when ready
-    expect: str = ""  # http: text the body must contain (e.g. grafana's database ok)
-
-
-@dataclass(frozen=True)
 class Mount:
     """A bind mount. `source` is relative to the project root (a rendered file or folder, or a
     .mindscape/ file), or an absolute host path when `host` is set."""
@@ -53,6 +44,28 @@ class Mount:
     host: bool = False  # a path of the host itself (e.g. / for node_exporter), not of the project
     live: bool = False  # written while the container runs (e.g. metrics files): not drift, not hashed
     digest: str | None = None  # sha256 of the content, set by `up` (a folder: every file in it)
+
+
+@dataclass(frozen=True)
+class Container:
+    """What a service module says of its container (`ServiceDef.container`); `container_specs`
+    adds what every container has."""
+
+    container_port: int  # the port `up` publishes and probes
+    extra_ports: dict[int, int] = field(default_factory=dict)  # see ContainerSpec
+    command: tuple[str, ...] = ()
+    user: str | None = None
+    environment: dict[str, str] = field(default_factory=dict)
+    secrets: dict[str, str] = field(default_factory=dict)  # env var -> key, passed as a value
+    secret_files: dict[str, str] = field(default_factory=dict)  # env var -> key, passed as a file
+    volume_target: str | None = None  # where its data volume is mounted (None: no volume)
+    mounts: tuple[Mount, ...] = ()
+    healthcheck: tuple[str, ...] = ()  # Docker HEALTHCHECK test; () when the image has no shell
+    reach_host: bool = False  # add host.docker.internal -> host gateway
+    # Ports it also listens on, on the platform network only (not published): where Prometheus
+    # scrapes it when that is not `container_port`. Declared, not part of the spec: nothing runs
+    # differently for it; the contract test holds `ServiceDef.metrics` to it.
+    also_listens: tuple[int, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -149,13 +162,11 @@ def container_specs(platform: Platform) -> dict[str, ContainerSpec]:
             continue
         own = service.container(platform)
         logging = sink.log_sink(platform, service.name) if sink and sink.log_sink and sink is not service else None
-        if logging is not None:
-            own["log_driver"], own["log_options"] = logging
-        files = own.get("secret_files", {})
-        if files:  # the variable names the file; the file is mounted read-only
-            own["environment"] = {**own.get("environment", {}), **{env: secret_path(k) for env, k in files.items()}}
-            mounts = tuple(Mount(f"{SECRETS_ON_HOST}/{key}", secret_path(key)) for key in sorted(set(files.values())))
-            own["mounts"] = (*own.get("mounts", ()), *mounts)
+        environment, mounts = own.environment, own.mounts
+        if own.secret_files:  # the variable names the file; the file is mounted read-only
+            environment = {**environment, **{env: secret_path(k) for env, k in own.secret_files.items()}}
+            files = sorted(set(own.secret_files.values()))
+            mounts = (*mounts, *(Mount(f"{SECRETS_ON_HOST}/{key}", secret_path(key)) for key in files))
         specs[service.name] = ContainerSpec(
             service=service.name,
             image=settings.image,
@@ -164,11 +175,17 @@ def container_specs(platform: Platform) -> dict[str, ContainerSpec]:
             project=platform.project,
             name=platform.container_name(service.name),
             network=platform.network_name,
-            volume=platform.volume_name(service.name) if own.get("volume_target") else None,
+            volume=platform.volume_name(service.name) if own.volume_target else None,
             start_period=settings.health.start_period.seconds,
-            **own,
+            **{**_fields(own), "environment": environment, "mounts": mounts},
+            **({"log_driver": logging[0], "log_options": logging[1]} if logging is not None else {}),
         )
     return specs
+
+
+def _fields(container: Container) -> dict[str, Any]:
+    """A Container's fields, shallowly (dataclasses.asdict would copy the Mounts into dicts)."""
+    return {f.name: getattr(container, f.name) for f in dataclasses.fields(container) if f.name != "also_listens"}
 
 
 def required_secrets(platform: Platform) -> tuple[str, ...]:

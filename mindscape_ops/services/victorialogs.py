@@ -10,10 +10,11 @@ from typing import TYPE_CHECKING, Annotated
 from pydantic import Field
 
 from mindscape_ops.check.logs import LOGS_GATES
-from mindscape_ops.config.base import ImageRef, PortSpec, Service
-from mindscape_ops.config.types import Duration, Size
+from mindscape_ops.services.contract import Alert, AlertGroup, HttpProbe
 from mindscape_ops.services.definition import Metrics, Problem, ServiceDef
-from mindscape_ops.services.spec import LOG_OPTIONS, Probe, wget_healthcheck
+from mindscape_ops.services.spec import LOG_OPTIONS, Container, wget_healthcheck
+from mindscape_ops.settings.base import ImageRef, PortSpec, Service
+from mindscape_ops.settings.types import Duration, Size
 
 if TYPE_CHECKING:
     from mindscape_ops.config.models import Platform
@@ -46,7 +47,7 @@ class VictoriaLogs(Service):
     max_disk: Size = Size("1gb")  # older days are dropped beyond this
 
 
-def container(platform: Platform) -> dict:
+def container(platform: Platform) -> Container:
     vl = platform.services.victorialogs
     command = [
         f"-storageDataPath={DATA}",
@@ -58,7 +59,7 @@ def container(platform: Platform) -> dict:
     ]
     if vl.ingest_port is not None:
         command.append(f"-httpListenAddr=:{INGEST}")
-    return dict(
+    return Container(
         container_port=HTTP,
         extra_ports={INGEST: vl.ingest_port} if vl.ingest_port is not None else {},
         command=tuple(command),
@@ -106,12 +107,60 @@ def problems(platform: Platform) -> list[Problem]:
     return found
 
 
+# -- its alerts (rendered into prometheus/rules/services.yml and runbooks/alerts.md) ---------------
+
+
+def alerts(platform: Platform) -> AlertGroup:
+    """The log store (services.victorialogs): down, or up and storing nothing from the containers."""
+    return AlertGroup(
+        "logs",
+        (
+            Alert(
+                "LogStoreDown",
+                'up{job="victorialogs"} == 0',
+                "1m",
+                "critical",
+                "victorialogs",
+                "The log store is down",
+                "Prometheus has not reached VictoriaLogs at {{ $labels.instance }} for 1 minute: container logs "
+                "are buffered by the engine for a while, then dropped; `mindscape logs` falls back to the "
+                "engine's logs.",
+                (
+                    "`mindscape status` shows whether victorialogs runs; `mindscape up victorialogs` starts it.",
+                    "`mindscape logs victorialogs --tail 100` says why it stopped (a full disk: lower "
+                    "services.victorialogs.retention or raise its disk limit).",
+                ),
+            ),
+            Alert(
+                "LogIngestionStopped",
+                '(sum(increase(vl_rows_ingested_total{type="splunk"}[30m])) or vector(0)) == 0 '
+                'and on() (up{job="victorialogs"} == 1)',
+                "5m",
+                "warning",
+                "victorialogs",
+                "No container log line reached the log store for 30 minutes",
+                "VictoriaLogs is up but stored no line from the containers' log driver. A platform that is "
+                "really that quiet also fires this; `mindscape check --only logs` names a container whose lines "
+                "do not arrive.",
+                (
+                    "`mindscape check --only logs` looks for each container's newest line in the store and names "
+                    "those missing (with nothing to compare, it writes a marker line and looks for it).",
+                    "Containers made before the store was enabled still log to json-file: `mindscape up` "
+                    "recreates them with the shipping log driver.",
+                ),
+            ),
+        ),
+        rank=50,  # its place in services.yml and alerts.md
+    )
+
+
 SERVICE = ServiceDef(
     name="victorialogs",
+    alerts=alerts,
     summary="log store: every container's output, queried with LogsQL",
     settings=VictoriaLogs,
     container=container,
-    probe=Probe("http", "/health"),
+    probe=HttpProbe("/health"),
     metrics=Metrics(HTTP),
     problems=problems,
     log_sink=log_sink,

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 from mindscape_ops.workspace.store import Workspace
 
 if TYPE_CHECKING:  # the model is loaded only by open_project: the no-op `up` never needs it
-    from mindscape_ops.config import LoadedPlatform
+    from mindscape_ops.config.loader import LoadedPlatform
 
 DEFAULT_FILE = "platform.yaml"
 log = logging.getLogger("mindscape")
@@ -71,7 +71,7 @@ class Project:
 
 
 def open_project(files: Sequence[Path] | None) -> Project:
-    from mindscape_ops.config import load
+    from mindscape_ops.config.loader import load
     from mindscape_ops.workspace import collector
 
     loaded = load(platform_files(files))

@@ -22,8 +22,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from mindscape_ops.adapters.files import atomic_write, cannot_write
 from mindscape_ops.errors import OperationFailed
-from mindscape_ops.workspace.files import atomic_write, cannot_write
 
 DIRNAME = ".mindscape"
 log = logging.getLogger("mindscape")

@@ -72,7 +72,7 @@ def contents(root: Path, keys: SecretKeys, secrets: dict[str, str]) -> dict[str,
 
 def write_material(root: Path, base: Path, keys: SecretKeys, secrets: dict[str, str]) -> None:
     """What the secretGenerator reads, written only when it changed, owner-only."""
-    from mindscape_ops.workspace.files import write_if_changed
+    from mindscape_ops.adapters.files import write_if_changed
 
     values = contents(root, keys, secrets)
     env = "".join(f"{key}={values[key]}\n" for key in keys.values)

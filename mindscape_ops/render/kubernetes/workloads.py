@@ -25,8 +25,8 @@ def probes(service: ServiceDef, spec: ContainerSpec) -> dict[str, dict[str, Any]
     timing = spec.healthcheck_timing
     common = {"periodSeconds": timing["interval_s"], "timeoutSeconds": timing["timeout_s"]}
     start = {"initialDelaySeconds": int(spec.start_period)} if spec.start_period else {}
-    if service.probe.kind == "http":
-        check: dict[str, Any] = {"httpGet": {"path": service.probe.path, "port": spec.container_port}}
+    if service.probe.http is not None:
+        check: dict[str, Any] = {"httpGet": {"path": service.probe.http.path, "port": spec.container_port}}
     elif spec.healthcheck:
         check = {"exec": {"command": exec_command(spec.healthcheck)}}
     else:

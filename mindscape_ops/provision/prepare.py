@@ -7,8 +7,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from mindscape_ops.adapters.files import write_if_changed
 from mindscape_ops.services.spec import required_secrets
-from mindscape_ops.workspace.files import write_if_changed
 from mindscape_ops.workspace.project import Project
 
 if TYPE_CHECKING:
