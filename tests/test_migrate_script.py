@@ -4,7 +4,7 @@ splitter: pure, no database."""
 from __future__ import annotations
 
 from mindscape_ops.migrate.script import compose
-from mindscape_ops.migrate.sql import split_statements
+from mindscape_ops.migrate.sql import has_statements, split_statements
 
 RECORD = "INSERT INTO mindscape.migrations VALUES ('1', 'a;b')"
 
@@ -81,3 +81,20 @@ def test_splitter_fast_path_keeps_prefixed_strings_whole():
 def test_splitter_fast_path_stops_at_comments_and_dollar_quotes():
     script = "SELECT a-b, c/d -- not; a statement\n, $$;$$, x$y /* ; */ FROM t;\nSELECT 2"
     assert texts(script) == ["SELECT a-b, c/d -- not; a statement\n, $$;$$, x$y /* ; */ FROM t", "SELECT 2"]
+
+
+def test_has_statements_agrees_with_splitting():
+    scripts = [
+        "",
+        " ;\n; ",
+        "-- only a comment; SELECT 1\n",
+        "/* SELECT 1; */",
+        "/* a */ SELECT 1",
+        "-- x\n/* y */\n;",
+        "SELECT '--'",
+        "'--\n'",
+        "  -- migrate:down is a comment\nDROP TABLE t",
+    ]
+    for script in scripts:
+        assert has_statements(script) == bool(split_statements(script)), script
+    assert not has_statements("/* SELECT 1; */\n-- SELECT 2")

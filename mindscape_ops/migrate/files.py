@@ -19,7 +19,7 @@ from functools import cached_property
 from pathlib import Path
 
 from mindscape_ops.errors import UsageError
-from mindscape_ops.migrate.sql import Statement, split_statements
+from mindscape_ops.migrate.sql import Statement, has_statements, split_statements
 
 FILE_RE = re.compile(r"^(?P<version>\d+)_(?P<name>[^/\\]+)\.sql$")
 NAME_RE = re.compile(r"^[a-z0-9_]{1,100}$")
@@ -48,7 +48,7 @@ class Section:
     @property
     def is_empty(self) -> bool:
         """Only blank lines and comments: there is nothing to run."""
-        return not self.statements
+        return not has_statements(self.sql)
 
     def transaction_control_line(self) -> int | None:
         """File line of a BEGIN/COMMIT/ROLLBACK in a transactional section: it would end the
@@ -112,9 +112,9 @@ def parse(path: Path, text: str) -> MigrationFile:
         sections[kind] = Section(text[body_start:body_end], line + 1, transaction)
     if "up" not in sections:
         raise MigrationFileError(f"{path}:1: no `-- migrate:up` marker", "put `-- migrate:up` above the SQL")
-    before = split_statements(text[: markers[0].start()])
-    if before:
-        line = text.count("\n", 0, before[0].offset) + 1
+    if has_statements(text[: markers[0].start()]):
+        first = split_statements(text[: markers[0].start()])[0]
+        line = text.count("\n", 0, first.offset) + 1
         raise MigrationFileError(f"{path}:{line}: SQL before `-- migrate:up`", "move it below that line")
     down = sections.get("down")
     if down is not None and down.is_empty:

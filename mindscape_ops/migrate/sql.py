@@ -80,6 +80,19 @@ def split_statements(script: str) -> list[Statement]:
     return found
 
 
+_LINE_COMMENTS = re.compile(r"--[^\n]*")
+_SOMETHING = re.compile(r"[^\s;]")
+
+
+def has_statements(script: str) -> bool:
+    """Whether `script` holds a statement, most often without splitting it: once every `--`
+    to its line end is gone (more than the real line comments), anything but whitespace and
+    `;` is SQL, unless a block comment might hide it."""
+    if "/*" not in script and _SOMETHING.search(_LINE_COMMENTS.sub("", script)):
+        return True
+    return bool(split_statements(script))
+
+
 def _is_blank(kind: str | None, text: str) -> bool:
     return kind in ("line_comment", "block_comment") or (kind == "other" and text.isspace())
 
