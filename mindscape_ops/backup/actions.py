@@ -72,13 +72,15 @@ def create(
     the object first, the manifest last."""
     ctx = ctx or Context(project)
     large_buffers_back_to_the_os()
-    store = _store(project)
-    key = crypto.key_for(project)
-    backup_id = new_id(service)
-    store.check()
     started = time.monotonic()
     created_at = datetime.now(UTC).isoformat(timespec="seconds")
+    # The dump first: it runs (pg_dump starts, its bytes wait in the stream) while the store
+    # and the key are made ready; a store or key that fails ends it, with nothing stored.
     with _hooks(service).dump(ctx) as dump:
+        store = _store(project)
+        key = crypto.key_for(project)
+        backup_id = new_id(service)
+        store.check()
         plain = Tally(progress, hashing=False)  # its size for the manifest; the stored bytes are hashed
         stored = Tally()
         chunks = plain.wrap(dump.chunks)
