@@ -47,10 +47,10 @@ def test_each_migration_is_one_round_trip(project: Project, pg_database: PgDatab
 
 def test_set_in_a_migration_does_not_leak_into_the_next(project: Project, pg_database: PgDatabase):
     project.write("1", "elsewhere", "CREATE SCHEMA other;\nSET search_path = other;\nCREATE TABLE a (x int);")
-    project.write("2", "plain", "CREATE TABLE b (x int) -- a trailing comment and no semicolon")
+    project.write("2", "o'brien", "CREATE TABLE b (x int) -- a trailing comment and no semicolon")
     ok(project.migrate("up"))
     assert table_exists(pg_database, "other.a") and table_exists(pg_database, "public.b")
-    assert [r[0] for r in tracked(pg_database)] == ["1", "2"]
+    assert [r[:2] for r in tracked(pg_database)] == [("1", "elsewhere"), ("2", "o'brien")]
 
 
 def test_failure_at_commit_names_the_migration_and_records_nothing(project: Project, pg_database: PgDatabase):

@@ -51,11 +51,11 @@ _INSERT = (
 )
 # The record of a migration run in one round trip: its duration measured by the server, from
 # the receipt of the script (statement_timestamp() is the same for every statement in it).
-_RECORD = sql.SQL(
+_RECORD = (
     f"INSERT INTO {TABLE} (version, name, checksum, duration_ms, applied_by, method) VALUES ({{}}, {{}}, {{}}, "
     "round(extract(epoch FROM clock_timestamp() - statement_timestamp()) * 1000)::int, {}, 'transaction')"
 )
-_FORGET = sql.SQL(f"DELETE FROM {TABLE} WHERE version = {{}}")
+_FORGET = f"DELETE FROM {TABLE} WHERE version = {{}}"
 # COPY to or from the client would leave the connection in copy mode: such a section runs statement by statement.
 _COPY = re.compile(r"copy\b", re.IGNORECASE)
 _SELECT = f"SELECT version, name, checksum, applied_at, duration_ms, applied_by, method FROM {TABLE}"
@@ -201,7 +201,7 @@ class Database:
         section = migration.up
         if _in_one_trip(section):
             values = (migration.version, migration.name, migration.checksum, applied_by)
-            self._run_script(migration, section, "up", _RECORD.format(*map(sql.Literal, values)))
+            self._run_script(migration, section, "up", _RECORD.format(*map(self._quoted, values)))
             return _ms_since(started)
         if section.transaction:
             with self.conn.transaction():
@@ -221,9 +221,9 @@ class Database:
         section = migration.down
         assert section is not None
         if _in_one_trip(section):
-            self._run_script(migration, section, "down", _FORGET.format(sql.Literal(migration.version)))
+            self._run_script(migration, section, "down", _FORGET.format(self._quoted(migration.version)))
             return _ms_since(started)
-        forget = _FORGET.format(sql.Literal(migration.version))
+        forget = sql.SQL(_FORGET).format(sql.Literal(migration.version))
         if section.transaction:
             with self.conn.transaction():
                 self._run_each(migration, section, "down")
@@ -248,9 +248,16 @@ class Database:
             with self._failing_as(migration, section, direction, statement, progress):
                 self.conn.execute(statement.text)
 
-    def _run_script(self, migration: MigrationFile, section: Section, direction: str, record: sql.Composed) -> None:
+    def _quoted(self, text: str) -> str:
+        """`text` as an SQL string literal: with standard_conforming_strings (on since Postgres 9.1)
+        its quotes doubled, as psycopg's Literal would give at ten times the cost per migration."""
+        if self.conn.info.parameter_status("standard_conforming_strings") == "on":
+            return "'" + text.replace("'", "''") + "'"
+        return sql.Literal(text).as_string(self.conn)
+
+    def _run_script(self, migration: MigrationFile, section: Section, direction: str, record: str) -> None:
         """The section, its record, COMMIT and RESET ALL in one round trip (see script.py)."""
-        script = compose(section.statements, record.as_string(self.conn))
+        script = compose(section.statements, record)
         try:
             results = self._send(script.text)
         except psycopg.Error as exc:
