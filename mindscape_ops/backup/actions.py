@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
 from collections.abc import Callable, Iterator
@@ -15,7 +16,7 @@ from mindscape_ops.backup import metrics as backup_metrics
 from mindscape_ops.backup.context import Context
 from mindscape_ops.backup.model import DATA, MANIFEST, VERIFIED, Listed, Manifest, Verification, check_id, id_of, new_id
 from mindscape_ops.backup.streams import Progress, Tally, checked, corrupt, large_buffers_back_to_the_os
-from mindscape_ops.errors import OperationFailed, UsageError
+from mindscape_ops.errors import MindscapeError, OperationFailed, UsageError
 
 log = logging.getLogger("mindscape")
 
@@ -76,7 +77,12 @@ def create(
     created_at = datetime.now(UTC).isoformat(timespec="seconds")
     # The dump first: it runs (pg_dump starts, its bytes wait in the stream) while the store
     # and the key are made ready; a store or key that fails ends it, with nothing stored.
-    with _hooks(service).dump(ctx) as dump:
+    with contextlib.ExitStack() as stack:
+        try:
+            dump = stack.enter_context(_hooks(service).dump(ctx))
+        except MindscapeError:
+            _store(project).check()  # a broken store is said first, as when it was checked first
+            raise
         store = _store(project)
         key = crypto.key_for(project)
         backup_id = new_id(service)
