@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
 from collections.abc import Callable, Iterator
@@ -16,7 +17,7 @@ from mindscape_ops.backup.catalog import find, listing, owner_of
 from mindscape_ops.backup.context import Context
 from mindscape_ops.backup.model import DATA, MANIFEST, VERIFIED, Manifest, Verification, id_of, new_id
 from mindscape_ops.backup.streams import Progress, Tally, checked, corrupt, large_buffers_back_to_the_os
-from mindscape_ops.errors import OperationFailed, UsageError
+from mindscape_ops.errors import MindscapeError, OperationFailed, UsageError
 
 log = logging.getLogger("mindscape")
 
@@ -89,13 +90,20 @@ def create(
     the object first, the manifest last."""
     ctx = ctx or Context(project)
     large_buffers_back_to_the_os()
-    store = _store(project)
-    key = crypto.key_for(project)
-    backup_id = new_id(service)
-    store.check()
     started = time.monotonic()
     created_at = datetime.now(UTC).isoformat(timespec="seconds")
-    with _hooks(service).dump(ctx) as dump:
+    # The dump first: it runs (pg_dump starts, its bytes wait in the stream) while the store
+    # and the key are made ready; a store or key that fails ends it, with nothing stored.
+    with contextlib.ExitStack() as stack:
+        try:
+            dump = stack.enter_context(_hooks(service).dump(ctx))
+        except MindscapeError:
+            _store(project).check()  # a broken store is said first, as when it was checked first
+            raise
+        store = _store(project)
+        key = crypto.key_for(project)
+        backup_id = new_id(service)
+        store.check()
         plain = Tally(progress, hashing=False)  # its size for the manifest; the stored bytes are hashed
         stored = Tally()
         chunks = plain.wrap(dump.chunks)

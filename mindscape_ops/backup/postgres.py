@@ -15,7 +15,7 @@ import shutil
 import subprocess
 import threading
 from collections.abc import Iterable, Iterator
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from mindscape_ops.backup import scratch
 from mindscape_ops.backup.context import Checked, Chunks, Context, Dump
@@ -60,26 +60,36 @@ def count_rows(conn: psycopg.Connection, parallel: bool = True) -> dict[str, int
     return {table: conn.execute(f"SELECT count(*) FROM {table}").fetchone()[0] for table in tables}  # type: ignore[index]
 
 
+# One round trip opens the transaction whose snapshot the dump and the row counts share and
+# reads what the manifest needs (it took four: BEGIN, the snapshot, the version, the size).
+_SNAPSHOT = (
+    "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY; "
+    "SELECT pg_export_snapshot(), current_setting('server_version'), pg_database_size(current_database())"
+)
+
+
 @contextlib.contextmanager
 def dump(ctx: Context) -> Iterator[Dump]:
-    from psycopg import IsolationLevel
-
+    """The dump is started before this yields: pg_dump runs while the caller readies its store."""
     target = _target(ctx)
-    with connect(target, autocommit=False) as conn:
-        conn.isolation_level = IsolationLevel.REPEATABLE_READ
-        conn.read_only = True
-        snapshot = conn.execute("SELECT pg_export_snapshot()").fetchone()[0]  # type: ignore[index]
-        version = conn.execute("SHOW server_version").fetchone()[0]  # type: ignore[index]
-        estimate = conn.execute("SELECT pg_database_size(current_database())").fetchone()[0]  # type: ignore[index]
+    with connect(target) as conn:  # autocommit: the transaction is the one _SNAPSHOT opens
+        cursor = conn.execute(_SNAPSHOT)
+        cursor.nextset()
+        snapshot, version, estimate = cursor.fetchone()  # type: ignore[misc]
         if target.external:
-            chunks = _host("pg_dump", ["-Fc", f"--snapshot={snapshot}"], target, None)
+            chunks, started = _host("pg_dump", ["-Fc", f"--snapshot={snapshot}"], target, None), None
             source = target.display
         else:
-            chunks = _in_container(ctx, "pg_dump", ["-Fc", f"--snapshot={snapshot}"], None, None)
+            started = _started_in_container(ctx, "pg_dump", ["-Fc", f"--snapshot={snapshot}"])
+            chunks = _output_of(started, "pg_dump")
             source = f"container {ctx.project.platform.container_name('postgres')}"
         made = Dump(chunks, FORMAT, str(version), source, None, estimate)
         made.chunks = _counting_meanwhile(chunks, conn, made)
-        yield made  # the snapshot lives until the dump is read
+        try:
+            yield made  # the snapshot lives until the dump is read
+        finally:
+            if started is not None:
+                started.close()  # not read to its end (the store failed, say): pg_dump stops
 
 
 def _counting_meanwhile(chunks: Iterator[bytes], conn: psycopg.Connection, made: Dump) -> Iterator[bytes]:
@@ -208,19 +218,34 @@ def _pg_restore(ctx: Context, target: DatabaseTarget, dbname: str, chunks: Itera
 def _in_container(
     ctx: Context, tool: str, args: list[str], dbname: str | None, stdin: Iterable[bytes] | None
 ) -> Iterator[bytes]:
+    if stdin is None:
+        yield from _output_of(_started_in_container(ctx, tool, args, dbname), tool)
+        return
+    container, cmd = _command(ctx, tool, args, dbname)
+    result = ctx.engine.exec_input(container, cmd, stdin)
+    if result.exit_code != 0:
+        raise OperationFailed(f"{tool} failed in {container} (exit {result.exit_code}): {_last_line(result.stderr)}")
+
+
+def _command(ctx: Context, tool: str, args: list[str], dbname: str | None) -> tuple[str, list[str]]:
     pg = ctx.project.platform.services.postgres
     container = ctx.running_container("postgres")
     script = _WITH_PASSWORD + f'exec {tool} "$@"'
-    cmd = ["sh", "-c", script, tool, *args, "-U", pg.user, "-d", dbname or pg.database]
-    if stdin is None:
-        output = ctx.streams.exec_output(container, cmd)
-        yield from output
-        code, stderr = output.exit_code, output.stderr
-    else:
-        result = ctx.engine.exec_input(container, cmd, stdin)
-        code, stderr = result.exit_code, result.stderr
-    if code != 0:
-        raise OperationFailed(f"{tool} failed in {container} (exit {code}): {_last_line(stderr)}")
+    return container, ["sh", "-c", script, tool, *args, "-U", pg.user, "-d", dbname or pg.database]
+
+
+def _started_in_container(ctx: Context, tool: str, args: list[str], dbname: str | None = None) -> Any:
+    """`tool` running in the postgres container now (not when its output is first read)."""
+    container, cmd = _command(ctx, tool, args, dbname)
+    return ctx.streams.exec_output(container, cmd)
+
+
+def _output_of(output: Any, tool: str) -> Iterator[bytes]:
+    yield from output
+    if output.exit_code != 0:
+        raise OperationFailed(
+            f"{tool} failed in {output.container} (exit {output.exit_code}): {_last_line(output.stderr)}"
+        )
 
 
 def _host(

@@ -15,10 +15,11 @@ import hashlib
 import re
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from functools import cached_property
 from pathlib import Path
 
 from mindscape_ops.errors import UsageError
-from mindscape_ops.migrate.sql import split_statements
+from mindscape_ops.migrate.sql import Statement, has_statements, split_statements
 
 FILE_RE = re.compile(r"^(?P<version>\d+)_(?P<name>[^/\\]+)\.sql$")
 NAME_RE = re.compile(r"^[a-z0-9_]{1,100}$")
@@ -39,17 +40,22 @@ class Section:
     line: int  # file line of the section's first SQL line (the line after its marker)
     transaction: bool = True
 
+    @cached_property
+    def statements(self) -> list[Statement]:
+        # Split once: planning, checking and running a section all need its statements.
+        return split_statements(self.sql)
+
     @property
     def is_empty(self) -> bool:
         """Only blank lines and comments: there is nothing to run."""
-        return not split_statements(self.sql)
+        return not has_statements(self.sql)
 
     def transaction_control_line(self) -> int | None:
         """File line of a BEGIN/COMMIT/ROLLBACK in a transactional section: it would end the
         transaction that makes the migration and its record one unit."""
         if not self.transaction:
             return None
-        for statement in split_statements(self.sql):
+        for statement in self.statements:
             if _TRANSACTION_CONTROL.match(statement.text):
                 return self.line + self.sql.count("\n", 0, statement.offset)
         return None
@@ -71,7 +77,7 @@ class MigrationFile:
     def filename(self) -> str:
         return self.path.name
 
-    @property
+    @cached_property
     def checksum(self) -> str:
         return checksum(self.up.sql)
 
@@ -106,9 +112,9 @@ def parse(path: Path, text: str) -> MigrationFile:
         sections[kind] = Section(text[body_start:body_end], line + 1, transaction)
     if "up" not in sections:
         raise MigrationFileError(f"{path}:1: no `-- migrate:up` marker", "put `-- migrate:up` above the SQL")
-    before = split_statements(text[: markers[0].start()])
-    if before:
-        line = text.count("\n", 0, before[0].offset) + 1
+    if has_statements(text[: markers[0].start()]):
+        first = split_statements(text[: markers[0].start()])[0]
+        line = text.count("\n", 0, first.offset) + 1
         raise MigrationFileError(f"{path}:{line}: SQL before `-- migrate:up`", "move it below that line")
     down = sections.get("down")
     if down is not None and down.is_empty:
@@ -135,7 +141,7 @@ def discover(directory: Path) -> list[MigrationFile]:
     if not directory.is_dir():
         return []
     found: dict[int, MigrationFile] = {}
-    for path in sorted(directory.glob("*.sql")):
+    for path in sorted(directory.glob("*.sql"), key=lambda path: path.name):  # names: one folder, and faster
         try:
             text = path.read_text(encoding="utf-8")
         except (OSError, UnicodeDecodeError) as exc:

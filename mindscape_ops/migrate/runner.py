@@ -9,17 +9,21 @@ before the tracking table is read until the run ends; advisory locks are per dat
 from __future__ import annotations
 
 import contextlib
+import re
 import time
 from collections.abc import Callable, Iterator
 
 import psycopg
 from psycopg import errors as pg_errors
+from psycopg import generators, pq, sql
 from psycopg.conninfo import conninfo_to_dict
 
 from mindscape_ops.errors import EnvironmentUnusable, MindscapeError, OperationFailed, UsageError
+from mindscape_ops.migrate.failures import MigrationFailed, after_failure, failure_in_script, first_line
 from mindscape_ops.migrate.files import MigrationFile, Section, shown
 from mindscape_ops.migrate.pending import AppliedMigration
-from mindscape_ops.migrate.sql import Statement, line_and_column, split_statements
+from mindscape_ops.migrate.script import compose
+from mindscape_ops.migrate.sql import Statement
 from mindscape_ops.provision.endpoints import DatabaseTarget
 
 SCHEMA = "mindscape"
@@ -45,6 +49,15 @@ COMMENT ON TABLE {TABLE} IS 'applied by `mindscape migrate`; checksum: sha256 of
 _INSERT = (
     f"INSERT INTO {TABLE} (version, name, checksum, duration_ms, applied_by, method) VALUES (%s, %s, %s, %s, %s, %s)"
 )
+# The record of a migration run in one round trip: its duration measured by the server, from
+# the receipt of the script (statement_timestamp() is the same for every statement in it).
+_RECORD = (
+    f"INSERT INTO {TABLE} (version, name, checksum, duration_ms, applied_by, method) VALUES ({{}}, {{}}, {{}}, "
+    "round(extract(epoch FROM clock_timestamp() - statement_timestamp()) * 1000)::int, {}, 'transaction')"
+)
+_FORGET = f"DELETE FROM {TABLE} WHERE version = {{}}"
+# COPY to or from the client would leave the connection in copy mode: such a section runs statement by statement.
+_COPY = re.compile(r"copy\b", re.IGNORECASE)
 _SELECT = f"SELECT version, name, checksum, applied_at, duration_ms, applied_by, method FROM {TABLE}"
 
 
@@ -63,12 +76,12 @@ def connect(target: DatabaseTarget, echo: Echo) -> Iterator[Database]:
     except psycopg.Error as exc:
         if conn.broken:
             raise EnvironmentUnusable(
-                f"lost the connection to {target.display}: {_first_line(exc)}",
+                f"lost the connection to {target.display}: {first_line(exc)}",
                 "check that the server is up; a migration whose transaction did not commit was not recorded "
                 "and runs again next time",
             ) from None
         raise OperationFailed(
-            f"{target.display}: {exc.diag.message_primary or _first_line(exc)}",
+            f"{target.display}: {exc.diag.message_primary or first_line(exc)}",
             f"the migration role needs to create and write {TABLE} (CREATE on the database, or an existing "
             f"schema {SCHEMA} it owns)"
             if isinstance(exc, pg_errors.InsufficientPrivilege)
@@ -93,7 +106,7 @@ def _params(target: DatabaseTarget) -> dict[str, str]:
 
 def _unreachable(target: DatabaseTarget, params: dict[str, str], exc: psycopg.Error) -> MindscapeError:
     host, port = params.get("host") or "localhost (socket)", params.get("port") or "5432"
-    reason = _first_line(exc)
+    reason = first_line(exc)
     password = params.get("password")
     if password:
         reason = reason.replace(password, "***")
@@ -109,12 +122,6 @@ def _unreachable(target: DatabaseTarget, params: dict[str, str], exc: psycopg.Er
         )
     message = f"cannot reach the database at {host}:{port} ({target.display}): {reason}"
     return EnvironmentUnusable(message, hint)
-
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip()
-    lines = [line.strip() for line in text.splitlines() if line.strip()]
-    return " ".join(lines[:2]) if lines else type(exc).__name__
 
 
 class Database:
@@ -192,6 +199,10 @@ class Database:
         """Run the up section and record it; returns the time it took in ms."""
         started = time.perf_counter()
         section = migration.up
+        if _in_one_trip(section):
+            values = (migration.version, migration.name, migration.checksum, applied_by)
+            self._run_script(migration, section, "up", _RECORD.format(*map(self._quoted, values)))
+            return _ms_since(started)
         if section.transaction:
             with self.conn.transaction():
                 self._run_each(migration, section)
@@ -209,14 +220,17 @@ class Database:
         started = time.perf_counter()
         section = migration.down
         assert section is not None
-        delete = f"DELETE FROM {TABLE} WHERE version = %s"
+        if _in_one_trip(section):
+            self._run_script(migration, section, "down", _FORGET.format(self._quoted(migration.version)))
+            return _ms_since(started)
+        forget = sql.SQL(_FORGET).format(sql.Literal(migration.version))
         if section.transaction:
             with self.conn.transaction():
                 self._run_each(migration, section, "down")
-                self.conn.execute(delete, [migration.version])
+                self.conn.execute(forget)
         else:
             self._run_each(migration, section, "down")
-            self.conn.execute(delete, [migration.version])
+            self.conn.execute(forget)
         self._reset_session()
         return _ms_since(started)
 
@@ -228,11 +242,49 @@ class Database:
     def _run_each(self, migration: MigrationFile, section: Section, direction: str = "up") -> None:
         """The section's statements one by one: inside the caller's transaction, or for
         transaction:false each on its own in autocommit, with nothing to roll back to."""
-        statements = split_statements(section.sql)
+        statements = section.statements
         for done, statement in enumerate(statements):
             progress = None if section.transaction else (done, len(statements))
             with self._failing_as(migration, section, direction, statement, progress):
                 self.conn.execute(statement.text)
+
+    def _quoted(self, text: str) -> str:
+        """`text` as an SQL string literal: with standard_conforming_strings (on since Postgres 9.1)
+        its quotes doubled, as psycopg's Literal would give at ten times the cost per migration."""
+        if self.conn.info.parameter_status("standard_conforming_strings") == "on":
+            return "'" + text.replace("'", "''") + "'"
+        return sql.Literal(text).as_string(self.conn)
+
+    def _run_script(self, migration: MigrationFile, section: Section, direction: str, record: str) -> None:
+        """The section, its record, COMMIT and RESET ALL in one round trip (see script.py)."""
+        script = compose(section.statements, record)
+        try:
+            results = self._send(script.text)
+        except psycopg.Error as exc:
+            if self.conn.broken:
+                raise self._lost(migration, direction, exc, None) from None
+            raise
+        failed = next((i for i, result in enumerate(results) if result.status == pq.ExecStatus.FATAL_ERROR), None)
+        idle = self.conn.info.transaction_status == pq.TransactionStatus.IDLE
+        if failed is None and idle:  # its COMMIT ran: the migration and its record are in
+            return
+        if self.conn.broken:
+            raise self._lost(migration, direction, _error(results, failed), None)
+        if not idle:
+            self.conn.execute("ROLLBACK")
+        if failed is None:  # the section's end left something open that took in the COMMIT
+            raise OperationFailed(
+                f"migration {migration.filename} ({direction}) did not reach its COMMIT: was its end cut off?",
+                after_failure(direction, None),
+            )
+        raise failure_in_script(migration, section, direction, script, failed, _error(results, failed))
+
+    def _send(self, text: str) -> list[pq.abc.PGresult]:
+        # psycopg's cursors keep only a script's first error, not which statement raised it: the
+        # low-level results say that (psycopg's own execute() runs the same generator).
+        with self.conn.lock:
+            self.conn.pgconn.send_query(text.encode(self.conn.info.encoding))
+            return self.conn.wait(generators.execute(self.conn.pgconn))
 
     def _reset_session(self) -> None:
         # One connection serves the whole run: a migration's `SET search_path` must not leak into the next.
@@ -268,9 +320,19 @@ class Database:
             )
         return EnvironmentUnusable(
             f"lost the connection to {self.target.display} while running {shown(migration.path)} "
-            f"({direction}): {_first_line(exc)}",
+            f"({direction}): {first_line(exc)}",
             f"{fate}; check that the server is up, then run `mindscape migrate {direction}` again",
         )
+
+
+def _in_one_trip(section: Section) -> bool:
+    return section.transaction and not any(_COPY.match(statement.text) for statement in section.statements)
+
+
+def _error(results: list[pq.abc.PGresult], failed: int | None) -> psycopg.Error:
+    if failed is None:
+        return psycopg.OperationalError("the connection was closed")
+    return pg_errors.error_from_result(results[failed])
 
 
 def _row(migration: MigrationFile, took_ms: int, applied_by: str, method: str) -> list[object]:
@@ -279,59 +341,3 @@ def _row(migration: MigrationFile, took_ms: int, applied_by: str, method: str) -
 
 def _ms_since(started: float) -> int:
     return round((time.perf_counter() - started) * 1000)
-
-
-class MigrationFailed(OperationFailed):
-    """A migration's SQL failed on the server; the message points at the file's line."""
-
-    @classmethod
-    def from_error(
-        cls,
-        migration: MigrationFile,
-        section: Section,
-        direction: str,
-        exc: psycopg.Error,
-        statement: Statement,
-        progress: tuple[int, int] | None,
-    ) -> MigrationFailed:
-        diag = exc.diag
-        offset = statement.offset
-        index = offset + int(diag.statement_position) - 1 if diag.statement_position else offset
-        line, column = line_and_column(section.sql, index)
-        file_line = section.line + line - 1
-        where = f"{shown(migration.path)}:{file_line}" + (f":{column}" if diag.statement_position else "")
-        text = [
-            f"migration {migration.filename} ({direction}) failed",
-            f"{where}: {diag.severity or 'ERROR'}: {diag.message_primary or _first_line(exc)}",
-        ]
-        source = section.sql.split("\n")[line - 1] if section.sql else ""
-        if source.strip():
-            text.append(f"  {file_line} | {source}")
-            if diag.statement_position:
-                text.append(f"  {' ' * len(str(file_line))} | {' ' * (column - 1)}^")
-        extra = (("DETAIL", diag.message_detail), ("HINT", diag.message_hint), ("CONTEXT", diag.context))
-        text += [f"{label}: {value}" for label, value in extra if value]
-        hint = _after_failure(direction, progress)
-        if isinstance(exc, pg_errors.ActiveSqlTransaction):
-            hint = (
-                f"this statement cannot run inside a transaction: mark the section "
-                f"`-- migrate:{direction} transaction:false`; {hint}"
-            )
-        return cls("\n".join(text), hint)
-
-
-def _after_failure(direction: str, progress: tuple[int, int] | None) -> str:
-    if progress is None:
-        return (
-            "its transaction was rolled back: none of the section took effect and nothing was recorded; "
-            f"fix the file and run `mindscape migrate {direction}` again, it starts from this migration"
-        )
-    done, total = progress
-    return (
-        f"this migration runs outside a transaction (transaction:false), so it cannot roll back: "
-        f"{done} of its {total} statements ran before this one and stay in effect; the failing statement "
-        "did not take effect, but a failed CREATE INDEX CONCURRENTLY leaves an INVALID index behind "
-        "(drop it with DROP INDEX CONCURRENTLY). Nothing was recorded: the next "
-        f"`mindscape migrate {direction}` runs the whole section again from its first statement, so make "
-        "its statements re-runnable (IF NOT EXISTS / IF EXISTS)"
-    )

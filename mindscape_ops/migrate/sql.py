@@ -29,6 +29,12 @@ _TOKEN = re.compile(
     """,
     re.VERBOSE | re.DOTALL,
 )
+# Inside a statement that is not a routine, stretches that can hide no `;` nor change the
+# parenthesis depth are skipped in one match (token by token, 10,000 files took seconds):
+# identifiers and keywords (not one right before a quote: E'...' is a string), numbers,
+# operators and whitespace; never the start of a comment, a string or a dollar quote.
+_PLAIN_PART = r"""[^\s\w'"$;()/\-] | \d | -(?!-) | /(?!\*) | [^\W\d][\w$]*+(?!')"""
+_PLAIN = re.compile(rf"(?:{_PLAIN_PART})(?:{_PLAIN_PART}|\s)*+", re.VERBOSE)
 _ROUTINE = re.compile(r"create\s+(or\s+replace\s+)?(function|procedure)\b", re.IGNORECASE)
 
 
@@ -43,8 +49,12 @@ def split_statements(script: str) -> list[Statement]:
     found: list[Statement] = []
     start: int | None = None  # first significant token of the current statement
     depth = 0  # open parentheses, plus BEGIN/CASE ... END nesting in a CREATE FUNCTION body
+    routine = False  # the current statement creates a function or procedure: its words count
     pos = 0
     while pos < len(script):
+        if start is not None and not routine and (plain := _PLAIN.match(script, pos)):
+            pos = plain.end()
+            continue
         match = _TOKEN.match(script, pos)
         assert match is not None  # `other` matches any character
         kind, end = match.lastgroup, match.end()
@@ -59,15 +69,28 @@ def split_statements(script: str) -> list[Statement]:
             start = None
         elif not _is_blank(kind, match.group()):
             if start is None:
-                start = pos
+                start, routine = pos, bool(_ROUTINE.match(script, pos))
             if kind == "paren":
                 depth = depth + 1 if match.group() == "(" else max(0, depth - 1)
-            elif kind == "word" and _ROUTINE.match(script, start):
+            elif kind == "word" and routine:
                 depth = _routine_depth(match.group().lower(), depth)
         pos = end
     if start is not None:
         found.append(Statement(start, script[start:].rstrip()))
     return found
+
+
+_LINE_COMMENTS = re.compile(r"--[^\n]*")
+_SOMETHING = re.compile(r"[^\s;]")
+
+
+def has_statements(script: str) -> bool:
+    """Whether `script` holds a statement, most often without splitting it: once every `--`
+    to its line end is gone (more than the real line comments), anything but whitespace and
+    `;` is SQL, unless a block comment might hide it."""
+    if "/*" not in script and _SOMETHING.search(_LINE_COMMENTS.sub("", script)):
+        return True
+    return bool(split_statements(script))
 
 
 def _is_blank(kind: str | None, text: str) -> bool:
