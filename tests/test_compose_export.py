@@ -4,6 +4,7 @@ Debian's docker-compose 1.29 on the local images, serves every service."""
 from __future__ import annotations
 
 import shutil
+import socket
 import urllib.request
 from pathlib import Path
 
@@ -27,6 +28,11 @@ def compose_platform(tmp_path_factory) -> Path:
         need("docker-compose is not installed (apt-get install docker-compose)")
     root = tmp_path_factory.mktemp("compose")
     text = (EXAMPLES / "local" / "platform.yaml").read_text().replace("project: local", f"project: {PROJECT}")
+    # This platform stays up for the whole session (pytest-docker): the log store's fixed ingest
+    # port moves to a free one, so the platforms other tests bring up keep the default.
+    vl = '  victorialogs: {image: "mindscape-local/victorialogs:1.52", port: auto}'
+    assert vl in text, "examples/local changed: update this test"
+    text = text.replace(vl, vl[:-1] + f", ingest_port: {free_port()}}}")
     (root / "platform.yaml").write_text(text)
     # what a user who leaves does: render once (files, secrets, derived files), then use compose
     result = run_cli("render", cwd=root)
@@ -53,6 +59,12 @@ def docker_compose_project_name() -> str:
 @pytest.fixture(scope="session")
 def docker_setup():
     return ["up -d"]  # compose 1.29 has no --wait: readiness is checked below, from the host
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
 
 
 def wait_for(docker_services, check):

@@ -137,7 +137,8 @@ def test_compose_export_matches_the_specs(rendered) -> None:
             }
         else:
             assert "healthcheck" not in service
-        assert service["logging"] == {"driver": "json-file", "options": {"max-size": "10m", "max-file": "3"}}
+        # json-file by default; the log store's driver for every other container when it runs
+        assert service["logging"] == {"driver": spec.log_driver, "options": spec.log_options}
         assert service.get("depends_on", {}) == {
             dep: {"condition": "service_healthy" if specs[dep].healthcheck else "service_started"}
             for dep in BY_NAME[name].depends_on
@@ -147,9 +148,9 @@ def test_compose_export_matches_the_specs(rendered) -> None:
 
 @pytest.mark.tools
 def test_compose_refuses_to_run_without_the_secrets(tmp_path: Path) -> None:
-    """Without --env-file, compose stops instead of starting the Redis exporter (the one service
-    whose image takes its password only as a value) with an empty password."""
-    platform = load([EXAMPLES / "full" / "platform.yaml"], env={}).platform
+    """Without --env-file, compose stops instead of starting the pgbouncer exporter (the one
+    service whose image takes its password only as a value) with an empty password."""
+    platform = load([EXAMPLES / "local" / "platform.yaml"], env={}).platform
     compose = tmp_path / "compose.yaml"
     compose.write_text(render_platform(platform)[deploy(platform, "compose.yaml")])
     result = run(tool("docker-compose"), "-f", str(compose), "config", cwd=tmp_path)

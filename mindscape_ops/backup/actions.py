@@ -98,7 +98,9 @@ def create(
         try:
             dump = stack.enter_context(_hooks(service).dump(ctx))
         except MindscapeError:
-            _store(project).check()  # a broken store is said first, as when it was checked first
+            # a broken store or key file is said first, as when they were checked first
+            _store(project).check()
+            crypto.key_for(project)
             raise
         store = _store(project)
         key = crypto.key_for(project)
