@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import os
 import socket
+import time
 import urllib.request
 from pathlib import Path
 
@@ -273,8 +274,15 @@ def test_migrate_on_up_applies_pending_migrations_once_postgres_is_ready(tmp_pat
 
 def test_logs_shows_a_services_output(platform_dir):
     assert run_cli("up", cwd=platform_dir).returncode == 0
-    result = run_cli("logs", "postgres", "--tail", "5", cwd=platform_dir)
-    assert result.returncode == 0, result.stderr
+    # examples/local runs the log store: `logs` reads it, and the engine's log driver posts its
+    # lines there in batches (every 5 s), so right after `up` the newest may still be on their way
+    deadline = time.monotonic() + 30
+    while True:
+        result = run_cli("logs", "postgres", "--tail", "5", cwd=platform_dir)
+        assert result.returncode == 0, result.stderr
+        if result.stdout.strip() or time.monotonic() > deadline:
+            break
+        time.sleep(1)
     assert 0 < len(result.stdout.strip().splitlines()) <= 5
     assert "database system is ready to accept connections" in run_cli("logs", "postgres", cwd=platform_dir).stdout
     unknown = run_cli("logs", "nope", cwd=platform_dir)
