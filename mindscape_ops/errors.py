@@ -23,6 +23,11 @@ class OperationFailed(MindscapeError):
     exit_code = EXIT_FAILED
 
 
+class BackupUnreadable(OperationFailed):
+    """A stored backup's own bytes failed where they were read (corrupt, or the store could not
+    give them): not what they were restored into. A service's restore lets it through as is."""
+
+
 class UsageError(MindscapeError):
     exit_code = EXIT_USAGE
 

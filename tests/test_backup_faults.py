@@ -347,7 +347,7 @@ def test_one_bad_manifest_does_not_hide_the_good_backup_from_check(tmp_path):
 
 
 def test_scratch_database_names_say_their_project_and_creator():
-    from mindscape_ops.backup import scratch
+    from mindscape_ops.services import postgres_scratch as scratch
 
     name = scratch.scratch_name("verify", "a-project-name-of-forty-characters-long", pid=4194304, now=4102444800)
     assert len(name) <= 63 and name.startswith("mindscape_verify_a_project_name_of_forty__4194304_")

@@ -15,7 +15,7 @@ import psycopg
 import pytest
 from psycopg.conninfo import make_conninfo
 
-from mindscape_ops.backup import scratch
+from mindscape_ops.services import postgres_scratch as scratch
 
 from .conftest import remove_project, run_cli, unique_project
 from .test_backup_postgres_engine import backups, create, db_url, platform_text, space

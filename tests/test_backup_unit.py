@@ -9,9 +9,10 @@ from datetime import UTC, datetime
 
 import pytest
 
+from mindscape_ops.adapters.chunks import Reader
 from mindscape_ops.backup.model import Manifest, check_id, id_of, new_id
 from mindscape_ops.backup.stores import LocalStore
-from mindscape_ops.backup.streams import Corrupt, Reader, checked, rechunk
+from mindscape_ops.backup.streams import Corrupt, checked, rechunk
 from mindscape_ops.errors import UsageError
 
 
@@ -131,8 +132,8 @@ def test_every_service_that_holds_data_has_backup_hooks():
 def test_row_counts_run_beside_the_dump_and_land_when_it_ends(monkeypatch):
     import threading
 
-    from mindscape_ops.backup import postgres
     from mindscape_ops.backup.context import Dump
+    from mindscape_ops.services import postgres_backup as postgres
 
     counting = threading.Event()
 
@@ -190,9 +191,9 @@ def test_the_local_store_flushes_to_disk_while_it_writes(tmp_path, monkeypatch):
 def test_a_refused_connection_keeps_the_reason_on_one_line():
     import socket
 
-    from mindscape_ops.backup.pg_databases import connect
     from mindscape_ops.errors import EnvironmentUnusable
     from mindscape_ops.provision.endpoints import DatabaseTarget
+    from mindscape_ops.services.postgres_databases import connect
 
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

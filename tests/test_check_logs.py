@@ -12,10 +12,10 @@ from types import SimpleNamespace
 import pytest
 
 from mindscape_ops.adapters.engine_rows import line_times, rfc3339_seconds
-from mindscape_ops.check import logs
 from mindscape_ops.check.model import Failed
 from mindscape_ops.config.loader import load
 from mindscape_ops.provision.convergence import Observed
+from mindscape_ops.services import victorialogs_gates as logs
 from mindscape_ops.services.victorialogs import SERVICE_FIELD
 
 NOW = 1_796_542_200.0
@@ -76,7 +76,7 @@ def gate(tmp_path: Path, monkeypatch):
         state.queries += 1
         return [{SERVICE_FIELD: s, "found": "1"} for s in sorted(state.stored) if f'="{s}"' in logsql]
 
-    monkeypatch.setattr("mindscape_ops.provision.logstore.store_base", lambda project: "http://127.0.0.1:9")
+    monkeypatch.setattr(logs, "store_base", lambda ctx: "http://127.0.0.1:9")
     monkeypatch.setattr("mindscape_ops.adapters.logstore.accepting", lambda url: state.accepting)
     monkeypatch.setattr("mindscape_ops.adapters.logstore.query", query)
     monkeypatch.setattr("mindscape_ops.adapters.engine_socket.reader", lambda timeout: state.engine)

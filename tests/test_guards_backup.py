@@ -11,10 +11,10 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from mindscape_ops.backup import actions, crypto
-from mindscape_ops.backup import postgres as postgres_backup
 from mindscape_ops.backup.model import DATA, MANIFEST, VERIFIED, Manifest, Verification, new_id
 from mindscape_ops.backup.stores import open_store
 from mindscape_ops.errors import OperationFailed
+from mindscape_ops.services import postgres_backup
 from mindscape_ops.workspace.project import open_project
 
 PROJECT = "guards"

@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 
 from mindscape_ops.adapters.logstore import query
-from mindscape_ops.check.logs import SETTLE_S
+from mindscape_ops.services.victorialogs_gates import SETTLE_S
 
 from .conftest import remove_project, run_cli, unique_project
 from .test_render_gateway import free_port
@@ -275,8 +275,8 @@ def test_the_logs_gate_writes_through_a_one_off_container_when_no_service_lets_i
 ):
     """With nothing due in the store (here: a window of no length), the gate writes a marker line
     and waits for it; Postgres' PID 1 runs as postgres: its output cannot be reopened by an exec."""
-    from mindscape_ops.check import logs
     from mindscape_ops.check.context import CheckContext
+    from mindscape_ops.services import victorialogs_gates as logs
     from mindscape_ops.workspace.project import open_project
 
     project = unique_project("lg")

@@ -1,16 +1,21 @@
-"""What a service's backup hooks may use: the project, the engine (connected on first use),
-and the running container of a service."""
+"""What a service's backup hooks may use (the services' contract's BackupContext): the project,
+the engine (connected on first use), the running container of a service, where a service
+answers, and the database a dump or restore works on."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from mindscape_ops.errors import EnvironmentUnusable
+from mindscape_ops.services.contract import Address, Checked, Chunks, Dump
+
+__all__ = ["Checked", "Chunks", "Context", "Dump"]  # a dump's types are the services' contract's
 
 if TYPE_CHECKING:
     from mindscape_ops.adapters.docker import Engine
+    from mindscape_ops.provision.endpoints import DatabaseTarget
     from mindscape_ops.workspace.project import Project
 
 
@@ -51,29 +56,13 @@ class Context:
             raise EnvironmentUnusable(f"container {name} {state}", f"run `mindscape up {service}` first")
         return name
 
+    def address(self, service: str) -> Address:
+        from mindscape_ops.provision.endpoints import service_address
 
-@dataclass
-class Dump:
-    """A backup being taken: its bytes (iterating them runs the dump; a failed dump raises
-    before the stream ends) and what the manifest says about its source."""
+        return service_address(self.project, service)
 
-    chunks: Iterator[bytes]
-    format: str
-    server_version: str
-    source: str
-    tables: dict[str, int] | None = None
-    estimate: int | None = None  # bytes it may reach (sizes S3's parts)
+    def database_target(self) -> DatabaseTarget:
+        """$DATABASE_URL's database when it is set, else the provisioned one."""
+        from mindscape_ops.provision.endpoints import database_target
 
-
-@dataclass(frozen=True)
-class Checked:
-    """What `verify` found after a real restore."""
-
-    ok: bool
-    detail: str
-    tables: dict[str, int] | None = None
-    mismatches: tuple[str, ...] = ()
-
-
-Chunks = Callable[[], Iterator[bytes]]  # opens the backup's (checked, decrypted) bytes afresh
-# What a data service plugs into `ServiceDef.backup` is the services' contract's BackupHooks.
+        return database_target(self.project, external=True)

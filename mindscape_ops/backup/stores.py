@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
 from mindscape_ops.adapters.files import atomic_write, cannot_write
-from mindscape_ops.errors import OperationFailed
+from mindscape_ops.errors import BackupUnreadable
 
 if TYPE_CHECKING:
     from mindscape_ops.workspace.project import Project
@@ -32,7 +32,7 @@ CHUNK = 1 << 20
 FLUSH_EVERY = 32 << 20
 
 
-class ReadFailed(OperationFailed):
+class ReadFailed(BackupUnreadable):
     """The store could not give a backup's bytes (an I/O error, a connection cut): says nothing
     about the backup itself."""
 

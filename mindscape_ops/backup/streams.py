@@ -1,19 +1,18 @@
-"""Byte streams as iterators of chunks: counted and hashed on the way, checked at the end,
-and read as a file where a library wants one (boto3, tarfile)."""
+"""Byte streams as iterators of chunks: counted and hashed on the way, checked at the end
+(adapters/chunks.py reads them as a file where a library wants one)."""
 
 from __future__ import annotations
 
 import hashlib
-import io
 import time
 from collections.abc import Callable, Iterable, Iterator
 
-from mindscape_ops.errors import OperationFailed
+from mindscape_ops.errors import BackupUnreadable
 
 Progress = Callable[[int], None]  # bytes so far
 
 
-class Corrupt(OperationFailed):
+class Corrupt(BackupUnreadable):
     """A stored backup is not what its manifest says."""
 
 
@@ -79,28 +78,6 @@ def rechunk(chunks: Iterable[bytes], size: int) -> Iterator[bytes]:
             del buffer[:size]
     if buffer:
         yield bytes(buffer)
-
-
-class Reader(io.RawIOBase):
-    """A read-only file over an iterator of chunks."""
-
-    def __init__(self, chunks: Iterable[bytes]) -> None:
-        self._chunks = iter(chunks)
-        self._pending = memoryview(b"")
-
-    def readable(self) -> bool:
-        return True
-
-    def readinto(self, target) -> int:  # type: ignore[override]
-        while not self._pending:
-            try:
-                self._pending = memoryview(next(self._chunks))
-            except StopIteration:
-                return 0
-        n = min(len(target), len(self._pending))
-        target[:n] = self._pending[:n]
-        self._pending = self._pending[n:]
-        return n
 
 
 def large_buffers_back_to_the_os() -> None:

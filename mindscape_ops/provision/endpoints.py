@@ -49,6 +49,10 @@ class DatabaseTarget:
     display: str
     external: bool  # True when it came from DATABASE_URL (or the configured variable)
 
+    def redact(self, text: str) -> str:
+        """`text` without this target's connection string or its password."""
+        return redact(text, self.conninfo)
+
 
 def database_target(project: Project, external: bool = True) -> DatabaseTarget:
     """DATABASE_URL (the configured variable) when set and `external`; else the provisioned

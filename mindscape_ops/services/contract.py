@@ -13,7 +13,8 @@ their own in their modules.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal, Protocol, runtime_checkable
 
@@ -216,7 +217,46 @@ class Gate:
 # root; the host's metrics exporter reads it with its textfile collector (BackupTooOld).
 METRICS_DIR = ".mindscape/metrics"
 
-Chunks = Callable[[], Iterable[bytes]]  # opens the backup's bytes, checked as they pass
+Chunks = Callable[[], Iterator[bytes]]  # opens the backup's (checked, decrypted) bytes afresh
+
+
+@dataclass
+class Dump:
+    """A backup being taken: its bytes (iterating them runs the dump; a failed dump raises
+    before the stream ends) and what the manifest says about its source."""
+
+    chunks: Iterator[bytes]
+    format: str
+    server_version: str
+    source: str
+    tables: dict[str, int] | None = None
+    estimate: int | None = None  # bytes it may reach (sizes S3's parts)
+
+
+@dataclass(frozen=True)
+class Checked:
+    """What `verify` found after a real restore."""
+
+    ok: bool
+    detail: str
+    tables: dict[str, int] | None = None
+    mismatches: tuple[str, ...] = ()
+
+
+class BackupContext(Protocol):
+    """What a service's backup hooks may use (backup/context.py makes it): the project, the
+    engine, the running container of a service, where a service answers from the host, and the
+    database a dump or restore works on (the provisioned one, or $DATABASE_URL's)."""
+
+    project: Project
+
+    @property
+    def engine(self) -> Any: ...  # adapters.docker.Engine, connected on first use
+    @property
+    def streams(self) -> Any: ...  # runs a command and streams its output (the light socket client)
+    def running_container(self, service: str) -> str: ...
+    def address(self, service: str) -> Address: ...
+    def database_target(self) -> Any: ...  # a provision.endpoints.DatabaseTarget
 
 
 class BackupHooks(Protocol):
@@ -225,9 +265,9 @@ class BackupHooks(Protocol):
 
     restores_beside: bool  # it can restore into a new database beside the live one (--into)
 
-    def dump(self, ctx: Any) -> Any: ...  # a context manager yielding a backup.context.Dump
-    def restore(self, ctx: Any, chunks: Chunks, manifest: Any, into: str | None) -> str: ...
-    def verify(self, ctx: Any, chunks: Chunks, manifest: Any) -> Any: ...  # a backup.context.Checked
+    def dump(self, ctx: BackupContext) -> AbstractContextManager[Dump]: ...
+    def restore(self, ctx: BackupContext, chunks: Chunks, manifest: Any, into: str | None) -> str: ...
+    def verify(self, ctx: BackupContext, chunks: Chunks, manifest: Any) -> Checked: ...
 
 
 # -- alerts and dashboard rows: pure data ---------------------------------------------------------

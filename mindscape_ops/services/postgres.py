@@ -113,10 +113,10 @@ def migrate_on_up(up: UpContext) -> None:
 
 
 def backup_hooks():
-    """`pg_dump -Fc` / `pg_restore`, in mindscape_ops/backup/postgres.py (loaded when used)."""
-    from mindscape_ops.backup import postgres
+    """`pg_dump -Fc` / `pg_restore`, in postgres_backup.py (loaded when used)."""
+    from mindscape_ops.services import postgres_backup
 
-    return postgres
+    return postgres_backup
 
 
 SERVICE = ServiceDef(

@@ -136,10 +136,10 @@ MEMORY_GATE = Gate(
 
 
 def backup_hooks():
-    """BGSAVE and the RDB through the engine's archive API, in mindscape_ops/backup/redis.py."""
-    from mindscape_ops.backup import redis
+    """BGSAVE and the RDB through the engine's archive API, in redis_backup.py (loaded when used)."""
+    from mindscape_ops.services import redis_backup
 
-    return redis
+    return redis_backup
 
 
 SERVICE = ServiceDef(

@@ -9,10 +9,10 @@ from typing import TYPE_CHECKING, Annotated
 
 from pydantic import Field
 
-from mindscape_ops.check.logs import LOGS_GATES
 from mindscape_ops.services.contract import Alert, AlertGroup, HttpProbe
 from mindscape_ops.services.definition import Metrics, Problem, ServiceDef
 from mindscape_ops.services.spec import LOG_OPTIONS, Container, wget_healthcheck
+from mindscape_ops.services.victorialogs_gates import LOGS_GATES
 from mindscape_ops.settings.base import ImageRef, PortSpec, Service
 from mindscape_ops.settings.types import Duration, Size
 

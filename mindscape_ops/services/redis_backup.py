@@ -20,9 +20,10 @@ import time
 from collections.abc import Iterable, Iterator
 from typing import TYPE_CHECKING
 
-from mindscape_ops.backup.context import Checked, Chunks, Context, Dump
-from mindscape_ops.backup.streams import Reader
+from mindscape_ops.adapters.chunks import Reader
 from mindscape_ops.errors import EnvironmentUnusable, OperationFailed
+from mindscape_ops.services.contract import BackupContext as Context
+from mindscape_ops.services.contract import Checked, Chunks, Dump
 
 if TYPE_CHECKING:
     import redis
@@ -40,9 +41,7 @@ restores_beside = False  # one dataset per server: it replaces the live one
 def _client(ctx: Context) -> redis.Redis:
     import redis
 
-    from mindscape_ops.provision.endpoints import service_address
-
-    address = service_address(ctx.project, "redis")
+    address = ctx.address("redis")
     password = ctx.project.workspace.read_secrets().get("REDIS_PASSWORD") or None
     return redis.Redis(host=address.host, port=address.port, password=password, socket_timeout=30)
 
@@ -228,11 +227,10 @@ def _aof_files(ctx: Context, container: str, aof_dir: str, aof_name: str) -> dic
 
 
 def _wait_ready(ctx: Context) -> None:
-    from mindscape_ops.provision.endpoints import service_address
-    from mindscape_ops.provision.readiness import NotReady, Wait, wait_until_ready
-    from mindscape_ops.services.registry import BY_NAME
+    from mindscape_ops.services.contract import NotReady, Wait, wait_until_ready
+    from mindscape_ops.services.redis import SERVICE as service
 
-    address, service = service_address(ctx.project, "redis"), BY_NAME["redis"]
+    address = ctx.address("redis")
     creds = service.credentials_for(ctx.project.platform, ctx.project.workspace.read_secrets())
     try:
         wait_until_ready(

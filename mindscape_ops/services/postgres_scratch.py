@@ -75,7 +75,7 @@ def of_project(names: list[str], project: str, but: str = "") -> list[str]:
 def claimed(target: DatabaseTarget, kind: str, project: str) -> Iterator[str]:
     """A scratch database name for this process, its lock held until the block ends; the
     project's stale scratch databases are dropped first."""
-    from mindscape_ops.backup.pg_databases import execute, maintenance
+    from mindscape_ops.services.postgres_databases import execute, maintenance
 
     name = scratch_name(kind, project)
     with maintenance(target) as guard:
@@ -86,7 +86,7 @@ def claimed(target: DatabaseTarget, kind: str, project: str) -> Iterator[str]:
 
 def drop_stale(conn: psycopg.Connection, project: str, but: str = "") -> list[str]:
     """Drop the project's scratch databases whose creator is gone (nobody holds their lock)."""
-    from mindscape_ops.backup.pg_databases import execute
+    from mindscape_ops.services.postgres_databases import execute
 
     names = [
         row[0]

@@ -17,10 +17,11 @@ import threading
 from collections.abc import Iterable, Iterator
 from typing import TYPE_CHECKING, Any
 
-from mindscape_ops.backup import scratch
-from mindscape_ops.backup.context import Checked, Chunks, Context, Dump
-from mindscape_ops.backup.pg_databases import connect, copy_properties, create_like, drop, swap
-from mindscape_ops.errors import EnvironmentUnusable, OperationFailed
+from mindscape_ops.errors import BackupUnreadable, EnvironmentUnusable, OperationFailed
+from mindscape_ops.services import postgres_scratch as scratch
+from mindscape_ops.services.contract import BackupContext as Context
+from mindscape_ops.services.contract import Checked, Chunks, Dump
+from mindscape_ops.services.postgres_databases import connect, copy_properties, create_like, drop, swap
 
 if TYPE_CHECKING:
     import psycopg
@@ -48,9 +49,7 @@ restores_beside = True  # a backup goes into a new database first; --into names 
 
 
 def _target(ctx: Context) -> DatabaseTarget:
-    from mindscape_ops.provision.endpoints import database_target
-
-    return database_target(ctx.project, external=True)
+    return ctx.database_target()
 
 
 def count_rows(conn: psycopg.Connection, parallel: bool = True) -> dict[str, int]:
@@ -125,7 +124,7 @@ def _counting_meanwhile(chunks: Iterator[bytes], conn: psycopg.Connection, made:
 def restore(ctx: Context, chunks: Chunks, manifest: Manifest, into: str | None) -> str:
     """Into a new database (`into`), or over the live one: restored beside it into a new
     database made like it, checked against the manifest's row counts, then swapped in by
-    rename (see pg_databases). Until the swap the live database is untouched."""
+    rename (see postgres_databases). Until the swap the live database is untouched."""
     target = _target(ctx)
     if into is not None:
         create_like(target, into, _dbname(target))
@@ -166,8 +165,6 @@ def _replace_live(ctx: Context, target: DatabaseTarget, fresh: str, chunks: Chun
 
 
 def verify(ctx: Context, chunks: Chunks, manifest: Manifest) -> Checked:
-    from mindscape_ops.backup.stores import ReadFailed
-
     target = _target(ctx)
     with scratch.claimed(target, "verify", ctx.project.platform.project) as name:
         create_like(target, name, _dbname(target))
@@ -175,7 +172,7 @@ def verify(ctx: Context, chunks: Chunks, manifest: Manifest) -> Checked:
             try:
                 _pg_restore(ctx, target, name, chunks())
             except OperationFailed as exc:
-                if type(exc).__name__ == "Corrupt" or isinstance(exc, ReadFailed):
+                if isinstance(exc, BackupUnreadable):
                     raise  # the backup's own failure (corrupt) or none of it (a read error): not the restore's
                 return Checked(False, f"the restore failed: {exc.message}")
             with connect(target, name) as conn:

@@ -31,8 +31,6 @@ def connect(target: DatabaseTarget, dbname: str | None = None, autocommit: bool 
     import psycopg
     from psycopg.conninfo import make_conninfo
 
-    from mindscape_ops.provision.endpoints import redact
-
     try:
         conninfo = make_conninfo(target.conninfo, dbname=dbname) if dbname else target.conninfo
         return psycopg.connect(conninfo, autocommit=autocommit, connect_timeout=10)
@@ -40,7 +38,7 @@ def connect(target: DatabaseTarget, dbname: str | None = None, autocommit: bool 
         # psycopg's text runs over lines ("... failed: Connection refused\n\tIs the server running ..."): all of
         # it, without the connection string or its password (its text quotes a string it cannot parse)
         reason = " ".join(line.strip() for line in str(exc).splitlines() if line.strip()) or type(exc).__name__
-        reason = redact(reason, target.conninfo)
+        reason = target.redact(reason)
         raise EnvironmentUnusable(
             f"cannot connect to {target.display}{f' (database {dbname})' if dbname else ''}: {reason}",
             "is it running? `mindscape up postgres`, or check $DATABASE_URL",

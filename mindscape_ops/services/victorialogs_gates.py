@@ -1,4 +1,4 @@
-"""logs gates: every running container's output is in the log store, labelled with its project
+"""The log store's gate (group logs): every running container's output is in the log store, labelled with its project
 and service, without waiting for the engine's next post.
 
 The engine's splunk driver posts each container's lines every 5 s, and the store shows a row
@@ -17,9 +17,9 @@ from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
-from mindscape_ops.check.context import CheckContext
-from mindscape_ops.check.model import Failed, Gate, Skipped
-from mindscape_ops.errors import OperationFailed
+from mindscape_ops.errors import MindscapeError, OperationFailed
+from mindscape_ops.services.contract import Failed, Gate, Skipped
+from mindscape_ops.services.contract import GateContext as CheckContext
 
 SETTLE_S = 7.0  # the driver's 5 s batch, its post, and the store's 1 s before a row is searchable
 LATE_S = 8.0  # more grace (a loaded machine) before a due line that is missing counts as lost
@@ -77,17 +77,33 @@ def clock_of(seconds: float) -> str:
 # -- the gate ------------------------------------------------------------------------------
 
 
+def store_base(ctx: CheckContext) -> str | None:
+    """The store's base URL from the host (None when its `port: auto` was never picked)."""
+    try:
+        address = ctx.address("victorialogs")
+    except MindscapeError:
+        return None
+    return f"http://{address.host}:{address.port}"
+
+
+def ships(ctx: CheckContext, service: str) -> bool:
+    """Whether this service's output goes to the store (not the store's own)."""
+    from mindscape_ops.services.spec import container_specs
+
+    spec = container_specs(ctx.platform).get(service)
+    return spec is not None and spec.log_driver != "json-file"
+
+
 def ingesting(ctx: CheckContext) -> str:
     from mindscape_ops.adapters.logstore import accepting
-    from mindscape_ops.provision.logstore import store_base
-    from mindscape_ops.services.registry import BY_NAME
+    from mindscape_ops.services.victorialogs import log_sink
 
     if ctx.platform.services.victorialogs.ingest_port is None:
         raise Skipped("services.victorialogs.ingest_port is null: container logs are not shipped")
-    base = store_base(ctx.project)
+    base = store_base(ctx)
     if base is None:
         raise Failed("the log store has no port yet", "run `mindscape up`")
-    ingest = BY_NAME["victorialogs"].log_sink(ctx.platform, CHECK_SERVICE)[1]["splunk-url"]  # type: ignore[misc,index]
+    ingest = log_sink(ctx.platform, CHECK_SERVICE)[1]["splunk-url"]  # type: ignore[index]
     if not accepting(ingest):
         raise Failed(f"the log store does not answer at {ingest}, where the engine posts every container's output")
     now = time.time()
@@ -104,14 +120,13 @@ def due_lines(ctx: CheckContext, now: float) -> dict[str, float | None]:
     """Per running shipped service, the time of its container's newest line that is due in
     the store (from the engine's own copy of the output); None when it wrote none."""
     from mindscape_ops.adapters.engine_socket import reader
-    from mindscape_ops.provision.logstore import ships
 
     containers = ctx.containers()
     engine = reader(timeout=5)
     due: dict[str, float | None] = {}
     for service in ctx.platform.services.enabled():
         observed = containers.get(service)
-        if observed is not None and observed.running and ships(ctx.project, service):
+        if observed is not None and observed.running and ships(ctx, service):
             try:
                 due[service] = newest_line_due(engine, observed.name, now)
             except OperationFailed:  # no copy to read (the engine's cache disabled), or just removed
@@ -160,13 +175,12 @@ def compare(ctx: CheckContext, base: str, due: Mapping[str, float], now: float) 
 def write_marker(ctx: CheckContext, marker: str) -> str:
     """Write the marker through the first shipped running container that has a shell; its service."""
     from mindscape_ops.adapters.docker import Engine
-    from mindscape_ops.provision.logstore import ships
 
     containers = ctx.containers()
     engine = Engine(timeout=10)
     for service in ctx.platform.services.enabled():
         observed = containers.get(service)
-        if observed is None or not observed.running or not ships(ctx.project, service):
+        if observed is None or not observed.running or not ships(ctx, service):
             continue
         # Works where PID 1 runs as root (the gateway, ...); where it has dropped to another user
         # (postgres, redis) its output pipe cannot be reopened, and the next service is tried.
@@ -182,10 +196,10 @@ def write_through_one_off(ctx: CheckContext, engine, marker: str) -> str:
     """No running container lets its output be written to: a throwaway container of the store's
     image, with the same log driver, prints the marker. It carries the project's label (not a
     service's, so `up` never takes it for one of the platform's)."""
-    from mindscape_ops.services.registry import BY_NAME
+    from mindscape_ops.services.victorialogs import log_sink
 
     store = ctx.platform.services.victorialogs
-    log = BY_NAME["victorialogs"].log_sink(ctx.platform, CHECK_SERVICE)  # type: ignore[misc]
+    log = log_sink(ctx.platform, CHECK_SERVICE)
     labels = {"io.mindscape.project": ctx.platform.project, "io.mindscape.check": "1"}
     if engine.run_once(store.image, ["sh", "-c", 'echo "$0"', marker], labels, log) != 0:
         raise Failed(f"a one-off container of {store.image} could not print a marker line", "run `mindscape up`")
@@ -193,21 +207,20 @@ def write_through_one_off(ctx: CheckContext, engine, marker: str) -> str:
 
 
 def by_marker(ctx: CheckContext, base: str) -> str:
-    from mindscape_ops.adapters.logstore import query
-    from mindscape_ops.provision.logstore import service_query
+    from mindscape_ops.adapters.logstore import query, quoted
+    from mindscape_ops.services.victorialogs import CONTAINER_FIELD, PROJECT_FIELD, SERVICE_FIELD
 
     marker = f"mindscape-check-{uuid.uuid4().hex}"
     started = time.monotonic()
     service = write_marker(ctx, marker)
+    project = ctx.platform.project
     if service == CHECK_SERVICE:  # the one-off container: by project and container name
-        from mindscape_ops.adapters.logstore import quoted
-        from mindscape_ops.services.victorialogs import CONTAINER_FIELD, PROJECT_FIELD
-
-        project, container = ctx.platform.project, ctx.platform.container_name(CHECK_SERVICE)
+        container = ctx.platform.container_name(CHECK_SERVICE)
         logsql = f"{quoted(PROJECT_FIELD)}:={quoted(project)} AND {quoted(CONTAINER_FIELD)}:={quoted(container)}"
         logsql += f' AND "{marker}"'
-    else:
-        logsql = service_query(ctx.platform.project, service, f'"{marker}"')
+    else:  # by its labels, as `mindscape logs` selects a service's lines
+        logsql = f"{quoted(PROJECT_FIELD)}:={quoted(project)} AND {quoted(SERVICE_FIELD)}:={quoted(service)}"
+        logsql += f' AND ("{marker}")'
     while not query(base, logsql, limit=1):
         if time.monotonic() - started > FIND_MAX_S:
             raise Failed(f"a line written through {service}'s container was not in the store after {FIND_MAX_S:g}s")
