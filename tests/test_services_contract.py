@@ -149,10 +149,11 @@ def metrics_problems(service: ServiceDef, platform) -> list[str]:
 
 
 def connects_to(service: ServiceDef, platform) -> set[str]:
-    """The other services its container reaches by name (`redis:6379`, `redis://redis:6379`)."""
+    """The other services its container reaches by name (`redis:6379`, `redis://redis:6379`,
+    `--memcached.address=memcached:11211`)."""
     spec = container_specs(platform)[service.name]
     text = " ".join([*spec.command, *spec.environment.values()])
-    return {other for other in BY_NAME if other != service.name and re.search(rf"(^|[/@\s]){other}:\d", text)}
+    return {other for other in BY_NAME if other != service.name and re.search(rf"(^|[/@=\s]){other}:\d", text)}
 
 
 def dependency_problems(service: ServiceDef, platform) -> list[str]:
@@ -191,6 +192,10 @@ def test_the_contract_catches_a_wrong_metrics_port_a_missing_dependency_and_an_u
     assert metrics_problems(dataclasses.replace(exporter, metrics=Metrics(9999)), platform) != []
     assert dependency_problems(dataclasses.replace(exporter, depends_on=()), platform) == [
         "connects to redis without depends_on"
+    ]
+    flagged = BY_NAME["memcached_exporter"]  # host:port after a flag's `=`
+    assert dependency_problems(dataclasses.replace(flagged, depends_on=()), platform_with(flagged, tmp_path)) == [
+        "connects to memcached without depends_on"
     ]
     stray = dataclasses.replace(exporter, gates=(Gate("metrics.fresh", lambda ctx: "", "r"),))
     assert gate_problems(stray) == ["metrics.fresh: group metrics is not one of " + str(GROUPS)]

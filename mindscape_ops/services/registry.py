@@ -9,6 +9,8 @@ from mindscape_ops.services import (
     gateway_exporter,
     grafana,
     jaeger,
+    memcached,
+    memcached_exporter,
     node_exporter,
     pgbouncer,
     pgbouncer_exporter,
@@ -36,6 +38,8 @@ SERVICES: tuple[ServiceDef, ...] = (
     redis_exporter.SERVICE,
     node_exporter.SERVICE,
     pgbouncer_exporter.SERVICE,
+    memcached.SERVICE,
+    memcached_exporter.SERVICE,
 )
 
 BY_NAME: dict[str, ServiceDef] = {service.name: service for service in SERVICES}
