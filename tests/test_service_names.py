@@ -20,11 +20,8 @@ NAMING = re.compile(rf"""["']({NAMES})["']|\bservices\.({NAMES})\b|\bservices im
 STILL_NAMING = {
     "check/database.py": 2,
     "check/monitoring.py": 8,
-    "cli/common.py": 1,
-    "config/kubernetes.py": 1,
     "config/models.py": 3,
     "config/rules.py": 8,
-    "config/schema.py": 1,
     "provision/endpoints.py": 4,
     "provision/logstore.py": 2,
     "render/alert_catalogue.py": 2,

@@ -238,3 +238,11 @@ def _another(value):
     if isinstance(value, dict):
         return {**value, "x": "y"}
     raise AssertionError(f"no other value for {value!r}")
+
+
+def test_the_log_store_and_the_replicated_service_come_from_the_registry(tmp_path):
+    from mindscape_ops.config.kubernetes import Kubernetes
+
+    assert platform_with(BY_NAME["victorialogs"], tmp_path).services.log_store() == "victorialogs"
+    assert platform_with(BY_NAME["redis"], tmp_path).services.log_store() is None
+    assert Kubernetes().replicas == {"production": {"gateway": 2}}  # the public service, twice in production

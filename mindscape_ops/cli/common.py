@@ -159,7 +159,7 @@ def audited(command: str, lock: Path | None = None, wait: bool = True, **argumen
         workspace = record.project.workspace if record.project is not None else record.workspace
         if workspace is not None:
             entry = workspace.audit(command, arguments, record.outcome, started)
-            if record.project is not None and "victorialogs" in record.project.platform.services.enabled():
+            if record.project is not None and record.project.platform.services.log_store() is not None:
                 from mindscape_ops.provision.logstore import ship_audit
 
                 ship_audit(record.project, entry)  # also to the log store, when it runs

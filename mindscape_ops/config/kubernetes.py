@@ -87,9 +87,10 @@ class Kubernetes(Strict):
     namespace: DnsName | None = None  # default <project>; each overlay appends -<environment>
     storage: dict[DataService, Storage] = {}
     resources: dict[ServiceName, Resources] = {}
-    # per environment, Deployment replicas (default: 2 for the gateway in production, else 1)
+    # per environment, Deployment replicas (default: 2 in production for the public service, the
+    # gateway; else 1)
     replicas: dict[Environment, dict[ServiceName, Annotated[int, Field(ge=0, le=100)]]] = Field(
-        default_factory=lambda: {"production": {"gateway": 2}}
+        default_factory=lambda: {"production": {s.name: 2 for s in SERVICES if s.kubernetes.public}}
     )
     secrets: Secrets = Secrets()
     prometheus_operator: bool = False  # ServiceMonitors and a PrometheusRule instead of our Prometheus

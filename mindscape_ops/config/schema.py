@@ -81,7 +81,7 @@ def _generic(key: str) -> str:
 
 
 def _any_service(key: str) -> str:
-    """services.postgres.bind -> services.<*>.bind (the keys every service has)."""
+    """services.<name>.bind -> services.<*>.bind (the keys every service has)."""
     parts = key.split(".")
     return ".".join(["services", "<*>", *parts[2:]]) if len(parts) > 2 and parts[0] == "services" else key
 

@@ -28,6 +28,11 @@ class _ServicesBase(Strict):
         found = {service.name: getattr(self, service.name) for service in SERVICES}
         return {name: svc for name, svc in found.items() if svc is not None and svc.enabled}
 
+    def log_store(self) -> str | None:
+        """The enabled service every other container's output goes to (a log sink), if any."""
+        enabled = self.enabled()
+        return next((s.name for s in SERVICES if s.log_sink is not None and s.name in enabled), None)
+
 
 Services = create_model(
     "Services",
