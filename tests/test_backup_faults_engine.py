@@ -85,32 +85,108 @@ def test_a_killed_verify_leaves_a_scratch_database_the_next_verify_drops(platfor
             conn.execute(f"DROP DATABASE {name}")
 
 
-def test_ctrl_c_during_create_says_what_it_stopped_and_keeps_nothing(platform):
-    directory, project = platform
-    folder = space(directory)
-    listed_before = {b["id"] for b in backups(directory)}
-    files_before = set(os.listdir(folder)) if folder.exists() else set()
+# The command, with the moment of the Ctrl-C made certain: it holds (until the signal) once
+# the dump's first bytes are in the store, or once its manifest is written. Without the hold a
+# fast dump could end before the signal was sent (Popen.send_signal then sends nothing): the
+# command exited 0 and kept its backup, and the test failed now and then.
+HELD = """
+import pathlib, sys, time
+from mindscape_ops.backup import metrics, postgres
+
+gate, where = pathlib.Path(sys.argv[1]), sys.argv[2]
+held = []
+
+
+def hold():
+    if not held:
+        held.append(gate.write_text("held"))
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            time.sleep(0.05)  # until Ctrl-C
+
+
+if where == "dump":
+    counting = postgres._counting_meanwhile
+
+    def dump_held(chunks, conn, made):
+        stream = counting(chunks, conn, made)
+        yield next(stream)
+        hold()  # the first chunk is in the store's partial file
+        yield from stream
+
+    postgres._counting_meanwhile = dump_held
+else:
+    record = metrics.record_success
+
+    def held_after(*args):
+        record(*args)
+        hold()  # the manifest is written: the backup is complete
+
+    metrics.record_success = held_after
+from mindscape_ops.cli import main
+
+sys.argv = ["mindscape", "backup", "create", "--service", "postgres"]
+main()
+"""
+
+
+def interrupted_create(directory, where: str) -> tuple[int, str]:
+    gate = directory / f"held-{where}"
+    gate.unlink(missing_ok=True)
     process = subprocess.Popen(
-        [sys.executable, "-m", "mindscape_ops", "backup", "create", "--service", "postgres"],
+        [sys.executable, "-c", HELD, str(gate), where],
         cwd=directory,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
     )
     try:
-        deadline = time.monotonic() + 60
-        while not (folder.exists() and any(p.stat().st_size > 0 for p in folder.glob("*.partial"))):
-            assert process.poll() is None, "the backup ended before it could be interrupted"
+        deadline = time.monotonic() + 300
+        while not gate.exists():
+            assert process.poll() is None, process.communicate()[1]
             assert time.monotonic() < deadline
             time.sleep(0.05)
+        assert process.poll() is None  # held: the signal cannot come after the command ended
         process.send_signal(signal.SIGINT)
-        _, stderr = process.communicate(timeout=60)
+        _, stderr = process.communicate(timeout=120)
     finally:
         if process.poll() is None:
             process.kill()
-    assert process.returncode == 130, stderr
+    return process.returncode, stderr
+
+
+def test_ctrl_c_during_create_says_what_it_stopped_and_keeps_nothing(platform):
+    directory, project = platform
+    folder = space(directory)
+    listed_before = {b["id"] for b in backups(directory)}
+    files_before = set(os.listdir(folder)) if folder.exists() else set()
+    code, stderr = interrupted_create(directory, "dump")
+    assert code == 130, stderr
     assert "interrupted: the backup of postgres was stopped; nothing of it was kept" in stderr
     assert "Traceback" not in stderr
     assert set(os.listdir(folder)) == files_before and {b["id"] for b in backups(directory)} == listed_before
     audit = (directory / ".mindscape" / "audit.log").read_text().splitlines()[-1]
     assert "interrupted (exit 130)" in audit
+    deadline = time.monotonic() + 30  # the dump and its row count stop (not run on to their end)
+    while busy_backups(directory) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert busy_backups(directory) == 0
+
+
+def busy_backups(directory) -> int:
+    with psycopg.connect(db_url(directory), autocommit=True) as conn:
+        return conn.execute(
+            "SELECT count(*) FROM pg_stat_activity WHERE pid <> pg_backend_pid() "
+            "AND (application_name = 'pg_dump' OR query LIKE 'SELECT count(*) FROM %%')"
+        ).fetchone()[0]
+
+
+def test_ctrl_c_after_the_manifest_says_the_backup_is_kept(platform):
+    directory, _ = platform
+    listed_before = {b["id"] for b in backups(directory)}
+    code, stderr = interrupted_create(directory, "committed")
+    assert code == 130, stderr
+    [kept] = [b["id"] for b in backups(directory) if b["id"] not in listed_before]
+    assert f"interrupted: the backup of postgres was already complete: {kept} is kept" in stderr
+    assert "Traceback" not in stderr
+    assert run_cli("backup", "verify", kept, cwd=directory).returncode == 0  # whole

@@ -133,3 +133,16 @@ def test_an_encrypted_redis_backup_round_trips(platform, tmp_path):
     (tmp_path / "key").write_text(os.urandom(32).hex())
     result = run_cli("backup", "verify", backup_id, *files, cwd=directory)
     assert result.returncode == 1 and "was encrypted with key" in result.stderr
+
+
+def test_a_scratch_file_a_killed_verify_left_is_removed_by_the_next_and_said(platform, docker_client):
+    directory, project = platform
+    made = json.loads(run_cli("backup", "create", "--json", cwd=directory).stdout)[0]["id"]
+    container = docker_client.containers.get(f"{project}-redis")
+    left = f"/tmp/mindscape-verify-4242-1767225600-{made}.rdb"  # as a verify killed with SIGKILL leaves it
+    assert container.exec_run(["sh", "-c", f"head -c 100000 /dev/zero > {left}"]).exit_code == 0
+    result = run_cli("backup", "verify", made, cwd=directory)
+    assert result.returncode == 0, result.stderr
+    assert f"removed the scratch file {left} in {project}-redis: left by a verify" in result.stderr
+    listing = container.exec_run(["find", "/tmp", "-maxdepth", "1", "-name", "mindscape-verify-*"]).output
+    assert listing.decode().strip() == ""  # neither the left one nor the verify's own

@@ -6,6 +6,7 @@ falls back to the marker line)."""
 from __future__ import annotations
 
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -53,6 +54,10 @@ def test_the_engines_timestamped_output_reads_as_times_multiplexed_or_not():
 class FakeEngine:
     def __init__(self, output: dict[str, list[float]]) -> None:
         self.output, self.asked = output, []
+        self.started: dict[str, str] = {}
+
+    def state(self, container):
+        return {"StartedAt": self.started.get(container, "2020-01-01T00:00:00.123456789Z")}
 
     def output_times(self, container, since, until, tail="all"):
         """As the engine: the last `tail` lines first, then those in the window."""
@@ -186,3 +191,24 @@ def test_what_gates_share_is_learnt_once_per_key_and_one_key_never_waits_for_ano
     slow.join(5)
     assert made == ["rendered", "files"]
     assert ctx.once("rendered", lambda: "again") == "files"  # learnt once
+
+
+def test_only_lines_of_the_containers_current_run_prove_ingestion():
+    """A silent platform: a container restarted an hour ago has written nothing since, and its
+    lines from before are in the store: they prove an earlier delivery, not today's."""
+    engine = FakeEngine({"shop-postgres": [NOW - 7200, NOW - 3700]})
+    assert logs.newest_line_due(engine, "shop-postgres", NOW) == NOW - 3700  # no start known: the window
+    assert logs.newest_line_due(engine, "shop-postgres", NOW, started=NOW - 3600) is None
+    engine.output["shop-postgres"].append(NOW - 60)  # it wrote a line since
+    assert logs.newest_line_due(engine, "shop-postgres", NOW, started=NOW - 3600) == NOW - 60
+    assert logs.newest_line_due(engine, "shop-postgres", NOW, started=NOW - 1) is None  # nothing can be due yet
+
+
+def test_the_gate_reads_each_containers_start_from_the_engine(gate):
+    run, state = gate
+    now = time.time()
+    state.engine = FakeEngine({"shop-postgres": [now - 3700], "shop-gateway": [now - 30]})
+    state.engine.started = {"shop-postgres": datetime.fromtimestamp(now - 3000, UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")}
+    state.stored = {"gateway", "postgres"}  # postgres' old line is there: it proves nothing now
+    message = run()
+    assert "(gateway)" in message and message.endswith("; nothing due from postgres")

@@ -15,7 +15,7 @@ from mindscape_ops.backup import crypto
 from mindscape_ops.backup import metrics as backup_metrics
 from mindscape_ops.backup.catalog import find, listing, owner_of
 from mindscape_ops.backup.context import Context
-from mindscape_ops.backup.model import DATA, MANIFEST, VERIFIED, Manifest, Verification, id_of, new_id
+from mindscape_ops.backup.model import DATA, MANIFEST, VERIFIED, Damaged, Manifest, Verification, id_of, new_id
 from mindscape_ops.backup.streams import Progress, Tally, checked, corrupt, large_buffers_back_to_the_os
 from mindscape_ops.errors import MindscapeError, OperationFailed, UsageError
 
@@ -80,63 +80,96 @@ def services_to_back_up(project: Project, service: str | None) -> list[str]:
     return [service]
 
 
+@dataclass
+class Taking:
+    """The backup `create` is taking, for whoever stops it: its id once chosen (before any of
+    it is stored)."""
+
+    service: str
+    id: str | None = None
+
+
 def create(
     project: Project,
     service: str,
     progress: Progress | None = None,
     ctx: Context | None = None,
+    taking: Taking | None = None,
 ) -> Manifest:
     """Take one backup: the service's stream through sha256 (and encryption) to the store,
-    the object first, the manifest last."""
+    the object first, the manifest last. The manifest written is the commit point: stopped
+    before it (a Ctrl-C, a failure), nothing of the backup is kept; `taken` says which."""
     ctx = ctx or Context(project)
+    taking = taking or Taking(service)
     large_buffers_back_to_the_os()
     started = time.monotonic()
     created_at = datetime.now(UTC).isoformat(timespec="seconds")
-    # The dump first: it runs (pg_dump starts, its bytes wait in the stream) while the store
-    # and the key are made ready; a store or key that fails ends it, with nothing stored.
-    with contextlib.ExitStack() as stack:
-        try:
-            dump = stack.enter_context(_hooks(service).dump(ctx))
-        except MindscapeError:
-            # a broken store or key file is said first, as when they were checked first
-            _store(project).check()
-            crypto.key_for(project)
-            raise
-        store = _store(project)
-        key = crypto.key_for(project)
-        backup_id = new_id(service)
-        store.check()
-        plain = Tally(progress, hashing=False)  # its size for the manifest; the stored bytes are hashed
-        stored = Tally()
-        chunks = plain.wrap(dump.chunks)
-        if key is not None:
-            chunks = crypto.encrypt(chunks, key)
-        store.upload(backup_id + DATA, stored.wrap(chunks), dump.estimate)
-    manifest = Manifest(
-        id=backup_id,
-        service=service,
-        project=project.platform.project,
-        created_at=created_at,
-        size=stored.size,
-        sha256=stored.sha256,
-        format=dump.format,
-        server_version=dump.server_version,
-        source=dump.source,
-        encrypted=key is not None,
-        key_fingerprint=crypto.fingerprint(key) if key is not None else None,
-        plain_size=plain.size,
-        tables=dump.tables,
-        duration_s=round(time.monotonic() - started, 3),
-        tool=f"mindscape {__version__}",
-    )
+    backup_id = taking.id = new_id(service)
+    store: Store | None = None
     try:
+        # The dump first: it runs (pg_dump starts, its bytes wait in the stream) while the store
+        # and the key are made ready; a store or key that fails ends it, with nothing stored.
+        with contextlib.ExitStack() as stack:
+            try:
+                dump = stack.enter_context(_hooks(service).dump(ctx))
+            except MindscapeError:
+                # a broken store or key file is said first, as when they were checked first
+                _store(project).check()
+                crypto.key_for(project)
+                raise
+            store = _store(project)
+            key = crypto.key_for(project)
+            store.check()
+            plain = Tally(progress, hashing=False)  # its size for the manifest; the stored bytes are hashed
+            stored = Tally()
+            chunks = plain.wrap(dump.chunks)
+            if key is not None:
+                chunks = crypto.encrypt(chunks, key)
+            store.upload(backup_id + DATA, stored.wrap(chunks), dump.estimate)
+        manifest = Manifest(
+            id=backup_id,
+            service=service,
+            project=project.platform.project,
+            created_at=created_at,
+            size=stored.size,
+            sha256=stored.sha256,
+            format=dump.format,
+            server_version=dump.server_version,
+            source=dump.source,
+            encrypted=key is not None,
+            key_fingerprint=crypto.fingerprint(key) if key is not None else None,
+            plain_size=plain.size,
+            tables=dump.tables,
+            duration_s=round(time.monotonic() - started, 3),
+            tool=f"mindscape {__version__}",
+        )
         store.write_small(backup_id + MANIFEST, manifest.to_json())
     except BaseException:
-        # cut off (Ctrl-C) between the data and its manifest: no unlisted data is left behind
-        store.delete(backup_id + DATA)
+        # cut off before the commit (Ctrl-C while the dump was ending, the data renamed or the
+        # manifest written): neither half is kept, the manifest going first
+        if store is not None:
+            store.delete(backup_id + MANIFEST)
+            store.delete(backup_id + DATA)
         raise
     # for node_exporter's textfile collector: the BackupTooOld alert
     backup_metrics.record_success(project.root, service, time.time())
+    return manifest
+
+
+def taken(project: Project, taking: Taking) -> Manifest | None:
+    """After `create` was stopped: the backup it was taking when its manifest had been written
+    (whole and listed: kept, and counted as the service's last good backup), else None
+    (nothing of it was kept)."""
+    if taking.id is None:
+        return None
+    data = _store(project).read_small(taking.id + MANIFEST)
+    if not data:
+        return None
+    try:
+        manifest = Manifest.from_json(data, taking.id)
+    except Damaged:
+        return None
+    backup_metrics.record_success(project.root, manifest.service, time.time())
     return manifest
 
 
@@ -198,6 +231,14 @@ def restore(
     owner: str | None = None,
 ) -> Restored:
     """Backup `backup_id` of this project (or of project `owner`, named on purpose) into its service."""
+    from mindscape_ops.backup import scratch
+
+    if into is not None and scratch.is_reserved(into):
+        raise UsageError(
+            f"--into {into}: names starting with mindscape_verify_, mindscape_restore_ or mindscape_replaced_ "
+            "are mindscape's scratch databases (the next verify or restore may drop one)",
+            "name the new database otherwise",
+        )
     ctx = ctx or Context(project)
     found = find(project, backup_id, owner_of(project, owner))
     manifest, store = found.manifest, found.store

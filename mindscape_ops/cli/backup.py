@@ -8,7 +8,7 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -43,31 +43,55 @@ def create(
     files: FilesOption = None,
 ) -> None:
     """Take a backup of each data service; its manifest is written last."""
-    from mindscape_ops.backup import actions
+    try:
+        from mindscape_ops.backup import actions
 
-    err = console(stderr=True)
-    made = []
-    with audited("backup create", lock_root(files), service=service) as record:
-        record.project = project = open_project(files)
-        for name in actions.services_to_back_up(project, service):
+        made: list[Manifest] = []
+        with audited("backup create", lock_root(files), service=service) as record:
+            taking: actions.Taking | None = None
             try:
-                with _progress(name) as progress:
-                    manifest = actions.create(project, name, progress)
+                record.project = project = open_project(files)
+                for name in actions.services_to_back_up(project, service):
+                    taking = actions.Taking(name)
+                    with _progress(name) as progress:
+                        manifest = actions.create(project, name, progress, taking=taking)
+                    made.append(manifest)
+                    console(stderr=True).print(
+                        f"[green]backed up[/] {name}: {manifest.id} ({_size(manifest.size)}, "
+                        f"{manifest.duration_s:.1f}s{', encrypted' if manifest.encrypted else ''}) "
+                        f"to {_text(actions.store_where(project))}"
+                    )
             except KeyboardInterrupt:
-                done = f" (the backups finished before it are kept: {', '.join(m.id for m in made)})" if made else ""
-                record.outcome = f"interrupted (exit 130) during the backup of {name}"
-                console(stderr=True, info=False).print(
-                    f"[yellow]interrupted:[/] the backup of {name} was stopped; nothing of it was kept{done}"
-                )
+                kept = actions.taken(project, taking) if taking is not None else None
+                record.outcome = _interrupted(kept, taking, made)
                 raise typer.Exit(130) from None
-            made.append(manifest)
-            where = _text(actions.store_where(project))
-            err.print(
-                f"[green]backed up[/] {name}: {manifest.id} ({_size(manifest.size)}, {manifest.duration_s:.1f}s"
-                f"{', encrypted' if manifest.encrypted else ''}) to {where}"
-            )
-    if as_json:
-        stdout_json([{"id": m.id, "service": m.service, "size": m.size, "sha256": m.sha256} for m in made])
+        if as_json:
+            stdout_json([{"id": m.id, "service": m.service, "size": m.size, "sha256": m.sha256} for m in made])
+    except KeyboardInterrupt:  # before the project was open, or after every backup was made
+        _interrupted(None, None, locals().get("made", []))
+        raise typer.Exit(130) from None
+
+
+def _interrupted(kept: Manifest | None, taking: Any, made: list[Manifest]) -> str:
+    """Ctrl-C during `create`: say whether the backup it was taking is kept (its manifest was
+    written before it came: whole and listed) or nothing of it is, and which ones before it
+    are; the outcome for the audit log."""
+    before = [m.id for m in made if kept is None or m.id != kept.id]
+    done = f" (the backups finished before it are kept: {', '.join(before)})" if before else ""
+    if taking is None:
+        what, outcome = "no backup was begun", "interrupted (exit 130) before any backup"
+    elif kept is None:
+        what = f"the backup of {taking.service} was stopped; nothing of it was kept"
+        outcome = f"interrupted (exit 130) during the backup of {taking.service}"
+    else:
+        what = f"the backup of {taking.service} was already complete: {kept.id} is kept"
+        outcome = f"interrupted (exit 130) after the backup of {taking.service} ({kept.id} kept)"
+    if taking is None and made:
+        what = "the backups it made are kept: " + ", ".join(m.id for m in made)
+    else:
+        what += done
+    console(stderr=True, info=False).print(f"[yellow]interrupted:[/] {what}")
+    return outcome
 
 
 ProjectOption = Annotated[

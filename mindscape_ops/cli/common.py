@@ -152,6 +152,9 @@ def audited(command: str, lock: Path | None = None, wait: bool = True, **argumen
         if exc.exit_code and record.outcome == "ok":  # an outcome set on purpose says more
             record.outcome = f"failed (exit {exc.exit_code})"
         raise
+    except KeyboardInterrupt:
+        record.outcome = "interrupted (exit 130)"  # as typer ends it
+        raise
     except BaseException as exc:
         record.outcome = f"error: {type(exc).__name__}"
         raise

@@ -310,6 +310,11 @@ def logs(
     project = open_project(files)
     count: int | str = int(tail) if tail.isdigit() else "all"
     rows = None if follow else read_store(project, service, query, window, count)
+    if rows == [] and not query and service != AUDIT_SERVICE:
+        # right after `up` the store may not have the driver's first batch yet (it posts every
+        # few seconds): the engine keeps its own copy of every line, as `docker compose logs` reads
+        console(stderr=True).print(f"[dim]the log store has no lines of {service} yet: showing the engine's copy[/]")
+        rows = None
     if rows is not None:
         if as_json:
             stdout_json(rows)

@@ -89,12 +89,6 @@ class Builder:
             return []
         self.preflight(todo)
         self.cache.mkdir(parents=True, exist_ok=True)
-        with _one_build_at_a_time(self.cache, self.say):
-            # the other build may have made them meanwhile
-            todo = choice.to_build(wanted, {r.recipe.service: r.state for r in self.rows(wanted)}, force)
-            return self._build(todo, force) if todo else []
-
-    def _build(self, todo: list[Recipe], force: bool) -> list[str]:
         started = time.monotonic()
         say = self.say
 
@@ -106,17 +100,39 @@ class Builder:
         still = f"still building {todo[0].tag(self.prefix)}" if len(todo) == 1 else f"still building {len(todo)} images"
         threading.Thread(target=_tick, args=(ticking, lambda: timed(still)), daemon=True).start()
         try:
-            with ThreadPoolExecutor(max_workers=1, thread_name_prefix="go-build") as pool:
-                # Go programs compile while the Debian base is made: one needs CPU, the other the network
-                binaries = {r.service: pool.submit(self._go_binary, r) for r in todo if r.go}
-                base = rootfs.ensure_base(self.store, self.prefix, self.cache, self.packages, force, timed)
-                built = [self._debian_image(base, r) for r in todo if not r.go]
-                built += [self._go_image(base, r, binaries[r.service]) for r in todo if r.go]
-            self._remove_old(base)
+            built = self._build(todo, wanted, force)
         finally:
             ticking.set()
             self.say = say
-        timed("done")
+        if built:
+            timed("done")
+        return built
+
+    def _build(self, todo: list[Recipe], wanted: list[Recipe], force: bool) -> list[str]:
+        """Go programs compile outside the cache's lock (Go's own caches take concurrent builds;
+        each binary's cache entry has a lock of its own), meanwhile the Debian base is made: the
+        lock is held for the base and the engine's imports and commits only, so a build that
+        waits for it (`up`'s) never waits behind a compile (the trace store's, in the background)."""
+        built: list[str] = []
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="go-build") as pool:
+            binaries = {r.service: pool.submit(self._go_binary, r) for r in todo if r.go}
+            with _one_build_at_a_time(self.cache, self.say):
+                # the other build may have made them meanwhile
+                todo = choice.to_build(wanted, {r.recipe.service: r.state for r in self.rows(wanted)}, force)
+                if not todo:
+                    return []
+                base = rootfs.ensure_base(self.store, self.prefix, self.cache, self.packages, force, self.say)
+                built += [self._debian_image(base, r) for r in todo if not r.go]
+                if not any(r.go for r in todo):
+                    self._remove_old(base)
+                    return built
+            for recipe in todo:
+                if recipe.go:
+                    binaries[recipe.service].result()  # the compile ends outside the lock
+            with _one_build_at_a_time(self.cache, self.say):
+                base = rootfs.ensure_base(self.store, self.prefix, self.cache, self.packages, False, self.say)
+                built += [self._go_image(base, r, binaries[r.service]) for r in todo if r.go]
+                self._remove_old(base)
         return built
 
     def _labels(self, recipe: Recipe, provenance: str, version: str) -> dict[str, str]:

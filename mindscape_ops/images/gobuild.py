@@ -49,10 +49,22 @@ def is_built(cache_root: Path, recipe: Recipe) -> bool:
 def build(cache_root: Path, recipe: Recipe) -> Path:
     """The built binary (from the cache when there)."""
     assert recipe.go is not None
+    from filelock import FileLock
+
     go, version = recipe.go, need_go(recipe)
     out = binary_path(cache_root, go, version)
     if out.is_file():
         return out
+    out.parent.mkdir(parents=True, exist_ok=True)
+    # its own lock, not the cache's: two builds of one program take turns (the second finds it
+    # built), while the engine's imports and other programs' compiles go on
+    with FileLock(str(out.parent.with_name(out.parent.name + ".lock"))):
+        return out if out.is_file() else _compile(cache_root, recipe, out)
+
+
+def _compile(cache_root: Path, recipe: Recipe, out: Path) -> Path:
+    assert recipe.go is not None
+    go = recipe.go
     root = cache_root / "go"
     log = root / f"{recipe.service}.log"
     out.parent.mkdir(parents=True, exist_ok=True)

@@ -5,6 +5,7 @@ as a small second layer, so editing them costs no new debootstrap."""
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import io
 import os
@@ -17,7 +18,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from mindscape_ops.adapters.image_build import Derived, ImageStore
-from mindscape_ops.errors import EnvironmentUnusable, OperationFailed
+from mindscape_ops.errors import EnvironmentUnusable, OperationFailed, UsageError
 from mindscape_ops.images.mirror import find_mirror, shown
 from mindscape_ops.images.recipe import HERE, Recipe
 
@@ -32,6 +33,43 @@ LABEL_ROOTFS = "io.mindscape.rootfs-hash"
 LABEL_VERSIONS = "io.mindscape.package-versions"
 
 Say = Callable[[str], None]
+TIMEOUT_ENV = "MINDSCAPE_DEBOOTSTRAP_TIMEOUT"
+TIMEOUT_S = 1800  # a cold debootstrap of every package took 3 to 6 minutes here; a stalled mirror takes forever
+
+
+def debootstrap_timeout() -> float:
+    """Seconds debootstrap may take: $MINDSCAPE_DEBOOTSTRAP_TIMEOUT, else TIMEOUT_S."""
+    text = os.environ.get(TIMEOUT_ENV, "").strip()
+    if not text:
+        return TIMEOUT_S
+    try:
+        value = float(text)
+    except ValueError:
+        value = 0
+    if not value > 0:
+        raise UsageError(f"{TIMEOUT_ENV}={text!r}: not a number of seconds", f"set it to, say, {TIMEOUT_S}")
+    return value
+
+
+def run_debootstrap(argv: list[str], log: Path, timeout: float) -> int:
+    """debootstrap's exit code; stopped (with every process it started: its own session) when it
+    takes longer than `timeout` or the build is interrupted."""
+    with log.open("w") as out:
+        process = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+        try:
+            return process.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            raise OperationFailed(
+                f"debootstrap did not finish within {timeout:g}s (log: {log}): the Debian mirror may be "
+                "unreachable or slow",
+                f"check the mirror in the log (or set MINDSCAPE_DEBIAN_MIRROR to a faster one), "
+                f"or allow it longer: {TIMEOUT_ENV}=SECONDS",
+            ) from None
+        finally:
+            if process.poll() is None:
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(process.pid, signal.SIGKILL)
+                process.wait()
 
 
 def packages(recipes: dict[str, Recipe]) -> list[str]:
@@ -122,10 +160,9 @@ def _debootstrap(store: ImageStore, ref: str, cache: Path, rootfs: str, wanted: 
         # debootstrap installs its own policy-rc.d (exit 101) and a fake start-stop-daemon
         # while it configures packages, so postinst scripts start no services.
         argv = ["debootstrap", *DEBOOTSTRAP_ARGS, f"--include={','.join(wanted)}", SUITE, str(target), mirror]
-        with log.open("w") as out:
-            done = subprocess.run(argv, stdout=out, stderr=subprocess.STDOUT, check=False)
+        returncode = run_debootstrap(argv, log, debootstrap_timeout())
         kill_processes_in(target)  # nothing started in the rootfs outlives the build
-        if done.returncode != 0:
+        if returncode != 0:
             tail = "\n".join(log.read_text(errors="replace").splitlines()[-20:])
             raise OperationFailed(f"debootstrap failed (full log: {log}):\n{tail}")
         shutil.copy(PREPARE, target / "prepare-rootfs.sh")

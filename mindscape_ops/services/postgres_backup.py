@@ -87,8 +87,12 @@ def dump(ctx: Context) -> Iterator[Dump]:
         try:
             yield made  # the snapshot lives until the dump is read
         finally:
+            # Not read to its end (the store failed, a Ctrl-C between two chunks): the stream is
+            # closed now, so its row count is cancelled and pg_dump stops, rather than this
+            # connection's rollback waiting for the count to finish.
+            made.chunks.close()  # type: ignore[attr-defined]
             if started is not None:
-                started.close()  # not read to its end (the store failed, say): pg_dump stops
+                started.close()
 
 
 def _counting_meanwhile(chunks: Iterator[bytes], conn: psycopg.Connection, made: Dump) -> Iterator[bytes]:

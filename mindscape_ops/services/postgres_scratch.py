@@ -34,6 +34,14 @@ _NAME = re.compile(r"^mindscape_(verify|restore)_([a-z0-9_]+)_(\d+)_(\d+)$")
 _EARLIER = re.compile(r"^mindscape_(verify|restore)_[0-9a-f]{8}$")  # earlier versions: no project, no pid
 
 
+_MINE = re.compile(r"^mindscape_(verify|restore|replaced)_")  # scratch, and a replaced live database set aside
+
+
+def is_reserved(name: str) -> bool:
+    """A name of the kind this tool makes and drops on its own: never a user's `--into`."""
+    return bool(_MINE.match(name))
+
+
 @dataclass(frozen=True)
 class Scratch:
     kind: str

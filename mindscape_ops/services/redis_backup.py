@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import contextlib
 import io
+import logging
+import os
 import posixpath
 import tarfile
 import time
@@ -24,6 +26,8 @@ from mindscape_ops.adapters.chunks import Reader
 from mindscape_ops.errors import EnvironmentUnusable, OperationFailed
 from mindscape_ops.services.contract import BackupContext as Context
 from mindscape_ops.services.contract import Checked, Chunks, Dump
+
+log = logging.getLogger("mindscape")
 
 if TYPE_CHECKING:
     import redis
@@ -152,10 +156,39 @@ def restore(ctx: Context, chunks: Chunks, manifest: Manifest, into: str | None) 
     return f"redis in {container} (restarted, ready)"
 
 
+SCRATCH_PREFIX = "/tmp/mindscape-verify-"  # + creator's pid, time, backup id, ".rdb"
+
+
+def scratch_file(backup_id: str, pid: int | None = None, now: float | None = None) -> str:
+    return f"{SCRATCH_PREFIX}{pid or os.getpid()}-{int(now or time.time())}-{backup_id}.rdb"
+
+
+def stale_scratch(listed: str, ours: str) -> list[str]:
+    """Pure: the scratch files in `find`'s output other than `ours`. A verify runs under the
+    project's lock, so another one's file was left by a verify killed midway (SIGKILL, a lost
+    runner): as big as a backup, in the container's /tmp, that nothing else removes."""
+    return [
+        path
+        for path in (line.strip() for line in listed.splitlines())
+        if path.startswith(SCRATCH_PREFIX) and path.endswith(".rdb") and path != ours and "/" not in path[5:]
+    ]
+
+
+def _remove_stale(ctx: Context, container: str, ours: str) -> None:
+    found = _run(ctx, container, ["find", "/tmp", "-maxdepth", "1", "-name", "mindscape-verify-*.rdb"])
+    stale = stale_scratch(found, ours)
+    if stale:
+        _run(ctx, container, ["rm", "-f", *stale])
+    for path in stale:
+        log.warning(f"removed the scratch file {path} in {container}: left by a verify that ended without removing it")
+
+
 def verify(ctx: Context, chunks: Chunks, manifest: Manifest) -> Checked:
-    """Redis has no scratch database: the RDB is checked by redis-check-rdb inside the container."""
+    """Redis has no scratch database: the RDB is checked by redis-check-rdb inside the container
+    (a scratch file in its /tmp; one a killed verify left is removed first, and said)."""
     container = ctx.running_container("redis")
-    scratch = f"/tmp/mindscape-verify-{manifest.id}.rdb"
+    scratch = scratch_file(manifest.id)
+    _remove_stale(ctx, container, scratch)
     uid, gid = (int(n) for n in _run(ctx, container, ["sh", "-c", "id -u; id -g"]).split())
     ctx.engine.put_archive(container, "/tmp", _tar(chunks(), manifest.plain_size, [], {}, None, uid, gid, scratch[5:]))
     try:

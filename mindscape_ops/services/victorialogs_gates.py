@@ -4,7 +4,8 @@ and service, without waiting for the engine's next post.
 The engine's splunk driver posts each container's lines every 5 s, and the store shows a row
 within a second of receiving it. So a line a container wrote more than SETTLE_S ago is in the
 store when its driver delivers, and missing when it does not. The gate asks the engine (its
-dual-logging cache) for the time of the newest such line of each running shipped container and
+dual-logging cache) for the time of the newest such line of each running shipped container,
+written since that container last started (an older line proves an earlier delivery only), and
 the store, in one query, whether it holds a line of that service from then on; and the
 listener the drivers post to must answer now. Only when no container wrote anything that is
 due (right after `up`, or a silent platform) does it write a marker line and wait for it."""
@@ -17,6 +18,7 @@ from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
+from mindscape_ops.adapters.engine_rows import rfc3339_seconds
 from mindscape_ops.errors import MindscapeError, OperationFailed
 from mindscape_ops.services.contract import Failed, Gate, Skipped
 from mindscape_ops.services.contract import GateContext as CheckContext
@@ -128,17 +130,22 @@ def due_lines(ctx: CheckContext, now: float) -> dict[str, float | None]:
         observed = containers.get(service)
         if observed is not None and observed.running and ships(ctx, service):
             try:
-                due[service] = newest_line_due(engine, observed.name, now)
+                started = rfc3339_seconds(str(engine.state(observed.name).get("StartedAt", "")))
+                due[service] = newest_line_due(engine, observed.name, now, started)
             except OperationFailed:  # no copy to read (the engine's cache disabled), or just removed
                 due[service] = None
     return due
 
 
-def newest_line_due(engine: Any, container: str, now: float) -> float | None:
+def newest_line_due(engine: Any, container: str, now: float, started: float | None = None) -> float | None:
     """The engine takes the tail first, then the window: when a container's last lines are all
     too new (a burst: the gateway's during this very check), a longer tail, then the seconds
-    before they were due (a container that is always busy)."""
-    since, until = now - WINDOW_S, now - SETTLE_S
+    before they were due (a container that is always busy). Only lines of the container's
+    current run count (from `started` on): older ones in the store prove an earlier delivery,
+    not that its driver delivers now."""
+    since, until = max(now - WINDOW_S, started or 0.0), now - SETTLE_S
+    if since > until:
+        return None  # started too recently for any line to be due
     for start, tail in ((since, TAIL), (since, LONG_TAIL), (max(since, until - SETTLE_S), "all")):
         newest = newest_due(engine.output_times(container, start, until, tail=tail), now)
         if newest is not None:

@@ -1,0 +1,85 @@
+"""The image builder holds its cache's lock for the engine's imports and commits only (issue 22):
+a Go program compiles outside it, so `up` building a missing image never waits behind the trace
+store's compile running in the background."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from filelock import FileLock, Timeout
+
+from mindscape_ops.images.recipe import load_recipes
+
+from .test_images import builder
+
+
+@pytest.fixture(scope="module")
+def recipes():
+    return load_recipes()
+
+
+def locked(cache: Path) -> bool:
+    """Whether the cache's lock is held (a second lock on it cannot be had now)."""
+    try:
+        FileLock(str(cache / ".lock")).acquire(timeout=0)
+    except Timeout:
+        return True
+    FileLock(str(cache / ".lock")).release()
+    return False
+
+
+def test_a_go_program_compiles_outside_the_cache_lock_and_the_images_are_committed_inside(
+    monkeypatch, tmp_path, recipes
+):
+    from mindscape_ops.images import build, gobuild, rootfs
+
+    made = builder(monkeypatch, tmp_path)
+    cache = made.cache
+    seen: dict[str, bool] = {}
+    monkeypatch.setattr("os.geteuid", lambda: 0)
+    monkeypatch.setattr(gobuild, "go_version", lambda: "go1.99")
+
+    def compile_(cache_root, recipe):
+        seen["compile"] = locked(cache)
+        return tmp_path / "binary"
+
+    def ensure_base(*args):
+        seen.setdefault("base", locked(cache))
+        return "base"
+
+    monkeypatch.setattr(gobuild, "build", compile_)
+    monkeypatch.setattr(rootfs, "ensure_base", ensure_base)
+    monkeypatch.setattr(build.Builder, "_debian_image", lambda self, base, r: seen.setdefault("debian", locked(cache)))
+    monkeypatch.setattr(build.Builder, "_go_image", lambda self, base, r, b: seen.setdefault("go", locked(cache)))
+    monkeypatch.setattr(build.Builder, "_remove_old", lambda self, base: None)
+    made.build([recipes["jaeger"], recipes["redis"]])
+    assert seen == {"compile": False, "base": True, "debian": True, "go": True}
+
+
+def test_two_builds_of_one_go_program_take_turns_on_its_own_lock(monkeypatch, tmp_path, recipes):
+    """The second finds the binary the first made, and compiles nothing."""
+    import threading
+
+    from mindscape_ops.images import gobuild
+
+    monkeypatch.setattr(gobuild, "go_version", lambda: "go1.99")
+    recipe = recipes["victorialogs"]
+    compiled: list[int] = []
+    first_in = threading.Event()
+
+    def compile_(cache_root, recipe, out):
+        compiled.append(1)
+        first_in.set()
+        threading.Event().wait(0.3)  # a compile takes a while
+        out.write_bytes(b"\x7fELF")
+        return out
+
+    monkeypatch.setattr(gobuild, "_compile", compile_)
+    results: list[Path] = []
+    first = threading.Thread(target=lambda: results.append(gobuild.build(tmp_path, recipe)))
+    first.start()
+    first_in.wait(10)
+    results.append(gobuild.build(tmp_path, recipe))  # waits for the first's lock, then finds its binary
+    first.join()
+    assert compiled == [1] and results[0] == results[1] == gobuild.binary_path(tmp_path, recipe.go, "go1.99")
