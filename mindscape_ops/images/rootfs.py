@@ -35,7 +35,8 @@ Say = Callable[[str], None]
 
 
 def packages(recipes: dict[str, Recipe]) -> list[str]:
-    return [*BASE_PACKAGES, *(r.package for r in recipes.values() if r.package)]
+    named = [name for r in recipes.values() if r.package for name in (r.package, *r.also)]
+    return [*BASE_PACKAGES, *dict.fromkeys(named)]
 
 
 def rootfs_hash(wanted: list[str]) -> str:
