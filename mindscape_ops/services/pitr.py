@@ -23,6 +23,8 @@ if TYPE_CHECKING:
     from mindscape_ops.workspace.project import Project
 
 SERVICE = "postgres"  # the service whose write-ahead log is archived
+OS_USER = "postgres"  # who runs the server in its image (and so pgBackRest)
+SERVER = "postgres"  # the server's program, first in its container's command
 CONF_DIR = ".mindscape/pgbackrest"
 IN_CONTAINER = "/etc/pgbackrest"
 REPO = "/var/lib/pgbackrest"
@@ -171,12 +173,18 @@ def create_stanza(project: Project) -> str:
     container = platform.container_name(SERVICE)
     pitr = settings(platform)
     if pitr is not None and pitr.repository == "local":
-        run(engine, container, ["chown", "postgres:postgres", REPO], user="root")
+        run(engine, container, ["chown", f"{OS_USER}:{OS_USER}", REPO], user="root")
     run(engine, container, ["pgbackrest", f"--stanza={stanza(platform)}", "stanza-create"])
     return run(engine, container, ["pgbackrest", f"--stanza={stanza(platform)}", "check"])
 
 
-def run(engine, container: str, argv: list[str], user: str = "postgres") -> str:
+def psql(platform: Platform, sql: str) -> list[str]:
+    """psql over the container's socket as the platform's user, in its database: one value out."""
+    pg = platform.services.postgres
+    return ["psql", "-h", SOCKET, "-U", pg.user, "-d", pg.database, "-XAtqc", sql]
+
+
+def run(engine, container: str, argv: list[str], user: str = OS_USER) -> str:
     """A command in the database's container; its output, or OperationFailed with its last line."""
     from mindscape_ops.errors import OperationFailed
 

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Annotated
 
 from pydantic import model_validator
 
-from mindscape_ops.services import pitr
+from mindscape_ops.services import pitr, pitr_gates
 from mindscape_ops.services.contract import Credentials, NotReady
 from mindscape_ops.services.definition import KubeShape, ServiceDef, UpContext
 from mindscape_ops.services.spec import Container, Mount
@@ -141,6 +141,7 @@ SERVICE = ServiceDef(
     prepare=prepare,
     after_ready=after_ready,
     backup=backup_hooks,
+    gates=pitr_gates.GATES,  # backups.wal_archiving (skipped while backups.pitr is off)
     kubernetes=KubeShape(
         workload="StatefulSet",
         run_as=999,  # postgres in the official image
