@@ -107,13 +107,16 @@ def test_s3_repository_conf_on_a_local_endpoint(tmp_path):
         assert line in conf.splitlines()
     assert "repo1-s3-endpoint=host.docker.internal" in conf and "repo1-storage-port=9000" in conf
     assert "repo1-storage-verify-tls=n" in conf
+    assert container_specs(platform)["postgres"].reach_host  # host.docker.internal resolves in it
     assert not [m for m in container_specs(platform)["postgres"].mounts if m.target == "/var/lib/pgbackrest"]
 
 
 def test_s3_repository_on_aws_verifies_tls(tmp_path):
     s3 = "  s3: {bucket: bkt, region: eu-west-1}\n"
-    conf = pitr.conf_text(platform_of(tmp_path, HEAD + "backups:\n" + s3 + "  pitr: {enabled: true, repository: s3}\n"))
+    platform = platform_of(tmp_path, HEAD + "backups:\n" + s3 + "  pitr: {enabled: true, repository: s3}\n")
+    conf = pitr.conf_text(platform)
     assert "repo1-s3-endpoint=s3.eu-west-1.amazonaws.com" in conf and "verify-tls" not in conf
+    assert not container_specs(platform)["postgres"].reach_host
 
 
 def test_secrets_go_to_their_own_file_only(tmp_path, monkeypatch):
@@ -142,3 +145,23 @@ def test_derived_pass_is_one_way_and_per_purpose():
     key = bytes.fromhex(KEY)
     assert derived_pass(key, "a") != derived_pass(key, "b") and KEY not in derived_pass(key, "a")
     assert derived_pass(key, "a") == derived_pass(key, "a") and len(derived_pass(key, "a")) == 64
+
+
+def test_an_image_without_pgbackrest_is_said_at_up(tmp_path, monkeypatch):
+    from mindscape_ops.adapters import docker as adapter
+    from mindscape_ops.errors import OperationFailed
+
+    class Output(list):
+        exit_code, stderr = 127, b"sh: 1: pgbackrest: not found"
+
+    class NoPgbackrest:
+        def exec_output(self, container, argv, user=""):
+            return Output([b""])
+
+    monkeypatch.setattr(adapter, "Engine", NoPgbackrest)
+    (tmp_path / "platform.yaml").write_text(HEAD + "backups:\n  pitr: {enabled: true}\n")
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(OperationFailed) as refused:
+        pitr.create_stanza(open_project(None))
+    assert "the image of shop-postgres has no pgbackrest" in refused.value.message
+    assert "mindscape images build postgres" in refused.value.hint

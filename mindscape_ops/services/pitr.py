@@ -68,6 +68,15 @@ def mounts(platform: Platform) -> tuple[Mount, ...]:
     return conf
 
 
+def reaches_host(platform: Platform) -> bool:
+    """An S3 repository on this machine (a test server) is reached at host.docker.internal."""
+    pitr = settings(platform)
+    s3 = platform.backups.s3
+    if pitr is None or pitr.repository != "s3" or s3 is None or s3.endpoint_url is None:
+        return False
+    return urlsplit(str(s3.endpoint_url)).hostname in _LOCAL_HOSTS
+
+
 def local_repository(platform: Platform) -> str:
     """The local repository, relative to the project root."""
     return f"{platform.backups.local.dir}/{platform.backups.pitr.prefix}"
@@ -167,11 +176,20 @@ def create_stanza(project: Project) -> str:
     """Once Postgres answers: the repository folder owned by postgres, then `stanza-create`
     (idempotent) and `check` (a WAL segment really archived). Returns what pgBackRest said."""
     from mindscape_ops.adapters.docker import Engine
+    from mindscape_ops.errors import OperationFailed
 
     platform = project.platform
     engine = Engine()
     container = platform.container_name(SERVICE)
     pitr = settings(platform)
+    try:
+        run(engine, container, ["pgbackrest", "version"])
+    except OperationFailed:
+        raise OperationFailed(
+            f"backups.pitr: the image of {container} has no pgbackrest",
+            f"use an image with pgBackRest (the local one has it: `mindscape images build {SERVICE}`), "
+            "or turn backups.pitr off",
+        ) from None
     if pitr is not None and pitr.repository == "local":
         run(engine, container, ["chown", f"{OS_USER}:{OS_USER}", REPO], user="root")
     run(engine, container, ["pgbackrest", f"--stanza={stanza(platform)}", "stanza-create"])

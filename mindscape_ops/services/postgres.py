@@ -62,6 +62,7 @@ def container(platform: Platform) -> Container:
         # mounted always, so that enabling pgbouncer later does not recreate postgres
         mounts=(Mount(INITDB, "/docker-entrypoint-initdb.d"), *pitr.mounts(platform)),
         healthcheck=("CMD-SHELL", f"pg_isready -h 127.0.0.1 -U {pg.user} -d {pg.database}"),
+        reach_host=pitr.reaches_host(platform),
     )
 
 
