@@ -216,3 +216,20 @@ def test_restore_to_latest_keeps_what_was_archived(platform):
     restored = cli(directory, "backup", "restore", "--to", "latest", "--yes")
     assert restored.returncode == 0, restored.stderr
     assert query(directory, "SELECT id FROM drill ORDER BY id") == expected
+
+
+def test_restore_to_a_backup_gives_the_database_as_it_was_taken(platform):
+    directory, *_ = platform
+    query(directory, "DELETE FROM drill")
+    query(directory, "INSERT INTO drill (id) SELECT g FROM generate_series(1, 5) g")
+    made = cli(directory, "backup", "create", "--physical", "--type", "incr", "--json")
+    assert made.returncode == 0, made.stderr
+    label = json.loads(made.stdout)[0]["id"]
+    assert label.endswith("I")
+    query(directory, "INSERT INTO drill (id) SELECT g FROM generate_series(6, 9) g")
+    archived_past(directory)
+    unknown = cli(directory, "backup", "restore", "--to-backup", "20000101-000000F", "--yes")
+    assert unknown.returncode == 2 and "not in the repository" in unknown.stderr
+    restored = cli(directory, "backup", "restore", "--to-backup", label, "--yes")
+    assert restored.returncode == 0, restored.stderr
+    assert [row[0] for row in query(directory, "SELECT id FROM drill ORDER BY id")] == [1, 2, 3, 4, 5]
