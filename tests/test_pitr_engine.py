@@ -233,3 +233,24 @@ def test_restore_to_a_backup_gives_the_database_as_it_was_taken(platform):
     restored = cli(directory, "backup", "restore", "--to-backup", label, "--yes")
     assert restored.returncode == 0, restored.stderr
     assert [row[0] for row in query(directory, "SELECT id FROM drill ORDER BY id")] == [1, 2, 3, 4, 5]
+
+
+def test_a_restore_that_fails_leaves_the_live_data_and_nothing_behind(platform, docker_client):
+    directory, project, *_ = platform
+    before = query(directory, "SELECT id FROM drill ORDER BY id")
+    repo = directory / "backups/pitr"
+    mode = repo.stat().st_mode & 0o777
+    backups = cli(directory, "backup", "list", "--json")
+    repo.chmod(0o000)  # the repository cannot be read: refused before anything is touched
+    try:
+        failed = cli(directory, "backup", "restore", "--to", "latest", "--yes")
+    finally:
+        repo.chmod(mode)
+    assert backups.returncode == 0
+    assert failed.returncode != 0 and "Traceback" not in failed.stderr, failed.stderr
+    assert "repository of stanza" in failed.stderr and "cannot be used" in failed.stderr, failed.stderr
+    assert query(directory, "SELECT id FROM drill ORDER BY id") == before
+    assert scratch_containers(docker_client, project) == []
+    container = docker_client.containers.get(f"{project}-postgres")
+    code, out = container.exec_run(["sh", "-c", "ls -d /var/lib/postgresql/data/pgdata.restore-* 2>/dev/null; true"])
+    assert out.strip() == b"", out

@@ -51,6 +51,13 @@ def test_info_is_read_oldest_first():
     assert full.as_json()["kind"] == "physical" and full.as_json()["type"] == "full"
 
 
+def test_a_repository_that_cannot_be_used_is_said_and_no_backup_yet_is_not():
+    broken = [{"name": "shop", "status": {"code": 1, "message": "missing stanza path"}, "backup": []}]
+    with pytest.raises(OperationFailed, match=r"stanza shop cannot be used: missing stanza path \(status 1\)"):
+        parse_info(json.dumps(broken))
+    assert parse_info(json.dumps([{"name": "shop", "status": {"code": 2, "message": "no valid backups"}}])) == []
+
+
 def test_info_that_is_not_json_is_said():
     with pytest.raises(OperationFailed, match="did not answer JSON"):
         parse_info("ERROR: [055]: unable to load info file")

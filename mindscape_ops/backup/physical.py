@@ -27,8 +27,9 @@ if TYPE_CHECKING:
 
 KINDS = ("full", "diff", "incr")
 DATA_ROOT = pitr.PGDATA.rsplit("/", 1)[0]  # the data volume's mount point
-LABEL_SCRATCH = "io.mindscape.pitr-restore-of"
 RECOVERY_TIMEOUT = 600.0  # seconds a restored copy may take to replay its WAL and promote
+# pgbackrest info's stanza status codes that still list backups: ok, none yet, a backup or expire running
+_USABLE = (0, 2, 6)
 
 
 def _settings(project: Project):
@@ -90,6 +91,13 @@ def parse_info(text: str) -> list[PhysicalBackup]:
         raise OperationFailed("pgbackrest info did not answer JSON") from None
     found = []
     for stanza in stanzas:
+        status = stanza.get("status", {})
+        if status.get("code", 0) not in _USABLE:
+            raise OperationFailed(
+                f"the pgBackRest repository of stanza {stanza.get('name', '?')} cannot be used: "
+                f"{status.get('message', 'unknown status')} (status {status.get('code')})",
+                "check the repository (backups.pitr: its folder or bucket, its key) and `mindscape up`",
+            )
         for item in stanza.get("backup", []):
             stamp, archive, info = item.get("timestamp", {}), item.get("archive", {}), item.get("info", {})
             found.append(
