@@ -90,6 +90,14 @@ def test_archive_settings_by_hand_are_refused_while_pitr_is_on(tmp_path):
     assert any("services.postgres.settings.archive_mode: set by backups.pitr" in p for p in problems), problems
 
 
+def test_kubernetes_output_is_refused_until_it_archives_too(tmp_path):
+    problems = problems_of(tmp_path, HEAD + "kubernetes: {}\nbackups:\n  pitr: {enabled: true}\n")
+    assert any("backups.pitr.enabled: WAL archiving is not rendered for Kubernetes yet" in p for p in problems), (
+        problems
+    )
+    assert platform_of(tmp_path, HEAD + "kubernetes: {}\n").kubernetes is not None  # off: as before
+
+
 def test_local_repository_conf(tmp_path):
     platform = platform_of(tmp_path, HEAD + "backups:\n  local: {dir: safe}\n  pitr: {enabled: true, keep_full: 3}\n")
     conf = pitr.conf_text(platform)

@@ -78,7 +78,16 @@ def _dependencies(platform: Platform) -> list[Problem]:
 def _pitr(platform: Platform, enabled: dict) -> list[Problem]:
     if pitr.SERVICE not in enabled:
         return [(("backups", "pitr", "enabled"), f"archives the WAL of services.{pitr.SERVICE}, which is not enabled")]
-    return [
+    problems: list[Problem] = []
+    if platform.kubernetes is not None:
+        problems.append(
+            (
+                ("backups", "pitr", "enabled"),
+                "WAL archiving is not rendered for Kubernetes yet (no pgBackRest config there); "
+                "turn it off in the file that sets `kubernetes:`",
+            )
+        )
+    return problems + [
         (("services", pitr.SERVICE, "settings", key), "set by backups.pitr while it is on; remove it here")
         for key in getattr(enabled[pitr.SERVICE], "settings", {})
         if key in pitr.OWNED_SETTINGS
