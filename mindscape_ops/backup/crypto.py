@@ -10,17 +10,15 @@ variable or a file), never from platform.yaml; only its fingerprint reaches the 
 
 from __future__ import annotations
 
-import base64
-import binascii
 import hashlib
 import os
 import struct
 from collections.abc import Iterable, Iterator
-from pathlib import Path
 from typing import TYPE_CHECKING
 
+from mindscape_ops.adapters.backup_key import KEY_HINT, load_key, parse_key, read_key_file  # noqa: F401 - used here
 from mindscape_ops.backup.streams import rechunk
-from mindscape_ops.errors import EnvironmentUnusable, OperationFailed, UsageError
+from mindscape_ops.errors import OperationFailed
 
 if TYPE_CHECKING:
     from mindscape_ops.workspace.project import Project
@@ -28,7 +26,6 @@ if TYPE_CHECKING:
 MAGIC = b"MINDSCAPE-AESGCM-1\n"
 CHUNK = 1 << 20
 NONCE, TAG, LENGTH = 12, 16, 4
-KEY_HINT = "the key is 32 bytes written as 64 hex characters or base64: make one with `openssl rand -hex 32`"
 
 
 class WrongKey(OperationFailed):
@@ -45,54 +42,7 @@ def key_for(project: Project) -> bytes | None:
     settings = project.platform.backups.encryption
     if settings is None:
         return None
-    if settings.key_env is not None:
-        text = os.environ.get(settings.key_env)
-        if not text:
-            raise EnvironmentUnusable(
-                f"backups.encryption.key_env: ${settings.key_env} is not set",
-                f"export {settings.key_env}=...; {KEY_HINT}",
-            )
-        where = f"${settings.key_env}"
-    else:
-        path = Path(settings.key_file or "")
-        path = path if path.is_absolute() else project.root / path
-        text = read_key_file(path)
-        where = str(path)
-    return parse_key(text, where)
-
-
-def read_key_file(path: Path) -> str:
-    """The key file's text: refused, as ssh refuses a private key, when others may read it."""
-    try:
-        mode = path.stat().st_mode
-        data = path.read_bytes()
-    except OSError as exc:
-        raise EnvironmentUnusable(
-            f"backups.encryption.key_file: cannot read {path}: {exc.strerror or exc}",
-            f"put the key there (readable by this user only); {KEY_HINT}",
-        ) from None
-    if mode & 0o077:
-        raise EnvironmentUnusable(
-            f"backups.encryption.key_file: {path} is readable by others (mode {mode & 0o777:04o}): "
-            "refusing a key anyone on this machine may have copied",
-            f"chmod 600 {path}",
-        )
-    try:
-        return data.decode("ascii")
-    except UnicodeDecodeError:
-        raise UsageError(f"the backup key in {path} is not text (a binary file?)", KEY_HINT) from None
-
-
-def parse_key(text: str, where: str) -> bytes:
-    text = text.strip()
-    for decode in (bytes.fromhex, lambda t: base64.b64decode(t, validate=True)):
-        try:
-            key = decode(text)
-        except (ValueError, binascii.Error):
-            continue
-        if len(key) == 32:
-            return key
-    raise UsageError(f"the backup key in {where} is not 32 bytes", KEY_HINT)
+    return load_key(settings.key_env, settings.key_file, project.root)
 
 
 def fingerprint(key: bytes) -> str:

@@ -39,10 +39,22 @@ def create(
         str | None,
         typer.Option("--service", metavar="NAME", help="Back up this service only. Default: backups.services."),
     ] = None,
+    physical: Annotated[
+        bool, typer.Option("--physical", help="A physical backup of the database through pgBackRest (backups.pitr).")
+    ] = False,
+    kind: Annotated[
+        str, typer.Option("--type", metavar="full|diff|incr", help="With --physical: the backup's type.")
+    ] = "full",
     as_json: JsonOption = False,
     files: FilesOption = None,
 ) -> None:
-    """Take a backup of each data service; its manifest is written last."""
+    """Take a backup of each data service; its manifest is written last. With --physical: a
+    pgBackRest backup of the database, the base of point-in-time restores."""
+    if physical or kind != "full":
+        from mindscape_ops.cli.backup_physical import create_physical
+
+        create_physical(files, physical, service, kind, as_json)
+        return
     try:
         from mindscape_ops.backup import actions
 
@@ -108,14 +120,18 @@ ProjectOption = Annotated[
 def list_(as_json: JsonOption = False, other: ProjectOption = None, files: FilesOption = None) -> None:
     """Complete backups (those with a manifest) of this project, newest first."""
     from mindscape_ops.backup import actions
+    from mindscape_ops.cli.backup_physical import list_physical, physical_listing
 
     project = open_project(files)
     listed = actions.listing(project, actions.owner_of(project, other))
+    physical = physical_listing(project) if other is None else None
     now = datetime.now(UTC)
     if as_json:
-        stdout_json([item.as_json(now) for item in listed])
+        stdout_json([item.as_json(now) for item in listed] + [b.as_json() for b in (physical[0] if physical else [])])
         return
     out = console()
+    if physical is not None:
+        list_physical(out, physical)
     if not listed:
         console(stderr=True).print(f"no backups in {actions.store_where(project, other)}")
         return
@@ -129,7 +145,21 @@ def list_(as_json: JsonOption = False, other: ProjectOption = None, files: Files
 
 @app.command("restore")
 def restore(
-    backup_id: Annotated[str, typer.Argument(metavar="ID", help="The backup to restore (`mindscape backup list`).")],
+    backup_id: Annotated[
+        str | None, typer.Argument(metavar="[ID]", help="The backup to restore (`mindscape backup list`).")
+    ] = None,
+    to: Annotated[
+        str | None,
+        typer.Option(
+            "--to",
+            metavar="TIME|latest",
+            help="Point-in-time restore (backups.pitr) to TIME ('2026-12-06 10:15:00+00') or the latest archived WAL.",
+        ),
+    ] = None,
+    to_backup: Annotated[
+        str | None,
+        typer.Option("--to-backup", metavar="LABEL", help="Restore a physical backup as it was taken (backups.pitr)."),
+    ] = None,
     into: Annotated[
         str | None,
         typer.Option(
@@ -157,6 +187,11 @@ def restore(
             )
         return typer.confirm(f"Replace the live {manifest.service} data with {what}?", default=False)
 
+    if to is not None or to_backup is not None or backup_id is None:
+        from mindscape_ops.cli.backup_physical import restore_physical
+
+        restore_physical(files, backup_id, to, to_backup, into, yes)
+        return
     err = console(stderr=True)
     with audited("backup restore", lock_root(files), id=backup_id, into=into, yes=yes, project=other) as record:
         record.project = project = open_project(files)

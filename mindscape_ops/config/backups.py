@@ -77,6 +77,30 @@ class Encryption(Strict):
         return self
 
 
+class Pitr(Strict):
+    """Point-in-time recovery: Postgres archives its write-ahead log through pgBackRest into a
+    repository of its own (`prefix` under backups.local.dir, or under backups.s3's prefix), beside
+    full/differential physical backups. Encrypted (aes-256-cbc) when backups.encryption is set,
+    with a pass derived from that key. Turning it on restarts Postgres (archive_mode)."""
+
+    enabled: bool = False
+    repository: Literal["local", "s3"] = "local"
+    prefix: Annotated[str, matching(re.compile(r"^[A-Za-z0-9._-]{1,100}$"), "a folder name")] = "pitr"
+    full_schedule: Cron = "0 2 * * 0"
+    diff_schedule: Cron | None = "0 2 * * 1-6"
+    # Full backups kept (pgBackRest's repo1-retention-full): how far back a restore can go.
+    keep_full: int = Field(2, ge=1, le=9999)
+    compression: Literal["none", "gz", "lz4", "zst", "bz2"] = "zst"
+    # A WAL segment is archived at least this often, even when little is written (the RPO).
+    archive_timeout: Duration = Duration("60s")
+
+    @model_validator(mode="after")
+    def _timeout_in_range(self) -> Pitr:
+        if not 1 <= self.archive_timeout.seconds <= 86400:
+            raise ValueError("archive_timeout: between 1s and 1d (Postgres' archive_timeout, in seconds)")
+        return self
+
+
 class Backups(Strict):
     enabled: bool = True
     schedule: Cron = "0 3 * * *"
@@ -86,3 +110,10 @@ class Backups(Strict):
     local: LocalStore = LocalStore()
     s3: S3Store | None = None
     encryption: Encryption | None = None
+    pitr: Pitr = Pitr()
+
+    @model_validator(mode="after")
+    def _pitr_repository_exists(self) -> Backups:
+        if self.pitr.enabled and self.pitr.repository == "s3" and self.s3 is None:
+            raise ValueError("pitr.repository: s3 needs backups.s3 (bucket, region...); set it or use local")
+        return self

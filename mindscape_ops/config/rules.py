@@ -7,6 +7,7 @@ import re
 from mindscape_ops.config.kubernetes import image_problems
 from mindscape_ops.config.models import Platform
 from mindscape_ops.config.monitoring import WATCHDOG_RECEIVER
+from mindscape_ops.services import pitr
 from mindscape_ops.services.registry import SERVICES
 
 Problem = tuple[tuple[str | int, ...], str]
@@ -66,10 +67,31 @@ def _dependencies(platform: Platform) -> list[Problem]:
             problems.extend(service.problems(platform))
     if platform.monitoring.receivers and "alertmanager" not in enabled:
         problems.append((("monitoring", "receivers"), "alerts need services.alertmanager; add it to services"))
+    if platform.backups.pitr.enabled:
+        problems.extend(_pitr(platform, enabled))
     for index, service in enumerate(platform.backups.services or [] if platform.backups.enabled else []):
         if service not in enabled:
             problems.append((("backups", "services", index), f"{service} is not an enabled service"))
     return problems
+
+
+def _pitr(platform: Platform, enabled: dict) -> list[Problem]:
+    if pitr.SERVICE not in enabled:
+        return [(("backups", "pitr", "enabled"), f"archives the WAL of services.{pitr.SERVICE}, which is not enabled")]
+    problems: list[Problem] = []
+    if platform.kubernetes is not None:
+        problems.append(
+            (
+                ("backups", "pitr", "enabled"),
+                "WAL archiving is not rendered for Kubernetes yet (no pgBackRest config there); "
+                "turn it off in the file that sets `kubernetes:`",
+            )
+        )
+    return problems + [
+        (("services", pitr.SERVICE, "settings", key), "set by backups.pitr while it is on; remove it here")
+        for key in getattr(enabled[pitr.SERVICE], "settings", {})
+        if key in pitr.OWNED_SETTINGS
+    ]
 
 
 def _names(platform: Platform) -> list[Problem]:

@@ -1,7 +1,8 @@
 """The recipes of the local images: one TOML file per service in `recipes/`, read and checked
 before anything is built.
 
-A recipe names EITHER a Debian package (`package`), installed in the shared Debian base, OR a
+A recipe names EITHER a Debian package (`package`; `also`: more packages its image needs, such
+as the postgres image's pgbackrest), installed in the shared Debian base, OR a
 Go program (a `[go]` table: module, package, version, mode, and optionally release, binary,
 ldflags, replace), built with this machine's Go and copied onto that base. The rest is the
 image's config, as `docker create` options would give it: entrypoint, cmd, env, user, workdir,
@@ -31,8 +32,9 @@ DEFAULT_NAMESPACE = "mindscape-local"
 DEBIAN_BASE_ESTIMATE = 100  # seconds: debootstrap of every package (~80 s) and its import (~15 s)
 
 _TOP = {"version", "package", "estimate", "entrypoint", "cmd", "env", "user", "workdir", "expose"}
-_TOP |= {"stop_signal", "volume", "go"}
+_TOP |= {"stop_signal", "volume", "go", "also"}
 _GO = {"module", "package", "version", "release", "mode", "binary", "ldflags", "replace"}
+_DEB = re.compile(r"^[a-z0-9][a-z0-9+.-]+$")
 _PORT = re.compile(r"^\d{1,5}(/(tcp|udp))?$")
 
 
@@ -62,6 +64,7 @@ class Recipe:
     version: str
     data: dict[str, Any] = field(repr=False, compare=False)  # as read: what the image hash covers
     package: str = ""
+    also: tuple[str, ...] = ()  # more Debian packages in the base for this image (tools it runs)
     go: GoProgram | None = None
     estimate: int = DEBIAN_BASE_ESTIMATE
 
@@ -124,7 +127,12 @@ def parse_recipe(service: str, data: dict[str, Any], where: str) -> Recipe:
     if package:
         if not isinstance(package, str):
             raise bad("`package` must be a Debian package name")
-        return Recipe(service, version, data, package=package, estimate=estimate)
+        also = data.get("also", [])
+        if not isinstance(also, list) or not all(isinstance(a, str) and _DEB.match(a) for a in also):
+            raise bad("`also` is a list of Debian package names")
+        return Recipe(service, version, data, package=package, also=tuple(also), estimate=estimate)
+    if "also" in data:
+        raise bad("`also` adds Debian packages to a Debian recipe; a Go recipe has none")
     if not isinstance(go, dict):
         raise bad("[go] must be a table")
     return Recipe(service, version, data, go=_go_program(go, version, bad), estimate=estimate)

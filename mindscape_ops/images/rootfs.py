@@ -73,7 +73,8 @@ def run_debootstrap(argv: list[str], log: Path, timeout: float) -> int:
 
 
 def packages(recipes: dict[str, Recipe]) -> list[str]:
-    return [*BASE_PACKAGES, *(r.package for r in recipes.values() if r.package)]
+    named = [name for r in recipes.values() if r.package for name in (r.package, *r.also)]
+    return [*BASE_PACKAGES, *dict.fromkeys(named)]
 
 
 def rootfs_hash(wanted: list[str]) -> str:

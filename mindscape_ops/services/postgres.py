@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Annotated
 
 from pydantic import model_validator
 
+from mindscape_ops.services import pitr, pitr_gates
 from mindscape_ops.services.contract import Credentials, NotReady
 from mindscape_ops.services.definition import KubeShape, ServiceDef, UpContext
 from mindscape_ops.services.spec import Container, Mount
@@ -50,6 +51,7 @@ def container(platform: Platform) -> Container:
     for key, value in sorted(pg.settings.items()):
         text = ("on" if value else "off") if isinstance(value, bool) else str(value)
         args += ["-c", f"{key}={text}"]
+    args += pitr.postgres_args(platform)  # WAL archiving through pgBackRest (backups.pitr)
     return Container(
         container_port=5432,
         command=("postgres", *args) if args else (),
@@ -58,8 +60,9 @@ def container(platform: Platform) -> Container:
         volume_target="/var/lib/postgresql/data",
         # with pgbouncer, an init script here gives a fresh database the verifier pgbouncer holds;
         # mounted always, so that enabling pgbouncer later does not recreate postgres
-        mounts=(Mount(INITDB, "/docker-entrypoint-initdb.d"),),
+        mounts=(Mount(INITDB, "/docker-entrypoint-initdb.d"), *pitr.mounts(platform)),
         healthcheck=("CMD-SHELL", f"pg_isready -h 127.0.0.1 -U {pg.user} -d {pg.database}"),
+        reach_host=pitr.reaches_host(platform),
     )
 
 
@@ -101,7 +104,15 @@ class SelectOne:
 
 def prepare(project: Project, secrets: Mapping[str, str]) -> list[str]:
     (project.root / INITDB).mkdir(parents=True, exist_ok=True)
+    pitr.prepare(project)
     return []
+
+
+def after_ready(up: UpContext) -> None:
+    if pitr.settings(up.project.platform) is not None:
+        up.event("postgres", "archiving", "pgbackrest stanza-create and check")
+        pitr.create_stanza(up.project)
+    migrate_on_up(up)
 
 
 def migrate_on_up(up: UpContext) -> None:
@@ -129,8 +140,9 @@ SERVICE = ServiceDef(
     holds_data=True,
     credentials=credentials,
     prepare=prepare,
-    after_ready=migrate_on_up,
+    after_ready=after_ready,
     backup=backup_hooks,
+    gates=pitr_gates.GATES,  # backups.wal_archiving (skipped while backups.pitr is off)
     kubernetes=KubeShape(
         workload="StatefulSet",
         run_as=999,  # postgres in the official image

@@ -1,0 +1,155 @@
+"""The scratch container of a point-in-time restore (backup/physical.py): it mounts what the
+live database's container mounts (the data volume, pgBackRest's configuration and repository),
+restores into a new directory of the data volume, recovers it with a Postgres of its own, and
+swaps it in for the live data only once that Postgres has promoted and answered.
+
+Until the swap the live data is not touched; if the live container does not come up on the
+restored data, the swap is undone. On the way out the scratch container is removed, and so is
+the restored directory when it was not swapped in.
+"""
+
+from __future__ import annotations
+
+import shlex
+from typing import TYPE_CHECKING
+
+from mindscape_ops.adapters.docker import ContainerRequest
+from mindscape_ops.errors import OperationFailed
+from mindscape_ops.services import pitr
+
+if TYPE_CHECKING:
+    from mindscape_ops.backup.context import Context
+
+LOG = "/tmp/mindscape-recovery.log"  # in the scratch container
+
+
+def binds_of(details: dict) -> dict[str, dict[str, str]]:
+    """Pure: the live container's binds (`source:target[:mode]`) as the engine's create takes them."""
+    found = {}
+    for bind in details.get("HostConfig", {}).get("Binds") or []:
+        source, target, *rest = bind.split(":")
+        found[source] = {"bind": target, "mode": rest[0] if rest else "rw"}
+    return found
+
+
+def server_options(command: list[str]) -> str:
+    """Pure: the live server's `-c` settings (WAL archiving among them), for pg_ctl's -o, with
+    no TCP listener: the restored copy is reached through its socket only."""
+    settings = list(command[1:]) if command and command[0] == pitr.SERVER else []
+    return " ".join(shlex.quote(arg) for arg in [*settings, "-c", "listen_addresses="])
+
+
+class Scratch:
+    def __init__(self, ctx: Context, live: str, stamp: str) -> None:
+        self.ctx, self.live, self.engine = ctx, live, ctx.engine
+        self.name = f"{live}-restore-{stamp}"
+        self.dir = f"{pitr.PGDATA}.restore-{stamp}"
+        self.kept = f"{pitr.PGDATA}.replaced-{stamp}"
+        self.swapped = False
+        self.stanza = pitr.stanza(ctx.project.platform)
+        self.platform = ctx.project.platform
+
+    def __enter__(self) -> Scratch:
+        details = self.engine.inspect(self.live)
+        self.command = list(details.get("Config", {}).get("Cmd") or [])
+        networks = list(details.get("NetworkSettings", {}).get("Networks") or {})
+        request = ContainerRequest(
+            name=self.name,
+            image=details["Config"]["Image"],
+            command=["sleep", "infinity"],
+            user="",
+            environment={},
+            labels={"io.mindscape.pitr-restore-of": self.live},
+            network=networks[0] if networks else "bridge",
+            alias=self.name,
+            container_port=5432,
+            bind="127.0.0.1",
+            host_port=0,
+            binds=binds_of(details),
+            healthcheck=None,
+            extra_hosts={"host.docker.internal": "host-gateway"},
+            log_options={},
+        )
+        self.engine.create(request)
+        try:
+            self.engine.start(self.name)
+        except BaseException:
+            self.engine.remove(self.name)
+            raise
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        try:
+            if not self.swapped:
+                self._run(["sh", "-c", 'pg_ctl -D "$1" -m immediate -w stop >/dev/null 2>&1; true', "-", self.dir])
+                self._run(["rm", "-rf", self.dir], user="root")
+        finally:
+            self.engine.remove(self.name, stop_timeout=1)
+
+    def _run(self, argv: list[str], user: str = pitr.OS_USER) -> str:
+        return pitr.run(self.engine, self.name, argv, user=user)
+
+    def restore(self, args: list[str]) -> None:
+        self._run(["install", "-d", "-o", pitr.OS_USER, "-g", pitr.OS_USER, "-m", "0700", self.dir], user="root")
+        self._run(["pgbackrest", f"--stanza={self.stanza}", f"--pg1-path={self.dir}", "restore", *args])
+
+    def recover(self, timeout: float) -> None:
+        """Start Postgres on the restored copy; it replays WAL to the target and promotes.
+        Then it must answer a query in the platform's database."""
+        from mindscape_ops.backup.physical import wait_until
+
+        start = ["pg_ctl", "-D", self.dir, "-l", LOG, "-w", "-t", str(int(timeout)), "-o", server_options(self.command)]
+        try:
+            self._run([*start, "start"])
+        except OperationFailed:
+            raise OperationFailed(
+                f"the restored copy did not start: {self._log_tail()}: the live data is untouched",
+                "pick a time in the restorable window (`mindscape backup list`)",
+            ) from None
+
+        def promoted() -> None:
+            if self._psql("SELECT pg_is_in_recovery()") != "f":
+                raise OperationFailed(f"still replaying WAL ({self._log_tail()})")
+
+        wait_until(promoted, timeout, "the restored copy's promotion")
+        self._psql("SELECT count(*) FROM pg_class")  # it answers, in the platform's database
+        self._run(["pg_ctl", "-D", self.dir, "-m", "fast", "-w", "stop"])
+
+    def _psql(self, sql: str) -> str:
+        return self._run(pitr.psql(self.platform, sql)).strip()
+
+    def _log_tail(self) -> str:
+        try:
+            text = self._run(["tail", "-n", "20", LOG])
+        except OperationFailed:
+            return "no server log"
+        lines = [line for line in text.splitlines() if "FATAL" in line or "ERROR" in line] or text.splitlines()[-1:]
+        return lines[-1].strip() if lines else "no server log"
+
+    def swap(self) -> str:
+        """Stop the live container, swap the directories by rename, start it; undone if the
+        live container does not answer on the restored data."""
+        from mindscape_ops.backup.physical import wait_until
+
+        self.engine.stop(self.live, stop_timeout=60)
+        try:
+            self._run(["sh", "-c", 'mv "$1" "$2" && mv "$3" "$1"', "-", pitr.PGDATA, self.kept, self.dir], user="root")
+        except BaseException:
+            self.engine.start(self.live)
+            raise
+        self.swapped = True
+        self.engine.start(self.live)
+        try:
+            wait_until(lambda: self._live_psql("SELECT 1"), 120, f"{self.live} answering on the restored data")
+        except OperationFailed as exc:
+            self.engine.stop(self.live, stop_timeout=60)
+            failed = f"{pitr.PGDATA}.failed-{self.kept.rsplit('-', 1)[-1]}"
+            self._run(["sh", "-c", 'mv "$1" "$2" && mv "$3" "$1"', "-", pitr.PGDATA, failed, self.kept], user="root")
+            self.engine.start(self.live)
+            raise OperationFailed(
+                f"{exc.message}: the swap was undone, the live data is back (the restored copy is kept as {failed})"
+            ) from None
+        return self.kept
+
+    def _live_psql(self, sql: str) -> str:
+        return pitr.run(self.engine, self.live, pitr.psql(self.platform, sql)).strip()

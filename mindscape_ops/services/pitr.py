@@ -1,0 +1,218 @@
+"""Point-in-time recovery of the database (backups.pitr), the service side: Postgres archives
+its write-ahead log through pgBackRest (`archive_mode`, `archive_command`), with pgBackRest's
+configuration under .mindscape/pgbackrest/ mounted read-only at /etc/pgbackrest, and a local
+repository under backups.local.dir mounted at /var/lib/pgbackrest. The stanza is created once
+Postgres answers (`up`). The commands that back up, list and restore are in backup/physical.py.
+
+The repository's cipher pass (aes-256-cbc, when backups.encryption is set) is derived from the
+backup key and written only to .mindscape/pgbackrest/conf.d/, never to a rendered file.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import TYPE_CHECKING
+from urllib.parse import urlsplit
+
+from mindscape_ops.services.spec import Mount
+
+if TYPE_CHECKING:
+    from mindscape_ops.config.backups import Pitr
+    from mindscape_ops.config.models import Platform
+    from mindscape_ops.workspace.project import Project
+
+SERVICE = "postgres"  # the service whose write-ahead log is archived
+OS_USER = "postgres"  # who runs the server in its image (and so pgBackRest)
+SERVER = "postgres"  # the server's program, first in its container's command
+CONF_DIR = ".mindscape/pgbackrest"
+IN_CONTAINER = "/etc/pgbackrest"
+REPO = "/var/lib/pgbackrest"
+PGDATA = "/var/lib/postgresql/data/pgdata"
+SOCKET = "/var/run/postgresql"
+# Postgres settings pgBackRest needs; set by mindscape when PITR is on, so not in services.postgres.settings
+OWNED_SETTINGS = ("archive_mode", "archive_command", "archive_timeout", "wal_level")
+_LOCAL_HOSTS = ("127.0.0.1", "localhost", "::1", "host.docker.internal")
+
+
+def settings(platform: Platform) -> Pitr | None:
+    """backups.pitr when it is on, else None."""
+    pitr = platform.backups.pitr
+    return pitr if pitr.enabled and platform.backups.enabled else None
+
+
+def stanza(platform: Platform) -> str:
+    return platform.project
+
+
+def postgres_args(platform: Platform) -> list[str]:
+    """`postgres -c` arguments that archive every WAL segment through pgBackRest."""
+    pitr = settings(platform)
+    if pitr is None:
+        return []
+    return [
+        *("-c", "wal_level=replica"),
+        *("-c", "archive_mode=on"),
+        *("-c", f"archive_command=pgbackrest --stanza={stanza(platform)} archive-push %p"),
+        *("-c", f"archive_timeout={int(pitr.archive_timeout.seconds)}"),
+    ]
+
+
+def mounts(platform: Platform) -> tuple[Mount, ...]:
+    pitr = settings(platform)
+    if pitr is None:
+        return ()
+    conf = (Mount(CONF_DIR, IN_CONTAINER),)
+    if pitr.repository == "local":
+        return (*conf, Mount(local_repository(platform), REPO, read_only=False, live=True))
+    return conf
+
+
+def reaches_host(platform: Platform) -> bool:
+    """An S3 repository on this machine (a test server) is reached at host.docker.internal."""
+    pitr = settings(platform)
+    s3 = platform.backups.s3
+    if pitr is None or pitr.repository != "s3" or s3 is None or s3.endpoint_url is None:
+        return False
+    return urlsplit(str(s3.endpoint_url)).hostname in _LOCAL_HOSTS
+
+
+def local_repository(platform: Platform) -> str:
+    """The local repository, relative to the project root."""
+    return f"{platform.backups.local.dir}/{platform.backups.pitr.prefix}"
+
+
+def conf_text(platform: Platform) -> str:
+    """pgbackrest.conf: no secret in it (the cipher pass and S3 keys go to conf.d/)."""
+    pitr = platform.backups.pitr
+    pg = platform.services.postgres
+    lines = ["# written by mindscape from platform.yaml (backups.pitr); do not edit", "[global]"]
+    if pitr.repository == "s3" and platform.backups.s3 is not None:
+        s3 = platform.backups.s3
+        lines += [
+            "repo1-type=s3",
+            f"repo1-path=/{(s3.prefix.strip('/') + '/' if s3.prefix.strip('/') else '')}{pitr.prefix}",
+            f"repo1-s3-bucket={s3.bucket}",
+            f"repo1-s3-region={s3.region}",
+        ]
+        endpoint = urlsplit(str(s3.endpoint_url)) if s3.endpoint_url else None
+        if endpoint is not None and endpoint.hostname:
+            host = "host.docker.internal" if endpoint.hostname in _LOCAL_HOSTS else endpoint.hostname
+            lines += [f"repo1-s3-endpoint={host}", "repo1-s3-uri-style=path"]
+            if endpoint.port:
+                lines.append(f"repo1-storage-port={endpoint.port}")
+            if host == "host.docker.internal":  # a test server on this machine (moto): no certificate to verify
+                lines.append("repo1-storage-verify-tls=n")
+        else:
+            lines.append(f"repo1-s3-endpoint=s3.{s3.region}.amazonaws.com")
+    else:
+        lines.append(f"repo1-path={REPO}")
+    lines += [
+        f"repo1-retention-full={pitr.keep_full}",
+        f"compress-type={pitr.compression}",
+        "start-fast=y",
+        "log-level-console=info",
+        "log-level-stderr=warn",
+        "log-level-file=off",
+        "",
+        f"[{stanza(platform)}]",
+        f"pg1-path={PGDATA}",
+        f"pg1-socket-path={SOCKET}",
+        f"pg1-user={pg.user}",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def secret_conf_text(key: bytes | None, environ: dict[str, str]) -> str:
+    """conf.d/secrets.conf: the cipher pass derived from the backup key; S3 keys from the AWS
+    variables when set. Empty of secrets when there are none."""
+    from mindscape_ops.adapters.backup_key import derived_pass
+
+    lines = ["[global]"]
+    if key is not None:
+        lines += ["repo1-cipher-type=aes-256-cbc", f"repo1-cipher-pass={derived_pass(key, 'pgbackrest repo1')}"]
+    if environ.get("AWS_ACCESS_KEY_ID") and environ.get("AWS_SECRET_ACCESS_KEY"):
+        lines += [
+            f"repo1-s3-key={environ['AWS_ACCESS_KEY_ID']}",
+            f"repo1-s3-key-secret={environ['AWS_SECRET_ACCESS_KEY']}",
+        ]
+        if environ.get("AWS_SESSION_TOKEN"):
+            lines.append(f"repo1-s3-token={environ['AWS_SESSION_TOKEN']}")
+    return "\n".join(lines) + "\n"
+
+
+def prepare(project: Project) -> None:
+    """Write pgBackRest's configuration under .mindscape/ (and make the local repository's
+    folder) before Postgres starts; nothing when PITR is off."""
+    from mindscape_ops.adapters.backup_key import load_key
+
+    platform = project.platform
+    pitr = settings(platform)
+    if pitr is None:
+        return
+    encryption = platform.backups.encryption
+    key = load_key(encryption.key_env, encryption.key_file, project.root) if encryption else None
+    folder = project.workspace.ensure_dir() / CONF_DIR.split("/", 1)[1]
+    (folder / "conf.d").mkdir(parents=True, exist_ok=True)
+    _write(folder / "pgbackrest.conf", conf_text(platform), 0o644)
+    # read by the container's postgres user (whose uid the host does not know): 0644, in
+    # .mindscape/ (0700), which only this user can enter
+    _write(folder / "conf.d" / "secrets.conf", secret_conf_text(key, dict(os.environ)), 0o644)
+    if pitr.repository == "local":
+        (project.root / local_repository(platform)).mkdir(parents=True, exist_ok=True)
+
+
+def _write(path: Path, text: str, mode: int) -> None:
+    if path.is_file() and path.read_text() == text:
+        return
+    partial = path.with_name(path.name + ".partial")
+    partial.write_text(text)
+    partial.chmod(mode)
+    partial.replace(path)
+
+
+def create_stanza(project: Project) -> str:
+    """Once Postgres answers: the repository folder owned by postgres, then `stanza-create`
+    (idempotent) and `check` (a WAL segment really archived). Returns what pgBackRest said."""
+    from mindscape_ops.adapters.docker import Engine
+    from mindscape_ops.errors import OperationFailed
+
+    platform = project.platform
+    engine = Engine()
+    container = platform.container_name(SERVICE)
+    pitr = settings(platform)
+    try:
+        run(engine, container, ["pgbackrest", "version"])
+    except OperationFailed:
+        raise OperationFailed(
+            f"backups.pitr: the image of {container} has no pgbackrest",
+            f"use an image with pgBackRest (the local one has it: `mindscape images build {SERVICE}`), "
+            "or turn backups.pitr off",
+        ) from None
+    if pitr is not None and pitr.repository == "local":
+        run(engine, container, ["chown", f"{OS_USER}:{OS_USER}", REPO], user="root")
+    run(engine, container, ["pgbackrest", f"--stanza={stanza(platform)}", "stanza-create"])
+    return run(engine, container, ["pgbackrest", f"--stanza={stanza(platform)}", "check"])
+
+
+def psql(platform: Platform, sql: str) -> list[str]:
+    """psql over the container's socket as the platform's user, in its database: one value out."""
+    pg = platform.services.postgres
+    return ["psql", "-h", SOCKET, "-U", pg.user, "-d", pg.database, "-XAtqc", sql]
+
+
+def run(engine, container: str, argv: list[str], user: str = OS_USER) -> str:
+    """A command in the database's container; its output, or OperationFailed with its last line."""
+    from mindscape_ops.errors import OperationFailed
+
+    output = engine.exec_output(container, argv, user=user)
+    text = b"".join(output).decode("utf-8", "replace")
+    if output.exit_code != 0:
+        errors = output.stderr.decode("utf-8", "replace") if isinstance(output.stderr, bytes) else str(output.stderr)
+        lines = [line for line in (errors + "\n" + text).splitlines() if line.strip()]
+        raise OperationFailed(
+            f"`{' '.join(argv[:3])}` failed in {container} (exit {output.exit_code}): "
+            f"{lines[-1].strip() if lines else 'no output'}"
+        )
+    return text
