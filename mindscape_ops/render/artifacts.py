@@ -12,6 +12,7 @@ from pathlib import Path
 from mindscape_ops import __version__
 from mindscape_ops.config.models import Platform
 from mindscape_ops.render.alerts import alert_groups, runbook_url
+from mindscape_ops.render.web_links import runbook_base
 from mindscape_ops.render.ci import ci_context
 from mindscape_ops.render.dashboard import overview
 from mindscape_ops.render.jinja import render_template
@@ -71,6 +72,7 @@ def render_platform(platform: Platform, root: Path | None = None) -> dict[str, s
     the project folder, is where the workflows look for dependency files (none without it)."""
     enabled = platform.services.enabled()
     specs = container_specs(platform)
+    base = runbook_base(platform.monitoring.runbook_base_url, root)  # absolute runbook links
     context = {
         "platform": platform,
         "services": enabled,
@@ -81,7 +83,7 @@ def render_platform(platform: Platform, root: Path | None = None) -> dict[str, s
         "scrape_jobs": scrape_jobs(platform),
         # the built-in alerts (rules and their runbook) and where each alert's runbook section is read
         "alert_groups": alert_groups(platform, list(scrape_jobs(platform))),
-        "runbook_url": lambda anchor: runbook_url(platform, anchor),
+        "runbook_url": lambda anchor: runbook_url(platform, anchor, base),
         "grafana_dashboard": lambda: json.dumps(overview(platform), indent=2, ensure_ascii=False),
         "secret_keys": required_secrets(platform),
         "paths": platform.paths,
