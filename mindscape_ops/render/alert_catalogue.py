@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from mindscape_ops.render.alerts import Alert, AlertGroup, number, percent
+from mindscape_ops.render.alerts import Alert, AlertGroup, number
 from mindscape_ops.settings.schedule import backup_age_limit
 
 if TYPE_CHECKING:

@@ -12,11 +12,11 @@ from pathlib import Path
 from mindscape_ops import __version__
 from mindscape_ops.config.models import Platform
 from mindscape_ops.render.alerts import alert_groups, runbook_url
-from mindscape_ops.render.web_links import runbook_base
 from mindscape_ops.render.ci import ci_context
 from mindscape_ops.render.dashboard import overview
 from mindscape_ops.render.jinja import render_template
 from mindscape_ops.render.marker import with_marker
+from mindscape_ops.render.web_links import runbook_base
 from mindscape_ops.services.definition import Artifact, deploy
 from mindscape_ops.services.registry import SERVICES
 from mindscape_ops.services.spec import HEALTHCHECK, LOG_OPTIONS, container_specs, required_secrets
