@@ -81,3 +81,32 @@ def test_promtool_hourly_schedule(tmp_path: Path):
     _rules(tmp_path, "0 * * * *")
     shutil.copy(Path(__file__).parent / "promtool" / "hourly" / "backups.yml", tmp_path / "backups.yml")
     assert "SUCCESS" in run_tool("promtool", "test", "rules", tmp_path / "backups.yml")
+
+
+def _alert_names(platform) -> set[str]:
+    text = render_platform(platform)[f"{platform.paths.deploy}/prometheus/rules/services.yml"]
+    return {r.get("alert") for g in yaml.safe_load(text)["groups"] for r in g["rules"]}
+
+
+def test_the_starter_and_full_back_up_and_get_a_backup_age_alert(tmp_path: Path):
+    from mindscape_ops.render.starter import create_platform
+
+    from .monitoring_support import load_platform
+
+    create_platform(tmp_path / "platform.yaml", name="starter", force=False, source=None)
+    for platform in (load_platform(tmp_path / "platform.yaml"), load_platform(EXAMPLES / "full" / "platform.yaml")):
+        assert platform.backup_services
+        assert {"BackupTooOld", "BackupNeverRecorded"} <= _alert_names(platform)
+
+
+def test_backing_up_without_node_exporter_is_said_at_render(tmp_path: Path):
+    from .conftest import run_cli
+
+    (tmp_path / "platform.yaml").write_text(
+        "version: 1\nproject: bk\nservices: {postgres: {}, prometheus: {}, alertmanager: {}}\n"
+        "monitoring:\n  receivers: [{name: hook, url: 'http://alerts.internal:9000/'}]\n"
+    )
+    done = run_cli("render", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert "warning: backups of postgres have no age alert (BackupTooOld)" in done.stderr
+    assert "add `node_exporter: {}` under services" in done.stderr

@@ -23,6 +23,20 @@ if TYPE_CHECKING:
 TEXTFILE = "/textfile"
 
 
+def backup_age_warnings(platform: Platform) -> list[str]:
+    """Pure: a platform that backs up and is watched by Prometheus, without this exporter, has
+    no backup-age alert (the time of each backup reaches Prometheus through its textfile
+    collector): said at `render` and `up`."""
+    enabled = platform.services.enabled()
+    backs_up = platform.backups.enabled and platform.backup_services
+    if not backs_up or "prometheus" not in enabled or "node_exporter" in enabled:
+        return []
+    return [
+        f"backups of {', '.join(platform.backup_services)} have no age alert (BackupTooOld): the time of each "
+        "backup reaches Prometheus through node_exporter; add `node_exporter: {}` under services"
+    ]
+
+
 def prepare(project: Project, secrets: Mapping[str, str]) -> list[str]:
     """The textfile folder exists (empty) before node_exporter mounts it."""
     folder = project.root / METRICS_DIR
