@@ -92,4 +92,4 @@ def test_redis_commands_read_the_password_file_the_container_has(tmp_path: Path)
     ]
     assert len(redis_lines) >= 3
     for line in redis_lines:
-        assert "$REDIS_PASSWORD_FILE" in line and "$REDIS_PASSWORD\"" not in line, line
+        assert "$REDIS_PASSWORD_FILE" in line and '$REDIS_PASSWORD"' not in line, line
