@@ -46,11 +46,11 @@ def _skip_braces(text: str, start: int) -> tuple[int, list[str]]:
     return pos, names
 
 
-def metric_names(expr: str) -> set[str]:
-    """Every metric name `expr` selects (Grafana's variables substituted first)."""
+def _tokens(expr: str) -> list[tuple[str, str]]:
+    """(kind, text) of each token, Grafana's variables substituted; a label matcher is one
+    `braces` token, and a metric name's kind is `metric` (a `{__name__="x"}` is one too)."""
     text = substitute_grafana(expr)
     tokens: list[tuple[str, str]] = []
-    names: set[str] = set()
     pos = 0
     while pos < len(text):
         found = TOKEN.match(text, pos)
@@ -59,7 +59,7 @@ def metric_names(expr: str) -> set[str]:
         pos = found.end()
         if kind == "braces":
             pos, named = _skip_braces(text, pos)
-            names.update(named)
+            tokens.extend(("metric", name) for name in named)
             tokens.append(("braces", ""))
         elif kind != "space":
             tokens.append((kind, found.group()))
@@ -70,12 +70,40 @@ def metric_names(expr: str) -> set[str]:
         preceding = tokens[index - 1][1] if index else ""
         if following == "(" or following in ("by", "without"):  # a function or an aggregation
             continue
-        if _in_grouping_list(tokens, index):
+        if _in_grouping_list(tokens, index) or preceding == "@":
             continue
-        if preceding == "@":
-            continue
-        names.add(value)
-    return names
+        tokens[index] = ("metric", value)
+    return tokens
+
+
+def metric_names(expr: str) -> set[str]:
+    """Every metric name `expr` selects (Grafana's variables substituted first)."""
+    return {value for kind, value in _tokens(expr) if kind == "metric"}
+
+
+def missing_names(expr: str, have: set[str]) -> set[str]:
+    """The metric names `expr` needs that are not in `have`. `A or B` needs only one side: a
+    rule may read either of two exporters' names (the fewest missing side is reported)."""
+    tokens = _tokens(expr)
+
+    def group(index: int) -> tuple[set[str], int]:
+        sides: list[set[str]] = [set()]
+        while index < len(tokens):
+            kind, value = tokens[index]
+            if value == ")":
+                return min(sides, key=len), index + 1
+            if value == "(":
+                inner, index = group(index + 1)
+                sides[-1] |= inner
+                continue
+            if kind == "ident" and value.lower() == "or":
+                sides.append(set())
+            elif kind == "metric" and value not in have:
+                sides[-1].add(value)
+            index += 1
+        return min(sides, key=len), index
+
+    return group(0)[0]
 
 
 def _in_grouping_list(tokens: list[tuple[str, str]], index: int) -> bool:

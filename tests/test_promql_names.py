@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from .promql_support import metric_names, substitute_grafana
+from .promql_support import metric_names, missing_names, substitute_grafana
 
 
 @pytest.mark.parametrize(
@@ -52,3 +52,12 @@ def test_grafana_variables_are_substituted():
     query = 'sum(rate(pg_x_total{job=~"$job", instance=~"${instance}"}[$__rate_interval]))'
     assert substitute_grafana(query) == 'sum(rate(pg_x_total{job=~".*", instance=~".*"}[5m]))'
     assert metric_names(query) == {"pg_x_total"}
+
+
+def test_either_side_of_or_is_enough():
+    expr = "max by (db) (a_total or b_total) > 1 and on() c"
+    assert missing_names(expr, {"a_total", "c"}) == set()
+    assert missing_names(expr, {"b_total", "c"}) == set()
+    assert missing_names(expr, {"c"}) == {"a_total"} or missing_names(expr, {"c"}) == {"b_total"}
+    assert missing_names(expr, {"a_total"}) == {"c"}
+    assert missing_names("(x or y) / z", {"y"}) == {"z"}
