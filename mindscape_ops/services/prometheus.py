@@ -9,9 +9,9 @@ from pathlib import PurePosixPath
 from typing import TYPE_CHECKING, Any
 
 from mindscape_ops.services.alertmanager import alerting_warnings, production_problems
-from mindscape_ops.services.node_exporter import backup_age_warnings
 from mindscape_ops.services.contract import DashboardRow, Failed, Gate, GateContext, HttpProbe, Panel
 from mindscape_ops.services.definition import Artifact, KubeShape, Metrics, ServiceDef, deploy
+from mindscape_ops.services.node_exporter import backup_age_warnings
 from mindscape_ops.services.panels import RATE, SEL, query, stat, timeseries
 from mindscape_ops.services.spec import Container, Mount, wget_healthcheck
 from mindscape_ops.settings.base import ImageRef, PortSpec, ScrapeTarget, Service
