@@ -31,7 +31,7 @@ STILL_NAMING = {
     "config/schema.py": 1,
     "provision/endpoints.py": 4,
     "provision/logstore.py": 2,
-    "render/alert_catalogue.py": 2,
+    "render/alert_catalogue.py": 1,
     "render/alerts.py": 8,
     "render/kubernetes/__init__.py": 10,
     "render/kubernetes/monitoring.py": 3,
