@@ -127,7 +127,7 @@ def rendered_yaml(platform: Platform, rel: str) -> dict:
 def run_tool(name: str, *args: str | Path) -> str:
     """Run a real validator; skip at a desk without it, fail in CI."""
     if shutil.which(name) is None:
-        package = {"promtool": "prometheus", "amtool": "prometheus-alertmanager"}[name]
+        package = {"promtool": "prometheus", "amtool": "prometheus-alertmanager"}.get(name, name)
         need(f"{name} is not installed (apt-get install {package})")
     done = subprocess.run([name, *map(str, args)], capture_output=True, text=True, timeout=60)
     output = done.stdout + done.stderr

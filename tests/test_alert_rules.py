@@ -125,6 +125,10 @@ def test_runbook_base_url_makes_absolute_links(tmp_path: Path):
 def test_groups_follow_the_exporters(tmp_path: Path):
     data = {"version": 1, "project": "bare", "services": {"prometheus": {}}}
     names = {rule["alert"] for rule in rendered_rules(platform_from(tmp_path, data))["services.yml"]}
-    # No exporter: no rule on its metrics; node rules stay (node_exporter may be a target).
+    # No exporter: no rule on its metrics, the host's included (nothing else produces them).
     assert not names & {"PostgresDown", "RedisDown", "PgbouncerWaitingClients", "BackupTooOld", "Watchdog"}
-    assert {"PrometheusConfigReloadFailed", "DiskSpaceLow", "MemoryLow"} <= names
+    assert not names & {"DiskSpaceLow", "DiskFillingUp", "MemoryLow"}
+    assert "PrometheusConfigReloadFailed" in names
+    data["services"]["node_exporter"] = {}
+    names = {rule["alert"] for rule in rendered_rules(platform_from(tmp_path, data))["services.yml"]}
+    assert {"DiskSpaceLow", "DiskFillingUp", "MemoryLow"} <= names

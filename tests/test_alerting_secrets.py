@@ -94,16 +94,6 @@ def test_a_severity_no_receiver_takes_is_warned_about(tmp_path: Path):
     assert "alerts reach nobody" not in run_cli("render", cwd=tmp_path).stderr
 
 
-def test_production_without_a_dead_mans_switch_is_warned_about(tmp_path: Path):
-    (tmp_path / "platform.yaml").write_text(
-        HEAD + "environment: production\nservices: {prometheus: {}, alertmanager: {}}\n"
-        "monitoring:\n  receivers: [{name: hook, url: 'http://host.docker.internal:9000/'}]\n"
-    )
-    done = run_cli("render", cwd=tmp_path)
-    assert "warning: monitoring.watchdog.url is not set" in done.stderr
-    assert NO_RECEIVER not in done.stderr
-
-
 class _Ctx:
     """Enough of a CheckContext for the receivers gate."""
 

@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from mindscape_ops.check.backups import newest_by_service, staleness, unverified
-from mindscape_ops.check.schedule import last_run
+from mindscape_ops.settings.schedule import last_run
 
 NOW = datetime(2026, 12, 2, 10, 30, tzinfo=UTC)  # a Wednesday
 

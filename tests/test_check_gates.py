@@ -23,7 +23,7 @@ from .conftest import run_cli
 def test_an_invalid_platform_is_config_valid_failing(tmp_path: Path):
     (tmp_path / "platform.yaml").write_text("version: 1\nproject: x\nservices:\n  redis: {maxmemory: lots}\n")
     result = run_cli("check", "--json", cwd=tmp_path)
-    assert result.returncode == 1, result.stderr
+    assert result.returncode == 2, result.stderr  # an invalid platform.yaml, as every command says
     (row,) = json.loads(result.stdout)
     assert (row["id"], row["status"]) == ("config.valid", "fail")
     assert "platform.yaml:4:" in row["message"] and "services.redis.maxmemory" in row["message"]

@@ -152,7 +152,15 @@ def test_full_example_prometheus_scrapes_every_exporter_and_app():
     assert config["alerting"]["alertmanagers"] == [{"static_configs": [{"targets": ["alertmanager:9093"]}]}]
     jobs = {job["job_name"]: job for job in config["scrape_configs"]}
     # services with metrics in start order, then the applications
-    services = ["jaeger", "alertmanager", "prometheus", "grafana", "postgres_exporter", "redis_exporter"]
+    services = [
+        "jaeger",
+        "alertmanager",
+        "prometheus",
+        "grafana",
+        "postgres_exporter",
+        "redis_exporter",
+        "node_exporter",
+    ]
     assert list(jobs) == [*services, "api", "worker"]
     assert jobs["prometheus"]["static_configs"] == [{"targets": ["prometheus:9090"]}]
     assert jobs["postgres_exporter"]["static_configs"] == [{"targets": ["postgres_exporter:9187"]}]

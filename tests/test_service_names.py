@@ -24,7 +24,7 @@ STILL_NAMING = {
     "config/rules.py": 8,
     "provision/endpoints.py": 4,
     "provision/logstore.py": 2,
-    "render/alert_catalogue.py": 2,
+    "render/alert_catalogue.py": 1,
     "render/alerts.py": 8,
     "render/kubernetes/__init__.py": 10,
     "render/kubernetes/monitoring.py": 3,

@@ -10,7 +10,7 @@ from typing import Any
 
 from mindscape_ops.check.context import CheckContext
 from mindscape_ops.check.model import Failed, Gate, Skipped
-from mindscape_ops.check.schedule import last_run
+from mindscape_ops.settings.schedule import last_run
 
 # A scheduled backup takes a while, and CI schedules start late: this long after the schedule
 # fires, its backup must be there.

@@ -57,7 +57,12 @@ def unknown_groups(names: Iterable[str]) -> list[str]:
 
 
 def exit_code(results: Iterable[Result]) -> int:
-    """1 when an error-severity gate failed; warnings and skips never fail a run."""
+    """2 when platform.yaml is invalid (config.valid failed: nothing else could be checked), as
+    every command exits on it; 1 when another error-severity gate failed; warnings and skips
+    never fail a run."""
+    results = list(results)
+    if any(r.id == "config.valid" and r.status is Status.FAIL for r in results):
+        return 2
     return 1 if any(r.blocking for r in results) else 0
 
 

@@ -56,7 +56,8 @@ class Thresholds(Strict):
     http_latency_p95: Duration = Duration("500ms")
     disk_free_ratio: float = Field(0.1, gt=0, lt=1)
     memory_available_ratio: float = Field(0.1, gt=0, lt=1)
-    backup_max_age: Duration = Duration("26h")
+    # Not set: backups.schedule's longest gap between runs plus 2h (settings/schedule.py).
+    backup_max_age: Duration | None = None
 
 
 class AlertRule(Strict):
@@ -129,6 +130,9 @@ class Monitoring(Strict):
     smtp: Smtp | None = None
     watchdog: Watchdog = Watchdog()
     route: Route = Route()
+    # With environment: production, alerts that reach no receiver (or a Watchdog with no url)
+    # make platform.yaml invalid; true runs such a platform on purpose (a warning, as elsewhere).
+    receivers_optional: bool = False
     # Where the rendered runbooks are read, e.g. https://github.com/org/repo/blob/main: each
     # alert's runbook_url is this plus the runbook's path. Not set: the path alone.
     runbook_base_url: HttpUrl | None = None

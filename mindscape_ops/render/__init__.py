@@ -32,7 +32,10 @@ def fingerprint(loaded: LoadedPlatform) -> str:
     from mindscape_ops.render.ci import dependency_files, resolve_install
 
     install = resolve_install(loaded.platform.ci.mindscape)
-    digest.update(json.dumps([dependency_files(loaded.root), install.requirement]).encode())
+    from mindscape_ops.render.web_links import origin_base
+
+    links = origin_base(loaded.root)  # the runbook links follow the git remote
+    digest.update(json.dumps([dependency_files(loaded.root), install.requirement, links]).encode())
     return digest.hexdigest()
 
 

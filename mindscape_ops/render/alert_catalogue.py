@@ -1,76 +1,35 @@
-"""The platform's built-in alert groups that are no one service's, for `alerts.alert_groups`:
-the host (rendered always: node_exporter or another host exporter feeds them) and backups.
+"""The platform's built-in alert group that is no one service's, for `alerts.alert_groups`:
+backups (the host's group is its exporter's, services/node_exporter.py).
 Expressions are ours; awesome-prometheus-alerts was the list of what to cover."""
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from mindscape_ops.render.alerts import Alert, AlertGroup, number, percent
+from mindscape_ops.render.alerts import Alert, AlertGroup, number
+from mindscape_ops.settings.schedule import backup_age_limit
 
 if TYPE_CHECKING:
     from mindscape_ops.config.models import Platform
 
-# Filesystems worth watching: not the in-memory or image-layer ones.
-_FS = 'fstype!~"tmpfs|ramfs|overlay|squashfs|nsfs"'
-
-
-def node(t) -> AlertGroup:
-    free = f"node_filesystem_avail_bytes{{{_FS}}} / (node_filesystem_size_bytes{{{_FS}}} > 0)"
-    return AlertGroup(
-        "node",
-        (
-            Alert(
-                "DiskSpaceLow",
-                f"{free} < {t.disk_free_ratio}",
-                "10m",
-                "critical",
-                "{{ $labels.job }}",
-                "{{ $labels.mountpoint }} on {{ $labels.instance }} has {{ $value | humanizePercentage }} free",
-                f"Free space is below {percent(t.disk_free_ratio)} (needs node_exporter metrics). Free space or grow "
-                "the volume before writes fail.",
-                (
-                    "What is big: `docker system df -v`; old backups: `mindscape backup prune`.",
-                    "Grow the volume, or lower services.prometheus.retention.",
-                ),
-            ),
-            Alert(
-                "DiskFillingUp",
-                f"predict_linear(node_filesystem_avail_bytes{{{_FS}}}[6h], 24 * 3600) < 0 and {free} < 0.4",
-                "1h",
-                "warning",
-                "{{ $labels.job }}",
-                "{{ $labels.mountpoint }} on {{ $labels.instance }} will be full within 24 hours",
-                "At the rate of the last 6 hours this filesystem runs out of space within a day "
-                "(needs node_exporter metrics).",
-                ("As DiskSpaceLow, before it fires.",),
-            ),
-            Alert(
-                "MemoryLow",
-                f"node_memory_MemAvailable_bytes / node_memory_MemTotal_bytes < {t.memory_available_ratio}",
-                "5m",
-                "warning",
-                "{{ $labels.job }}",
-                "{{ $labels.instance }} has {{ $value | humanizePercentage }} memory available",
-                f"Less than {percent(t.memory_available_ratio)} of memory is available: the kernel will soon kill "
-                "processes (needs node_exporter metrics).",
-                ("Who uses it: `docker stats --no-stream`; lower Postgres' shared_buffers or Redis' maxmemory.",),
-            ),
-        ),
-    )
-
-
 BACKUP_METRIC = "mindscape_backup_last_success_timestamp_seconds"
 
 
+def _duration(seconds: float) -> str:
+    """Prometheus' spelling of whole minutes or hours: 74h, 90m."""
+    minutes = int(seconds // 60)
+    return f"{minutes // 60}h" if minutes % 60 == 0 else f"{minutes}m"
+
+
 def backups(platform: Platform) -> AlertGroup:
-    age = platform.monitoring.thresholds.backup_max_age
+    limit = backup_age_limit(platform.monitoring.thresholds.backup_max_age, platform.backups.schedule)
+    age = _duration(limit)
     return AlertGroup(
         "backups",
         (
             Alert(
                 "BackupTooOld",
-                f"time() - {BACKUP_METRIC} > {number(age.seconds)}",
+                f"time() - {BACKUP_METRIC} > {number(limit)}",
                 "10m",
                 "critical",
                 "{{ $labels.service }}",

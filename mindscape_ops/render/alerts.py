@@ -23,10 +23,9 @@ __all__ = ["Alert", "AlertGroup", "alert_groups", "number", "percent", "runbook_
 RUNBOOK = "alerts.md"
 
 
-def runbook_url(platform: Platform, anchor: str) -> str:
-    """Where an alert's runbook section is read: on the web under monitoring.runbook_base_url,
-    else its path in the repository."""
-    base = platform.monitoring.runbook_base_url
+def runbook_url(platform: Platform, anchor: str, base: str | None = None) -> str:
+    """Where an alert's runbook section is read: under `base` (render/web_links.py: the
+    setting, else the git remote's address), else its path in the repository."""
     path = f"{platform.paths.runbooks}/{RUNBOOK}#{anchor.lower()}"
     return f"{base.rstrip('/')}/{path}" if base else path
 
@@ -36,10 +35,8 @@ def alert_groups(platform: Platform, scrape_jobs: list[str]) -> list[AlertGroup]
     from mindscape_ops.render import alert_catalogue as catalogue  # it builds on this module
 
     enabled = platform.services.enabled()
-    t = platform.monitoring.thresholds
     own = [service.alerts(platform) for service in SERVICES if service.alerts and service.name in enabled]
     groups = [_meta(platform, enabled, scrape_jobs), *sorted(own, key=lambda group: group.rank)]
-    groups.append(catalogue.node(t))
     if platform.backups.enabled and platform.backup_services and "node_exporter" in enabled:
         groups.append(catalogue.backups(platform))
     return [group for group in groups if group.alerts]

@@ -16,6 +16,7 @@ from mindscape_ops.render.ci import ci_context
 from mindscape_ops.render.dashboard import overview
 from mindscape_ops.render.jinja import render_template
 from mindscape_ops.render.marker import with_marker
+from mindscape_ops.render.web_links import runbook_base
 from mindscape_ops.services.definition import Artifact, deploy
 from mindscape_ops.services.registry import SERVICES
 from mindscape_ops.services.spec import HEALTHCHECK, LOG_OPTIONS, container_specs, required_secrets
@@ -71,6 +72,7 @@ def render_platform(platform: Platform, root: Path | None = None) -> dict[str, s
     the project folder, is where the workflows look for dependency files (none without it)."""
     enabled = platform.services.enabled()
     specs = container_specs(platform)
+    base = runbook_base(platform.monitoring.runbook_base_url, root)  # absolute runbook links
     context = {
         "platform": platform,
         "services": enabled,
@@ -81,7 +83,7 @@ def render_platform(platform: Platform, root: Path | None = None) -> dict[str, s
         "scrape_jobs": scrape_jobs(platform),
         # the built-in alerts (rules and their runbook) and where each alert's runbook section is read
         "alert_groups": alert_groups(platform, list(scrape_jobs(platform))),
-        "runbook_url": lambda anchor: runbook_url(platform, anchor),
+        "runbook_url": lambda anchor: runbook_url(platform, anchor, base),
         "grafana_dashboard": lambda: json.dumps(overview(platform), indent=2, ensure_ascii=False),
         "secret_keys": required_secrets(platform),
         "paths": platform.paths,

@@ -91,11 +91,24 @@ def alerting_warnings(platform: Platform) -> list[str]:
             "(add it to a receiver's severities, or leave one receiver's severities empty)"
         )
     production = platform.environment == "production"
-    if production and monitoring.receivers and monitoring.watchdog.enabled and not monitoring.watchdog.url:
+    if production and monitoring.watchdog.enabled and not monitoring.watchdog.url:
         warnings.append(
             "monitoring.watchdog.url is not set: nothing outside the platform notices when alerting itself stops"
         )
     return warnings
+
+
+def production_problems(platform: Platform) -> list[tuple[tuple[str | int, ...], str]]:
+    """Pure: with `environment: production`, alerts that reach nobody make platform.yaml
+    invalid (`render`, `validate`, `check` exit 2), unless `monitoring.receivers_optional: true`
+    says so on purpose. Elsewhere `alerting_warnings` says it as a warning."""
+    if platform.environment != "production" or platform.monitoring.receivers_optional:
+        return []
+    fix = (
+        "in production add a receiver under monitoring.receivers (and monitoring.watchdog.url), "
+        "or set monitoring.receivers_optional: true to run without one on purpose"
+    )
+    return [(("monitoring", "receivers"), f"{warning}; {fix}") for warning in alerting_warnings(platform)]
 
 
 def _secret_value(project: Project, variable: str | None, path: str | None) -> tuple[str | None, str]:
@@ -184,6 +197,7 @@ SERVICE = ServiceDef(
     metrics=Metrics(9093),
     artifacts=(Artifact("alertmanager/alertmanager.yml.j2", deploy("alertmanager/alertmanager.yml")),),
     prepare=write_receiver_secrets,
+    problems=production_problems,  # alerts that reach nobody: an error in production
     inputs=inputs,
     # each receiver's secret is a file in .mindscape/alertmanager: a key of the Secret there
     kubernetes=KubeShape(workspace_files=lambda p: {RECEIVER_SECRETS: tuple(name for name, *_ in secret_sources(p))}),

@@ -7,12 +7,13 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
-from mindscape_ops.services.contract import METRICS_DIR, DashboardRow, Panel
+from mindscape_ops.services.contract import METRICS_DIR, Alert, AlertGroup, DashboardRow, Panel, percent
 from mindscape_ops.services.definition import KubeShape
 from mindscape_ops.services.exporter import exporter
 from mindscape_ops.services.panels import RATE, SEL, query, timeseries
 from mindscape_ops.services.spec import Container, Mount, wget_healthcheck
 from mindscape_ops.settings.base import ImageRef, PortSpec, Service
+from mindscape_ops.settings.schedule import backup_age_limit
 
 if TYPE_CHECKING:
     from mindscape_ops.config.models import Platform
@@ -20,6 +21,20 @@ if TYPE_CHECKING:
 
 
 TEXTFILE = "/textfile"
+
+
+def backup_age_warnings(platform: Platform) -> list[str]:
+    """Pure: a platform that backs up and is watched by Prometheus, without this exporter, has
+    no backup-age alert (the time of each backup reaches Prometheus through its textfile
+    collector): said at `render` and `up`."""
+    enabled = platform.services.enabled()
+    backs_up = platform.backups.enabled and platform.backup_services
+    if not backs_up or "prometheus" not in enabled or "node_exporter" in enabled:
+        return []
+    return [
+        f"backups of {', '.join(platform.backup_services)} have no age alert (BackupTooOld): the time of each "
+        "backup reaches Prometheus through node_exporter; add `node_exporter: {}` under services"
+    ]
 
 
 def prepare(project: Project, secrets: Mapping[str, str]) -> list[str]:
@@ -102,13 +117,65 @@ def backups_row(platform: Platform) -> tuple[DashboardRow, ...]:
                 "Age of the last good backup",
                 "s",
                 query(f"time() - mindscape_backup_last_success_timestamp_seconds{{{SEL}}}", "{{service}}"),
-                threshold=platform.monitoring.thresholds.backup_max_age.seconds,
+                threshold=backup_age_limit(platform.monitoring.thresholds.backup_max_age, platform.backups.schedule),
                 description="From `mindscape backup create` on this machine (BackupTooOld).",
             ),
             width=24,
         )
     )
     return (DashboardRow("Backups", tuple(panels), rank=80),)
+
+
+# -- its alerts -----------------------------------------------------------------------------------
+
+# Filesystems worth watching: not the in-memory or image-layer ones.
+_FS = 'fstype!~"tmpfs|ramfs|overlay|squashfs|nsfs"'
+
+
+def alerts(platform: Platform) -> AlertGroup:
+    """The host's alerts, on this exporter's metrics: rendered only where it runs."""
+    t = platform.monitoring.thresholds
+    free = f"node_filesystem_avail_bytes{{{_FS}}} / (node_filesystem_size_bytes{{{_FS}}} > 0)"
+    return AlertGroup(
+        "node",
+        (
+            Alert(
+                "DiskSpaceLow",
+                f"{free} < {t.disk_free_ratio}",
+                "10m",
+                "critical",
+                "{{ $labels.job }}",
+                "{{ $labels.mountpoint }} on {{ $labels.instance }} has {{ $value | humanizePercentage }} free",
+                f"Free space is below {percent(t.disk_free_ratio)}. Free space or grow the volume before writes fail.",
+                (
+                    "What is big: `docker system df -v`; old backups: `mindscape backup prune`.",
+                    "Grow the volume, or lower services.prometheus.retention.",
+                ),
+            ),
+            Alert(
+                "DiskFillingUp",
+                f"predict_linear(node_filesystem_avail_bytes{{{_FS}}}[6h], 24 * 3600) < 0 and {free} < 0.4",
+                "1h",
+                "warning",
+                "{{ $labels.job }}",
+                "{{ $labels.mountpoint }} on {{ $labels.instance }} will be full within 24 hours",
+                "At the rate of the last 6 hours this filesystem runs out of space within a day.",
+                ("As DiskSpaceLow, before it fires.",),
+            ),
+            Alert(
+                "MemoryLow",
+                f"node_memory_MemAvailable_bytes / node_memory_MemTotal_bytes < {t.memory_available_ratio}",
+                "5m",
+                "warning",
+                "{{ $labels.job }}",
+                "{{ $labels.instance }} has {{ $value | humanizePercentage }} memory available",
+                f"Less than {percent(t.memory_available_ratio)} of memory is available: the kernel will soon kill "
+                "processes.",
+                ("Who uses it: `docker stats --no-stream`; lower Postgres' shared_buffers or Redis' maxmemory.",),
+            ),
+        ),
+        rank=90,  # after the services' own groups
+    )
 
 
 def dashboard(platform: Platform) -> tuple[DashboardRow, ...]:
@@ -118,6 +185,7 @@ def dashboard(platform: Platform) -> tuple[DashboardRow, ...]:
 SERVICE = exporter(
     name="node_exporter",
     dashboard=dashboard,
+    alerts=alerts,
     summary="host metrics (disk space) for Prometheus",
     settings=NodeExporter,
     container=container,

@@ -8,9 +8,10 @@ from collections.abc import Iterable, Mapping
 from pathlib import PurePosixPath
 from typing import TYPE_CHECKING, Any
 
-from mindscape_ops.services.alertmanager import alerting_warnings
+from mindscape_ops.services.alertmanager import alerting_warnings, production_problems
 from mindscape_ops.services.contract import DashboardRow, Failed, Gate, GateContext, HttpProbe, Panel
 from mindscape_ops.services.definition import Artifact, KubeShape, Metrics, ServiceDef, deploy
+from mindscape_ops.services.node_exporter import backup_age_warnings
 from mindscape_ops.services.panels import RATE, SEL, query, stat, timeseries
 from mindscape_ops.services.spec import Container, Mount, wget_healthcheck
 from mindscape_ops.settings.base import ImageRef, PortSpec, ScrapeTarget, Service
@@ -219,9 +220,12 @@ SERVICE = ServiceDef(
         # the runbook every alert's runbook_url points at
         Artifact("runbooks/alerts.md.j2", lambda p: f"{p.paths.runbooks}/alerts.md"),
     ),
-    prepare=lambda project, secrets: (
-        [] if "alertmanager" in project.platform.services.enabled() else alerting_warnings(project.platform)
-    ),  # says loudly when alerts have nowhere to go
+    prepare=lambda project, secrets: [
+        *([] if "alertmanager" in project.platform.services.enabled() else alerting_warnings(project.platform)),
+        *backup_age_warnings(project.platform),
+    ],  # says loudly when alerts have nowhere to go, or backups no age alert
+    # without Alertmanager its rules reach nobody: an error in production (Alertmanager says it otherwise)
+    problems=lambda p: [] if "alertmanager" in p.services.enabled() else production_problems(p),
     gates=GATES,  # its `mindscape check` gates
     kubernetes=KubeShape(cpu=("100m", "1"), memory=("256Mi", "1Gi")),
 )

@@ -1,9 +1,12 @@
-"""When a cron schedule last fired (UTC, as GitHub Actions reads it): what the backups gate
-holds the newest backup against. Pure."""
+"""Cron schedules read as GitHub Actions reads them (UTC): when one last fired (what the backups
+gate holds the newest backup against) and the longest wait between two of its runs (what the
+backup-age alert allows). Pure."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+
+from mindscape_ops.settings.types import Duration
 
 MACROS = {
     "@hourly": "0 * * * *",
@@ -56,3 +59,39 @@ def last_run(schedule: str, at: datetime) -> datetime | None:
                 if fired <= at:
                     return fired
     return None
+
+
+# Five years from a Monday (two 29 Februaries): every gap a schedule can have, twice.
+_GAP_START = datetime(2024, 1, 1, tzinfo=UTC)
+BACKUP_GRACE_S = 2 * 3600  # a backup's own run time, a runner that starts late
+
+
+def longest_gap(schedule: str) -> float | None:
+    """Seconds of the longest wait between two consecutive runs of `schedule` (None: it never
+    fires). A day that matches fires at the same times as any other, so days are walked, not
+    minutes."""
+    fields = MACROS.get(schedule, schedule).split()
+    minute, hour, dom, month, dow = (values(f, lo, hi) for f, (lo, hi) in zip(fields, _BOUNDS, strict=True))
+    times = sorted(h * 3600 + m * 60 for h in hour for m in minute)  # seconds into a matching day
+    if not times:
+        return None
+    gap = max((b - a for a, b in zip(times, times[1:], strict=False)), default=0)
+    days = [
+        offset
+        for offset in range(LOOK_BACK_DAYS)
+        if (day := _GAP_START + timedelta(days=offset)).month in month and _day_matches(day, fields, dom, dow)
+    ]
+    if not days:
+        return None
+    for a, b in zip(days, days[1:], strict=False):
+        gap = max(gap, (b - a) * 86400 + times[0] - times[-1])
+    return float(gap)
+
+
+def backup_age_limit(configured: Duration | None, schedule: str) -> float:
+    """Seconds a backup may be old before BackupTooOld fires: the setting, else the schedule's
+    longest gap plus BACKUP_GRACE_S (a weekday schedule waits 3 days over each weekend)."""
+    if configured is not None:
+        return configured.seconds
+    gap = longest_gap(schedule)
+    return (gap if gap is not None else 24 * 3600) + BACKUP_GRACE_S
