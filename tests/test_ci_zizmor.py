@@ -98,3 +98,14 @@ def test_the_audit_sees_what_it_must_refuse(tmp_path: Path) -> None:
     findings, _ = zizmor(tmp_path / "bad")
     idents = {f["ident"] for f in findings if f["determinations"]["severity"] in FAILING}
     assert {"dangerous-triggers", "template-injection"} <= idents, failing(findings)
+
+
+def test_this_repositorys_own_workflows_pass_actionlint_and_the_schema() -> None:
+    workflows = sorted(str(p) for p in (REPO / ".github/workflows").glob("*.yml"))
+    assert any(p.endswith("release.yml") for p in workflows)
+    for command in (
+        [tool("actionlint"), "-no-color", "-shellcheck", tool("shellcheck"), *workflows],
+        [tool("check-jsonschema"), "--builtin-schema", "vendor.github-workflows", *workflows],
+    ):
+        done = subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=120)
+        assert done.returncode == 0, done.stdout + done.stderr
