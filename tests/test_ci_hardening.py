@@ -250,3 +250,22 @@ def test_the_performance_baseline_comes_from_a_push_to_the_default_branch(tmp_pa
     jobs = rendered(tmp_path)[1]["ci.yml"]["jobs"]
     lookup = next(s["run"] for s in jobs["performance"]["steps"] if "gh run list" in s.get("run", ""))
     assert re.search(r'--branch "\$BASE_BRANCH" \\\n\s+--event push --status success', lookup), lookup
+
+
+def test_each_environment_has_its_own_runner_and_secrets_and_only_backups_get_an_oidc_token(tmp_path: Path) -> None:
+    platform, docs = rendered(tmp_path, deploy={"runners": {"production": ["self-hosted", "prod-eu"]}})
+    jobs = docs["deploy.yml"]["jobs"]
+    assert jobs["deploy-staging"]["runs-on"] == ["self-hosted", "staging"]  # the default: one per environment
+    assert jobs["deploy-production"]["runs-on"] == ["self-hosted", "prod-eu"]
+    url_env = platform.database.url_env
+    for name, job in jobs.items():
+        # Read in the job that names its environment; ci.yml passes deploy.yml no secret.
+        assert job["environment"]["name"] == name.removeprefix("deploy-")
+        assert job["env"][url_env] == "${{ secrets." + url_env + " }}"
+    assert docs["deploy.yml"][True] == {"workflow_call": {}}  # YAML 1.1 reads `on` as true: no secrets declared
+    backup = docs["backup.yml"]["jobs"]["backup"]
+    assert backup["runs-on"] == ["self-hosted", "prod-eu"] and backup["environment"] == {"name": "backups"}
+    assert docs["backup.yml"]["permissions"] == {"contents": "read"} and backup["permissions"]["id-token"] == "write"
+    with pytest.raises(ConfigError) as caught:
+        rendered(tmp_path / "bad", deploy={"environments": ["production"], "runners": {"staging": ["x"]}})
+    assert "runners: staging is not among environments" in "\n".join(caught.value.problems)
