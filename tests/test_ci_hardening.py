@@ -52,10 +52,11 @@ class Context:
 
 
 def evaluate(condition: str, github: dict, variables: dict | None = None) -> bool:
-    """The `${{ }}` of a job's `if:` (only !, ==, &&, ||, parentheses, strings and properties)."""
+    """The `${{ }}` of a job's `if:` (only !, ==, !=, &&, ||, parentheses, strings and properties)."""
     expression = re.fullmatch(r"\$\{\{(.*)\}\}", condition.strip(), re.S).group(1)
-    assert set(re.findall(r"[!<>]=?|\|\||&&|==", expression)) <= {"!", "==", "&&", "||"}, expression
-    python = expression.replace("&&", " and ").replace("||", " or ").replace("!", " not ")
+    assert set(re.findall(r"[!<>]=?|\|\||&&|==", expression)) <= {"!", "==", "!=", "&&", "||"}, expression
+    python = expression.replace("!=", " <> ").replace("&&", " and ").replace("||", " or ").replace("!", " not ")
+    python = python.replace(" <> ", " != ")
     scope = {"github": Context(github), "vars": Context(variables or {})}
     return bool(eval(python, {"__builtins__": {}}, scope))  # noqa: S307
 
@@ -64,38 +65,39 @@ def trigger(event_name: str, **fields) -> dict:
     return {"event_name": event_name, "repository": "shop/app", "ref": fields.pop("ref", "refs/heads/main"), **fields}
 
 
-def workflow_run(conclusion: str, event: str, head_repository: str) -> dict:
-    run = {"conclusion": conclusion, "event": event, "head_branch": "main", "head_sha": "a" * 40}
-    return trigger("workflow_run", event={"workflow_run": {**run, "head_repository": {"full_name": head_repository}}})
-
-
 @pytest.mark.parametrize(
     ("github", "deploys"),
     [
-        (workflow_run("success", "push", "shop/app"), True),
-        # A fork's pull request from its own `main`: CI passes, workflow_run's branch filter matches.
-        (workflow_run("success", "pull_request", "mallory/app"), False),
-        (workflow_run("success", "pull_request", "shop/app"), False),
-        (workflow_run("failure", "push", "shop/app"), False),
-        (workflow_run("cancelled", "push", "shop/app"), False),
+        (trigger("push"), True),
+        # A fork's pull request from its own `main`: the deploy job does not run for it.
+        (trigger("pull_request", ref="refs/pull/7/merge"), False),
+        (trigger("pull_request", ref="refs/heads/main"), False),
+        (trigger("push", ref="refs/heads/release/2"), False),
         (trigger("workflow_dispatch"), True),
         (trigger("workflow_dispatch", ref="refs/heads/untested-feature"), False),
     ],
 )
-def test_only_a_push_to_this_repository_or_a_dispatch_from_the_branch_deploys(
+def test_only_a_push_or_a_dispatch_on_the_deploy_branch_deploys_after_the_gates(
     tmp_path: Path, github: dict, deploys: bool
 ) -> None:
     platform, docs = rendered(tmp_path)
-    jobs = docs["deploy.yml"]["jobs"]
-    first = jobs[f"deploy-{platform.ci.deploy.environments[0]}"]
-    assert evaluate(first["if"], github) is deploys
-    # Every later environment waits for the one before, so nothing deploys when the first does not.
-    assert all("needs" in job and "if" not in job for job in list(jobs.values())[1:])
+    jobs = docs["ci.yml"]["jobs"]
+    deploy = jobs["deploy"]
+    assert deploy["uses"] == "./.github/workflows/deploy.yml"
+    assert "secrets" not in deploy and "with" not in deploy  # no repository secret reaches deploy.yml
+    # Every gate that always runs is needed (CodeQL's findings do not fail its job; dependency
+    # review runs on pull requests only).
+    assert set(deploy["needs"]) == set(jobs) - {"deploy", "codeql", "dependency-review"}
+    assert evaluate(deploy["if"], github) is deploys
+    # In deploy.yml every later environment waits for the one before, so nothing deploys when
+    # the first does not.
+    environments = list(docs["deploy.yml"]["jobs"].values())
+    assert "needs" not in environments[0] and all("needs" in job and "if" not in job for job in environments[1:])
 
 
 def test_a_dispatch_deploys_only_from_the_configured_branch(tmp_path: Path) -> None:
     platform, docs = rendered(tmp_path, deploy={"branch": "release/2", "environments": ["production"]})
-    condition = docs["deploy.yml"]["jobs"]["deploy-production"]["if"]
+    condition = docs["ci.yml"]["jobs"]["deploy"]["if"]
     assert evaluate(condition, trigger("workflow_dispatch", ref="refs/heads/release/2"))
     assert not evaluate(condition, trigger("workflow_dispatch", ref="refs/heads/main"))
 
@@ -108,21 +110,21 @@ def test_the_self_hosted_checkouts_keep_the_platforms_state(tmp_path: Path) -> N
         checkouts = [
             step
             for job in docs[name]["jobs"].values()
-            for step in job["steps"]
+            for step in job.get("steps", [])
             if step.get("uses", "").startswith("actions/checkout@")
         ]
         assert checkouts and all(step["with"]["clean"] is False for step in checkouts), name
     for job in docs["ci.yml"]["jobs"].values():  # hosted runners start clean anyway
-        assert all("clean" not in step.get("with", {}) for step in job["steps"])
+        assert all("clean" not in step.get("with", {}) for step in job.get("steps", []))
 
 
 def test_the_sarif_uploads_may_read_their_run_and_every_step_is_named_whole(tmp_path: Path) -> None:
     _, docs = rendered(tmp_path)
     jobs = docs["ci.yml"]["jobs"]
     for job in jobs.values():
-        if any("/upload-sarif@" in step.get("uses", "") for step in job["steps"]):
+        if any("/upload-sarif@" in step.get("uses", "") for step in job.get("steps", [])):
             assert job["permissions"]["actions"] == "read" and job["permissions"]["security-events"] == "write"
-        for step in job["steps"]:
+        for step in job.get("steps", []):
             assert not step.get("name", "").endswith((" and", " and ")), step["name"]
     assert any(step.get("name") == "Install the project" for step in jobs["e2e"]["steps"])
 
@@ -206,7 +208,7 @@ def test_a_runner_gets_a_throwaway_certificate_before_up_and_only_where_none_is(
     assert certificate.read_text() == "the real one\n"
 
     plain = rendered(tmp_path / "plain")[1]["ci.yml"]
-    assert not any("throwaway" in str(s.get("name")) for job in plain["jobs"].values() for s in job["steps"])
+    assert not any("throwaway" in str(s.get("name")) for job in plain["jobs"].values() for s in job.get("steps", []))
 
 
 @pytest.mark.tools
@@ -248,3 +250,22 @@ def test_the_performance_baseline_comes_from_a_push_to_the_default_branch(tmp_pa
     jobs = rendered(tmp_path)[1]["ci.yml"]["jobs"]
     lookup = next(s["run"] for s in jobs["performance"]["steps"] if "gh run list" in s.get("run", ""))
     assert re.search(r'--branch "\$BASE_BRANCH" \\\n\s+--event push --status success', lookup), lookup
+
+
+def test_each_environment_has_its_own_runner_and_secrets_and_only_backups_get_an_oidc_token(tmp_path: Path) -> None:
+    platform, docs = rendered(tmp_path, deploy={"runners": {"production": ["self-hosted", "prod-eu"]}})
+    jobs = docs["deploy.yml"]["jobs"]
+    assert jobs["deploy-staging"]["runs-on"] == ["self-hosted", "staging"]  # the default: one per environment
+    assert jobs["deploy-production"]["runs-on"] == ["self-hosted", "prod-eu"]
+    url_env = platform.database.url_env
+    for name, job in jobs.items():
+        # Read in the job that names its environment; ci.yml passes deploy.yml no secret.
+        assert job["environment"]["name"] == name.removeprefix("deploy-")
+        assert job["env"][url_env] == "${{ secrets." + url_env + " }}"
+    assert docs["deploy.yml"][True] == {"workflow_call": {}}  # YAML 1.1 reads `on` as true: no secrets declared
+    backup = docs["backup.yml"]["jobs"]["backup"]
+    assert backup["runs-on"] == ["self-hosted", "prod-eu"] and backup["environment"] == {"name": "backups"}
+    assert docs["backup.yml"]["permissions"] == {"contents": "read"} and backup["permissions"]["id-token"] == "write"
+    with pytest.raises(ConfigError) as caught:
+        rendered(tmp_path / "bad", deploy={"environments": ["production"], "runners": {"staging": ["x"]}})
+    assert "runners: staging is not among environments" in "\n".join(caught.value.problems)

@@ -107,7 +107,10 @@ def test_every_workflow_installs_the_chosen_source(tmp_path: Path, source: str, 
     for name in ("ci.yml", "deploy.yml", "backup.yml"):
         doc = ci_doc(platform, name=name)
         steps = [
-            s for job in doc["jobs"].values() for s in job["steps"] if s.get("name", "").startswith("Install mindscape")
+            s
+            for job in doc["jobs"].values()
+            for s in job.get("steps", [])
+            if s.get("name", "").startswith("Install mindscape")
         ]
         assert steps, name
         for step in steps:
@@ -141,17 +144,23 @@ def test_the_default_comes_from_pips_install_record() -> None:
     assert resolve_install(chosen, record=json.dumps(vcs)).source == "mindscape==1.0.0"  # platform.yaml wins
 
 
-def test_no_pinned_source_fails_the_install_step_and_render_warns(tmp_path: Path) -> None:
+def test_by_default_the_workflows_install_the_version_that_rendered_them(tmp_path: Path) -> None:
+    from mindscape_ops import __version__
+
     unpinned = source_from_record(_installed_from()) is None  # a checkout (editable install), as here
     (tmp_path / "platform.yaml").write_text("version: 1\nproject: nopin\nservices: {redis: {}}\n")
     done = run_cli("render", cwd=tmp_path)
     assert done.returncode == 0, done.stderr
-    assert ("warning: ci.mindscape.source is not set" in done.stderr) == unpinned
+    assert "ci.mindscape" not in done.stderr  # nothing to warn about: the default installs
     step = install_step(yaml.safe_load((tmp_path / ".github/workflows/ci.yml").read_text()))
     if unpinned:
-        assert step["run"].startswith('echo "::error::mindscape has no pinned source') and "exit 1" in step["run"]
-    install = resolve_install(MindscapeSource(), record=json.dumps({"url": "file:///x", "dir_info": {}}))
-    assert install.source is None and "ci.mindscape.source is not set" in install.problems[0]
+        assert step["name"] == f"Install mindscape {__version__}"
+        assert step["env"] == {"MINDSCAPE_REQUIREMENT": f"mindscape=={__version__}"}
+        assert step["run"] == 'python -m pip install --only-binary=mindscape "$MINDSCAPE_REQUIREMENT"'
+    editable = json.dumps({"url": "file:///x", "dir_info": {}})
+    install = resolve_install(MindscapeSource(), record=editable, version="4.5.6")
+    assert (install.source, install.hashes, install.version) == ("mindscape==4.5.6", (), "4.5.6")
+    assert install.origin == "the version of mindscape that rendered this file"
 
 
 def _wheel(folder: Path, version: str) -> Path:
@@ -214,7 +223,10 @@ def test_the_hash_checked_install_step_really_installs_and_refuses_a_changed_fil
 
 def setup_pythons(doc: dict) -> list[dict]:
     return [
-        s for job in doc["jobs"].values() for s in job["steps"] if s.get("uses", "").startswith("actions/setup-python@")
+        s
+        for job in doc["jobs"].values()
+        for s in job.get("steps", [])
+        if s.get("uses", "").startswith("actions/setup-python@")
     ]
 
 
@@ -247,11 +259,18 @@ def test_pip_cache_only_with_dependency_files_and_render_follows_them(tmp_path: 
 
 def test_performance_comparison_fails_over_the_threshold(tmp_path: Path) -> None:
     platform = with_ci(
-        tmp_path / "p", performance={"command": "make bench", "results": "out/perf.json", "threshold_percent": 10}
+        tmp_path / "p",
+        performance={
+            "command": "make bench",
+            "results": "out/perf.json",
+            "threshold_percent": 10,
+            "higher_is_better": ["rps", "ops_per_s"],
+        },
     )
     job = ci_doc(platform)["jobs"]["performance"]
     compare = next(step["run"] for step in job["steps"] if step.get("name") == "Compare with the baseline")
     assert job["env"]["BASELINE"] == ".mindscape-perf-baseline/perf.json" and job["env"]["RESULTS"] == "out/perf.json"
+    assert job["env"]["HIGHER_IS_BETTER"] == "rps ops_per_s"
 
     def compare_with(current: object, baseline: object | None) -> subprocess.CompletedProcess:
         (tmp_path / "out").mkdir(exist_ok=True)
@@ -270,14 +289,21 @@ def test_performance_comparison_fails_over_the_threshold(tmp_path: Path) -> None
     assert first.returncode == 0 and "no baseline" in first.stdout
     within = compare_with({"p95_ms": 109.0, "startup_s": 1.5}, {"p95_ms": 100.0, "gone": 3})
     assert within.returncode == 0, within.stdout + within.stderr
-    assert (
-        "p95_ms: 109.0 against 100.0 (+9.0%)" in within.stdout and "startup_s: 1.5 (new, no baseline)" in within.stdout
-    )
+    assert "p95_ms: 109.0 against 100.0 (+9.0%, lower is better)" in within.stdout
+    assert "startup_s: 1.5 (new, no baseline)" in within.stdout
     slower = compare_with({"p95_ms": 111.0, "rps_cost": 5}, {"p95_ms": 100.0, "rps_cost": 5})
     assert (
-        slower.returncode == 1 and "::error::slower than the baseline by more than 10%: p95_ms +11.0%" in slower.stdout
+        slower.returncode == 1 and "::error::worse than the baseline by more than 10%: p95_ms +11.0%" in slower.stdout
     )
     assert compare_with({"p95_ms": 90}, {"p95_ms": 100}).returncode == 0  # faster is fine
+    # Throughput: more is better. Up by half passes; down by 11% fails; a latency up by 11% next
+    # to it fails too, each named.
+    assert compare_with({"rps": 1500}, {"rps": 1000}).returncode == 0
+    fewer = compare_with({"rps": 890, "ops_per_s": 95, "p95_ms": 111}, {"rps": 1000, "ops_per_s": 100, "p95_ms": 100})
+    assert fewer.returncode == 1, fewer.stdout
+    assert "rps: 890 against 1000 (-11.0%, higher is better)" in fewer.stdout
+    assert "::error::worse than the baseline by more than 10%: p95_ms +11.0%, rps -11.0%" in fewer.stdout
+    assert compare_with({"rps": 910}, {"rps": 1000}).returncode == 0  # within the threshold
     broken = compare_with({"p95_ms": "fast"}, {"p95_ms": 100})
     assert broken.returncode == 1 and "p95_ms is not a number" in broken.stderr
     assert compare_with([1, 2], {"p95_ms": 100}).returncode == 1
@@ -290,13 +316,14 @@ def test_stored_aws_keys_only_when_chosen(tmp_path: Path) -> None:
     platform = with_ci(tmp_path / "keys", aws={"access_keys": True})
     doc = ci_doc(platform, name="backup.yml")
     job = doc["jobs"]["backup"]
-    assert doc["permissions"] == {"contents": "read"}  # no OIDC token
+    assert doc["permissions"] == {"contents": "read"} == job["permissions"]  # no OIDC token
     assert job["env"]["AWS_ACCESS_KEY_ID"] == "${{ secrets.AWS_ACCESS_KEY_ID }}"
+    assert job["environment"] == {"name": "backups"}  # the keys are that environment's secrets
     assert not any("configure-aws-credentials" in step.get("uses", "") for step in job["steps"])
 
     no_role = with_ci(tmp_path / "none", aws={})
     assert any("ci.aws.role_arn is not set" in w for w in ci_warnings(no_role))
-    assert "id-token" in ci_doc(no_role, name="backup.yml")["permissions"]
+    assert "id-token" in ci_doc(no_role, name="backup.yml")["jobs"]["backup"]["permissions"]
 
     for aws, message in (
         ({"access_keys": True, "role_arn": "arn:aws:iam::123456789012:role/b"}, "choose one"),
@@ -333,6 +360,7 @@ def test_the_other_variants_pass_the_schemas_and_actionlint(tmp_path: Path) -> N
 
     project = tmp_path / "project"
     project.mkdir()
+    assert run("git", "init", "-q", str(project)).returncode == 0  # where actionlint reads .github/actionlint.yaml
     (project / "pyproject.toml").write_text("[project]\nname = 'app'\nversion = '1'\n")
     (project / "requirements.txt").write_text("\n")
     variants = {

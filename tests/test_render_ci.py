@@ -60,13 +60,15 @@ def test_workflows_pass_the_github_schema_and_actionlint(rendered) -> None:
         result = run(tool("check-jsonschema"), "--builtin-schema", "vendor.dependabot", str(out / dependabot))
         assert result.returncode == 0, result.stdout + result.stderr
     # actionlint: expressions, contexts allowed where they are used, the job graph, action inputs,
-    # and shellcheck on every `run:` script.
+    # the self-hosted runners' labels (from the rendered .github/actionlint.yaml, read in a git
+    # repository), and shellcheck on every `run:` script.
+    assert run("git", "init", "-q", str(out)).returncode == 0
     result = run(tool("actionlint"), "-no-color", "-shellcheck", tool("shellcheck"), *paths, cwd=out)
     assert result.returncode == 0, result.stdout + result.stderr
 
 
 def steps_of(doc: dict) -> list[dict]:
-    return [step for job in doc["jobs"].values() for step in job["steps"]]
+    return [step for job in doc["jobs"].values() for step in job.get("steps", [])]
 
 
 def assert_pinned(doc: dict) -> None:
@@ -90,7 +92,8 @@ def test_ci_workflow_jobs_and_gates(rendered) -> None:
     triggers = workflow_triggers(doc)
     assert triggers["push"]["branches"] == ci.branches == triggers["pull_request"]["branches"]
     assert doc["permissions"] == {"contents": "read"}
-    assert doc["concurrency"]["cancel-in-progress"] is True
+    # A pull request's newer push cancels its run; a branch's run (a deployment) is never cancelled.
+    assert doc["concurrency"]["cancel-in-progress"] == "${{ github.event_name == 'pull_request' }}"
     assert doc["env"]["SOURCE_DIR"] == ci.source_dir and doc["env"]["TESTS_DIR"] == ci.tests_dir
     assert doc["env"]["PYTHON_VERSION"] == ci.python_version
 
@@ -100,6 +103,7 @@ def test_ci_workflow_jobs_and_gates(rendered) -> None:
     expected |= {"security", "codeql", "secrets", "dependency-review"} if ci.security_scan else set()
     expected |= {"e2e"} if ci.e2e else set()
     expected |= {"performance"} if ci.performance else set()
+    expected |= {"deploy"} if ci.deploy.enabled else set()
     assert set(jobs) == expected
 
     def commands(job: str) -> str:
@@ -172,14 +176,17 @@ def test_backup_workflow_schedule_credentials_and_verify(rendered) -> None:
     s3_keys = {"AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"}
     assert not s3_keys & set(job["env"])  # no example chooses the stored-keys fallback
     aws = [s for s in job["steps"] if s.get("uses", "").startswith("aws-actions/configure-aws-credentials@")]
+    assert doc["permissions"] == {"contents": "read"}  # the OIDC token, when needed, is the job's alone
+    assert job["environment"] == {"name": platform.ci.backup.environment}
+    assert job["runs-on"] == platform.ci.backup_runner()
     if platform.backups.s3:
-        assert doc["permissions"] == {"contents": "read", "id-token": "write"}
+        assert job["permissions"] == {"contents": "read", "id-token": "write"}
         assert len(aws) == 1 and aws[0]["with"]["aws-region"] == platform.backups.s3.region
         role = platform.ci.aws.role_arn or "${{ vars.AWS_ROLE_ARN }}"
         assert aws[0]["with"]["role-to-assume"] == role
         assert job["steps"].index(aws[0]) < [s.get("run") for s in job["steps"]].index("mindscape backup create")
     else:
-        assert doc["permissions"] == {"contents": "read"} and not aws
+        assert job["permissions"] == {"contents": "read"} and not aws
 
 
 def test_deploy_workflow_environments_in_order(rendered) -> None:
@@ -187,7 +194,7 @@ def test_deploy_workflow_environments_in_order(rendered) -> None:
     deploy = platform.ci.deploy
     doc = yaml.safe_load(files[f"{platform.paths.workflows}/deploy.yml"])
     triggers = workflow_triggers(doc)
-    assert triggers["workflow_run"] == {"workflows": ["CI"], "types": ["completed"], "branches": [deploy.branch]}
+    assert triggers == {"workflow_call": {}}  # only ci.yml calls it, after its gates
     assert doc["permissions"] == {"contents": "read"}
     jobs = doc["jobs"]
     assert list(jobs) == [f"deploy-{name}" for name in deploy.environments]
@@ -195,6 +202,7 @@ def test_deploy_workflow_environments_in_order(rendered) -> None:
     for name in deploy.environments:
         job = jobs[f"deploy-{name}"]
         assert job["environment"] == {"name": name}  # the environment's required reviewers apply
+        assert job["runs-on"] == deploy.runner(name)
         assert job["concurrency"] == {"group": f"deploy-{name}", "cancel-in-progress": False}
         assert job.get("needs") == (f"deploy-{previous}" if previous else None)
         names = [step.get("name", "") for step in job["steps"]]
@@ -211,10 +219,22 @@ def test_deploy_workflow_environments_in_order(rendered) -> None:
     assert_pinned(doc)
 
 
-def test_dependabot_covers_actions_and_the_app(rendered) -> None:
+def test_dependabot_covers_actions_images_and_the_app_after_a_cooldown(rendered) -> None:
     platform, _, files = rendered
     _, path = github_files(platform, files)
     doc = yaml.safe_load(files[path])
-    ecosystems = [update["package-ecosystem"] for update in doc["updates"]]
-    assert ecosystems == ["github-actions", *platform.ci.dependabot.ecosystems]
-    assert {update["schedule"]["interval"] for update in doc["updates"]} == {platform.ci.dependabot.interval}
+    dependabot = platform.ci.dependabot
+    updates = {update["package-ecosystem"]: update for update in doc["updates"]}
+    assert len(updates) == len(doc["updates"])  # Dependabot refuses an ecosystem twice for one folder
+    others = [e for e in dependabot.ecosystems if e != "docker"]
+    kubernetes = [f"/{platform.paths.deploy}/kubernetes/base"] if platform.kubernetes is not None else []
+    docker = (["/"] if "docker" in dependabot.ecosystems else []) + kubernetes
+    assert list(updates) == ["github-actions", "docker-compose", *(["docker"] if docker else []), *others]
+    # The platform's images: the compose file's folder, and the Kubernetes manifests' when rendered.
+    assert updates["docker-compose"]["directory"] == f"/{platform.paths.deploy}"
+    assert f"{platform.paths.deploy}/compose.yaml" in files
+    if docker:
+        assert updates["docker"]["directories"] == docker
+    for update in doc["updates"]:
+        assert update["schedule"]["interval"] == dependabot.interval
+        assert update["cooldown"] == {"default-days": dependabot.cooldown_days}

@@ -171,7 +171,7 @@ def test_hostile_values_keep_every_file_intact(tmp_path: Path) -> None:
     platform = hostile(tmp_path)
     files = render_platform(platform)
     ci = yaml.safe_load(files[f"{platform.paths.workflows}/ci.yml"])
-    scripts = "".join(step.get("run", "") for job in ci["jobs"].values() for step in job["steps"])
+    scripts = "".join(step.get("run", "") for job in ci["jobs"].values() for step in job.get("steps", []))
     assert "$SOURCE_DIR" in scripts  # paths reach the shell only through env, quoted
 
     compose = yaml.safe_load(files[deploy(platform, "compose.yaml")])

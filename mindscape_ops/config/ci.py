@@ -103,24 +103,36 @@ class E2E(Strict):
     timeout: JobTimeout = Duration("30m")
 
 
+MetricName = Annotated[
+    str, check_pattern(re.compile(r"^[A-Za-z0-9_.:-]{1,100}$"), "a metric name", "requests_per_second")
+]
+
+
 class Performance(Strict):
     """A job that runs the project's benchmark, which writes `results`: a JSON object of
-    metric -> number, lower is better (seconds, milliseconds). The default branch keeps its
-    results as the baseline artifact; every run compares against the newest one."""
+    metric -> number. Lower is better (seconds, milliseconds) except for the metrics named in
+    `higher_is_better` (throughput: requests per second). The default branch keeps its results
+    as the baseline artifact; every run compares against the newest one."""
 
     command: Command
     results: RelativePath = "perf-results.json"
     threshold_percent: float = Field(10, gt=0, le=1000)
+    higher_is_better: list[MetricName] = []
     timeout: JobTimeout = Duration("30m")
 
 
 Environment = Literal["development", "staging", "production"]
+RunnerLabel = Annotated[
+    str, check_pattern(re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$"), "a runner label", "self-hosted")
+]
+RunnerLabels = Annotated[list[RunnerLabel], Field(min_length=1)]
 
 
 class Deploy(Strict):
-    """deploy.yml: each environment in order, each waiting for the one before. Required
-    reviewers are set on the repository's environments (Settings > Environments); the
-    workflow names the environment, so its rules apply."""
+    """deploy.yml, called by ci.yml once every CI gate of the same run passed on `branch`: each
+    environment in order, each waiting for the one before, each in its GitHub environment
+    (its required reviewers apply; its secrets are the only ones its job reads) on a runner
+    with its own labels (`runners`; default: self-hosted plus the environment's name)."""
 
     enabled: bool = True
     environments: list[Environment] = ["development", "staging", "production"]
@@ -128,6 +140,7 @@ class Deploy(Strict):
     # the database before it and runs its checks after it.
     command: Command | None = None
     branch: Annotated[str, check_pattern(re.compile(r"^[A-Za-z0-9._/-]{1,100}$"), "a branch name", "main")] = "main"
+    runners: dict[Environment, RunnerLabels] = {}
 
     @model_validator(mode="after")
     def _distinct(self) -> Deploy:
@@ -135,7 +148,26 @@ class Deploy(Strict):
             raise ValueError("environments: name at least one (development, staging, production)")
         if len(set(self.environments)) != len(self.environments):
             raise ValueError("environments: each may appear once")
+        unused = sorted(set(self.runners) - set(self.environments))
+        if unused:
+            raise ValueError(f"runners: {', '.join(unused)} is not among environments {self.environments}")
         return self
+
+    def runner(self, environment: str) -> list[str]:
+        """The labels of the runner that deploys `environment`: one machine (and workspace) per
+        environment unless platform.yaml says otherwise."""
+        return list(self.runners.get(environment) or ["self-hosted", environment])  # type: ignore[call-overload]
+
+
+class BackupJob(Strict):
+    """backup.yml's job: on the runner of the machine that runs the platform (default: the last
+    deploy environment's), in a GitHub environment of its own that holds its secrets and has
+    no required reviewers (a scheduled backup would wait for one)."""
+
+    environment: Annotated[
+        str, check_pattern(re.compile(r"^[A-Za-z0-9][A-Za-z0-9._ -]{0,99}$"), "an environment name", "backups")
+    ] = "backups"
+    runner: RunnerLabels | None = None
 
 
 class Aws(Strict):
@@ -159,11 +191,14 @@ Ecosystem = Literal["pip", "npm", "docker", "gomod", "bundler", "cargo", "compos
 
 
 class Dependabot(Strict):
-    """dependabot.yml: the workflows' actions always, plus the application's ecosystems."""
+    """dependabot.yml: the workflows' actions and the platform's container images always, plus
+    the application's ecosystems. A new release waits `cooldown_days` before a pull request
+    proposes it (a compromised release is usually pulled within days); 0: none."""
 
     enabled: bool = True
     ecosystems: list[Ecosystem] = ["pip"]
     interval: Literal["daily", "weekly", "monthly"] = "weekly"
+    cooldown_days: int = Field(7, ge=0, le=90)
 
     @model_validator(mode="after")
     def _distinct(self) -> Dependabot:
@@ -174,6 +209,8 @@ class Dependabot(Strict):
 
 
 class Ci(Strict):
+    """The GitHub workflows: ci.yml (the gates, then deploy.yml), backup.yml, dependabot.yml."""
+
     provider: Literal["github"] = "github"
     python_version: Annotated[str, check_pattern(re.compile(r"^3\.\d{1,2}$"), "a Python version", "3.12")] = "3.12"
     branches: list[Annotated[str, check_pattern(re.compile(r"^[A-Za-z0-9._/*-]{1,100}$"), "a branch name", "main")]] = [
@@ -189,5 +226,10 @@ class Ci(Strict):
     e2e: E2E | None = None
     performance: Performance | None = None
     deploy: Deploy = Deploy()
+    backup: BackupJob = BackupJob()
     aws: Aws = Aws()
     dependabot: Dependabot = Dependabot()
+
+    def backup_runner(self) -> list[str]:
+        """Where backup.yml runs: platform.yaml's labels, else the last deploy environment's runner."""
+        return list(self.backup.runner or self.deploy.runner(self.deploy.environments[-1]))

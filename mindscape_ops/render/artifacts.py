@@ -40,6 +40,7 @@ PLATFORM_ARTIFACTS: tuple[Artifact, ...] = (
     Artifact("ci/backup.yml.j2", _workflow("backup.yml"), lambda p: p.backups.enabled),
     Artifact("ci/deploy.yml.j2", _workflow("deploy.yml"), lambda p: p.ci.deploy.enabled),
     Artifact("ci/dependabot.yml.j2", _github("dependabot.yml"), lambda p: p.ci.dependabot.enabled),
+    Artifact("ci/actionlint.yaml.j2", _github("actionlint.yaml"), lambda p: p.ci.deploy.enabled or p.backups.enabled),
     Artifact("security/policy.json.j2", deploy("security/policy.json")),
     Artifact("compose/compose.yaml.j2", deploy("compose.yaml")),
     Artifact("runbooks/backup-and-restore.md.j2", _runbook("backup-and-restore.md")),

@@ -1,16 +1,18 @@
 """What the workflow templates need beyond platform.yaml: how to install mindscape (a pinned
-source, resolved once), which dependency files the project has (setup-python's pip cache needs
-one), and the versions of the tools the workflows install."""
+source, resolved once; by default the released version that rendered the workflows), which
+dependency files the project has (setup-python's pip cache needs one), and the versions of the
+tools the workflows install."""
 
 from __future__ import annotations
 
 import json
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 
-from mindscape_ops.config.ci import SOURCE_FORMS, MindscapeSource
+from mindscape_ops import __version__
+from mindscape_ops.config.ci import MindscapeSource
 
 # Every tool a workflow installs, pinned. (Actions are pinned by commit in the templates.)
 TOOL_VERSIONS = {
@@ -32,19 +34,18 @@ _PLAIN_NAME = re.compile(r"^[A-Za-z0-9._-]+$")
 
 @dataclass(frozen=True)
 class Install:
-    """How a workflow installs mindscape: `source` for pip (a git URL at a commit or a pin),
-    `hashes` when pip must check them; None when no pinned source is known."""
+    """How a workflow installs mindscape: `source` for pip (a git URL at a commit, a wheel URL
+    or a version pin), `hashes` when pip must check them."""
 
-    source: str | None
+    source: str
     hashes: tuple[str, ...] = ()
-    origin: str = "platform.yaml"  # where the choice came from, for comments and warnings
+    origin: str = "platform.yaml"  # where the choice came from, for comments
     version: str | None = None
-    problems: list[str] = field(default_factory=list, compare=False)
 
     @property
     def requirement(self) -> str:
         """One requirements-file line: the source with each `--hash` (pip checks them)."""
-        return " ".join([self.source or "", *(f"--hash={h}" for h in self.hashes)])
+        return " ".join([self.source, *(f"--hash={h}" for h in self.hashes)])
 
 
 @cache
@@ -80,19 +81,16 @@ def source_from_record(text: str | None) -> MindscapeSource | None:
     return None
 
 
-def resolve_install(chosen: MindscapeSource, record: str | None = None) -> Install:
+def resolve_install(chosen: MindscapeSource, record: str | None = None, version: str = __version__) -> Install:
+    """platform.yaml's source; else the pinned source this mindscape was installed from (a git
+    commit, a wheel URL with its hash); else the released version that renders: `mindscape==X.Y.Z`
+    (a newer mindscape renders its own version, and `render --check` says the files are stale)."""
     if chosen.source:
         return Install(chosen.source, tuple(chosen.hashes), "platform.yaml", chosen.version)
     found = source_from_record(_installed_from() if record is None else record)
     if found:
         return Install(found.source, tuple(found.hashes), "the source this mindscape was installed from", found.version)
-    return Install(
-        None,
-        problems=[
-            "ci.mindscape.source is not set and this mindscape was not installed from a pinned source, "
-            "so the workflows cannot install it; set it to one of: " + SOURCE_FORMS
-        ],
-    )
+    return Install(f"mindscape=={version}", (), "the version of mindscape that rendered this file", version)
 
 
 def dependency_files(root: Path | None) -> list[str]:
@@ -105,9 +103,30 @@ def dependency_files(root: Path | None) -> list[str]:
     return sorted(name for name in found if _PLAIN_NAME.match(name))
 
 
+def image_folders(platform) -> dict[str, object]:
+    """Where the rendered files name the platform's container images, for Dependabot: the compose
+    file's folder, and the Kubernetes manifests' folders when they are rendered."""
+    deploy = platform.paths.deploy
+    kubernetes = [f"/{deploy}/kubernetes/base"] if platform.kubernetes is not None else []
+    return {"compose": deploy, "kubernetes": kubernetes}
+
+
+def runner_labels(platform) -> list[str]:
+    """Every label of the self-hosted runners the deploy and backup workflows name, sorted."""
+    ci = platform.ci
+    labels = (
+        {label for name in ci.deploy.environments for label in ci.deploy.runner(name)} if ci.deploy.enabled else set()
+    )
+    if platform.backups.enabled:
+        labels.update(ci.backup_runner())
+    return sorted(labels)
+
+
 def ci_context(platform, root: Path | None) -> dict[str, object]:
     return {
+        "runner_labels": runner_labels(platform),
         "install": resolve_install(platform.ci.mindscape),
+        "image_folders": image_folders(platform),
         "dependency_files": dependency_files(root),
         "tools": TOOL_VERSIONS,
     }
@@ -115,7 +134,7 @@ def ci_context(platform, root: Path | None) -> dict[str, object]:
 
 def ci_warnings(platform) -> list[str]:
     """What the rendered workflows cannot do as configured; nothing failed yet."""
-    warnings = list(resolve_install(platform.ci.mindscape).problems)
+    warnings: list[str] = []
     s3 = platform.backups.enabled and platform.backups.s3 is not None
     aws = platform.ci.aws
     if s3 and not (aws.role_arn or aws.access_keys):
