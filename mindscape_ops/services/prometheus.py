@@ -223,5 +223,5 @@ SERVICE = ServiceDef(
         [] if "alertmanager" in project.platform.services.enabled() else alerting_warnings(project.platform)
     ),  # says loudly when alerts have nowhere to go
     gates=GATES,  # its `mindscape check` gates
-    kubernetes=KubeShape(cpu=("100m", "1"), memory=("256Mi", "1Gi")),
+    kubernetes=KubeShape(workload="StatefulSet", cpu=("100m", "1"), memory=("256Mi", "1Gi")),  # its TSDB on a PVC
 )
