@@ -97,6 +97,7 @@ def kubernetes_files(platform: Platform, rendered: dict[str, str]) -> dict[str, 
         f"{root}/.gitignore": "# the secretGenerator's input: passwords, never committed\n"
         + "".join(f"/{path}\n" for path in IGNORED)
     }
+    out[f"{root}/{ops.CONTAINERFILE}"] = ops.containerfile(platform, kube_specs(platform), root)
     listed = [name for name, objects in built.files.items() if objects]
     generate = platform.kubernetes.secrets.source == "generate" and (built.keys.values or built.keys.files)
     out[f"{root}/base/kustomization.yaml"] = layout.base_kustomization(
