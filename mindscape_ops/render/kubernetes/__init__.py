@@ -123,9 +123,25 @@ def prepare_cluster(root: Path, platform: Platform, secrets: dict[str, str]) -> 
     """With `kubernetes.secrets.source: generate`: base/secrets.env and base/secret-files/,
     git-ignored, owner-only (the keys are the same without the rendered configs). Returns
     warnings about addresses only Docker resolves."""
+    keys = base(platform, {}).keys
     if platform.kubernetes.secrets.source == "generate":
-        write_material(root, root / folder(platform) / "base", base(platform, {}).keys, secrets)
-    return cluster_warnings(platform)
+        write_material(root, root / folder(platform) / "base", keys, secrets)
+        return cluster_warnings(platform)
+    return [*secret_to_create(platform, keys), *cluster_warnings(platform)]
+
+
+def secret_to_create(platform: Platform, keys: SecretKeys) -> list[str]:
+    """With an existing Secret: what to create before the pods can start (an ExternalSecret
+    makes it from the store)."""
+    if platform.kubernetes.secrets.source != "existing" or not (keys.values or keys.files):
+        return []
+    names = ", ".join(sorted({*keys.values, *keys.files}))
+    return [
+        f"kubernetes: the pods read Secret {secret_name(platform)} (kubernetes.secrets.source: existing); create it "
+        f"in each overlay's namespace with the keys {names} (`kubectl create secret generic "
+        f"{secret_name(platform)} -n NAMESPACE --from-literal=KEY=VALUE ...`), or set kubernetes.secrets.source "
+        "to external or generate"
+    ]
 
 
 DOCKER_HOST_NAME = "host.docker.internal"
