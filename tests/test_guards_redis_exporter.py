@@ -55,7 +55,7 @@ def test_render_writes_the_password_file_and_the_compose_export_mounts_it(tmp_pa
 
 
 def test_on_kubernetes_the_file_is_a_key_of_the_secret_and_no_env_holds_the_password(tmp_path: Path):
-    platform = platform_of(tmp_path, full_data())
+    platform = platform_of(tmp_path, full_data(secrets={"source": "generate"}))
     [(_, pod)] = [(name, pod) for name, pod in pod_specs(base_objects(platform)) if name == "redis-exporter"]
     [container] = pod["containers"]
     env = {item["name"]: item for item in container.get("env", [])}

@@ -32,7 +32,7 @@ CUSTOM = {
     "ExternalSecret": "external-secrets.io/v1",
 }
 VARIANTS = {
-    "full": lambda: full_data(),
+    "full": lambda: full_data(secrets={"source": "generate"}),
     "operator-external": lambda: full_data(prometheus_operator=True, secrets={"source": "external"}),
     "minimal-existing": lambda: minimal_data(secrets={"source": "existing"}, namespace="tiny"),
 }

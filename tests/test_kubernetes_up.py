@@ -113,7 +113,7 @@ def kubeconfig(folder: Path, server: str) -> Path:
 def project(tmp_path) -> Path:
     folder = tmp_path / "project"
     folder.mkdir()
-    (folder / "platform.yaml").write_text(yaml.safe_dump(minimal_data()))
+    (folder / "platform.yaml").write_text(yaml.safe_dump(minimal_data(secrets={"source": "generate"})))
     return folder
 
 

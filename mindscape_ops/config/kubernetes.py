@@ -16,7 +16,7 @@ from pydantic import Field
 
 from mindscape_ops import __version__
 from mindscape_ops.services.registry import SERVICES
-from mindscape_ops.settings.base import ImageRef, Strict, check_pattern
+from mindscape_ops.settings.base import HttpUrl, ImageRef, Strict, check_pattern
 from mindscape_ops.settings.types import Name
 
 ServiceName = Literal[tuple(service.name for service in SERVICES)]  # type: ignore[valid-type]
@@ -63,11 +63,13 @@ class Storage(Strict):
 
 class Secrets(Strict):
     """Where the platform's passwords come from in the cluster. Never from a rendered file:
-    `generate` writes them (from .mindscape/) to deploy/kubernetes/base/secrets.env and
-    secret-files/, git-ignored, read by a secretGenerator; `existing` refers to a Secret made
-    by hand; `external` renders an ExternalSecret (External Secrets Operator) for that Secret."""
+    `existing` (the default) refers to a Secret made by hand or by your secrets tooling, so a
+    clean clone builds with `kustomize build`; `external` renders an ExternalSecret (External
+    Secrets Operator) for that Secret; `generate` writes them (from .mindscape/) to
+    deploy/kubernetes/base/secrets.env and secret-files/, git-ignored, read by a
+    secretGenerator: only where those files are (the machine that ran `render`)."""
 
-    source: Literal["generate", "existing", "external"] = "generate"
+    source: Literal["generate", "existing", "external"] = "existing"
     name: DnsName | None = None  # the Secret's name; default <project>-secrets
     store: DnsName = "default"  # external: the SecretStore (or ClusterSecretStore) to read from
     store_kind: Literal["SecretStore", "ClusterSecretStore"] = "ClusterSecretStore"
@@ -83,6 +85,18 @@ class NetworkPolicies(Strict):
     client_labels: dict[LabelKey, LabelValue] = Field(default_factory=lambda: {"mindscape.io/client": "true"})
 
 
+class ClusterDns(Strict):
+    """The cluster's DNS, which the gateway asks at request time (nginx's `resolver`): a name
+    the pod resolves when nginx starts (kube-dns is CoreDNS' Service too), or its address."""
+
+    resolver: Annotated[
+        str, check_pattern(re.compile(r"^[A-Za-z0-9.:\[\]-]{1,253}$"), "a DNS server", "10.96.0.10")
+    ] = "kube-dns.kube-system.svc.cluster.local"
+    cluster_domain: Annotated[
+        str, check_pattern(re.compile(r"^[a-z0-9]([a-z0-9.-]{0,251}[a-z0-9])?$"), "a domain", "cluster.local")
+    ] = "cluster.local"
+
+
 class Kubernetes(Strict):
     namespace: DnsName | None = None  # default <project>; each overlay appends -<environment>
     storage: dict[DataService, Storage] = {}
@@ -94,6 +108,13 @@ class Kubernetes(Strict):
     )
     secrets: Secrets = Secrets()
     prometheus_operator: bool = False  # ServiceMonitors and a PrometheusRule instead of our Prometheus
+    # extra labels on the ServiceMonitors and the PrometheusRule, for the operator's
+    # serviceMonitorSelector/ruleSelector (kube-prometheus-stack selects `release: <its release>`)
+    monitoring_labels: dict[LabelKey, LabelValue] = {}
+    # the application's Service, where the gateway proxies in the cluster (a bare name is the
+    # Service in the overlay's namespace)
+    upstream: HttpUrl = "http://app:8000"
+    dns: ClusterDns = ClusterDns()
     # the image of the migrate and check Jobs and the backup CronJob: mindscape with this
     # project (platform.yaml, migrations) in /project
     ops_image: ImageRef = f"mindscape:{__version__}"

@@ -16,6 +16,7 @@ from mindscape_ops.render.ci import ci_context
 from mindscape_ops.render.dashboard import overview
 from mindscape_ops.render.jinja import render_template
 from mindscape_ops.render.marker import with_marker
+from mindscape_ops.render.site import Site, docker
 from mindscape_ops.render.web_links import runbook_base
 from mindscape_ops.services.definition import Artifact, deploy
 from mindscape_ops.services.registry import SERVICES
@@ -71,6 +72,16 @@ def scrape_jobs(platform: Platform) -> dict[str, dict[str, str]]:
 def render_platform(platform: Platform, root: Path | None = None) -> dict[str, str]:
     """Every generated file's path and full text (marker included), in a stable order. `root`,
     the project folder, is where the workflows look for dependency files (none without it)."""
+    rendered = render_files(platform, root)
+    if platform.kubernetes is not None:  # deploy/kubernetes/, from the files rendered for a cluster
+        from mindscape_ops.render.kubernetes import kubernetes_files
+
+        rendered.update({path: with_marker(path, text) for path, text in kubernetes_files(platform, rendered).items()})
+    return rendered
+
+
+def render_files(platform: Platform, root: Path | None = None, site: Site | None = None) -> dict[str, str]:
+    """The artifacts' files as they run at `site` (default: the platform's Docker network)."""
     enabled = platform.services.enabled()
     specs = container_specs(platform)
     base = runbook_base(platform.monitoring.runbook_base_url, root)  # absolute runbook links
@@ -91,14 +102,11 @@ def render_platform(platform: Platform, root: Path | None = None) -> dict[str, s
         "healthcheck": HEALTHCHECK,
         "log_options": LOG_OPTIONS,
         "mindscape_version": __version__,
+        "site": site or docker(platform),  # where the files run: names and the DNS server there
         **ci_context(platform, root),
     }
     rendered: dict[str, str] = {}
     for artifact in artifacts(platform):
         path = artifact.output(platform)
         rendered[path] = with_marker(path, render_template(artifact.template, path=path, **context))
-    if platform.kubernetes is not None:  # deploy/kubernetes/, from the files rendered above
-        from mindscape_ops.render.kubernetes import kubernetes_files
-
-        rendered.update({path: with_marker(path, text) for path, text in kubernetes_files(platform, rendered).items()})
     return rendered

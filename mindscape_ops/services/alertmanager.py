@@ -200,5 +200,8 @@ SERVICE = ServiceDef(
     problems=production_problems,  # alerts that reach nobody: an error in production
     inputs=inputs,
     # each receiver's secret is a file in .mindscape/alertmanager: a key of the Secret there
-    kubernetes=KubeShape(workspace_files=lambda p: {RECEIVER_SECRETS: tuple(name for name, *_ in secret_sources(p))}),
+    kubernetes=KubeShape(
+        workload="StatefulSet",  # silences and the notification log on a PVC
+        workspace_files=lambda p: {RECEIVER_SECRETS: tuple(name for name, *_ in secret_sources(p))},
+    ),
 )

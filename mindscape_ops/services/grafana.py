@@ -85,5 +85,10 @@ SERVICE = ServiceDef(
     ),
     gates=GATES,  # its `mindscape check` gates
     # its datasources besides prometheus (depends_on): the trace and the log stores when they run
-    kubernetes=KubeShape(run_as=472, memory=("128Mi", "512Mi"), talks_to=lambda platform: ("jaeger", "victorialogs")),
+    kubernetes=KubeShape(
+        workload="StatefulSet",  # its database (users, annotations) on a PVC
+        run_as=472,
+        memory=("128Mi", "512Mi"),
+        talks_to=lambda platform: ("jaeger", "victorialogs"),
+    ),
 )

@@ -227,5 +227,5 @@ SERVICE = ServiceDef(
     # without Alertmanager its rules reach nobody: an error in production (Alertmanager says it otherwise)
     problems=lambda p: [] if "alertmanager" in p.services.enabled() else production_problems(p),
     gates=GATES,  # its `mindscape check` gates
-    kubernetes=KubeShape(cpu=("100m", "1"), memory=("256Mi", "1Gi")),
+    kubernetes=KubeShape(workload="StatefulSet", cpu=("100m", "1"), memory=("256Mi", "1Gi")),  # its TSDB on a PVC
 )

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from mindscape_ops.render.kubernetes import layout, monitoring, network, ops
-from mindscape_ops.render.kubernetes.names import dns, secret_name
+from mindscape_ops.render.kubernetes.names import dns, namespace, secret_name
 from mindscape_ops.render.kubernetes.secrets import SecretKeys, external_secret, generator, write_material
 from mindscape_ops.render.kubernetes.workloads import service_objects
 
@@ -45,18 +45,26 @@ def kube_specs(platform: Platform) -> dict[str, ContainerSpec]:
     return specs
 
 
-def base(platform: Platform, rendered: dict[str, str]) -> Base:
+def cluster_configs(platform: Platform, namespace: str | None = None) -> dict[str, str]:
+    """The service configs as they run in the cluster: other services by their Service names
+    (qualified with the namespace when it is known), the cluster's DNS server."""
+    from mindscape_ops.render.artifacts import render_files
+    from mindscape_ops.render.site import kubernetes
+
+    return render_files(platform, site=kubernetes(platform, namespace))
+
+
+def base(platform: Platform, rendered: dict[str, str], in_namespace: str | None = None) -> Base:
+    """The base's objects (`in_namespace`: as the overlay for that namespace makes them). `rendered`:
+    the Docker path's files, whose alert rules a PrometheusRule carries."""
     from mindscape_ops.services.registry import BY_NAME
 
     specs = kube_specs(platform)
     secret = secret_name(platform)
-    configs = dict(rendered)
+    configs = cluster_configs(platform, in_namespace) if rendered else {}
     if "prometheus" in specs:
         path = f"{platform.paths.deploy}/prometheus/prometheus.yml"
         configs[path] = monitoring.prometheus_yml(platform, specs, path)
-    nginx_conf = f"{platform.paths.deploy}/gateway/nginx.conf"
-    if "gateway_exporter" in specs and nginx_conf in configs:
-        configs[nginx_conf] = syslog_at_service(nginx_conf, configs[nginx_conf])
     built = Base()
     values: set[str] = set()
     files: dict[str, str] = {}
@@ -81,17 +89,6 @@ def base(platform: Platform, rendered: dict[str, str]) -> Base:
     return built
 
 
-def syslog_at_service(path: str, text: str) -> str:
-    """The gateway's nginx.conf sending its request lines to gateway_exporter's Service (a
-    Kubernetes name cannot hold `_`; nginx refuses to start on a syslog host it cannot resolve)."""
-    from mindscape_ops.render.marker import with_marker
-
-    body = text.partition("\n")[2]
-    return with_marker(
-        path, body.replace("syslog:server=gateway_exporter:", f"syslog:server={dns('gateway_exporter')}:")
-    )
-
-
 def kubernetes_files(platform: Platform, rendered: dict[str, str]) -> dict[str, str]:
     """deploy/kubernetes/...: path -> text (without the marker: the caller stamps it)."""
     built = base(platform, rendered)
@@ -100,6 +97,7 @@ def kubernetes_files(platform: Platform, rendered: dict[str, str]) -> dict[str, 
         f"{root}/.gitignore": "# the secretGenerator's input: passwords, never committed\n"
         + "".join(f"/{path}\n" for path in IGNORED)
     }
+    out[f"{root}/{ops.CONTAINERFILE}"] = ops.containerfile(platform, kube_specs(platform), root)
     listed = [name for name, objects in built.files.items() if objects]
     generate = platform.kubernetes.secrets.source == "generate" and (built.keys.values or built.keys.files)
     out[f"{root}/base/kustomization.yaml"] = layout.base_kustomization(
@@ -109,7 +107,10 @@ def kubernetes_files(platform: Platform, rendered: dict[str, str]) -> dict[str, 
         out[f"{root}/base/{name}"] = layout.dump(built.files[name])
     workloads = {o["metadata"]["name"]: o["kind"] for o in built.objects if o["kind"] in layout.SCALED}
     for environment in layout.ENVIRONMENTS:
-        for name, text in layout.overlay_files(platform, environment, workloads).items():
+        # what names another Service in the namespace (the gateway's upstream) differs per overlay
+        own = base(platform, rendered, namespace(platform, environment)).objects
+        patches = layout.patches(built.objects, own)
+        for name, text in layout.overlay_files(platform, environment, workloads, patches).items():
             out[f"{root}/overlays/{environment}/{name}"] = text
     return out
 
@@ -122,9 +123,25 @@ def prepare_cluster(root: Path, platform: Platform, secrets: dict[str, str]) -> 
     """With `kubernetes.secrets.source: generate`: base/secrets.env and base/secret-files/,
     git-ignored, owner-only (the keys are the same without the rendered configs). Returns
     warnings about addresses only Docker resolves."""
+    keys = base(platform, {}).keys
     if platform.kubernetes.secrets.source == "generate":
-        write_material(root, root / folder(platform) / "base", base(platform, {}).keys, secrets)
-    return cluster_warnings(platform)
+        write_material(root, root / folder(platform) / "base", keys, secrets)
+        return cluster_warnings(platform)
+    return [*secret_to_create(platform, keys), *cluster_warnings(platform)]
+
+
+def secret_to_create(platform: Platform, keys: SecretKeys) -> list[str]:
+    """With an existing Secret: what to create before the pods can start (an ExternalSecret
+    makes it from the store)."""
+    if platform.kubernetes.secrets.source != "existing" or not (keys.values or keys.files):
+        return []
+    names = ", ".join(sorted({*keys.values, *keys.files}))
+    return [
+        f"kubernetes: the pods read Secret {secret_name(platform)} (kubernetes.secrets.source: existing); create it "
+        f"in each overlay's namespace with the keys {names} (`kubectl create secret generic "
+        f"{secret_name(platform)} -n NAMESPACE --from-literal=KEY=VALUE ...`), or set kubernetes.secrets.source "
+        "to external or generate"
+    ]
 
 
 DOCKER_HOST_NAME = "host.docker.internal"
@@ -162,11 +179,10 @@ def cluster_warnings(platform: Platform) -> list[str]:
 def cluster_objects(platform: Platform, root: Path, secrets: dict[str, str]) -> list[dict[str, Any]]:
     """What `up --target kubernetes` applies: the overlay of platform.environment as kustomize
     builds it, with the generated Secret (made from .mindscape/, never written to a file)."""
-    from mindscape_ops.render.artifacts import render_platform
-    from mindscape_ops.render.kubernetes.names import namespace
+    from mindscape_ops.render.artifacts import render_files
     from mindscape_ops.render.kubernetes.secrets import contents, secret_object
 
-    built = base(platform, render_platform(platform))
+    built = base(platform, render_files(platform), namespace(platform, platform.environment))
     objects = layout.overlay(platform, platform.environment, built.objects)
     if platform.kubernetes.secrets.source == "generate" and (built.keys.values or built.keys.files):
         secret = secret_object(platform, built.keys, contents(root, built.keys, secrets))

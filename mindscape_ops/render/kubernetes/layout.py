@@ -51,7 +51,33 @@ def namespace_object(platform: Platform, environment: str) -> dict[str, Any]:
     }
 
 
-def overlay_files(platform: Platform, environment: str, workloads: dict[str, str]) -> dict[str, str]:
+def _changed(base: Any, own: Any) -> Any:
+    """What of `own` differs from `base`: changed keys of a mapping, recursively; anything else whole."""
+    if not (isinstance(base, dict) and isinstance(own, dict)):
+        return own
+    return {key: _changed(base.get(key), value) for key, value in own.items() if base.get(key) != value}
+
+
+def patches(base: list[dict[str, Any]], own: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Strategic-merge patches turning the base's objects into an overlay's own (configs that
+    name a Service in the overlay's namespace, and the config digest of the pods mounting them)."""
+    by_name = {(o["kind"], o["metadata"]["name"]): o for o in base}
+    found = []
+    for obj in own:
+        original = by_name[(obj["kind"], obj["metadata"]["name"])]
+        if original != obj:
+            change = _changed(original, obj)
+            change["metadata"] = {**change.get("metadata", {}), "name": obj["metadata"]["name"]}
+            found.append({"apiVersion": obj["apiVersion"], "kind": obj["kind"], **change})
+    return found
+
+
+PATCHES = "site.yaml"
+
+
+def overlay_files(
+    platform: Platform, environment: str, workloads: dict[str, str], changes: list[dict[str, Any]] = ()
+) -> dict[str, str]:
     kustomization: dict[str, Any] = {
         "apiVersion": "kustomize.config.k8s.io/v1beta1",
         "kind": "Kustomization",
@@ -61,10 +87,11 @@ def overlay_files(platform: Platform, environment: str, workloads: dict[str, str
     scaled = replicas(platform, environment, workloads)
     if scaled:
         kustomization["replicas"] = [{"name": name, "count": count} for name, count in sorted(scaled.items())]
-    return {
-        "kustomization.yaml": dump([kustomization]),
-        "namespace.yaml": dump([namespace_object(platform, environment)]),
-    }
+    files = {"namespace.yaml": dump([namespace_object(platform, environment)])}
+    if changes:
+        kustomization["patches"] = [{"path": PATCHES}]
+        files[PATCHES] = dump(list(changes))
+    return {"kustomization.yaml": dump([kustomization]), **files}
 
 
 def overlay(platform: Platform, environment: str, base: list[dict[str, Any]]) -> list[dict[str, Any]]:

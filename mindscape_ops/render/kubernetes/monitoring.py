@@ -48,6 +48,12 @@ def prometheus_yml(platform: Platform, specs: dict[str, ContainerSpec], path: st
     return with_marker(path, text)
 
 
+def _selected(platform: Platform, metadata: dict[str, Any]) -> dict[str, Any]:
+    """With the labels the operator's Prometheus selects its monitors and rules by."""
+    metadata["labels"].update(platform.kubernetes.monitoring_labels)
+    return metadata
+
+
 def operator_objects(platform: Platform, specs: dict[str, ContainerSpec], rendered: dict[str, str]) -> list[dict]:
     from mindscape_ops.services.registry import BY_NAME
 
@@ -63,7 +69,7 @@ def operator_objects(platform: Platform, specs: dict[str, ContainerSpec], render
             {
                 "apiVersion": "monitoring.coreos.com/v1",
                 "kind": "ServiceMonitor",
-                "metadata": meta(platform, dns(name), name, "monitoring"),
+                "metadata": _selected(platform, meta(platform, dns(name), name, "monitoring")),
                 "spec": {
                     "selector": {"matchLabels": selector(platform, name)},
                     "jobLabel": JOB_LABEL,  # the job names the alert rules select on
@@ -81,7 +87,9 @@ def operator_objects(platform: Platform, specs: dict[str, ContainerSpec], render
             {
                 "apiVersion": "monitoring.coreos.com/v1",
                 "kind": "PrometheusRule",
-                "metadata": meta(platform, f"{dns(platform.project)}-rules", "prometheus", "monitoring"),
+                "metadata": _selected(
+                    platform, meta(platform, f"{dns(platform.project)}-rules", "prometheus", "monitoring")
+                ),
                 "spec": {"groups": groups},
             }
         )

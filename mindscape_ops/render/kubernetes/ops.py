@@ -29,6 +29,27 @@ def backs_up_to_s3(platform: Platform, specs: dict[str, ContainerSpec]) -> bool:
     return bool(platform.backups.enabled and platform.backups.s3 and "postgres" in specs)
 
 
+CONTAINERFILE = "ops/Containerfile"
+
+
+def containerfile(platform: Platform, specs: dict[str, ContainerSpec], folder: str) -> str:
+    """The build file of kubernetes.ops_image: mindscape at the version that rendered it, with
+    platform.yaml and (when there is a migrate Job) the migrations."""
+    from mindscape_ops import __version__
+    from mindscape_ops.render.jinja import render_template
+
+    path = f"{folder}/{CONTAINERFILE}"
+    return render_template(
+        "kubernetes/ops.Containerfile.j2",
+        path=path,
+        folder=path.rsplit("/", 1)[0],
+        image=platform.kubernetes.ops_image,
+        version=__version__,
+        project_dir=PROJECT_DIR,
+        migrations=platform.database.migrations_dir.strip("/") if targets(platform, specs) else None,
+    )
+
+
 def _env(platform: Platform, specs: dict[str, ContainerSpec], secret: str, s3: bool) -> list[dict[str, Any]]:
     pg = platform.services.postgres
     env: list[dict[str, Any]] = [

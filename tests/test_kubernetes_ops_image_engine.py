@@ -1,0 +1,120 @@
+"""The ops image of the cluster's Jobs, built from its rendered build file: here from the local
+images' Debian base (python3 installed by the build) with the wheel of this checkout and its
+dependencies as a wheelhouse, no package index; then mindscape runs in it as the Jobs run it
+(nobody, read-only root, an emptyDir for .mindscape/)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import uuid
+
+import pytest
+
+from .conftest import REPO, need
+from .kubernetes_support import full_data, rendered_project
+
+pytestmark = pytest.mark.engine
+RUN = uuid.uuid4().hex[:8]
+IMAGE_PYTHON_EXTRAS = ("async-timeout>=4.0.3",)
+
+
+def local_base(client) -> str:
+    """This checkout's Debian base, else another build's (the same Debian suite; a base built
+    from other recipes differs only in the packages the services need)."""
+    from mindscape_ops.images.build import Builder
+
+    builder = Builder(say=lambda line: None)
+    wanted = f"{builder.prefix}/base:{builder.base_hash}"
+    tags = [t for image in client.images.list(name=f"{builder.prefix}/base") for t in image.tags]
+    tags = [t for t in tags if ":rootfs-" not in t]
+    if not tags:
+        need(f"{wanted} is missing: `mindscape images build` makes it")
+    return wanted if wanted in tags else sorted(tags)[0]
+
+
+def build(client, **kwargs) -> None:
+    """An image build, its log in the failure when it fails."""
+    import docker.errors
+
+    try:
+        client.images.build(**kwargs)
+    except docker.errors.BuildError as exc:
+        log = "".join(str(chunk.get("stream", chunk.get("error", ""))) for chunk in exc.build_log)
+        pytest.fail(f"{exc.msg}\n{log[-4000:]}")
+
+
+@pytest.fixture(scope="module")
+def ops_image(docker_client, tmp_path_factory):
+    base = local_base(docker_client)
+    data = full_data()
+    project = tmp_path_factory.mktemp("ops")
+    (project / "db" / "migrations").mkdir(parents=True)
+    (project / "db" / "migrations" / "20260101000000_orders.sql").write_text("CREATE TABLE orders (id int);\n")
+    rendered_project(project, data)
+    wheels = project / "wheels"
+    built = subprocess.run(
+        # and what Debian's python3 (3.11.2) needs besides: redis wants async-timeout before 3.11.3
+        [sys.executable, "-m", "pip", "wheel", "-q", "--disable-pip-version-check", str(REPO), *IMAGE_PYTHON_EXTRAS]
+        + ["-w", str(wheels)],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert built.returncode == 0, built.stderr
+    tag = f"mindscape-test-ops:{RUN}"
+    build(
+        docker_client,
+        path=str(project),
+        dockerfile="ops/deploy/kubernetes/ops/Containerfile",
+        tag=tag,
+        rm=True,
+        forcerm=True,
+        buildargs={
+            "BASE": base,
+            "WHEELHOUSE": "wheels",
+            "MINDSCAPE": "mindscape",
+            "PIP_ARGS": "--no-index --find-links /tmp/wheels",
+        },
+        labels={"io.mindscape.test": "1", "io.mindscape.test.run": RUN},
+    )
+    yield tag
+    docker_client.images.remove(tag, force=True)
+
+
+def run_as_a_job(client, image: str, *args: str) -> str:
+    return client.containers.run(
+        image,
+        list(args),
+        remove=True,
+        user="65534:65534",
+        read_only=True,
+        tmpfs={"/project/.mindscape": "", "/tmp": ""},
+        network_mode="none",
+        labels={"io.mindscape.test": "1", "io.mindscape.test.run": RUN},
+    ).decode()
+
+
+def test_the_ops_image_runs_mindscape_of_this_checkout(docker_client, ops_image):
+    from mindscape_ops import __version__
+
+    assert __version__ in run_as_a_job(docker_client, ops_image, "--version")
+    assert "--only" in run_as_a_job(docker_client, ops_image, "check", "--help")
+
+
+def test_the_ops_image_holds_the_project(docker_client, ops_image):
+    listing = docker_client.containers.run(
+        ops_image, entrypoint=["ls", "/project", "/project/db/migrations"], remove=True, network_mode="none"
+    ).decode()
+    assert "platform.yaml" in listing and "20260101000000_orders.sql" in listing
+    # the platform file loads and validates inside the image, as the Jobs run it
+    run_as_a_job(docker_client, ops_image, "validate")  # raises on a non-zero exit
+
+
+def test_the_build_file_installs_the_rendering_version(tmp_path):
+    from mindscape_ops import __version__
+
+    project = rendered_project(tmp_path, full_data())
+    text = (project / "ops/deploy/kubernetes/ops/Containerfile").read_text()
+    assert f"ARG MINDSCAPE=mindscape=={__version__}\n" in text
+    assert "COPY db/migrations/ /project/db/migrations/" in text and 'ENTRYPOINT ["mindscape"]' in text
