@@ -1,7 +1,8 @@
 """The recipes of the local images: one TOML file per service in `recipes/`, read and checked
 before anything is built.
 
-A recipe names EITHER a Debian package (`package`), installed in the shared Debian base, OR a
+A recipe names EITHER a Debian package (`package`, and `also`: more packages it needs, such as
+an nginx module), installed in the shared Debian base, OR a
 Go program (a `[go]` table: module, package, version, mode, and optionally release, binary,
 ldflags, replace), built with this machine's Go and copied onto that base. The rest is the
 image's config, as `docker create` options would give it: entrypoint, cmd, env, user, workdir,
@@ -31,7 +32,7 @@ DEFAULT_NAMESPACE = "mindscape-local"
 DEBIAN_BASE_ESTIMATE = 100  # seconds: debootstrap of every package (~80 s) and its import (~15 s)
 
 _TOP = {"version", "package", "estimate", "entrypoint", "cmd", "env", "user", "workdir", "expose"}
-_TOP |= {"stop_signal", "volume", "go"}
+_TOP |= {"stop_signal", "volume", "go", "also"}
 _GO = {"module", "package", "version", "release", "mode", "binary", "ldflags", "replace"}
 _PORT = re.compile(r"^\d{1,5}(/(tcp|udp))?$")
 
@@ -53,7 +54,7 @@ class GoProgram:
 
     @property
     def target(self) -> str:
-        return f"{self.module}/{self.package}"
+        return self.module if self.package == "." else f"{self.module}/{self.package}"
 
 
 @dataclass(frozen=True)
@@ -62,6 +63,7 @@ class Recipe:
     version: str
     data: dict[str, Any] = field(repr=False, compare=False)  # as read: what the image hash covers
     package: str = ""
+    also: tuple[str, ...] = ()  # more Debian packages of the image (modules of `package`)
     go: GoProgram | None = None
     estimate: int = DEBIAN_BASE_ESTIMATE
 
@@ -124,7 +126,12 @@ def parse_recipe(service: str, data: dict[str, Any], where: str) -> Recipe:
     if package:
         if not isinstance(package, str):
             raise bad("`package` must be a Debian package name")
-        return Recipe(service, version, data, package=package, estimate=estimate)
+        also = data.get("also", [])
+        if not isinstance(also, list) or not all(isinstance(name, str) and name for name in also):
+            raise bad("`also` is a list of Debian package names")
+        return Recipe(service, version, data, package=package, also=tuple(also), estimate=estimate)
+    if "also" in data:
+        raise bad("`also` names more Debian packages: a Go recipe has none")
     if not isinstance(go, dict):
         raise bad("[go] must be a table")
     return Recipe(service, version, data, go=_go_program(go, version, bad), estimate=estimate)
@@ -147,7 +154,8 @@ def _go_program(go: dict[str, Any], version: str, bad) -> GoProgram:
     shipped = release or go["version"]
     if shipped != f"v{version}" and not shipped.startswith(f"v{version}."):
         raise bad(f"{'release' if release else 'version'} {shipped} does not start with the tag {version}")
-    binary = go.get("binary") or f"/usr/local/bin/{go['package'].rsplit('/', 1)[-1]}"
+    program = go["module"] if go["package"] == "." else go["package"]
+    binary = go.get("binary") or f"/usr/local/bin/{program.rsplit('/', 1)[-1]}"
     if not binary.startswith("/"):
         raise bad(f"[go] binary must be an absolute path in the image, not {binary!r}")
     return GoProgram(

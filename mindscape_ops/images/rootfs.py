@@ -35,7 +35,7 @@ Say = Callable[[str], None]
 
 
 def packages(recipes: dict[str, Recipe]) -> list[str]:
-    return [*BASE_PACKAGES, *(r.package for r in recipes.values() if r.package)]
+    return [*BASE_PACKAGES, *(name for r in recipes.values() if r.package for name in (r.package, *r.also))]
 
 
 def rootfs_hash(wanted: list[str]) -> str:
