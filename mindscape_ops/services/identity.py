@@ -10,11 +10,11 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Annotated, ClassVar
+from typing import TYPE_CHECKING, Annotated, Any, ClassVar
 
 from pydantic import Field
 
-from mindscape_ops.services.contract import Address, Credentials, HttpProbe, NotReady, check_http, wait_until_ready
+from mindscape_ops.services.contract import Address, Credentials, HttpProbe, NotReady, wait_until_ready
 from mindscape_ops.services.definition import Artifact, KubeShape, Metrics, ServiceDef, UpContext, deploy
 from mindscape_ops.services.identity_gates import GATES
 from mindscape_ops.services.spec import Container, Mount
@@ -153,7 +153,7 @@ def prepare(project: Project, secrets: Mapping[str, str]) -> list[str]:
 # -- `up`: its database and role before it starts, its migrations once it answers -------------------
 
 
-def database_statements(database: str) -> tuple[str, str, str]:
+def database_statements(database: str) -> tuple[Any, Any, str]:
     """Pure: the role (made once, its password set on every `up`), then the database it owns."""
     from psycopg import sql
 
@@ -162,7 +162,8 @@ def database_statements(database: str) -> tuple[str, str, str]:
         "DO $$ BEGIN IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = {name}) THEN CREATE ROLE {role} LOGIN; "
         "END IF; END $$"
     ).format(name=sql.Literal(database), role=role)
-    return create_role, sql.SQL("ALTER ROLE {} WITH LOGIN PASSWORD %s").format(role), database
+    # DDL takes no bound parameters: the password is quoted as a literal by psycopg
+    return create_role, sql.SQL("ALTER ROLE {role} WITH LOGIN PASSWORD {password}"), database
 
 
 def ensure_database(postgres: Address, creds: Credentials, database: str, password: str) -> None:
@@ -181,7 +182,7 @@ def ensure_database(postgres: Address, creds: Credentials, database: str, passwo
             autocommit=True,
         ) as conn:
             conn.execute(create_role)
-            conn.execute(set_password, (password,))
+            conn.execute(set_password.format(role=sql.Identifier(name), password=sql.Literal(password)))
             if conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone() is None:
                 conn.execute(sql.SQL("CREATE DATABASE {} OWNER {}").format(sql.Identifier(name), sql.Identifier(name)))
     except psycopg.Error as exc:
@@ -189,32 +190,30 @@ def ensure_database(postgres: Address, creds: Credentials, database: str, passwo
 
 
 def before_start(up: UpContext) -> None:
-    database = up.project.platform.services.identity.database
-    address, creds = up.address("postgres"), up.credentials("postgres")
-    password = up.secrets["IDENTITY_DB_PASSWORD"]
-    wait_until_ready(lambda: ensure_database(address, creds, database, password), up.waiting("postgres"))
-
-
-def after_ready(up: UpContext) -> None:
-    """Its schema migrations (`kratos migrate sql`), run in its container; then ready for real
-    (/health/ready answers only once every migration is applied)."""
+    """Its database and role, then its schema migrations (`kratos migrate sql`) in a one-off
+    container of its image: Kratos serves nothing until they are applied."""
     from mindscape_ops.adapters.docker import Engine
     from mindscape_ops.errors import OperationFailed
 
-    name = up.project.platform.container_name("identity")
+    platform = up.project.platform
+    database = platform.services.identity.database
+    address, creds = up.address("postgres"), up.credentials("postgres")
+    password = up.secrets["IDENTITY_DB_PASSWORD"]
+    wait_until_ready(lambda: ensure_database(address, creds, database, password), up.waiting("postgres"))
     up.event("identity", "migrating", "kratos migrate sql")
-    output = Engine().exec_output(name, migrate_command())
-    for _ in output:
-        pass
-    if output.exit_code != 0:
-        detail = output.stderr.decode("utf-8", "replace").strip().splitlines()[-3:]
+    secrets = str(up.project.root / PRIVATE / SECRETS_FILE)
+    code, tail = Engine().run_on_network(
+        platform.services.identity.image,
+        migrate_command(),
+        platform.network_name,
+        {secrets: f"{IN_CONTAINER}/private/{SECRETS_FILE}"},
+        container(platform).user or "",
+    )
+    if code != 0:
         raise OperationFailed(
-            f"identity: its migrations failed (exit {output.exit_code}): {' / '.join(detail)}",
-            "`mindscape logs identity`; is the postgres service up?",
+            f"identity: its migrations failed (exit {code}): {tail.strip()[-400:]}",
+            "`mindscape logs postgres`; is the postgres service up?",
         )
-    address = up.address("identity")
-    wait_until_ready(lambda: check_http(address.host, address.port, "/health/ready"), up.waiting("identity"))
-    up.event("identity", "migrated")
 
 
 def problems(platform: Platform) -> list[Problem]:
@@ -244,7 +243,7 @@ SERVICE = ServiceDef(
     summary="identities, sessions and second factors (Ory Kratos); the gateway asks it who a request is",
     settings=Identity,
     container=container,
-    probe=HttpProbe("/health/alive"),
+    probe=HttpProbe("/health/ready"),
     depends_on=("postgres",),
     secrets=SECRETS,
     metrics=Metrics(ADMIN, "/admin/metrics/prometheus"),
@@ -256,7 +255,6 @@ SERVICE = ServiceDef(
     credentials=credentials,
     prepare=prepare,
     before_start=before_start,
-    after_ready=after_ready,
     problems=problems,
     gates=GATES,
     kubernetes=KubeShape(run_as=10000),
