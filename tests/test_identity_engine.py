@@ -23,6 +23,7 @@ from .conftest import need, remove_project, run_cli, unique_project
 pytestmark = pytest.mark.engine
 PASSWORD = "correct-horse-battery-staple"
 # The application: nginx answering with what it received, as JSON.
+ECHOED = '{"authorization":"$http_authorization","cookie":"$http_cookie","session":"$http_x_session_token"}'
 ECHO_CONF = """pid /tmp/echo.pid;
 events {}
 http {
@@ -31,7 +32,7 @@ http {
         listen 8000;
         location / {
             default_type application/json;
-            return 200 '{"authorization":"$http_authorization","cookie":"$http_cookie","session":"$http_x_session_token"}';
+            return 200 'ECHOED';
         }
     }
 }
@@ -87,7 +88,7 @@ security:
         result = run_cli("up", cwd=directory, timeout=900)
         assert result.returncode == 0, result.stdout + result.stderr
         conf = directory / "echo.conf"
-        conf.write_text(ECHO_CONF)
+        conf.write_text(ECHO_CONF.replace("ECHOED", ECHOED))
         echo = docker_client.containers.run(
             refs["gateway"],
             ["nginx", "-c", "/etc/echo.conf", "-g", "daemon off;"],
