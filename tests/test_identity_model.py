@@ -54,10 +54,6 @@ BROKEN = {
         "services:\n  gateway:\n    routes: [{path: 'api/x', auth: none}]\n",
         ["5:21: services.gateway.routes[0].path: 'api/x' is not a path prefix starting with / (e.g. /api/)"],
     ),
-    "a second factor named that the API cannot enrol": (
-        "services:\n  postgres: {}\n  identity: {}\nsecurity:\n  auth:\n    mfa: {methods: [totp, sms]}\n",
-        ["8:27: security.auth.mfa.methods[1]: sms is not offered by the identity service; use totp or lookup_secret"],
-    ),
     "the identity service without postgres": (
         "services:\n  identity: {}\n" + MFA,
         ["4:13: services.identity: needs services.postgres, which is not enabled; add it or disable identity"],

@@ -23,7 +23,6 @@ from mindscape_ops.settings.types import Identifier
 
 if TYPE_CHECKING:
     from mindscape_ops.config.models import Platform
-    from mindscape_ops.services.definition import Problem
     from mindscape_ops.workspace.project import Project
 
 PUBLIC, ADMIN = 4433, 4434  # where Kratos listens in its container: public and admin APIs
@@ -216,23 +215,6 @@ def before_start(up: UpContext) -> None:
         )
 
 
-def problems(platform: Platform) -> list[Problem]:
-    """A second factor named in security.auth.mfa.methods that it cannot offer through its API.
-    The default list (totp, webauthn) is taken as it is: what it offers of it is switched on."""
-    mfa = platform.security.auth.mfa
-    if "methods" not in mfa.model_fields_set:
-        return []
-    offered = " or ".join(SECOND_FACTORS)
-    return [
-        (
-            ("security", "auth", "mfa", "methods", index),
-            f"{method} is not offered by the identity service; use {offered}",
-        )
-        for index, method in enumerate(mfa.methods)
-        if method not in SECOND_FACTORS
-    ]
-
-
 def credentials(platform: Platform, secrets: Mapping[str, str]) -> Credentials:
     identity = platform.services.identity
     return Credentials(identity.database, secrets.get("IDENTITY_DB_PASSWORD", ""), identity.database)
@@ -255,7 +237,6 @@ SERVICE = ServiceDef(
     credentials=credentials,
     prepare=prepare,
     before_start=before_start,
-    problems=problems,
     gates=GATES,
     kubernetes=KubeShape(run_as=10000),
 )
