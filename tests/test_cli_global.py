@@ -90,8 +90,11 @@ READERS = {
     ("backup", "verify"): ["x"],
     ("backup", "prune"): [],
     ("images", "build"): [],  # without SERVICE: the local images the platform uses
+    ("auth", "create-user"): ["ada@example.com", "--password-file", "/dev/null"],
+    ("auth", "list"): [],
+    ("auth", "disable"): ["ada@example.com"],
 }
-NO_PLATFORM_FILE = {("init",), ("schema",), ("migrate",), ("backup",), ("images",), ("images", "list")}
+NO_PLATFORM_FILE = {("init",), ("schema",), ("migrate",), ("backup",), ("images",), ("images", "list"), ("auth",)}
 
 
 def test_every_command_reading_platform_yaml_is_listed_here():

@@ -25,7 +25,7 @@ def recipes():
 
 
 def test_every_shipped_recipe_loads_and_the_go_ones_are_those_debian_lacks(recipes):
-    assert {name for name, r in recipes.items() if r.go} == {"jaeger", "victorialogs", "memcached_exporter"}
+    assert {name for name, r in recipes.items() if r.go} == {"identity", "jaeger", "victorialogs", "memcached_exporter"}
     assert recipes["jaeger"].go.mode == "tool" and recipes["jaeger"].go.replace
     assert recipes["postgres"].package == "postgresql-15" and recipes["postgres"].source == "debian"
     # the two stores' estimates are what a cold build costs on 2 cores; Jaeger's is minutes

@@ -274,6 +274,25 @@ class Engine:
             finally:
                 self.api.remove_container(created["Id"], force=True)
 
+    def run_on_network(
+        self, image: str, argv: list[str], network: str, binds: Mapping[str, str], user: str, timeout: int = 300
+    ) -> tuple[int, str]:
+        """Run `argv` (as entrypoint) in a throwaway container on `network`, with read-only
+        `binds` (host path -> container path): (exit code, the tail of its output)."""
+        with engine_errors(f"running a one-off container of {image}"):
+            config = self.api.create_host_config(
+                binds={host: {"bind": inside, "mode": "ro"} for host, inside in binds.items()}, network_mode=network
+            )
+            created = self.api.create_container(
+                image, entrypoint=argv[:1], command=argv[1:], user=user, host_config=config
+            )
+            try:
+                self.api.start(created["Id"])
+                code = int(self.api.wait(created["Id"], timeout=timeout)["StatusCode"])
+                return code, self.api.logs(created["Id"], tail=5).decode("utf-8", "replace")
+            finally:
+                self.api.remove_container(created["Id"], force=True)
+
     def restart(self, container: str, stop_timeout: int = 10) -> None:
         with engine_errors(f"restarting {container}"):
             self.api.restart(container, timeout=stop_timeout)

@@ -17,7 +17,7 @@ os.environ.setdefault("TYPER_USE_RICH", "0")
 import typer  # noqa: E402
 
 from mindscape_ops import __version__  # noqa: E402
-from mindscape_ops.cli import backup, check, database, images, project
+from mindscape_ops.cli import auth, backup, check, database, images, project
 from mindscape_ops.cli import lifecycle as runtime
 from mindscape_ops.cli.common import FilesOption, Verbosity, report_error  # noqa: E402
 
@@ -74,6 +74,7 @@ project.register(app)
 app.add_typer(database.app, name="migrate")
 app.add_typer(backup.app, name="backup")
 app.add_typer(images.app, name="images")
+app.add_typer(auth.app, name="auth")
 runtime.register(app)
 check.register(app)
 

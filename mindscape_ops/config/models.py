@@ -72,7 +72,18 @@ class Role(Strict):
 
 
 class Mfa(Strict):
-    methods: list[Literal["totp", "webauthn", "sms"]] = ["totp", "webauthn"]
+    """Second factors. With the identity service: totp and lookup_secret (recovery codes) work
+    through the API; webauthn needs a browser; sms is not offered by the identity server."""
+
+    methods: list[Literal["totp", "lookup_secret", "webauthn", "sms"]] = ["totp", "webauthn"]
+
+
+class Password(Strict):
+    """What the identity service accepts as a password."""
+
+    min_length: int = Field(12, ge=8, le=128)
+    # refuse a password too close to the user's e-mail address
+    identifier_similarity_check: bool = True
 
 
 class Sessions(Strict):
@@ -90,12 +101,15 @@ def _default_roles() -> dict[str, Role]:
 
 
 class Auth(Strict):
-    """The application's authentication policy, rendered to deploy/security/policy.json."""
+    """The application's authentication policy: with the identity service, the identity server's
+    configuration and the gateway's checks are made from it (and deploy/security/policy.json
+    shows it to the application)."""
 
     jwt: Jwt = Jwt()
     roles: dict[Name, Role] = Field(default_factory=_default_roles)
     mfa: Mfa = Mfa()
     sessions: Sessions = Sessions()
+    password: Password = Password()
 
 
 class Security(Strict):

@@ -55,7 +55,7 @@ class GoProgram:
 
     @property
     def target(self) -> str:
-        return f"{self.module}/{self.package}"
+        return self.module if self.package == "." else f"{self.module}/{self.package}"
 
 
 @dataclass(frozen=True)
@@ -155,7 +155,8 @@ def _go_program(go: dict[str, Any], version: str, bad) -> GoProgram:
     shipped = release or go["version"]
     if shipped != f"v{version}" and not shipped.startswith(f"v{version}."):
         raise bad(f"{'release' if release else 'version'} {shipped} does not start with the tag {version}")
-    binary = go.get("binary") or f"/usr/local/bin/{go['package'].rsplit('/', 1)[-1]}"
+    program = go["module"] if go["package"] == "." else go["package"]
+    binary = go.get("binary") or f"/usr/local/bin/{program.rsplit('/', 1)[-1]}"
     if not binary.startswith("/"):
         raise bad(f"[go] binary must be an absolute path in the image, not {binary!r}")
     return GoProgram(

@@ -16,7 +16,9 @@ def with_marker(path: str, text: str) -> str:
     if path.endswith(".json"):
         return text
     stamp = f"{MARKER} (body sha256:{body_digest(text)})"
-    return f"<!-- {stamp} -->\n{text}" if path.endswith(".md") else f"# {stamp}\n{text}"
+    if path.endswith(".md"):
+        return f"<!-- {stamp} -->\n{text}"
+    return f"// {stamp}\n{text}" if path.endswith(".js") else f"# {stamp}\n{text}"
 
 
 def body_digest(body: str) -> str:

@@ -164,7 +164,7 @@ class HttpProbe:
 
 Severity = Literal["error", "warning"]
 # The areas `mindscape check` reports, in order; a gate's id starts with one of them.
-GROUPS = ("config", "services", "database", "security", "monitoring", "traces", "logs", "backups")
+GROUPS = ("config", "services", "database", "security", "auth", "monitoring", "traces", "logs", "backups")
 DEFAULT_TIMEOUT_S = 10.0
 HTTP_TIMEOUT_S = 3.0  # a gate's one HTTP request to a service
 

@@ -7,6 +7,7 @@ import re
 import time
 from typing import TYPE_CHECKING, Annotated
 
+from mindscape_ops.services import gateway_routes
 from mindscape_ops.services.contract import HTTP_TIMEOUT_S, Address, Failed, Gate, GateContext, HttpProbe, Skipped
 from mindscape_ops.services.definition import Artifact, KubeShape, Problem, ServiceDef, deploy
 from mindscape_ops.services.spec import Container, Mount
@@ -29,6 +30,8 @@ class Gateway(Service):
     port: PortSpec = 8080
     upstream: HttpUrl = "http://host.docker.internal:8000"
     server_name: ServerName = "_"
+    # who may pass, by path prefix (services/gateway_routes.py); a path not listed: auth none
+    routes: list[gateway_routes.Route] = []
 
 
 # Where the files of `security.tls` are mounted (the nginx template names these paths).
@@ -60,7 +63,11 @@ def container(platform: Platform) -> Container:
         container_port=8080,
         extra_ports={REDIRECT_PORT: redirect} if redirect else {},
         command=("nginx", "-g", "daemon off;"),
-        mounts=(Mount(f"{platform.paths.deploy}/gateway/nginx.conf", "/etc/nginx/nginx.conf"), *tls_mounts(platform)),
+        mounts=(
+            Mount(f"{platform.paths.deploy}/gateway/nginx.conf", "/etc/nginx/nginx.conf"),
+            *tls_mounts(platform),
+            *gateway_routes.mounts(platform),
+        ),
         healthcheck=("CMD-SHELL", "curl -fsS -o /dev/null http://127.0.0.1:8080/healthz || exit 1"),
         reach_host=True,  # the application runs on the host
     )
@@ -84,7 +91,7 @@ def tls_files_exist(project: Project, secrets: Mapping[str, str]) -> list[str]:
 
 def problems(platform: Platform) -> list[Problem]:
     tls, gateway = platform.security.tls, platform.services.gateway
-    found: list[Problem] = []
+    found: list[Problem] = gateway_routes.problems(platform)
     if tls.upstream_ca and not gateway.upstream.startswith("https://"):
         found.append(
             (("security", "tls", "upstream_ca"), "is used only with an https upstream (services.gateway.upstream)")
@@ -299,7 +306,10 @@ SERVICE = ServiceDef(
     settings=Gateway,
     container=container,
     probe=HttpProbe("/healthz"),
-    artifacts=(Artifact("gateway/nginx.conf.j2", deploy("gateway/nginx.conf")),),
+    artifacts=(
+        Artifact("gateway/nginx.conf.j2", deploy("gateway/nginx.conf")),
+        Artifact("gateway/auth.js.j2", deploy("gateway/auth.js"), when=gateway_routes.protected),
+    ),
     gates=GATES,  # its `mindscape check` gates
     problems=problems,
     prepare=tls_files_exist,

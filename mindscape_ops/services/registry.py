@@ -8,6 +8,7 @@ from mindscape_ops.services import (
     gateway,
     gateway_exporter,
     grafana,
+    identity,
     jaeger,
     memcached,
     memcached_exporter,
@@ -27,6 +28,7 @@ SERVICES: tuple[ServiceDef, ...] = (
     victorialogs.SERVICE,  # first: the others' output goes to it from their start
     postgres.SERVICE,
     redis.SERVICE,
+    identity.SERVICE,  # after postgres, which holds its identities; before the gateway, which asks it
     jaeger.SERVICE,
     alertmanager.SERVICE,
     prometheus.SERVICE,

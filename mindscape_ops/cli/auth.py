@@ -1,0 +1,120 @@
+"""mindscape auth: the identity service's users, for operators, without a browser. A password
+comes from a file or stdin, never from the command line (it would show in `ps` and shell
+history)."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from mindscape_ops.cli.common import FilesOption, JsonOption, audited, console, lock_root, open_project, stdout_json
+
+app = typer.Typer(help="Users of the identity service: create, list, disable.", no_args_is_help=True)
+
+
+def _admin(files: list[Path] | None):
+    from mindscape_ops.services.identity_client import operator_endpoints
+
+    project = open_project(files)
+    return project, operator_endpoints(project.platform)[1]
+
+
+def _password(password_file: Path | None) -> str:
+    from mindscape_ops.errors import UsageError
+
+    if password_file is not None:
+        try:
+            text = password_file.read_text()
+        except OSError as exc:
+            raise UsageError(f"--password-file {password_file}: {exc.strerror}", "name a readable file") from None
+    elif not sys.stdin.isatty():
+        text = sys.stdin.read()
+    else:
+        import getpass
+
+        text = getpass.getpass("password: ")
+    password = text.rstrip("\r\n")
+    if not password:
+        raise UsageError("the password is empty", "put it in --password-file FILE or on stdin")
+    return password
+
+
+def _call(action):
+    from mindscape_ops.errors import EnvironmentUnusable, OperationFailed
+    from mindscape_ops.services.identity_client import IdentityError
+
+    try:
+        return action()
+    except IdentityError as exc:
+        if "answered" in str(exc) or str(exc).startswith("no identity"):
+            raise OperationFailed(str(exc)) from None
+        raise EnvironmentUnusable(str(exc), "is the identity service up? `mindscape up identity`") from None
+
+
+@app.command("create-user")
+def create_user(
+    email: Annotated[str, typer.Argument(help="The user's e-mail address (their login).")],
+    roles: Annotated[list[str] | None, typer.Option("--role", help="A role of security.auth.roles (repeat).")] = None,
+    password_file: Annotated[
+        Path | None, typer.Option("--password-file", help="Read the password from this file (else stdin).")
+    ] = None,
+    files: FilesOption = None,
+) -> None:
+    """Create a user with roles; the password is read from --password-file or stdin."""
+    from mindscape_ops.errors import UsageError
+    from mindscape_ops.services import identity_client
+
+    with audited("auth create-user", lock_root(files), email=email, roles=roles or []) as record:
+        project, admin = _admin(files)
+        record.project = project
+        known = project.platform.security.auth.roles
+        unknown = [role for role in roles or [] if role not in known]
+        if unknown:
+            raise UsageError(
+                f"unknown role(s): {', '.join(unknown)}", f"roles of security.auth.roles: {', '.join(known)}"
+            )
+        password = _password(password_file)
+        made = _call(lambda: identity_client.create_identity(admin, email, password, list(roles or [])))
+        console(stderr=True).print(f"created {email} ({made['id']}) with roles {', '.join(roles or []) or 'none'}")
+
+
+@app.command("list")
+def list_users(as_json: JsonOption = False, files: FilesOption = None) -> None:
+    """Every user: e-mail, id, state, roles."""
+    from mindscape_ops.services import identity_client
+
+    _, admin = _admin(files)
+    rows = [
+        {
+            "email": (found.get("traits") or {}).get("email"),
+            "id": found.get("id"),
+            "state": found.get("state"),
+            "roles": ((found.get("metadata_public") or {}).get("roles")) or [],
+        }
+        for found in _call(lambda: identity_client.list_identities(admin))
+    ]
+    if as_json:
+        stdout_json(rows)
+        return
+    out = console()
+    for row in rows:
+        out.print(f"{row['email']:<40} {row['state']:<9} {','.join(row['roles']) or '-':<20} {row['id']}", markup=False)
+
+
+@app.command("disable")
+def disable(
+    email: Annotated[str, typer.Argument(help="The user's e-mail address.")],
+    files: FilesOption = None,
+) -> None:
+    """Disable a user: no new login, and their open sessions are refused at once."""
+    from mindscape_ops.services import identity_client
+
+    with audited("auth disable", lock_root(files), email=email) as record:
+        project, admin = _admin(files)
+        record.project = project
+        found = _call(lambda: identity_client.find_identity(admin, email))
+        _call(lambda: identity_client.set_state(admin, found, "inactive"))
+        console(stderr=True).print(f"disabled {email}; its sessions are revoked")

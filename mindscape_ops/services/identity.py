@@ -1,0 +1,253 @@
+"""The identity service: Ory Kratos (identities, password and second factors, sessions, the
+session-to-JWT tokenizer). Its identities live in the platform's Postgres, in their own database
+and role made by `up`; its configuration is rendered from `security.auth` (deploy/identity/);
+its secrets (the DSN, the cookie secret) and the token signing keys are in .mindscape/identity/
+(mode 0600: the container runs as the user who owns them). The gateway asks it who a request is
+(services/gateway_routes.py)."""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Annotated, Any, ClassVar
+
+from pydantic import Field
+
+from mindscape_ops.services.contract import Address, Credentials, HttpProbe, NotReady, wait_until_ready
+from mindscape_ops.services.definition import Artifact, KubeShape, Metrics, ServiceDef, UpContext, deploy
+from mindscape_ops.services.identity_gates import GATES
+from mindscape_ops.services.spec import Container, Mount
+from mindscape_ops.settings.base import ImageRef, PortSpec, Service
+from mindscape_ops.settings.types import Identifier
+
+if TYPE_CHECKING:
+    from mindscape_ops.config.models import Platform
+    from mindscape_ops.workspace.project import Project
+
+PUBLIC, ADMIN = 4433, 4434  # where Kratos listens in its container: public and admin APIs
+PRIVATE = ".mindscape/identity"  # its secrets and signing keys, on the host
+SECRETS_FILE, JWKS_FILE, PUBLIC_JWKS_FILE = "secrets.yml", "jwks.json", "jwks.public.json"
+IN_CONTAINER = "/etc/kratos"
+SECRETS = ("IDENTITY_DB_PASSWORD", "IDENTITY_COOKIE_SECRET")
+SECOND_FACTORS = ("totp", "lookup_secret")  # what the API flows can enrol without a browser
+
+FixedPort = Annotated[int, Field(ge=1, le=65535)]
+
+
+class Identity(Service):
+    """The identity server: its public API on `port` (login, logout, whoami), its admin API on
+    `admin_port` (operators' commands), both on `bind`."""
+
+    image: ImageRef = "oryd/kratos:v1.3.1"
+    port: PortSpec = PUBLIC
+    admin_port: FixedPort = ADMIN
+    database: Identifier = "identity"  # its own database and role in the platform's Postgres
+    registration: bool = False  # self-service sign-up; off: operators create users
+
+    session_cookie: ClassVar[str] = "mindscape_session"
+    token_template: ClassVar[str] = "mindscape"  # the tokenizer template the gateway asks for
+
+    @property
+    def public_url(self) -> str:
+        host = "127.0.0.1" if self.bind == "0.0.0.0" else self.bind
+        return f"http://{host}:{self.port if isinstance(self.port, int) else PUBLIC}/"
+
+
+def container(platform: Platform) -> Container:
+    deploy_dir = f"{platform.paths.deploy}/identity"
+    config = ("-c", f"{IN_CONTAINER}/kratos.yml", "-c", f"{IN_CONTAINER}/private/{SECRETS_FILE}")
+    return Container(
+        container_port=PUBLIC,
+        extra_ports={ADMIN: platform.services.identity.admin_port},
+        command=("serve", *config),
+        # the owner of .mindscape/, so its 0600 files are readable and nobody else's are
+        user=f"{os.getuid()}:{os.getgid()}",
+        mounts=(
+            Mount(f"{deploy_dir}/kratos.yml", f"{IN_CONTAINER}/kratos.yml"),
+            Mount(f"{deploy_dir}/identity.schema.json", f"{IN_CONTAINER}/identity.schema.json"),
+            Mount(f"{deploy_dir}/claims.jsonnet", f"{IN_CONTAINER}/claims.jsonnet"),
+            Mount(f"{PRIVATE}/{SECRETS_FILE}", f"{IN_CONTAINER}/private/{SECRETS_FILE}"),
+            Mount(f"{PRIVATE}/{JWKS_FILE}", f"{IN_CONTAINER}/private/{JWKS_FILE}"),
+        ),
+        healthcheck=("CMD-SHELL", f"wget -q -O /dev/null http://127.0.0.1:{PUBLIC}/health/alive || exit 1"),
+        also_listens=(ADMIN,),
+    )
+
+
+def migrate_command() -> list[str]:
+    return ["kratos", "migrate", "sql", "-e", "--yes", "-c", f"{IN_CONTAINER}/private/{SECRETS_FILE}"]
+
+
+# -- files in .mindscape/identity/ (`prepare`, before any container starts) -------------------------
+
+
+def dsn(platform: Platform, password: str) -> str:
+    database = platform.services.identity.database
+    return f"postgres://{database}:{password}@postgres:5432/{database}?sslmode=disable&max_conns=20"
+
+
+def secrets_yaml(platform: Platform, secrets: Mapping[str, str]) -> str:
+    """Kratos' second configuration file: what must not be in the rendered one."""
+    values = {
+        "dsn": dsn(platform, secrets["IDENTITY_DB_PASSWORD"]),
+        "secrets": {"cookie": [secrets["IDENTITY_COOKIE_SECRET"]]},
+    }
+    return json.dumps(values, indent=2) + "\n"  # JSON is YAML
+
+
+def new_signing_key() -> dict[str, str]:
+    """An RS256 key pair as a private JWK (RFC 7517), with a random key id."""
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    numbers = key.private_numbers()
+    public = numbers.public_numbers
+
+    def b64(value: int) -> str:
+        import base64
+
+        raw = value.to_bytes((value.bit_length() + 7) // 8, "big")
+        return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
+
+    return {
+        "kty": "RSA",
+        "use": "sig",
+        "alg": "RS256",
+        "kid": os.urandom(8).hex(),
+        "n": b64(public.n),
+        "e": b64(public.e),
+        "d": b64(numbers.d),
+        "p": b64(numbers.p),
+        "q": b64(numbers.q),
+        "dp": b64(numbers.dmp1),
+        "dq": b64(numbers.dmq1),
+        "qi": b64(numbers.iqmp),
+    }
+
+
+PUBLIC_MEMBERS = ("kty", "use", "alg", "kid", "n", "e")
+
+
+def public_jwks(private: Mapping[str, list[Mapping[str, str]]]) -> dict[str, list[dict[str, str]]]:
+    """Pure: the JWKS an application verifies tokens with: the public members of each key."""
+    return {"keys": [{k: key[k] for k in PUBLIC_MEMBERS if k in key} for key in private["keys"]]}
+
+
+def prepare(project: Project, secrets: Mapping[str, str]) -> list[str]:
+    """secrets.yml (0600) from secrets.env; the signing keys made once (0600) and their public
+    half (0644: the gateway's workers serve it)."""
+    from mindscape_ops.adapters.files import atomic_write, write_if_changed
+
+    folder = project.root / PRIVATE
+    write_if_changed(folder / SECRETS_FILE, secrets_yaml(project.platform, secrets), mode=0o600)
+    keys = folder / JWKS_FILE
+    if not keys.is_file():
+        atomic_write(keys, json.dumps({"keys": [new_signing_key()]}, indent=2) + "\n", mode=0o600)
+    private = json.loads(keys.read_text())
+    write_if_changed(folder / PUBLIC_JWKS_FILE, json.dumps(public_jwks(private), indent=2) + "\n")
+    return []
+
+
+# -- `up`: its database and role before it starts, its migrations once it answers -------------------
+
+
+def database_statements(database: str) -> tuple[Any, Any, str]:
+    """Pure: the role (made once, its password set on every `up`), then the database it owns."""
+    from psycopg import sql
+
+    role = sql.Identifier(database)
+    create_role = sql.SQL(
+        "DO $$ BEGIN IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = {name}) THEN CREATE ROLE {role} LOGIN; "
+        "END IF; END $$"
+    ).format(name=sql.Literal(database), role=role)
+    # DDL takes no bound parameters: the password is quoted as a literal by psycopg
+    return create_role, sql.SQL("ALTER ROLE {role} WITH LOGIN PASSWORD {password}"), database
+
+
+def ensure_database(postgres: Address, creds: Credentials, database: str, password: str) -> None:
+    import psycopg
+    from psycopg import sql
+
+    create_role, set_password, name = database_statements(database)
+    try:
+        with psycopg.connect(
+            host=postgres.host,
+            port=postgres.port,
+            user=creds.user,
+            password=creds.password,
+            dbname=creds.database,
+            connect_timeout=2,
+            autocommit=True,
+        ) as conn:
+            conn.execute(create_role)
+            conn.execute(set_password.format(role=sql.Identifier(name), password=sql.Literal(password)))
+            if conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone() is None:
+                conn.execute(sql.SQL("CREATE DATABASE {} OWNER {}").format(sql.Identifier(name), sql.Identifier(name)))
+    except psycopg.Error as exc:
+        raise NotReady(f"postgres: {str(exc).strip() or type(exc).__name__}") from None
+
+
+def before_start(up: UpContext) -> None:
+    """Its database and role, then its schema migrations (`kratos migrate sql`) in a one-off
+    container of its image: Kratos serves nothing until they are applied."""
+    from mindscape_ops.adapters.docker import Engine
+    from mindscape_ops.errors import OperationFailed
+
+    platform = up.project.platform
+    database = platform.services.identity.database
+    address, creds = up.address("postgres"), up.credentials("postgres")
+    password = up.secrets["IDENTITY_DB_PASSWORD"]
+    wait_until_ready(lambda: ensure_database(address, creds, database, password), up.waiting("postgres"))
+    up.event("identity", "migrating", "kratos migrate sql")
+    secrets = str(up.project.root / PRIVATE / SECRETS_FILE)
+    code, tail = Engine().run_on_network(
+        platform.services.identity.image,
+        migrate_command(),
+        platform.network_name,
+        {secrets: f"{IN_CONTAINER}/private/{SECRETS_FILE}"},
+        container(platform).user or "",
+    )
+    if code != 0:
+        raise OperationFailed(
+            f"identity: its migrations failed (exit {code}): {tail.strip()[-400:]}",
+            "`mindscape logs postgres`; is the postgres service up?",
+        )
+
+
+def credentials(platform: Platform, secrets: Mapping[str, str]) -> Credentials:
+    identity = platform.services.identity
+    return Credentials(identity.database, secrets.get("IDENTITY_DB_PASSWORD", ""), identity.database)
+
+
+SERVICE = ServiceDef(
+    name="identity",
+    summary="identities, sessions and second factors (Ory Kratos); the gateway asks it who a request is",
+    settings=Identity,
+    container=container,
+    probe=HttpProbe("/health/ready"),
+    depends_on=("postgres",),
+    secrets=SECRETS,
+    metrics=Metrics(ADMIN, "/admin/metrics/prometheus"),
+    artifacts=(
+        Artifact("identity/kratos.yml.j2", deploy("identity/kratos.yml")),
+        Artifact("identity/identity.schema.json.j2", deploy("identity/identity.schema.json")),
+        Artifact("identity/claims.jsonnet.j2", deploy("identity/claims.jsonnet")),
+    ),
+    credentials=credentials,
+    prepare=prepare,
+    before_start=before_start,
+    gates=GATES,
+    kubernetes=KubeShape(run_as=10000),
+)
+
+
+def endpoints(platform: Platform, public_port: int | None = None):
+    """(public, admin) API endpoints of the identity service from this machine. The public port
+    is the one `up` published (`port: auto` is known only then)."""
+    from mindscape_ops.services.identity_client import Endpoint
+
+    settings = platform.services.identity
+    host = "127.0.0.1" if settings.bind == "0.0.0.0" else settings.bind
+    port = public_port or (settings.port if isinstance(settings.port, int) else PUBLIC)
+    return Endpoint(host, port), Endpoint(host, settings.admin_port)

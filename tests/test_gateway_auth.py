@@ -1,0 +1,191 @@
+"""The gateway's session check (deploy/gateway/auth.js in nginx's JavaScript module), served by
+this machine's nginx with the njs module: in front of an application that echoes what it
+receives, and of a stand-in for the identity service's GET /sessions/whoami (the sessions it
+knows, and the JWT it would mint, made here). What is tested is the gateway: refusals (401,
+403, second factor, 503 when the identity service is away), the token handed on, and what is
+stripped on the way. The real identity service is in test_identity_engine.py."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import tempfile
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import pytest
+
+from mindscape_ops.render.artifacts import render_platform
+from mindscape_ops.services import identity
+
+from .render_support import local_nginx, platform_from
+
+pytestmark = pytest.mark.tools
+JS_MODULE = Path("/usr/lib/nginx/modules/ngx_http_js_module.so")
+
+
+class _Echo(BaseHTTPRequestHandler):
+    def do_GET(self) -> None:  # noqa: N802 - http.server's naming
+        body = json.dumps({"path": self.path, "headers": dict(self.headers.items())}).encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args) -> None:
+        pass
+
+
+def _session(roles: list[str], aal: str, active: bool = True) -> dict:
+    return {
+        "active": active,
+        "authenticator_assurance_level": aal,
+        "identity": {"id": "u-1", "state": "active", "metadata_public": {"roles": roles}},
+        "tokenized": f"minted.{'-'.join(roles) or 'none'}.{aal}",
+    }
+
+
+SESSIONS = {
+    "user-token": _session(["user"], "aal1"),
+    "admin-aal1": _session(["admin"], "aal1"),
+    "admin-aal2": _session(["admin"], "aal2"),
+    "ended": _session(["user"], "aal1", active=False),
+}
+
+
+class _Whoami(BaseHTTPRequestHandler):
+    def do_GET(self) -> None:  # noqa: N802
+        token = self.headers.get("X-Session-Token") or ""
+        cookie = self.headers.get("Cookie") or ""
+        for part in cookie.split(";"):
+            name, _, value = part.strip().partition("=")
+            if name == identity.Identity.session_cookie:
+                token = value
+        session = SESSIONS.get(token)
+        assert self.path.startswith("/sessions/whoami?tokenize_as=mindscape")
+        self.send_response(200 if session else 401)
+        self.send_header("Content-Type", "application/json")
+        self.end_headers()
+        self.wfile.write(json.dumps(session or {"error": {"code": 401}}).encode())
+
+    def log_message(self, *args) -> None:
+        pass
+
+
+def _serve(handler) -> ThreadingHTTPServer:
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server
+
+
+@pytest.fixture
+def gateway(tmp_path: Path):
+    if not JS_MODULE.is_file():
+        pytest.skip("nginx's JavaScript module (libnginx-mod-http-js) is not installed")
+    app, whoami = _serve(_Echo), _serve(_Whoami)
+    data = {
+        "version": 1,
+        "project": "shop",
+        "services": {
+            "postgres": {},
+            "identity": {},
+            "gateway": {
+                "upstream": f"http://127.0.0.1:{app.server_address[1]}",
+                "routes": [
+                    {"path": "/api/", "roles": ["user"]},
+                    {"path": "/admin/", "roles": ["admin"], "mfa": "required"},
+                    {"path": "/maybe/", "auth": "optional"},
+                ],
+            },
+        },
+        "security": {
+            "rate_limit": {"enabled": False},
+            "auth": {"mfa": {"methods": ["totp", "lookup_secret"]}, "roles": {"user": {}, "admin": {}}},
+        },
+    }
+    platform = platform_from(tmp_path, data)
+    files = render_platform(platform)
+    (tmp_path / "auth.js").write_text(files["deploy/gateway/auth.js"])
+    # served by nginx's workers (nobody, when the test runs as root): a folder they may enter
+    public = Path(tempfile.mkdtemp(prefix="mindscape-jwks-"))
+    public.chmod(0o755)
+    (public / "jwks.json").write_text(json.dumps(identity.public_jwks({"keys": [identity.new_signing_key()]})))
+    conf = files["deploy/gateway/nginx.conf"]
+    conf = conf.replace("/etc/nginx/mindscape/jwks.json", f"{public}/jwks.json")
+    conf = conf.replace("/etc/nginx/mindscape/", f"{tmp_path}/")
+    conf = conf.replace('"identity:4433"', f'"127.0.0.1:{whoami.server_address[1]}"')
+    with local_nginx(conf, tmp_path) as port:
+        yield port, whoami
+    app.shutdown()
+    whoami.shutdown()
+    shutil.rmtree(public)
+
+
+def fetch(port: int, method: str, path: str, headers: dict[str, str] | None = None):
+    import http.client
+
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    try:
+        connection.request(method, path, headers=headers or {})
+        response = connection.getresponse()
+        return response.status, response.headers, response.read()
+    finally:
+        connection.close()
+
+
+def _get(port: int, path: str, headers: dict[str, str] | None = None):
+    status, got, body = fetch(port, "GET", path, headers)
+    return status, got, json.loads(body) if body else None
+
+
+def test_refusals(gateway) -> None:
+    port, _ = gateway
+    assert _get(port, "/api/x")[0] == 401
+    assert _get(port, "/api/x", {"X-Session-Token": "forged"})[0] == 401
+    assert _get(port, "/api/x", {"X-Session-Token": "ended"})[0] == 401
+    status, _, body = _get(port, "/admin/x", {"X-Session-Token": "user-token"})
+    assert (status, body["error"], body["roles"]) == (403, "role_required", ["admin"])
+    status, _, body = _get(port, "/admin/x", {"X-Session-Token": "admin-aal1"})
+    assert (status, body["error"], body["required_aal"]) == (403, "second_factor_required", "aal2")
+    assert body["methods"] == ["totp", "lookup_secret"]
+
+
+def test_the_application_gets_the_token_and_never_the_session(gateway) -> None:
+    port, _ = gateway
+    sent = {
+        "X-Session-Token": "user-token",
+        "Authorization": "Bearer forged.by.client",
+        "Cookie": f"theme=dark; {identity.Identity.session_cookie}=user-token; lang=en",
+    }
+    status, got, body = _get(port, "/api/orders?x=1", sent)
+    assert status == 200 and body["path"] == "/api/orders?x=1"
+    seen = {k.lower(): v for k, v in body["headers"].items()}
+    assert seen["authorization"] == "Bearer minted.user.aal1"
+    assert "x-session-token" not in seen
+    assert seen["cookie"] == "theme=dark; lang=en"
+    assert got.get("X-Content-Type-Options") == "nosniff"  # the security headers still apply
+    status, _, body = _get(port, "/admin/x", {"Cookie": f"{identity.Identity.session_cookie}=admin-aal2"})
+    assert status == 200 and body["headers"]["Authorization"] == "Bearer minted.admin.aal2"
+    assert "Cookie" not in body["headers"]
+
+
+def test_optional_and_public_routes(gateway) -> None:
+    port, _ = gateway
+    status, _, body = _get(port, "/maybe/x", {"Authorization": "Bearer forged.by.client"})
+    assert status == 200 and "Authorization" not in body["headers"]
+    status, _, body = _get(port, "/maybe/x", {"X-Session-Token": "user-token"})
+    assert body["headers"]["Authorization"] == "Bearer minted.user.aal1"
+    status, _, body = _get(port, "/public", {"Authorization": "Bearer the-apps-own"})
+    assert status == 200 and body["headers"]["Authorization"] == "Bearer the-apps-own"
+    status, got, keys = _get(port, "/.well-known/jwks.json")
+    assert status == 200 and got["Content-Type"] == "application/json" and "d" not in keys["keys"][0]
+
+
+def test_identity_service_away_fails_closed(gateway) -> None:
+    port, whoami = gateway
+    whoami.shutdown()
+    whoami.server_close()
+    assert _get(port, "/api/x", {"X-Session-Token": "user-token"})[0] == 503
+    assert _get(port, "/public")[0] == 200
+    assert fetch(port, "GET", "/healthz")[0] == 200
