@@ -23,7 +23,7 @@ def test_restore_into_a_name_of_the_tools_own_scratch_databases_is_refused(tmp_p
 
 
 def test_a_redis_verify_counts_any_other_scratch_file_as_left_by_a_killed_one():
-    from mindscape_ops.backup import redis
+    from mindscape_ops.services import redis_backup as redis
 
     ours = redis.scratch_file("20260102T030405Z-redis-1a2b", pid=7, now=1767225600)
     assert ours == "/tmp/mindscape-verify-7-1767225600-20260102T030405Z-redis-1a2b.rdb"

@@ -32,6 +32,10 @@ def locked(cache: Path) -> bool:
 def test_a_go_program_compiles_outside_the_cache_lock_and_the_images_are_committed_inside(
     monkeypatch, tmp_path, recipes
 ):
+    """Another build holds the cache's lock until this build's compile has run: a compile that
+    needed the lock would never run, and the build would hang."""
+    import threading
+
     from mindscape_ops.images import build, gobuild, rootfs
 
     made = builder(monkeypatch, tmp_path)
@@ -39,9 +43,18 @@ def test_a_go_program_compiles_outside_the_cache_lock_and_the_images_are_committ
     seen: dict[str, bool] = {}
     monkeypatch.setattr("os.geteuid", lambda: 0)
     monkeypatch.setattr(gobuild, "go_version", lambda: "go1.99")
+    compiled, held = threading.Event(), threading.Event()
+
+    def other_build():
+        lock = FileLock(str(cache / ".lock"))
+        lock.acquire()
+        held.set()
+        compiled.wait(60)
+        lock.release()
 
     def compile_(cache_root, recipe):
-        seen["compile"] = locked(cache)
+        seen["compile"] = locked(cache)  # the other build holds it now
+        compiled.set()
         return tmp_path / "binary"
 
     def ensure_base(*args):
@@ -53,8 +66,12 @@ def test_a_go_program_compiles_outside_the_cache_lock_and_the_images_are_committ
     monkeypatch.setattr(build.Builder, "_debian_image", lambda self, base, r: seen.setdefault("debian", locked(cache)))
     monkeypatch.setattr(build.Builder, "_go_image", lambda self, base, r, b: seen.setdefault("go", locked(cache)))
     monkeypatch.setattr(build.Builder, "_remove_old", lambda self, base: None)
+    holder = threading.Thread(target=other_build, daemon=True)
+    holder.start()
+    assert held.wait(10)
     made.build([recipes["jaeger"], recipes["redis"]])
-    assert seen == {"compile": False, "base": True, "debian": True, "go": True}
+    holder.join(10)
+    assert compiled.is_set() and seen == {"compile": True, "base": True, "debian": True, "go": True}
 
 
 def test_two_builds_of_one_go_program_take_turns_on_its_own_lock(monkeypatch, tmp_path, recipes):

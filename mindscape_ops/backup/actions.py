@@ -231,7 +231,7 @@ def restore(
     owner: str | None = None,
 ) -> Restored:
     """Backup `backup_id` of this project (or of project `owner`, named on purpose) into its service."""
-    from mindscape_ops.backup import scratch
+    from mindscape_ops.services import postgres_scratch as scratch
 
     if into is not None and scratch.is_reserved(into):
         raise UsageError(

@@ -50,12 +50,12 @@ def create(
 ) -> None:
     """Take a backup of each data service; its manifest is written last. With --physical: a
     pgBackRest backup of the database, the base of point-in-time restores."""
-    if physical or kind != "full":
-        from mindscape_ops.cli.backup_physical import create_physical
-
-        create_physical(files, physical, service, kind, as_json)
-        return
     try:
+        if physical or kind != "full":
+            from mindscape_ops.cli.backup_physical import create_physical
+
+            create_physical(files, physical, service, kind, as_json)
+            return
         from mindscape_ops.backup import actions
 
         made: list[Manifest] = []
@@ -80,7 +80,13 @@ def create(
         if as_json:
             stdout_json([{"id": m.id, "service": m.service, "size": m.size, "sha256": m.sha256} for m in made])
     except KeyboardInterrupt:  # before the project was open, or after every backup was made
-        _interrupted(None, None, locals().get("made", []))
+        if physical or kind != "full":  # pgBackRest lists a backup only once it is complete
+            console(stderr=True, info=False).print(
+                "[yellow]interrupted:[/] the physical backup was stopped; "
+                "pgBackRest lists only the backups it completed"
+            )
+        else:
+            _interrupted(None, None, locals().get("made", []))
         raise typer.Exit(130) from None
 
 
