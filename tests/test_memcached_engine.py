@@ -31,9 +31,10 @@ def scraped(port: int, expr: str) -> list[dict]:
         return json.loads(response.read())["data"]["result"]
 
 
-def test_up_probes_it_check_passes_and_prometheus_scrapes_its_exporter(docker_client, tmp_path):
-    for image in IMAGES.values():
-        docker_client.images.get(image)  # built by `mindscape images build memcached memcached_exporter prometheus`
+def test_up_probes_it_check_passes_and_prometheus_scrapes_its_exporter(docker_client, go_image, tmp_path):
+    for service, image in IMAGES.items():
+        go_image(service)  # `mindscape images build SERVICE` (the exporter's Go build started in the background)
+        docker_client.images.get(image)
     project = unique_project("mc")
     services = "".join(f"  {name}: {{image: '{image}', port: auto}}\n" for name, image in IMAGES.items())
     services = services.replace("port: auto}\n", "port: auto, memory: 32mb, max_connections: 512}\n", 1)
