@@ -177,6 +177,17 @@ class Failed(Exception):
         self.message, self.remedy = message, remedy
 
 
+def as_configured(found: dict[str, str], want: dict[str, str]) -> None:
+    """Fails naming each setting the running service has otherwise than platform.yaml says."""
+    wrong = [
+        f"{key} is {found.get(key)!r}, platform.yaml says {value!r}"
+        for key, value in want.items()
+        if found.get(key) != value
+    ]
+    if wrong:
+        raise Failed("; ".join(wrong))
+
+
 class Skipped(Exception):
     """The gate does not apply to this platform (a service not enabled, a feature off)."""
 

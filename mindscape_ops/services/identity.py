@@ -17,6 +17,7 @@ from pydantic import Field
 from mindscape_ops.services.contract import Address, Credentials, HttpProbe, NotReady, wait_until_ready
 from mindscape_ops.services.definition import Artifact, KubeShape, Metrics, ServiceDef, UpContext, deploy
 from mindscape_ops.services.identity_gates import GATES
+from mindscape_ops.services.postgres import connect
 from mindscape_ops.services.spec import Container, Mount
 from mindscape_ops.settings.base import ImageRef, PortSpec, Service
 from mindscape_ops.settings.types import Identifier
@@ -171,15 +172,7 @@ def ensure_database(postgres: Address, creds: Credentials, database: str, passwo
 
     create_role, set_password, name = database_statements(database)
     try:
-        with psycopg.connect(
-            host=postgres.host,
-            port=postgres.port,
-            user=creds.user,
-            password=creds.password,
-            dbname=creds.database,
-            connect_timeout=2,
-            autocommit=True,
-        ) as conn:
+        with connect(postgres, creds) as conn:
             conn.execute(create_role)
             conn.execute(set_password.format(role=sql.Identifier(name), password=sql.Literal(password)))
             if conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone() is None:

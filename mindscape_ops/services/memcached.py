@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 
 from pydantic import Field
 
-from mindscape_ops.services.contract import Credentials, Failed, Gate, NotReady
+from mindscape_ops.services.contract import Credentials, Failed, Gate, NotReady, as_configured
 from mindscape_ops.services.definition import KubeShape, ServiceDef
 from mindscape_ops.services.spec import Container
 from mindscape_ops.settings.base import ImageRef, PortSpec, Service
@@ -92,13 +92,7 @@ def memory_as_configured(ctx) -> str:
         raise Failed(f"memcached: {exc or type(exc).__name__}") from None
     want = {"limit_maxbytes": str(megabytes(settings.memory) * 1024 * 1024)}
     want["max_connections"] = str(settings.max_connections)
-    wrong = [
-        f"{key} is {found.get(key)!r}, platform.yaml says {value!r}"
-        for key, value in want.items()
-        if found.get(key) != value
-    ]
-    if wrong:
-        raise Failed("; ".join(wrong))
+    as_configured(found, want)
     return f"memory {settings.memory} ({want['limit_maxbytes']} bytes), {settings.max_connections} connections"
 
 

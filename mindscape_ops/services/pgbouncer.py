@@ -24,7 +24,7 @@ from pydantic import Field
 from mindscape_ops.adapters.files import atomic_write, write_if_changed
 from mindscape_ops.services.contract import Address, Credentials, NotReady, wait_until_ready
 from mindscape_ops.services.definition import Artifact, KubeShape, ServiceDef, UpContext, deploy
-from mindscape_ops.services.postgres import INITDB, SelectOne
+from mindscape_ops.services.postgres import INITDB, SelectOne, connect
 from mindscape_ops.services.postgres import credentials as postgres_credentials
 from mindscape_ops.services.spec import Container, Mount
 from mindscape_ops.settings.base import ImageRef, PortSpec, Service
@@ -141,14 +141,7 @@ def copy_verifier_from_postgres(project: Project, postgres: Address, creds: Cred
     import psycopg
 
     try:
-        with psycopg.connect(
-            host=postgres.host,
-            port=postgres.port,
-            user=creds.user,
-            password=creds.password,
-            dbname=creds.database,
-            connect_timeout=2,
-        ) as conn:
+        with connect(postgres, creds, autocommit=False) as conn:
             row = conn.execute("SELECT rolpassword FROM pg_authid WHERE rolname = %s", (creds.user,)).fetchone()
     except psycopg.Error as exc:
         raise NotReady(f"postgres: {str(exc).strip() or type(exc).__name__}") from None

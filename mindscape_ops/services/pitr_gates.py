@@ -73,17 +73,11 @@ def wal_archiving(ctx: GateContext) -> str:
         raise Skipped("backups.pitr is off")
     import psycopg
 
+    from mindscape_ops.services.postgres import connect  # postgres imports this module
+
     address, creds = ctx.address(pitr.SERVICE), ctx.credentials(pitr.SERVICE)
     try:
-        with psycopg.connect(
-            host=address.host,
-            port=address.port,
-            user=creds.user,
-            password=creds.password,
-            dbname=creds.database,
-            connect_timeout=5,
-            autocommit=True,
-        ) as conn:
+        with connect(address, creds, timeout=5) as conn:
             row = conn.execute(_ARCHIVER).fetchone()
     except psycopg.Error as exc:
         raise Failed(f"cannot read pg_stat_archiver: {str(exc).strip().splitlines()[-1]}") from None

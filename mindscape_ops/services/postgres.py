@@ -5,12 +5,12 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 from pydantic import model_validator
 
 from mindscape_ops.services import pitr, pitr_gates
-from mindscape_ops.services.contract import Credentials, NotReady
+from mindscape_ops.services.contract import Address, Credentials, NotReady
 from mindscape_ops.services.definition import KubeShape, ServiceDef, UpContext
 from mindscape_ops.services.spec import Container, Mount
 from mindscape_ops.settings.base import ImageRef, PortSpec, Service, check_pattern
@@ -71,6 +71,21 @@ def credentials(platform: Platform, secrets: Mapping[str, str]) -> Credentials:
     return Credentials(pg.user, secrets.get("POSTGRES_PASSWORD", ""), pg.database)
 
 
+def connect(address: Address, creds: Credentials, timeout: int = 2, autocommit: bool = True) -> Any:
+    """A psycopg connection to the platform's Postgres (or a pooler in front of it) as `creds`."""
+    import psycopg
+
+    return psycopg.connect(
+        host=address.host,
+        port=address.port,
+        user=creds.user,
+        password=creds.password,
+        dbname=creds.database,
+        connect_timeout=timeout,
+        autocommit=autocommit,
+    )
+
+
 class SelectOne:
     """Ready when `SELECT 1` passes as the platform user over TCP (through a pooler too)."""
 
@@ -78,15 +93,7 @@ class SelectOne:
         import psycopg
 
         try:
-            with psycopg.connect(
-                host=host,
-                port=port,
-                user=creds.user,
-                password=creds.password,
-                dbname=creds.database,
-                connect_timeout=2,
-                autocommit=True,
-            ) as conn:
+            with connect(Address(host, port), creds) as conn:
                 conn.execute("SELECT 1").fetchone()
         except psycopg.Error as exc:
             raise NotReady(str(exc).strip().splitlines()[-1] if str(exc).strip() else type(exc).__name__) from None

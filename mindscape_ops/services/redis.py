@@ -6,7 +6,7 @@ import hashlib
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Literal
 
-from mindscape_ops.services.contract import Credentials, Failed, Gate, NotReady
+from mindscape_ops.services.contract import Credentials, Failed, Gate, NotReady, as_configured
 from mindscape_ops.services.definition import Artifact, KubeShape, ServiceDef, deploy
 from mindscape_ops.services.spec import Container, Mount
 from mindscape_ops.settings.base import ImageRef, PortSpec, Service
@@ -117,13 +117,7 @@ def memory_as_configured(ctx) -> str:
     finally:
         client.close()
     want = {"maxmemory": str(settings.maxmemory.bytes), "maxmemory-policy": settings.maxmemory_policy}
-    wrong = [
-        f"{key} is {found.get(key)!r}, platform.yaml says {value!r}"
-        for key, value in want.items()
-        if found.get(key) != value
-    ]
-    if wrong:
-        raise Failed("; ".join(wrong))
+    as_configured(found, want)
     return f"maxmemory {settings.maxmemory} ({settings.maxmemory.bytes} bytes), policy {settings.maxmemory_policy}"
 
 
