@@ -91,7 +91,8 @@ def test_a_killed_verify_leaves_a_scratch_database_the_next_verify_drops(platfor
 # command exited 0 and kept its backup, and the test failed now and then.
 HELD = """
 import pathlib, sys, time
-from mindscape_ops.backup import metrics, postgres
+from mindscape_ops.backup import metrics
+from mindscape_ops.services import postgres_backup as postgres
 
 gate, where = pathlib.Path(sys.argv[1]), sys.argv[2]
 held = []
