@@ -48,9 +48,9 @@ class Hooks:
             made.chunks.close()
 
 
-def interrupt_at(line: int):
+def interrupt_at(line: int, previous):
     """A tracer raising KeyboardInterrupt (as Python does on SIGINT) before the `line`-th line
-    run in TRACED, once."""
+    run in TRACED, once; then the `previous` one (coverage's, under `make test`) is back."""
     seen, at = [0], []
 
     def local(frame, event, arg):
@@ -58,7 +58,7 @@ def interrupt_at(line: int):
         if event == "line" and not text.startswith(SKIP):
             seen[0] += 1
             if seen[0] == line:
-                sys.settrace(None)
+                sys.settrace(previous)
                 at.append(f"{frame.f_code.co_filename}:{frame.f_lineno} in {frame.f_code.co_name}")
                 raise KeyboardInterrupt
         return local
@@ -73,12 +73,13 @@ def interrupt_at(line: int):
 def run_create(directory: Path, line: int):
     from mindscape_ops.cli import app
 
-    tracer, seen, at = interrupt_at(line)
+    previous = sys.gettrace()  # coverage's tracer, which must measure the tests after this one
+    tracer, seen, at = interrupt_at(line, previous)
     sys.settrace(tracer)
     try:
         result = CliRunner().invoke(app, ["backup", "create"], env={"COLUMNS": "300", "CI": "1"})
     finally:
-        sys.settrace(None)
+        sys.settrace(previous)
     return result, seen[0], at
 
 

@@ -44,9 +44,9 @@ def test_the_dump_starts_before_the_store_is_ready_and_a_failing_store_stops_it(
     """pg_dump starts first and runs while the store and the key are made ready (start-up
     overlapped); a store that then fails ends the dump, stores nothing and leaves no pg_dump."""
     from mindscape_ops.backup import actions
-    from mindscape_ops.services import postgres_backup as postgres
     from mindscape_ops.backup.stores import LocalStore
     from mindscape_ops.errors import OperationFailed
+    from mindscape_ops.services import postgres_backup as postgres
     from mindscape_ops.workspace.project import open_project
 
     monkeypatch.delenv("DATABASE_URL", raising=False)

@@ -24,6 +24,7 @@ from mindscape_ops.services.contract import Failed, Gate, Skipped
 from mindscape_ops.services.contract import GateContext as CheckContext
 
 SETTLE_S = 7.0  # the driver's 5 s batch, its post, and the store's 1 s before a row is searchable
+START_SLACK_S = 1.0  # see newest_line_due
 LATE_S = 8.0  # more grace (a loaded machine) before a due line that is missing counts as lost
 WINDOW_S = 86400.0  # older lines are not compared: the store keeps at least a day
 TAIL = 50  # lines asked of each container (the engine takes the tail first, then the window)
@@ -143,7 +144,9 @@ def newest_line_due(engine: Any, container: str, now: float, started: float | No
     before they were due (a container that is always busy). Only lines of the container's
     current run count (from `started` on): older ones in the store prove an earlier delivery,
     not that its driver delivers now."""
-    since, until = max(now - WINDOW_S, started or 0.0), now - SETTLE_S
+    # A second before the recorded start still counts: the engine records StartedAt after the
+    # process is running, and a line written at once can be stamped before it.
+    since, until = max(now - WINDOW_S, (started or 0.0) - START_SLACK_S), now - SETTLE_S
     if since > until:
         return None  # started too recently for any line to be due
     for start, tail in ((since, TAIL), (since, LONG_TAIL), (max(since, until - SETTLE_S), "all")):
