@@ -20,6 +20,7 @@ from mindscape_ops.render.artifacts import render_platform
 from mindscape_ops.services import identity
 
 from .render_support import local_nginx, platform_from
+from .test_render_gateway import fetch
 
 pytestmark = pytest.mark.tools
 JS_MODULE = Path("/usr/lib/nginx/modules/ngx_http_js_module.so")
@@ -120,18 +121,6 @@ def gateway(tmp_path: Path):
     app.shutdown()
     whoami.shutdown()
     shutil.rmtree(public)
-
-
-def fetch(port: int, method: str, path: str, headers: dict[str, str] | None = None):
-    import http.client
-
-    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
-    try:
-        connection.request(method, path, headers=headers or {})
-        response = connection.getresponse()
-        return response.status, response.headers, response.read()
-    finally:
-        connection.close()
 
 
 def _get(port: int, path: str, headers: dict[str, str] | None = None):
