@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from mindscape_ops.check import monitoring
+from mindscape_ops.services import alertmanager_gates as monitoring
 from mindscape_ops.check.model import Failed, Skipped
 
 from .conftest import run_cli

@@ -231,14 +231,12 @@ def restore(
     owner: str | None = None,
 ) -> Restored:
     """Backup `backup_id` of this project (or of project `owner`, named on purpose) into its service."""
-    from mindscape_ops.services import postgres_scratch as scratch
-
-    if into is not None and scratch.is_reserved(into):
-        raise UsageError(
-            f"--into {into}: names starting with mindscape_verify_, mindscape_restore_ or mindscape_replaced_ "
-            "are mindscape's scratch databases (the next verify or restore may drop one)",
-            "name the new database otherwise",
-        )
+    if into is not None:  # not a name of a service's own scratch space: the next verify or restore may drop it
+        for service in backed_up():
+            hooks = _hooks(service)
+            why = hooks.refuses_into(into) if hooks.restores_beside else None
+            if why:
+                raise UsageError(f"--into {into}: {why}", "name the new database otherwise")
     ctx = ctx or Context(project)
     found = find(project, backup_id, owner_of(project, owner))
     manifest, store = found.manifest, found.store

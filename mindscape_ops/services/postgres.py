@@ -159,4 +159,5 @@ SERVICE = ServiceDef(
         clients=True,
         workspace_files=lambda p: {INITDB: ("10-mindscape-scram.sql",) if "pgbouncer" in p.services.enabled() else ()},
     ),
+    platform_database=True,  # migrations, `check`'s database gates and $DATABASE_URL's stand-in
 )

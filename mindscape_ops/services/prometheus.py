@@ -9,7 +9,7 @@ from pathlib import PurePosixPath
 from typing import TYPE_CHECKING, Any
 
 from mindscape_ops.services.alertmanager import alerting_warnings, production_problems
-from mindscape_ops.services.contract import DashboardRow, Failed, Gate, GateContext, HttpProbe, Panel
+from mindscape_ops.services.contract import Alert, AlertGroup, DashboardRow, Failed, Gate, GateContext, HttpProbe, Panel
 from mindscape_ops.services.definition import Artifact, KubeShape, Metrics, ServiceDef, deploy
 from mindscape_ops.services.node_exporter import backup_age_warnings
 from mindscape_ops.services.panels import RATE, SEL, query, stat, timeseries
@@ -44,6 +44,12 @@ def container(platform: Platform) -> Container:
         healthcheck=wget_healthcheck(9090, "/-/ready"),
         reach_host=True,  # applications run on the host
     )
+
+
+def app_targets(platform: Platform) -> list[tuple[tuple[str | int, ...], ScrapeTarget]]:
+    """Pure: the applications in its own `targets`, beside monitoring.targets, with their paths."""
+    own = platform.services.prometheus
+    return [(("services", "prometheus", "targets", i), t) for i, t in enumerate(own.targets)] if own else []
 
 
 # -- its `mindscape check` gates (monitoring group) ------------------------------------------------
@@ -149,6 +155,41 @@ GATES = (
     ),
 )
 
+# -- its alerts in the platform group (alerting itself) ----------------------------------------------
+
+
+def shared_alerts(platform: Platform) -> tuple[AlertGroup, ...]:
+    """Its own failures, after every scrape job's InstanceDown (it does not alert that it is down:
+    it could not)."""
+    alerts = (
+        Alert(
+            "PrometheusConfigReloadFailed",
+            "prometheus_config_last_reload_successful == 0",
+            "5m",
+            "warning",
+            "prometheus",
+            "Prometheus could not load its configuration",
+            "The last reload of prometheus.yml or a rule file failed; Prometheus runs on the previous one.",
+            (
+                "`mindscape logs prometheus --tail 50` names the file and the line.",
+                "`mindscape render --check` finds hand edits; `promtool check config` checks prometheus.yml.",
+            ),
+        ),
+        Alert(
+            "PrometheusRuleEvaluationFailing",
+            "increase(prometheus_rule_evaluation_failures_total[5m]) > 0",
+            "10m",
+            "warning",
+            "prometheus",
+            "Prometheus fails to evaluate rules in {{ $labels.rule_group }}",
+            "Some alert rules cannot be evaluated, so those alerts cannot fire. Check the expressions in "
+            "platform.yaml monitoring.rules.",
+            ("`mindscape check --only monitoring` names the failing rule and its error.",),
+        ),
+    )
+    return (AlertGroup("platform", alerts, rank=10),)
+
+
 # -- its row of the platform dashboard ----------------------------------------------------------
 
 
@@ -228,4 +269,7 @@ SERVICE = ServiceDef(
     problems=lambda p: [] if "alertmanager" in p.services.enabled() else production_problems(p),
     gates=GATES,  # its `mindscape check` gates
     kubernetes=KubeShape(workload="StatefulSet", cpu=("100m", "1"), memory=("256Mi", "1Gi")),  # its TSDB on a PVC
+    app_targets=app_targets,
+    shared_alerts=shared_alerts,  # its reload and rule evaluation failures (group platform)
+    alert_when_down=False,  # the one that alerts cannot say it is down: the Watchdog's silence does
 )
