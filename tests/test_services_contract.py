@@ -311,9 +311,9 @@ def test_the_platform_group_leads_and_the_backups_group_closes(tmp_path):
     [
         (
             ("prometheus", "alertmanager", "grafana"),
-            ["monitoring.targets", "monitoring.rules", "monitoring.grafana", "monitoring.receivers", "monitoring.alertmanager"],
+            ["targets", "rules", "grafana", "receivers", "alertmanager"],
         ),
-        (("postgres",), ["monitoring.receivers", "monitoring.alertmanager"]),  # they skip themselves
+        (("postgres",), ["receivers", "alertmanager"]),  # they skip themselves
     ],
 )
 def test_platform_gates_run_whether_or_not_their_service_is_enabled(tmp_path, listed, monitoring):
@@ -323,4 +323,4 @@ def test_platform_gates_run_whether_or_not_their_service_is_enabled(tmp_path, li
 
     platform = platform_with(BY_NAME[listed[0]], tmp_path, *listed[1:])
     gates = project_gates(types.SimpleNamespace(platform=platform))
-    assert [g.id for g in gates if g.group == "monitoring"] == monitoring
+    assert [g.id for g in gates if g.group == "monitoring"] == [f"monitoring.{name}" for name in monitoring]

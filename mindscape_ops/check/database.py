@@ -29,8 +29,9 @@ def migrations(ctx: CheckContext) -> str:
     if database not in platform.services.enabled():
         import os
 
-        if not os.environ.get(platform.database.url_env):
-            raise Skipped(f"no database: services.{database} is not enabled and ${platform.database.url_env} is not set")
+        url_env = platform.database.url_env
+        if not os.environ.get(url_env):
+            raise Skipped(f"no database: services.{database} is not enabled and ${url_env} is not set")
     report = actions.status(ctx.project)
     wrong = problems(report.entries)
     if wrong:

@@ -216,8 +216,7 @@ def shared_alerts(platform: Platform) -> tuple[AlertGroup, ...]:
             "warning",
             "alertmanager",
             "Alertmanager fails to send notifications through {{ $labels.integration }}",
-            "Notifications are failing; check the receiver settings and the secret files in "
-            ".mindscape/alertmanager.",
+            "Notifications are failing; check the receiver settings and the secret files in .mindscape/alertmanager.",
             (
                 "`mindscape logs alertmanager` shows the error of each failed send.",
                 "Set the receiver's variable or file again, then `mindscape up alertmanager`.",

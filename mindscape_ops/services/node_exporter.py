@@ -231,8 +231,7 @@ def backup_alerts(platform: Platform) -> tuple[AlertGroup, ...]:
                     "(BackupTooOld only sees a service that had one).",
                     (
                         "`mindscape backup create --service SERVICE` makes one now and says why it fails.",
-                        "Backups made elsewhere (a CI runner) are not recorded here: run them where the platform "
-                        "runs.",
+                        "Backups made elsewhere (a CI runner) are not recorded here: run them where the platform runs.",
                     ),
                 ),
             ),
