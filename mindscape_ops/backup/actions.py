@@ -151,9 +151,20 @@ def create(
             store.delete(backup_id + MANIFEST)
             store.delete(backup_id + DATA)
         raise
-    # for node_exporter's textfile collector: the BackupTooOld alert
+    # for node_exporter's textfile collector (or Prometheus' recording rules): the BackupTooOld alert
     backup_metrics.record_success(project.root, service, time.time())
+    _recorded(project, ctx)
     return manifest
+
+
+def _recorded(project: Project, ctx: Context) -> None:
+    """Each enabled service that reads the backup times hears of the new one (ServiceDef.backup_recorded)."""
+    from mindscape_ops.services.registry import SERVICES
+
+    enabled = project.platform.services.enabled()
+    for service in SERVICES:
+        if service.backup_recorded is not None and service.name in enabled:
+            service.backup_recorded(ctx)
 
 
 def taken(project: Project, taking: Taking) -> Manifest | None:

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Literal, Protocol
 from mindscape_ops.services.contract import (
     Address,
     AlertGroup,
+    BackupContext,
     BackupHooks,
     Credentials,
     DashboardRow,
@@ -136,6 +137,9 @@ class ServiceDef:
     # services' own groups.
     shared_alerts: Callable[[Platform], tuple[AlertGroup, ...]] | None = None
     alert_when_down: bool = True  # InstanceDown when Prometheus cannot scrape it (not Prometheus itself)
+    # After `backup create` noted a good backup in METRICS_DIR (BackupTooOld's source): what it
+    # does about it when enabled (Prometheus reloads the times it reads as recording rules)
+    backup_recorded: Callable[[BackupContext], None] | None = None
     # A log store: the fields its rows carry what the log driver sends under (`logs` queries them)
     log_fields: LogFields | None = None
 

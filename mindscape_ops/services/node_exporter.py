@@ -24,20 +24,6 @@ TEXTFILE = "/textfile"
 BACKUP_METRIC = "mindscape_backup_last_success_timestamp_seconds"  # `backup create` writes it to METRICS_DIR
 
 
-def backup_age_warnings(platform: Platform) -> list[str]:
-    """Pure: a platform that backs up and is watched by Prometheus, without this exporter, has
-    no backup-age alert (the time of each backup reaches Prometheus through its textfile
-    collector): said at `render` and `up`."""
-    enabled = platform.services.enabled()
-    backs_up = platform.backups.enabled and platform.backup_services
-    if not backs_up or "prometheus" not in enabled or "node_exporter" in enabled:
-        return []
-    return [
-        f"backups of {', '.join(platform.backup_services)} have no age alert (BackupTooOld): the time of each "
-        "backup reaches Prometheus through node_exporter; add `node_exporter: {}` under services"
-    ]
-
-
 def prepare(project: Project, secrets: Mapping[str, str]) -> list[str]:
     """The textfile folder exists (empty) before node_exporter mounts it."""
     folder = project.root / METRICS_DIR
@@ -195,10 +181,17 @@ def _duration(seconds: float) -> str:
 def backup_alerts(platform: Platform) -> tuple[AlertGroup, ...]:
     """The backups group (after the services' own groups), where backups are made and this
     exporter reads their times."""
+    return backup_group(platform, "node_exporter", "where node_exporter reads it (.mindscape/metrics)")
+
+
+def backup_group(platform: Platform, job: str, where: str) -> tuple[AlertGroup, ...]:
+    """Pure: BackupTooOld and BackupNeverRecorded when the platform backs up; `job` is the scrape
+    job whose `up` says the times could have been read for a while, `where` how they are."""
     if not (platform.backups.enabled and platform.backup_services):
         return ()
     limit = backup_age_limit(platform.monitoring.thresholds.backup_max_age, platform.backups.schedule)
     age = _duration(limit)
+    reader = "node_exporter" if job == "node_exporter" else job.capitalize()
     return (
         AlertGroup(
             "backups",
@@ -211,7 +204,7 @@ def backup_alerts(platform: Platform) -> tuple[AlertGroup, ...]:
                     "{{ $labels.service }}",
                     "The last good backup of {{ $labels.service }} is {{ $value | humanizeDuration }} old",
                     f"No backup of this service has succeeded for longer than {age}. `mindscape backup create` "
-                    "writes the time of each success where node_exporter reads it (.mindscape/metrics).",
+                    f"writes the time of each success {where}.",
                     (
                         "`mindscape backup list` shows the last ones; `mindscape backup create --service SERVICE` "
                         "makes one now and says why it fails.",
@@ -222,12 +215,12 @@ def backup_alerts(platform: Platform) -> tuple[AlertGroup, ...]:
                     "BackupNeverRecorded",
                     "("
                     + " or ".join(f'absent({BACKUP_METRIC}{{service="{name}"}})' for name in platform.backup_services)
-                    + ') and on() (up{job="node_exporter"} == 1)',
+                    + f') and on() (up{{job="{job}"}} == 1)',
                     str(age),
                     "critical",
                     "{{ $labels.service }}",
                     "No good backup of {{ $labels.service }} is recorded",
-                    f"node_exporter has run for {age} and no backup of this service has succeeded on this machine "
+                    f"{reader} has run for {age} and no backup of this service has succeeded on this machine "
                     "(BackupTooOld only sees a service that had one).",
                     (
                         "`mindscape backup create --service SERVICE` makes one now and says why it fails.",

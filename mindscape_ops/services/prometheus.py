@@ -9,9 +9,20 @@ from pathlib import PurePosixPath
 from typing import TYPE_CHECKING, Any
 
 from mindscape_ops.services.alertmanager import alerting_warnings, production_problems
-from mindscape_ops.services.contract import Alert, AlertGroup, DashboardRow, Failed, Gate, GateContext, HttpProbe, Panel
+from mindscape_ops.services.contract import (
+    METRICS_DIR,
+    Alert,
+    AlertGroup,
+    BackupContext,
+    DashboardRow,
+    Failed,
+    Gate,
+    GateContext,
+    HttpProbe,
+    Panel,
+)
 from mindscape_ops.services.definition import Artifact, KubeShape, Metrics, ServiceDef, deploy
-from mindscape_ops.services.node_exporter import backup_age_warnings
+from mindscape_ops.services.node_exporter import backup_group
 from mindscape_ops.services.panels import RATE, SEL, query, stat, timeseries
 from mindscape_ops.services.spec import Container, Mount, wget_healthcheck
 from mindscape_ops.settings.base import ImageRef, PortSpec, ScrapeTarget, Service
@@ -19,6 +30,7 @@ from mindscape_ops.settings.types import Duration
 
 if TYPE_CHECKING:
     from mindscape_ops.config.models import Platform
+    from mindscape_ops.workspace.project import Project
 
 
 class Prometheus(Service):
@@ -28,6 +40,45 @@ class Prometheus(Service):
     evaluation_interval: Duration = Duration("15s")
     retention: Duration = Duration("15d")
     targets: list[ScrapeTarget] = []
+
+
+# Where it reads the time of each good backup (recording rules `backup create` writes) when no
+# node_exporter does: a platform that backs up always has BackupTooOld.
+BACKUP_TIMES = "/etc/prometheus-backups"
+
+
+def reads_backup_times(platform: Platform) -> bool:
+    """Pure: the platform backs up and no node_exporter reads the times for Prometheus."""
+    enabled = platform.services.enabled()
+    return bool(platform.backups.enabled and platform.backup_services and "node_exporter" not in enabled)
+
+
+def prepare(project: Project, secrets: Mapping[str, str]) -> list[str]:
+    """Says loudly when alerts have nowhere to go; the folder of the backup times exists (empty)
+    before it is mounted."""
+    if reads_backup_times(project.platform):
+        folder = project.root / METRICS_DIR
+        folder.mkdir(parents=True, exist_ok=True)
+        folder.chmod(0o755)  # read by Prometheus' unprivileged user; .mindscape/ itself is 0700
+    return [] if "alertmanager" in project.platform.services.enabled() else alerting_warnings(project.platform)
+
+
+def reload_backup_times(ctx: BackupContext) -> None:
+    """After a good backup: Prometheus loads the new time now (a recording rule); when it does not
+    run, it loads it at its start. Never fails the backup."""
+    import urllib.request
+
+    from mindscape_ops.errors import MindscapeError
+
+    if not reads_backup_times(ctx.project.platform):
+        return
+    try:
+        address = ctx.address("prometheus")
+        request = urllib.request.Request(f"http://{address.host}:{address.port}/-/reload", method="POST")
+        with urllib.request.urlopen(request, timeout=2) as response:  # noqa: S310 - its published port
+            response.read()
+    except (OSError, MindscapeError):
+        pass
 
 
 def container(platform: Platform) -> Container:
@@ -40,7 +91,10 @@ def container(platform: Platform) -> Container:
             "--web.enable-lifecycle",
         ),
         volume_target="/prometheus",
-        mounts=(Mount(f"{platform.paths.deploy}/prometheus", "/etc/prometheus"),),
+        mounts=(
+            Mount(f"{platform.paths.deploy}/prometheus", "/etc/prometheus"),
+            *((Mount(METRICS_DIR, BACKUP_TIMES, live=True),) if reads_backup_times(platform) else ()),
+        ),
         healthcheck=wget_healthcheck(9090, "/-/ready"),
         reach_host=True,  # applications run on the host
     )
@@ -187,7 +241,8 @@ def shared_alerts(platform: Platform) -> tuple[AlertGroup, ...]:
             ("`mindscape check --only monitoring` names the failing rule and its error.",),
         ),
     )
-    return (AlertGroup("platform", alerts, rank=10),)
+    backups = backup_group(platform, "prometheus", "where Prometheus reads it (.mindscape/metrics)")
+    return (AlertGroup("platform", alerts, rank=10), *(backups if reads_backup_times(platform) else ()))
 
 
 # -- its row of the platform dashboard ----------------------------------------------------------
@@ -261,15 +316,13 @@ SERVICE = ServiceDef(
         # the runbook every alert's runbook_url points at
         Artifact("runbooks/alerts.md.j2", lambda p: f"{p.paths.runbooks}/alerts.md"),
     ),
-    prepare=lambda project, secrets: [
-        *([] if "alertmanager" in project.platform.services.enabled() else alerting_warnings(project.platform)),
-        *backup_age_warnings(project.platform),
-    ],  # says loudly when alerts have nowhere to go, or backups no age alert
+    prepare=prepare,  # says loudly when alerts have nowhere to go
     # without Alertmanager its rules reach nobody: an error in production (Alertmanager says it otherwise)
     problems=lambda p: [] if "alertmanager" in p.services.enabled() else production_problems(p),
     gates=GATES,  # its `mindscape check` gates
     kubernetes=KubeShape(workload="StatefulSet", cpu=("100m", "1"), memory=("256Mi", "1Gi")),  # its TSDB on a PVC
     app_targets=app_targets,
     shared_alerts=shared_alerts,  # its reload and rule evaluation failures (group platform)
+    backup_recorded=reload_backup_times,  # the times are recording rules where no node_exporter reads them
     alert_when_down=False,  # the one that alerts cannot say it is down: the Watchdog's silence does
 )
