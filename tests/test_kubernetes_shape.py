@@ -109,3 +109,10 @@ def test_what_the_operator_stands_in_for_comes_from_its_shape(tmp_path, monkeypa
     objects = base(platform, {}).objects
     assert "prometheus" in by_kind(objects, "StatefulSet") and by_kind(objects, "ServiceMonitor") == {}
     assert ("prometheus", 9121) in peers(by_kind(objects, "NetworkPolicy")["redis-exporter"]["spec"]["ingress"], "from")
+
+
+def test_a_scrape_target_with_two_addresses_on_the_docker_host_is_one_warning(tmp_path):
+    data = full_data()
+    data["monitoring"]["targets"] = [{"name": "api", "targets": ["host.docker.internal:8000", "host.docker.internal:8001"]}]
+    warnings = cluster_warnings(platform_of(tmp_path, data))
+    assert len([w for w in warnings if w.startswith("kubernetes: scrape target api is on")]) == 1

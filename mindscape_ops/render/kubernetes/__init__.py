@@ -160,7 +160,10 @@ def cluster_warnings(platform: Platform) -> list[str]:
         if service.name in enabled
         and not (platform.kubernetes.prometheus_operator and service.kubernetes.replaced_by_operator)
     ]
-    found = [what for shape in running for what, host in shape.outside_hosts(platform) if host == DOCKER_HOST_NAME]
+    # once each: a scrape target with two addresses on the Docker host is one warning
+    found = dict.fromkeys(
+        what for shape in running for what, host in shape.outside_hosts(platform) if host == DOCKER_HOST_NAME
+    )
     warnings = [
         f"kubernetes: {what} is on {DOCKER_HOST_NAME}, which a cluster does not resolve; give it the application's "
         "Service address in a platform file for the cluster (-f)"
