@@ -103,7 +103,9 @@ def test_what_the_operator_stands_in_for_comes_from_its_shape(tmp_path, monkeypa
     monitors = by_kind(objects, "ServiceMonitor")
     assert monitors and {m["spec"]["endpoints"][0]["interval"] for m in monitors.values()} == {"42s"}
     ingress = by_kind(objects, "NetworkPolicy")["redis-exporter"]["spec"]["ingress"]
-    assert any(peer.get("podSelector") == {"matchLabels": {"app": "theirs"}} for rule in ingress for peer in rule["from"])
+    assert any(
+        peer.get("podSelector") == {"matchLabels": {"app": "theirs"}} for rule in ingress for peer in rule["from"]
+    )
     # the operator stands in for nothing: our Prometheus runs, and scrapes every metrics port
     swap(monkeypatch, prometheus={"replaced_by_operator": None})
     objects = base(platform, {}).objects
@@ -113,6 +115,8 @@ def test_what_the_operator_stands_in_for_comes_from_its_shape(tmp_path, monkeypa
 
 def test_a_scrape_target_with_two_addresses_on_the_docker_host_is_one_warning(tmp_path):
     data = full_data()
-    data["monitoring"]["targets"] = [{"name": "api", "targets": ["host.docker.internal:8000", "host.docker.internal:8001"]}]
+    data["monitoring"]["targets"] = [
+        {"name": "api", "targets": ["host.docker.internal:8000", "host.docker.internal:8001"]}
+    ]
     warnings = cluster_warnings(platform_of(tmp_path, data))
     assert len([w for w in warnings if w.startswith("kubernetes: scrape target api is on")]) == 1

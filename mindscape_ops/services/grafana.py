@@ -69,6 +69,7 @@ GATES = (
     ),
 )
 
+
 def plugin_download(platform: Platform) -> set[int]:
     """The logs datasource plugin, downloaded when Grafana starts (GF_INSTALL_PLUGINS)."""
     return {443} if "victorialogs" in platform.services.enabled() else set()
