@@ -26,10 +26,6 @@ STILL_NAMING = {
     "provision/logstore.py": 2,
     "render/alert_catalogue.py": 1,
     "render/alerts.py": 8,
-    "render/kubernetes/__init__.py": 8,
-    "render/kubernetes/monitoring.py": 3,
-    "render/kubernetes/network.py": 14,
-    "render/kubernetes/ops.py": 8,
 }
 
 
