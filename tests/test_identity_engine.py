@@ -178,9 +178,13 @@ def test_totp_enrolled_opens_the_mfa_route_and_reset_mfa_closes_it(platform) -> 
     token = kratos.login(public, "grace@example.com", PASSWORD)
     status, body = through(port, "/admin/x", {"X-Session-Token": token})
     assert (status, body["error"], body["required_aal"]) == (403, "second_factor_required", "aal2")
-    secret = kratos.enrol_totp(public, token)
-    with pytest.raises(kratos.IdentityError):  # a wrong code does not raise the session
-        kratos.second_factor(public, token, "JBSWY3DPEHPK3PXP")
+    secret = kratos.enrol_totp(public, token)  # Kratos counts the enrolment as a second factor
+    assert through(port, "/admin/x", {"X-Session-Token": token})[0] == 200
+    token = kratos.login(public, "grace@example.com", PASSWORD)  # password only: aal1
+    assert through(port, "/admin/x", {"X-Session-Token": token})[0] == 403
+    with pytest.raises(kratos.IdentityError, match="logging in with TOTP: answered 400"):
+        kratos.second_factor(public, token, "JBSWY3DPEHPK3PXP")  # another secret's code
+    assert through(port, "/admin/x", {"X-Session-Token": token})[0] == 403
     token = kratos.second_factor(public, token, secret)
     status, seen = through(port, "/admin/x", {"X-Session-Token": token})
     assert status == 200
@@ -297,7 +301,7 @@ def test_rotate_key_publishes_both_and_signs_with_the_new(platform) -> None:
     head = json.loads(kratos._b64(new_jwt.split(".")[0]))
     assert head["kid"] == kids[0] != old_kid
     kratos.verify_jwt(new_jwt, jwks, "api")
-    assert audited(platform, "auth rotate-key")[-1]["arguments"]["key_id"] == kids[0]
+    assert audited(platform, "auth rotate-key")[-1]["arguments"]["kid"] == kids[0]
 
 
 def test_check_auth_passes(platform) -> None:

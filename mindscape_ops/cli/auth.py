@@ -152,7 +152,7 @@ def rotate_key(files: FilesOption = None) -> None:
         project, _ = _admin(files)
         record.project = project
         kid, published, restarted = identity_client.rotate_signing_key(project)
-        record.arguments["key_id"] = kid
+        record.arguments["kid"] = kid  # the new key's id (public: it is in the JWKS)
         console(stderr=True).print(
             f"new signing key {kid}; the JWKS publishes {', '.join(published)}"
             + ("; the identity service restarted and signs with it" if restarted else "; it signs with it once up")

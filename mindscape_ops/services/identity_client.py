@@ -213,7 +213,8 @@ def _totp_secret(flow: dict[str, Any]) -> str | None:
 
 def enrol_totp(public: Endpoint, session_token: str) -> str:
     """Enrol a TOTP authenticator for the session's user through the settings API flow (the
-    secret Kratos offers, confirmed with a code computed from it); returns the secret."""
+    secret Kratos offers, confirmed with a code computed from it); returns the secret. Kratos
+    counts the enrolment as a second factor: this session is at AAL2 from then on."""
     auth = {"X-Session-Token": session_token}
     status, flow = public.call("GET", "/self-service/settings/api", headers=auth)
     if status != 200:

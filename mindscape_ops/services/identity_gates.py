@@ -145,13 +145,14 @@ def mfa(ctx: GateContext) -> str:
     if "totp" not in ctx.platform.security.auth.mfa.methods:
         raise Skipped("security.auth.mfa.methods has no totp, the factor this check enrols")
     public, _ = _endpoints(ctx)
-    with _user(ctx, list(route.roles)) as (_, token, _again):
+    with _user(ctx, list(route.roles)) as (_, token, again):
+        secret = kratos.enrol_totp(public, token)  # that session is at aal2 from then on
+        token = again()  # a new login, with the password only
         status, body = _gateway(ctx, "GET", route.path, {"X-Session-Token": token})
         if (status, _refusal(body)) != (403, "second_factor_required"):
             raise Failed(f"GET {route.path} with a password-only session (aal1) answered {status}, not 403")
-        secret = kratos.enrol_totp(public, token)
         stronger = kratos.second_factor(public, token, secret)
-        passed = _passes(ctx, route, stronger, "after a TOTP login (aal2)")
+        passed = _passes(ctx, route, stronger, "after the same login completed with a TOTP code (aal2)")
     return f"GET {route.path} answered 403 second_factor_required at aal1, {passed} at aal2 (TOTP)"
 
 
