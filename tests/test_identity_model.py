@@ -19,6 +19,7 @@ from mindscape_ops.errors import ConfigError
 from mindscape_ops.render.artifacts import render_platform
 from mindscape_ops.services import identity
 from mindscape_ops.services.identity_client import IdentityError, verify_jwt
+from mindscape_ops.settings.types import Duration
 
 from .conftest import EXAMPLES
 
@@ -270,3 +271,20 @@ def test_the_auth_gates_are_the_issues_five() -> None:
         "auth.mfa",
         "auth.revocation",
     ]
+
+
+def test_the_session_cache_is_off_unless_asked(tmp_path: Path) -> None:
+    platform = example(tmp_path)
+    assert "proxy_cache" not in render_platform(platform)["deploy/gateway/nginx.conf"]
+    cached = platform.model_copy(
+        update={
+            "services": platform.services.model_copy(
+                update={"identity": platform.services.identity.model_copy(update={"session_cache": Duration("5s")})}
+            )
+        }
+    )
+    conf = render_platform(cached)["deploy/gateway/nginx.conf"]
+    whoami = conf[conf.index("location = /_mindscape/whoami {") :]
+    whoami = whoami[: whoami.index("}")]
+    assert "proxy_cache mindscape_sessions;" in whoami and "proxy_cache_valid 200 5s;" in whoami
+    assert "$http_x_session_token|$cookie_mindscape_session|$http_authorization" in whoami

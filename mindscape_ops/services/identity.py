@@ -20,7 +20,7 @@ from mindscape_ops.services.identity_gates import GATES
 from mindscape_ops.services.postgres import connect
 from mindscape_ops.services.spec import Container, Mount
 from mindscape_ops.settings.base import ImageRef, PortSpec, Service
-from mindscape_ops.settings.types import Identifier
+from mindscape_ops.settings.types import Duration, Identifier
 
 if TYPE_CHECKING:
     from mindscape_ops.config.models import Platform
@@ -46,6 +46,9 @@ class Identity(Service):
     admin_port: FixedPort = ADMIN
     database: Identifier = "identity"  # its own database and role in the platform's Postgres
     registration: bool = False  # self-service sign-up; off: operators create users
+    # how long the gateway may reuse the identity service's answer for a session (and the JWT
+    # minted with it); 0s: asked on every request, so a logout or a revocation is refused at once
+    session_cache: Duration = Duration("0s")
 
     session_cookie: ClassVar[str] = "mindscape_session"
     token_template: ClassVar[str] = "mindscape"  # the tokenizer template the gateway asks for
