@@ -188,7 +188,9 @@ def test_totp_enrolled_opens_the_mfa_route_and_reset_mfa_closes_it(platform) -> 
     token = kratos.second_factor(public, token, secret)
     status, seen = through(port, "/admin/x", {"X-Session-Token": token})
     assert status == 200
-    claims = kratos.verify_jwt(seen["authorization"].removeprefix("Bearer "), through(port, "/.well-known/jwks.json")[1], "api")
+    claims = kratos.verify_jwt(
+        seen["authorization"].removeprefix("Bearer "), through(port, "/.well-known/jwks.json")[1], "api"
+    )
     assert claims["aal"] == "aal2" and claims["roles"] == ["admin"]
     # the operator removes the factor: the AAL2 session ends, a new login stays at AAL1
     result = run_cli("auth", "reset-mfa", "grace@example.com", cwd=platform.directory)
@@ -203,7 +205,9 @@ def test_totp_enrolled_opens_the_mfa_route_and_reset_mfa_closes_it(platform) -> 
     # the identity service's own audit lines (JSON, audience audit) for the logins, in its log
     lines = platform.docker.containers.get(f"{platform.project}-identity").logs().decode().splitlines()
     logins = [line for line in lines if '"audience":"audit"' in line and "authenticated successfully" in line]
-    assert logins and all(json.loads(line)["identity_id"] == entry_id(platform, "grace@example.com") for line in logins[-1:])
+    assert logins and all(
+        json.loads(line)["identity_id"] == entry_id(platform, "grace@example.com") for line in logins[-1:]
+    )
 
 
 def entry_id(platform, email: str) -> str:
