@@ -75,7 +75,8 @@ def platform(tmp_path_factory, docker_client, go_image):
 project: {project}
 services:
   postgres: {{image: "{refs["postgres"]}", port: auto}}
-  identity: {{image: "{refs["identity"]}", port: auto, admin_port: {free_port()}}}
+  # asked on every request (the tests below look at each answer); the cache: the last test
+  identity: {{image: "{refs["identity"]}", port: auto, admin_port: {free_port()}, session_cache: 0s}}
   gateway:
     image: "{refs["gateway"]}"
     port: auto
@@ -313,3 +314,26 @@ def test_check_auth_passes(platform) -> None:
     rows = {row["id"]: row["status"] for row in json.loads(result.stdout)}
     gates = ("auth.enforced", "auth.jwt", "auth.roles", "auth.mfa", "auth.revocation")
     assert result.returncode == 0 and rows == dict.fromkeys(gates, "pass"), result.stdout
+
+
+def test_a_cached_session_is_refused_within_session_cache(platform) -> None:
+    """Last (it changes the platform): the gateway reuses the identity service's answer for a
+    session it let through for session_cache, and no longer: a revoked session passes inside
+    that time and is refused after it; `auth.revocation` passes with the cache."""
+    config = platform.directory / "platform.yaml"
+    config.write_text(config.read_text().replace("session_cache: 0s", "session_cache: 2s"))
+    result = run_cli("up", cwd=platform.directory, timeout=300)
+    assert result.returncode == 0, result.stdout + result.stderr
+    port, public = platform.port, platform.public
+    token = kratos.login(public, "ada@example.com", PASSWORD)
+    assert through(port, "/api/x", {"X-Session-Token": token})[0] == 200
+    kratos.logout(public, token)
+    logged_out = time.monotonic()
+    assert through(port, "/api/x", {"X-Session-Token": token})[0] == 200  # the cached answer
+    while through(port, "/api/x", {"X-Session-Token": token})[0] == 200:
+        assert time.monotonic() - logged_out < 2.5, "a logged-out session passed longer than session_cache"
+        time.sleep(0.1)
+    assert through(port, "/api/x", {"X-Session-Token": token})[0] == 401
+    result = run_cli("check", "--json", "--only", "auth", cwd=platform.directory, timeout=180)
+    rows = {row["id"]: row for row in json.loads(result.stdout)}
+    assert rows["auth.revocation"]["status"] == "pass", result.stdout

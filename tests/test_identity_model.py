@@ -273,9 +273,18 @@ def test_the_auth_gates_are_the_issues_five() -> None:
     ]
 
 
-def test_the_session_cache_is_off_unless_asked(tmp_path: Path) -> None:
+def test_the_session_cache_is_a_few_seconds_unless_switched_off(tmp_path: Path) -> None:
     platform = example(tmp_path)
-    assert "proxy_cache" not in render_platform(platform)["deploy/gateway/nginx.conf"]
+    assert platform.services.identity.session_cache.seconds == 3  # the issue's "a few seconds"
+    assert "proxy_cache_valid 200 3s;" in render_platform(platform)["deploy/gateway/nginx.conf"]
+    off = platform.model_copy(
+        update={
+            "services": platform.services.model_copy(
+                update={"identity": platform.services.identity.model_copy(update={"session_cache": Duration("0s")})}
+            )
+        }
+    )
+    assert "proxy_cache" not in render_platform(off)["deploy/gateway/nginx.conf"]
     cached = platform.model_copy(
         update={
             "services": platform.services.model_copy(
