@@ -161,7 +161,6 @@ def test_the_cli_refuses_a_zero_timeout_with_exit_2(tmp_path: Path) -> None:
     assert "Traceback" not in result.stderr and not (tmp_path / ".github").exists()
 
 
-
 @pytest.mark.parametrize(
     ("branches", "deploy_branch", "refused"),
     [
@@ -199,6 +198,7 @@ def test_the_cli_names_the_line_of_a_deploy_branch_ci_never_runs_on(tmp_path: Pa
         "  deploy: {enabled: false, branch: trunk}\n"
     )
     assert run_cli("render", cwd=tmp_path).returncode == 0
+
 
 # -- a gateway that terminates TLS, brought up on a hosted runner ----------------------------
 
