@@ -161,6 +161,45 @@ def test_the_cli_refuses_a_zero_timeout_with_exit_2(tmp_path: Path) -> None:
     assert "Traceback" not in result.stderr and not (tmp_path / ".github").exists()
 
 
+@pytest.mark.parametrize(
+    ("branches", "deploy_branch", "refused"),
+    [
+        (["main"], "main", False),
+        (["release/*"], "release/1.2", False),
+        (["release/*"], "release/1/2", True),  # `*` stops at a slash, as in GitHub's filters
+        (["release/**"], "release/1/2", False),
+        (["develop", "main"], "production", True),
+    ],
+)
+def test_a_deploy_branch_ci_never_runs_on_is_a_config_error(
+    tmp_path: Path, branches: list[str], deploy_branch: str, refused: bool
+) -> None:
+    deploy = {**full_data()["ci"].get("deploy", {}), "branch": deploy_branch}
+    if not refused:
+        rendered(tmp_path, branches=branches, deploy=deploy)
+        return
+    with pytest.raises(ConfigError) as caught:
+        rendered(tmp_path, branches=branches, deploy=deploy)
+    assert f"ci.deploy.branch: {deploy_branch!r} is not among ci.branches" in "\n".join(caught.value.problems)
+
+
+def test_the_cli_names_the_line_of_a_deploy_branch_ci_never_runs_on(tmp_path: Path) -> None:
+    (tmp_path / "platform.yaml").write_text(
+        "version: 1\nproject: branches\nservices: {redis: {}}\nci:\n  branches: [develop]\n"
+        "  deploy:\n    branch: trunk\n"
+    )
+    result = run_cli("render", cwd=tmp_path)
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert "platform.yaml:7:13: ci.deploy.branch: 'trunk' is not among ci.branches ['develop']" in result.stderr
+    assert "Traceback" not in result.stderr and not (tmp_path / ".github").exists()
+    # A disabled deploy has no branch to reach.
+    (tmp_path / "platform.yaml").write_text(
+        "version: 1\nproject: branches\nservices: {redis: {}}\nci:\n  branches: [develop]\n"
+        "  deploy: {enabled: false, branch: trunk}\n"
+    )
+    assert run_cli("render", cwd=tmp_path).returncode == 0
+
+
 # -- a gateway that terminates TLS, brought up on a hosted runner ----------------------------
 
 

@@ -93,6 +93,8 @@ READERS = {
     ("auth", "create-user"): ["ada@example.com", "--password-file", "/dev/null"],
     ("auth", "list"): [],
     ("auth", "disable"): ["ada@example.com"],
+    ("auth", "reset-mfa"): ["ada@example.com"],
+    ("auth", "rotate-key"): [],
 }
 NO_PLATFORM_FILE = {("init",), ("schema",), ("migrate",), ("backup",), ("images",), ("images", "list"), ("auth",)}
 

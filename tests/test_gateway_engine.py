@@ -58,8 +58,8 @@ def platform_with(root: Path, upstream: str, tls: dict, rate: dict | None = None
 
 
 def start_gateway(engine, platform, root: Path, net, name: str):
-    """The gateway as `up` makes it: its spec's command, mounts (nginx.conf and the TLS files)
-    and healthcheck (every second here); (container, published port)."""
+    """The gateway as `up` makes it: its spec's command, mounts (nginx.conf and the TLS files),
+    host.docker.internal entry and healthcheck (every second here); (container, published port)."""
     client, image = engine
     spec = container_specs(platform)["gateway"]
     conf = root / deploy(platform, "gateway/nginx.conf")
@@ -79,6 +79,7 @@ def start_gateway(engine, platform, root: Path, net, name: str):
         ports={"8080/tcp": ("127.0.0.1", None)},
         volumes=volumes,
         healthcheck={"test": list(spec.healthcheck), "interval": 10**9, "timeout": 3 * 10**9, "retries": 3},
+        extra_hosts={"host.docker.internal": "host-gateway"} if spec.reach_host else None,
     )
     deadline = time.monotonic() + 30
     while True:

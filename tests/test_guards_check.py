@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import shlex
+import shutil
 from pathlib import Path
 
 from mindscape_ops.check import gates
@@ -37,3 +38,33 @@ def test_the_check_the_rendered_ci_runs_leaves_backups_out(tmp_path: Path):
     done = run_cli("check", *args, "--only", "config", "--only", "backups", "--json", cwd=tmp_path)
     assert done.returncode == 0, done.stdout + done.stderr
     assert [row["id"] for row in json.loads(done.stdout)] == ["config.valid", "config.rendered"]
+
+
+def rendered_status(root: Path) -> tuple[int, dict]:
+    done = run_cli("check", "--only", "config", "--json", cwd=root)
+    return done.returncode, {row["id"]: row for row in json.loads(done.stdout)}["config.rendered"]
+
+
+def test_rendered_is_skipped_only_where_nothing_rendered_is(tmp_path: Path):
+    """platform.yaml alone (the ops image of the cluster's Jobs): nothing to compare, skipped.
+    A file missing where the others are, with or without a render record (a fresh clone has
+    none), still fails."""
+    alone = tmp_path / "alone"
+    alone.mkdir()
+    (alone / "platform.yaml").write_text(LOCAL)
+    code, row = rendered_status(alone)
+    assert (code, row["status"]) == (0, "skip"), row
+    assert "as in the ops image" in row["message"]
+
+    rendered = tmp_path / "rendered"
+    rendered.mkdir()
+    (rendered / "platform.yaml").write_text(LOCAL)
+    assert run_cli("render", cwd=rendered).returncode == 0
+    assert rendered_status(rendered)[1]["status"] == "pass"
+    missing = next(p for p in sorted((rendered / "deploy").rglob("*")) if p.is_file())
+    missing.unlink()
+    code, row = rendered_status(rendered)
+    assert (code, row["status"]) == (1, "fail") and "missing" in row["message"], row
+    shutil.rmtree(rendered / ".mindscape")  # a fresh clone: no render record
+    code, row = rendered_status(rendered)
+    assert (code, row["status"]) == (1, "fail"), row

@@ -19,6 +19,7 @@ from mindscape_ops.errors import ConfigError
 from mindscape_ops.render.artifacts import render_platform
 from mindscape_ops.services import identity
 from mindscape_ops.services.identity_client import IdentityError, verify_jwt
+from mindscape_ops.settings.types import Duration
 
 from .conftest import EXAMPLES
 
@@ -183,3 +184,116 @@ def test_a_token_verifies_only_when_signed_for_this_audience_and_unexpired() -> 
         with pytest.raises(IdentityError):
             verify_jwt(token, jwks, "api")
             pytest.fail(f"{name} verified")
+
+
+# -- second factors, key rotation, the self-service rate limit, Kubernetes ----------------------------
+
+
+def test_totp_codes_are_rfc_6238s() -> None:
+    from mindscape_ops.services.identity_client import totp_code
+
+    secret = base64.b32encode(b"12345678901234567890").decode()  # RFC 6238 appendix B, SHA-1
+    vectors = {59: "94287082", 1111111109: "07081804", 1111111111: "14050471", 2000000000: "69279037"}
+    for at, expected in vectors.items():
+        assert totp_code(secret, at, digits=8) == expected
+        assert totp_code(secret, at) == expected[-6:]
+
+
+def test_a_rotation_keeps_the_old_key_until_its_tokens_expire() -> None:
+    old, new = identity.new_signing_key(), identity.new_signing_key()
+    private, retiring = identity.rotated({"keys": [old]}, {}, new, now=1000.0, keep_for=930.0)
+    assert [k["kid"] for k in private["keys"]] == [new["kid"], old["kid"]]  # the new one signs
+    assert retiring == {old["kid"]: 1930.0}
+    assert identity.pruned(private, retiring, now=1929.0) == (private, retiring)
+    assert identity.pruned(private, retiring, now=1931.0) == ({"keys": [new]}, {})
+    # a second rotation keeps the first one's time for the oldest key
+    newest = identity.new_signing_key()
+    _, again = identity.rotated(private, retiring, newest, now=1500.0, keep_for=930.0)
+    assert again == {old["kid"]: 1930.0, new["kid"]: 2430.0}
+
+
+def test_rotate_key_publishes_both_and_prepare_drops_the_expired(tmp_path: Path) -> None:
+    platform = example(tmp_path)
+    project = SimpleNamespace(root=tmp_path / "local", platform=platform)
+    secrets = {"IDENTITY_DB_PASSWORD": "p", "IDENTITY_COOKIE_SECRET": "c"}
+    identity.prepare(project, secrets)
+    folder = tmp_path / "local" / identity.PRIVATE
+    public_file = folder / identity.PUBLIC_JWKS_FILE
+    inode = public_file.stat().st_ino
+    (first,) = [k["kid"] for k in json.loads(public_file.read_text())["keys"]]
+    kid, published = identity.rotate_key(project, now=time.time())
+    assert published == [kid, first]
+    assert [k["kid"] for k in json.loads(public_file.read_text())["keys"]] == [kid, first]
+    assert public_file.stat().st_ino == inode  # rewritten in place: the gateway's mount sees it
+    assert (folder / identity.RETIRING_FILE).stat().st_mode & 0o777 == 0o600
+    identity.prepare(project, secrets)  # the old key's tokens (5m + 30s) have not expired
+    assert len(json.loads(public_file.read_text())["keys"]) == 2
+    (folder / identity.RETIRING_FILE).write_text(json.dumps({first: time.time() - 1}))  # now they have
+    identity.prepare(project, secrets)
+    assert [k["kid"] for k in json.loads(public_file.read_text())["keys"]] == [kid]
+    assert [k["kid"] for k in json.loads((folder / identity.JWKS_FILE).read_text())["keys"]] == [kid]
+
+
+def test_the_self_service_api_is_behind_a_stricter_limit(tmp_path: Path) -> None:
+    conf = render_platform(example(tmp_path))["deploy/gateway/nginx.conf"]
+    assert "limit_req_zone $binary_remote_addr zone=mindscape_login:1m rate=10r/m;" in conf
+    block = conf[conf.index("location ^~ /_mindscape/identity/self-service/ {") :]
+    block = block[: block.index("}")]
+    assert "limit_req zone=mindscape_login burst=5 nodelay;" in block and "limit_req_status 429;" in block
+    assert "resolver 127.0.0.11 " in block
+
+
+def test_on_kubernetes_the_gateway_asks_the_clusters_dns_for_the_identity_service(tmp_path: Path) -> None:
+    from mindscape_ops.render.artifacts import render_files
+    from mindscape_ops.render.site import kubernetes
+
+    platform = example(tmp_path)
+    platform = platform.model_copy(update={"kubernetes": load_kubernetes(tmp_path)})
+    conf = render_files(platform, site=kubernetes(platform, "shop-staging"))["deploy/gateway/nginx.conf"]
+    whoami = conf[conf.index("location = /_mindscape/whoami {") :]
+    whoami = whoami[: whoami.index("}")]
+    assert "127.0.0.11" not in conf
+    assert f"resolver {platform.kubernetes.dns.resolver} " in whoami
+    assert '"identity.shop-staging.svc.' in whoami
+
+
+def load_kubernetes(tmp_path: Path):
+    path = tmp_path / "k.yaml"
+    path.write_text(HEAD + "kubernetes: {}\n")
+    return load([path], env={}).platform.kubernetes
+
+
+def test_the_auth_gates_are_the_issues_five() -> None:
+    assert [gate.id for gate in identity.SERVICE.gates] == [
+        "auth.enforced",
+        "auth.jwt",
+        "auth.roles",
+        "auth.mfa",
+        "auth.revocation",
+    ]
+
+
+def test_the_session_cache_is_a_few_seconds_unless_switched_off(tmp_path: Path) -> None:
+    platform = example(tmp_path)
+    assert platform.services.identity.session_cache.seconds == 3  # the issue's "a few seconds"
+    assert "proxy_cache_valid 200 3s;" in render_platform(platform)["deploy/gateway/nginx.conf"]
+    off = platform.model_copy(
+        update={
+            "services": platform.services.model_copy(
+                update={"identity": platform.services.identity.model_copy(update={"session_cache": Duration("0s")})}
+            )
+        }
+    )
+    assert "proxy_cache" not in render_platform(off)["deploy/gateway/nginx.conf"]
+    cached = platform.model_copy(
+        update={
+            "services": platform.services.model_copy(
+                update={"identity": platform.services.identity.model_copy(update={"session_cache": Duration("5s")})}
+            )
+        }
+    )
+    conf = render_platform(cached)["deploy/gateway/nginx.conf"]
+    whoami = conf[conf.index("location = /_mindscape/whoami {") :]
+    whoami = whoami[: whoami.index("}")]
+    assert "proxy_cache mindscape_sessions;" in whoami and "proxy_cache_valid 200 5s;" in whoami
+    assert "$http_x_session_token|$cookie_mindscape_session|$http_authorization" in whoami

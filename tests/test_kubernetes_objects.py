@@ -340,9 +340,14 @@ def test_addresses_only_docker_resolves_are_warned_about(tmp_path):
     data["services"]["gateway"]["upstream"] = "http://host.docker.internal:8000"
     data["monitoring"]["targets"] = [{"name": "api", "targets": ["host.docker.internal:8000"]}]
     data["services"]["prometheus"]["targets"] = []
-    warnings = cluster_warnings(platform_of(tmp_path / "docker", data))
-    assert len(warnings) == 3 and "services.gateway.upstream" in warnings[0] and "scrape target api" in warnings[1]
-    assert "monitoring.receivers audit-hook is on host.docker.internal" in warnings[2]  # an alert sent nowhere
+    warnings = cluster_warnings(platform_of(tmp_path / "docker", data))  # each service's, in registry order
+    assert len(warnings) == 3
+    assert [w.split(" is on ")[0] for w in sorted(warnings)] == [
+        "kubernetes: monitoring.receivers audit-hook",  # an alert sent nowhere
+        "kubernetes: scrape target api",
+        "kubernetes: services.gateway.upstream",
+    ]
+    assert all("is on host.docker.internal, which a cluster does not resolve" in w for w in warnings)
     data["services"]["gateway"]["upstream"] = "http://api.shop.svc:8000"
     data["monitoring"]["targets"] = [{"name": "api", "targets": ["api.shop.svc:8000"]}]
     data["monitoring"]["receivers"] = [r for r in data["monitoring"]["receivers"] if r["name"] != "audit-hook"]

@@ -5,11 +5,13 @@ dependencies as a wheelhouse, no package index; then mindscape runs in it as the
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 import uuid
 
 import pytest
+import yaml
 
 from .conftest import REPO, need
 from .kubernetes_support import full_data, rendered_project
@@ -45,13 +47,26 @@ def build(client, **kwargs) -> None:
 
 
 @pytest.fixture(scope="module")
-def ops_image(docker_client, tmp_path_factory):
-    base = local_base(docker_client)
-    data = full_data()
+def ops_project(tmp_path_factory):
     project = tmp_path_factory.mktemp("ops")
     (project / "db" / "migrations").mkdir(parents=True)
     (project / "db" / "migrations" / "20260101000000_orders.sql").write_text("CREATE TABLE orders (id int);\n")
-    rendered_project(project, data)
+    return rendered_project(project, full_data())
+
+
+def job_args(project, name: str) -> list[str]:
+    """The arguments of the rendered Job `name` (label mindscape.io/ops), as the cluster runs it."""
+    for path in sorted((project / "ops" / "deploy" / "kubernetes" / "base").glob("*.yaml")):
+        for obj in yaml.safe_load_all(path.read_text()):
+            if obj and obj["kind"] == "Job" and obj["metadata"]["labels"].get("mindscape.io/ops") == name:
+                return obj["spec"]["template"]["spec"]["containers"][0]["args"]
+    raise AssertionError(f"no {name} Job rendered")
+
+
+@pytest.fixture(scope="module")
+def ops_image(docker_client, ops_project):
+    base = local_base(docker_client)
+    project = ops_project
     wheels = project / "wheels"
     built = subprocess.run(
         # and what Debian's python3 (3.11.2) needs besides: redis wants async-timeout before 3.11.3
@@ -109,6 +124,20 @@ def test_the_ops_image_holds_the_project(docker_client, ops_image):
     assert "platform.yaml" in listing and "20260101000000_orders.sql" in listing
     # the platform file loads and validates inside the image, as the Jobs run it
     run_as_a_job(docker_client, ops_image, "validate")  # raises on a non-zero exit
+
+
+def test_the_check_job_passes_in_the_ops_image(docker_client, ops_image, ops_project):
+    """The check Job's own arguments: the config gates. platform.yaml is valid with the image's
+    mindscape; the generated files are not in the image (the repository has them, and CI's
+    `render --check` compares them), so config.rendered says so and is skipped, not failed."""
+    args = job_args(ops_project, "check")
+    assert args == ["check", "--only", "config"]
+    output = run_as_a_job(docker_client, ops_image, *args)  # raises on a non-zero exit
+    assert "config.valid" in output and "config.rendered" in output
+    rows = {row["id"]: row for row in json.loads(run_as_a_job(docker_client, ops_image, *args, "--json"))}
+    assert rows["config.valid"]["status"] == "pass", rows
+    assert rows["config.rendered"]["status"] == "skip", rows
+    assert "as in the ops image" in rows["config.rendered"]["message"]
 
 
 def test_the_build_file_installs_the_rendering_version(tmp_path):

@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 from mindscape_ops.check.context import CheckContext
-from mindscape_ops.check.model import Failed, Gate
+from mindscape_ops.check.model import Failed, Gate, Skipped
 
 REMEDY_RENDERED = (
     "run `mindscape render` (a hand-edited file: `mindscape render --diff` shows the edit; move it into "
@@ -25,7 +25,15 @@ def rendered(ctx: CheckContext) -> str:
     manifest = state.get("manifest", {})
     if manifest and unchanged_since_render(ctx, state):
         return f"{len(manifest)} generated files up to date (platform.yaml and templates unchanged since render)"
-    changes = compare(ctx.project.root, ctx.rendered(), manifest)
+    rendered = ctx.rendered()
+    if not manifest and not any((ctx.project.root / path).is_file() for path in rendered):
+        # platform.yaml without anything it renders, and no render here: the ops image of the
+        # cluster's Jobs, which holds platform.yaml alone; the repository has the files.
+        raise Skipped(
+            f"none of the {len(rendered)} generated files is here, and nothing was rendered here "
+            "(platform.yaml alone, as in the ops image): `mindscape render --check` where they are"
+        )
+    changes = compare(ctx.project.root, rendered, manifest)
     drifted = [c for c in changes if c.needs_write]
     if drifted:
         listed = ", ".join(f"{c.path} ({c.status})" for c in drifted)

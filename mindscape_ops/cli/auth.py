@@ -12,7 +12,10 @@ import typer
 
 from mindscape_ops.cli.common import FilesOption, JsonOption, audited, console, lock_root, open_project, stdout_json
 
-app = typer.Typer(help="Users of the identity service: create, list, disable.", no_args_is_help=True)
+app = typer.Typer(
+    help="Users of the identity service: create, list, disable, reset MFA; rotate the token signing key.",
+    no_args_is_help=True,
+)
 
 
 def _admin(files: list[Path] | None):
@@ -118,3 +121,39 @@ def disable(
         found = _call(lambda: identity_client.find_identity(admin, email))
         _call(lambda: identity_client.set_state(admin, found, "inactive"))
         console(stderr=True).print(f"disabled {email}; its sessions are revoked")
+
+
+@app.command("reset-mfa")
+def reset_mfa(
+    email: Annotated[str, typer.Argument(help="The user's e-mail address.")],
+    files: FilesOption = None,
+) -> None:
+    """Remove a user's second factors (TOTP, recovery codes, WebAuthn) and end their sessions: they
+    log in with their password and enrol a factor again."""
+    from mindscape_ops.services import identity_client
+
+    with audited("auth reset-mfa", lock_root(files), email=email) as record:
+        project, admin = _admin(files)
+        record.project = project
+        found = _call(lambda: identity_client.find_identity(admin, email))
+        removed = _call(lambda: identity_client.remove_second_factors(admin, found))
+        record.arguments["removed"] = removed
+        what = ", ".join(removed) if removed else "no second factor (none was enrolled)"
+        console(stderr=True).print(f"removed from {email}: {what}; its sessions are revoked")
+
+
+@app.command("rotate-key")
+def rotate_key(files: FilesOption = None) -> None:
+    """A new token signing key: the identity service signs with it from now on (it restarts);
+    the old key stays in the JWKS until the tokens it signed have expired."""
+    from mindscape_ops.services import identity_client
+
+    with audited("auth rotate-key", lock_root(files)) as record:
+        project, _ = _admin(files)
+        record.project = project
+        kid, published, restarted = identity_client.rotate_signing_key(project)
+        record.arguments["kid"] = kid  # the new key's id (public: it is in the JWKS)
+        console(stderr=True).print(
+            f"new signing key {kid}; the JWKS publishes {', '.join(published)}"
+            + ("; the identity service restarted and signs with it" if restarted else "; it signs with it once up")
+        )

@@ -92,6 +92,15 @@ class Sessions(Strict):
     max_per_user: int = Field(5, ge=1, le=1000)
 
 
+class LoginRateLimit(Strict):
+    """Per-client (by address) rate of the identity service's self-service requests through the
+    gateway (login, recovery, registration, verification, settings, logout): stricter than
+    security.rate_limit, and applied even when that one is off. Over it, 429."""
+
+    requests_per_minute: int = Field(10, ge=1, le=60000)
+    burst: int = Field(5, ge=0, le=10000)
+
+
 def _default_roles() -> dict[str, Role]:
     return {
         "admin": Role(permissions=["*"], mfa_required=True),
@@ -110,6 +119,7 @@ class Auth(Strict):
     mfa: Mfa = Mfa()
     sessions: Sessions = Sessions()
     password: Password = Password()
+    login_rate_limit: LoginRateLimit = LoginRateLimit()
 
 
 class Security(Strict):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from mindscape_ops.config.kubernetes import image_problems
 from mindscape_ops.config.models import Platform
 from mindscape_ops.config.monitoring import WATCHDOG_RECEIVER
@@ -17,6 +19,7 @@ def check_platform(platform: Platform) -> list[Problem]:
         *_dependencies(platform),
         *_names(platform),
         *_auth(platform),
+        *_deploy_branch(platform),
         *image_problems(platform),
     ]
 
@@ -154,3 +157,24 @@ def _auth(platform: Platform) -> list[Problem]:
         if service.health.interval.seconds <= 0:
             problems.append((("services", name, "health", "interval"), "must be longer than 0s"))
     return problems
+
+
+def _deploy_branch(platform: Platform) -> list[Problem]:
+    """ci.yml deploys from its own runs on ci.deploy.branch: a branch ci.branches leaves out
+    gets no run on a push, so nothing would ever deploy."""
+    ci = platform.ci
+    if not ci.deploy.enabled or any(_branch_filter(p).fullmatch(ci.deploy.branch) for p in ci.branches):
+        return []
+    return [
+        (
+            ("ci", "deploy", "branch"),
+            f"{ci.deploy.branch!r} is not among ci.branches {ci.branches}: CI never runs there on a push, "
+            "so nothing would deploy; add it to ci.branches or deploy from one of them",
+        )
+    ]
+
+
+def _branch_filter(pattern: str) -> re.Pattern[str]:
+    """A GitHub branch filter as a regex: `**` matches anything, `*` anything but `/`."""
+    parts = re.split(r"(\*\*|\*)", pattern)
+    return re.compile("".join(".*" if p == "**" else "[^/]*" if p == "*" else re.escape(p) for p in parts))

@@ -9,10 +9,11 @@ import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING
+from urllib.parse import urlsplit
 
 from mindscape_ops.services import alertmanager_gates
 from mindscape_ops.services.contract import Alert, AlertGroup, DashboardRow, HttpProbe, Inputs, Panel
-from mindscape_ops.services.definition import Artifact, KubeShape, Metrics, Problem, ServiceDef, deploy
+from mindscape_ops.services.definition import Artifact, KubeShape, Metrics, Problem, ServiceDef, deploy, url_port
 from mindscape_ops.services.panels import RATE, SEL, query, timeseries
 from mindscape_ops.services.spec import Container, Mount, wget_healthcheck
 from mindscape_ops.settings.base import ImageRef, PortSpec, Service
@@ -263,6 +264,25 @@ def dashboard(platform: Platform) -> tuple[DashboardRow, ...]:
     return (DashboardRow("Alertmanager", tuple(panels), rank=20),)
 
 
+# -- on Kubernetes ------------------------------------------------------------------------------
+
+
+def receiver_ports(platform: Platform) -> set[int]:
+    """Where it delivers: each receiver's URL (HTTPS when it has none), a mail relay's ports."""
+    ports: set[int] = set()
+    for receiver in platform.monitoring.receivers:
+        ports |= {url_port(receiver.url)} if getattr(receiver, "url", None) else {443}
+        if receiver.kind == "email":
+            ports |= {25, 465, 587}
+    return ports
+
+
+def receiver_hosts(platform: Platform) -> list[tuple[str, str | None]]:
+    hooks = [(f"monitoring.receivers {r.name}", r.url) for r in platform.monitoring.receivers]
+    hooks.append(("monitoring.watchdog.url", platform.monitoring.watchdog.url))
+    return [(what, urlsplit(str(url)).hostname) for what, url in hooks if url]
+
+
 SERVICE = ServiceDef(
     name="alertmanager",
     dashboard=dashboard,
@@ -279,6 +299,8 @@ SERVICE = ServiceDef(
     kubernetes=KubeShape(
         workload="StatefulSet",  # silences and the notification log on a PVC
         workspace_files=lambda p: {RECEIVER_SECRETS: tuple(name for name, *_ in secret_sources(p))},
+        outside_ports=receiver_ports,
+        outside_hosts=receiver_hosts,
     ),
     shared_alerts=shared_alerts,  # the Watchdog, its reload and sending failures (group platform)
     validate=validate,  # receivers need it; a secret webhook URL needs 0.26

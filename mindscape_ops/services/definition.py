@@ -7,6 +7,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal, Protocol
+from urllib.parse import urlsplit
 
 from mindscape_ops.services.contract import (
     Address,
@@ -52,12 +53,42 @@ class Metrics:
     path: str = "/metrics"
 
 
+def url_port(url: str) -> int:
+    """The TCP port an http(s) URL reaches: its own, else the scheme's."""
+    parts = urlsplit(str(url))
+    return parts.port or (443 if parts.scheme == "https" else 80)
+
+
+@dataclass(frozen=True)
+class ReplacedByOperator:
+    """A service the Prometheus Operator stands in for on a cluster that has it
+    (kubernetes.prometheus_operator): the service is not rendered; a ServiceMonitor per service
+    with metrics and one PrometheusRule of its rendered rule files take its place, and the
+    operator's own pods may scrape every metrics port."""
+
+    interval: Callable[[Platform], str]  # each ServiceMonitor's scrape interval
+    rules: str  # the folder under paths.deploy of its rendered rule files (`.../rules/`)
+    pod_labels: Mapping[str, str]  # what the operator's pods carry (the NetworkPolicies select them)
+
+
+@dataclass(frozen=True)
+class OpsDatabase:
+    """The platform's database as the ops Jobs reach it (the migrate Job, the backup CronJob),
+    by database.url_env: Kubernetes puts the password in from the Secret when the pod starts,
+    so the rendered URL holds only `$(<password>)`."""
+
+    password: str  # its key in the Secret, and the variable the URL expands
+    url: Callable[[Platform, str], str]  # (platform, "host:port" of its Service) -> the URL
+
+
 @dataclass(frozen=True)
 class KubeShape:
     """How a service runs on Kubernetes, beyond its ContainerSpec and probe (which
     render/kubernetes/ reads too): the workload, the image's unprivileged uid (Kubernetes needs a
-    number), the paths it writes over a read-only root filesystem, default resources, and the
-    network edges its NetworkPolicy allows."""
+    number), the paths it writes over a read-only root filesystem, default resources, the
+    network edges its NetworkPolicy allows, and what the renderer would otherwise decide by its
+    name: the Prometheus Operator standing in for it, the scrape config it renders, the ports and
+    hosts it reaches outside the platform, its notes for a cluster, the ops Jobs' database."""
 
     workload: Literal["Deployment", "StatefulSet", "DaemonSet"] = "Deployment"
     run_as: int = 65534  # nobody: the uid of most exporters' and Prometheus' images
@@ -74,6 +105,20 @@ class KubeShape:
     talks_to: Callable[[Platform], tuple[str, ...]] = lambda platform: ()
     # the files in each folder of .mindscape/ it mounts (they become keys of the Secret)
     workspace_files: Callable[[Platform], dict[str, tuple[str, ...]]] = lambda platform: {}
+    # the Prometheus Operator runs its part instead, with kubernetes.prometheus_operator
+    replaced_by_operator: ReplacedByOperator | None = None
+    # it scrapes every service's metrics port (the NetworkPolicies let it), by this config file,
+    # rendered again for the cluster with each target at its Service's name
+    scrape_config: Artifact | None = None
+    # TCP ports it reaches outside the platform, at any address (an upstream, a receiver)
+    outside_ports: Callable[[Platform], set[int]] = lambda platform: set()
+    # (setting, host) of each address outside the platform its settings name: a host only Docker
+    # resolves (host.docker.internal) is warned about, since a cluster does not
+    outside_hosts: Callable[[Platform], list[tuple[str, str | None]]] = lambda platform: []
+    # what else a user should know about it on a cluster (said by render and `up`)
+    cluster_notes: Callable[[Platform], list[str]] = lambda platform: []
+    # the platform's database: the ops Jobs (migrate, backup) connect to it
+    ops_database: OpsDatabase | None = None
 
 
 class UpContext(Protocol):
@@ -97,6 +142,10 @@ class ServiceDef:
     probe: Probe  # how `up` knows it is really ready (services/contract.py)
     summary: str = ""  # one line: what it is for
     depends_on: tuple[str, ...] = ()  # must be enabled too; started (and ready) first
+    # Platform services whose address it reads once, when it starts (nginx's syslog target):
+    # when enabled, started and ready first, and it is restarted whenever `up` gives one of
+    # them a new container (a new address).
+    reads_at_start: tuple[str, ...] = ()
     secrets: tuple[str, ...] = ()  # keys generated into .mindscape/secrets.env
     metrics: Metrics | None = None  # scraped by Prometheus when both run
     artifacts: tuple[Artifact, ...] = ()  # the files it renders (when it is enabled)
@@ -142,6 +191,11 @@ class ServiceDef:
     backup_recorded: Callable[[BackupContext], None] | None = None
     # A log store: the fields its rows carry what the log driver sends under (`logs` queries them)
     log_fields: LogFields | None = None
+
+    @property
+    def waits_for(self) -> tuple[str, ...]:
+        """What must be ready before it starts: what it needs, then what it reads at start."""
+        return (*self.depends_on, *self.reads_at_start)
 
     def credentials_for(self, platform: Platform, secrets: Mapping[str, str]) -> Credentials:
         """Who its probe logs in as: its `credentials` hook, or nobody for a service without one."""

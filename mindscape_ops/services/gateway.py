@@ -6,10 +6,11 @@ from __future__ import annotations
 import re
 import time
 from typing import TYPE_CHECKING, Annotated
+from urllib.parse import urlsplit
 
 from mindscape_ops.services import gateway_routes
 from mindscape_ops.services.contract import HTTP_TIMEOUT_S, Address, Failed, Gate, GateContext, HttpProbe, Skipped
-from mindscape_ops.services.definition import Artifact, KubeShape, Problem, ServiceDef, deploy
+from mindscape_ops.services.definition import Artifact, KubeShape, Problem, ServiceDef, deploy, url_port
 from mindscape_ops.services.spec import Container, Mount
 from mindscape_ops.settings.base import HttpUrl, ImageRef, PortSpec, Service, check_pattern
 
@@ -306,6 +307,8 @@ SERVICE = ServiceDef(
     settings=Gateway,
     container=container,
     probe=HttpProbe("/healthz"),
+    # Its access log's syslog target: stock nginx looks a syslog server up only when it starts.
+    reads_at_start=("gateway_exporter",),
     artifacts=(
         Artifact("gateway/nginx.conf.j2", deploy("gateway/nginx.conf")),
         Artifact("gateway/auth.js.j2", deploy("gateway/auth.js"), when=gateway_routes.protected),
@@ -313,5 +316,11 @@ SERVICE = ServiceDef(
     gates=GATES,  # its `mindscape check` gates
     problems=problems,
     prepare=tls_files_exist,
-    kubernetes=KubeShape(run_as=101, writable=("/tmp", "/var/cache/nginx"), public=True),
+    kubernetes=KubeShape(
+        run_as=101,
+        writable=("/tmp", "/var/cache/nginx"),
+        public=True,
+        outside_ports=lambda p: {url_port(p.services.gateway.upstream)},  # the application
+        outside_hosts=lambda p: [("services.gateway.upstream", urlsplit(p.services.gateway.upstream).hostname)],
+    ),
 )

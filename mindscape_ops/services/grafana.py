@@ -69,6 +69,17 @@ GATES = (
     ),
 )
 
+
+def plugin_download(platform: Platform) -> set[int]:
+    """The logs datasource plugin, downloaded when Grafana starts (GF_INSTALL_PLUGINS)."""
+    return {443} if "victorialogs" in platform.services.enabled() else set()
+
+
+OPERATOR_DATASOURCE = (
+    "kubernetes: Grafana's datasource is prometheus:9090, which the Prometheus Operator does not make; "
+    "expose your Prometheus under that name (a Service) or edit the datasource"
+)
+
 SERVICE = ServiceDef(
     name="grafana",
     summary="dashboards",
@@ -90,5 +101,7 @@ SERVICE = ServiceDef(
         run_as=472,
         memory=("128Mi", "512Mi"),
         talks_to=lambda platform: ("jaeger", "victorialogs"),
+        outside_ports=plugin_download,
+        cluster_notes=lambda platform: [OPERATOR_DATASOURCE] if platform.kubernetes.prometheus_operator else [],
     ),
 )

@@ -183,3 +183,101 @@ def verify_jwt(token: str, jwks: dict[str, Any], audience: str, now: float | Non
     if audience not in audiences:
         raise IdentityError(f"audience {claims.get('aud')!r} is not {audience!r}")
     return claims
+
+
+# -- second factors: TOTP (RFC 6238) through the settings and login API flows ------------------------
+
+
+def totp_code(secret: str, at: float | None = None, step: int = 30, digits: int = 6) -> str:
+    """Pure: the RFC 6238 code (HMAC-SHA1, 30 s steps, 6 digits) of a base32 secret at a time."""
+    import hashlib
+    import hmac
+    import struct
+
+    key = base64.b32decode(secret.upper() + "=" * (-len(secret) % 8))
+    counter = int((time.time() if at is None else at) // step)
+    digest = hmac.new(key, struct.pack(">Q", counter), hashlib.sha1).digest()
+    offset = digest[-1] & 0x0F
+    value = struct.unpack(">I", digest[offset : offset + 4])[0] & 0x7FFFFFFF
+    return str(value % 10**digits).zfill(digits)
+
+
+def _totp_secret(flow: dict[str, Any]) -> str | None:
+    for node in (flow.get("ui") or {}).get("nodes") or []:
+        attributes = node.get("attributes") or {}
+        if attributes.get("id") == "totp_secret_key":
+            text = attributes.get("text") or {}
+            return (text.get("context") or {}).get("secret") or text.get("text")
+    return None
+
+
+def enrol_totp(public: Endpoint, session_token: str) -> str:
+    """Enrol a TOTP authenticator for the session's user through the settings API flow (the
+    secret Kratos offers, confirmed with a code computed from it); returns the secret. Kratos
+    counts the enrolment as a second factor: this session is at AAL2 from then on."""
+    auth = {"X-Session-Token": session_token}
+    status, flow = public.call("GET", "/self-service/settings/api", headers=auth)
+    if status != 200:
+        raise IdentityError(f"starting a settings flow: answered {status}: {_reason(flow)}")
+    secret = _totp_secret(flow)
+    if not secret:
+        raise IdentityError("the settings flow offers no TOTP secret (is totp in security.auth.mfa.methods?)")
+    body = {"method": "totp", "totp_code": totp_code(secret)}
+    status, answer = public.call("POST", f"/self-service/settings?flow={flow['id']}", body, auth)
+    if status != 200 or (answer or {}).get("state") != "success":
+        raise IdentityError(f"enrolling TOTP: answered {status}: {_reason(answer)}")
+    return secret
+
+
+def second_factor(public: Endpoint, session_token: str, secret: str) -> str:
+    """Raise the session to AAL2 with a TOTP code (login API flow with aal=aal2); returns the
+    session token to use from then on."""
+    auth = {"X-Session-Token": session_token}
+    status, flow = public.call("GET", "/self-service/login/api?aal=aal2", headers=auth)
+    if status != 200:
+        raise IdentityError(f"starting a second-factor login: answered {status}: {_reason(flow)}")
+    body = {"method": "totp", "totp_code": totp_code(secret)}
+    status, answer = public.call("POST", f"/self-service/login?flow={flow['id']}", body, auth)
+    if status != 200:
+        raise IdentityError(f"logging in with TOTP: answered {status}: {_reason(answer)}")
+    return (answer or {}).get("session_token") or session_token
+
+
+SECOND_FACTOR_CREDENTIALS = ("totp", "lookup_secret", "webauthn")
+
+
+def remove_second_factors(
+    admin: Endpoint, identity: dict[str, Any], kinds: tuple[str, ...] = SECOND_FACTOR_CREDENTIALS
+) -> list[str]:
+    """Delete the identity's second-factor credentials of these kinds (admin API); returns those
+    it had. Its sessions end too: one at AAL2 would outlive the factor that made it."""
+    removed = []
+    for kind in kinds:
+        status, answer = admin.call("DELETE", f"/admin/identities/{identity['id']}/credentials/{kind}")
+        if status == 204:
+            removed.append(kind)
+        elif status != 404:
+            raise IdentityError(f"removing the {kind} of {identity['id']}: answered {status}: {_reason(answer)}")
+    revoke_sessions(admin, identity["id"])
+    return removed
+
+
+def revoke_sessions(admin: Endpoint, identity_id: str) -> None:
+    status, answer = admin.call("DELETE", f"/admin/identities/{identity_id}/sessions")
+    if status not in (204, 404):
+        raise IdentityError(f"revoking the sessions of {identity_id}: answered {status}: {_reason(answer)}")
+
+
+# -- the token signing key ----------------------------------------------------------------------------
+
+
+def rotate_signing_key(project: Any) -> tuple[str, list[str], bool]:
+    """A new signing key (services/identity.py: rotate_key), then the identity service restarted
+    to sign with it: (new key id, key ids the JWKS publishes, restarted)."""
+    from mindscape_ops.errors import UsageError
+    from mindscape_ops.services.identity import JWKS_FILE, PRIVATE, restart_to_sign, rotate_key
+
+    if not (project.root / PRIVATE / JWKS_FILE).is_file():
+        raise UsageError("no signing key yet", "`mindscape up` makes the first one")
+    kid, published = rotate_key(project)
+    return kid, published, restart_to_sign(project)

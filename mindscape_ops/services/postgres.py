@@ -11,7 +11,7 @@ from pydantic import model_validator
 
 from mindscape_ops.services import pitr, pitr_gates
 from mindscape_ops.services.contract import Address, Credentials, NotReady
-from mindscape_ops.services.definition import KubeShape, ServiceDef, UpContext
+from mindscape_ops.services.definition import KubeShape, OpsDatabase, ServiceDef, UpContext
 from mindscape_ops.services.spec import Container, Mount
 from mindscape_ops.settings.base import ImageRef, PortSpec, Service, check_pattern
 from mindscape_ops.settings.types import Identifier, check_single_line
@@ -137,6 +137,12 @@ def backup_hooks():
     return postgres_backup
 
 
+def ops_url(platform: Platform, at: str) -> str:
+    """The URL the ops Jobs reach it by on a cluster, the password put in by Kubernetes."""
+    pg = platform.services.postgres
+    return f"postgresql://{pg.user}:$(POSTGRES_PASSWORD)@{at}/{pg.database}"
+
+
 SERVICE = ServiceDef(
     name="postgres",
     summary="the database",
@@ -158,6 +164,7 @@ SERVICE = ServiceDef(
         memory=("256Mi", "1Gi"),
         clients=True,
         workspace_files=lambda p: {INITDB: ("10-mindscape-scram.sql",) if "pgbouncer" in p.services.enabled() else ()},
+        ops_database=OpsDatabase("POSTGRES_PASSWORD", ops_url),
     ),
     platform_database=True,  # migrations, `check`'s database gates and $DATABASE_URL's stand-in
 )

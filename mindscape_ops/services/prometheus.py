@@ -21,7 +21,7 @@ from mindscape_ops.services.contract import (
     HttpProbe,
     Panel,
 )
-from mindscape_ops.services.definition import Artifact, KubeShape, Metrics, ServiceDef, deploy
+from mindscape_ops.services.definition import Artifact, KubeShape, Metrics, ReplacedByOperator, ServiceDef, deploy
 from mindscape_ops.services.node_exporter import backup_group
 from mindscape_ops.services.panels import RATE, SEL, query, stat, timeseries
 from mindscape_ops.services.spec import Container, Mount, wget_healthcheck
@@ -294,6 +294,43 @@ def dashboard(platform: Platform) -> tuple[DashboardRow, ...]:
     return (DashboardRow("Prometheus", tuple(panels), rank=10),)
 
 
+# -- on Kubernetes ------------------------------------------------------------------------------
+
+CONFIG = Artifact("prometheus/prometheus.yml.j2", deploy("prometheus/prometheus.yml"))
+
+
+def scrape_interval(platform: Platform) -> str:
+    prometheus = platform.services.prometheus
+    return str(prometheus.scrape_interval) if prometheus else "30s"
+
+
+def application_ports(platform: Platform) -> set[int]:
+    """The ports of the application targets it scrapes (`host:port`), wherever they are."""
+    return {int(address.rsplit(":", 1)[1]) for t in platform.scrape_targets for address in t.targets}
+
+
+def application_hosts(platform: Platform) -> list[tuple[str, str | None]]:
+    return [
+        (f"scrape target {target.name}", address.rsplit(":", 1)[0])
+        for target in platform.scrape_targets
+        for address in target.targets
+    ]
+
+
+KUBERNETES = KubeShape(
+    workload="StatefulSet",  # its TSDB on a PVC
+    cpu=("100m", "1"),
+    memory=("256Mi", "1Gi"),
+    talks_to=lambda platform: ("alertmanager",),  # sends it the alerts, when it runs
+    # with the operator: ServiceMonitors and a PrometheusRule instead; its pods carry this label
+    replaced_by_operator=ReplacedByOperator(
+        interval=scrape_interval, rules="prometheus/rules/", pod_labels={"app.kubernetes.io/name": "prometheus"}
+    ),
+    scrape_config=CONFIG,
+    outside_ports=application_ports,
+    outside_hosts=application_hosts,
+)
+
 SERVICE = ServiceDef(
     name="prometheus",
     dashboard=dashboard,
@@ -303,7 +340,7 @@ SERVICE = ServiceDef(
     probe=HttpProbe("/-/ready"),
     metrics=Metrics(9090),
     artifacts=(
-        Artifact("prometheus/prometheus.yml.j2", deploy("prometheus/prometheus.yml")),
+        CONFIG,
         Artifact("prometheus/rules/services.yml.j2", deploy("prometheus/rules/services.yml")),
         Artifact(
             "prometheus/rules/applications.yml.j2",
@@ -320,7 +357,7 @@ SERVICE = ServiceDef(
     # without Alertmanager its rules reach nobody: an error in production (Alertmanager says it otherwise)
     problems=lambda p: [] if "alertmanager" in p.services.enabled() else production_problems(p),
     gates=GATES,  # its `mindscape check` gates
-    kubernetes=KubeShape(workload="StatefulSet", cpu=("100m", "1"), memory=("256Mi", "1Gi")),  # its TSDB on a PVC
+    kubernetes=KUBERNETES,
     app_targets=app_targets,
     shared_alerts=shared_alerts,  # its reload and rule evaluation failures (group platform)
     backup_recorded=reload_backup_times,  # the times are recording rules where no node_exporter reads them

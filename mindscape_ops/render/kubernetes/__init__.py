@@ -7,7 +7,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
-from urllib.parse import urlsplit
 
 from mindscape_ops.render.kubernetes import layout, monitoring, network, ops
 from mindscape_ops.render.kubernetes.names import dns, namespace, secret_name
@@ -35,13 +34,14 @@ class Base:
 
 
 def kube_specs(platform: Platform) -> dict[str, ContainerSpec]:
-    """The specs of the services that run in the cluster: with the Prometheus Operator, its
-    Prometheus replaces ours."""
+    """The specs of the services that run in the cluster: with the Prometheus Operator, what it
+    stands in for (KubeShape.replaced_by_operator) does not."""
+    from mindscape_ops.services.registry import BY_NAME
     from mindscape_ops.services.spec import container_specs
 
     specs = container_specs(platform)
     if platform.kubernetes.prometheus_operator:
-        specs.pop("prometheus", None)
+        return {name: spec for name, spec in specs.items() if not BY_NAME[name].kubernetes.replaced_by_operator}
     return specs
 
 
@@ -62,9 +62,11 @@ def base(platform: Platform, rendered: dict[str, str], in_namespace: str | None 
     specs = kube_specs(platform)
     secret = secret_name(platform)
     configs = cluster_configs(platform, in_namespace) if rendered else {}
-    if "prometheus" in specs:
-        path = f"{platform.paths.deploy}/prometheus/prometheus.yml"
-        configs[path] = monitoring.prometheus_yml(platform, specs, path)
+    for name in specs:
+        scrape_config = BY_NAME[name].kubernetes.scrape_config
+        if scrape_config:
+            path = scrape_config.output(platform)
+            configs[path] = monitoring.scrape_config(platform, specs, scrape_config.template, path)
     built = Base()
     values: set[str] = set()
     files: dict[str, str] = {}
@@ -74,8 +76,7 @@ def base(platform: Platform, rendered: dict[str, str], in_namespace: str | None 
         values |= pod.secret_values
         files.update(pod.secret_files)
     ops_targets = ops.targets(platform, specs)
-    if ops_targets:
-        values.add("POSTGRES_PASSWORD")
+    values |= ops.secret_keys(specs)
     built.files["ops.yaml"] = ops.objects(platform, specs, secret)
     if platform.kubernetes.network_policies.enabled:
         needs_s3 = ops.backs_up_to_s3(platform, specs)
@@ -148,32 +149,27 @@ DOCKER_HOST_NAME = "host.docker.internal"
 
 
 def cluster_warnings(platform: Platform) -> list[str]:
-    """Addresses on `host.docker.internal` (the Docker host) resolve nowhere in a cluster."""
+    """Addresses on `host.docker.internal` (the Docker host) resolve nowhere in a cluster; and
+    what each service says a user should know about it there."""
+    from mindscape_ops.services.registry import SERVICES
+
     enabled = platform.services.enabled()
-    found = []
-    if "gateway" in enabled and urlsplit(platform.services.gateway.upstream).hostname == DOCKER_HOST_NAME:
-        found.append("services.gateway.upstream")
-    if "prometheus" in enabled and not platform.kubernetes.prometheus_operator:
-        found += [
-            f"scrape target {target.name}"
-            for target in platform.scrape_targets
-            if any(address.rsplit(":", 1)[0] == DOCKER_HOST_NAME for address in target.targets)
-        ]
-    if "alertmanager" in enabled:
-        hooks = [(f"monitoring.receivers {r.name}", r.url) for r in platform.monitoring.receivers]
-        hooks.append(("monitoring.watchdog.url", platform.monitoring.watchdog.url))
-        found += [what for what, url in hooks if url and urlsplit(str(url)).hostname == DOCKER_HOST_NAME]
+    running = [
+        service.kubernetes
+        for service in SERVICES
+        if service.name in enabled
+        and not (platform.kubernetes.prometheus_operator and service.kubernetes.replaced_by_operator)
+    ]
+    # once each: a scrape target with two addresses on the Docker host is one warning
+    found = dict.fromkeys(
+        what for shape in running for what, host in shape.outside_hosts(platform) if host == DOCKER_HOST_NAME
+    )
     warnings = [
         f"kubernetes: {what} is on {DOCKER_HOST_NAME}, which a cluster does not resolve; give it the application's "
         "Service address in a platform file for the cluster (-f)"
         for what in found
     ]
-    if "grafana" in enabled and platform.kubernetes.prometheus_operator:
-        warnings.append(
-            "kubernetes: Grafana's datasource is prometheus:9090, which the Prometheus Operator does not make; "
-            "expose your Prometheus under that name (a Service) or edit the datasource"
-        )
-    return warnings
+    return warnings + [note for shape in running for note in shape.cluster_notes(platform)]
 
 
 def cluster_objects(platform: Platform, root: Path, secrets: dict[str, str]) -> list[dict[str, Any]]:

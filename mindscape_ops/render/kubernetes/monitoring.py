@@ -14,9 +14,9 @@ from mindscape_ops.render.kubernetes.names import dns, meta, selector
 
 if TYPE_CHECKING:
     from mindscape_ops.config.models import Platform
+    from mindscape_ops.services.definition import ReplacedByOperator
     from mindscape_ops.services.spec import ContainerSpec
 
-RULES = "prometheus/rules/"
 JOB_LABEL = "mindscape.io/job"  # on each Service: its scrape job's name
 
 
@@ -33,12 +33,13 @@ def scrape_jobs(platform: Platform, specs: dict[str, ContainerSpec]) -> dict[str
     return jobs
 
 
-def prometheus_yml(platform: Platform, specs: dict[str, ContainerSpec], path: str) -> str:
+def scrape_config(platform: Platform, specs: dict[str, ContainerSpec], template: str, path: str) -> str:
+    """A scraper's config (KubeShape.scrape_config) with each target at its Service."""
     from mindscape_ops.render.jinja import render_template
     from mindscape_ops.render.marker import with_marker
 
     text = render_template(
-        "prometheus/prometheus.yml.j2",
+        template,
         path=path,
         platform=platform,
         services=platform.services.enabled(),
@@ -54,15 +55,29 @@ def _selected(platform: Platform, metadata: dict[str, Any]) -> dict[str, Any]:
     return metadata
 
 
+def stood_in_for() -> tuple[str, ReplacedByOperator] | None:
+    """The service the Prometheus Operator stands in for (KubeShape.replaced_by_operator), and how."""
+    from mindscape_ops.services.registry import SERVICES
+
+    for service in SERVICES:
+        operator = service.kubernetes.replaced_by_operator
+        if operator:
+            return service.name, operator
+    return None
+
+
 def operator_objects(platform: Platform, specs: dict[str, ContainerSpec], rendered: dict[str, str]) -> list[dict]:
     from mindscape_ops.services.registry import BY_NAME
 
+    replaced = stood_in_for()
+    if replaced is None:
+        return []
+    replaced_name, operator = replaced
     objects: list[dict[str, Any]] = []
-    prometheus = platform.services.prometheus
-    interval = str(prometheus.scrape_interval) if prometheus else "30s"
+    interval = operator.interval(platform)
     for name, spec in specs.items():
         metrics = BY_NAME[name].metrics
-        if not metrics or name == "prometheus":
+        if not metrics or BY_NAME[name].kubernetes.replaced_by_operator:
             continue
         port = "main" if metrics.port == spec.container_port else "metrics"
         objects.append(
@@ -78,7 +93,7 @@ def operator_objects(platform: Platform, specs: dict[str, ContainerSpec], render
             }
         )
     groups = []
-    prefix = f"{platform.paths.deploy}/{RULES}"
+    prefix = f"{platform.paths.deploy}/{operator.rules}"
     for path, text in sorted(rendered.items()):
         if path.startswith(prefix):
             groups += (yaml.safe_load(text) or {}).get("groups", [])
@@ -88,7 +103,7 @@ def operator_objects(platform: Platform, specs: dict[str, ContainerSpec], render
                 "apiVersion": "monitoring.coreos.com/v1",
                 "kind": "PrometheusRule",
                 "metadata": _selected(
-                    platform, meta(platform, f"{dns(platform.project)}-rules", "prometheus", "monitoring")
+                    platform, meta(platform, f"{dns(platform.project)}-rules", replaced_name, "monitoring")
                 ),
                 "spec": {"groups": groups},
             }

@@ -7,9 +7,10 @@ the cache, the ops Jobs to what they operate on, and every pod to the cluster's 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
-from urllib.parse import urlsplit
 
+from mindscape_ops.render.kubernetes.monitoring import stood_in_for
 from mindscape_ops.render.kubernetes.names import dns, labels, selector
+from mindscape_ops.services.definition import url_port
 
 if TYPE_CHECKING:
     from mindscape_ops.config.models import Platform
@@ -20,17 +21,7 @@ DNS_PEER = {
     "namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "kube-system"}},
     "podSelector": {"matchLabels": {"k8s-app": "kube-dns"}},
 }
-# the pods of a Prometheus the Prometheus Operator runs carry this label
-OPERATOR_PROMETHEUS = {
-    "namespaceSelector": {},
-    "podSelector": {"matchLabels": {"app.kubernetes.io/name": "prometheus"}},
-}
 DNS_PORTS = [{"protocol": "UDP", "port": 53}, {"protocol": "TCP", "port": 53}]
-
-
-def _port(url: str) -> int:
-    parts = urlsplit(url)
-    return parts.port or (443 if parts.scheme == "https" else 80)
 
 
 def edges(platform: Platform, specs: dict[str, ContainerSpec]) -> set[tuple[str, str, int]]:
@@ -43,13 +34,11 @@ def edges(platform: Platform, specs: dict[str, ContainerSpec]) -> set[tuple[str,
         for peer in (*service.depends_on, *service.kubernetes.talks_to(platform)):
             if peer in specs:
                 found.add((name, peer, specs[peer].container_port))
-    if "prometheus" in specs and not platform.kubernetes.prometheus_operator:
+    for scraper in (name for name in specs if BY_NAME[name].kubernetes.scrape_config):
         for name in specs:
             metrics = BY_NAME[name].metrics
-            if metrics and name != "prometheus":
-                found.add(("prometheus", name, metrics.port))
-        if "alertmanager" in specs:
-            found.add(("prometheus", "alertmanager", specs["alertmanager"].container_port))
+            if metrics and name != scraper:
+                found.add((scraper, name, metrics.port))
     return found
 
 
@@ -67,20 +56,11 @@ def udp_edges(specs: dict[str, ContainerSpec]) -> set[tuple[str, str, int]]:
 
 
 def outside_egress(platform: Platform, name: str) -> list[dict[str, Any]]:
-    """Ports a service reaches outside the platform (any address): the gateway's upstream,
-    Prometheus' application targets, Alertmanager's receivers, Grafana's plugin download."""
-    ports: set[int] = set()
-    if name == "gateway":
-        ports.add(_port(platform.services.gateway.upstream))
-    if name == "grafana" and "victorialogs" in platform.services.enabled():
-        ports.add(443)  # the logs datasource plugin, downloaded when Grafana starts (GF_INSTALL_PLUGINS)
-    if name == "prometheus" and not platform.kubernetes.prometheus_operator:
-        ports |= {int(address.rsplit(":", 1)[1]) for t in platform.scrape_targets for address in t.targets}
-    if name == "alertmanager":
-        for receiver in platform.monitoring.receivers:
-            ports |= {_port(receiver.url)} if getattr(receiver, "url", None) else {443}
-            if receiver.kind == "email":
-                ports |= {25, 465, 587}
+    """Ports a service reaches outside the platform, at any address (KubeShape.outside_ports):
+    the gateway's upstream, Prometheus' application targets, Alertmanager's receivers, Grafana's plugins."""
+    from mindscape_ops.services.registry import BY_NAME
+
+    ports = BY_NAME[name].kubernetes.outside_ports(platform)
     return [{"protocol": "TCP", "port": port} for port in sorted(ports)]
 
 
@@ -90,6 +70,7 @@ def policies(platform: Platform, specs: dict[str, ContainerSpec], ops_targets: d
     clients = platform.kubernetes.network_policies.client_labels
     found = {(*edge, "TCP") for edge in edges(platform, specs)} | {(*edge, "UDP") for edge in udp_edges(specs)}
     objects = [_policy(platform, "default-deny", "platform", {}, [], [])]
+    operator_pods = _operator_pods() if platform.kubernetes.prometheus_operator else None
     for name, spec in specs.items():
         shape = BY_NAME[name].kubernetes
         ingress = [
@@ -104,8 +85,8 @@ def policies(platform: Platform, specs: dict[str, ContainerSpec], ops_targets: d
             peer = {"namespaceSelector": {}, "podSelector": {"matchLabels": dict(clients)}}
             ingress.append({"from": [peer], "ports": main})
         metrics = BY_NAME[name].metrics
-        if metrics and platform.kubernetes.prometheus_operator:  # the operator's Prometheus, wherever it runs
-            ingress.append({"from": [OPERATOR_PROMETHEUS], "ports": [_tcp(metrics.port)]})
+        if metrics and operator_pods:  # the operator's Prometheus, wherever it runs
+            ingress.append({"from": [operator_pods], "ports": [_tcp(metrics.port)]})
         if name in ops_targets:
             ops = {"podSelector": {"matchLabels": {"app.kubernetes.io/component": OPS}}}
             ingress.append({"from": [ops], "ports": [_tcp(ops_targets[name])]})
@@ -130,10 +111,18 @@ def ops_policy(platform: Platform, ops_targets: dict[str, int], needs_s3: bool) 
     ]
     if needs_s3:
         s3 = platform.backups.s3
-        egress.append({"ports": [_tcp(_port(s3.endpoint_url) if s3 and s3.endpoint_url else 443)]})
+        egress.append({"ports": [_tcp(url_port(s3.endpoint_url) if s3 and s3.endpoint_url else 443)]})
     egress.append({"to": [DNS_PEER], "ports": DNS_PORTS})
     match = {"app.kubernetes.io/component": OPS, "app.kubernetes.io/part-of": platform.project}
     return _policy(platform, OPS, OPS, match, [], egress)
+
+
+def _operator_pods() -> dict[str, Any] | None:
+    """The pods of a Prometheus the Prometheus Operator runs, in any namespace."""
+    replaced = stood_in_for()
+    if replaced is None:
+        return None
+    return {"namespaceSelector": {}, "podSelector": {"matchLabels": dict(replaced[1].pod_labels)}}
 
 
 def _tcp(port: int, protocol: str = "TCP") -> dict[str, Any]:

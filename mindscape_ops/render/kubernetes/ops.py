@@ -8,11 +8,12 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from mindscape_ops.render.kubernetes.names import digest, labels, meta
+from mindscape_ops.render.kubernetes.names import digest, dns, labels, meta
 from mindscape_ops.render.kubernetes.network import OPS
 
 if TYPE_CHECKING:
     from mindscape_ops.config.models import Platform
+    from mindscape_ops.services.definition import OpsDatabase
     from mindscape_ops.services.spec import ContainerSpec
 
 PROJECT_DIR = "/project"
@@ -20,13 +21,31 @@ OPS_LABEL = "mindscape.io/ops"  # migrate, check, backup
 AWS_KEYS = ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY")  # optional: or the pod's cloud identity
 
 
+def database(specs: dict[str, ContainerSpec]) -> tuple[str, OpsDatabase] | None:
+    """The platform's database, when it runs (KubeShape.ops_database): what the Jobs operate on."""
+    from mindscape_ops.services.registry import SERVICES
+
+    for service in SERVICES:
+        found = service.kubernetes.ops_database
+        if found and service.name in specs:
+            return service.name, found
+    return None
+
+
 def targets(platform: Platform, specs: dict[str, ContainerSpec]) -> dict[str, int]:
     """The services the ops pods connect to, and on which port."""
-    return {"postgres": specs["postgres"].container_port} if "postgres" in specs else {}
+    found = database(specs)
+    return {found[0]: specs[found[0]].container_port} if found else {}
+
+
+def secret_keys(specs: dict[str, ContainerSpec]) -> set[str]:
+    """The keys of the Secret the ops pods read: the database's password."""
+    found = database(specs)
+    return {found[1].password} if found else set()
 
 
 def backs_up_to_s3(platform: Platform, specs: dict[str, ContainerSpec]) -> bool:
-    return bool(platform.backups.enabled and platform.backups.s3 and "postgres" in specs)
+    return bool(platform.backups.enabled and platform.backups.s3 and database(specs))
 
 
 CONTAINERFILE = "ops/Containerfile"
@@ -50,15 +69,13 @@ def containerfile(platform: Platform, specs: dict[str, ContainerSpec], folder: s
     )
 
 
-def _env(platform: Platform, specs: dict[str, ContainerSpec], secret: str, s3: bool) -> list[dict[str, Any]]:
-    pg = platform.services.postgres
+def _env(
+    platform: Platform, specs: dict[str, ContainerSpec], secret: str, database: tuple[str, OpsDatabase], s3: bool
+) -> list[dict[str, Any]]:
+    name, db = database
     env: list[dict[str, Any]] = [
-        {"name": "POSTGRES_PASSWORD", "valueFrom": {"secretKeyRef": {"name": secret, "key": "POSTGRES_PASSWORD"}}},
-        {
-            "name": platform.database.url_env,
-            "value": f"postgresql://{pg.user}:$(POSTGRES_PASSWORD)@postgres:{specs['postgres'].container_port}"
-            f"/{pg.database}",
-        },
+        {"name": db.password, "valueFrom": {"secretKeyRef": {"name": secret, "key": db.password}}},
+        {"name": platform.database.url_env, "value": db.url(platform, f"{dns(name)}:{specs[name].container_port}")},
     ]
     if s3:
         encryption = platform.backups.encryption
@@ -128,14 +145,15 @@ def _job(platform: Platform, name: str, args: list[str], env: list[dict[str, Any
 
 def objects(platform: Platform, specs: dict[str, ContainerSpec], secret: str) -> list[dict[str, Any]]:
     found = [_job(platform, "check", ["check", "--only", "config"], [])]
-    if "postgres" not in specs:
+    db = database(specs)
+    if db is None:
         return found
-    env = _env(platform, specs, secret, s3=False)
+    env = _env(platform, specs, secret, db, s3=False)
     # applied with a fresh Postgres (volume to bind, initdb): retried 10 s, 20 s, ... 320 s apart (~10 min)
     found.insert(0, _job(platform, "migrate", ["migrate", "up"], env, retries=6))
     if backs_up_to_s3(platform, specs):
         backup = _job(
-            platform, "backup", ["backup", "create", "--service", "postgres"], _env(platform, specs, secret, True)
+            platform, "backup", ["backup", "create", "--service", db[0]], _env(platform, specs, secret, db, s3=True)
         )
         found.append(
             {
