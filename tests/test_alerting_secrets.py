@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from mindscape_ops.check import monitoring
 from mindscape_ops.check.model import Failed, Skipped
+from mindscape_ops.services import alertmanager_gates
 
 from .conftest import run_cli
 
@@ -116,12 +116,13 @@ class _Ctx:
 def test_the_receivers_gate_fails_when_alerts_reach_nobody(tmp_path: Path):
     watchdog_only = "receivers:\n- name: watchdog\n  webhook_configs: [{url: 'http://x/'}]\n- name: default\n"
     with pytest.raises(Failed, match="alerts reach nobody: no receiver delivers anywhere \\(default\\)"):
-        monitoring.receivers(_Ctx(tmp_path, "{prometheus: {}, alertmanager: {}}", watchdog_only))
+        alertmanager_gates.receivers(_Ctx(tmp_path, "{prometheus: {}, alertmanager: {}}", watchdog_only))
     with pytest.raises(Failed, match="services.alertmanager is not enabled"):
-        monitoring.receivers(_Ctx(tmp_path, "{prometheus: {}}"))
+        alertmanager_gates.receivers(_Ctx(tmp_path, "{prometheus: {}}"))
     with pytest.raises(Skipped):
-        monitoring.receivers(_Ctx(tmp_path, "{postgres: {}}"))
+        alertmanager_gates.receivers(_Ctx(tmp_path, "{postgres: {}}"))
     real = watchdog_only + "- name: ops\n  webhook_configs: [{url: 'http://y/'}]\n"
-    assert monitoring.receivers(_Ctx(tmp_path, "{prometheus: {}, alertmanager: {}}", real)) == "alerts reach ops"
-    gate = next(g for g in monitoring.GATES if g.id == "monitoring.receivers")
+    both = "{prometheus: {}, alertmanager: {}}"
+    assert alertmanager_gates.receivers(_Ctx(tmp_path, both, real)) == "alerts reach ops"
+    gate = next(g for g in alertmanager_gates.GATES if g.id == "monitoring.receivers")
     assert gate.severity == "warning"

@@ -99,14 +99,37 @@ def test_the_starter_and_full_back_up_and_get_a_backup_age_alert(tmp_path: Path)
         assert {"BackupTooOld", "BackupNeverRecorded"} <= _alert_names(platform)
 
 
-def test_backing_up_without_node_exporter_is_said_at_render(tmp_path: Path):
+@pytest.mark.tools
+def test_backing_up_without_node_exporter_still_has_the_backup_age_alerts(tmp_path: Path):
+    """Prometheus reads the times itself (recording rules `backup create` writes) where no
+    node_exporter does: the alerts fire from them (promtool), and `render` warns no more."""
+    from mindscape_ops.backup.metrics import RULES_FILE, render_rules
+
     from .conftest import run_cli
 
     (tmp_path / "platform.yaml").write_text(
-        "version: 1\nproject: bk\nservices: {postgres: {}, prometheus: {}, alertmanager: {}}\n"
-        "monitoring:\n  receivers: [{name: hook, url: 'http://alerts.internal:9000/'}]\n"
+        "version: 1\nproject: bk\nservices: {postgres: {}, redis: {}, prometheus: {}}\n"
     )
     done = run_cli("render", cwd=tmp_path)
     assert done.returncode == 0, done.stderr
-    assert "warning: backups of postgres have no age alert (BackupTooOld)" in done.stderr
-    assert "add `node_exporter: {}` under services" in done.stderr
+    assert "no age alert" not in done.stderr
+    deploy = tmp_path / "deploy" / "prometheus"
+    assert "/etc/prometheus-backups/*.rules.yml" in (deploy / "prometheus.yml").read_text()
+    assert "/etc/prometheus-backups" in (tmp_path / "deploy" / "compose.yaml").read_text()
+    rules = tmp_path / "rules"
+    rules.mkdir()
+    shutil.copy(deploy / "rules" / "services.yml", rules / "services.yml")
+    (rules / RULES_FILE).write_text(render_rules({"postgres": 0.0}))
+    shutil.copy(Path(__file__).parent / "promtool" / "recorded" / "backups.yml", tmp_path / "backups.yml")
+    assert "SUCCESS" in run_tool("promtool", "test", "rules", tmp_path / "backups.yml")
+
+
+def test_with_node_exporter_prometheus_reads_no_backup_times_itself(tmp_path: Path):
+    """One source of each time: two would fire every backup alert twice."""
+    (tmp_path / "platform.yaml").write_text(
+        "version: 1\nproject: bk\nservices: {postgres: {}, prometheus: {}, node_exporter: {}}\n"
+    )
+    from .monitoring_support import load_platform
+
+    files = render_platform(load_platform(tmp_path / "platform.yaml"))
+    assert "prometheus-backups" not in files["deploy/prometheus/prometheus.yml"] + files["deploy/compose.yaml"]

@@ -53,3 +53,18 @@ def test_a_new_backup_time_does_not_recreate_node_exporter(tmp_path: Path):
     observed = created(project)
     metrics.record_success(tmp_path, "postgres", 1234)
     assert plan(project, observed)["node_exporter"][0] == Kind.UNCHANGED
+
+
+def test_the_times_are_also_recording_rules_prometheus_can_load(tmp_path):
+    """Where no node_exporter runs, Prometheus loads the same times as recording rules."""
+    import yaml
+
+    from mindscape_ops.backup.metrics import METRIC, METRICS_DIR, RULES_FILE, record_success
+
+    record_success(tmp_path, "redis", 2000.4)
+    record_success(tmp_path, "postgres", 1000)
+    rules = yaml.safe_load((tmp_path / METRICS_DIR / RULES_FILE).read_text())["groups"][0]["rules"]
+    assert rules == [
+        {"record": METRIC, "expr": "vector(1000)", "labels": {"service": "postgres"}},
+        {"record": METRIC, "expr": "vector(2000)", "labels": {"service": "redis"}},
+    ]

@@ -10,10 +10,10 @@ import xml.etree.ElementTree as ET
 
 import pytest
 
-from mindscape_ops.check import database, monitoring, report
+from mindscape_ops.check import database, report
 from mindscape_ops.check.model import Failed, Gate, Result, Skipped, Status, exit_code, run_gates, select
 from mindscape_ops.errors import EnvironmentUnusable
-from mindscape_ops.services import gateway, prometheus
+from mindscape_ops.services import alertmanager_gates, gateway, prometheus
 
 
 def passing(message: str = "fine"):
@@ -184,7 +184,7 @@ def test_rule_groups_not_loaded_or_failing():
 
 
 def test_a_receiver_without_integrations_is_a_sink():
-    real, sink = monitoring.sinks([{"name": "default"}, {"name": "ops", "webhook_configs": [{"url": "x"}]}])
+    real, sink = alertmanager_gates.sinks([{"name": "default"}, {"name": "ops", "webhook_configs": [{"url": "x"}]}])
     assert (real, sink) == (["ops"], ["default"])
 
 

@@ -167,7 +167,9 @@ def dependency_problems(service: ServiceDef, platform) -> list[str]:
 def gate_problems(service: ServiceDef) -> list[str]:
     """A gate whose group `mindscape check` does not know: --only/--skip could not name it."""
     return [
-        f"{gate.id}: group {gate.group} is not one of {GROUPS}" for gate in service.gates if gate.group not in GROUPS
+        f"{gate.id}: group {gate.group} is not one of {GROUPS}"
+        for gate in (*service.gates, *service.platform_gates)
+        if gate.group not in GROUPS
     ]
 
 
@@ -247,3 +249,79 @@ def test_the_log_store_and_the_replicated_service_come_from_the_registry(tmp_pat
     assert platform_with(BY_NAME["victorialogs"], tmp_path).services.log_store() == "victorialogs"
     assert platform_with(BY_NAME["redis"], tmp_path).services.log_store() is None
     assert Kubernetes().replicas == {"production": {"gateway": 2}}  # the public service, twice in production
+
+
+def test_the_platform_database_comes_from_the_registry(tmp_path, monkeypatch):
+    """One service is the database `migrate`, `check` and backups connect to; its name, enabled
+    or not, is the one messages give."""
+    from mindscape_ops.config import services as config_services
+
+    assert [s.name for s in SERVICES if s.platform_database] == ["postgres"]
+    assert platform_with(BY_NAME["redis"], tmp_path).services.database() == "postgres"
+    moved = tuple(dataclasses.replace(s, platform_database=s.name == "redis") for s in SERVICES)
+    monkeypatch.setattr(config_services, "SERVICES", moved)
+    assert platform_with(BY_NAME["postgres"], tmp_path).services.database() == "redis"
+
+
+def test_a_log_store_says_what_its_rows_call_project_service_and_container():
+    """`logs` scopes its queries with the log store's fields: a log sink without them could not."""
+    assert [s.name for s in SERVICES if s.log_sink is not None and s.log_fields is None] == []
+
+
+def test_shared_alert_parts_merge_in_rank_order():
+    from mindscape_ops.render.alerts import _merged
+    from mindscape_ops.services.contract import Alert, AlertGroup
+
+    def alert(name: str) -> Alert:
+        return Alert(name, "vector(1)", "1m", "warning", "x", "s", "d", ())
+
+    parts = [
+        AlertGroup("platform", (alert("Down"),)),
+        AlertGroup("platform", (alert("Watchdog"),), rank=-10),
+        AlertGroup("backups", (alert("Old"),), rank=5),
+        AlertGroup("platform", (alert("Reload"), alert("Eval")), rank=10),
+    ]
+    merged = _merged(parts)
+    assert list(merged) == ["platform", "backups"]
+    assert [a.name for a in merged["platform"].alerts] == ["Watchdog", "Down", "Reload", "Eval"]
+    assert merged["platform"].rank == -10 and [a.name for a in merged["backups"].alerts] == ["Old"]
+
+
+def test_the_platform_group_leads_and_the_backups_group_closes(tmp_path):
+    """Alerting itself first (the Watchdog, every scrape job's InstanceDown but Prometheus', then
+    Prometheus' and Alertmanager's own failures), the services' groups, the backups last."""
+    from mindscape_ops.render.alerts import alert_groups
+    from mindscape_ops.render.artifacts import scrape_jobs
+
+    platform = platform_with(BY_NAME["postgres_exporter"], tmp_path, "alertmanager", "prometheus", "node_exporter")
+    groups = alert_groups(platform, list(scrape_jobs(platform)))
+    assert [g.name for g in groups][0] == "platform" and [g.name for g in groups][-1] == "backups"
+    names = [(a.name, a.service) for a in groups[0].alerts]
+    assert names[0] == ("Watchdog", "watchdog") and ("InstanceDown", "prometheus") not in names
+    assert [n for n, _ in names[-4:]] == [
+        "PrometheusConfigReloadFailed",
+        "PrometheusRuleEvaluationFailing",
+        "AlertmanagerConfigReloadFailed",
+        "AlertmanagerNotificationsFailing",
+    ]
+    assert {s for n, s in names if n == "InstanceDown"} == {"alertmanager", "postgres_exporter", "node_exporter"}
+
+
+@pytest.mark.parametrize(
+    ("listed", "monitoring"),
+    [
+        (
+            ("prometheus", "alertmanager", "grafana"),
+            ["targets", "rules", "grafana", "receivers", "alertmanager"],
+        ),
+        (("postgres",), ["receivers", "alertmanager"]),  # they skip themselves
+    ],
+)
+def test_platform_gates_run_whether_or_not_their_service_is_enabled(tmp_path, listed, monitoring):
+    import types
+
+    from mindscape_ops.check.gates import project_gates
+
+    platform = platform_with(BY_NAME[listed[0]], tmp_path, *listed[1:])
+    gates = project_gates(types.SimpleNamespace(platform=platform))
+    assert [g.id for g in gates if g.group == "monitoring"] == [f"monitoring.{name}" for name in monitoring]

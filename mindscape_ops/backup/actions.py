@@ -151,9 +151,20 @@ def create(
             store.delete(backup_id + MANIFEST)
             store.delete(backup_id + DATA)
         raise
-    # for node_exporter's textfile collector: the BackupTooOld alert
+    # for node_exporter's textfile collector (or Prometheus' recording rules): the BackupTooOld alert
     backup_metrics.record_success(project.root, service, time.time())
+    _recorded(project, ctx)
     return manifest
+
+
+def _recorded(project: Project, ctx: Context) -> None:
+    """Each enabled service that reads the backup times hears of the new one (ServiceDef.backup_recorded)."""
+    from mindscape_ops.services.registry import SERVICES
+
+    enabled = project.platform.services.enabled()
+    for service in SERVICES:
+        if service.backup_recorded is not None and service.name in enabled:
+            service.backup_recorded(ctx)
 
 
 def taken(project: Project, taking: Taking) -> Manifest | None:
@@ -231,14 +242,12 @@ def restore(
     owner: str | None = None,
 ) -> Restored:
     """Backup `backup_id` of this project (or of project `owner`, named on purpose) into its service."""
-    from mindscape_ops.services import postgres_scratch as scratch
-
-    if into is not None and scratch.is_reserved(into):
-        raise UsageError(
-            f"--into {into}: names starting with mindscape_verify_, mindscape_restore_ or mindscape_replaced_ "
-            "are mindscape's scratch databases (the next verify or restore may drop one)",
-            "name the new database otherwise",
-        )
+    if into is not None:  # not a name of a service's own scratch space: the next verify or restore may drop it
+        for service in backed_up():
+            hooks = _hooks(service)
+            why = hooks.refuses_into(into) if hooks.restores_beside else None
+            if why:
+                raise UsageError(f"--into {into}: {why}", "name the new database otherwise")
     ctx = ctx or Context(project)
     found = find(project, backup_id, owner_of(project, owner))
     manifest, store = found.manifest, found.store

@@ -1,7 +1,9 @@
 """The time of each service's last good backup, where node_exporter's textfile collector reads
 it (.mindscape/metrics/mindscape_backup.prom, mounted into node_exporter): the source of the
 BackupTooOld alert. A file, not a push gateway: nothing more to run, and the value survives
-restarts of Prometheus and of node_exporter alike."""
+restarts of Prometheus and of node_exporter alike. Beside it, the same times as Prometheus
+recording rules (mindscape_backup.rules.yml), which Prometheus itself loads where node_exporter
+does not run (services/prometheus.py), so a platform that backs up always has the alert."""
 
 from __future__ import annotations
 
@@ -10,6 +12,7 @@ from pathlib import Path
 
 METRICS_DIR = ".mindscape/metrics"  # relative to the project root; mounted at /textfile
 FILE = "mindscape_backup.prom"
+RULES_FILE = "mindscape_backup.rules.yml"  # Prometheus loads *.rules.yml; the collector reads *.prom only
 METRIC = "mindscape_backup_last_success_timestamp_seconds"
 _LINE = re.compile(rf'^{METRIC}{{service="([a-z0-9_]+)"}} (\d+(?:\.\d+)?)$', re.M)
 
@@ -29,6 +32,23 @@ def render(last: dict[str, float]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def render_rules(last: dict[str, float]) -> str:
+    """Pure: the recording rules giving Prometheus each time as the same metric (a constant)."""
+    lines = [
+        "# The time of each service's last good backup (mindscape backup create), for Prometheus",
+        "groups:",
+        "  - name: mindscape_backup_times",
+        "    rules:" + ("" if last else " []"),
+    ]
+    for service in sorted(last):
+        lines += [
+            f"      - record: {METRIC}",
+            f"        expr: vector({last[service]:.0f})",
+            f"        labels: {{service: {service}}}",
+        ]
+    return "\n".join(lines) + "\n"
+
+
 def record_success(root: Path, service: str, when: float) -> None:
     """Note a good backup of `service` at `when`. Written atomically (the collector never reads
     half a file), readable by node_exporter's unprivileged user."""
@@ -44,3 +64,4 @@ def record_success(root: Path, service: str, when: float) -> None:
         last = {}
     last[service] = max(when, last.get(service, 0.0))
     atomic_write(path, render(last), mode=0o644)
+    atomic_write(folder / RULES_FILE, render_rules(last), mode=0o644)

@@ -25,11 +25,13 @@ def migrations(ctx: CheckContext) -> str:
     from mindscape_ops.migrate import actions
 
     platform = ctx.platform
-    if "postgres" not in platform.services.enabled():
+    database = platform.services.database()
+    if database not in platform.services.enabled():
         import os
 
-        if not os.environ.get(platform.database.url_env):
-            raise Skipped(f"no database: services.postgres is not enabled and ${platform.database.url_env} is not set")
+        url_env = platform.database.url_env
+        if not os.environ.get(url_env):
+            raise Skipped(f"no database: services.{database} is not enabled and ${url_env} is not set")
     report = actions.status(ctx.project)
     wrong = problems(report.entries)
     if wrong:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from pathlib import Path
 
-from mindscape_ops.check import backups, config, database, monitoring, security
+from mindscape_ops.check import backups, config, database, security
 from mindscape_ops.check import services as service_gates
 from mindscape_ops.check.context import CheckContext
 from mindscape_ops.check.model import Gate, Result, Status, by_group, run_gates, select
@@ -13,14 +13,17 @@ from mindscape_ops.errors import ConfigError
 
 
 def project_gates(ctx: CheckContext) -> list[Gate]:
-    """The platform-wide gates, and each enabled service's (its readiness, its ServiceDef.gates);
-    the report groups them by area."""
+    """The platform-wide gates, each enabled service's (its readiness, its ServiceDef.gates),
+    and every service's platform_gates (whether or not it is enabled); the report groups them
+    by area."""
+    from mindscape_ops.services.registry import SERVICES
+
     return [
         *config.GATES,
         *service_gates.gates(ctx.platform.services.enabled()),
         *database.GATES,
         *security.GATES,
-        *monitoring.GATES,
+        *(gate for service in SERVICES for gate in service.platform_gates),
         *backups.GATES,
     ]
 

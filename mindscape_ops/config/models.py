@@ -184,8 +184,9 @@ class Platform(Strict):
 
     @property
     def scrape_targets(self) -> list[ScrapeTarget]:
-        """Application targets from `monitoring.targets` and `services.prometheus.targets`."""
-        own = self.services.prometheus.targets if self.services.prometheus else []
+        """Application targets from `monitoring.targets` and those a service's section adds
+        (ServiceDef.app_targets: Prometheus' own `targets`)."""
+        own = [target for service in SERVICES if service.app_targets for _, target in service.app_targets(self)]
         return [*self.monitoring.targets, *own]
 
 

@@ -66,8 +66,9 @@ def _dependencies(platform: Platform) -> list[Problem]:
         )
         if service.problems:
             problems.extend(service.problems(platform))
-    if platform.monitoring.receivers and "alertmanager" not in enabled:
-        problems.append((("monitoring", "receivers"), "alerts need services.alertmanager; add it to services"))
+    for service in SERVICES:  # rules about a service whether or not it is enabled (what needs it)
+        if service.validate:
+            problems.extend(service.validate(platform))
     if platform.backups.pitr.enabled:
         problems.extend(_pitr(platform, enabled))
     for index, service in enumerate(platform.backups.services or [] if platform.backups.enabled else []):
@@ -99,10 +100,7 @@ def _names(platform: Platform) -> list[Problem]:
     problems: list[Problem] = []
     seen: dict[str, str] = {}
     targets = [("monitoring", "targets", i, t) for i, t in enumerate(platform.monitoring.targets)]
-    if platform.services.prometheus:
-        targets += [
-            ("services", "prometheus", "targets", i, t) for i, t in enumerate(platform.services.prometheus.targets)
-        ]
+    targets += [(*path, t) for service in SERVICES if service.app_targets for path, t in service.app_targets(platform)]
     for *path, target in targets:
         if target.name in seen or target.name in platform.services.enabled():
             problems.append(((*path, "name"), f"target name {target.name!r} is used twice; names must be unique"))
@@ -123,8 +121,11 @@ def _names(platform: Platform) -> list[Problem]:
                     "the variable or file holding its webhook URL or routing key",
                 )
             )
-        if receiver.kind == "webhook" and not receiver.url:
-            problems.extend(_secret_webhook_url(platform, path, receiver.has_secret))
+        if receiver.kind == "webhook" and not receiver.url and not receiver.has_secret:
+            # with a secret, its URL is read from a file (url_file): the image must allow it (ServiceDef.validate)
+            problems.append(
+                ((*path, "url"), "a webhook receiver needs url, or secret_env/secret_file holding a secret URL")
+            )
         if receiver.kind == "email" and receiver.has_secret:
             problems.append(
                 ((*path, "secret_env"), "the SMTP password is monitoring.smtp.password_env (or password_file)")
@@ -137,24 +138,6 @@ def _names(platform: Platform) -> list[Problem]:
     if watchdog.has_secret and not watchdog.url:
         problems.append((("monitoring", "watchdog", "url"), "a bearer token needs the url it is sent to"))
     return problems
-
-
-def _secret_webhook_url(platform: Platform, path: tuple[str | int, ...], has_secret: bool) -> list[Problem]:
-    """A webhook with no `url` reads its (secret) URL from a file: Alertmanager's url_file,
-    which 0.26 added. An image tag naming an older version is refused now, not at start."""
-    if not has_secret:
-        return [((*path, "url"), "a webhook receiver needs url, or secret_env/secret_file holding a secret URL")]
-    image = platform.services.alertmanager.image if platform.services.alertmanager else ""
-    tag = re.search(r":v?(\d+)\.(\d+)[^/:]*$", image)
-    if tag and (int(tag.group(1)), int(tag.group(2))) < (0, 26):
-        return [
-            (
-                (*path, "url"),
-                f"a secret webhook URL (url_file) needs Alertmanager 0.26 or later; {image} is older: "
-                "set url (the secret is then sent as a bearer token) or a newer services.alertmanager.image",
-            )
-        ]
-    return []
 
 
 def _auth(platform: Platform) -> list[Problem]:

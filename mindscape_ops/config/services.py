@@ -33,6 +33,11 @@ class _ServicesBase(Strict):
         enabled = self.enabled()
         return next((s.name for s in SERVICES if s.log_sink is not None and s.name in enabled), None)
 
+    def database(self) -> str:
+        """The service that is the platform's database (ServiceDef.platform_database), enabled
+        or not: what `migrate`, `check` and backups connect to when $DATABASE_URL is not set."""
+        return next(s.name for s in SERVICES if s.platform_database)
+
 
 Services = create_model(
     "Services",

@@ -14,6 +14,7 @@ from urllib.parse import quote, unquote
 
 from mindscape_ops.errors import EnvironmentUnusable, UsageError
 from mindscape_ops.services.contract import Address
+from mindscape_ops.services.registry import BY_NAME
 from mindscape_ops.workspace.project import Project
 
 __all__ = ["Address", "DatabaseTarget", "database_target", "published_port", "safe_display", "service_address"]
@@ -62,24 +63,26 @@ def database_target(project: Project, external: bool = True) -> DatabaseTarget:
     if url:
         check_database_url(url, env_name)
         return DatabaseTarget(url, safe_display(url), external=True)
-    pg = project.platform.services.postgres
-    if pg is None or not pg.enabled:
+    name = project.platform.services.database()
+    if name not in project.platform.services.enabled():
         raise UsageError(
-            f"no database: services.postgres is not enabled and ${env_name} is not set",
-            f"enable services.postgres, or export {env_name}=postgresql://user:pass@host:5432/db",
+            f"no database: services.{name} is not enabled and ${env_name} is not set",
+            f"enable services.{name}, or export {env_name}=postgresql://user:pass@host:5432/db",
         )
-    address = service_address(project, "postgres")
-    password = project.workspace.read_secrets().get("POSTGRES_PASSWORD")
-    if not password:
-        raise EnvironmentUnusable(
-            f"no POSTGRES_PASSWORD in {project.workspace.secrets_file}",
-            "run `mindscape up` (it generates secrets) or restore that file",
-        )
+    address = service_address(project, name)
+    secrets = project.workspace.read_secrets()
+    for key in BY_NAME[name].secrets:  # its password
+        if not secrets.get(key):
+            raise EnvironmentUnusable(
+                f"no {key} in {project.workspace.secrets_file}",
+                "run `mindscape up` (it generates secrets) or restore that file",
+            )
+    creds = BY_NAME[name].credentials_for(project.platform, secrets)
     conninfo = (
-        f"postgresql://{quote(pg.user)}:{quote(password)}@{address.host}:{address.port}/"
-        f"{quote(pg.database)}?connect_timeout=5&application_name=mindscape"
+        f"postgresql://{quote(creds.user)}:{quote(creds.password)}@{address.host}:{address.port}/"
+        f"{quote(creds.database)}?connect_timeout=5&application_name=mindscape"
     )
-    display = f"postgresql://{pg.user}@{address.host}:{address.port}/{pg.database}"
+    display = f"postgresql://{creds.user}@{address.host}:{address.port}/{creds.database}"
     return DatabaseTarget(conninfo, display, external=False)
 
 

@@ -9,26 +9,28 @@ from typing import Any
 
 from mindscape_ops.adapters import logstore
 from mindscape_ops.errors import MindscapeError
+from mindscape_ops.services.contract import LogFields
+from mindscape_ops.services.registry import SERVICES
 from mindscape_ops.workspace.project import Project
 
-STORE = "victorialogs"
 AUDIT_SERVICE = "mindscape"  # the service label of mindscape's own audit entries
 
 
-def _vl():  # imported late: the service module imports the check gates, which import this
-    from mindscape_ops.services import victorialogs
-
-    return victorialogs
+def _fields() -> LogFields:
+    """What the registry's log store (ServiceDef.log_fields) calls a line's project, service
+    and container, and the prefix of a JSON line's keys."""
+    return next(service.log_fields for service in SERVICES if service.log_fields is not None)
 
 
 def store_base(project: Project) -> str | None:
     """The store's base URL when it is enabled and has a port (None otherwise)."""
-    if STORE not in project.platform.services.enabled():
+    store = project.platform.services.log_store()
+    if store is None:
         return None
     from mindscape_ops.provision.endpoints import service_address
 
     try:
-        address = service_address(project, STORE)
+        address = service_address(project, store)
     except MindscapeError:  # `port: auto` never picked: it never ran
         return None
     return f"http://{address.host}:{address.port}"
@@ -52,8 +54,8 @@ def ships(project: Project, service: str) -> bool:
 def service_stream(project: str, service: str) -> str:
     """Pure: the stream filter of one service's lines of one project. `logs` hands it to the
     store beside the query (not inside it), so a user's query can narrow it, never widen it."""
-    vl = _vl()
-    return logstore.stream_filter({vl.PROJECT_FIELD: project, vl.SERVICE_FIELD: service})
+    fields = _fields()
+    return logstore.stream_filter({fields.project: project, fields.service: service})
 
 
 def service_query(project: str, service: str, query: str = "", since: str = "") -> str:
@@ -61,10 +63,10 @@ def service_query(project: str, service: str, query: str = "", since: str = "") 
     window. A query whose parentheses or quotes do not pair is refused (it could close the
     scope's parenthesis and OR its way out of it)."""
     check_query(query)
-    vl = _vl()
+    fields = _fields()
     parts = [
-        f"{logstore.quoted(vl.PROJECT_FIELD)}:={logstore.quoted(project)}",
-        f"{logstore.quoted(vl.SERVICE_FIELD)}:={logstore.quoted(service)}",
+        f"{logstore.quoted(fields.project)}:={logstore.quoted(project)}",
+        f"{logstore.quoted(fields.service)}:={logstore.quoted(service)}",
     ]
     if since:
         parts.append(f"_time:{since}")
@@ -132,7 +134,7 @@ def unbalanced(query: str) -> str | None:
 
 def as_text(row: Mapping[str, Any]) -> str:
     """Pure: a row as one line: time, message, then the fields of a JSON line as key=value."""
-    prefix = _vl().LINE_PREFIX
+    prefix = _fields().line_prefix
     extra = " ".join(f"{k[len(prefix) :]}={v}" for k, v in sorted(row.items()) if k.startswith(prefix))
     return " ".join(part for part in (str(row.get("_time", "")), str(row.get("_msg", "")), extra) if part)
 
@@ -159,17 +161,17 @@ def ship_audit(project: Project, entry: Mapping[str, Any]) -> bool:
     base = store_base(project)
     if base is None:
         return False
-    vl = _vl()
+    fields = _fields()
     row = {
         "_msg": f"{entry.get('command', '')}: {entry.get('outcome', '')}",
         "_time": entry.get("time", ""),
-        vl.PROJECT_FIELD: project.platform.project,
-        vl.SERVICE_FIELD: AUDIT_SERVICE,
-        vl.CONTAINER_FIELD: "",
+        fields.project: project.platform.project,
+        fields.service: AUDIT_SERVICE,
+        fields.container: "",
         **{f"audit.{key}": value for key, value in entry.items() if key != "time"},
     }
     try:
-        logstore.insert(base, [row], vl.STREAM_FIELDS, timeout=1.0)
+        logstore.insert(base, [row], fields.stream, timeout=1.0)
     except (OSError, ValueError):
         return False
     return True

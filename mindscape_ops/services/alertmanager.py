@@ -5,13 +5,15 @@ rendered file."""
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
-from mindscape_ops.services.contract import DashboardRow, HttpProbe, Inputs, Panel
-from mindscape_ops.services.definition import Artifact, KubeShape, Metrics, ServiceDef, deploy, url_port
+from mindscape_ops.services import alertmanager_gates
+from mindscape_ops.services.contract import Alert, AlertGroup, DashboardRow, HttpProbe, Inputs, Panel
+from mindscape_ops.services.definition import Artifact, KubeShape, Metrics, Problem, ServiceDef, deploy, url_port
 from mindscape_ops.services.panels import RATE, SEL, query, timeseries
 from mindscape_ops.services.spec import Container, Mount, wget_healthcheck
 from mindscape_ops.settings.base import ImageRef, PortSpec, Service
@@ -112,6 +114,28 @@ def production_problems(platform: Platform) -> list[tuple[tuple[str | int, ...],
     return [(("monitoring", "receivers"), f"{warning}; {fix}") for warning in alerting_warnings(platform)]
 
 
+def validate(platform: Platform) -> list[Problem]:
+    """Pure: rules about Alertmanager whether or not it is enabled. Receivers need it; a webhook
+    with no `url` reads its (secret) URL from a file, Alertmanager's url_file, which 0.26 added:
+    an image tag naming an older version is refused now, not at start."""
+    found: list[Problem] = []
+    if platform.monitoring.receivers and "alertmanager" not in platform.services.enabled():
+        found.append((("monitoring", "receivers"), "alerts need services.alertmanager; add it to services"))
+    image = platform.services.alertmanager.image if platform.services.alertmanager else ""
+    tag = re.search(r":v?(\d+)\.(\d+)[^/:]*$", image)
+    if tag and (int(tag.group(1)), int(tag.group(2))) < (0, 26):
+        found += [
+            (
+                ("monitoring", "receivers", index, "url"),
+                f"a secret webhook URL (url_file) needs Alertmanager 0.26 or later; {image} is older: "
+                "set url (the secret is then sent as a bearer token) or a newer services.alertmanager.image",
+            )
+            for index, receiver in enumerate(platform.monitoring.receivers)
+            if receiver.kind == "webhook" and not receiver.url and receiver.has_secret
+        ]
+    return found
+
+
 def _secret_value(project: Project, variable: str | None, path: str | None) -> tuple[str | None, str]:
     """(the value, or None when its variable is unset; how to name its source)."""
     if variable:
@@ -152,6 +176,58 @@ def write_receiver_secrets(project: Project, secrets: Mapping[str, str]) -> list
             who = {"_smtp": "monitoring.smtp", "_watchdog": "monitoring.watchdog"}.get(name, f"receiver {name}")
             warnings.append(f"{who}: {source} {problem}; alerts to it will fail until it is")
     return warnings
+
+
+# -- its alerts in the platform group (alerting itself) ----------------------------------------------
+
+
+def shared_alerts(platform: Platform) -> tuple[AlertGroup, ...]:
+    """The Watchdog first in the platform group (before InstanceDown's part, at rank 0), its own
+    failures last (after Prometheus')."""
+    watchdog = Alert(
+        "Watchdog",
+        "vector(1)",
+        "0s",
+        "info",
+        "watchdog",  # its own service: no outage's alert inhibits it
+        "Alerting works: this alert always fires",
+        "The dead man's switch: it is sent to monitoring.watchdog every repeat_interval. When it stops "
+        "arriving, Prometheus, Alertmanager or the path between them is broken.",
+        (
+            "Nothing to do while it fires. Silence it only to test the dead man's switch.",
+            "When the switch pages that it stopped: `mindscape status`, then `mindscape logs prometheus` "
+            "and `mindscape logs alertmanager`.",
+        ),
+    )
+    own = (
+        Alert(
+            "AlertmanagerConfigReloadFailed",
+            "alertmanager_config_last_reload_successful == 0",
+            "5m",
+            "warning",
+            "alertmanager",
+            "Alertmanager could not load its configuration",
+            "The last reload of alertmanager.yml failed; Alertmanager runs on the previous one.",
+            ("`mindscape logs alertmanager --tail 50` says why; `amtool check-config` checks the file.",),
+        ),
+        Alert(
+            "AlertmanagerNotificationsFailing",
+            "sum by (integration) (rate(alertmanager_notifications_failed_total[5m])) > 0",
+            "15m",
+            "warning",
+            "alertmanager",
+            "Alertmanager fails to send notifications through {{ $labels.integration }}",
+            "Notifications are failing; check the receiver settings and the secret files in .mindscape/alertmanager.",
+            (
+                "`mindscape logs alertmanager` shows the error of each failed send.",
+                "Set the receiver's variable or file again, then `mindscape up alertmanager`.",
+            ),
+        ),
+    )
+    return (
+        AlertGroup("platform", (watchdog,) if platform.monitoring.watchdog.enabled else (), rank=-10),
+        AlertGroup("platform", own, rank=20),
+    )
 
 
 # -- its row of the platform dashboard ----------------------------------------------------------
@@ -226,4 +302,7 @@ SERVICE = ServiceDef(
         outside_ports=receiver_ports,
         outside_hosts=receiver_hosts,
     ),
+    shared_alerts=shared_alerts,  # the Watchdog, its reload and sending failures (group platform)
+    validate=validate,  # receivers need it; a secret webhook URL needs 0.26
+    platform_gates=alertmanager_gates.GATES,  # alerts reach a receiver; Prometheus reaches it (monitoring)
 )

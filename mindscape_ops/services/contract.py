@@ -66,6 +66,21 @@ class Inputs:
     files: tuple[str, ...] = ()  # relative to the project root, or absolute
 
 
+@dataclass(frozen=True)
+class LogFields:
+    """Where a log store keeps what the log driver sends with each line: its project, service
+    and container (the stream a query is scoped to), and the prefix of a JSON line's keys."""
+
+    project: str
+    service: str
+    container: str
+    line_prefix: str
+
+    @property
+    def stream(self) -> tuple[str, str, str]:
+        return (self.project, self.service, self.container)
+
+
 # -- readiness ------------------------------------------------------------------------------------
 
 
@@ -275,6 +290,11 @@ class BackupHooks(Protocol):
     backup/ does the streaming, the stores, the manifests)."""
 
     restores_beside: bool  # it can restore into a new database beside the live one (--into)
+
+    def refuses_into(self, name: str) -> str | None:
+        """Why `restore --into NAME` may not take this name (one it makes and drops on its own),
+        or None. Asked of each service that restores beside, before any backup is read."""
+        ...
 
     def dump(self, ctx: BackupContext) -> AbstractContextManager[Dump]: ...
     def restore(self, ctx: BackupContext, chunks: Chunks, manifest: Any, into: str | None) -> str: ...

@@ -12,11 +12,13 @@ from urllib.parse import urlsplit
 from mindscape_ops.services.contract import (
     Address,
     AlertGroup,
+    BackupContext,
     BackupHooks,
     Credentials,
     DashboardRow,
     Gate,
     Inputs,
+    LogFields,
     Probe,
     Wait,
 )
@@ -24,7 +26,7 @@ from mindscape_ops.services.spec import Container
 
 if TYPE_CHECKING:
     from mindscape_ops.config.models import Platform
-    from mindscape_ops.settings.base import Service
+    from mindscape_ops.settings.base import ScrapeTarget, Service
     from mindscape_ops.workspace.project import Project
 
 Problem = tuple[tuple[str | int, ...], str]  # (dotted path in platform.yaml, message)
@@ -166,6 +168,29 @@ class ServiceDef:
     alerts: Callable[[Platform], AlertGroup] | None = None  # its alert rules, when it is enabled
     dashboard: Callable[[Platform], tuple[DashboardRow, ...]] | None = None  # its rows on Grafana's dashboard
     kubernetes: KubeShape = KubeShape()  # its shape on Kubernetes (`render --target kubernetes`)
+    # The platform's database: `migrate`, `check` and the Postgres backups connect to it when
+    # $DATABASE_URL (database.url_env) is not set; one service of the registry is it.
+    platform_database: bool = False
+    # Gates about it that run whether or not it is enabled (they skip themselves when they do
+    # not apply): alerts that reach nobody without Alertmanager. After the services' own gates.
+    platform_gates: tuple[Gate, ...] = ()
+    # Rules about it checked whether or not it is enabled (`problems` runs only when it is):
+    # what needs it, what its image allows.
+    validate: Callable[[Platform], list[Problem]] | None = None
+    # Application targets its section of platform.yaml adds to monitoring.targets, each with
+    # its path there (Prometheus' own `targets`): scraped and named like them.
+    app_targets: Callable[[Platform], list[tuple[tuple[str | int, ...], ScrapeTarget]]] | None = None
+    # Its alerts in the groups no one service owns, when it is enabled: "platform" (alerting
+    # itself; every scrape job's InstanceDown is its part at rank 0) and "backups". The parts of
+    # a group come in rank order; "platform" is the first group, the others follow the
+    # services' own groups.
+    shared_alerts: Callable[[Platform], tuple[AlertGroup, ...]] | None = None
+    alert_when_down: bool = True  # InstanceDown when Prometheus cannot scrape it (not Prometheus itself)
+    # After `backup create` noted a good backup in METRICS_DIR (BackupTooOld's source): what it
+    # does about it when enabled (Prometheus reloads the times it reads as recording rules)
+    backup_recorded: Callable[[BackupContext], None] | None = None
+    # A log store: the fields its rows carry what the log driver sends under (`logs` queries them)
+    log_fields: LogFields | None = None
 
     @property
     def waits_for(self) -> tuple[str, ...]:

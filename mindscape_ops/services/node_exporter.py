@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
-from mindscape_ops.services.contract import METRICS_DIR, Alert, AlertGroup, DashboardRow, Panel, percent
+from mindscape_ops.services.contract import METRICS_DIR, Alert, AlertGroup, DashboardRow, Panel, number, percent
 from mindscape_ops.services.definition import KubeShape
 from mindscape_ops.services.exporter import exporter
 from mindscape_ops.services.panels import RATE, SEL, query, timeseries
@@ -21,20 +21,7 @@ if TYPE_CHECKING:
 
 
 TEXTFILE = "/textfile"
-
-
-def backup_age_warnings(platform: Platform) -> list[str]:
-    """Pure: a platform that backs up and is watched by Prometheus, without this exporter, has
-    no backup-age alert (the time of each backup reaches Prometheus through its textfile
-    collector): said at `render` and `up`."""
-    enabled = platform.services.enabled()
-    backs_up = platform.backups.enabled and platform.backup_services
-    if not backs_up or "prometheus" not in enabled or "node_exporter" in enabled:
-        return []
-    return [
-        f"backups of {', '.join(platform.backup_services)} have no age alert (BackupTooOld): the time of each "
-        "backup reaches Prometheus through node_exporter; add `node_exporter: {}` under services"
-    ]
+BACKUP_METRIC = "mindscape_backup_last_success_timestamp_seconds"  # `backup create` writes it to METRICS_DIR
 
 
 def prepare(project: Project, secrets: Mapping[str, str]) -> list[str]:
@@ -116,7 +103,7 @@ def backups_row(platform: Platform) -> tuple[DashboardRow, ...]:
             timeseries(
                 "Age of the last good backup",
                 "s",
-                query(f"time() - mindscape_backup_last_success_timestamp_seconds{{{SEL}}}", "{{service}}"),
+                query(f"time() - {BACKUP_METRIC}{{{SEL}}}", "{{service}}"),
                 threshold=backup_age_limit(platform.monitoring.thresholds.backup_max_age, platform.backups.schedule),
                 description="From `mindscape backup create` on this machine (BackupTooOld).",
             ),
@@ -182,6 +169,69 @@ def dashboard(platform: Platform) -> tuple[DashboardRow, ...]:
     return (*host_row(platform), *backups_row(platform))
 
 
+# -- the backups' alerts: the time of each good backup reaches Prometheus through it -----------------
+
+
+def _duration(seconds: float) -> str:
+    """Prometheus' spelling of whole minutes or hours: 74h, 90m."""
+    minutes = int(seconds // 60)
+    return f"{minutes // 60}h" if minutes % 60 == 0 else f"{minutes}m"
+
+
+def backup_alerts(platform: Platform) -> tuple[AlertGroup, ...]:
+    """The backups group (after the services' own groups), where backups are made and this
+    exporter reads their times."""
+    return backup_group(platform, "node_exporter", "where node_exporter reads it (.mindscape/metrics)")
+
+
+def backup_group(platform: Platform, job: str, where: str) -> tuple[AlertGroup, ...]:
+    """Pure: BackupTooOld and BackupNeverRecorded when the platform backs up; `job` is the scrape
+    job whose `up` says the times could have been read for a while, `where` how they are."""
+    if not (platform.backups.enabled and platform.backup_services):
+        return ()
+    limit = backup_age_limit(platform.monitoring.thresholds.backup_max_age, platform.backups.schedule)
+    age = _duration(limit)
+    reader = "node_exporter" if job == "node_exporter" else job.capitalize()
+    return (
+        AlertGroup(
+            "backups",
+            (
+                Alert(
+                    "BackupTooOld",
+                    f"time() - {BACKUP_METRIC} > {number(limit)}",
+                    "10m",
+                    "critical",
+                    "{{ $labels.service }}",
+                    "The last good backup of {{ $labels.service }} is {{ $value | humanizeDuration }} old",
+                    f"No backup of this service has succeeded for longer than {age}. `mindscape backup create` "
+                    f"writes the time of each success {where}.",
+                    (
+                        "`mindscape backup list` shows the last ones; `mindscape backup create --service SERVICE` "
+                        "makes one now and says why it fails.",
+                        "Check the schedule (backups.schedule) and the backup workflow's last runs.",
+                    ),
+                ),
+                Alert(
+                    "BackupNeverRecorded",
+                    "("
+                    + " or ".join(f'absent({BACKUP_METRIC}{{service="{name}"}})' for name in platform.backup_services)
+                    + f') and on() (up{{job="{job}"}} == 1)',
+                    str(age),
+                    "critical",
+                    "{{ $labels.service }}",
+                    "No good backup of {{ $labels.service }} is recorded",
+                    f"{reader} has run for {age} and no backup of this service has succeeded on this machine "
+                    "(BackupTooOld only sees a service that had one).",
+                    (
+                        "`mindscape backup create --service SERVICE` makes one now and says why it fails.",
+                        "Backups made elsewhere (a CI runner) are not recorded here: run them where the platform runs.",
+                    ),
+                ),
+            ),
+        ),
+    )
+
+
 SERVICE = exporter(
     name="node_exporter",
     dashboard=dashboard,
@@ -193,4 +243,5 @@ SERVICE = exporter(
     ready_when="node_exporter_build_info",
     prepare=prepare,
     kubernetes=KubeShape(workload="DaemonSet"),
+    shared_alerts=backup_alerts,  # BackupTooOld, BackupNeverRecorded (group backups)
 )

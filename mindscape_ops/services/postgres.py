@@ -166,4 +166,5 @@ SERVICE = ServiceDef(
         workspace_files=lambda p: {INITDB: ("10-mindscape-scram.sql",) if "pgbouncer" in p.services.enabled() else ()},
         ops_database=OpsDatabase("POSTGRES_PASSWORD", ops_url),
     ),
+    platform_database=True,  # migrations, `check`'s database gates and $DATABASE_URL's stand-in
 )

@@ -48,6 +48,16 @@ ORDER BY 1
 restores_beside = True  # a backup goes into a new database first; --into names it
 
 
+def refuses_into(name: str) -> str | None:
+    """Why `--into name` is refused: the next verify or restore may drop one of these."""
+    if not scratch.is_reserved(name):
+        return None
+    return (
+        "names starting with mindscape_verify_, mindscape_restore_ or mindscape_replaced_ "
+        "are mindscape's scratch databases (the next verify or restore may drop one)"
+    )
+
+
 def _target(ctx: Context) -> DatabaseTarget:
     return ctx.database_target()
 

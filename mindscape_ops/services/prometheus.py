@@ -9,9 +9,20 @@ from pathlib import PurePosixPath
 from typing import TYPE_CHECKING, Any
 
 from mindscape_ops.services.alertmanager import alerting_warnings, production_problems
-from mindscape_ops.services.contract import DashboardRow, Failed, Gate, GateContext, HttpProbe, Panel
+from mindscape_ops.services.contract import (
+    METRICS_DIR,
+    Alert,
+    AlertGroup,
+    BackupContext,
+    DashboardRow,
+    Failed,
+    Gate,
+    GateContext,
+    HttpProbe,
+    Panel,
+)
 from mindscape_ops.services.definition import Artifact, KubeShape, Metrics, ReplacedByOperator, ServiceDef, deploy
-from mindscape_ops.services.node_exporter import backup_age_warnings
+from mindscape_ops.services.node_exporter import backup_group
 from mindscape_ops.services.panels import RATE, SEL, query, stat, timeseries
 from mindscape_ops.services.spec import Container, Mount, wget_healthcheck
 from mindscape_ops.settings.base import ImageRef, PortSpec, ScrapeTarget, Service
@@ -19,6 +30,7 @@ from mindscape_ops.settings.types import Duration
 
 if TYPE_CHECKING:
     from mindscape_ops.config.models import Platform
+    from mindscape_ops.workspace.project import Project
 
 
 class Prometheus(Service):
@@ -28,6 +40,45 @@ class Prometheus(Service):
     evaluation_interval: Duration = Duration("15s")
     retention: Duration = Duration("15d")
     targets: list[ScrapeTarget] = []
+
+
+# Where it reads the time of each good backup (recording rules `backup create` writes) when no
+# node_exporter does: a platform that backs up always has BackupTooOld.
+BACKUP_TIMES = "/etc/prometheus-backups"
+
+
+def reads_backup_times(platform: Platform) -> bool:
+    """Pure: the platform backs up and no node_exporter reads the times for Prometheus."""
+    enabled = platform.services.enabled()
+    return bool(platform.backups.enabled and platform.backup_services and "node_exporter" not in enabled)
+
+
+def prepare(project: Project, secrets: Mapping[str, str]) -> list[str]:
+    """Says loudly when alerts have nowhere to go; the folder of the backup times exists (empty)
+    before it is mounted."""
+    if reads_backup_times(project.platform):
+        folder = project.root / METRICS_DIR
+        folder.mkdir(parents=True, exist_ok=True)
+        folder.chmod(0o755)  # read by Prometheus' unprivileged user; .mindscape/ itself is 0700
+    return [] if "alertmanager" in project.platform.services.enabled() else alerting_warnings(project.platform)
+
+
+def reload_backup_times(ctx: BackupContext) -> None:
+    """After a good backup: Prometheus loads the new time now (a recording rule); when it does not
+    run, it loads it at its start. Never fails the backup."""
+    import urllib.request
+
+    from mindscape_ops.errors import MindscapeError
+
+    if not reads_backup_times(ctx.project.platform):
+        return
+    try:
+        address = ctx.address("prometheus")
+        request = urllib.request.Request(f"http://{address.host}:{address.port}/-/reload", method="POST")
+        with urllib.request.urlopen(request, timeout=2) as response:  # noqa: S310 - its published port
+            response.read()
+    except (OSError, MindscapeError):
+        pass
 
 
 def container(platform: Platform) -> Container:
@@ -40,10 +91,19 @@ def container(platform: Platform) -> Container:
             "--web.enable-lifecycle",
         ),
         volume_target="/prometheus",
-        mounts=(Mount(f"{platform.paths.deploy}/prometheus", "/etc/prometheus"),),
+        mounts=(
+            Mount(f"{platform.paths.deploy}/prometheus", "/etc/prometheus"),
+            *((Mount(METRICS_DIR, BACKUP_TIMES, live=True),) if reads_backup_times(platform) else ()),
+        ),
         healthcheck=wget_healthcheck(9090, "/-/ready"),
         reach_host=True,  # applications run on the host
     )
+
+
+def app_targets(platform: Platform) -> list[tuple[tuple[str | int, ...], ScrapeTarget]]:
+    """Pure: the applications in its own `targets`, beside monitoring.targets, with their paths."""
+    own = platform.services.prometheus
+    return [(("services", "prometheus", "targets", i), t) for i, t in enumerate(own.targets)] if own else []
 
 
 # -- its `mindscape check` gates (monitoring group) ------------------------------------------------
@@ -148,6 +208,42 @@ GATES = (
         "`mindscape render --check`, then `mindscape up prometheus`; `mindscape logs prometheus` names the bad rule",
     ),
 )
+
+# -- its alerts in the platform group (alerting itself) ----------------------------------------------
+
+
+def shared_alerts(platform: Platform) -> tuple[AlertGroup, ...]:
+    """Its own failures, after every scrape job's InstanceDown (it does not alert that it is down:
+    it could not)."""
+    alerts = (
+        Alert(
+            "PrometheusConfigReloadFailed",
+            "prometheus_config_last_reload_successful == 0",
+            "5m",
+            "warning",
+            "prometheus",
+            "Prometheus could not load its configuration",
+            "The last reload of prometheus.yml or a rule file failed; Prometheus runs on the previous one.",
+            (
+                "`mindscape logs prometheus --tail 50` names the file and the line.",
+                "`mindscape render --check` finds hand edits; `promtool check config` checks prometheus.yml.",
+            ),
+        ),
+        Alert(
+            "PrometheusRuleEvaluationFailing",
+            "increase(prometheus_rule_evaluation_failures_total[5m]) > 0",
+            "10m",
+            "warning",
+            "prometheus",
+            "Prometheus fails to evaluate rules in {{ $labels.rule_group }}",
+            "Some alert rules cannot be evaluated, so those alerts cannot fire. Check the expressions in "
+            "platform.yaml monitoring.rules.",
+            ("`mindscape check --only monitoring` names the failing rule and its error.",),
+        ),
+    )
+    backups = backup_group(platform, "prometheus", "where Prometheus reads it (.mindscape/metrics)")
+    return (AlertGroup("platform", alerts, rank=10), *(backups if reads_backup_times(platform) else ()))
+
 
 # -- its row of the platform dashboard ----------------------------------------------------------
 
@@ -257,12 +353,13 @@ SERVICE = ServiceDef(
         # the runbook every alert's runbook_url points at
         Artifact("runbooks/alerts.md.j2", lambda p: f"{p.paths.runbooks}/alerts.md"),
     ),
-    prepare=lambda project, secrets: [
-        *([] if "alertmanager" in project.platform.services.enabled() else alerting_warnings(project.platform)),
-        *backup_age_warnings(project.platform),
-    ],  # says loudly when alerts have nowhere to go, or backups no age alert
+    prepare=prepare,  # says loudly when alerts have nowhere to go
     # without Alertmanager its rules reach nobody: an error in production (Alertmanager says it otherwise)
     problems=lambda p: [] if "alertmanager" in p.services.enabled() else production_problems(p),
     gates=GATES,  # its `mindscape check` gates
     kubernetes=KUBERNETES,
+    app_targets=app_targets,
+    shared_alerts=shared_alerts,  # its reload and rule evaluation failures (group platform)
+    backup_recorded=reload_backup_times,  # the times are recording rules where no node_exporter reads them
+    alert_when_down=False,  # the one that alerts cannot say it is down: the Watchdog's silence does
 )

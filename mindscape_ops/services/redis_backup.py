@@ -42,6 +42,10 @@ STAGING = ".mindscape-restore.rdb"
 restores_beside = False  # one dataset per server: it replaces the live one
 
 
+def refuses_into(name: str) -> str | None:
+    return None  # no --into: it restores over the live dataset
+
+
 def _client(ctx: Context) -> redis.Redis:
     import redis
 

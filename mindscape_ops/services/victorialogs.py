@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Annotated
 
 from pydantic import Field
 
-from mindscape_ops.services.contract import Alert, AlertGroup, HttpProbe
+from mindscape_ops.services.contract import Alert, AlertGroup, HttpProbe, LogFields
 from mindscape_ops.services.definition import Metrics, Problem, ServiceDef
 from mindscape_ops.services.spec import LOG_OPTIONS, Container, wget_healthcheck
 from mindscape_ops.services.victorialogs_gates import LOGS_GATES
@@ -165,4 +165,5 @@ SERVICE = ServiceDef(
     problems=problems,
     log_sink=log_sink,
     gates=LOGS_GATES,
+    log_fields=LogFields(PROJECT_FIELD, SERVICE_FIELD, CONTAINER_FIELD, LINE_PREFIX),
 )

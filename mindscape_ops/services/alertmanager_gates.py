@@ -1,6 +1,7 @@
-"""monitoring gates across services, through Prometheus' and Alertmanager's HTTP APIs: alerts
-have somewhere to go, and Prometheus reaches its Alertmanager. A gate about one service is
-that service's own (services/prometheus.py: targets and rules; services/grafana.py)."""
+"""Alertmanager's gates (group monitoring), through Prometheus' and Alertmanager's HTTP APIs:
+alerts have somewhere to go, and Prometheus reaches its Alertmanager. They are its
+`ServiceDef.platform_gates`: they run whether or not it is enabled, as a Prometheus without
+Alertmanager is the case `receivers` warns about."""
 
 from __future__ import annotations
 
@@ -8,18 +9,18 @@ import time
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from mindscape_ops.check.context import CheckContext
-from mindscape_ops.check.model import Failed, Gate
+from mindscape_ops.services.contract import Failed, Gate, GateContext
 
 POLL_S = 0.5
 DISCOVERY_MAX_S = 10.0
+SERVICE, EVALUATOR = "alertmanager", "prometheus"  # the service, and the one that sends it alerts
 
 
-def alertmanager(ctx: CheckContext) -> str:
-    ctx.require("prometheus")
-    ctx.require("alertmanager")
+def alertmanager(ctx: GateContext) -> str:
+    ctx.require(EVALUATOR)
+    ctx.require(SERVICE)
     deadline = time.monotonic() + DISCOVERY_MAX_S  # Prometheus finds its Alertmanager a moment after start
-    while not (active := ctx.get_json("prometheus", "/api/v1/alertmanagers")["data"]["activeAlertmanagers"]):
+    while not (active := ctx.get_json(EVALUATOR, "/api/v1/alertmanagers")["data"]["activeAlertmanagers"]):
         if time.monotonic() > deadline:
             raise Failed("Prometheus has no active Alertmanager")
         time.sleep(POLL_S)
@@ -38,17 +39,17 @@ def sinks(receivers: Iterable[Mapping[str, Any]], ignore: Iterable[str] = ("watc
     return real, sink
 
 
-def receivers(ctx: CheckContext) -> str:
+def receivers(ctx: GateContext) -> str:
     import yaml
 
     enabled = ctx.platform.services.enabled()
-    if "alertmanager" not in enabled:
-        ctx.require("prometheus")
+    if SERVICE not in enabled:
+        ctx.require(EVALUATOR)
         raise Failed(
-            "alerts reach nobody: Prometheus evaluates alert rules but services.alertmanager is not enabled",
-            "add services.alertmanager and a receiver under monitoring.receivers, then `mindscape up`",
+            f"alerts reach nobody: Prometheus evaluates alert rules but services.{SERVICE} is not enabled",
+            f"add services.{SERVICE} and a receiver under monitoring.receivers, then `mindscape up`",
         )
-    status = ctx.get_json("alertmanager", "/api/v2/status")
+    status = ctx.get_json(SERVICE, "/api/v2/status")
     config = yaml.safe_load(status["config"]["original"]) or {}
     real, sink = sinks(config.get("receivers") or [])
     if not real:
