@@ -325,7 +325,8 @@ def test_a_cached_session_is_refused_within_session_cache(platform) -> None:
     result = run_cli("up", cwd=platform.directory, timeout=300)
     assert result.returncode == 0, result.stdout + result.stderr
     port, public = platform.port, platform.public
-    token = kratos.login(public, "ada@example.com", PASSWORD)
+    make_user(platform, "barbara@example.com", "user")  # ada was disabled above
+    token = kratos.login(public, "barbara@example.com", PASSWORD)
     assert through(port, "/api/x", {"X-Session-Token": token})[0] == 200
     kratos.logout(public, token)
     logged_out = time.monotonic()
