@@ -5,7 +5,7 @@ or a hook here; the rest of the code walks the registry and never names a servic
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Literal, Protocol
 
 from mindscape_ops.services.contract import (
@@ -72,6 +72,9 @@ class KubeShape:
     talks_to: Callable[[Platform], tuple[str, ...]] = lambda platform: ()
     # the files in each folder of .mindscape/ it mounts (they become keys of the Secret)
     workspace_files: Callable[[Platform], dict[str, tuple[str, ...]]] = lambda platform: {}
+    # env var -> key of secrets.env, by Secret reference: what a pod reads instead of the
+    # container's owner_only mounts (and the variables that name them)
+    secret_env: Mapping[str, str] = field(default_factory=dict)
 
 
 class UpContext(Protocol):

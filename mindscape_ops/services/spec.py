@@ -44,6 +44,9 @@ class Mount:
     host: bool = False  # a path of the host itself (e.g. / for node_exporter), not of the project
     live: bool = False  # written while the container runs (e.g. metrics files): not drift, not hashed
     digest: str | None = None  # sha256 of the content, set by `up` (a folder: every file in it)
+    # a file only its owner may read (a libpq password file, 0600): Kubernetes cannot give a
+    # Secret's file an owner, so a pod gets the service's KubeShape.secret_env instead
+    owner_only: bool = False
 
 
 @dataclass(frozen=True)
