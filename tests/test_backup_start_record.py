@@ -52,6 +52,7 @@ def test_every_other_shape_is_no_record(project):
         json.dumps({**good, "port": "5432"}).encode(),
         json.dumps({**good, "port": 70000}).encode(),
         json.dumps({**good, "port": True}).encode(),
+        json.dumps({**good, "version": True}).encode(),
         json.dumps({**good, "user": ""}).encode(),
         json.dumps({**good, "database": None}).encode(),
         json.dumps({**good, "container": "a\nb"}).encode(),

@@ -82,3 +82,13 @@ def test_on_kubernetes_the_pod_reads_it_by_secret_reference_with_no_file_mounted
     assert env["PGPASSWORD"]["valueFrom"]["secretKeyRef"]["key"] == "POSTGRES_PASSWORD"
     assert not any("pgpass" in m["mountPath"] for m in container.get("volumeMounts", []))
     assert "POSTGRES_PASSWORD" in built.keys.values and not any("pgpass" in k for k in built.keys.files)
+
+
+def test_the_new_mount_field_leaves_every_other_containers_hash_as_it_was(tmp_path: Path):
+    """`owner_only` enters a spec's hash only where it is set: no other container is recreated
+    by the upgrade that brought it."""
+    import json
+
+    specs = container_specs(project_of(tmp_path).platform)
+    assert "owner_only" not in json.dumps(specs["pgbouncer"].hash_input())  # mounts without it
+    assert json.loads(json.dumps(specs["pgbouncer_exporter"].hash_input()))["mounts"][0]["owner_only"] is True

@@ -55,10 +55,12 @@ class StartRecord:
         except (ValueError, UnicodeDecodeError):
             return None
         names = {f.name for f in fields(cls)}
-        if not isinstance(raw, dict) or set(raw) != names or raw.get("version") != VERSION:
+        if not isinstance(raw, dict) or set(raw) != names:
             return None
-        port = raw["port"]
-        if isinstance(port, bool) or not isinstance(port, int) or not 1 <= port <= 65535:
+        version, port = raw["version"], raw["port"]
+        if any(isinstance(n, bool) or not isinstance(n, int) for n in (version, port)):
+            return None
+        if version != VERSION or not 1 <= port <= 65535:
             return None
         texts = [raw[name] for name in names - {"version", "port"}]
         if not all(isinstance(t, str) and t and "\0" not in t and "\n" not in t for t in texts):
@@ -90,7 +92,9 @@ def record_for(project: Project) -> StartRecord | None:
     digest = files_digest(project.loaded.files)
     if not chosen or chosen[0] != SERVICE or digest is None:
         return None
-    pg = platform.services.postgres
+    pg = platform.services.enabled().get(SERVICE)
+    if pg is None:
+        return None
     try:
         address = service_address(project, SERVICE)
     except Exception:  # noqa: BLE001 - no port picked yet: no record

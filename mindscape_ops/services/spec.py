@@ -131,8 +131,14 @@ class ContainerSpec:
         return {*self.secrets.values(), *self.secret_files.values()}
 
     def hash_input(self) -> dict[str, Any]:
-        """Every field, as JSON-ready values; secret values are not in a spec, so not here."""
-        return dataclasses.asdict(self)
+        """Every field, as JSON-ready values; secret values are not in a spec, so not here. A
+        mount's `owner_only` counts only when set, so adding it left every other container's
+        hash (and so the container) as it was."""
+        fields = dataclasses.asdict(self)
+        for mount in fields["mounts"]:
+            if not mount["owner_only"]:
+                del mount["owner_only"]
+        return fields
 
     def parts(self) -> dict[str, str]:
         """A short hash per field: the label that says *why* a container is recreated."""
