@@ -88,9 +88,9 @@ import json, os, runpy, sys
 from mindscape_ops.adapters import engine_socket
 exec_output = engine_socket.SocketEngine.exec_output
 def traced(self, container, cmd, user=""):
-    if "pg_dump" in cmd and not os.path.exists(sys.argv[1]):
+    if "pg_dump" in cmd and not os.path.exists(trace):
         times = os.times()
-        with open(sys.argv[1], "w") as out:
+        with open(trace, "w") as out:
             json.dump({"model": "mindscape_ops.config.models" in sys.modules, "cpu": times.user + times.system}, out)
     return exec_output(self, container, cmd, user)
 engine_socket.SocketEngine.exec_output = traced
