@@ -63,8 +63,10 @@ def test_the_exporter_reads_pgbouncer_with_no_password_in_its_container(docker_c
         # The official image says pgbouncer_up 1; Debian's exporter (the local image) has no such
         # series, and what it read from the admin console once logged in is the proof: its pool
         # and user counts.
-        assert "pgbouncer_up 1" in lines or "pgbouncer_up 1.0" in lines or not any(
-            line.startswith("pgbouncer_up ") for line in lines
+        assert (
+            "pgbouncer_up 1" in lines
+            or "pgbouncer_up 1.0" in lines
+            or not any(line.startswith("pgbouncer_up ") for line in lines)
         ), [line for line in lines if line.startswith("pgbouncer_up")]
         assert any(line.startswith("pgbouncer_") and 'database="pgbouncer"' in line for line in lines), metrics[-2000:]
         up_or_users = [line for line in lines if line.startswith("pgbouncer_up ")] or [

@@ -20,7 +20,7 @@ import hashlib
 import json
 import os
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
@@ -85,8 +85,6 @@ def files_digest(files: Sequence[Path]) -> str | None:
 def record_for(project: Project) -> StartRecord | None:
     """The record of a loaded project: None when its first backup is not of Postgres in its
     container (another service first, or none)."""
-    from mindscape_ops.provision.endpoints import service_address
-
     platform = project.platform
     chosen = platform.backup_services
     digest = files_digest(project.loaded.files)
@@ -95,10 +93,11 @@ def record_for(project: Project) -> StartRecord | None:
     pg = platform.services.enabled().get(SERVICE)
     if pg is None:
         return None
-    try:
-        address = service_address(project, SERVICE)
-    except Exception:  # noqa: BLE001 - no port picked yet: no record
-        return None
+    # where `up` published it, as provision/endpoints.service_address says (a lower layer here)
+    host = "127.0.0.1" if pg.bind in ("0.0.0.0", "") else pg.bind
+    port = pg.port if pg.port != "auto" else project.workspace.read_state().get("ports", {}).get(SERVICE)
+    if isinstance(port, bool) or not isinstance(port, int):
+        return None  # no port picked yet
     return StartRecord(
         VERSION,
         platform.project,
@@ -108,8 +107,8 @@ def record_for(project: Project) -> StartRecord | None:
         platform.container_name(SERVICE),
         pg.user,
         pg.database,
-        address.host,
-        address.port,
+        host,
+        port,
     )
 
 
@@ -139,6 +138,20 @@ def read(root: Path, files: Sequence[Path]) -> StartRecord | None:
     return record
 
 
+@dataclass(frozen=True)
+class _Target:
+    """What postgres_databases.connect needs of a database target (provision's DatabaseTarget,
+    a layer above this one)."""
+
+    conninfo: str = field(repr=False)
+    display: str
+    password: str = field(repr=False)
+    external: bool = False
+
+    def redact(self, text: str) -> str:
+        return text.replace(self.conninfo, "***").replace(self.password, "***")
+
+
 @dataclass
 class Early:
     """A dump started before the model was loaded: the record it was started from, the dump,
@@ -150,8 +163,10 @@ class Early:
 
     def agrees(self, project: Project, service: str) -> bool:
         """Whether the loaded model would have started this very dump."""
-        return service == self.record.service and record_for(project) == self.record and not os.environ.get(
-            self.record.url_env
+        return (
+            service == self.record.service
+            and record_for(project) == self.record
+            and not os.environ.get(self.record.url_env)
         )
 
     def stop(self) -> None:
@@ -174,12 +189,14 @@ def start_early(files: Sequence[Path], service: str | None = None) -> Early | No
 
 
 def _start(root: Path, record: StartRecord) -> Early | None:
-    from mindscape_ops.adapters.engine_socket import reader
-    from mindscape_ops.provision.endpoints import DatabaseTarget
-    from mindscape_ops.services import postgres_backup
-    from mindscape_ops.workspace.store import Workspace
+    from dotenv import dotenv_values
 
-    password = Workspace(root).read_secrets().get("POSTGRES_PASSWORD")
+    from mindscape_ops.adapters.engine_socket import reader
+    from mindscape_ops.services import postgres_backup
+
+    # secrets.env, read as the workspace reads it (python-dotenv's rules)
+    secrets = dotenv_values(root / ".mindscape" / "secrets.env", interpolate=False, encoding="utf-8")
+    password = secrets.get("POSTGRES_PASSWORD")
     if not password:
         return None
     streams = reader()
@@ -190,9 +207,7 @@ def _start(root: Path, record: StartRecord) -> Early | None:
         f"postgresql://{quote(record.user)}:{quote(password)}@{record.host}:{record.port}/"
         f"{quote(record.database)}?connect_timeout=5&application_name=mindscape"
     )
-    target = DatabaseTarget(
-        conninfo, f"postgresql://{record.user}@{record.host}:{record.port}/{record.database}", external=False
-    )
+    target = _Target(conninfo, f"postgresql://{record.user}@{record.host}:{record.port}/{record.database}", password)
 
     def start(args: list[str]) -> tuple[Iterator[bytes], Any]:
         command = postgres_backup.tool_command("pg_dump", args, record.user, record.database)

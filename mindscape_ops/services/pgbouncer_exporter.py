@@ -94,7 +94,8 @@ def write_passfile(project: Project, secrets: Mapping[str, str]) -> list[str]:
 def _is(path: Path, text: str, uid: int, gid: int) -> bool:
     try:
         found = path.stat()
-        return found.st_mode & 0o777 == 0o600 and (found.st_uid, found.st_gid) == (uid, gid) and path.read_text() == text
+        owned = (found.st_uid, found.st_gid) == (uid, gid)
+        return found.st_mode & 0o777 == 0o600 and owned and path.read_text() == text
     except OSError:
         return False
 

@@ -71,19 +71,15 @@ _SNAPSHOT = (
 def dump(ctx: Context) -> Iterator[Dump]:
     """The dump is started before this yields: pg_dump runs while the caller readies its store."""
     target = _target(ctx)
-    if target.external:
-        start: Callable[[list[str]], tuple[Iterator[bytes], Any]] = lambda args: (
-            _host("pg_dump", args, target, None),
-            None,
-        )
-        source = target.display
-    else:
+    external = target.external
 
-        def start(args: list[str]) -> tuple[Iterator[bytes], Any]:
-            started = _started_in_container(ctx, "pg_dump", args)
-            return output_of(started, "pg_dump"), started
+    def start(args: list[str]) -> tuple[Iterator[bytes], Any]:
+        if external:
+            return _host("pg_dump", args, target, None), None
+        started = _started_in_container(ctx, "pg_dump", args)
+        return output_of(started, "pg_dump"), started
 
-        source = f"container {ctx.project.platform.container_name('postgres')}"
+    source = target.display if external else f"container {ctx.project.platform.container_name('postgres')}"
     with dumping(target, start, source) as made:
         yield made
 
