@@ -37,3 +37,20 @@ def test_the_check_the_rendered_ci_runs_leaves_backups_out(tmp_path: Path):
     done = run_cli("check", *args, "--only", "config", "--only", "backups", "--json", cwd=tmp_path)
     assert done.returncode == 0, done.stdout + done.stderr
     assert [row["id"] for row in json.loads(done.stdout)] == ["config.valid", "config.rendered"]
+
+
+def test_skip_also_rules_an_invalid_platforms_one_result(tmp_path: Path):
+    """On an invalid platform config.valid is the only gate: reported failing unless its group is
+    skipped, when the configuration error itself is raised (the command's exit 2)."""
+    import pytest
+
+    from mindscape_ops.errors import ConfigError
+
+    path = tmp_path / "platform.yaml"
+    path.write_text("version: 1\nproject: guards\nservices:\n  redis: {maxmemory: lots}\n")
+    [result] = gates.check([path], skip=("backups",))
+    assert result.id == "config.valid" and result.status.value == "fail"
+    with pytest.raises(ConfigError):
+        gates.check([path], skip=("config",))
+    with pytest.raises(ConfigError):
+        gates.check([path], only=("backups",))
