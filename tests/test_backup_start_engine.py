@@ -5,6 +5,7 @@ fixture and helpers come from test_backup_postgres_engine.py."""
 from __future__ import annotations
 
 import json
+import os
 import time
 
 import psycopg
@@ -78,3 +79,83 @@ def test_the_dump_starts_before_the_store_is_ready_and_a_failing_store_stops_it(
     finally:
         with psycopg.connect(db_url(platform), autocommit=True) as conn:
             conn.execute("DROP TABLE bulk3")
+
+
+# `backup create` as a user runs it, with pg_dump's exec traced: whether the platform model was
+# loaded by then, and the process's CPU seconds up to it (bench/backup --startup reads the same).
+TRACED = """
+import json, os, runpy, sys
+from mindscape_ops.adapters import engine_socket
+exec_output = engine_socket.SocketEngine.exec_output
+def traced(self, container, cmd, user=""):
+    if "pg_dump" in cmd and not os.path.exists(trace):
+        times = os.times()
+        with open(trace, "w") as out:
+            json.dump({"model": "mindscape_ops.config.models" in sys.modules, "cpu": times.user + times.system}, out)
+    return exec_output(self, container, cmd, user)
+engine_socket.SocketEngine.exec_output = traced
+trace = sys.argv[1]
+sys.argv = ["mindscape", "backup", "create", "--json"]
+runpy.run_module("mindscape_ops", run_name="__main__")
+"""
+
+
+def traced_create(directory, trace) -> tuple[dict, dict]:
+    import subprocess
+    import sys
+
+    trace.unlink(missing_ok=True)
+    env = {k: v for k, v in os.environ.items() if k not in ("MINDSCAPE_FILE", "DATABASE_URL")}
+    done = subprocess.run(
+        [sys.executable, "-c", TRACED, str(trace)], cwd=directory, env=env, capture_output=True, text=True, timeout=300
+    )
+    assert done.returncode == 0 and "Traceback" not in done.stderr, done.stderr
+    return json.loads(trace.read_text()), json.loads(done.stdout)[0]
+
+
+def test_with_the_start_record_pg_dump_starts_before_the_model_is_loaded(platform, docker_client, tmp_path):
+    """`up` wrote the start record: pg_dump is exec'd before the platform model is imported, and
+    the backup is whole (listed, its rows counted). Without the record the model comes first, and
+    `backup create` writes the record again."""
+    record = platform / ".mindscape" / "backup-start.json"
+    assert record.is_file()
+    with psycopg.connect(db_url(platform), autocommit=True) as conn:
+        conn.execute("CREATE TABLE early AS SELECT g FROM generate_series(1, 1234) g")
+    try:
+        seen, made = traced_create(platform, tmp_path / "trace.json")
+        assert seen["model"] is False, seen
+        [listed] = [b for b in backups(platform) if b["id"] == made["id"]]
+        assert listed["service"] == "postgres"
+        [manifest] = platform.rglob(f"{made['id']}.manifest.json")
+        assert json.loads(manifest.read_text())["tables"]["public.early"] == 1234
+        record.unlink()
+        seen, _ = traced_create(platform, tmp_path / "trace.json")
+        assert seen["model"] is True, seen
+        assert record.is_file()  # written again, from the model
+    finally:
+        with psycopg.connect(db_url(platform), autocommit=True) as conn:
+            conn.execute("DROP TABLE early")
+
+
+def test_an_early_dump_the_model_disagrees_with_is_stopped_and_the_right_one_taken(platform, docker_client, tmp_path):
+    """A record that names another database (its digest still that of the platform files): the
+    early pg_dump reads that one, the loaded model disagrees, so it is stopped and the dump of the
+    configured database is taken instead; no pg_dump is left running."""
+    record = platform / ".mindscape" / "backup-start.json"
+    good = record.read_text()
+    with psycopg.connect(db_url(platform), autocommit=True) as conn:
+        conn.execute("CREATE TABLE rightone AS SELECT g FROM generate_series(1, 77) g")
+    try:
+        record.write_text(json.dumps({**json.loads(good), "database": "postgres"}))
+        seen, made = traced_create(platform, tmp_path / "trace.json")
+        assert seen["model"] is False, seen  # it did start early, on the wrong database
+        [listed] = [b for b in backups(platform) if b["id"] == made["id"]]
+        assert listed["service"] == "postgres"
+        [manifest] = platform.rglob(f"{made['id']}.manifest.json")
+        assert json.loads(manifest.read_text())["tables"].get("public.rightone") == 77
+        container = docker_client.containers.get(json.loads(good)["container"])
+        assert _pg_dumps_running(container) == 0
+        assert json.loads(record.read_text()) == json.loads(good)  # rewritten from the model
+    finally:
+        with psycopg.connect(db_url(platform), autocommit=True) as conn:
+            conn.execute("DROP TABLE rightone")

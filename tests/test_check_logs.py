@@ -75,7 +75,17 @@ def gate(tmp_path: Path, monkeypatch):
     platform = load([path], env={}).platform
     running = {s: Observed(f"shop-{s}", s, "running", "healthy") for s in ("victorialogs", "postgres", "gateway")}
     ctx = SimpleNamespace(platform=platform, project=SimpleNamespace(platform=platform), containers=lambda: running)
-    state = SimpleNamespace(engine=FakeEngine({}), stored=set(), accepting=True, queries=0)
+    # the store's count of lines taken through the drivers' listener, and what a post does to it
+    state = SimpleNamespace(engine=FakeEngine({}), stored=set(), accepting=True, queries=0, taken=100.0, posted=[])
+    state.post = lambda event: 200  # the status a post gets; `takes` says whether the count moves
+    state.takes = True
+
+    def post_event(url, event):
+        state.posted.append((url, event))
+        status = state.post(event)
+        if status == 200 and state.takes:
+            state.taken += 1
+        return status
 
     def query(base, logsql, limit=None):
         state.queries += 1
@@ -84,6 +94,8 @@ def gate(tmp_path: Path, monkeypatch):
     monkeypatch.setattr(logs, "store_base", lambda ctx: "http://127.0.0.1:9")
     monkeypatch.setattr("mindscape_ops.adapters.logstore.accepting", lambda url: state.accepting)
     monkeypatch.setattr("mindscape_ops.adapters.logstore.query", query)
+    monkeypatch.setattr("mindscape_ops.adapters.logstore.counter", lambda base, series: state.taken)
+    monkeypatch.setattr("mindscape_ops.adapters.logstore.post_event", post_event)
     monkeypatch.setattr("mindscape_ops.adapters.engine_socket.reader", lambda timeout: state.engine)
     monkeypatch.setattr(logs, "by_marker", lambda ctx, base: "by the marker line")
     return lambda: logs.ingesting(ctx), state
@@ -212,3 +224,44 @@ def test_the_gate_reads_each_containers_start_from_the_engine(gate):
     state.stored = {"gateway", "postgres"}  # postgres' old line is there: it proves nothing now
     message = run()
     assert "(gateway)" in message and message.endswith("; nothing due from postgres")
+
+
+def test_old_lines_in_the_store_do_not_pass_a_store_that_takes_no_new_line(gate, monkeypatch):
+    """Every due line is a day-old start-up line the store holds; the store answers, but a line
+    posted to it now does not move its count of lines taken (read-only, its disk full): fail,
+    at once."""
+    run, state = gate
+    monkeypatch.setattr(logs, "TAKE_S", 0.05)
+    now = time.time()
+    state.engine = FakeEngine({"shop-gateway": [now - 80_000], "shop-postgres": [now - 80_000]})
+    state.stored = {"gateway", "postgres"}
+    assert "each of 2 running services" in run()  # taking lines: passes
+    state.takes = False
+    started = time.monotonic()
+    with pytest.raises(Failed, match=r"did not move: it stores no new lines"):
+        run()
+    assert time.monotonic() - started < 1.0
+    state.post = lambda event: 503
+    with pytest.raises(Failed, match=r"did not take a line posted to http://127.0.0.1:9429 \(it answered HTTP 503\)"):
+        run()
+
+
+def test_the_line_posted_is_the_projects_own_as_a_driver_posts_it(gate):
+    run, state = gate
+    now = time.time()
+    state.engine = FakeEngine({"shop-gateway": [now - 9]})
+    state.stored = {"gateway"}
+    run()
+    [(url, event)] = state.posted
+    assert url == "http://127.0.0.1:9429"
+    assert event["event"]["attrs"] == {"io.mindscape.project": "shop", "io.mindscape.service": "mindscape-check"}
+    assert event["event"]["tag"] == "shop-mindscape-check" and "mindscape check" in event["event"]["line"]
+    assert abs(float(event["time"]) - now) < 5
+
+
+def test_the_stores_counter_is_read_from_its_metrics_text():
+    from mindscape_ops.adapters.logstore import series_value
+
+    text = 'vl_rows_ingested_total{type="jsonline"} 7\nvl_rows_ingested_total{type="splunk"} 1234\n'
+    assert series_value(text, logs.INGESTED) == 1234.0
+    assert series_value("vl_other 1\n", logs.INGESTED) == 0.0  # nothing taken yet

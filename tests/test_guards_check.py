@@ -68,3 +68,20 @@ def test_rendered_is_skipped_only_where_nothing_rendered_is(tmp_path: Path):
     shutil.rmtree(rendered / ".mindscape")  # a fresh clone: no render record
     code, row = rendered_status(rendered)
     assert (code, row["status"]) == (1, "fail"), row
+
+
+def test_skip_also_rules_an_invalid_platforms_one_result(tmp_path: Path):
+    """On an invalid platform config.valid is the only gate: reported failing unless its group is
+    skipped, when the configuration error itself is raised (the command's exit 2)."""
+    import pytest
+
+    from mindscape_ops.errors import ConfigError
+
+    path = tmp_path / "platform.yaml"
+    path.write_text("version: 1\nproject: guards\nservices:\n  redis: {maxmemory: lots}\n")
+    [result] = gates.check([path], skip=("backups",))
+    assert result.id == "config.valid" and result.status.value == "fail"
+    with pytest.raises(ConfigError):
+        gates.check([path], skip=("config",))
+    with pytest.raises(ConfigError):
+        gates.check([path], only=("backups",))

@@ -199,6 +199,59 @@ def test_the_logs_gate_fails_when_a_containers_log_driver_does_not_deliver(stack
     assert logs_gate(root)["status"] == "pass"
 
 
+def test_the_logs_gate_fails_at_once_when_the_store_stops_taking_lines(stack, docker_client, monkeypatch):
+    """The store replaced by one like it (same image, ports and volume) that takes no new line:
+    its free-disk floor is above any disk's free space, so it is read-only. It answers, and it
+    serves every line it held, the gateway's due line included: the lines alone would pass (shown
+    with the gate's own post left out); the line the gate posts now does not move the store's
+    count, and the gate fails at once. With the store back, it passes."""
+    from mindscape_ops.check.context import CheckContext
+    from mindscape_ops.services import victorialogs_gates as logs
+    from mindscape_ops.workspace.project import open_project
+
+    root, project = stack
+    a_due_gateway_line(root)
+    assert logs_gate(root)["status"] == "pass"
+    original = docker_client.containers.get(f"{project}-victorialogs")
+    bindings = original.attrs["HostConfig"]["PortBindings"]
+    ports = {port: (b[0]["HostIp"], int(b[0]["HostPort"])) for port, b in bindings.items()}
+    [volume] = [m for m in original.attrs["Mounts"] if m["Type"] == "volume"]
+    command = [*original.attrs["Config"]["Cmd"], "-storage.minFreeDiskSpaceBytes=1000000000000000000"]
+    original.stop(timeout=10)
+    replacement = docker_client.containers.run(
+        original.image.id,
+        command,
+        name=f"{project}-readonly-store",
+        ports=ports,
+        volumes={volume["Name"]: {"bind": volume["Destination"], "mode": "rw"}},
+        detach=True,
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            try:
+                if query(store(root), '"event.attrs.io.mindscape.service":="gateway"', limit=1):
+                    break
+            except Exception:  # noqa: BLE001 - not answering yet
+                pass
+            time.sleep(0.3)
+        ctx = CheckContext(open_project([root / "platform.yaml"]))
+        with monkeypatch.context() as without_the_post:
+            without_the_post.setattr(logs, "takes_a_line_now", lambda ctx, base, ingest: None)
+            assert "(gateway" in logs.ingesting(ctx)  # old lines alone: a pass
+        result = logs_gate(root)
+        assert result["status"] == "fail", result
+        assert "stores no new lines" in result["message"], result
+        assert result["duration_ms"] < 3000, result
+    finally:
+        replacement.remove(force=True)
+        original.start()
+    deadline = time.monotonic() + 30
+    while logs_gate(root)["status"] != "pass" and time.monotonic() < deadline:
+        time.sleep(1)
+    assert logs_gate(root)["status"] == "pass"
+
+
 def test_with_the_store_stopped_logs_falls_back_to_the_engine(stack):
     root, project = stack
     a_due_gateway_line(root)  # a request line in the engine's copy, whatever ran before

@@ -89,3 +89,43 @@ def insert(
     request = urllib.request.Request(f"{base}/insert/jsonline?{params}", data=body, headers=headers)
     with urllib.request.urlopen(request, timeout=timeout) as response:  # noqa: S310 - 127.0.0.1
         response.read()
+
+
+def counter(base: str, series: str, timeout: float = 2.0) -> float | None:
+    """The value of one series (`name{labels}` exactly as the store prints it) of the store's
+    own /metrics; 0 when the store does not print it (nothing counted yet), None when the
+    metrics cannot be read."""
+    try:
+        with urllib.request.urlopen(f"{base}/metrics", timeout=timeout) as response:  # noqa: S310 - 127.0.0.1
+            text = response.read().decode("utf-8", "replace")
+    except (OSError, ValueError):
+        return None
+    return series_value(text, series)
+
+
+def series_value(text: str, series: str) -> float:
+    """Pure: the value of `series` in Prometheus' text format (0 when it is not there)."""
+    for line in text.splitlines():
+        name, _, value = line.rpartition(" ")
+        if name == series:
+            try:
+                return float(value)
+            except ValueError:
+                return 0.0
+    return 0.0
+
+
+def post_event(ingest_url: str, event: Mapping[str, Any], timeout: float = 2.0) -> int | None:
+    """Post one event to the listener the engine's splunk log drivers post to, as they do (HTTP
+    Event Collector JSON); the HTTP status, or None when nothing answered."""
+    body = json.dumps(event).encode()
+    headers = {"Authorization": "Splunk mindscape", "Content-Type": "application/json"}
+    request = urllib.request.Request(f"{ingest_url}/services/collector/event/1.0", data=body, headers=headers)
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as response:  # noqa: S310 - 127.0.0.1
+            response.read()
+            return response.status
+    except urllib.error.HTTPError as exc:
+        return exc.code
+    except (OSError, ValueError):
+        return None

@@ -23,6 +23,7 @@ log = logging.getLogger("mindscape")
 
 if TYPE_CHECKING:
     from mindscape_ops.backup.stores import Store
+    from mindscape_ops.services.backup_start import Early
     from mindscape_ops.services.contract import BackupHooks
     from mindscape_ops.workspace.project import Project
 
@@ -95,10 +96,13 @@ def create(
     progress: Progress | None = None,
     ctx: Context | None = None,
     taking: Taking | None = None,
+    early: Early | None = None,
 ) -> Manifest:
     """Take one backup: the service's stream through sha256 (and encryption) to the store,
     the object first, the manifest last. The manifest written is the commit point: stopped
-    before it (a Ctrl-C, a failure), nothing of the backup is kept; `taken` says which."""
+    before it (a Ctrl-C, a failure), nothing of the backup is kept; `taken` says which. `early`:
+    a dump started before the model was loaded (services/backup_start.py), taken over when it is
+    the one the model would start, else stopped."""
     ctx = ctx or Context(project)
     taking = taking or Taking(service)
     large_buffers_back_to_the_os()
@@ -111,7 +115,13 @@ def create(
         # and the key are made ready; a store or key that fails ends it, with nothing stored.
         with contextlib.ExitStack() as stack:
             try:
-                dump = stack.enter_context(_hooks(service).dump(ctx))
+                if early is not None and early.agrees(project, service):
+                    stack.push(early.close)  # it ends as the usual dump would
+                    dump = early.dump
+                else:
+                    if early is not None:
+                        early.stop()
+                    dump = stack.enter_context(_hooks(service).dump(ctx))
             except MindscapeError:
                 # a broken store or key file is said first, as when they were checked first
                 _store(project).check()

@@ -61,12 +61,16 @@ def create(
         made: list[Manifest] = []
         with audited("backup create", lock_root(files), service=service) as record:
             taking: actions.Taking | None = None
+            early = None
             try:
+                # pg_dump started from the start record while the model loads (None without one)
+                early = _start_early(files, service)
                 record.project = project = open_project(files)
                 for name in actions.services_to_back_up(project, service):
                     taking = actions.Taking(name)
                     with _progress(name) as progress:
-                        manifest = actions.create(project, name, progress, taking=taking)
+                        manifest = actions.create(project, name, progress, taking=taking, early=early)
+                    early = None  # taken over or stopped by the first backup
                     made.append(manifest)
                     console(stderr=True).print(
                         f"[green]backed up[/] {name}: {manifest.id} ({_size(manifest.size)}, "
@@ -77,6 +81,10 @@ def create(
                 kept = actions.taken(project, taking) if taking is not None else None
                 record.outcome = _interrupted(kept, taking, made)
                 raise typer.Exit(130) from None
+            finally:
+                if early is not None:  # not taken over (the project failed to load, say)
+                    early.stop()
+            _remember_start(project)
         if as_json:
             stdout_json([{"id": m.id, "service": m.service, "size": m.size, "sha256": m.sha256} for m in made])
     except KeyboardInterrupt:  # before the project was open, or after every backup was made
@@ -88,6 +96,20 @@ def create(
         else:
             _interrupted(None, None, locals().get("made", []))
         raise typer.Exit(130) from None
+
+
+def _start_early(files: FilesOption, service: str | None) -> Any:
+    from mindscape_ops.services.backup_start import start_early
+    from mindscape_ops.workspace.project import platform_files
+
+    return start_early(platform_files(files), service)
+
+
+def _remember_start(project: Any) -> None:
+    """The start record for the next `backup create`, from the model now loaded."""
+    from mindscape_ops.services.backup_start import remember
+
+    remember(project)
 
 
 def _interrupted(kept: Manifest | None, taking: Any, made: list[Manifest]) -> str:

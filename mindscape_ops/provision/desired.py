@@ -178,6 +178,20 @@ def check_conflicts(project: Project, engine: Engine, plan: Plan) -> None:
         )
 
 
+def run_as(project: Project, spec: ContainerSpec) -> str | None:
+    """The spec's user, or, for a container that mounts a file only its owner may read (a libpq
+    password file), that file's owner: the one who can read it. `prepare` gives it to the spec's
+    user when it can (run as root); a file of root's is never a reason to run as root."""
+    for mount in spec.mounts:
+        if mount.owner_only:
+            try:
+                found = (project.root / mount.source).stat()
+            except OSError:
+                return spec.user
+            return f"{found.st_uid}:{found.st_gid}" if found.st_uid != 0 else spec.user
+    return spec.user
+
+
 def container_request(project: Project, desired: Desired, secrets: dict[str, str]) -> ContainerRequest:
     """The Docker SDK's arguments for a spec, made only now: secret values join here."""
     spec = desired.spec
@@ -204,7 +218,7 @@ def container_request(project: Project, desired: Desired, secrets: dict[str, str
         name=spec.name,
         image=spec.image,
         command=list(spec.command) or None,
-        user=spec.user,
+        user=run_as(project, spec),
         environment={**spec.environment, **{env: secrets.get(key, "") for env, key in spec.secrets.items()}},
         labels={**desired.labels(), **workspace_labels(project)},
         network=spec.network,

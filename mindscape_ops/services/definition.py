@@ -5,7 +5,7 @@ or a hook here; the rest of the code walks the registry and never names a servic
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Literal, Protocol
 from urllib.parse import urlsplit
 
@@ -119,6 +119,9 @@ class KubeShape:
     cluster_notes: Callable[[Platform], list[str]] = lambda platform: []
     # the platform's database: the ops Jobs (migrate, backup) connect to it
     ops_database: OpsDatabase | None = None
+    # env var -> key of secrets.env, by Secret reference: what a pod reads instead of the
+    # container's owner_only mounts (and the variables that name them)
+    secret_env: Mapping[str, str] = field(default_factory=dict)
 
 
 class UpContext(Protocol):

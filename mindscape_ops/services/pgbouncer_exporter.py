@@ -1,23 +1,36 @@
 """The pgbouncer exporter: pool metrics (clients waiting for a server connection) for
 Prometheus. It logs in to pgbouncer's admin console as the platform user, who is one of its
-`stats_users`; the password reaches it as PGPASSWORD (libpq and Go's lib/pq both read it), so
-no connection string with a password is ever on its command line."""
+`stats_users`. The password reaches it in a libpq password file named by PGPASSFILE (libpq and
+Go's lib/pq both read one), so neither its command line nor its environment holds it: `docker
+inspect` shows a path. Kubernetes cannot give a Secret's file an owner, which a password file
+needs, so there the pod reads PGPASSWORD from a Secret reference instead (the pod spec names the
+Secret, never the value)."""
 
 from __future__ import annotations
 
+import os
+from collections.abc import Mapping
+from pathlib import Path
 from typing import TYPE_CHECKING
 
+from mindscape_ops.adapters.files import atomic_write, cannot_write
 from mindscape_ops.services.contract import Alert, AlertGroup, DashboardRow, Panel
+from mindscape_ops.services.definition import KubeShape
 from mindscape_ops.services.exporter import exporter
 from mindscape_ops.services.panels import SEL, query, timeseries
-from mindscape_ops.services.spec import Container
+from mindscape_ops.services.spec import Container, Mount, secret_path
 from mindscape_ops.settings.base import ImageRef, PortSpec, Service
 
 if TYPE_CHECKING:
     from mindscape_ops.config.models import Platform
+    from mindscape_ops.workspace.project import Project
 
 
 PORT = 9127  # where it serves its metrics, in its container
+PGBOUNCER = ("pgbouncer", 6432)  # the admin console it reads, on the platform network
+PASSFILE = ".mindscape/pgbouncer_exporter/pgpass"
+PASSFILE_IN_CONTAINER = secret_path("pgbouncer_exporter.pgpass")
+NOBODY = 65534  # the unprivileged user of both images (the official one and mindscape-local's)
 
 
 class PgbouncerExporter(Service):
@@ -25,17 +38,66 @@ class PgbouncerExporter(Service):
     port: PortSpec = PORT
 
 
+def owner() -> tuple[int, int]:
+    """Who the password file belongs to: libpq (and lib/pq) read one only when no one but its
+    owner may read it (0600), so it must belong to the user the exporter runs as. Run as root,
+    mindscape gives it to the images' unprivileged user; run as anyone else it cannot, so the file
+    stays theirs and `up` runs the exporter as its owner (never root either way)."""
+    if os.geteuid() == 0:
+        return NOBODY, NOBODY
+    return os.getuid(), os.getgid()
+
+
 def container(platform: Platform) -> Container:
     user = platform.services.postgres.user
+    host, port = PGBOUNCER
     return Container(
         container_port=PORT,
         command=(
-            f"--pgBouncer.connectionString=postgres://{user}@pgbouncer:6432/pgbouncer?sslmode=disable",
+            f"--pgBouncer.connectionString=postgres://{user}@{host}:{port}/pgbouncer?sslmode=disable",
             f"--web.listen-address=:{PORT}",
         ),
-        # the exporter takes no password file: the value goes in as PGPASSWORD at create time
-        secrets={"PGPASSWORD": "POSTGRES_PASSWORD"},
+        user=f"{NOBODY}:{NOBODY}",  # the image's own user, said here: `up` runs it as the file's owner
+        environment={"PGPASSFILE": PASSFILE_IN_CONTAINER},
+        mounts=(Mount(PASSFILE, PASSFILE_IN_CONTAINER, owner_only=True),),
     )
+
+
+def passfile_field(value: str) -> str:
+    """Pure: a field of a libpq password file (`:` and `\\` escaped by a backslash)."""
+    return value.replace("\\", "\\\\").replace(":", "\\:")
+
+
+def passfile_text(user: str, password: str) -> str:
+    """Pure: the password file's one line: pgbouncer's admin console, as the platform user."""
+    host, port = PGBOUNCER
+    fields = (host, str(port), "pgbouncer", user, password)
+    return ":".join(passfile_field(f) for f in fields) + "\n"
+
+
+def write_passfile(project: Project, secrets: Mapping[str, str]) -> list[str]:
+    """`up`: the password file, 0600 and owned by the user the exporter runs as (see `owner`);
+    rewritten when its text, mode or owner is not that."""
+    path = project.root / PASSFILE
+    text = passfile_text(project.platform.services.postgres.user, secrets["POSTGRES_PASSWORD"])
+    uid, gid = owner()
+    try:
+        if not _is(path, text, uid, gid):
+            atomic_write(path, text, mode=0o600)
+            if (path.stat().st_uid, path.stat().st_gid) != (uid, gid):
+                os.chown(path, uid, gid)
+    except OSError as exc:
+        raise cannot_write(path, exc) from None
+    return []
+
+
+def _is(path: Path, text: str, uid: int, gid: int) -> bool:
+    try:
+        found = path.stat()
+        owned = (found.st_uid, found.st_gid) == (uid, gid)
+        return found.st_mode & 0o777 == 0o600 and owned and path.read_text() == text
+    except OSError:
+        return False
 
 
 # -- its alerts (rendered into prometheus/rules/services.yml and runbooks/alerts.md) ---------------
@@ -103,4 +165,6 @@ SERVICE = exporter(
     port=PORT,
     ready_when='database="pgbouncer"',
     depends_on=("postgres", "pgbouncer"),  # logs in with the platform user's password
+    prepare=write_passfile,
+    kubernetes=KubeShape(secret_env={"PGPASSWORD": "POSTGRES_PASSWORD"}),
 )

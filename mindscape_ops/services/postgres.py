@@ -120,6 +120,9 @@ def after_ready(up: UpContext) -> None:
         up.event("postgres", "archiving", "pgbackrest stanza-create and check")
         pitr.create_stanza(up.project)
     migrate_on_up(up)
+    from mindscape_ops.services import backup_start
+
+    backup_start.remember(up.project)  # what the next `backup create` starts pg_dump from
 
 
 def migrate_on_up(up: UpContext) -> None:

@@ -14,7 +14,7 @@ import secrets
 import shutil
 import subprocess
 import threading
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from typing import TYPE_CHECKING, Any
 
 from mindscape_ops.errors import BackupUnreadable, EnvironmentUnusable, OperationFailed
@@ -81,17 +81,31 @@ _SNAPSHOT = (
 def dump(ctx: Context) -> Iterator[Dump]:
     """The dump is started before this yields: pg_dump runs while the caller readies its store."""
     target = _target(ctx)
+    external = target.external
+
+    def start(args: list[str]) -> tuple[Iterator[bytes], Any]:
+        if external:
+            return _host("pg_dump", args, target, None), None
+        started = _started_in_container(ctx, "pg_dump", args)
+        return output_of(started, "pg_dump"), started
+
+    source = target.display if external else f"container {ctx.project.platform.container_name('postgres')}"
+    with dumping(target, start, source) as made:
+        yield made
+
+
+@contextlib.contextmanager
+def dumping(
+    target: DatabaseTarget, start: Callable[[list[str]], tuple[Iterator[bytes], Any]], source: str
+) -> Iterator[Dump]:
+    """A dump in the snapshot our own connection to `target` exports: `start(args)` runs
+    pg_dump with those arguments (its output, and what to close when it is not read to its end);
+    the rows of every table are counted in the same snapshot while it is read."""
     with connect(target) as conn:  # autocommit: the transaction is the one _SNAPSHOT opens
         cursor = conn.execute(_SNAPSHOT)
         cursor.nextset()
         snapshot, version, estimate = cursor.fetchone()  # type: ignore[misc]
-        if target.external:
-            chunks, started = _host("pg_dump", ["-Fc", f"--snapshot={snapshot}"], target, None), None
-            source = target.display
-        else:
-            started = _started_in_container(ctx, "pg_dump", ["-Fc", f"--snapshot={snapshot}"])
-            chunks = _output_of(started, "pg_dump")
-            source = f"container {ctx.project.platform.container_name('postgres')}"
+        chunks, started = start(["-Fc", f"--snapshot={snapshot}"])
         made = Dump(chunks, FORMAT, str(version), source, None, estimate)
         made.chunks = _counting_meanwhile(chunks, conn, made)
         try:
@@ -230,7 +244,7 @@ def _in_container(
     ctx: Context, tool: str, args: list[str], dbname: str | None, stdin: Iterable[bytes] | None
 ) -> Iterator[bytes]:
     if stdin is None:
-        yield from _output_of(_started_in_container(ctx, tool, args, dbname), tool)
+        yield from output_of(_started_in_container(ctx, tool, args, dbname), tool)
         return
     container, cmd = _command(ctx, tool, args, dbname)
     result = ctx.engine.exec_input(container, cmd, stdin)
@@ -241,8 +255,14 @@ def _in_container(
 def _command(ctx: Context, tool: str, args: list[str], dbname: str | None) -> tuple[str, list[str]]:
     pg = ctx.project.platform.services.postgres
     container = ctx.running_container("postgres")
+    return container, tool_command(tool, args, pg.user, dbname or pg.database)
+
+
+def tool_command(tool: str, args: list[str], user: str, dbname: str) -> list[str]:
+    """Pure: `tool ARGS -U user -d dbname` in the postgres container, with the password read
+    there from its file (it never crosses the engine's API)."""
     script = _WITH_PASSWORD + f'exec {tool} "$@"'
-    return container, ["sh", "-c", script, tool, *args, "-U", pg.user, "-d", dbname or pg.database]
+    return ["sh", "-c", script, tool, *args, "-U", user, "-d", dbname]
 
 
 def _started_in_container(ctx: Context, tool: str, args: list[str], dbname: str | None = None) -> Any:
@@ -251,7 +271,7 @@ def _started_in_container(ctx: Context, tool: str, args: list[str], dbname: str 
     return ctx.streams.exec_output(container, cmd)
 
 
-def _output_of(output: Any, tool: str) -> Iterator[bytes]:
+def output_of(output: Any, tool: str) -> Iterator[bytes]:
     yield from output
     if output.exit_code != 0:
         raise OperationFailed(

@@ -44,6 +44,9 @@ class Mount:
     host: bool = False  # a path of the host itself (e.g. / for node_exporter), not of the project
     live: bool = False  # written while the container runs (e.g. metrics files): not drift, not hashed
     digest: str | None = None  # sha256 of the content, set by `up` (a folder: every file in it)
+    # a file only its owner may read (a libpq password file, 0600): Kubernetes cannot give a
+    # Secret's file an owner, so a pod gets the service's KubeShape.secret_env instead
+    owner_only: bool = False
 
 
 @dataclass(frozen=True)
@@ -128,8 +131,14 @@ class ContainerSpec:
         return {*self.secrets.values(), *self.secret_files.values()}
 
     def hash_input(self) -> dict[str, Any]:
-        """Every field, as JSON-ready values; secret values are not in a spec, so not here."""
-        return dataclasses.asdict(self)
+        """Every field, as JSON-ready values; secret values are not in a spec, so not here. A
+        mount's `owner_only` counts only when set, so adding it left every other container's
+        hash (and so the container) as it was."""
+        fields = dataclasses.asdict(self)
+        for mount in fields["mounts"]:
+            if not mount["owner_only"]:
+                del mount["owner_only"]
+        return fields
 
     def parts(self) -> dict[str, str]:
         """A short hash per field: the label that says *why* a container is recreated."""

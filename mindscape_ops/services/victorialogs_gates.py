@@ -8,7 +8,12 @@ dual-logging cache) for the time of the newest such line of each running shipped
 written since that container last started (an older line proves an earlier delivery only), and
 the store, in one query, whether it holds a line of that service from then on; and the
 listener the drivers post to must answer now. Only when no container wrote anything that is
-due (right after `up`, or a silent platform) does it write a marker line and wait for it."""
+due (right after `up`, or a silent platform) does it write a marker line and wait for it.
+
+Those lines prove the drivers delivered when they were written, which on a quiet platform may be
+hours ago: a store that has stopped taking lines since (its disk full, say) would still hold
+them. So the store must also take a line now: the gate posts one to the drivers' listener, as a
+driver does, and the store's own count of lines taken that way must move (no batch to wait for)."""
 
 from __future__ import annotations
 
@@ -33,6 +38,8 @@ FIND_MAX_S = 15.0  # the marker: the driver posts every 5 s
 POLL_S = 0.5
 WRITE = 'echo "$0" > /proc/1/fd/1'  # the container's own stdout, which its log driver reads
 CHECK_SERVICE = "mindscape-check"  # the one-off container's name in its log options
+INGESTED = 'vl_rows_ingested_total{type="splunk"}'  # the store's count of lines its drivers' listener took
+TAKE_S = 1.0  # the count moves as the post is answered; a little grace for a loaded machine
 
 
 # -- pure decisions ------------------------------------------------------------------------
@@ -109,6 +116,7 @@ def ingesting(ctx: CheckContext) -> str:
     ingest = log_sink(ctx.platform, CHECK_SERVICE)[1]["splunk-url"]  # type: ignore[index]
     if not accepting(ingest):
         raise Failed(f"the log store does not answer at {ingest}, where the engine posts every container's output")
+    takes_a_line_now(ctx, base, ingest)
     now = time.time()
     newest = due_lines(ctx, now)
     due = {service: t for service, t in newest.items() if t is not None}
@@ -117,6 +125,46 @@ def ingesting(ctx: CheckContext) -> str:
     proven = compare(ctx, base, due, now)
     silent = sorted(service for service, t in newest.items() if t is None)
     return proven + (f"; nothing due from {', '.join(silent)}" if silent else "")
+
+
+def probe_event(project: str, container: str, now: float) -> dict[str, Any]:
+    """Pure: one line as the engine's splunk driver posts it (JSON format: the line, the
+    container's name as its tag, its labels), from the project's `mindscape-check`."""
+    from mindscape_ops.adapters.labels import LABEL_PROJECT, LABEL_SERVICE
+
+    return {
+        "event": {
+            "line": f"mindscape check: the log store takes lines ({uuid.uuid4().hex})",
+            "source": "stdout",
+            "tag": container,
+            "attrs": {LABEL_PROJECT: project, LABEL_SERVICE: CHECK_SERVICE},
+        },
+        "time": f"{now:.6f}",
+        "host": "mindscape",
+    }
+
+
+def takes_a_line_now(ctx: CheckContext, base: str, ingest: str) -> None:
+    """The store takes a line now: one posted to the listener must be answered 200 and move
+    the store's own count of lines taken through it (INGESTED), within TAKE_S."""
+    from mindscape_ops.adapters.logstore import counter, post_event
+
+    before = counter(base, INGESTED)
+    if before is None:
+        raise Failed(f"the log store's metrics ({base}/metrics) cannot be read")
+    event = probe_event(ctx.platform.project, ctx.platform.container_name(CHECK_SERVICE), time.time())
+    status = post_event(ingest, event)
+    if status != 200:
+        answered = "nothing answered" if status is None else f"it answered HTTP {status}"
+        raise Failed(f"the log store did not take a line posted to {ingest} ({answered}): it stores no new lines")
+    deadline = time.monotonic() + TAKE_S
+    while (after := counter(base, INGESTED)) is not None and after <= before:
+        if time.monotonic() > deadline:
+            raise Failed(
+                f"the log store answered a line posted to {ingest} but its count of lines taken "
+                f"({INGESTED}) did not move: it stores no new lines"
+            )
+        time.sleep(0.05)
 
 
 def due_lines(ctx: CheckContext, now: float) -> dict[str, float | None]:

@@ -60,6 +60,8 @@ def pod_files(
     files = PodFiles()
     folders = shape.workspace_files(platform)
     for mount in spec.mounts:
+        if mount.owner_only:  # a Secret's file cannot be given an owner: shape.secret_env instead
+            continue
         if mount.host and mount.source == "/":  # the node's own filesystem (node_exporter)
             files.add({"hostPath": {"path": mount.source, "type": "Directory"}}, mount.target)
         elif mount.live:  # written at run time on the machine running mindscape: empty in a pod
@@ -77,7 +79,7 @@ def pod_files(
             name = posixpath.basename(mount.target)
             volume = {"secret": {"secretName": secret, "items": [{"key": key, "path": name}], "defaultMode": 0o440}}
             files.add(volume, mount.target, sub_path=name)
-    files.secret_values |= set(spec.secrets.values())
+    files.secret_values |= set(spec.secrets.values()) | set(shape.secret_env.values())
     if spec.volume_target and shape.workload != "StatefulSet":
         files.add({"emptyDir": {}}, spec.volume_target, read_only=False)
     elif spec.volume_target:

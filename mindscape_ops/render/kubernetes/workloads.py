@@ -10,6 +10,8 @@ from mindscape_ops.render.kubernetes.names import digest, dns, labels, meta, sel
 from mindscape_ops.render.kubernetes.volumes import PodFiles, pod_files
 
 if TYPE_CHECKING:
+    from collections.abc import Mapping
+
     from mindscape_ops.config.models import Platform
     from mindscape_ops.services.definition import ServiceDef
     from mindscape_ops.services.spec import ContainerSpec
@@ -52,9 +54,13 @@ def escape(value: str) -> str:
     return value.replace("$", "$$")
 
 
-def environment(spec: ContainerSpec, secret: str) -> list[dict[str, Any]]:
-    env: list[dict[str, Any]] = [{"name": k, "value": escape(v)} for k, v in spec.environment.items()]
-    for variable, key in spec.secrets.items():
+def environment(spec: ContainerSpec, secret: str, secret_env: Mapping[str, str] | None = None) -> list[dict[str, Any]]:
+    """The container's variables; one that names an owner_only mount (left out of a pod) is
+    replaced by `secret_env` (the service's KubeShape.secret_env), by Secret reference."""
+    unmounted = {m.target for m in spec.mounts if m.owner_only}
+    kept = {k: v for k, v in spec.environment.items() if v not in unmounted}
+    env: list[dict[str, Any]] = [{"name": k, "value": escape(v)} for k, v in kept.items()]
+    for variable, key in {**spec.secrets, **(secret_env or {})}.items():
         env.append({"name": variable, "valueFrom": {"secretKeyRef": {"name": secret, "key": key}}})
     return env
 
@@ -75,7 +81,7 @@ def container(platform: Platform, service: ServiceDef, spec: ContainerSpec, file
     body: dict[str, Any] = {"name": dns(service.name), "image": spec.image}
     if spec.command:  # Docker's command replaces the image's CMD, as Kubernetes' args do
         body["args"] = [escape(arg) for arg in spec.command]
-    env = environment(spec, secret)
+    env = environment(spec, secret, shape.secret_env)
     if env:
         body["env"] = env
     ports = [{"name": "main", "containerPort": spec.container_port, "protocol": "TCP"}]

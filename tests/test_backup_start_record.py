@@ -1,0 +1,127 @@
+"""The start record `backup create` starts pg_dump from before it loads the model
+(services/backup_start.py), without an engine: it is read back like any input (every other
+shape is no record), it belongs to the platform files it was made from, an early dump is taken
+over only when the loaded model agrees with the record field by field, and nothing there ever
+fails or starts a dump that --service or $DATABASE_URL rule out."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from mindscape_ops.services import backup_start
+from mindscape_ops.services.backup_start import RECORD, StartRecord
+from mindscape_ops.workspace.project import open_project
+
+PLATFORM = "version: 1\nproject: shop\nservices:\n  postgres: {port: 55432}\n  redis: {}\n"
+
+
+@pytest.fixture
+def project(tmp_path: Path):
+    (tmp_path / "platform.yaml").write_text(PLATFORM)
+    return open_project([tmp_path / "platform.yaml"])
+
+
+def test_the_record_of_a_project_says_what_starting_pg_dump_needs_and_no_secret(project):
+    record = backup_start.record_for(project)
+    assert record is not None
+    assert (record.project, record.service, record.container) == ("shop", "postgres", "shop-postgres")
+    assert (record.user, record.database, record.host, record.port) == ("app", "app", "127.0.0.1", 55432)
+    assert record.url_env == "DATABASE_URL" and len(record.platform) == 64
+    backup_start.remember(project)
+    path = project.root / RECORD
+    assert StartRecord.from_json(path.read_bytes()) == record
+    assert oct(path.stat().st_mode & 0o777) == "0o600"
+    assert "password" not in path.read_text().lower()
+
+
+def test_every_other_shape_is_no_record(project):
+    good = json.loads(backup_start.record_for(project).to_json())
+    assert StartRecord.from_json(json.dumps(good).encode()) is not None
+    bad = [
+        b"",
+        b"\xff\xfe",
+        b"[]",
+        b"null",
+        b'"x"',
+        json.dumps({**good, "extra": 1}).encode(),
+        json.dumps({k: v for k, v in good.items() if k != "port"}).encode(),
+        json.dumps({**good, "version": 2}).encode(),
+        json.dumps({**good, "port": "5432"}).encode(),
+        json.dumps({**good, "port": 70000}).encode(),
+        json.dumps({**good, "port": True}).encode(),
+        json.dumps({**good, "version": True}).encode(),
+        json.dumps({**good, "user": ""}).encode(),
+        json.dumps({**good, "database": None}).encode(),
+        json.dumps({**good, "container": "a\nb"}).encode(),
+    ]
+    for data in bad:
+        assert StartRecord.from_json(data) is None, data
+
+
+def test_a_record_made_from_other_platform_files_is_not_read(project):
+    backup_start.remember(project)
+    files = list(project.loaded.files)
+    assert backup_start.read(project.root, files) is not None
+    files[0].write_text(PLATFORM.replace("redis: {}", "redis: {port: 6390}"))
+    assert backup_start.read(project.root, files) is None
+
+
+def test_an_early_dump_is_taken_over_only_when_the_loaded_model_agrees(project, monkeypatch):
+    monkeypatch.delenv("DATABASE_URL", raising=False)
+    record = backup_start.record_for(project)
+    stopped: list[bool] = []
+    early = backup_start.Early(record, object(), lambda *exc: stopped.append(True))
+    assert early.agrees(project, "postgres")
+    assert not early.agrees(project, "redis")
+    moved = backup_start.Early(
+        StartRecord(**{**json.loads(record.to_json()), "port": 5999}), object(), lambda *exc: None
+    )
+    assert not moved.agrees(project, "postgres")  # a record that says another port: the model decides
+    monkeypatch.setenv("DATABASE_URL", "postgresql://u@elsewhere/db")
+    assert not early.agrees(project, "postgres")
+    early.stop()
+    assert stopped == [True]
+
+
+def test_no_early_dump_without_a_record_with_database_url_or_for_another_service(project, monkeypatch):
+    """Nothing is started (the engine is never asked) when the record rules it out."""
+    started: list[str] = []
+    monkeypatch.setattr(backup_start, "_start", lambda root, record: started.append(record.service) or "started")
+    files = list(project.loaded.files)
+    monkeypatch.delenv("DATABASE_URL", raising=False)
+    assert backup_start.start_early(files) is None  # no record yet
+    backup_start.remember(project)
+    assert backup_start.start_early(files, "redis") is None
+    monkeypatch.setenv("DATABASE_URL", "postgresql://u@elsewhere/db")
+    assert backup_start.start_early(files) is None
+    monkeypatch.delenv("DATABASE_URL")
+    assert backup_start.start_early(files) == "started" and started == ["postgres"]
+    (project.root / RECORD).write_text("{not json")
+    assert backup_start.start_early(files) is None
+
+
+def test_an_early_start_that_fails_is_no_error(project, monkeypatch):
+    backup_start.remember(project)
+
+    def broken(root, record):
+        raise OSError("engine socket gone")
+
+    monkeypatch.setattr(backup_start, "_start", broken)
+    monkeypatch.delenv("DATABASE_URL", raising=False)
+    assert backup_start.start_early(list(project.loaded.files)) is None
+
+
+def test_a_platform_whose_first_backup_is_not_postgres_has_no_record(tmp_path: Path):
+    (tmp_path / "platform.yaml").write_text(
+        "version: 1\nproject: shop\nservices:\n  postgres: {port: 55432}\n  redis: {}\n"
+        "backups: {services: [redis, postgres]}\n"
+    )
+    project = open_project([tmp_path / "platform.yaml"])
+    (tmp_path / RECORD).parent.mkdir()
+    (tmp_path / RECORD).write_text("{}")
+    assert backup_start.record_for(project) is None
+    backup_start.remember(project)
+    assert not (tmp_path / RECORD).exists()  # a stale one is removed
