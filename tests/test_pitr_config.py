@@ -108,7 +108,7 @@ def test_local_repository_conf(tmp_path):
 
 
 def test_s3_repository_conf_on_a_local_endpoint(tmp_path):
-    s3 = "  s3: {bucket: bkt, prefix: team/, endpoint_url: 'http://127.0.0.1:9000'}\n"
+    s3 = "  s3: {bucket: bkt, prefix: team/, endpoint_url: 'https://127.0.0.1:9000'}\n"
     platform = platform_of(tmp_path, HEAD + "backups:\n" + s3 + "  pitr: {enabled: true, repository: s3}\n")
     conf = pitr.conf_text(platform)
     for line in ("repo1-type=s3", "repo1-path=/team/pitr", "repo1-s3-bucket=bkt", "repo1-s3-uri-style=path"):
@@ -117,6 +117,13 @@ def test_s3_repository_conf_on_a_local_endpoint(tmp_path):
     assert "repo1-storage-verify-tls=n" in conf
     assert container_specs(platform)["postgres"].reach_host  # host.docker.internal resolves in it
     assert not [m for m in container_specs(platform)["postgres"].mounts if m.target == "/var/lib/pgbackrest"]
+
+
+def test_an_s3_endpoint_without_tls_is_refused_for_pgbackrest(tmp_path):
+    s3 = "  s3: {bucket: bkt, endpoint_url: 'http://127.0.0.1:9000'}\n"
+    problems = problems_of(tmp_path, HEAD + "backups:\n" + s3 + "  pitr: {enabled: true, repository: s3}\n")
+    assert any("backups.s3.endpoint_url: pgBackRest (2.45) reaches S3 over TLS only" in p for p in problems), problems
+    assert platform_of(tmp_path, HEAD + "backups:\n" + s3).backups.s3 is not None  # dumps only: as before
 
 
 def test_s3_repository_on_aws_verifies_tls(tmp_path):
