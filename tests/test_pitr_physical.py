@@ -22,6 +22,7 @@ from mindscape_ops.services.pitr_info import (
     parse_archive,
     parse_info,
     promised_start,
+    verify_damage,
     window_of,
     window_verdict,
 )
@@ -268,3 +269,22 @@ def test_prune_keeps_the_newest_replaced_and_what_failed_and_never_the_live_data
 )
 def test_a_physical_label_is_told_from_a_dump_id(text, physical):
     assert is_label(text) is physical
+
+
+VERIFY_BAD = """2026-12-06 22:16:05.486 P00   INFO: verify command begin 2.45: --stanza=shop
+2026-12-06 22:16:05.684 P01   INFO: invalid checksum '20261206-221556F/pg_data/base/5/1255.zst'
+2026-12-06 22:16:05.798 P00   INFO: stanza: shop
+                                    status: error
+                                      backup: 20261206-221556F, status: invalid, total files checked: 1262, total valid files: 1261
+                                        checksum invalid: 1
+2026-12-06 22:16:05.798 P00   INFO: verify command end: completed successfully (314ms)
+"""
+
+
+def test_verify_damage_is_read_from_what_pgbackrest_says_though_it_exits_0():
+    assert verify_damage(VERIFY_BAD) == [
+        "backup: 20261206-221556F is invalid",
+        "20261206-221556F/pg_data/base/5/1255.zst (invalid checksum)",
+    ]
+    good = VERIFY_BAD.replace("status: error", "status: ok").replace("status: invalid", "status: valid")
+    assert verify_damage(good) == []

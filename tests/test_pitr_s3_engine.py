@@ -5,16 +5,19 @@ and a restore to `latest` has every row acknowledged during the outage).
 
 pgBackRest runs in the database's container and speaks S3 over TLS only (2.45), so moto serves
 TLS with a throwaway certificate for 127.0.0.1 (mindscape's own S3 client verifies it through
-AWS_CA_BUNDLE; pgBackRest does not verify an endpoint on this machine: services/pitr.conf_text). moto listens on 127.0.0.1, where this test and mindscape reach it;
-the container reaches it through host.docker.internal, the host's address on Docker's bridge,
-where a relay of this test listens on the same port (that address is this machine's alone).
-Stopping the relay is the outage: moto keeps what it holds."""
+AWS_CA_BUNDLE; pgBackRest does not verify an endpoint on this machine: services/pitr.conf_text). moto serves plain HTTP on 127.0.0.1; relays of this test end TLS in front of it on
+127.0.0.1 (this test and mindscape) and, on the same port, on the host's address on Docker's
+bridge (that address is this machine's alone), which the container reaches as
+host.docker.internal. Stopping the bridge's relay is the outage: moto keeps what it holds."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import select
 import socket
+import ssl
 import subprocess
 import sys
 import threading
@@ -32,10 +35,13 @@ pytestmark = pytest.mark.engine
 
 
 class Relay:
-    """TCP from (address, port) to 127.0.0.1:port, stopped and started at will."""
+    """TLS on (address, port), ended here and passed on as plain HTTP to moto on 127.0.0.1;
+    stopped and started at will. Each connection's end is a clean TLS close (close_notify):
+    moto's server just drops the connection after a response without a length, which
+    pgBackRest (OpenSSL 3) takes for an error."""
 
-    def __init__(self, address: str, port: int) -> None:
-        self.address, self.port = address, port
+    def __init__(self, address: str, port: int, upstream: int, context: ssl.SSLContext) -> None:
+        self.address, self.port, self.upstream, self.context = address, port, upstream, context
         self.open: list[socket.socket] = []
         self.listener: socket.socket | None = None
         self.start()
@@ -54,10 +60,8 @@ class Relay:
         if listener is not None:
             listener.close()
         for conn in list(self.open):
-            try:
+            with contextlib.suppress(OSError):
                 conn.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
             conn.close()
         self.open.clear()
 
@@ -69,30 +73,38 @@ class Relay:
                 continue
             except OSError:
                 return
-            try:
-                upstream = socket.create_connection(("127.0.0.1", self.port), timeout=5)
-            except OSError:
-                client.close()
-                continue
             client.settimeout(None)
-            upstream.settimeout(None)
-            self.open += [client, upstream]
-            threading.Thread(target=self._pump, args=(client, upstream), daemon=True).start()
-            threading.Thread(target=self._pump, args=(upstream, client), daemon=True).start()
+            self.open.append(client)
+            threading.Thread(target=self._serve, args=(client,), daemon=True).start()
 
-    @staticmethod
-    def _pump(source: socket.socket, sink: socket.socket) -> None:
+    def _serve(self, client: socket.socket) -> None:
         try:
-            while data := source.recv(65536):
-                sink.sendall(data)
+            tls = self.context.wrap_socket(client, server_side=True)
+            upstream = socket.create_connection(("127.0.0.1", self.upstream), timeout=30)
         except OSError:
-            pass
+            client.close()
+            return
+        upstream.settimeout(None)
+        self.open += [tls, upstream]
+        try:
+            while True:
+                ready = [tls] if tls.pending() else select.select([tls, upstream], [], [], 120)[0]
+                if not ready:
+                    return
+                for source in ready:
+                    data = source.recv(65536)
+                    if not data:
+                        if source is upstream:
+                            with contextlib.suppress(OSError, ssl.SSLError):
+                                tls.unwrap()  # close_notify: the response ends cleanly
+                        return
+                    (upstream if source is tls else tls).sendall(data)
+        except (OSError, ssl.SSLError):
+            return
         finally:
-            for conn in (source, sink):
-                try:
-                    conn.shutdown(socket.SHUT_RDWR)
-                except OSError:
-                    pass
+            for conn in (tls, upstream):
+                with contextlib.suppress(OSError):
+                    conn.close()
 
 
 def self_signed(folder: Path) -> tuple[Path, Path]:
@@ -138,26 +150,30 @@ def moto_tls(docker_client, tmp_path_factory):
     cert, key = self_signed(tmp_path_factory.mktemp("moto-tls"))
     AWS["AWS_CA_BUNDLE"] = str(cert)  # mindscape's own S3 client (the dumps, the destination gate) verifies it
     server = Path(sys.executable).parent / "moto_server"
+    plain = free_port()
     process = subprocess.Popen(
-        [str(server), "-H", "127.0.0.1", "-p", str(port), "-c", str(cert), "-k", str(key)],
+        [str(server), "-H", "127.0.0.1", "-p", str(plain)],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
         env={**os.environ, "S3_IGNORE_SUBDOMAIN_BUCKETNAME": "true"},  # host.docker.internal is no bucket
     )
-    relay = None
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(cert, key)
+    relays: list[Relay] = []
     try:
         deadline = time.monotonic() + 30
         while True:
             try:
-                socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
+                socket.create_connection(("127.0.0.1", plain), timeout=0.5).close()
                 break
             except OSError:
                 assert process.poll() is None and time.monotonic() < deadline, "moto_server did not start"
                 time.sleep(0.1)
-        relay = Relay(bridge_gateway(docker_client), port)
-        yield f"https://127.0.0.1:{port}", relay
+        relays.append(Relay("127.0.0.1", port, plain, context))  # this test and mindscape
+        relays.append(Relay(bridge_gateway(docker_client), port, plain, context))  # the container
+        yield f"https://127.0.0.1:{port}", relays[1]
     finally:
-        if relay is not None:
+        for relay in relays:
             relay.stop()
         process.terminate()
         process.wait(10)

@@ -29,6 +29,7 @@ from mindscape_ops.services.pitr_info import (
     missing_segments,
     parse_archive,
     parse_info,
+    verify_damage,
     window_of,
 )
 
@@ -197,9 +198,12 @@ def verify(project: Project, label: str | None = None, ctx: Context | None = Non
     if label not in {b.label for b in backups}:
         raise UsageError(f"{label}: not a physical backup in the repository", "see `mindscape backup list`")
     try:
-        _pgbackrest(ctx, "verify")
+        damage = verify_damage(_pgbackrest(ctx, "verify"))
     except OperationFailed as exc:
-        return PhysicalVerified(label, False, f"pgbackrest verify found damage in the repository: {exc.message}")
+        damage = [exc.message]
+    if damage:
+        shown = "; ".join(damage[:4]) + (f" and {len(damage) - 4} more" if len(damage) > 4 else "")
+        return PhysicalVerified(label, False, f"pgbackrest verify found damage in the repository: {shown}")
     missing = missing_segments(_archive(ctx), backups[0].wal_start, None)
     if missing:
         return PhysicalVerified(

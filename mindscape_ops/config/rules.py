@@ -81,7 +81,7 @@ def _pitr(platform: Platform, enabled: dict) -> list[Problem]:
     problems: list[Problem] = []
     s3 = platform.backups.s3
     if platform.backups.pitr.repository == "s3" and s3 is not None and s3.endpoint_url is not None:
-        if s3.endpoint_url.scheme != "https":
+        if not str(s3.endpoint_url).startswith("https:"):
             problems.append(
                 (
                     ("backups", "s3", "endpoint_url"),

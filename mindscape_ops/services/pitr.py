@@ -225,11 +225,11 @@ def run(engine, container: str, argv: list[str], user: str = OS_USER) -> str:
     if output.exit_code != 0:
         errors = output.stderr.decode("utf-8", "replace") if isinstance(output.stderr, bytes) else str(output.stderr)
         lines = [line.strip() for line in (errors + "\n" + text).splitlines() if line.strip()]
-        said = lines[-1] if lines else "no output"
         errors_said = [line for line in lines if line.startswith(("ERROR", "WARN"))]
+        said = errors_said[0] if errors_said else (lines[-1] if lines else "no output")  # pgBackRest's own error
         known = explain(errors + "\n" + text)
         if known is not None:
-            raise OperationFailed(f"{known[0]} ({(errors_said or [said])[0]})", known[1])
+            raise OperationFailed(f"{known[0]} ({said})", known[1])
         raise OperationFailed(f"`{' '.join(argv[:3])}` failed in {container} (exit {output.exit_code}): {said}")
     return text
 

@@ -206,3 +206,17 @@ def missing_segments(segments: list[Segment], start: str, target: datetime | Non
     return [
         f"{timeline}{p // 0x100:08X}{p % 0x100:08X}" for p in range(first, last + 1) if p not in have
     ]
+
+
+_BAD_FILE = re.compile(r"INFO: (invalid checksum|invalid size|missing|invalid) '([^']+)'")
+_BAD_SET = re.compile(r"^\s*(backup: \S+|archiveId: \S+), status: invalid", re.M)
+
+
+def verify_damage(text: str) -> list[str]:
+    """Pure: what `pgbackrest verify` (2.45) found wrong; it exits 0 even then, saying
+    `status: error` and each bad file on its own line."""
+    if not re.search(r"^\s*status: error\s*$", text, re.M):
+        return []
+    files = [f"{path} ({what})" for what, path in _BAD_FILE.findall(text)]
+    sets = [found.rstrip(",") for found in _BAD_SET.findall(text)]
+    return [*(f"{s} is invalid" for s in sets), *files] or ["status: error"]
