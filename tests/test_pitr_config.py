@@ -205,7 +205,7 @@ def test_rendered_rules_query_and_runbook(tmp_path):
 
     files = render_files(platform_of(tmp_path, MONITORED + "backups:\n  pitr: {enabled: true}\n"))
     rules = next(text for path, text in files.items() if path.endswith("rules/services.yml"))
-    assert "alert: \"PostgresArchivingFailing\"" in rules and "pg_archiver_failing == 1" in rules
+    assert 'alert: "PostgresArchivingFailing"' in rules and "pg_archiver_failing == 1" in rules
     queries = next(text for path, text in files.items() if path.endswith("postgres_exporter/queries.yaml"))
     assert "pg_archiver:" in queries and "FROM pg_stat_archiver" in queries
     runbook = next(text for path, text in files.items() if path.endswith("backup-and-restore.md"))

@@ -163,7 +163,10 @@ def settings(**changes) -> Pitr:
 
 def test_a_window_on_schedule_passes():
     weekly = settings(full_schedule="0 2 * * 0", diff_schedule=None, keep_full=2)
-    found = [backup("a", "full", datetime(2026, 11, 29, 2, 10, tzinfo=UTC)), backup("b", "full", datetime(2026, 12, 6, 2, 10, tzinfo=UTC))]
+    found = [
+        backup("a", "full", datetime(2026, 11, 29, 2, 10, tzinfo=UTC)),
+        backup("b", "full", datetime(2026, 12, 6, 2, 10, tzinfo=UTC)),
+    ]
     window = window_of(found, NOW)
     assert promised_start(weekly, NOW) == datetime(2026, 11, 29, 2, 0, tzinfo=UTC)
     assert window_verdict(found, window, weekly, None, NOW).endswith("2 full backup(s), 2 kept")
@@ -177,7 +180,9 @@ def test_no_backup_at_all_fails():
 def test_a_missed_full_backup_fails():
     weekly = settings(full_schedule="0 2 * * 0", diff_schedule=None, keep_full=1)
     found = [backup("a", "full", datetime(2026, 11, 29, 2, 10, tzinfo=UTC))]
-    with pytest.raises(Failed, match=r"no full backup since '0 2 \* \* 0' fired at 2026-12-06 02:00Z \(the newest, a, is 10d09h old\)"):
+    with pytest.raises(
+        Failed, match=r"no full backup since '0 2 \* \* 0' fired at 2026-12-06 02:00Z \(the newest, a, is 10d09h old\)"
+    ):
         window_verdict(found, window_of(found, NOW), weekly, None, NOW)
 
 
@@ -191,7 +196,9 @@ def test_a_window_shorter_than_the_retention_promises_fails():
     weekly = settings(full_schedule="0 2 * * 0", diff_schedule=None, keep_full=2)
     found = [backup("b", "full", datetime(2026, 12, 6, 2, 10, tzinfo=UTC))]  # the one before is gone
     since = datetime(2026, 10, 1, tzinfo=UTC)
-    with pytest.raises(Failed, match="later than the 2026-11-29 02:00Z that keep_full: 2 .* promises: a full backup is missing"):
+    with pytest.raises(
+        Failed, match="later than the 2026-11-29 02:00Z that keep_full: 2 .* promises: a full backup is missing"
+    ):
         window_verdict(found, window_of(found, NOW), weekly, since, NOW)
     # archiving began after the promised start: a young platform, nothing missing yet
     young = datetime(2026, 12, 5, tzinfo=UTC)
@@ -199,6 +206,7 @@ def test_a_window_shorter_than_the_retention_promises_fails():
 
 
 # -- the archived WAL a restore needs --------------------------------------------------------------
+
 
 def listing(*names_and_times: tuple[str, int]) -> str:
     rows = {".": {"type": "path"}, "16-1": {"type": "path"}, "16-1/0000000100000000": {"type": "path"}}
@@ -264,8 +272,13 @@ def test_prune_keeps_the_newest_replaced_and_what_failed_and_never_the_live_data
 
 @pytest.mark.parametrize(
     ("text", "physical"),
-    [("20261206-101500F", True), ("20261206-101500F_20261206-110000D", True), ("20261206-101500F_20261206-110000I", True),
-     ("postgres-20261206T101500Z", False), ("20261206-101500", False)],
+    [
+        ("20261206-101500F", True),
+        ("20261206-101500F_20261206-110000D", True),
+        ("20261206-101500F_20261206-110000I", True),
+        ("postgres-20261206T101500Z", False),
+        ("20261206-101500", False),
+    ],
 )
 def test_a_physical_label_is_told_from_a_dump_id(text, physical):
     assert is_label(text) is physical
@@ -275,7 +288,7 @@ VERIFY_BAD = """2026-12-06 22:16:05.486 P00   INFO: verify command begin 2.45: -
 2026-12-06 22:16:05.684 P01   INFO: invalid checksum '20261206-221556F/pg_data/base/5/1255.zst'
 2026-12-06 22:16:05.798 P00   INFO: stanza: shop
                                     status: error
-                                      backup: 20261206-221556F, status: invalid, total files checked: 1262, total valid files: 1261
+                                      backup: 20261206-221556F, status: invalid, total files checked: 1262
                                         checksum invalid: 1
 2026-12-06 22:16:05.798 P00   INFO: verify command end: completed successfully (314ms)
 """

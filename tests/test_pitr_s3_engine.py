@@ -3,12 +3,13 @@ bucket, a physical backup, the drill (`restore --to T` keeps every row up to T a
 and an S3 outage during archiving (the gate fails meanwhile; once S3 is back archiving resumes
 and a restore to `latest` has every row acknowledged during the outage).
 
-pgBackRest runs in the database's container and speaks S3 over TLS only (2.45), so moto serves
-TLS with a throwaway certificate for 127.0.0.1 (mindscape's own S3 client verifies it through
-AWS_CA_BUNDLE; pgBackRest does not verify an endpoint on this machine: services/pitr.conf_text). moto serves plain HTTP on 127.0.0.1; relays of this test end TLS in front of it on
-127.0.0.1 (this test and mindscape) and, on the same port, on the host's address on Docker's
-bridge (that address is this machine's alone), which the container reaches as
-host.docker.internal. Stopping the bridge's relay is the outage: moto keeps what it holds."""
+pgBackRest runs in the database's container and speaks S3 over TLS only (2.45). moto serves
+plain HTTP on 127.0.0.1; relays of this test end TLS (a throwaway certificate for 127.0.0.1,
+which mindscape's own S3 client verifies through AWS_CA_BUNDLE; pgBackRest does not verify an
+endpoint on this machine: services/pitr.conf_text) in front of it on 127.0.0.1 (this test and
+mindscape) and, on the same port, on the host's address on Docker's bridge (that address is
+this machine's alone), which the container reaches as host.docker.internal. Stopping the
+bridge's relay is the outage: moto keeps what it holds."""
 
 from __future__ import annotations
 
@@ -273,12 +274,13 @@ def test_an_s3_outage_fails_the_gate_and_loses_nothing_once_s3_is_back(platform,
     _endpoint, relay = moto_tls
     archived_past(directory)
     assert gate(directory)["status"] == "pass"
+    ((failed_before,),) = query(directory, "SELECT failed_count FROM pg_stat_archiver")  # some before the stanza
     relay.stop()
     try:
         query(directory, "INSERT INTO drill (id) SELECT g FROM generate_series(700, 709) g")  # acknowledged
         query(directory, "SELECT pg_switch_wal()")
         deadline = time.monotonic() + 400
-        while query(directory, "SELECT failed_count FROM pg_stat_archiver")[0][0] == 0:
+        while query(directory, "SELECT failed_count FROM pg_stat_archiver")[0][0] == failed_before:
             assert time.monotonic() < deadline, "archiving did not fail while S3 was away"
             time.sleep(1)
         failing = gate(directory)

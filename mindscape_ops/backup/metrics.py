@@ -58,7 +58,7 @@ def record_full_backup(root: Path, when: float) -> None:
     folder.mkdir(parents=True, exist_ok=True)
     folder.chmod(0o755)
     text = (
-        f"# HELP {FULL_BACKUP_METRIC} When the newest full physical backup ended (mindscape backup create --physical).\n"
+        f"# HELP {FULL_BACKUP_METRIC} When the newest full physical backup ended (backup create --physical).\n"
         f"# TYPE {FULL_BACKUP_METRIC} gauge\n{FULL_BACKUP_METRIC} {when:.0f}\n"
     )
     atomic_write(folder / PITR_FILE, text, mode=0o644)

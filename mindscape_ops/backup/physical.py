@@ -225,9 +225,7 @@ def _archive(ctx: Context) -> list:
     """The archived WAL segments in the repository (`repo-ls` takes no stanza)."""
     path = f"archive/{pitr.stanza(ctx.project.platform)}"
     container = ctx.running_container(pitr.SERVICE)
-    return parse_archive(
-        pitr.run(ctx.engine, container, ["pgbackrest", "repo-ls", "--recurse", "--output=json", path])
-    )
+    return parse_archive(pitr.run(ctx.engine, container, ["pgbackrest", "repo-ls", "--recurse", "--output=json", path]))
 
 
 def _segments(names: list[str]) -> str:

@@ -103,7 +103,9 @@ def restorable_window(ctx: GateContext) -> str:
 
     container = ctx.platform.container_name(pitr.SERVICE)
     try:
-        text = pitr.run(Engine(), container, ["pgbackrest", f"--stanza={pitr.stanza(ctx.platform)}", "info", "--output=json"])
+        text = pitr.run(
+            Engine(), container, ["pgbackrest", f"--stanza={pitr.stanza(ctx.platform)}", "info", "--output=json"]
+        )
         backups = pitr_info.parse_info(text)
     except OperationFailed as exc:
         raise Failed(exc.message) from None

@@ -114,7 +114,9 @@ def promised_start(pitr: Pitr, now: datetime) -> datetime | None:
     return at
 
 
-def window_verdict(backups: list[PhysicalBackup], window: Window, pitr: Pitr, since: datetime | None, now: datetime) -> str:
+def window_verdict(
+    backups: list[PhysicalBackup], window: Window, pitr: Pitr, since: datetime | None, now: datetime
+) -> str:
     """Pure: what passed, or Failed: no backup at all; no full backup since the full schedule
     last fired (or no backup since the differential one did), an hour of grace allowed; the
     window starting later than the retention promises. Nothing is due from before `since`
@@ -147,7 +149,9 @@ def window_verdict(backups: list[PhysicalBackup], window: Window, pitr: Pitr, si
 
 def _age(delta: timedelta) -> str:
     hours = int(delta.total_seconds() // 3600)
-    return f"{hours // 24}d{hours % 24:02d}h" if hours >= 24 else f"{hours}h{int(delta.total_seconds() // 60) % 60:02d}m"
+    return (
+        f"{hours // 24}d{hours % 24:02d}h" if hours >= 24 else f"{hours}h{int(delta.total_seconds() // 60) % 60:02d}m"
+    )
 
 
 @dataclass(frozen=True)
@@ -186,7 +190,9 @@ def position(name: str) -> int:
     return int(name[8:16], 16) * 0x100 + int(name[16:24], 16)
 
 
-def missing_segments(segments: list[Segment], start: str, target: datetime | None, stop: str | None = None) -> list[str]:
+def missing_segments(
+    segments: list[Segment], start: str, target: datetime | None, stop: str | None = None
+) -> list[str]:
     """Pure: the WAL segments a restore from a backup whose WAL starts at `start` needs and the
     repository lacks (named on the backup's timeline). Needed: up to `stop` (a restore to the
     backup's end), else up to the newest archived (`latest`, target None), else up to the
@@ -203,9 +209,7 @@ def missing_segments(segments: list[Segment], start: str, target: datetime | Non
         after = [s.position for s in segments if s.stored > target and s.position >= first]
         last = min(after) if after else max(have)
     timeline = start[:8]
-    return [
-        f"{timeline}{p // 0x100:08X}{p % 0x100:08X}" for p in range(first, last + 1) if p not in have
-    ]
+    return [f"{timeline}{p // 0x100:08X}{p % 0x100:08X}" for p in range(first, last + 1) if p not in have]
 
 
 _BAD_FILE = re.compile(r"INFO: (invalid checksum|invalid size|missing|invalid) '([^']+)'")
