@@ -128,11 +128,12 @@ def test_the_wrong_key_is_said_and_nothing_is_touched(platform, docker_client):
     before = rows(directory)
     key.write_text("6b" * 32)
     try:
-        up = cli(directory, "up")  # writes pgBackRest's pass from the new key (Postgres is unchanged)
+        up = cli(directory, "up")  # writes pgBackRest's pass from the new key
         refused = cli(directory, "backup", "restore", "--to", "latest", "--yes")
     finally:
         key.write_text(KEY)
-    assert up.returncode == 0, up.stderr
+    # up recreates Postgres when it sees pgBackRest's configuration changed, and then says the key is wrong
+    assert up.returncode == 0 or "not the one the repository was written with" in up.stderr, up.stderr
     assert refused.returncode != 0 and "Traceback" not in refused.stderr, refused.stderr
     assert "not the one the repository was written with" in refused.stderr.replace("\n", " "), refused.stderr
     untouched(directory, docker_client, project, before)

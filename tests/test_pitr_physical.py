@@ -301,3 +301,22 @@ def test_verify_damage_is_read_from_what_pgbackrest_says_though_it_exits_0():
     ]
     good = VERIFY_BAD.replace("status: error", "status: ok").replace("status: invalid", "status: valid")
     assert verify_damage(good) == []
+
+
+def test_info_that_says_the_key_is_wrong_is_said_so():
+    said = "WARN: repo1: [CryptoError] unable to load info file '/r/backup/shop/backup.info': cipher header invalid"
+    with pytest.raises(OperationFailed, match="not the one the repository was written with"):
+        parse_info(said + "\n[]")
+
+
+def test_info_read_with_another_key_is_said_so():
+    repo = {
+        "status": {
+            "code": 99,
+            "message": "[FormatError] unable to load info file '/r/backup.info':\nFormatError: "
+            "key/value found outside of section at line 1: \x01\x9f garbage",
+        }
+    }
+    text = json.dumps([{"name": "shop", "status": {"code": 99, "message": "other"}, "repo": [repo]}])
+    with pytest.raises(OperationFailed, match=r"not the one the repository was written with \(\[FormatError\]"):
+        parse_info(text.replace("\\u0001", "\x01"))

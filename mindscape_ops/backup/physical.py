@@ -46,12 +46,16 @@ RECOVERY_TIMEOUT = 600.0  # seconds a restored copy may take to replay its WAL a
 
 
 def _settings(project: Project):
+    """backups.pitr, with pgBackRest's configuration written afresh from platform.yaml (as `up`
+    writes it): a command reads the repository with the key configured now, and a key that
+    is not the one the repository was written with is said, not passed over."""
     found = pitr.settings(project.platform)
     if found is None:
         raise UsageError(
             "physical backups need backups.pitr (WAL archiving through pgBackRest)",
             "set backups.pitr.enabled: true in platform.yaml and run `mindscape up`",
         )
+    pitr.prepare(project)
     return found
 
 

@@ -237,7 +237,8 @@ def run(engine, container: str, argv: list[str], user: str = OS_USER) -> str:
 # pgBackRest's errors a person can act on, by what they say: (words, what it means, what to do)
 _KNOWN = (
     (
-        ("CryptoError", "cipher header invalid", "unable to decrypt", "unable to flush"),
+        # an encrypted file read with another pass: garbage where pgBackRest expects its info format
+        ("CryptoError", "cipher header invalid", "unable to decrypt", "key/value found outside of section"),
         "the repository cannot be read with backups.encryption's key: it is not the one the repository "
         "was written with",
         "put back the key it was written with (backups.encryption), then `mindscape up`",

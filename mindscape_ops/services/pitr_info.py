@@ -62,16 +62,22 @@ class Window:
 def parse_info(text: str) -> list[PhysicalBackup]:
     """Pure: the backups in `pgbackrest info --output=json`, oldest first."""
     try:
-        stanzas = json.loads(text)
+        stanzas = json.loads(text, strict=False)  # a message may quote what a wrong key decrypted
     except json.JSONDecodeError:
-        raise OperationFailed("pgbackrest info did not answer JSON") from None
+        known = explain(text)
+        said = next((line.strip() for line in text.splitlines() if "ERROR" in line or "WARN" in line), "")
+        if known is not None:
+            raise OperationFailed(f"{known[0]} ({said})", known[1]) from None
+        raise OperationFailed(f"pgbackrest info did not answer JSON{': ' + said if said else ''}") from None
     found = []
     for stanza in stanzas:
         status = stanza.get("status", {})
         if status.get("code", 0) not in _USABLE:
-            known = explain(str(status.get("message", "")))
+            repos = [str(r.get("status", {}).get("message", "")) for r in stanza.get("repo", [])]
+            known = explain("\n".join([str(status.get("message", "")), *repos]))
             if known is not None:
-                raise OperationFailed(f"{known[0]} ({status.get('message')})", known[1])
+                first = next((m.splitlines()[0] for m in repos if m), str(status.get("message")))
+                raise OperationFailed(f"{known[0]} ({first})", known[1])
             raise OperationFailed(
                 f"the pgBackRest repository of stanza {stanza.get('name', '?')} cannot be used: "
                 f"{status.get('message', 'unknown status')} (status {status.get('code')})",
