@@ -26,7 +26,11 @@ monitoring:
 """
 MIGRATION = "-- migrate:up\nCREATE TABLE notes (id int);\n\n-- migrate:down\nDROP TABLE notes;\n"
 GIT = ["git", "-c", "user.name=test", "-c", "user.email=test@example.com", "-c", "commit.gpgsign=false"]
-NOT_APPLICABLE = {"monitoring.grafana", "backups.wal_archiving"}  # no Grafana in the local images; backups.pitr off
+NOT_APPLICABLE = {
+    "monitoring.grafana",
+    "backups.wal_archiving",
+    "backups.restorable_window",
+}  # no Grafana; backups.pitr off
 
 
 def platform_text(project: str) -> str:

@@ -108,7 +108,7 @@ def test_local_repository_conf(tmp_path):
 
 
 def test_s3_repository_conf_on_a_local_endpoint(tmp_path):
-    s3 = "  s3: {bucket: bkt, prefix: team/, endpoint_url: 'http://127.0.0.1:9000'}\n"
+    s3 = "  s3: {bucket: bkt, prefix: team/, endpoint_url: 'https://127.0.0.1:9000'}\n"
     platform = platform_of(tmp_path, HEAD + "backups:\n" + s3 + "  pitr: {enabled: true, repository: s3}\n")
     conf = pitr.conf_text(platform)
     for line in ("repo1-type=s3", "repo1-path=/team/pitr", "repo1-s3-bucket=bkt", "repo1-s3-uri-style=path"):
@@ -117,6 +117,13 @@ def test_s3_repository_conf_on_a_local_endpoint(tmp_path):
     assert "repo1-storage-verify-tls=n" in conf
     assert container_specs(platform)["postgres"].reach_host  # host.docker.internal resolves in it
     assert not [m for m in container_specs(platform)["postgres"].mounts if m.target == "/var/lib/pgbackrest"]
+
+
+def test_an_s3_endpoint_without_tls_is_refused_for_pgbackrest(tmp_path):
+    s3 = "  s3: {bucket: bkt, endpoint_url: 'http://127.0.0.1:9000'}\n"
+    problems = problems_of(tmp_path, HEAD + "backups:\n" + s3 + "  pitr: {enabled: true, repository: s3}\n")
+    assert any("backups.s3.endpoint_url: pgBackRest (2.45) reaches S3 over TLS only" in p for p in problems), problems
+    assert platform_of(tmp_path, HEAD + "backups:\n" + s3).backups.s3 is not None  # dumps only: as before
 
 
 def test_s3_repository_on_aws_verifies_tls(tmp_path):
@@ -173,3 +180,49 @@ def test_an_image_without_pgbackrest_is_said_at_up(tmp_path, monkeypatch):
         pitr.create_stanza(open_project(None))
     assert "the image of shop-postgres has no pgbackrest" in refused.value.message
     assert "mindscape images build postgres" in refused.value.hint
+
+
+MONITORED = (
+    "version: 1\nproject: shop\nservices:\n  postgres: {}\n  prometheus: {}\n  postgres_exporter: {}\n"
+    "  node_exporter: {}\n"
+)
+
+
+def test_alerts_exist_only_with_pitr_and_where_their_metrics_are_scraped(tmp_path):
+    assert pitr.alerts(platform_of(tmp_path, MONITORED)).alerts == ()
+    on = platform_of(tmp_path, MONITORED + "backups:\n  pitr: {enabled: true, archive_timeout: 30s}\n")
+    alerts = {a.name: a for a in pitr.alerts(on).alerts}
+    assert set(alerts) == {"PostgresArchivingFailing", "PostgresArchiveLag", "PostgresFullBackupMissing"}
+    assert alerts["PostgresArchiveLag"].expr.endswith("pg_archiver_last_archived_age_seconds > 120")
+    week = 7 * 86400 + 2 * 3600  # the weekly full schedule's longest gap, plus two hours
+    assert alerts["PostgresFullBackupMissing"].expr == f"time() - {pitr.FULL_BACKUP_METRIC} > {week}"
+    bare = platform_of(tmp_path, HEAD + "backups:\n  pitr: {enabled: true}\n")
+    assert pitr.alerts(bare).alerts == ()  # nothing scrapes them: no rule that would never fire
+
+
+def test_rendered_rules_query_and_runbook(tmp_path):
+    from mindscape_ops.render.artifacts import render_files
+
+    files = render_files(platform_of(tmp_path, MONITORED + "backups:\n  pitr: {enabled: true}\n"))
+    rules = next(text for path, text in files.items() if path.endswith("rules/services.yml"))
+    assert 'alert: "PostgresArchivingFailing"' in rules and "pg_archiver_failing == 1" in rules
+    queries = next(text for path, text in files.items() if path.endswith("postgres_exporter/queries.yaml"))
+    assert "pg_archiver:" in queries and "FROM pg_stat_archiver" in queries
+    runbook = next(text for path, text in files.items() if path.endswith("backup-and-restore.md"))
+    assert "## Restore to a point in time" in runbook
+    assert "mindscape backup restore --to '2026-12-06 10:15:00+00' --yes" in runbook
+    off = render_files(platform_of(tmp_path, MONITORED))
+    assert not any("pg_archiver" in text or "point in time" in text for text in off.values())
+
+
+@pytest.mark.parametrize(
+    ("said", "means"),
+    [
+        ("ERROR: [095]: unable to load info file '/x/archive.info': CryptoError: cipher header invalid", "not the one"),
+        ("ERROR: [050]: unable to acquire lock on file '/tmp/pgbackrest/shop-backup.lock'", "holds the stanza's lock"),
+    ],
+)
+def test_known_pgbackrest_errors_are_said_plainly(said, means):
+    known = pitr.explain(said)
+    assert known is not None and means in known[0]
+    assert pitr.explain("ERROR: [056]: unable to find primary cluster") is None

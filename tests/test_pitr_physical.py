@@ -1,17 +1,31 @@
 """The pure parts of physical backups and point-in-time restores: pgBackRest's info read, the
-restorable window, `--to` read, the restore options, the scratch container's binds and server
-options. No engine."""
+restorable window and its verdict against backups.pitr's promise, the WAL segments a restore
+needs, `--to` read, the restore options, the scratch container's binds and server options, what
+`backup prune` removes. No engine."""
 
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from mindscape_ops.backup.physical import Window, parse_info, parse_target, restore_args, window_of
+from mindscape_ops.backup.physical import is_label, parse_data_dirs, parse_target, restore_args, to_prune
 from mindscape_ops.backup.physical_swap import binds_of, server_options
+from mindscape_ops.config.backups import Pitr
 from mindscape_ops.errors import OperationFailed, UsageError
+from mindscape_ops.services.contract import Failed
+from mindscape_ops.services.pitr_info import (
+    PhysicalBackup,
+    Window,
+    missing_segments,
+    parse_archive,
+    parse_info,
+    promised_start,
+    verify_damage,
+    window_of,
+    window_verdict,
+)
 
 INFO = [
     {
@@ -132,3 +146,177 @@ def test_scratch_server_keeps_archiving_and_listens_on_no_port():
         == "-c archive_mode=on -c 'archive_command=pgbackrest --stanza=shop archive-push %p' -c listen_addresses="
     )
     assert server_options([]) == "-c listen_addresses="
+
+
+# -- the window against what backups.pitr promises (backups.restorable_window) --------------------
+
+NOW = datetime(2026, 12, 9, 12, 0, tzinfo=UTC)  # a Wednesday
+
+
+def backup(label: str, kind: str, stopped: datetime) -> PhysicalBackup:
+    return PhysicalBackup(label, kind, stopped - timedelta(minutes=5), stopped, 1, 1, "", "")
+
+
+def settings(**changes) -> Pitr:
+    return Pitr(enabled=True, **changes)
+
+
+def test_a_window_on_schedule_passes():
+    weekly = settings(full_schedule="0 2 * * 0", diff_schedule=None, keep_full=2)
+    found = [
+        backup("a", "full", datetime(2026, 11, 29, 2, 10, tzinfo=UTC)),
+        backup("b", "full", datetime(2026, 12, 6, 2, 10, tzinfo=UTC)),
+    ]
+    window = window_of(found, NOW)
+    assert promised_start(weekly, NOW) == datetime(2026, 11, 29, 2, 0, tzinfo=UTC)
+    assert window_verdict(found, window, weekly, None, NOW).endswith("2 full backup(s), 2 kept")
+
+
+def test_no_backup_at_all_fails():
+    with pytest.raises(Failed, match="no physical backup in the repository"):
+        window_verdict([], window_of([], None), settings(), None, NOW)
+
+
+def test_a_missed_full_backup_fails():
+    weekly = settings(full_schedule="0 2 * * 0", diff_schedule=None, keep_full=1)
+    found = [backup("a", "full", datetime(2026, 11, 29, 2, 10, tzinfo=UTC))]
+    with pytest.raises(
+        Failed, match=r"no full backup since '0 2 \* \* 0' fired at 2026-12-06 02:00Z \(the newest, a, is 10d09h old\)"
+    ):
+        window_verdict(found, window_of(found, NOW), weekly, None, NOW)
+
+
+def test_a_missed_differential_backup_fails():
+    found = [backup("a", "full", datetime(2026, 12, 6, 2, 10, tzinfo=UTC))]
+    with pytest.raises(Failed, match=r"no backup since '0 2 \* \* 1-6' fired at 2026-12-09 02:00Z"):
+        window_verdict(found, window_of(found, NOW), settings(keep_full=1), None, NOW)
+
+
+def test_a_window_shorter_than_the_retention_promises_fails():
+    weekly = settings(full_schedule="0 2 * * 0", diff_schedule=None, keep_full=2)
+    found = [backup("b", "full", datetime(2026, 12, 6, 2, 10, tzinfo=UTC))]  # the one before is gone
+    since = datetime(2026, 10, 1, tzinfo=UTC)
+    with pytest.raises(
+        Failed, match="later than the 2026-11-29 02:00Z that keep_full: 2 .* promises: a full backup is missing"
+    ):
+        window_verdict(found, window_of(found, NOW), weekly, since, NOW)
+    # archiving began after the promised start: a young platform, nothing missing yet
+    young = datetime(2026, 12, 5, tzinfo=UTC)
+    assert "1 full backup(s), 2 kept" in window_verdict(found, window_of(found, NOW), weekly, young, NOW)
+
+
+# -- the archived WAL a restore needs --------------------------------------------------------------
+
+
+def listing(*names_and_times: tuple[str, int]) -> str:
+    rows = {".": {"type": "path"}, "16-1": {"type": "path"}, "16-1/0000000100000000": {"type": "path"}}
+    for name, at in names_and_times:
+        rows[f"16-1/{name[:16]}/{name}-{'ab' * 20}.zst"] = {"type": "file", "size": 9, "time": at}
+    rows["16-1/0000000100000000/000000010000000000000002.00000028.backup"] = {"type": "file", "size": 1, "time": 5}
+    rows["00000002.history"] = {"type": "file", "size": 1, "time": 5}
+    return json.dumps(rows)
+
+
+SEGMENTS = listing(
+    ("000000010000000000000002", 100),
+    ("000000010000000000000003", 200),
+    ("000000010000000000000005", 400),  # 4 is missing
+    ("000000010000000000000006", 500),
+)
+
+
+def at(seconds: int) -> datetime:
+    return datetime.fromtimestamp(seconds, UTC)
+
+
+def test_archive_listing_keeps_only_segments():
+    found = parse_archive(SEGMENTS)
+    assert [s.name for s in found] == [f"00000001000000000000000{n}" for n in (2, 3, 5, 6)]
+    assert found[0].stored == at(100)
+
+
+def test_a_gap_before_the_target_is_named_and_one_after_it_is_not():
+    found = parse_archive(SEGMENTS)
+    start = "000000010000000000000002"
+    assert missing_segments(found, start, None) == ["000000010000000000000004"]  # latest
+    assert missing_segments(found, start, at(450)) == ["000000010000000000000004"]
+    assert missing_segments(found, start, at(150)) == []  # held by segment 3, stored at 200
+    assert missing_segments(found, start, None, stop="000000010000000000000003") == []  # a backup's own WAL
+    assert missing_segments(found, "000000010000000000000005", None) == []  # a backup after the gap
+
+
+def test_segments_count_across_log_files_and_timelines():
+    found = parse_archive(listing(("0000000100000000000000FF", 1), ("000000020000000100000000", 2)))
+    assert missing_segments(found, "0000000100000000000000FF", None) == []
+
+
+# -- what `backup prune` removes beside the live data ---------------------------------------------
+
+DU = (
+    "1000\t/var/lib/postgresql/data/pgdata.replaced-20261206T100000\n"
+    "3000\t/var/lib/postgresql/data/pgdata.replaced-20261207T100000\n"
+    "2000\t/var/lib/postgresql/data/pgdata.failed-20261205T100000\n"
+    "5\t/var/lib/postgresql/data/pgdata.restore-20261208T100000\n"
+    "9\t/var/lib/postgresql/data/pgdata\n"
+)
+
+
+def test_prune_keeps_the_newest_replaced_and_what_failed_and_never_the_live_data():
+    dirs = parse_data_dirs(DU)
+    assert "/var/lib/postgresql/data/pgdata" not in [d.path for d in dirs]
+    assert [d.stamp for d in dirs if d.kind == "replaced"] == ["20261207T100000", "20261206T100000"]
+    gone = [d.path.rsplit("/", 1)[-1] for d in to_prune(dirs, 1)]
+    assert gone == ["pgdata.replaced-20261206T100000", "pgdata.restore-20261208T100000"]
+    assert len(to_prune(dirs, 0)) == 3 and len(to_prune(dirs, 5)) == 1
+
+
+@pytest.mark.parametrize(
+    ("text", "physical"),
+    [
+        ("20261206-101500F", True),
+        ("20261206-101500F_20261206-110000D", True),
+        ("20261206-101500F_20261206-110000I", True),
+        ("postgres-20261206T101500Z", False),
+        ("20261206-101500", False),
+    ],
+)
+def test_a_physical_label_is_told_from_a_dump_id(text, physical):
+    assert is_label(text) is physical
+
+
+VERIFY_BAD = """2026-12-06 22:16:05.486 P00   INFO: verify command begin 2.45: --stanza=shop
+2026-12-06 22:16:05.684 P01   INFO: invalid checksum '20261206-221556F/pg_data/base/5/1255.zst'
+2026-12-06 22:16:05.798 P00   INFO: stanza: shop
+                                    status: error
+                                      backup: 20261206-221556F, status: invalid, total files checked: 1262
+                                        checksum invalid: 1
+2026-12-06 22:16:05.798 P00   INFO: verify command end: completed successfully (314ms)
+"""
+
+
+def test_verify_damage_is_read_from_what_pgbackrest_says_though_it_exits_0():
+    assert verify_damage(VERIFY_BAD) == [
+        "backup: 20261206-221556F is invalid",
+        "20261206-221556F/pg_data/base/5/1255.zst (invalid checksum)",
+    ]
+    good = VERIFY_BAD.replace("status: error", "status: ok").replace("status: invalid", "status: valid")
+    assert verify_damage(good) == []
+
+
+def test_info_that_says_the_key_is_wrong_is_said_so():
+    said = "WARN: repo1: [CryptoError] unable to load info file '/r/backup/shop/backup.info': cipher header invalid"
+    with pytest.raises(OperationFailed, match="not the one the repository was written with"):
+        parse_info(said + "\n[]")
+
+
+def test_info_read_with_another_key_is_said_so():
+    repo = {
+        "status": {
+            "code": 99,
+            "message": "[FormatError] unable to load info file '/r/backup.info':\nFormatError: "
+            "key/value found outside of section at line 1: \x01\x9f garbage",
+        }
+    }
+    text = json.dumps([{"name": "shop", "status": {"code": 99, "message": "other"}, "repo": [repo]}])
+    with pytest.raises(OperationFailed, match=r"not the one the repository was written with \(\[FormatError\]"):
+        parse_info(text.replace("\\u0001", "\x01"))

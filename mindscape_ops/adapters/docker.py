@@ -97,6 +97,12 @@ class Engine:
             rows = self.api.containers(all=True, filters={"label": f"{LABEL_PROJECT}={project}"})
         return engine_rows.observed(rows)
 
+    def names_labelled(self, label: str, value: str) -> list[str]:
+        """The names of the containers (running or not) whose `label` is `value`."""
+        with engine_errors("listing containers"):
+            rows = self.api.containers(all=True, filters={"label": f"{label}={value}"})
+        return [name.lstrip("/") for row in rows for name in (row.get("Names") or [])[:1]]
+
     def container_by_name(self, name: str) -> dict[str, Any] | None:
         with engine_errors(f"inspecting {name}"):
             try:

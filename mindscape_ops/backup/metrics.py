@@ -65,3 +65,21 @@ def record_success(root: Path, service: str, when: float) -> None:
     last[service] = max(when, last.get(service, 0.0))
     atomic_write(path, render(last), mode=0o644)
     atomic_write(folder / RULES_FILE, render_rules(last), mode=0o644)
+
+
+PITR_FILE = "mindscape_pitr.prom"
+
+
+def record_full_backup(root: Path, when: float) -> None:
+    """The newest full physical backup's end (backups.pitr), for PostgresFullBackupMissing."""
+    from mindscape_ops.adapters.files import atomic_write
+    from mindscape_ops.services.pitr import FULL_BACKUP_METRIC
+
+    folder = root / METRICS_DIR
+    folder.mkdir(parents=True, exist_ok=True)
+    folder.chmod(0o755)
+    text = (
+        f"# HELP {FULL_BACKUP_METRIC} When the newest full physical backup ended (backup create --physical).\n"
+        f"# TYPE {FULL_BACKUP_METRIC} gauge\n{FULL_BACKUP_METRIC} {when:.0f}\n"
+    )
+    atomic_write(folder / PITR_FILE, text, mode=0o644)

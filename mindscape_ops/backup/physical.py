@@ -7,12 +7,14 @@ goes into a new data directory on the data volume (`pgdata.restore-<stamp>`, bes
 `pgdata`), restored by pgBackRest and recovered by a Postgres of its own in a scratch
 container; only when that one has promoted and answered a query is the live container stopped
 and the two directories swapped by rename. The data it replaced is kept (`pgdata.replaced-<stamp>`)
-until the user removes it.
+until `backup prune` (it keeps the newest backups.pitr.keep_replaced). Before that, a restore
+that would need a WAL segment the repository lacks is refused, naming it. `backup verify` of a
+physical backup: pgBackRest's own verify, the window's segments, a scratch restore and a query.
 """
 
 from __future__ import annotations
 
-import json
+import re
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -21,106 +23,45 @@ from typing import TYPE_CHECKING, Any
 from mindscape_ops.backup.context import Context
 from mindscape_ops.errors import OperationFailed, UsageError
 from mindscape_ops.services import pitr
+from mindscape_ops.services.pitr_info import (
+    PhysicalBackup,
+    Window,
+    missing_segments,
+    parse_archive,
+    parse_info,
+    verify_damage,
+    window_of,
+)
+
+__all__ = ["PhysicalBackup", "Window", "parse_info", "window_of"]  # read here by the CLI and the tests
 
 if TYPE_CHECKING:
     from mindscape_ops.workspace.project import Project
 
 KINDS = ("full", "diff", "incr")
+LABEL = re.compile(r"\d{8}-\d{6}F(_\d{8}-\d{6}[DI])?")  # pgBackRest's backup labels
 DATA_ROOT = pitr.PGDATA.rsplit("/", 1)[0]  # the data volume's mount point
+DIR_KINDS = ("replaced", "failed", "restore", "verify")  # pgdata.KIND-STAMP beside the live pgdata
 RECOVERY_TIMEOUT = 600.0  # seconds a restored copy may take to replay its WAL and promote
-# pgbackrest info's stanza status codes that still list backups: ok, none yet, a backup or expire running
-_USABLE = (0, 2, 6)
 
 
 def _settings(project: Project):
+    """backups.pitr, with pgBackRest's configuration written afresh from platform.yaml (as `up`
+    writes it): a command reads the repository with the key configured now, and a key that
+    is not the one the repository was written with is said, not passed over."""
     found = pitr.settings(project.platform)
     if found is None:
         raise UsageError(
             "physical backups need backups.pitr (WAL archiving through pgBackRest)",
             "set backups.pitr.enabled: true in platform.yaml and run `mindscape up`",
         )
+    pitr.prepare(project)
     return found
 
 
 def _pgbackrest(ctx: Context, *args: str) -> str:
     stanza = pitr.stanza(ctx.project.platform)
     return pitr.run(ctx.engine, ctx.running_container(pitr.SERVICE), ["pgbackrest", f"--stanza={stanza}", *args])
-
-
-@dataclass(frozen=True)
-class PhysicalBackup:
-    label: str
-    kind: str  # full, diff, incr
-    started: datetime
-    stopped: datetime
-    size: int  # of the database when it was taken
-    stored: int  # in the repository (compressed, and only what changed for diff/incr)
-    wal_start: str
-    wal_stop: str
-
-    def as_json(self) -> dict[str, Any]:
-        return {
-            "id": self.label,
-            "kind": "physical",
-            "type": self.kind,
-            "started_at": self.started.isoformat(timespec="seconds"),
-            "stopped_at": self.stopped.isoformat(timespec="seconds"),
-            "size": self.size,
-            "stored": self.stored,
-        }
-
-
-@dataclass(frozen=True)
-class Window:
-    """From the end of the oldest backup to the last archived WAL segment (None: no backup yet)."""
-
-    start: datetime | None
-    end: datetime | None
-
-    def text(self) -> str:
-        if self.start is None or self.end is None:
-            return "no restorable window yet: take a physical backup (`mindscape backup create --physical`)"
-        return f"restorable from {self.start:%Y-%m-%d %H:%M:%S}+00 to {self.end:%Y-%m-%d %H:%M:%S}+00"
-
-
-def parse_info(text: str) -> list[PhysicalBackup]:
-    """Pure: the backups in `pgbackrest info --output=json`, oldest first."""
-    try:
-        stanzas = json.loads(text)
-    except json.JSONDecodeError:
-        raise OperationFailed("pgbackrest info did not answer JSON") from None
-    found = []
-    for stanza in stanzas:
-        status = stanza.get("status", {})
-        if status.get("code", 0) not in _USABLE:
-            raise OperationFailed(
-                f"the pgBackRest repository of stanza {stanza.get('name', '?')} cannot be used: "
-                f"{status.get('message', 'unknown status')} (status {status.get('code')})",
-                "check the repository (backups.pitr: its folder or bucket, its key) and `mindscape up`",
-            )
-        for item in stanza.get("backup", []):
-            stamp, archive, info = item.get("timestamp", {}), item.get("archive", {}), item.get("info", {})
-            found.append(
-                PhysicalBackup(
-                    label=item["label"],
-                    kind=item.get("type", "?"),
-                    started=datetime.fromtimestamp(stamp.get("start", 0), UTC),
-                    stopped=datetime.fromtimestamp(stamp.get("stop", 0), UTC),
-                    size=int(info.get("size", 0)),
-                    stored=int(info.get("repository", {}).get("delta", 0)),
-                    wal_start=archive.get("start") or "",
-                    wal_stop=archive.get("stop") or "",
-                )
-            )
-    return sorted(found, key=lambda b: b.stopped)
-
-
-def window_of(backups: list[PhysicalBackup], last_archived: datetime | None) -> Window:
-    """Pure: the span a `restore --to` can reach."""
-    if not backups:
-        return Window(None, None)
-    newest = backups[-1].stopped
-    return Window(backups[0].stopped, max(last_archived, newest) if last_archived else newest)
 
 
 def listing(project: Project, ctx: Context | None = None) -> tuple[list[PhysicalBackup], Window]:
@@ -149,9 +90,15 @@ def create(project: Project, kind: str = "full", ctx: Context | None = None) -> 
     ctx = ctx or Context(project)
     before = {b.label for b in parse_info(_pgbackrest(ctx, "info", "--output=json"))}
     _pgbackrest(ctx, f"--type={kind}", "backup")
-    made = [b for b in parse_info(_pgbackrest(ctx, "info", "--output=json")) if b.label not in before]
+    after = parse_info(_pgbackrest(ctx, "info", "--output=json"))
+    made = [b for b in after if b.label not in before]
     if not made:
         raise OperationFailed("pgbackrest backup ended but no new backup is listed in the repository")
+    fulls = [b for b in after if b.kind == "full"]
+    if fulls:
+        from mindscape_ops.backup.metrics import record_full_backup
+
+        record_full_backup(project.root, fulls[-1].stopped.timestamp())
     return made[-1]
 
 
@@ -192,6 +139,7 @@ def restore(project: Project, target: datetime | None, backup: str | None, ctx: 
     _settings(project)
     ctx = ctx or Context(project)
     live = ctx.running_container(pitr.SERVICE)
+    sweep(ctx)  # what an interrupted restore left
     backups = parse_info(_pgbackrest(ctx, "info", "--output=json"))
     if not backups:
         raise OperationFailed("no physical backup in the repository: nothing to restore from", "take one first")
@@ -205,6 +153,18 @@ def restore(project: Project, target: datetime | None, backup: str | None, ctx: 
         )
     if target is not None and target > datetime.now(UTC):
         raise UsageError(f"--to {target:%Y-%m-%d %H:%M:%S}+00 is in the future", "pick a time in the restorable window")
+    if backup is not None:
+        chosen = next(b for b in backups if b.label == backup)
+    else:
+        chosen = [b for b in backups if target is None or b.stopped <= target][-1]
+    missing = missing_segments(_archive(ctx), chosen.wal_start, target, chosen.wal_stop if backup else None)
+    if missing:
+        raise OperationFailed(
+            f"the repository lacks {_segments(missing)}, which a restore from {chosen.label} to "
+            f"{backup or (f'{target:%Y-%m-%d %H:%M:%S}+00' if target else 'latest')} replays: "
+            "nothing was touched",
+            "restore to a time before the gap (`--to`), or to a backup as it was taken (`--to-backup`)",
+        )
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S")
     with Scratch(ctx, live, stamp) as scratch:
         scratch.restore(restore_args(target, backup))
@@ -216,6 +176,139 @@ def restore(project: Project, target: datetime | None, backup: str | None, ctx: 
         else (backup or f"{target:%Y-%m-%d %H:%M:%S}+00")
     )
     return PointRestored(what, kept)
+
+
+@dataclass(frozen=True)
+class PhysicalVerified:
+    label: str
+    ok: bool
+    detail: str
+
+
+def verify(project: Project, label: str | None = None, ctx: Context | None = None) -> PhysicalVerified:
+    """pgBackRest's own `verify` (every backup file and archived WAL segment against its
+    checksum), then the backup restored into a scratch directory, recovered to its end by a
+    Postgres of its own that archives nothing, and queried. The live data is not touched."""
+    from mindscape_ops.backup.physical_swap import Scratch
+
+    _settings(project)
+    ctx = ctx or Context(project)
+    live = ctx.running_container(pitr.SERVICE)
+    sweep(ctx)
+    backups = parse_info(_pgbackrest(ctx, "info", "--output=json"))
+    if not backups:
+        raise OperationFailed("no physical backup in the repository: nothing to verify", "take one first")
+    label = label or backups[-1].label
+    if label not in {b.label for b in backups}:
+        raise UsageError(f"{label}: not a physical backup in the repository", "see `mindscape backup list`")
+    try:
+        damage = verify_damage(_pgbackrest(ctx, "verify"))
+    except OperationFailed as exc:
+        damage = [exc.message]
+    if damage:
+        shown = "; ".join(damage[:4]) + (f" and {len(damage) - 4} more" if len(damage) > 4 else "")
+        return PhysicalVerified(label, False, f"pgbackrest verify found damage in the repository: {shown}")
+    missing = missing_segments(_archive(ctx), backups[0].wal_start, None)
+    if missing:
+        return PhysicalVerified(
+            label, False, f"the restorable window has a gap: the repository lacks {_segments(missing)}"
+        )
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S")
+    try:
+        with Scratch(ctx, live, stamp, purpose="verify") as scratch:
+            scratch.restore(restore_args(None, label))
+            tables = scratch.recover(RECOVERY_TIMEOUT, archive=False)
+    except OperationFailed as exc:
+        return PhysicalVerified(label, False, f"restored into scratch, it did not come up: {exc.message}")
+    return PhysicalVerified(
+        label, True, f"pgbackrest verify passed; restored into scratch, it came up and answered ({tables} tables)"
+    )
+
+
+def _archive(ctx: Context) -> list:
+    """The archived WAL segments in the repository (`repo-ls` takes no stanza)."""
+    path = f"archive/{pitr.stanza(ctx.project.platform)}"
+    container = ctx.running_container(pitr.SERVICE)
+    return parse_archive(pitr.run(ctx.engine, container, ["pgbackrest", "repo-ls", "--recurse", "--output=json", path]))
+
+
+def _segments(names: list[str]) -> str:
+    shown = ", ".join(names[:4]) + (f" and {len(names) - 4} more" if len(names) > 4 else "")
+    return f"{len(names)} WAL segment(s): {shown}"
+
+
+@dataclass(frozen=True)
+class DataDir:
+    """A directory beside the live data on the data volume: the data a restore replaced
+    (`replaced`), a restored copy the live container did not come up on (`failed`), or what an
+    interrupted restore or verification left (`restore`, `verify`)."""
+
+    path: str
+    kind: str
+    stamp: str
+    size: int
+
+
+def parse_data_dirs(text: str) -> list[DataDir]:
+    """Pure: `du -sb` lines of the data volume's `pgdata.*` directories, newest first."""
+    found = []
+    for line in text.splitlines():
+        size, _, path = line.partition("\t")
+        name = path.rsplit("/", 1)[-1]
+        kind, _, stamp = name.removeprefix("pgdata.").partition("-")
+        if name.startswith("pgdata.") and kind in DIR_KINDS and size.strip().isdigit():
+            found.append(DataDir(path.strip(), kind, stamp, int(size)))
+    return sorted(found, key=lambda d: d.stamp, reverse=True)
+
+
+def to_prune(dirs: list[DataDir], keep_replaced: int) -> list[DataDir]:
+    """Pure: what `backup prune` removes: every replaced data directory but the newest
+    `keep_replaced`, and what interrupted restores and verifications left. A restored copy the
+    live container did not come up on (`failed`) is kept for the user to look at."""
+    replaced = [d for d in dirs if d.kind == "replaced"]
+    return replaced[keep_replaced:] + [d for d in dirs if d.kind in ("restore", "verify")]
+
+
+def data_dirs(ctx: Context) -> list[DataDir]:
+    live = ctx.running_container(pitr.SERVICE)
+    script = f'for d in {DATA_ROOT}/pgdata.*; do [ -d "$d" ] && du -sb "$d"; done; true'
+    return parse_data_dirs(pitr.run(ctx.engine, live, ["sh", "-c", script], user="root"))
+
+
+def sweep(ctx: Context) -> list[str]:
+    """Remove the scratch containers of interrupted restores and verifications (a kill -9 of
+    mindscape leaves them) and the directories they were filling; what was removed. The live
+    data is never among them: only `pgdata.restore-*` and `pgdata.verify-*` are."""
+    from mindscape_ops.backup.physical_swap import LABEL
+
+    live = ctx.running_container(pitr.SERVICE)
+    removed = []
+    for name in ctx.engine.names_labelled(LABEL, live):
+        ctx.engine.remove(name, stop_timeout=1)
+        removed.append(f"container {name}")
+    for leftover in [d for d in data_dirs(ctx) if d.kind in ("restore", "verify")]:
+        pitr.run(ctx.engine, live, ["rm", "-rf", leftover.path], user="root")
+        removed.append(leftover.path)
+    return removed
+
+
+def prune(project: Project, dry_run: bool, ctx: Context | None = None) -> tuple[list[DataDir], list[DataDir]]:
+    """`backup prune` with backups.pitr: the data directories removed (or that would be) and kept."""
+    settings = _settings(project)
+    ctx = ctx or Context(project)
+    dirs = data_dirs(ctx)
+    gone = to_prune(dirs, settings.keep_replaced)
+    if not dry_run:
+        sweep(ctx)
+        live = ctx.running_container(pitr.SERVICE)
+        for item in gone:
+            pitr.run(ctx.engine, live, ["rm", "-rf", item.path], user="root")
+    return gone, [d for d in dirs if d not in gone]
+
+
+def is_label(text: str) -> bool:
+    """Pure: whether a backup ID names a physical backup (pgBackRest's label) rather than a dump."""
+    return LABEL.fullmatch(text) is not None
 
 
 def wait_until(check, timeout: float, what: str, interval: float = 0.5) -> Any:

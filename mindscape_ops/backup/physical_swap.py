@@ -21,6 +21,8 @@ if TYPE_CHECKING:
     from mindscape_ops.backup.context import Context
 
 LOG = "/tmp/mindscape-recovery.log"  # in the scratch container
+LABEL = "io.mindscape.pitr-restore-of"  # on a scratch container: the live container it restores
+USER_TABLES = "SELECT count(*) FROM pg_tables WHERE schemaname NOT IN ('pg_catalog', 'information_schema')"
 
 
 def binds_of(details: dict) -> dict[str, dict[str, str]]:
@@ -40,10 +42,10 @@ def server_options(command: list[str]) -> str:
 
 
 class Scratch:
-    def __init__(self, ctx: Context, live: str, stamp: str) -> None:
+    def __init__(self, ctx: Context, live: str, stamp: str, purpose: str = "restore") -> None:
         self.ctx, self.live, self.engine = ctx, live, ctx.engine
-        self.name = f"{live}-restore-{stamp}"
-        self.dir = f"{pitr.PGDATA}.restore-{stamp}"
+        self.name = f"{live}-{purpose}-{stamp}"
+        self.dir = f"{pitr.PGDATA}.{purpose}-{stamp}"
         self.kept = f"{pitr.PGDATA}.replaced-{stamp}"
         self.swapped = False
         self.stanza = pitr.stanza(ctx.project.platform)
@@ -59,7 +61,7 @@ class Scratch:
             command=["sleep", "infinity"],
             user="",
             environment={},
-            labels={"io.mindscape.pitr-restore-of": self.live},
+            labels={LABEL: self.live},
             network=networks[0] if networks else "bridge",
             alias=self.name,
             container_port=5432,
@@ -91,14 +93,23 @@ class Scratch:
 
     def restore(self, args: list[str]) -> None:
         self._run(["install", "-d", "-o", pitr.OS_USER, "-g", pitr.OS_USER, "-m", "0700", self.dir], user="root")
-        self._run(["pgbackrest", f"--stanza={self.stanza}", f"--pg1-path={self.dir}", "restore", *args])
+        try:
+            self._run(["pgbackrest", f"--stanza={self.stanza}", f"--pg1-path={self.dir}", "restore", *args])
+        except OperationFailed as exc:
+            raise OperationFailed(
+                f"pgBackRest could not restore from the repository: {exc.message}: the live data is untouched",
+                exc.hint or "`mindscape backup verify --physical` checks every file of the repository",
+            ) from None
 
-    def recover(self, timeout: float) -> None:
+    def recover(self, timeout: float, archive: bool = True) -> int:
         """Start Postgres on the restored copy; it replays WAL to the target and promotes.
-        Then it must answer a query in the platform's database."""
+        Then it must answer a query in the platform's database: its count of tables (those of
+        the system catalogs aside). Without `archive` (a verification), the copy archives
+        nothing: its new timeline never reaches the repository."""
         from mindscape_ops.backup.physical import wait_until
 
-        start = ["pg_ctl", "-D", self.dir, "-l", LOG, "-w", "-t", str(int(timeout)), "-o", server_options(self.command)]
+        options = server_options(self.command) + ("" if archive else " -c archive_mode=off")
+        start = ["pg_ctl", "-D", self.dir, "-l", LOG, "-w", "-t", str(int(timeout)), "-o", options]
         try:
             self._run([*start, "start"])
         except OperationFailed:
@@ -112,8 +123,9 @@ class Scratch:
                 raise OperationFailed(f"still replaying WAL ({self._log_tail()})")
 
         wait_until(promoted, timeout, "the restored copy's promotion")
-        self._psql("SELECT count(*) FROM pg_class")  # it answers, in the platform's database
+        tables = int(self._psql(USER_TABLES))  # it answers, in the platform's database
         self._run(["pg_ctl", "-D", self.dir, "-m", "fast", "-w", "stop"])
+        return tables
 
     def _psql(self, sql: str) -> str:
         return self._run(pitr.psql(self.platform, sql)).strip()

@@ -230,14 +230,25 @@ def restore(
 @app.command("verify")
 def verify(
     backup_id: Annotated[str | None, typer.Argument(metavar="[ID]", help="Default: the newest backup.")] = None,
+    physical: Annotated[
+        bool, typer.Option("--physical", help="A physical backup (backups.pitr); default: the newest.")
+    ] = False,
     as_json: JsonOption = False,
     files: FilesOption = None,
 ) -> None:
-    """Restore a backup into scratch space and compare it with its manifest (exit 1 when it differs)."""
+    """Restore a backup into scratch space and compare it with its manifest (exit 1 when it differs).
+    A physical backup (its pgBackRest label, or --physical): pgBackRest's own verify, then it is
+    restored into a scratch container and queried."""
     from dataclasses import asdict
 
     from mindscape_ops.backup import actions
+    from mindscape_ops.backup.physical import is_label
 
+    if physical or (backup_id is not None and is_label(backup_id)):
+        from mindscape_ops.cli.backup_physical import verify_physical
+
+        verify_physical(files, backup_id, as_json)
+        return
     err = console(stderr=True)
     with audited("backup verify", lock_root(files), id=backup_id) as record:
         record.project = project = open_project(files)
@@ -263,17 +274,22 @@ def prune(
     files: FilesOption = None,
 ) -> None:
     """Remove backups beyond backups.retention (keep_last, max_age, keep_daily/weekly/monthly) and
-    leftovers of interrupted ones. Each service's newest backup and newest verified backup are always kept."""
+    leftovers of interrupted ones. Each service's newest backup and newest verified backup are always kept.
+    With backups.pitr: the data directories point-in-time restores replaced, but the newest
+    backups.pitr.keep_replaced, and what interrupted restores left."""
     from dataclasses import asdict
 
     from mindscape_ops.backup import actions
 
     err = console(stderr=True)
+    from mindscape_ops.cli.backup_physical import prune_physical
+
     with audited("backup prune", lock_root(files), dry_run=dry_run) as record:
         record.project = project = open_project(files)
         result = actions.prune(project, dry_run)
+        physical = prune_physical(project, dry_run)
     if as_json:
-        stdout_json(asdict(result))
+        stdout_json({**asdict(result), **({"data_dirs": physical} if physical is not None else {})})
     verb = "would remove" if dry_run else "removed"
     if dry_run:
         for backup_id, why in result.kept.items():

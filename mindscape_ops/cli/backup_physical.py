@@ -50,7 +50,9 @@ def physical_listing(project: Project) -> tuple[list[PhysicalBackup], Window] | 
     try:
         return pitr.listing(project)
     except MindscapeError as exc:
-        console(stderr=True).print(f"[yellow]physical backups not listed:[/] {exc.message}", markup=True)
+        from rich.markup import escape
+
+        console(stderr=True).print(f"[yellow]physical backups not listed:[/] {escape(exc.message)}", markup=True)
         return None
 
 
@@ -88,9 +90,57 @@ def restore_physical(
         done = pitr.restore(project, target, to_backup)
     console(stderr=True).print(
         f"[green]restored[/] the database to {done.what}; the data it replaced is kept on the data volume "
-        f"as {done.kept}: remove it when done",
+        f"as {done.kept}: `mindscape backup prune` removes it (it keeps the newest backups.pitr.keep_replaced)",
         markup=True,
     )
+
+
+def verify_physical(files: list[Path] | None, label: str | None, as_json: bool) -> None:
+    from dataclasses import asdict
+
+    from mindscape_ops.backup import physical as pitr
+    from mindscape_ops.cli.common import exit_with
+
+    with audited("backup verify", lock_root(files), id=label, physical=True) as record:
+        record.project = project = open_project(files)
+        result = pitr.verify(project, label)
+        if not result.ok:
+            record.outcome = f"failed (exit 1): {result.detail}"
+    if as_json:
+        stdout_json(asdict(result))
+    from rich.markup import escape
+
+    err = console(stderr=True)  # the detail quotes pgBackRest ("[028]"): never read as markup
+    if result.ok:
+        err.print(f"[green]verified[/] {result.label}: {escape(result.detail)}", markup=True)
+    else:
+        err.print(f"[bold red]verification failed:[/] {result.label}: {escape(result.detail)}", markup=True)
+    exit_with(0 if result.ok else 1)
+
+
+def prune_physical(project: Project, dry_run: bool) -> dict[str, list[str]] | None:
+    """The data directories left by point-in-time restores, pruned (said on stderr); None when
+    backups.pitr is off. The database not running is said, not fatal: the dumps were pruned."""
+    from rich.markup import escape
+
+    from mindscape_ops.backup import physical as pitr
+    from mindscape_ops.errors import MindscapeError
+    from mindscape_ops.services.pitr import settings
+
+    if settings(project.platform) is None:
+        return None
+    err = console(stderr=True)
+    try:
+        gone, kept = pitr.prune(project, dry_run)
+    except MindscapeError as exc:
+        err.print(f"[yellow]data directories not pruned:[/] {escape(exc.message)}", markup=True)
+        return None
+    verb = "would remove" if dry_run else "removed"
+    for item in gone:
+        err.print(f"[yellow]{verb}[/] {item.path} ({_mb(item.size)})  [dim]{item.kind}[/]", markup=True)
+    for item in kept:
+        err.print(f"[green]kept[/] {item.path} ({_mb(item.size)})  [dim]{item.kind}[/]", markup=True)
+    return {"removed": [d.path for d in gone], "kept": [d.path for d in kept]}
 
 
 def _mb(size: int) -> str:

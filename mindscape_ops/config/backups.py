@@ -93,6 +93,8 @@ class Pitr(Strict):
     compression: Literal["none", "gz", "lz4", "zst", "bz2"] = "zst"
     # A WAL segment is archived at least this often, even when little is written (the RPO).
     archive_timeout: Duration = Duration("60s")
+    # Data directories a point-in-time restore replaced that `backup prune` keeps (newest first).
+    keep_replaced: int = Field(1, ge=0, le=100)
 
     @model_validator(mode="after")
     def _timeout_in_range(self) -> Pitr:

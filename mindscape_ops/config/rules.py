@@ -81,6 +81,16 @@ def _pitr(platform: Platform, enabled: dict) -> list[Problem]:
     if pitr.SERVICE not in enabled:
         return [(("backups", "pitr", "enabled"), f"archives the WAL of services.{pitr.SERVICE}, which is not enabled")]
     problems: list[Problem] = []
+    s3 = platform.backups.s3
+    endpoint = str(s3.endpoint_url) if s3 is not None and s3.endpoint_url is not None else None
+    if platform.backups.pitr.repository == "s3" and endpoint is not None and not endpoint.startswith("https:"):
+        problems.append(
+            (
+                ("backups", "s3", "endpoint_url"),
+                "pgBackRest (2.45) reaches S3 over TLS only, and backups.pitr.repository is s3: "
+                "use the endpoint's https:// address",
+            )
+        )
     if platform.kubernetes is not None:
         problems.append(
             (

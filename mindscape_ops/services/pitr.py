@@ -11,10 +11,12 @@ backup key and written only to .mindscape/pgbackrest/conf.d/, never to a rendere
 from __future__ import annotations
 
 import os
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
+from mindscape_ops.services.contract import Alert, AlertGroup
 from mindscape_ops.services.spec import Mount
 
 if TYPE_CHECKING:
@@ -30,6 +32,7 @@ IN_CONTAINER = "/etc/pgbackrest"
 REPO = "/var/lib/pgbackrest"
 PGDATA = "/var/lib/postgresql/data/pgdata"
 SOCKET = "/var/run/postgresql"
+SINCE = "since"  # in CONF_DIR: when the stanza was first created
 # Postgres settings pgBackRest needs; set by mindscape when PITR is on, so not in services.postgres.settings
 OWNED_SETTINGS = ("archive_mode", "archive_command", "archive_timeout", "wal_level")
 _LOCAL_HOSTS = ("127.0.0.1", "localhost", "::1", "host.docker.internal")
@@ -193,7 +196,18 @@ def create_stanza(project: Project) -> str:
     if pitr is not None and pitr.repository == "local":
         run(engine, container, ["chown", f"{OS_USER}:{OS_USER}", REPO], user="root")
     run(engine, container, ["pgbackrest", f"--stanza={stanza(platform)}", "stanza-create"])
+    marker = project.root / CONF_DIR / SINCE
+    if not marker.is_file():  # when archiving began: no backup is due from before it
+        _write(marker, datetime.now(UTC).isoformat(timespec="seconds") + "\n", 0o644)
     return run(engine, container, ["pgbackrest", f"--stanza={stanza(platform)}", "check"])
+
+
+def since(project: Project) -> datetime | None:
+    """When archiving began for this project (its stanza was first created by `up`)."""
+    try:
+        return datetime.fromisoformat((project.root / CONF_DIR / SINCE).read_text().strip())
+    except (OSError, ValueError):
+        return None
 
 
 def psql(platform: Platform, sql: str) -> list[str]:
@@ -210,9 +224,106 @@ def run(engine, container: str, argv: list[str], user: str = OS_USER) -> str:
     text = b"".join(output).decode("utf-8", "replace")
     if output.exit_code != 0:
         errors = output.stderr.decode("utf-8", "replace") if isinstance(output.stderr, bytes) else str(output.stderr)
-        lines = [line for line in (errors + "\n" + text).splitlines() if line.strip()]
-        raise OperationFailed(
-            f"`{' '.join(argv[:3])}` failed in {container} (exit {output.exit_code}): "
-            f"{lines[-1].strip() if lines else 'no output'}"
-        )
+        lines = [line.strip() for line in (errors + "\n" + text).splitlines() if line.strip()]
+        errors_said = [line for line in lines if line.startswith(("ERROR", "WARN"))]
+        said = errors_said[0] if errors_said else (lines[-1] if lines else "no output")  # pgBackRest's own error
+        known = explain(errors + "\n" + text)
+        if known is not None:
+            raise OperationFailed(f"{known[0]} ({said})", known[1])
+        raise OperationFailed(f"`{' '.join(argv[:3])}` failed in {container} (exit {output.exit_code}): {said}")
     return text
+
+
+# pgBackRest's errors a person can act on, by what they say: (words, what it means, what to do)
+_KNOWN = (
+    (
+        # an encrypted file read with another pass: garbage where pgBackRest expects its info format
+        ("CryptoError", "cipher header invalid", "unable to decrypt", "key/value found outside of section"),
+        "the repository cannot be read with backups.encryption's key: it is not the one the repository "
+        "was written with",
+        "put back the key it was written with (backups.encryption), then `mindscape up`",
+    ),
+    (
+        ("unable to acquire lock", "another pgBackRest process"),
+        "another pgBackRest command holds the stanza's lock (one left running by an interrupted mindscape "
+        "goes on in the database's container until it ends)",
+        "try again once it has ended",
+    ),
+)
+
+
+def explain(text: str) -> tuple[str, str] | None:
+    """Pure: what pgBackRest's output means and what to do, when it is a known error."""
+    for words, meaning, hint in _KNOWN:
+        if any(word.lower() in text.lower() for word in words):
+            return meaning, hint
+    return None
+
+
+# -- its alerts (rendered into prometheus/rules/services.yml and runbooks/alerts.md) ---------------
+
+FULL_BACKUP_METRIC = "mindscape_pitr_last_full_backup_timestamp_seconds"  # backup/metrics.py writes it
+
+
+def alerts(platform: Platform) -> AlertGroup:
+    """Archiving failing or late (postgres_exporter's pg_archiver query, queries.yaml), and no
+    full backup within the full schedule's longest gap (node_exporter's textfile, written by
+    `backup create --physical`): each only where its metrics are scraped."""
+    from mindscape_ops.settings.schedule import BACKUP_GRACE_S, longest_gap
+
+    pitr = settings(platform)
+    enabled = platform.services.enabled()
+    found: list[Alert] = []
+    logs = f"`mindscape logs {SERVICE} --tail 200` shows pgBackRest's archive-push errors"
+    if pitr is not None and "postgres_exporter" in enabled:
+        bound = int(2 * pitr.archive_timeout.seconds + 60)
+        found += [
+            Alert(
+                "PostgresArchivingFailing",
+                "pg_archiver_failing == 1",
+                "5m",
+                "critical",
+                SERVICE,
+                "WAL archiving fails",
+                "pgBackRest's archive-push has failed since the last success: nothing written since then can be "
+                "restored to a point in time, and Postgres keeps the WAL on its disk until archiving works again.",
+                (
+                    f"{logs} (the repository unreachable or full, a wrong key).",
+                    "`mindscape check --only backups` says since when; fix the cause: archiving resumes by itself "
+                    "from the first segment it could not send.",
+                ),
+            ),
+            Alert(
+                "PostgresArchiveLag",
+                f"pg_archiver_waiting_segments > 0 and pg_archiver_last_archived_age_seconds > {bound}",
+                "5m",
+                "warning",
+                SERVICE,
+                "{{ $value }} s since a WAL segment was archived, with segments waiting",
+                f"Completed WAL segments wait while the last was archived more than {bound} s ago (twice "
+                "backups.pitr.archive_timeout plus a minute): the point a restore can reach falls behind.",
+                (
+                    f"{logs}; a slow repository shows as long archive-push runs.",
+                    "Waiting segments: `SELECT * FROM pg_stat_archiver;` in the database.",
+                ),
+            ),
+        ]
+    if pitr is not None and "node_exporter" in enabled:
+        limit = int((longest_gap(pitr.full_schedule) or 7 * 86400) + BACKUP_GRACE_S)
+        found.append(
+            Alert(
+                "PostgresFullBackupMissing",
+                f"time() - {FULL_BACKUP_METRIC} > {limit}",
+                "10m",
+                "warning",
+                SERVICE,
+                "The newest full physical backup is {{ $value | humanizeDuration }} old",
+                f"No full backup within backups.pitr.full_schedule's longest gap ({pitr.full_schedule!r}) plus "
+                "two hours: the restorable window stops moving forward and restores replay ever more WAL.",
+                (
+                    "Take one: `mindscape backup create --physical` (it says why when it cannot).",
+                    "`mindscape check --only backups` (backups.restorable_window) shows the window.",
+                ),
+            )
+        )
+    return AlertGroup("postgres_pitr", tuple(found), rank=11)

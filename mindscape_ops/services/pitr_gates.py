@@ -1,15 +1,20 @@
-"""`mindscape check` gate of WAL archiving (backups.pitr): `backups.wal_archiving` reads
-pg_stat_archiver. It fails when the last attempt failed (no success since the last failure),
-or when completed WAL segments wait while the last success is older than the bound (twice
-archive_timeout, plus a minute). An idle server archives nothing and is not late."""
+"""`mindscape check` gates of point-in-time recovery (backups.pitr).
+
+`backups.wal_archiving` reads pg_stat_archiver. It fails when the last attempt failed (no
+success since the last failure), or when completed WAL segments wait while the last success
+is older than the bound (twice archive_timeout, plus a minute). An idle server archives nothing
+and is not late.
+
+`backups.restorable_window` reads pgBackRest's repository (`pgbackrest info` in the database's
+container) and holds the window against what backups.pitr promises (services/pitr_info.py)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
-from mindscape_ops.services import pitr
+from mindscape_ops.services import pitr, pitr_info
 from mindscape_ops.services.contract import Failed, Gate, Skipped
 
 if TYPE_CHECKING:
@@ -86,4 +91,39 @@ def wal_archiving(ctx: GateContext) -> str:
     return verdict(Archiver(*row), bound)
 
 
-GATES = (Gate("backups.wal_archiving", wal_archiving, REMEDY),)
+def restorable_window(ctx: GateContext) -> str:
+    settings = pitr.settings(ctx.platform)
+    if settings is None:
+        raise Skipped("backups.pitr is off")
+    import psycopg
+
+    from mindscape_ops.adapters.docker import Engine
+    from mindscape_ops.errors import OperationFailed
+    from mindscape_ops.services.postgres import connect  # postgres imports this module
+
+    container = ctx.platform.container_name(pitr.SERVICE)
+    try:
+        text = pitr.run(
+            Engine(), container, ["pgbackrest", f"--stanza={pitr.stanza(ctx.platform)}", "info", "--output=json"]
+        )
+        backups = pitr_info.parse_info(text)
+    except OperationFailed as exc:
+        raise Failed(exc.message) from None
+    address, creds = ctx.address(pitr.SERVICE), ctx.credentials(pitr.SERVICE)
+    try:
+        with connect(address, creds, timeout=5) as conn:
+            row = conn.execute("SELECT last_archived_time FROM pg_stat_archiver").fetchone()
+    except psycopg.Error as exc:
+        raise Failed(f"cannot read pg_stat_archiver: {str(exc).strip().splitlines()[-1]}") from None
+    window = pitr_info.window_of(backups, row[0] if row else None)
+    return pitr_info.window_verdict(backups, window, settings, pitr.since(ctx.project), datetime.now(UTC))
+
+
+WINDOW_REMEDY = (
+    "`mindscape backup list` shows the backups and the window; take the missing one with "
+    "`mindscape backup create --physical` (and schedule it: backups.pitr.full_schedule)"
+)
+GATES = (
+    Gate("backups.wal_archiving", wal_archiving, REMEDY),
+    Gate("backups.restorable_window", restorable_window, WINDOW_REMEDY, timeout=60.0),
+)

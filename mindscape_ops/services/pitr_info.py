@@ -1,0 +1,232 @@
+"""What pgBackRest's repository holds (backups.pitr), read from `pgbackrest info --output=json`:
+the physical backups, the restorable window they and the archived WAL give, and whether that
+window keeps what backups.pitr promises (the `backups.restorable_window` gate). Pure."""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+from mindscape_ops.errors import OperationFailed
+from mindscape_ops.services.contract import Failed
+from mindscape_ops.services.pitr import explain
+from mindscape_ops.settings.schedule import BACKUP_GRACE_S, last_run
+
+if TYPE_CHECKING:
+    from mindscape_ops.config.backups import Pitr
+
+# pgbackrest info's stanza status codes that still list backups: ok, none yet, a backup or expire running
+_USABLE = (0, 2, 6)
+GRACE = timedelta(hours=1)  # a scheduled backup's own run time, a runner that starts late
+
+
+@dataclass(frozen=True)
+class PhysicalBackup:
+    label: str
+    kind: str  # full, diff, incr
+    started: datetime
+    stopped: datetime
+    size: int  # of the database when it was taken
+    stored: int  # in the repository (compressed, and only what changed for diff/incr)
+    wal_start: str
+    wal_stop: str
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "id": self.label,
+            "kind": "physical",
+            "type": self.kind,
+            "started_at": self.started.isoformat(timespec="seconds"),
+            "stopped_at": self.stopped.isoformat(timespec="seconds"),
+            "size": self.size,
+            "stored": self.stored,
+        }
+
+
+@dataclass(frozen=True)
+class Window:
+    """From the end of the oldest backup to the last archived WAL segment (None: no backup yet)."""
+
+    start: datetime | None
+    end: datetime | None
+
+    def text(self) -> str:
+        if self.start is None or self.end is None:
+            return "no restorable window yet: take a physical backup (`mindscape backup create --physical`)"
+        return f"restorable from {self.start:%Y-%m-%d %H:%M:%S}+00 to {self.end:%Y-%m-%d %H:%M:%S}+00"
+
+
+def parse_info(text: str) -> list[PhysicalBackup]:
+    """Pure: the backups in `pgbackrest info --output=json`, oldest first."""
+    try:
+        stanzas = json.loads(text, strict=False)  # a message may quote what a wrong key decrypted
+    except json.JSONDecodeError:
+        known = explain(text)
+        said = next((line.strip() for line in text.splitlines() if "ERROR" in line or "WARN" in line), "")
+        if known is not None:
+            raise OperationFailed(f"{known[0]} ({said})", known[1]) from None
+        raise OperationFailed(f"pgbackrest info did not answer JSON{': ' + said if said else ''}") from None
+    found = []
+    for stanza in stanzas:
+        status = stanza.get("status", {})
+        if status.get("code", 0) not in _USABLE:
+            repos = [str(r.get("status", {}).get("message", "")) for r in stanza.get("repo", [])]
+            known = explain("\n".join([str(status.get("message", "")), *repos]))
+            if known is not None:
+                first = next((m.splitlines()[0] for m in repos if m), str(status.get("message")))
+                raise OperationFailed(f"{known[0]} ({first})", known[1])
+            raise OperationFailed(
+                f"the pgBackRest repository of stanza {stanza.get('name', '?')} cannot be used: "
+                f"{status.get('message', 'unknown status')} (status {status.get('code')})",
+                "check the repository (backups.pitr: its folder or bucket, its key) and `mindscape up`",
+            )
+        for item in stanza.get("backup", []):
+            stamp, archive, info = item.get("timestamp", {}), item.get("archive", {}), item.get("info", {})
+            found.append(
+                PhysicalBackup(
+                    label=item["label"],
+                    kind=item.get("type", "?"),
+                    started=datetime.fromtimestamp(stamp.get("start", 0), UTC),
+                    stopped=datetime.fromtimestamp(stamp.get("stop", 0), UTC),
+                    size=int(info.get("size", 0)),
+                    stored=int(info.get("repository", {}).get("delta", 0)),
+                    wal_start=archive.get("start") or "",
+                    wal_stop=archive.get("stop") or "",
+                )
+            )
+    return sorted(found, key=lambda b: b.stopped)
+
+
+def window_of(backups: list[PhysicalBackup], last_archived: datetime | None) -> Window:
+    """Pure: the span a `restore --to` can reach."""
+    if not backups:
+        return Window(None, None)
+    newest = backups[-1].stopped
+    return Window(backups[0].stopped, max(last_archived, newest) if last_archived else newest)
+
+
+def promised_start(pitr: Pitr, now: datetime) -> datetime | None:
+    """Pure: how far back backups.pitr promises a restore can go: the full schedule's run
+    `keep_full - 1` runs before its latest (pgBackRest expires a full backup, and the WAL
+    before the next one, once keep_full newer ones exist)."""
+    at = last_run(pitr.full_schedule, now - GRACE)
+    for _ in range(pitr.keep_full - 1):
+        if at is None:
+            return None
+        at = last_run(pitr.full_schedule, at - timedelta(minutes=1))
+    return at
+
+
+def window_verdict(
+    backups: list[PhysicalBackup], window: Window, pitr: Pitr, since: datetime | None, now: datetime
+) -> str:
+    """Pure: what passed, or Failed: no backup at all; no full backup since the full schedule
+    last fired (or no backup since the differential one did), an hour of grace allowed; the
+    window starting later than the retention promises. Nothing is due from before `since`
+    (when archiving was turned on: a young platform has no older backups to keep)."""
+    if not backups or window.start is None:
+        raise Failed("no physical backup in the repository: nothing to restore from")
+    since = since or backups[0].started
+    fulls = [b for b in backups if b.kind == "full"]
+    problems = []
+    due = last_run(pitr.full_schedule, now - GRACE)
+    if due is not None and due >= since and (not fulls or fulls[-1].stopped < due):
+        newest = f"the newest, {fulls[-1].label}, is {_age(now - fulls[-1].stopped)} old" if fulls else "none yet"
+        problems.append(f"no full backup since {pitr.full_schedule!r} fired at {due:%Y-%m-%d %H:%M}Z ({newest})")
+    due = last_run(pitr.diff_schedule, now - GRACE) if pitr.diff_schedule else None
+    if due is not None and due >= since and backups[-1].stopped < due:
+        problems.append(
+            f"no backup since {pitr.diff_schedule!r} fired at {due:%Y-%m-%d %H:%M}Z "
+            f"(the newest, {backups[-1].label}, is {_age(now - backups[-1].stopped)} old)"
+        )
+    promised = promised_start(pitr, now)
+    if promised is not None and promised >= since and window.start > promised + timedelta(seconds=BACKUP_GRACE_S):
+        problems.append(
+            f"the window starts at {window.start:%Y-%m-%d %H:%M}Z, later than the {promised:%Y-%m-%d %H:%M}Z "
+            f"that keep_full: {pitr.keep_full} on {pitr.full_schedule!r} promises: a full backup is missing"
+        )
+    if problems:
+        raise Failed("; ".join(problems))
+    return f"{window.text()}; {len(fulls)} full backup(s), {pitr.keep_full} kept"
+
+
+def _age(delta: timedelta) -> str:
+    hours = int(delta.total_seconds() // 3600)
+    return (
+        f"{hours // 24}d{hours % 24:02d}h" if hours >= 24 else f"{hours}h{int(delta.total_seconds() // 60) % 60:02d}m"
+    )
+
+
+@dataclass(frozen=True)
+class Segment:
+    """An archived WAL segment in the repository: its name (timeline, log, segment) and when
+    it was stored."""
+
+    name: str
+    stored: datetime
+
+    @property
+    def position(self) -> int:
+        return position(self.name)
+
+
+_SEGMENT = re.compile(r"(?:^|/)([0-9A-F]{24})-[0-9a-f]{40}(?:\.[a-z0-9]+)?$")
+
+
+def parse_archive(text: str) -> list[Segment]:
+    """Pure: the WAL segments in `pgbackrest repo-ls --recurse --output=json archive/STANZA`
+    (a timeline's history, a backup's label and a partial segment are not segments)."""
+    try:
+        listing = json.loads(text)
+    except json.JSONDecodeError:
+        raise OperationFailed("pgbackrest repo-ls did not answer JSON") from None
+    found = []
+    for path, item in listing.items():
+        match = _SEGMENT.search(path)
+        if match and item.get("type") == "file":
+            found.append(Segment(match.group(1), datetime.fromtimestamp(item.get("time", 0), UTC)))
+    return sorted(found, key=lambda s: (s.position, s.name))
+
+
+def position(name: str) -> int:
+    """Pure: a WAL segment's place in the WAL, whatever its timeline (16 MB segments: 256 per log file)."""
+    return int(name[8:16], 16) * 0x100 + int(name[16:24], 16)
+
+
+def missing_segments(
+    segments: list[Segment], start: str, target: datetime | None, stop: str | None = None
+) -> list[str]:
+    """Pure: the WAL segments a restore from a backup whose WAL starts at `start` needs and the
+    repository lacks (named on the backup's timeline). Needed: up to `stop` (a restore to the
+    backup's end), else up to the newest archived (`latest`, target None), else up to the
+    first segment stored after the target time (the one that holds it, at the latest)."""
+    have = {s.position for s in segments}
+    if not have:
+        return [start]
+    first = position(start)
+    if stop is not None:
+        last = position(stop)
+    elif target is None:
+        last = max(have)
+    else:
+        after = [s.position for s in segments if s.stored > target and s.position >= first]
+        last = min(after) if after else max(have)
+    timeline = start[:8]
+    return [f"{timeline}{p // 0x100:08X}{p % 0x100:08X}" for p in range(first, last + 1) if p not in have]
+
+
+_BAD_FILE = re.compile(r"INFO: (invalid checksum|invalid size|missing|invalid) '([^']+)'")
+_BAD_SET = re.compile(r"^\s*(backup: \S+|archiveId: \S+), status: invalid", re.M)
+
+
+def verify_damage(text: str) -> list[str]:
+    """Pure: what `pgbackrest verify` (2.45) found wrong; it exits 0 even then, saying
+    `status: error` and each bad file on its own line."""
+    if not re.search(r"^\s*status: error\s*$", text, re.M):
+        return []
+    files = [f"{path} ({what})" for what, path in _BAD_FILE.findall(text)]
+    sets = [found.rstrip(",") for found in _BAD_SET.findall(text)]
+    return [*(f"{s} is invalid" for s in sets), *files] or ["status: error"]
