@@ -8,14 +8,12 @@ unchanged."""
 from __future__ import annotations
 
 import json
-import urllib.request
 import uuid
 
 import pytest
 
-from mindscape_ops.workspace.store import dotenv_line
-
-from .conftest import remove_project, run_cli, unique_project
+from .conftest import remove_project, run_cli
+from .exporter_support import assert_plan_unchanged, metrics_of, platform_with_password
 
 pytestmark = pytest.mark.engine
 
@@ -27,18 +25,10 @@ IMAGES = {
 
 
 def test_the_exporter_reads_pgbouncer_with_no_password_in_its_container(docker_client, tmp_path):
-    for image in IMAGES.values():
-        docker_client.images.get(image)  # built by scripts/build-local-images
-    project = unique_project("pbx")
-    services = "".join(f"  {name}: {{image: '{image}', port: auto}}\n" for name, image in IMAGES.items())
-    (tmp_path / "platform.yaml").write_text(f"version: 1\nproject: {project}\nservices:\n{services}")
     # a `:` and a `\` go through the password file's escaping; the token is what is looked for
     token = uuid.uuid4().hex
     password = f"p:w\\{token}"
-    (tmp_path / ".mindscape").mkdir(mode=0o700)
-    secrets = tmp_path / ".mindscape" / "secrets.env"
-    secrets.write_text(dotenv_line("POSTGRES_PASSWORD", password))
-    secrets.chmod(0o600)
+    project = platform_with_password(docker_client, tmp_path, "pbx", IMAGES, ("POSTGRES_PASSWORD", password))
     try:
         up = run_cli("up", cwd=tmp_path, timeout=300)
         assert up.returncode == 0, up.stdout + up.stderr
@@ -56,10 +46,7 @@ def test_the_exporter_reads_pgbouncer_with_no_password_in_its_container(docker_c
         found = exporter.exec_run(["stat", "-c", "%a %u:%g", env["PGPASSFILE"]]).output.decode().split()
         assert found == ["600", run_as] and not run_as.startswith("0:")
 
-        port = json.loads((tmp_path / ".mindscape" / "state.json").read_text())["ports"]["pgbouncer_exporter"]
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as response:
-            metrics = response.read().decode()
-        lines = metrics.splitlines()
+        lines = metrics_of(tmp_path, "pgbouncer_exporter")
         # The official image says pgbouncer_up 1; Debian's exporter (the local image) has no such
         # series, and what it read from the admin console once logged in is the proof: its pool
         # and user counts.
@@ -68,13 +55,12 @@ def test_the_exporter_reads_pgbouncer_with_no_password_in_its_container(docker_c
             or "pgbouncer_up 1.0" in lines
             or not any(line.startswith("pgbouncer_up ") for line in lines)
         ), [line for line in lines if line.startswith("pgbouncer_up")]
-        assert any(line.startswith("pgbouncer_") and 'database="pgbouncer"' in line for line in lines), metrics[-2000:]
+        assert any(line.startswith("pgbouncer_") and 'database="pgbouncer"' in line for line in lines), lines[-40:]
         up_or_users = [line for line in lines if line.startswith("pgbouncer_up ")] or [
             line for line in lines if line.startswith("pgbouncer_users ")
         ]
         assert up_or_users and float(up_or_users[0].split()[-1]) >= 1, up_or_users
 
-        again = run_cli("plan", "--json", cwd=tmp_path)
-        assert {action["action"] for action in json.loads(again.stdout)} == {"unchanged"}, again.stdout
+        assert_plan_unchanged(tmp_path)
     finally:
         remove_project(docker_client, project)

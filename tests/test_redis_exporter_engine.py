@@ -6,14 +6,12 @@ Redis (redis_up 1) through that file, odd characters in the password included. `
 from __future__ import annotations
 
 import json
-import urllib.request
 import uuid
 
 import pytest
 
-from mindscape_ops.workspace.store import dotenv_line
-
-from .conftest import remove_project, run_cli, unique_project
+from .conftest import remove_project, run_cli
+from .exporter_support import assert_plan_unchanged, metrics_of, platform_with_password
 
 pytestmark = pytest.mark.engine
 
@@ -21,18 +19,10 @@ IMAGES = {"redis": "mindscape-local/redis:7", "redis_exporter": "mindscape-local
 
 
 def test_the_exporter_scrapes_redis_with_no_password_in_its_container(docker_client, tmp_path):
-    for image in IMAGES.values():
-        docker_client.images.get(image)  # built by scripts/build-local-images
-    project = unique_project("rx")
-    services = "".join(f"  {name}: {{image: '{image}', port: auto}}\n" for name, image in IMAGES.items())
-    (tmp_path / "platform.yaml").write_text(f"version: 1\nproject: {project}\nservices:\n{services}")
     # odd characters, to go through the JSON map whole; the token is what is looked for
     token = uuid.uuid4().hex
     password = f"r#d = 'x' \"y\" $PATH \\ \u00fc {token}"
-    (tmp_path / ".mindscape").mkdir(mode=0o700)
-    secrets = tmp_path / ".mindscape" / "secrets.env"
-    secrets.write_text(dotenv_line("REDIS_PASSWORD", password))
-    secrets.chmod(0o600)
+    project = platform_with_password(docker_client, tmp_path, "rx", IMAGES, ("REDIS_PASSWORD", password))
     try:
         up = run_cli("up", cwd=tmp_path, timeout=300)
         assert up.returncode == 0, up.stdout + up.stderr
@@ -46,12 +36,9 @@ def test_the_exporter_scrapes_redis_with_no_password_in_its_container(docker_cli
         [mount] = [m for m in exporter.attrs["Mounts"] if m["Destination"] == env["REDIS_PASSWORD_FILE"]]
         assert mount["RW"] is False
 
-        port = json.loads((tmp_path / ".mindscape" / "state.json").read_text())["ports"]["redis_exporter"]
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as response:
-            metrics = response.read().decode()
-        assert "redis_up 1" in metrics.splitlines()
+        lines = metrics_of(tmp_path, "redis_exporter")
+        assert "redis_up 1" in lines
 
-        again = run_cli("plan", "--json", cwd=tmp_path)
-        assert {action["action"] for action in json.loads(again.stdout)} == {"unchanged"}, again.stdout
+        assert_plan_unchanged(tmp_path)
     finally:
         remove_project(docker_client, project)

@@ -242,27 +242,26 @@ def verify(
     from dataclasses import asdict
 
     from mindscape_ops.backup import actions
-    from mindscape_ops.backup.physical import is_label
+    from mindscape_ops.backup import physical as pitr
 
-    if physical or (backup_id is not None and is_label(backup_id)):
-        from mindscape_ops.cli.backup_physical import verify_physical
-
-        verify_physical(files, backup_id, as_json)
-        return
-    err = console(stderr=True)
-    with audited("backup verify", lock_root(files), id=backup_id) as record:
+    physical = physical or (backup_id is not None and pitr.is_label(backup_id))
+    audit = {"physical": True} if physical else {}
+    with audited("backup verify", lock_root(files), id=backup_id, **audit) as record:
         record.project = project = open_project(files)
-        result = actions.verify(project, backup_id)
+        result = pitr.verify(project, backup_id) if physical else actions.verify(project, backup_id)
         if not result.ok:
             record.outcome = f"failed (exit 1): {result.detail}"
     if as_json:
         stdout_json(asdict(result))
+    err = console(stderr=True)
+    name = result.label if physical else result.id
     if result.ok:
-        err.print(f"[green]verified[/] {result.id}: {_text(result.detail)}")
+        err.print(f"[green]verified[/] {name}: {_text(result.detail)}")
     else:
-        # the detail and mismatches name tables: of the restored database, and of the manifest
-        err.print(f"[bold red]verification failed:[/] {result.id}: {_text(result.detail)}")
-        for line in result.mismatches:
+        # the detail and mismatches name tables (of the restored database, and of the manifest)
+        # or quote pgBackRest ("[028]"): never read as markup
+        err.print(f"[bold red]verification failed:[/] {name}: {_text(result.detail)}")
+        for line in getattr(result, "mismatches", ()):
             err.print(f"  {line}", markup=False)
     exit_with(0 if result.ok else 1)
 

@@ -95,29 +95,6 @@ def restore_physical(
     )
 
 
-def verify_physical(files: list[Path] | None, label: str | None, as_json: bool) -> None:
-    from dataclasses import asdict
-
-    from mindscape_ops.backup import physical as pitr
-    from mindscape_ops.cli.common import exit_with
-
-    with audited("backup verify", lock_root(files), id=label, physical=True) as record:
-        record.project = project = open_project(files)
-        result = pitr.verify(project, label)
-        if not result.ok:
-            record.outcome = f"failed (exit 1): {result.detail}"
-    if as_json:
-        stdout_json(asdict(result))
-    from rich.markup import escape
-
-    err = console(stderr=True)  # the detail quotes pgBackRest ("[028]"): never read as markup
-    if result.ok:
-        err.print(f"[green]verified[/] {result.label}: {escape(result.detail)}", markup=True)
-    else:
-        err.print(f"[bold red]verification failed:[/] {result.label}: {escape(result.detail)}", markup=True)
-    exit_with(0 if result.ok else 1)
-
-
 def prune_physical(project: Project, dry_run: bool) -> dict[str, list[str]] | None:
     """The data directories left by point-in-time restores, pruned (said on stderr); None when
     backups.pitr is off. The database not running is said, not fatal: the dumps were pruned."""
