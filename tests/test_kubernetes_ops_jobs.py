@@ -12,8 +12,7 @@ from .kubernetes_support import base_objects, by_kind, full_data, minimal_data, 
 
 @pytest.fixture(scope="module")
 def full(tmp_path_factory):
-    data = full_data(storage={"postgres": {"size": "50Gi", "storage_class": "fast-ssd"}})
-    return platform_of(tmp_path_factory.mktemp("full"), data)
+    return platform_of(tmp_path_factory.mktemp("full"), full_data())  # the Jobs read no storage setting
 
 
 def test_ops_jobs_and_the_backup_cronjob(full):
