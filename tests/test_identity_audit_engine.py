@@ -137,8 +137,13 @@ def actions(platform):
 
 def test_a_login_is_in_the_log_store_with_the_user(platform, actions) -> None:
     ada = kratos.find_identity(platform.admin, "ada@example.com")["id"]
-    found = rows(platform, '"event.line.audience":="audit" AND "authenticated successfully"')
+    # the identity service's own audit line, then the gateway's
+    found = rows(platform, '"event.line.audience":="audit" AND "event.line.msg":"authenticated successfully"')
     assert found and {row.get("event.line.identity_id") for row in found} == {ada}, found
+    found = rows(platform, '"event.line.event":="login" AND "event.line.outcome":="ok"')
+    assert [(row["event.line.identifier"], row["event.line.identity_id"]) for row in found] == [
+        ("ada@example.com", ada)
+    ], found
 
 
 def test_a_failed_login_is_in_the_log_store_with_the_user_and_outcome(platform, actions) -> None:
