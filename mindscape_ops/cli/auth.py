@@ -96,7 +96,7 @@ def set_roles(
     files: FilesOption = None,
 ) -> None:
     """Replace a user's roles: the tokens minted for their sessions carry the new roles from the
-    next request on (within services.identity.session_cache). Recorded, with the roles before,
+    next request on (within the gateway's session cache). Recorded, with the roles before,
     in the audit log and the log store."""
     from mindscape_ops.services import identity_client
 
