@@ -134,6 +134,9 @@ def test_the_dashboard_has_an_identity_row(tmp_path: Path) -> None:
     after = panels[[p.get("title") for p in panels].index("Identity") + 1 :]
     titles = [p["title"] for p in after[:3]]
     assert titles == ["Identity service up", "Logins a minute", "Identity service answers"]
+    # `up` and http_requests_total are other jobs' too: its own job, whatever $job selects
+    exprs = [target["expr"] for panel in after[:3] for target in panel["targets"]]
+    assert exprs and all('job="identity", job=~"$job"' in expr for expr in exprs)
 
 
 def test_set_roles_refuses_an_unknown_role(tmp_path: Path) -> None:

@@ -77,12 +77,15 @@ def alerts(platform: Platform) -> AlertGroup:
 
 
 def dashboard(platform: Platform) -> tuple[DashboardRow, ...]:
+    """Its row: up, logins a minute (succeeded, failed) and its answers by status code. Its own
+    job besides the dashboard's variables: `up` and `http_requests_total` are other jobs' too."""
     limit = platform.monitoring.thresholds.login_failures_per_minute
+    mine = f"{OWN}, {SEL}"
     panels = (
         Panel(
             stat(
                 "Identity service up",
-                f"min(up{{{SEL}}})",
+                f"min(up{{{mine}}})",
                 "up",
                 "Whether Prometheus reaches the identity service; down, the gateway answers 503 on protected routes.",
                 mappings=[{"type": "value", "options": {"0": {"text": "down"}, "1": {"text": "up"}}}],
@@ -95,8 +98,8 @@ def dashboard(platform: Platform) -> tuple[DashboardRow, ...]:
             timeseries(
                 "Logins a minute",
                 "short",
-                query(f'sum(rate({REQUESTS}{{{SEL}, {LOGIN}, code="200"}}{RATE})) * 60', "succeeded"),
-                query(f"sum(rate({REQUESTS}{{{SEL}, {FAILED}}}{RATE})) * 60", "failed"),
+                query(f'sum(rate({REQUESTS}{{{mine}, {LOGIN}, code="200"}}{RATE})) * 60', "succeeded"),
+                query(f"sum(rate({REQUESTS}{{{mine}, {FAILED}}}{RATE})) * 60", "failed"),
                 threshold=limit,
                 description="Submissions of the login flow the identity service accepted (200) or refused (400).",
             ),
@@ -106,7 +109,7 @@ def dashboard(platform: Platform) -> tuple[DashboardRow, ...]:
             timeseries(
                 "Identity service answers",
                 "reqps",
-                query(f"sum by (code) (rate({REQUESTS}{{{SEL}}}{RATE}))", "{{code}}"),
+                query(f"sum by (code) (rate({REQUESTS}{{{mine}}}{RATE}))", "{{code}}"),
             ),
             width=6,
         ),
