@@ -104,6 +104,7 @@ def test_the_gateway_audits_login_and_settings_submissions(tmp_path: Path) -> No
         assert "limit_req zone=mindscape_login" in block and "js_content mindscape_auth.selfService;" in block
     assert "access_log /dev/stdout mindscape_identity if=$mindscape_identity_event;" in conf
     line = conf[conf.index("log_format mindscape_identity") : conf.index("access_log /dev/stdout mindscape_identity")]
+    assert '"uri":"$uri"' in line  # the log store's message of the line
     assert '"identifier":"$mindscape_identity_identifier"' in line and "password" not in line
     script = files["deploy/gateway/auth.js"]
     assert "export default {guard, selfService};" in script and "mfa_enrolled" in script

@@ -148,7 +148,9 @@ def test_a_login_is_in_the_log_store_with_the_user(platform, actions) -> None:
 
 def test_a_failed_login_is_in_the_log_store_with_the_user_and_outcome(platform, actions) -> None:
     found = rows(platform, '"event.line.event":="login" AND "event.line.outcome":="failed"')
-    assert [row["event.line.identifier"] for row in found] == ["ada@example.com"], found
+    assert [(row["event.line.identifier"], row["_msg"]) for row in found] == [
+        ("ada@example.com", "/_mindscape/identity/self-service/login")
+    ], found
 
 
 def test_totp_enrolment_is_in_the_log_store(platform, actions) -> None:
