@@ -4,7 +4,8 @@ made with `mindscape auth create-user` logs in through the gateway (once with a 
 enrols TOTP, has their roles changed with `mindscape auth set-roles` and asks for a recovery
 code: LogsQL on the store finds an entry for each, naming the user and the outcome; the recovery
 e-mail, posted by the identity service's courier, is in the store with its code; no line of the
-project holds the password or the session token."""
+project holds the password or the session token; a browser login through the gateway's audit
+script still gets its cookies."""
 
 from __future__ import annotations
 
@@ -183,3 +184,38 @@ def test_no_line_holds_the_password_or_a_session_token(platform, actions) -> Non
     text = json.dumps(every)
     for secret in (PASSWORD, WRONG, *actions):
         assert secret not in text
+
+
+def test_a_browser_login_through_the_gateway_gets_its_cookies(platform, actions) -> None:
+    """The login submission goes through the gateway's script: the identity service's cookies
+    (CSRF, then the session) reach the browser, and the session opens a protected route."""
+    import http.client
+
+    port, cookies = platform.public.port, {}
+
+    def call(method: str, path: str, body: dict | None = None, extra: dict | None = None):
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+        headers = {"Accept": "application/json", "Cookie": "; ".join(f"{k}={v}" for k, v in cookies.items())}
+        if body is not None:
+            headers["Content-Type"] = "application/json"
+        conn.request(method, path, json.dumps(body) if body is not None else None, {**headers, **(extra or {})})
+        response = conn.getresponse()
+        raw = response.read()
+        for header, value in response.getheaders():
+            if header.lower() == "set-cookie":
+                name, _, rest = value.partition("=")
+                cookies[name] = rest.split(";", 1)[0]
+        conn.close()
+        return response.status, raw
+
+    status, raw = call("GET", "/_mindscape/identity/self-service/login/browser")
+    assert status == 200, raw
+    flow = json.loads(raw)
+    csrf = next(n["attributes"]["value"] for n in flow["ui"]["nodes"] if n["attributes"].get("name") == "csrf_token")
+    body = {"method": "password", "identifier": "ada@example.com", "password": PASSWORD, "csrf_token": csrf}
+    status, raw = call("POST", f"/_mindscape/identity/self-service/login?flow={flow['id']}", body)
+    assert status == 200 and "mindscape_session" in cookies, raw
+    # the session passes the route's check (401 without it); no application listens: 502
+    assert call("GET", "/api/x")[0] == 502
+    cookies.pop("mindscape_session")
+    assert call("GET", "/api/x")[0] == 401
