@@ -1,7 +1,7 @@
 """Every rendered alert rule and every dashboard panel can fire or show data, live: after `up` of
-the starter (`mindscape init`), examples/local and examples/full on the local images, every
-metric name their rules and panels read (PromQL parsed by tests/promql_support.py, Grafana's
-variables substituted) is one Prometheus has (`/api/v1/label/__name__/values`).
+the starter (`mindscape init`), examples/local (alone and with auth.yaml) and examples/full on the
+local images, every metric name their rules and panels read (PromQL parsed by
+tests/promql_support.py, Grafana's variables substituted) is one Prometheus has (`/api/v1/label/__name__/values`).
 
 What cannot run here is left out by name, each with its reason (CANNOT_RUN, LEFT_OUT): the rules
 and panels are rendered from the platform that runs, so nothing else is skipped."""
@@ -39,6 +39,14 @@ LEFT_OUT = {
 }
 
 
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
 def running_copy(data: dict, project: str, images: dict[str, str]) -> dict:
     """The platform as it can run here: local images, `auto` ports, nothing reached off this machine."""
     data = json.loads(json.dumps(data))
@@ -48,7 +56,9 @@ def running_copy(data: dict, project: str, images: dict[str, str]) -> dict:
         if name in CANNOT_RUN:
             continue
         settings = dict(settings or {})
-        settings.update(image=images[name], port="auto")
+        settings.update(image=images.get(name) or settings["image"], port="auto")
+        if "admin_port" in settings:  # a fixed port: a free one (other tests run at the same time)
+            settings["admin_port"] = free_port()
         settings.pop("bind", None)
         services[name] = settings
     data["services"] = services
@@ -115,6 +125,15 @@ def exercise(directory: Path, platform) -> None:
         done = run_cli("backup", "create", cwd=directory, timeout=600)
         assert done.returncode == 0, done.stdout + done.stderr
     ports = json.loads((directory / ".mindscape" / "state.json").read_text())["ports"]
+    if "identity" in ports:  # a failed login, through the gateway: the login counters exist then
+        flow = json.loads(get(ports["gateway"], "/_mindscape/identity/self-service/login/api"))
+        request = urllib.request.Request(
+            f"http://127.0.0.1:{ports['gateway']}/_mindscape/identity/self-service/login?flow={flow['id']}",
+            data=json.dumps({"method": "password", "identifier": "nobody@example.com", "password": "wrong"}).encode(),
+            headers={"Content-Type": "application/json", "Accept": "application/json"},
+        )
+        with contextlib.suppress(urllib.error.HTTPError):
+            urllib.request.urlopen(request, timeout=10)  # noqa: S310 - 127.0.0.1 only
     if "gateway" in ports:
         for _ in range(3):
             # its upstream, the application, is not running here: the 502 is counted too
@@ -127,7 +146,18 @@ def starter_data(tmp_path: Path) -> dict:
     return yaml.safe_load((tmp_path / "starter" / "platform.yaml").read_text())
 
 
+def auth_data(_: Path) -> dict:
+    """examples/local with examples/local/auth.yaml over it (the identity service's alerts and row)."""
+    data = yaml.safe_load((EXAMPLES / "local" / "platform.yaml").read_text())
+    auth = yaml.safe_load((EXAMPLES / "local" / "auth.yaml").read_text())
+    for name, settings in auth["services"].items():
+        data["services"][name] = {**(data["services"].get(name) or {}), **settings}
+    data["security"] = auth["security"]
+    return data
+
+
 SOURCES = {
+    "auth": auth_data,
     "starter": starter_data,
     "local": lambda _: yaml.safe_load((EXAMPLES / "local" / "platform.yaml").read_text()),
     "full": lambda _: yaml.safe_load((EXAMPLES / "full" / "platform.yaml").read_text()),

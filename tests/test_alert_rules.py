@@ -34,10 +34,11 @@ def alerting_artifacts_only(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def alert_platform(tmp_path: Path, **changes: dict) -> Platform:
-    """examples/full with the node, pgbouncer and gateway exporters: every built-in group renders. The
-    promtool cases expect its thresholds and paths (ops/runbooks)."""
+    """examples/full with the node, pgbouncer and gateway exporters, the log store and the identity
+    service: every built-in group renders. The promtool cases expect its thresholds and paths
+    (ops/runbooks)."""
     data = yaml.safe_load((EXAMPLES / "full" / "platform.yaml").read_text())
-    data["services"].update(node_exporter={}, pgbouncer_exporter={}, gateway_exporter={}, victorialogs={})
+    data["services"].update(node_exporter={}, pgbouncer_exporter={}, gateway_exporter={}, victorialogs={}, identity={})
     for key, value in changes.items():
         data["monitoring"][key] = value
     return platform_from(tmp_path, data)

@@ -13,7 +13,7 @@ import typer
 from mindscape_ops.cli.common import FilesOption, JsonOption, audited, console, lock_root, open_project, stdout_json
 
 app = typer.Typer(
-    help="Users of the identity service: create, list, disable, reset MFA; rotate the token signing key.",
+    help="Users of the identity service: create, list, set roles, disable, reset MFA; rotate the token signing key.",
     no_args_is_help=True,
 )
 
@@ -67,21 +67,50 @@ def create_user(
     files: FilesOption = None,
 ) -> None:
     """Create a user with roles; the password is read from --password-file or stdin."""
-    from mindscape_ops.errors import UsageError
     from mindscape_ops.services import identity_client
 
     with audited("auth create-user", lock_root(files), email=email, roles=roles or []) as record:
         project, admin = _admin(files)
         record.project = project
-        known = project.platform.security.auth.roles
-        unknown = [role for role in roles or [] if role not in known]
-        if unknown:
-            raise UsageError(
-                f"unknown role(s): {', '.join(unknown)}", f"roles of security.auth.roles: {', '.join(known)}"
-            )
+        _known_roles(project, list(roles or []))
         password = _password(password_file)
         made = _call(lambda: identity_client.create_identity(admin, email, password, list(roles or [])))
         console(stderr=True).print(f"created {email} ({made['id']}) with roles {', '.join(roles or []) or 'none'}")
+
+
+def _known_roles(project, roles: list[str]) -> None:
+    from mindscape_ops.errors import UsageError
+
+    known = project.platform.security.auth.roles
+    unknown = [role for role in roles if role not in known]
+    if unknown:
+        raise UsageError(f"unknown role(s): {', '.join(unknown)}", f"roles of security.auth.roles: {', '.join(known)}")
+
+
+@app.command("set-roles")
+def set_roles(
+    email: Annotated[str, typer.Argument(help="The user's e-mail address.")],
+    roles: Annotated[
+        list[str] | None, typer.Argument(help="Its roles from now on (security.auth.roles); none: no role.")
+    ] = None,
+    files: FilesOption = None,
+) -> None:
+    """Replace a user's roles: the tokens minted for their sessions carry the new roles from the
+    next request on (within the gateway's session cache). Recorded, with the roles before,
+    in the audit log and the log store."""
+    from mindscape_ops.services import identity_client
+
+    wanted = list(dict.fromkeys(roles or []))
+    with audited("auth set-roles", lock_root(files), email=email, roles=wanted) as record:
+        project, admin = _admin(files)
+        record.project = project
+        _known_roles(project, wanted)
+        found = _call(lambda: identity_client.find_identity(admin, email))
+        before = _call(lambda: identity_client.set_roles(admin, found, wanted))
+        record.arguments["before"] = before
+        console(stderr=True).print(
+            f"{email}: roles {', '.join(wanted) or 'none'} (were {', '.join(before) or 'none'})", markup=False
+        )
 
 
 @app.command("list")

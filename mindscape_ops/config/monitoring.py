@@ -56,6 +56,8 @@ class Thresholds(Strict):
     http_latency_p95: Duration = Duration("500ms")
     disk_free_ratio: float = Field(0.1, gt=0, lt=1)
     memory_available_ratio: float = Field(0.1, gt=0, lt=1)
+    # Failed logins a minute (over 5 minutes) at the identity service before LoginFailureSpike.
+    login_failures_per_minute: float = Field(10, gt=0, le=1000000)
     # Not set: backups.schedule's longest gap between runs plus 2h (settings/schedule.py).
     backup_max_age: Duration | None = None
 

@@ -97,6 +97,8 @@ def render_files(platform: Platform, root: Path | None = None, site: Site | None
             s.name: [d for d in s.reads_at_start if d in enabled] for s in SERVICES if s.name in enabled
         },
         "scrape_jobs": scrape_jobs(platform),
+        # the fields a log store keeps each row's project, service and container under
+        "log_fields": next((s.log_fields for s in SERVICES if s.log_fields is not None), None),
         # the built-in alerts (rules and their runbook) and where each alert's runbook section is read
         "alert_groups": alert_groups(platform, list(scrape_jobs(platform))),
         "runbook_url": lambda anchor: runbook_url(platform, anchor, base),

@@ -69,12 +69,15 @@ class Inputs:
 @dataclass(frozen=True)
 class LogFields:
     """Where a log store keeps what the log driver sends with each line: its project, service
-    and container (the stream a query is scoped to), and the prefix of a JSON line's keys."""
+    and container (the stream a query is scoped to), the prefix of a JSON line's keys, and the
+    path of its Loki-style JSON push API on its query port (another service posting rows itself:
+    the identity service's courier)."""
 
     project: str
     service: str
     container: str
     line_prefix: str
+    push_path: str = ""
 
     @property
     def stream(self) -> tuple[str, str, str]:

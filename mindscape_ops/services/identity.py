@@ -14,8 +14,9 @@ from typing import TYPE_CHECKING, Annotated, Any, ClassVar
 
 from pydantic import Field
 
-from mindscape_ops.services.contract import Address, Credentials, HttpProbe, NotReady, wait_until_ready
+from mindscape_ops.services.contract import Address, Credentials, HttpProbe, Inputs, NotReady, wait_until_ready
 from mindscape_ops.services.definition import Artifact, KubeShape, Metrics, ServiceDef, UpContext, deploy
+from mindscape_ops.services.identity_alerts import alerts, dashboard
 from mindscape_ops.services.identity_gates import GATES
 from mindscape_ops.services.postgres import connect
 from mindscape_ops.services.spec import Container, Mount
@@ -60,13 +61,65 @@ class Identity(Service):
         return f"http://{host}:{self.port if isinstance(self.port, int) else PUBLIC}/"
 
 
+def courier(platform: Platform) -> str:
+    """Pure: how its e-mails (verification, recovery) leave: `smtp` through monitoring.smtp,
+    else `log_store` (each one a line of the log store, posted by its courier), else `queue`
+    (kept in its database, no courier runs; the admin API lists them)."""
+    if platform.monitoring.smtp is not None:
+        return "smtp"
+    store = platform.services.log_store()
+    return "log_store" if store is not None else "queue"
+
+
+def smtp_uri(platform: Platform, password: str | None) -> str:
+    """Pure: Kratos' courier.smtp.connection_uri for monitoring.smtp: implicit TLS on port 465
+    (smtps), else STARTTLS, required unless `require_tls: false`."""
+    from urllib.parse import quote
+
+    smtp = platform.monitoring.smtp
+    assert smtp is not None
+    user = quote(smtp.username or "", safe="")
+    login = f"{user}:{quote(password, safe='')}@" if user and password else (f"{user}@" if user else "")
+    scheme = "smtps" if smtp.port == 465 else "smtp"
+    query = "" if smtp.require_tls or scheme == "smtps" else "?disable_starttls=true"
+    return f"{scheme}://{login}{smtp.host}:{smtp.port}/{query}"
+
+
+def smtp_password(project: Project) -> tuple[str | None, str]:
+    """monitoring.smtp's password from its variable or file (None: unset or unreadable), and how
+    to name where it comes from."""
+    from pathlib import Path
+
+    smtp = project.platform.monitoring.smtp
+    assert smtp is not None
+    if smtp.password_env:
+        return os.environ.get(smtp.password_env), f"${smtp.password_env}"
+    where = Path(smtp.password_file or "").expanduser()
+    where = where if where.is_absolute() else project.root / where
+    try:
+        return where.read_text().strip(), str(smtp.password_file)
+    except OSError as exc:
+        return None, f"{smtp.password_file} ({exc.strerror or exc})"
+
+
+def inputs(platform: Platform) -> Inputs:
+    """Pure: the variable or file monitoring.smtp's password comes from (it is in secrets.yml)."""
+    smtp = platform.monitoring.smtp
+    if smtp is None:
+        return Inputs((), ())
+    return Inputs(tuple(filter(None, [smtp.password_env])), tuple(filter(None, [smtp.password_file])))
+
+
 def container(platform: Platform) -> Container:
     deploy_dir = f"{platform.paths.deploy}/identity"
     config = ("-c", f"{IN_CONTAINER}/kratos.yml", "-c", f"{IN_CONTAINER}/private/{SECRETS_FILE}")
+    sends = courier(platform) != "queue"
+    extra = (Mount(f"{deploy_dir}/courier.jsonnet", f"{IN_CONTAINER}/courier.jsonnet"),)
     return Container(
         container_port=PUBLIC,
         extra_ports={ADMIN: platform.services.identity.admin_port},
-        command=("serve", *config),
+        # its courier in the same process: e-mails leave as soon as they are queued
+        command=("serve", *config, *(("--watch-courier",) if sends else ())),
         # the owner of .mindscape/, so its 0600 files are readable and nobody else's are
         user=f"{os.getuid()}:{os.getgid()}",
         mounts=(
@@ -75,6 +128,7 @@ def container(platform: Platform) -> Container:
             Mount(f"{deploy_dir}/claims.jsonnet", f"{IN_CONTAINER}/claims.jsonnet"),
             Mount(f"{PRIVATE}/{SECRETS_FILE}", f"{IN_CONTAINER}/private/{SECRETS_FILE}"),
             Mount(f"{PRIVATE}/{JWKS_FILE}", f"{IN_CONTAINER}/private/{JWKS_FILE}"),
+            *(extra if courier(platform) == "log_store" else ()),
         ),
         healthcheck=("CMD-SHELL", f"wget -q -O /dev/null http://127.0.0.1:{PUBLIC}/health/alive || exit 1"),
         also_listens=(ADMIN,),
@@ -93,12 +147,15 @@ def dsn(platform: Platform, password: str) -> str:
     return f"postgres://{database}:{password}@postgres:5432/{database}?sslmode=disable&max_conns=20"
 
 
-def secrets_yaml(platform: Platform, secrets: Mapping[str, str]) -> str:
-    """Kratos' second configuration file: what must not be in the rendered one."""
-    values = {
+def secrets_yaml(platform: Platform, secrets: Mapping[str, str], smtp_password: str | None = None) -> str:
+    """Kratos' second configuration file: what must not be in the rendered one (with
+    monitoring.smtp, the courier's connection URI: it holds the relay's password)."""
+    values: dict[str, Any] = {
         "dsn": dsn(platform, secrets["IDENTITY_DB_PASSWORD"]),
         "secrets": {"cookie": [secrets["IDENTITY_COOKIE_SECRET"]]},
     }
+    if courier(platform) == "smtp":
+        values["courier"] = {"smtp": {"connection_uri": smtp_uri(platform, smtp_password)}}
     return json.dumps(values, indent=2) + "\n"  # JSON is YAML
 
 
@@ -218,7 +275,14 @@ def prepare(project: Project, secrets: Mapping[str, str]) -> list[str]:
     from mindscape_ops.adapters.files import write_if_changed
 
     folder = project.root / PRIVATE
-    write_if_changed(folder / SECRETS_FILE, secrets_yaml(project.platform, secrets), mode=0o600)
+    warnings: list[str] = []
+    password = None
+    smtp = project.platform.monitoring.smtp
+    if smtp is not None and (smtp.password_env or smtp.password_file):
+        password, source = smtp_password(project)
+        if not password:
+            warnings.append(f"monitoring.smtp: {source} is not set or empty; the identity service's e-mails will fail")
+    write_if_changed(folder / SECRETS_FILE, secrets_yaml(project.platform, secrets, password), mode=0o600)
     if not (folder / JWKS_FILE).is_file():
         write_keys(folder, {"keys": [new_signing_key()]}, {})
     before = read_keys(folder)
@@ -226,7 +290,7 @@ def prepare(project: Project, secrets: Mapping[str, str]) -> list[str]:
     if after != before:
         write_keys(folder, *after)
     _write_in_place(folder / PUBLIC_JWKS_FILE, json.dumps(public_jwks(after[0]), indent=2) + "\n")
-    return []
+    return warnings
 
 
 # -- `up`: its database and role before it starts, its migrations once it answers -------------------
@@ -305,11 +369,18 @@ SERVICE = ServiceDef(
         Artifact("identity/kratos.yml.j2", deploy("identity/kratos.yml")),
         Artifact("identity/identity.schema.json.j2", deploy("identity/identity.schema.json")),
         Artifact("identity/claims.jsonnet.j2", deploy("identity/claims.jsonnet")),
+        Artifact(
+            "identity/courier.jsonnet.j2", deploy("identity/courier.jsonnet"), lambda p: courier(p) == "log_store"
+        ),
     ),
     credentials=credentials,
     prepare=prepare,
+    inputs=inputs,
     before_start=before_start,
     gates=GATES,
+    alerts=alerts,
+    dashboard=dashboard,
+    alert_when_down=False,  # its own IdentityServiceDown says what it means for the gateway
     kubernetes=KubeShape(run_as=10000),
 )
 

@@ -83,7 +83,7 @@ def create_identity(admin: Endpoint, email: str, password: str, roles: list[str]
 
 def list_identities(admin: Endpoint) -> list[dict[str, Any]]:
     found: list[dict[str, Any]] = []
-    page = 1
+    page = 0  # Kratos' pages count from 0: page 1 is the second
     while True:
         status, answer = admin.call("GET", f"/admin/identities?per_page=250&page={page}")
         if status != 200:
@@ -111,6 +111,21 @@ def set_state(admin: Endpoint, identity: dict[str, Any], state: str) -> None:
         raise IdentityError(f"setting the state of {identity['id']}: answered {status}: {_reason(answer)}")
     if state != "active":  # its open sessions end now, not when they expire
         admin.call("DELETE", f"/admin/identities/{identity['id']}/sessions")
+
+
+def set_roles(admin: Endpoint, identity: dict[str, Any], roles: list[str]) -> list[str]:
+    """Replace the identity's roles (its public metadata, which the token's `roles` claim reads);
+    returns the roles it had. Its sessions stay: the next token minted for them carries the new
+    roles (within services.identity.session_cache of the gateway)."""
+    before = list(((identity.get("metadata_public") or {}).get("roles")) or [])
+    metadata = {**(identity.get("metadata_public") or {}), "roles": roles}
+    patch = [
+        {"op": "replace" if identity.get("metadata_public") else "add", "path": "/metadata_public", "value": metadata}
+    ]
+    status, answer = admin.call("PATCH", f"/admin/identities/{identity['id']}", patch)
+    if status != 200:
+        raise IdentityError(f"setting the roles of {identity['id']}: answered {status}: {_reason(answer)}")
+    return before
 
 
 def delete_identity(admin: Endpoint, identity_id: str) -> None:

@@ -165,5 +165,5 @@ SERVICE = ServiceDef(
     problems=problems,
     log_sink=log_sink,
     gates=LOGS_GATES,
-    log_fields=LogFields(PROJECT_FIELD, SERVICE_FIELD, CONTAINER_FIELD, LINE_PREFIX),
+    log_fields=LogFields(PROJECT_FIELD, SERVICE_FIELD, CONTAINER_FIELD, LINE_PREFIX, "/insert/loki/api/v1/push"),
 )
