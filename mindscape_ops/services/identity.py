@@ -447,16 +447,6 @@ INIT_STEPS = (
 )
 
 
-def cluster_notes() -> list[str]:
-    return [
-        "kubernetes: identity's DSN, cookie secret and signing keys are the Secret's keys identity-secrets.yml, "
-        "identity-jwks.json and identity-jwks.public.json (the gateway's JWKS), from .mindscape/identity/; after "
-        "`mindscape auth rotate-key`, update them and `kubectl rollout restart deployment/identity deployment/gateway`; "
-        "`mindscape auth` reaches the admin API through `kubectl port-forward svc/identity "
-        "ADMIN_PORT:4434` (ADMIN_PORT: services.identity.admin_port)"
-    ]
-
-
 def credentials(platform: Platform, secrets: Mapping[str, str]) -> Credentials:
     identity = platform.services.identity
     return Credentials(identity.database, secrets.get("IDENTITY_DB_PASSWORD", ""), identity.database)
@@ -481,7 +471,7 @@ SERVICE = ServiceDef(
     before_start=before_start,
     problems=problems,
     gates=GATES,
-    kubernetes=KubeShape(run_as=10000, init_steps=INIT_STEPS, cluster_notes=lambda platform: cluster_notes()),
+    kubernetes=KubeShape(run_as=10000, init_steps=INIT_STEPS),
 )
 
 
