@@ -227,7 +227,7 @@ def test_a_used_session_is_extended_once_a_step_and_an_old_one_refused(gateway) 
     assert _get(port, "/api/x", {"X-Session-Token": "user-token"})[0] == 200
     assert EXTENDED == []  # 10 min left: more than idle_timeout less a step (1 min)
     assert _get(port, "/api/x", {"X-Session-Token": "idle-soon"})[0] == 200
-    assert EXTENDED == [SESSIONS["idle-soon"]["id"]]
+    assert [SESSIONS["idle-soon"]["id"]] == EXTENDED
     for _ in range(3):  # within the step: the gateway's own answer, not the identity service's
         assert _get(port, "/maybe/x", {"X-Session-Token": "idle-soon"})[0] == 200
     assert len(EXTENDED) == 1
