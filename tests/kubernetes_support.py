@@ -24,6 +24,14 @@ def full_data(**kubernetes) -> dict:
         if isinstance(data["services"][service.name], dict):
             data["services"][service.name].pop("enabled", None)
     data["backups"]["s3"] = {"bucket": "shop-backups", "region": "eu-west-1"}
+    # the identity service, on here, asked on two routes; and what it cannot do left out (no
+    # refresh tokens, no per-user session limit)
+    data["services"]["gateway"]["routes"] = [
+        {"path": "/api/", "roles": ["customer"]},
+        {"path": "/admin/", "roles": ["admin"], "mfa": "required"},
+    ]
+    data["security"]["auth"]["jwt"].pop("refresh_token_ttl")
+    data["security"]["auth"]["sessions"].pop("max_per_user")
     data["kubernetes"] = copy.deepcopy(kubernetes)
     return data
 

@@ -8,10 +8,12 @@ stripped on the way. The real identity service is in test_identity_engine.py."""
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import tempfile
 import threading
 import time
+import uuid
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
@@ -39,21 +41,34 @@ class _Echo(BaseHTTPRequestHandler):
         pass
 
 
-def _session(roles: list[str], aal: str, active: bool = True) -> dict:
+def _session(roles: list[str], aal: str, active: bool = True, age: float = 60, left: float = 600) -> dict:
+    """`age`: seconds since the session was issued; `left`: until it expires (the stand-in dates
+    them when asked, in the identity service's nanosecond RFC 3339)."""
     return {
+        "id": str(uuid.uuid4()),
         "active": active,
         "authenticator_assurance_level": aal,
         "identity": {"id": "u-1", "state": "active", "metadata_public": {"roles": roles}},
         "tokenized": f"minted.{'-'.join(roles) or 'none'}.{aal}",
+        "age": age,
+        "left": left,
     }
 
 
+# security.auth.sessions below: idle 10m, absolute 1h; a used session with 9m or less left is extended
 SESSIONS = {
     "user-token": _session(["user"], "aal1"),
     "admin-aal1": _session(["admin"], "aal1"),
     "admin-aal2": _session(["admin"], "aal2"),
     "ended": _session(["user"], "aal1", active=False),
+    "idle-soon": _session(["user"], "aal1", left=100),
+    "too-old": _session(["user"], "aal1", age=3601),
 }
+EXTENDED: list[str] = []  # the session ids the admin API was asked to extend
+
+
+def _rfc3339(at: float) -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(at)) + f".{int(at % 1 * 1e9):09d}Z"
 
 
 class _Whoami(BaseHTTPRequestHandler):
@@ -66,10 +81,22 @@ class _Whoami(BaseHTTPRequestHandler):
                 token = value
         session = SESSIONS.get(token)
         assert self.path.startswith("/sessions/whoami?tokenize_as=mindscape")
+        if session:
+            now = time.time()
+            session = {k: v for k, v in session.items() if k not in ("age", "left")}
+            session |= {"issued_at": _rfc3339(now - SESSIONS[token]["age"])}
+            session |= {"expires_at": _rfc3339(now + SESSIONS[token]["left"])}
         self.send_response(200 if session else 401)
         self.send_header("Content-Type", "application/json")
         self.end_headers()
         self.wfile.write(json.dumps(session or {"error": {"code": 401}}).encode())
+
+    def do_PATCH(self) -> None:  # noqa: N802 - the admin API's extend, on its own port
+        found = re.fullmatch(r"/admin/sessions/([0-9a-f-]{36})/extend", self.path)
+        assert found and not self.headers.get("X-Session-Token") and not self.headers.get("Cookie")
+        EXTENDED.append(found.group(1))
+        self.send_response(204)
+        self.end_headers()
 
     def log_message(self, *args) -> None:
         pass
@@ -91,7 +118,7 @@ def gateway(tmp_path: Path):
         "project": "shop",
         "services": {
             "postgres": {},
-            "identity": {},
+            "identity": {"ui_url": "https://shop.example.com/account"},
             "gateway": {
                 "upstream": f"http://127.0.0.1:{app.server_address[1]}",
                 "routes": [
@@ -103,7 +130,11 @@ def gateway(tmp_path: Path):
         },
         "security": {
             "rate_limit": {"enabled": False},
-            "auth": {"mfa": {"methods": ["totp", "lookup_secret"]}, "roles": {"user": {}, "admin": {}}},
+            "auth": {
+                "mfa": {"methods": ["totp", "lookup_secret"]},
+                "roles": {"user": {}, "admin": {}},
+                "sessions": {"idle_timeout": "10m", "absolute_timeout": "1h"},
+            },
         },
     }
     platform = platform_from(tmp_path, data)
@@ -117,6 +148,8 @@ def gateway(tmp_path: Path):
     conf = conf.replace("/etc/nginx/mindscape/jwks.json", f"{public}/jwks.json")
     conf = conf.replace("/etc/nginx/mindscape/", f"{tmp_path}/")
     conf = conf.replace('"identity:4433"', f'"127.0.0.1:{whoami.server_address[1]}"')
+    conf = conf.replace('"identity:4434"', f'"127.0.0.1:{whoami.server_address[1]}"')  # its admin API
+    assert "/_mindscape/extend/" in conf
     with local_nginx(conf, tmp_path) as port:
         yield port, whoami
     app.shutdown()
@@ -186,3 +219,33 @@ def test_identity_service_away_fails_closed(gateway) -> None:
         time.sleep(0.2)
     assert _get(port, "/public")[0] == 200
     assert fetch(port, "GET", "/healthz")[0] == 200
+
+
+def test_a_used_session_is_extended_once_a_step_and_an_old_one_refused(gateway) -> None:
+    port, _ = gateway
+    EXTENDED.clear()
+    assert _get(port, "/api/x", {"X-Session-Token": "user-token"})[0] == 200
+    assert EXTENDED == []  # 10 min left: more than idle_timeout less a step (1 min)
+    assert _get(port, "/api/x", {"X-Session-Token": "idle-soon"})[0] == 200
+    assert [SESSIONS["idle-soon"]["id"]] == EXTENDED
+    for _ in range(3):  # within the step: the gateway's own answer, not the identity service's
+        assert _get(port, "/maybe/x", {"X-Session-Token": "idle-soon"})[0] == 200
+    assert len(EXTENDED) == 1
+    status, _, body = _get(port, "/api/x", {"X-Session-Token": "too-old"})
+    assert (status, body["error"]) == (401, "authentication_required") and "lifetime" in body["message"]
+    assert len(EXTENDED) == 1
+
+
+def test_a_browser_without_a_session_is_sent_to_the_login_ui(gateway) -> None:
+    port, _ = gateway
+    page = {"Accept": "text/html,application/xhtml+xml"}
+    status, got, _ = fetch(port, "GET", "/api/orders?x=1", page)
+    assert status == 303 and got["Cache-Control"] == "no-store"
+    assert got["Location"] == (
+        "https://shop.example.com/account/login?return_to=https%3A%2F%2Fshop.example.com%2Fapi%2Forders%3Fx%3D1"
+    )
+    assert fetch(port, "GET", "/api/orders", {"Accept": "application/json"})[0] == 401  # an API client
+    assert fetch(port, "POST", "/api/orders", page)[0] == 401  # not a page
+    assert fetch(port, "GET", "/api/x", {**page, "X-Session-Token": "user-token"})[0] == 200
+    status, _, body = _get(port, "/admin/x", {**page, "X-Session-Token": "user-token"})
+    assert (status, body["error"]) == (403, "role_required")  # a session without the role: no redirect

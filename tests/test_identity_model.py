@@ -89,7 +89,8 @@ def test_the_identity_server_is_configured_from_security_auth(tmp_path: Path) ->
     files = render_platform(platform)
     kratos = yaml.safe_load(files["deploy/identity/kratos.yml"])
     auth = platform.security.auth
-    assert kratos["session"]["lifespan"] == str(auth.sessions.absolute_timeout)
+    # the idle timeout: the gateway extends a used session (test_identity_sessions.py)
+    assert kratos["session"]["lifespan"] == f"{auth.sessions.idle_timeout.seconds:.0f}s"
     template = kratos["session"]["whoami"]["tokenizer"]["templates"]["mindscape"]
     assert template["ttl"] == "5m" and template["jwks_url"].startswith("file:///etc/kratos/private/")
     password = kratos["selfservice"]["methods"]["password"]["config"]
@@ -284,7 +285,8 @@ def test_the_session_cache_is_a_few_seconds_unless_switched_off(tmp_path: Path) 
             )
         }
     )
-    assert "proxy_cache" not in render_platform(off)["deploy/gateway/nginx.conf"]
+    # (a cache of its own remains: the idle timeout's session extensions, test_identity_sessions.py)
+    assert "mindscape_sessions" not in render_platform(off)["deploy/gateway/nginx.conf"]
     cached = platform.model_copy(
         update={
             "services": platform.services.model_copy(

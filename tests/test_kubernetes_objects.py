@@ -182,7 +182,9 @@ def test_network_policies_allow_only_the_platform_edges(full):
     assert ingress["gateway"] == {("any", 8080)}
     upstream = full.services.gateway.upstream
     upstream_port = int(upstream.rsplit(":", 1)[1].split("/")[0])
-    assert egress["gateway"] == {("any", upstream_port), ("gateway-exporter", 5140), ("dns", 53)}
+    # and the identity service, asked on its public port and extending sessions on its admin port
+    identity = {("identity", 4433), ("identity", 4434)}
+    assert egress["gateway"] == {("any", upstream_port), ("gateway-exporter", 5140), ("dns", 53), *identity}
     assert ingress["gateway-exporter"] == {("gateway", 5140), ("prometheus", 3903)}
     assert ("postgres", 5432) in egress["pgbouncer"]
     assert ingress["postgres"] >= {("pgbouncer", 5432), ("clients", 5432), ("ops", 5432)}

@@ -158,6 +158,8 @@ def secret_values(project: Path) -> list[str]:
     for path in mindscape.rglob("*"):
         if path.is_file() and path.parent.name in ("pgbouncer", "redis", "initdb"):
             values += re.findall(r"SCRAM-SHA-256\$[^\"' ]+|#[0-9a-f]{64}", path.read_text())
+        if path.is_file() and path.name == "jwks.json":  # the identity service's private signing keys
+            values += [key["d"] for key in json.loads(path.read_text())["keys"]]
     assert values
     return values
 

@@ -82,6 +82,20 @@ class OpsDatabase:
 
 
 @dataclass(frozen=True)
+class InitStep:
+    """A command its pod runs to completion before the service's container starts (what `up`'s
+    before_start hook does on Docker: a database and role, migrations). `image` None: the
+    service's own image, with its container's mounts; else that image (Platform -> image) with
+    none. `environment`: plain variables; `secrets`: variable -> key of secrets.env."""
+
+    name: str
+    args: Callable[[Platform], tuple[str, ...]]
+    image: Callable[[Platform], str] | None = None
+    environment: Callable[[Platform], dict[str, str]] = lambda platform: {}
+    secrets: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
 class KubeShape:
     """How a service runs on Kubernetes, beyond its ContainerSpec and probe (which
     render/kubernetes/ reads too): the workload, the image's unprivileged uid (Kubernetes needs a
@@ -103,6 +117,8 @@ class KubeShape:
     udp_senders: tuple[str, ...] = ()
     # platform services it connects to besides depends_on (e.g. the exporter via pgbouncer)
     talks_to: Callable[[Platform], tuple[str, ...]] = lambda platform: ()
+    # (service, port) it reaches besides a service's main port (an admin API)
+    talks_to_ports: Callable[[Platform], tuple[tuple[str, int], ...]] = lambda platform: ()
     # the files in each folder of .mindscape/ it mounts (they become keys of the Secret)
     workspace_files: Callable[[Platform], dict[str, tuple[str, ...]]] = lambda platform: {}
     # the Prometheus Operator runs its part instead, with kubernetes.prometheus_operator
@@ -122,6 +138,8 @@ class KubeShape:
     # env var -> key of secrets.env, by Secret reference: what a pod reads instead of the
     # container's owner_only mounts (and the variables that name them)
     secret_env: Mapping[str, str] = field(default_factory=dict)
+    # commands its pod runs first, in order (initContainers)
+    init_steps: tuple[InitStep, ...] = ()
 
 
 class UpContext(Protocol):

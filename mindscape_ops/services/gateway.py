@@ -320,6 +320,8 @@ SERVICE = ServiceDef(
         run_as=101,
         writable=("/tmp", "/var/cache/nginx"),
         public=True,
+        talks_to=gateway_routes.identity_edges,
+        talks_to_ports=gateway_routes.identity_admin_edges,
         outside_ports=lambda p: {url_port(p.services.gateway.upstream)},  # the application
         outside_hosts=lambda p: [("services.gateway.upstream", urlsplit(p.services.gateway.upstream).hostname)],
     ),

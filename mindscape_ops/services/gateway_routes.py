@@ -77,6 +77,21 @@ def mounts(platform: Platform) -> tuple[Mount, ...]:
     )
 
 
+def identity_edges(platform: Platform) -> tuple[str, ...]:
+    """On a cluster: the gateway asks the identity service when a route is protected."""
+    return (IDENTITY,) if protected(platform) and IDENTITY in platform.services.enabled() else ()
+
+
+def identity_admin_edges(platform: Platform) -> tuple[tuple[str, int], ...]:
+    """...and extends used sessions on its admin port when sessions have an idle timeout."""
+    if not identity_edges(platform):
+        return ()
+    identity = platform.services.identity
+    if not identity.timing(platform.security.auth.sessions).idle:
+        return ()
+    return ((IDENTITY, identity.admin_in_container),)
+
+
 def problems(platform: Platform) -> list[Problem]:
     found: list[Problem] = []
     seen: set[str] = set()

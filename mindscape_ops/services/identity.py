@@ -10,17 +10,27 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Annotated, Any, ClassVar
 
 from pydantic import Field
 
 from mindscape_ops.services.contract import Address, Credentials, HttpProbe, Inputs, NotReady, wait_until_ready
-from mindscape_ops.services.definition import Artifact, KubeShape, Metrics, ServiceDef, UpContext, deploy
+from mindscape_ops.services.definition import (
+    Artifact,
+    InitStep,
+    KubeShape,
+    Metrics,
+    Problem,
+    ServiceDef,
+    UpContext,
+    deploy,
+)
 from mindscape_ops.services.identity_alerts import alerts, dashboard
 from mindscape_ops.services.identity_gates import GATES
 from mindscape_ops.services.postgres import connect
 from mindscape_ops.services.spec import Container, Mount
-from mindscape_ops.settings.base import ImageRef, PortSpec, Service
+from mindscape_ops.settings.base import HttpUrl, ImageRef, PortSpec, Service
 from mindscape_ops.settings.types import Duration, Identifier
 
 if TYPE_CHECKING:
@@ -51,14 +61,70 @@ class Identity(Service):
     # minted with it): a session it has let through may pass that long after a logout or a
     # revocation; 0s asks on every request (about 15-19 ms more per request here: bench/auth)
     session_cache: Duration = Duration("3s")
+    # a login UI for browsers (Kratos' self-service UI), served through the gateway: its pages are
+    # <ui_url>/login, /registration, /settings, /recovery, /verification, /error; set, a browser
+    # without a session on a protected route is sent to its login page, and Kratos' public API is
+    # at <its origin>/_mindscape/identity/ for browsers (README: "Plugging in a login UI")
+    ui_url: HttpUrl | None = None
 
     session_cookie: ClassVar[str] = "mindscape_session"
     token_template: ClassVar[str] = "mindscape"  # the tokenizer template the gateway asks for
+    admin_in_container: ClassVar[int] = ADMIN  # where the gateway extends a used session
 
     @property
     def public_url(self) -> str:
         host = "127.0.0.1" if self.bind == "0.0.0.0" else self.bind
         return f"http://{host}:{self.port if isinstance(self.port, int) else PUBLIC}/"
+
+    def webauthn_rp(self, issuer: str) -> tuple[str, str]:
+        """WebAuthn's relying party (id, origin): the login UI's host and origin, else jwt.issuer's
+        (where the application is served)."""
+        from urllib.parse import urlsplit
+
+        parts = urlsplit(str(self.ui_url or issuer))
+        return parts.hostname or "localhost", f"{parts.scheme}://{parts.netloc}"
+
+    @property
+    def ui_origin(self) -> str:
+        from urllib.parse import urlsplit
+
+        parts = urlsplit(str(self.ui_url or ""))
+        return f"{parts.scheme}://{parts.netloc}"
+
+    @property
+    def browser_url(self) -> str:
+        """Where browsers reach its public API: through the gateway, beside the login UI."""
+        return f"{self.ui_origin}/_mindscape/identity/" if self.ui_url else self.public_url
+
+    def timing(self, sessions: Any) -> SessionTiming:
+        """How security.auth.sessions is kept (the templates ask): see `session_timing`."""
+        return session_timing(sessions.idle_timeout.seconds, sessions.absolute_timeout.seconds)
+
+
+@dataclass(frozen=True)
+class SessionTiming:
+    """Kratos has a session lifespan and an admin call that extends a session by it, but no idle
+    timeout. So, with an idle timeout shorter than the absolute one, a session lives `idle`
+    seconds (Kratos' `session.lifespan`) unless it is used: the gateway extends a session it lets
+    through (PATCH /admin/sessions/{id}/extend) once it has less than `idle - step` left, at most
+    once per `step` per session (nginx caches the call), and refuses one issued more than
+    `absolute` seconds ago. A session unused for `idle` seconds is refused by Kratos itself;
+    one unused for `idle - step` to `idle` seconds may be refused already (it was last extended
+    up to `step` before its last use). `idle` 0: no idle timeout (it is the absolute one), the
+    lifespan is `absolute` and nothing is extended."""
+
+    lifespan: int
+    idle: int
+    absolute: int
+    step: int
+
+
+def session_timing(idle: float, absolute: float) -> SessionTiming:
+    """Pure: the step is a tenth of the idle timeout, 1 s to 1 min."""
+    idle_s, absolute_s = max(1, int(idle)), max(1, int(absolute))
+    if idle_s >= absolute_s:
+        return SessionTiming(lifespan=absolute_s, idle=0, absolute=absolute_s, step=0)
+    return SessionTiming(lifespan=idle_s, idle=idle_s, absolute=absolute_s, step=max(1, min(60, idle_s // 10)))
 
 
 def courier(platform: Platform) -> str:
@@ -351,6 +417,100 @@ def before_start(up: UpContext) -> None:
         )
 
 
+# -- what security.auth may ask of it -------------------------------------------------------------
+
+AUTH = ("security", "auth")
+
+
+def problems(platform: Platform) -> list[Problem]:
+    """security.auth is its configuration: what it cannot do is refused, not left in policy.json."""
+    auth = platform.security.auth
+    found: list[Problem] = [
+        (
+            (*AUTH, "mfa", "methods", n),
+            "sms is not offered by the identity service (Ory Kratos sends no text messages here); "
+            "use totp, lookup_secret or webauthn",
+        )
+        for n, method in enumerate(auth.mfa.methods)
+        if method == "sms"
+    ]
+    if "RS256" not in auth.jwt.algorithms:
+        found.append(
+            (
+                (*AUTH, "jwt", "algorithms"),
+                "the identity service signs its tokens with RS256 (the key in .mindscape/identity/jwks.json); "
+                "list RS256, or the application would refuse every token",
+            )
+        )
+    # set on purpose, they would say something that nothing does with the identity service
+    if "refresh_token_ttl" in auth.jwt.model_fields_set:
+        found.append(
+            (
+                (*AUTH, "jwt", "refresh_token_ttl"),
+                "there are no refresh tokens with the identity service (the gateway mints a token per request "
+                "from the session: sessions.idle_timeout and absolute_timeout bound it); remove it",
+            )
+        )
+    if "max_per_user" in auth.sessions.model_fields_set:
+        found.append(
+            (
+                (*AUTH, "sessions", "max_per_user"),
+                "the identity service (Ory Kratos 1.3) cannot limit the sessions of a user; remove it "
+                "(`mindscape auth disable` ends all of a user's sessions)",
+            )
+        )
+    timing = platform.services.identity.timing(auth.sessions)
+    if timing.idle and timing.idle < MIN_IDLE:
+        found.append(
+            (
+                (*AUTH, "sessions", "idle_timeout"),
+                f"at least {MIN_IDLE}s with the identity service (the gateway extends a used session a step at a time)",
+            )
+        )
+    return found
+
+
+MIN_IDLE = 5
+
+
+# -- on Kubernetes: what before_start does, as its pod's init containers ---------------------------
+
+# Its role (password set each time) and database, made by the platform's user in Postgres'
+# own image (psql quotes the names and the password: format's %I and %L).
+DATABASE_SCRIPT = """until pg_isready -q; do echo waiting for postgres; sleep 2; done
+psql -v ON_ERROR_STOP=1 -v name="$IDENTITY_DATABASE" -v password="$IDENTITY_DB_PASSWORD" <<'SQL'
+SELECT format('CREATE ROLE %I LOGIN', :'name') WHERE NOT EXISTS (SELECT FROM pg_roles WHERE rolname = :'name') \\gexec
+SELECT format('ALTER ROLE %I WITH LOGIN PASSWORD %L', :'name', :'password') \\gexec
+SELECT format('CREATE DATABASE %I OWNER %I', :'name', :'name')
+  WHERE NOT EXISTS (SELECT FROM pg_database WHERE datname = :'name') \\gexec
+SQL
+"""
+
+
+def _database_environment(platform: Platform) -> dict[str, str]:
+    pg = platform.services.postgres
+    return {
+        "PGHOST": "postgres",
+        "PGPORT": "5432",
+        "PGUSER": pg.user,
+        "PGDATABASE": pg.database,
+        "IDENTITY_DATABASE": platform.services.identity.database,
+    }
+
+
+INIT_STEPS = (
+    InitStep(
+        "database",
+        args=lambda platform: ("sh", "-c", DATABASE_SCRIPT),
+        image=lambda platform: platform.services.postgres.image,
+        environment=_database_environment,
+        secrets={"PGPASSWORD": "POSTGRES_PASSWORD", "IDENTITY_DB_PASSWORD": "IDENTITY_DB_PASSWORD"},
+    ),
+    # its image's entrypoint is kratos
+    InitStep("migrate", args=lambda platform: tuple(migrate_command()[1:])),
+)
+
+
 def credentials(platform: Platform, secrets: Mapping[str, str]) -> Credentials:
     identity = platform.services.identity
     return Credentials(identity.database, secrets.get("IDENTITY_DB_PASSWORD", ""), identity.database)
@@ -377,11 +537,12 @@ SERVICE = ServiceDef(
     prepare=prepare,
     inputs=inputs,
     before_start=before_start,
+    problems=problems,
     gates=GATES,
     alerts=alerts,
     dashboard=dashboard,
     alert_when_down=False,  # its own IdentityServiceDown says what it means for the gateway
-    kubernetes=KubeShape(run_as=10000),
+    kubernetes=KubeShape(run_as=10000, init_steps=INIT_STEPS),
 )
 
 

@@ -137,11 +137,13 @@ def secret_to_create(platform: Platform, keys: SecretKeys) -> list[str]:
     if platform.kubernetes.secrets.source != "existing" or not (keys.values or keys.files):
         return []
     names = ", ".join(sorted({*keys.values, *keys.files}))
+    # a file's key from the file `up` made for Docker (its path, never its content)
+    files = "".join(f" --from-file={key}={source}" for key, source in sorted(keys.files.items()))
     return [
         f"kubernetes: the pods read Secret {secret_name(platform)} (kubernetes.secrets.source: existing); create it "
         f"in each overlay's namespace with the keys {names} (`kubectl create secret generic "
-        f"{secret_name(platform)} -n NAMESPACE --from-literal=KEY=VALUE ...`), or set kubernetes.secrets.source "
-        "to external or generate"
+        f"{secret_name(platform)} -n NAMESPACE --from-literal=KEY=VALUE ...{files}`), or set "
+        "kubernetes.secrets.source to external or generate"
     ]
 
 

@@ -34,6 +34,9 @@ def edges(platform: Platform, specs: dict[str, ContainerSpec]) -> set[tuple[str,
         for peer in (*service.depends_on, *service.kubernetes.talks_to(platform)):
             if peer in specs:
                 found.add((name, peer, specs[peer].container_port))
+        for peer, port in service.kubernetes.talks_to_ports(platform):
+            if peer in specs:
+                found.add((name, peer, port))
     for scraper in (name for name in specs if BY_NAME[name].kubernetes.scrape_config):
         for name in specs:
             metrics = BY_NAME[name].metrics

@@ -80,6 +80,7 @@ def pod_files(
             volume = {"secret": {"secretName": secret, "items": [{"key": key, "path": name}], "defaultMode": 0o440}}
             files.add(volume, mount.target, sub_path=name)
     files.secret_values |= set(spec.secrets.values()) | set(shape.secret_env.values())
+    files.secret_values |= {key for step in shape.init_steps for key in step.secrets.values()}
     if spec.volume_target and shape.workload != "StatefulSet":
         files.add({"emptyDir": {}}, spec.volume_target, read_only=False)
     elif spec.volume_target:

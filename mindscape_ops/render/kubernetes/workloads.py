@@ -85,8 +85,11 @@ def container(platform: Platform, service: ServiceDef, spec: ContainerSpec, file
     if env:
         body["env"] = env
     ports = [{"name": "main", "containerPort": spec.container_port, "protocol": "TCP"}]
-    ports += [{"name": f"port-{port}", "containerPort": port, "protocol": "TCP"} for port in sorted(spec.extra_ports)]
-    if service.metrics and service.metrics.port != spec.container_port:
+    metrics = service.metrics.port if service.metrics and service.metrics.port != spec.container_port else None
+    # a port is listed once: an extra port that is also the metrics port is named `metrics`
+    extra = [port for port in sorted(spec.extra_ports) if port != metrics]
+    ports += [{"name": f"port-{port}", "containerPort": port, "protocol": "TCP"} for port in extra]
+    if service.metrics and metrics is not None:
         ports.append({"name": "metrics", "containerPort": service.metrics.port, "protocol": "TCP"})
     ports += [{"name": f"udp-{port}", "containerPort": port, "protocol": "UDP"} for port in shape.udp_ports]
     body["ports"] = ports
@@ -104,8 +107,33 @@ def container(platform: Platform, service: ServiceDef, spec: ContainerSpec, file
     return body
 
 
+def init_containers(platform: Platform, service: ServiceDef, main: dict[str, Any], secret: str) -> list[dict]:
+    """Its KubeShape.init_steps, as hardened and bounded as its container; a step in the
+    service's own image has its container's mounts (its config, its Secret's files)."""
+    found = []
+    for step in service.kubernetes.init_steps:
+        body: dict[str, Any] = {
+            "name": dns(step.name),
+            "image": step.image(platform) if step.image else main["image"],
+            "args": [escape(arg) for arg in step.args(platform)],
+        }
+        env: list[dict[str, Any]] = [{"name": k, "value": escape(v)} for k, v in step.environment(platform).items()]
+        env += [
+            {"name": k, "valueFrom": {"secretKeyRef": {"name": secret, "key": key}}} for k, key in step.secrets.items()
+        ]
+        if env:
+            body["env"] = env
+        body["resources"] = main["resources"]
+        body["securityContext"] = main["securityContext"]
+        if step.image is None and "volumeMounts" in main:
+            body["volumeMounts"] = main["volumeMounts"]
+        found.append(body)
+    return found
+
+
 def pod_template(platform: Platform, service: ServiceDef, spec: ContainerSpec, files: PodFiles, secret: str) -> dict:
     shape = service.kubernetes
+    main = container(platform, service, spec, files, secret)
     pod: dict[str, Any] = {
         "automountServiceAccountToken": False,
         "enableServiceLinks": False,  # no <SERVICE>_PORT variables: images read some of those names
@@ -116,8 +144,10 @@ def pod_template(platform: Platform, service: ServiceDef, spec: ContainerSpec, f
             "fsGroup": shape.run_as,
             "seccompProfile": {"type": "RuntimeDefault"},
         },
-        "containers": [container(platform, service, spec, files, secret)],
+        "containers": [main],
     }
+    if shape.init_steps:
+        pod["initContainers"] = init_containers(platform, service, main, secret)
     if files.volumes:
         pod["volumes"] = files.volumes
     return {
