@@ -86,6 +86,10 @@ def up(
     check_before_up(project, engine, chosen)
     prepared = prepare(project)
     secrets = prepared.secrets
+    if any(spec.build_file for spec in chosen.values()):  # an image derived from another (its build file rendered)
+        from mindscape_ops.images.actions import build_derived
+
+        build_derived(project.root, chosen.values(), event)
     image_ids = ensure_images(
         engine,
         chosen.values(),

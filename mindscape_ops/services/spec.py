@@ -69,6 +69,10 @@ class Container:
     # scrapes it when that is not `container_port`. Declared, not part of the spec: nothing runs
     # differently for it; the contract test holds `ServiceDef.metrics` to it.
     also_listens: tuple[int, ...] = ()
+    # An image derived from the configured one (None: that one as is), built by `up` from this
+    # rendered build file (relative to the project root) when the engine lacks it or it changed.
+    image: str | None = None
+    build_file: str | None = None
 
 
 @dataclass(frozen=True)
@@ -102,6 +106,9 @@ class ContainerSpec:
     log_driver: str = "json-file"  # or the log store's driver (a service with a log_sink)
     log_options: dict[str, str] = field(default_factory=lambda: dict(LOG_OPTIONS))
     reach_host: bool = False  # add host.docker.internal -> host gateway (to reach the app)
+    # the rendered build file `up` builds `image` from (Container.build_file); not hashed: the
+    # image's id is, and a changed build file makes a new one
+    build_file: str | None = None
     # Set by `up` (None in the compose export and in a plan that has not picked them):
     published_port: int | None = None  # the host port, once an `auto` port is picked
     image_id: str | None = None
@@ -135,6 +142,7 @@ class ContainerSpec:
         mount's `owner_only` counts only when set, so adding it left every other container's
         hash (and so the container) as it was."""
         fields = dataclasses.asdict(self)
+        del fields["build_file"]
         for mount in fields["mounts"]:
             if not mount["owner_only"]:
                 del mount["owner_only"]
@@ -178,7 +186,7 @@ def container_specs(platform: Platform) -> dict[str, ContainerSpec]:
             mounts = (*mounts, *(Mount(f"{SECRETS_ON_HOST}/{key}", secret_path(key)) for key in files))
         specs[service.name] = ContainerSpec(
             service=service.name,
-            image=settings.image,
+            image=own.image or settings.image,
             host_port=settings.port,
             bind=settings.bind,
             project=platform.project,
@@ -194,7 +202,11 @@ def container_specs(platform: Platform) -> dict[str, ContainerSpec]:
 
 def _fields(container: Container) -> dict[str, Any]:
     """A Container's fields, shallowly (dataclasses.asdict would copy the Mounts into dicts)."""
-    return {f.name: getattr(container, f.name) for f in dataclasses.fields(container) if f.name != "also_listens"}
+    return {
+        f.name: getattr(container, f.name)
+        for f in dataclasses.fields(container)
+        if f.name not in ("also_listens", "image")
+    }
 
 
 def required_secrets(platform: Platform) -> tuple[str, ...]:
