@@ -4,7 +4,6 @@ tests/test_pitr_image_engine.py)."""
 
 from __future__ import annotations
 
-import dataclasses
 from pathlib import Path
 
 import pytest
@@ -12,7 +11,7 @@ import yaml
 
 from mindscape_ops.config.loader import load
 from mindscape_ops.render.artifacts import render_platform
-from mindscape_ops.services.spec import container_specs
+from mindscape_ops.services.spec import build_files, container_specs
 
 
 def platform_of(tmp_path: Path, image: str, pitr: bool = True):
@@ -41,7 +40,7 @@ def test_the_official_image_is_derived_any_other_is_used_as_it_is(tmp_path: Path
     platform = platform_of(tmp_path, image)
     spec = container_specs(platform)["postgres"]
     assert spec.image == (derived or image)
-    assert spec.build_file == ("deploy/postgres/Containerfile" if derived else None)
+    assert build_files(platform) == ({"postgres": "deploy/postgres/Containerfile"} if derived else {})
     files = render_platform(platform)
     assert ("deploy/postgres/Containerfile" in files) == bool(derived)
     if derived:
@@ -54,11 +53,11 @@ def test_the_official_image_is_derived_any_other_is_used_as_it_is(tmp_path: Path
         assert compose["build"] == {"context": "./postgres", "dockerfile": "Containerfile"}
 
 
-def test_without_pitr_the_official_image_runs_as_it_is_and_the_build_file_is_not_hashed(tmp_path: Path):
-    off = container_specs(platform_of(tmp_path / "off", "postgres:16", pitr=False))["postgres"]
-    assert off.image == "postgres:16" and off.build_file is None
-    assert "deploy/postgres/Containerfile" not in render_platform(platform_of(tmp_path / "off", "postgres:16", False))
+def test_without_pitr_the_official_image_runs_as_it_is(tmp_path: Path):
+    platform = platform_of(tmp_path, "postgres:16", pitr=False)
+    off = container_specs(platform)["postgres"]
+    assert off.image == "postgres:16" and build_files(platform) == {}
+    assert "deploy/postgres/Containerfile" not in render_platform(platform)
     on = container_specs(platform_of(tmp_path / "on", "postgres:16"))["postgres"]
-    # the image's id is in the hash (a changed build file makes a new one); the file's path is not
-    assert on.config_hash() == dataclasses.replace(on, build_file=None).config_hash()
-    assert "build_file" not in on.parts()
+    assert on.image != off.image and on.config_hash() != off.config_hash()  # turning PITR on recreates it
+    assert "build" not in yaml.safe_load(render_platform(platform)["deploy/compose.yaml"])["services"]["postgres"]

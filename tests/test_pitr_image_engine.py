@@ -11,6 +11,7 @@ project's as well as Debian's; its pgBackRest version is theirs)."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 from pathlib import Path
 
@@ -49,10 +50,8 @@ def official_stand_in(docker_client, local_postgres):
         container.remove(force=True)
     yield f"postgres:{tag}"
     for ref in (f"mindscape-derived/postgres-pgbackrest:{tag}", f"postgres:{tag}"):
-        try:
+        with contextlib.suppress(Exception):  # gone already
             docker_client.images.remove(ref, force=True)
-        except Exception:  # noqa: BLE001 - gone already
-            pass
 
 
 def test_up_builds_the_derived_image_and_archives_through_it(tmp_path: Path, docker_client, official_stand_in):
@@ -85,7 +84,8 @@ def test_up_builds_the_derived_image_and_archives_through_it(tmp_path: Path, doc
 
 def test_the_rendered_build_file_builds_on_the_local_postgres_image(tmp_path: Path, docker_client, local_postgres):
     (tmp_path / "platform.yaml").write_text(
-        "version: 1\nproject: pitrfile\nservices: {postgres: {image: 'postgres:16'}}\nbackups: {pitr: {enabled: true}}\n"
+        "version: 1\nproject: pitrfile\nservices: {postgres: {image: 'postgres:16'}}\n"
+        "backups: {pitr: {enabled: true}}\n"
     )
     done = run_cli("render", cwd=tmp_path)
     assert done.returncode == 0, done.stderr
@@ -98,7 +98,5 @@ def test_the_rendered_build_file_builds_on_the_local_postgres_image(tmp_path: Pa
         said = docker_client.containers.run(tag, ["pgbackrest", "version"], user="postgres", remove=True)
         assert said.startswith(b"pgBackRest 2."), said
     finally:
-        try:
+        with contextlib.suppress(Exception):  # never built
             docker_client.images.remove(tag, force=True)
-        except Exception:  # noqa: BLE001 - never built
-            pass

@@ -106,9 +106,6 @@ class ContainerSpec:
     log_driver: str = "json-file"  # or the log store's driver (a service with a log_sink)
     log_options: dict[str, str] = field(default_factory=lambda: dict(LOG_OPTIONS))
     reach_host: bool = False  # add host.docker.internal -> host gateway (to reach the app)
-    # the rendered build file `up` builds `image` from (Container.build_file); not hashed: the
-    # image's id is, and a changed build file makes a new one
-    build_file: str | None = None
     # Set by `up` (None in the compose export and in a plan that has not picked them):
     published_port: int | None = None  # the host port, once an `auto` port is picked
     image_id: str | None = None
@@ -142,7 +139,6 @@ class ContainerSpec:
         mount's `owner_only` counts only when set, so adding it left every other container's
         hash (and so the container) as it was."""
         fields = dataclasses.asdict(self)
-        del fields["build_file"]
         for mount in fields["mounts"]:
             if not mount["owner_only"]:
                 del mount["owner_only"]
@@ -164,6 +160,21 @@ def secret_fingerprint(key: str, value: str) -> str:
     """Changes when the value changes, so a new password recreates its container; a one-way
     hash of the key and value, so the label it ends up in gives nothing away."""
     return hashlib.sha256(f"mindscape-secret\0{key}\0{value}".encode()).hexdigest()[:16]
+
+
+def build_files(platform: Platform) -> dict[str, str]:
+    """service -> the rendered build file of its derived image (Container.build_file), for the
+    enabled services that have one: what `up` builds, and the compose export's `build:`."""
+    from mindscape_ops.services.registry import SERVICES
+
+    enabled = platform.services.enabled()
+    found = {}
+    for service in SERVICES:
+        if service.name in enabled:
+            path = service.container(platform).build_file
+            if path:
+                found[service.name] = path
+    return found
 
 
 def container_specs(platform: Platform) -> dict[str, ContainerSpec]:
@@ -205,7 +216,7 @@ def _fields(container: Container) -> dict[str, Any]:
     return {
         f.name: getattr(container, f.name)
         for f in dataclasses.fields(container)
-        if f.name not in ("also_listens", "image")
+        if f.name not in ("also_listens", "image", "build_file")
     }
 
 
