@@ -3,7 +3,8 @@ deriving it (deploy/postgres/Containerfile) and `up` builds it. No registry is r
 the official image stands in as a local one: the local postgres image with pgBackRest purged,
 tagged `postgres:<unique tag>` (an official name). From it `up` builds the derived image (pgBackRest
 installed again, from the image's apt sources), starts Postgres on it and creates the stanza,
-which `pgbackrest check` proves by archiving a WAL segment. The rendered file is also built as the
+which `pgbackrest check` proves by archiving a WAL segment; a full backup then records what the
+repository holds in .mindscape/metrics. The rendered file is also built as the
 brief of the issue asks, with BASE set to the local postgres image, and `pgbackrest version` run.
 
 Not proven here: the install on the official image itself (its apt sources are the PostgreSQL
@@ -13,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import time
 from pathlib import Path
 
 import pytest
@@ -78,6 +80,17 @@ def test_up_builds_the_derived_image_and_archives_through_it(tmp_path: Path, doc
         again = run_cli("up", cwd=tmp_path, timeout=300)
         assert again.returncode == 0 and "building" not in again.stdout + again.stderr, again.stdout + again.stderr
         assert docker_client.images.get(derived).id == image.id
+        # a full backup through it records what the repository holds, for the alerts on it
+        made = run_cli("backup", "create", "--physical", cwd=tmp_path, timeout=600)
+        assert made.returncode == 0, made.stdout + made.stderr
+        metrics = tmp_path / ".mindscape" / "metrics"
+        prom = (metrics / "mindscape_pitr.prom").read_text()
+        assert "mindscape_pitr_backups 1\n" in prom
+        for name in ("window_start", "last_full_backup", "archiving_since"):
+            value = next(line for line in prom.splitlines() if line.startswith(f"mindscape_pitr_{name}_"))
+            assert abs(float(value.split()[1]) - time.time()) < 900, value
+        rules = (metrics / "mindscape_pitr.rules.yml").read_text()
+        assert "record: mindscape_pitr_backups\n        expr: vector(1)" in rules
     finally:
         remove_project(docker_client, project)
 
