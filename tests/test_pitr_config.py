@@ -192,7 +192,12 @@ def test_alerts_exist_only_with_pitr_and_where_their_metrics_are_scraped(tmp_pat
     assert pitr.alerts(platform_of(tmp_path, MONITORED)).alerts == ()
     on = platform_of(tmp_path, MONITORED + "backups:\n  pitr: {enabled: true, archive_timeout: 30s}\n")
     alerts = {a.name: a for a in pitr.alerts(on).alerts}
-    assert set(alerts) == {"PostgresArchivingFailing", "PostgresArchiveLag", "PostgresFullBackupMissing"}
+    assert set(alerts) == {
+        "PostgresArchivingFailing",
+        "PostgresArchiveLag",
+        "PostgresFullBackupMissing",
+        "PostgresRestorableWindowShort",
+    }
     assert alerts["PostgresArchiveLag"].expr.endswith("pg_archiver_last_archived_age_seconds > 120")
     week = 7 * 86400 + 2 * 3600  # the weekly full schedule's longest gap, plus two hours
     assert alerts["PostgresFullBackupMissing"].expr == f"time() - {pitr.FULL_BACKUP_METRIC} > {week}"

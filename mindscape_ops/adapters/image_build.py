@@ -6,12 +6,12 @@ that imports `docker`), with its error translation."""
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from mindscape_ops.adapters.docker import Engine, engine_errors
-from mindscape_ops.errors import MindscapeError
+from mindscape_ops.errors import MindscapeError, OperationFailed
 
 
 @dataclass(frozen=True)
@@ -76,6 +76,28 @@ class ImageStore:
         finally:
             with contextlib.suppress(MindscapeError), engine_errors(f"removing the build container of {derived.ref}"):
                 self.api.remove_container(created["Id"], force=True, v=True)
+
+    def build_file(
+        self, folder: str, name: str, ref: str, labels: Mapping[str, str], say: Callable[[str], None]
+    ) -> None:
+        """`docker build -f NAME -t REF FOLDER` (the folder is the context), each line of its log
+        said; a failed build is an error with the log's last lines."""
+        log: list[str] = []
+        with engine_errors(f"building {ref}"):
+            for chunk in self.api.build(
+                path=folder, dockerfile=name, tag=ref, labels=dict(labels), rm=True, decode=True
+            ):
+                if "error" in chunk:
+                    said = " | ".join(log[-3:])
+                    raise OperationFailed(
+                        f"building {ref} from {folder}/{name} failed: {str(chunk['error']).strip()}"
+                        + (f" (its log ended: {said})" if said else ""),
+                        "fix what the build says (its base image, its apt sources), then `mindscape up` again",
+                    )
+                line = str(chunk.get("stream", "")).strip()
+                if line:
+                    log.append(line)
+                    say(line)
 
     def remove(self, refs: Iterable[str]) -> list[str]:
         """Remove these images (tags or ids) where the engine lets us: one still used by a

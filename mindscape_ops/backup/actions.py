@@ -163,11 +163,11 @@ def create(
         raise
     # for node_exporter's textfile collector (or Prometheus' recording rules): the BackupTooOld alert
     backup_metrics.record_success(project.root, service, time.time())
-    _recorded(project, ctx)
+    recorded(project, ctx)
     return manifest
 
 
-def _recorded(project: Project, ctx: Context) -> None:
+def recorded(project: Project, ctx: Context) -> None:
     """Each enabled service that reads the backup times hears of the new one (ServiceDef.backup_recorded)."""
     from mindscape_ops.services.registry import SERVICES
 

@@ -68,18 +68,35 @@ def record_success(root: Path, service: str, when: float) -> None:
 
 
 PITR_FILE = "mindscape_pitr.prom"
+PITR_RULES_FILE = "mindscape_pitr.rules.yml"
 
 
-def record_full_backup(root: Path, when: float) -> None:
-    """The newest full physical backup's end (backups.pitr), for PostgresFullBackupMissing."""
+def render_gauges(gauges: dict[str, tuple[str, float]]) -> str:
+    """Pure: gauges without labels (name -> (help, value)) in the Prometheus text format."""
+    lines = []
+    for name in sorted(gauges):
+        text, value = gauges[name]
+        lines += [f"# HELP {name} {text}", f"# TYPE {name} gauge", f"{name} {value:.0f}"]
+    return "\n".join(lines) + "\n"
+
+
+def render_gauge_rules(group: str, gauges: dict[str, tuple[str, float]]) -> str:
+    """Pure: the same gauges as recording rules (constants) Prometheus loads itself."""
+    lines = [f"# {group}: recorded by mindscape for Prometheus", "groups:", f"  - name: {group}", "    rules:"]
+    if not gauges:
+        lines[-1] += " []"
+    for name in sorted(gauges):
+        lines += [f"      - record: {name}", f"        expr: vector({gauges[name][1]:.0f})"]
+    return "\n".join(lines) + "\n"
+
+
+def record_pitr(root: Path, gauges: dict[str, tuple[str, float]]) -> None:
+    """What the repository held after a physical backup (backups.pitr), for the alerts on it:
+    for node_exporter's textfile collector and as recording rules where Prometheus reads them."""
     from mindscape_ops.adapters.files import atomic_write
-    from mindscape_ops.services.pitr import FULL_BACKUP_METRIC
 
     folder = root / METRICS_DIR
     folder.mkdir(parents=True, exist_ok=True)
     folder.chmod(0o755)
-    text = (
-        f"# HELP {FULL_BACKUP_METRIC} When the newest full physical backup ended (backup create --physical).\n"
-        f"# TYPE {FULL_BACKUP_METRIC} gauge\n{FULL_BACKUP_METRIC} {when:.0f}\n"
-    )
-    atomic_write(folder / PITR_FILE, text, mode=0o644)
+    atomic_write(folder / PITR_FILE, render_gauges(gauges), mode=0o644)
+    atomic_write(folder / PITR_RULES_FILE, render_gauge_rules("mindscape_pitr_repository", gauges), mode=0o644)

@@ -26,6 +26,7 @@ from mindscape_ops.services import pitr
 from mindscape_ops.services.pitr_info import (
     PhysicalBackup,
     Window,
+    gauges,
     missing_segments,
     parse_archive,
     parse_info,
@@ -94,11 +95,13 @@ def create(project: Project, kind: str = "full", ctx: Context | None = None) -> 
     made = [b for b in after if b.label not in before]
     if not made:
         raise OperationFailed("pgbackrest backup ended but no new backup is listed in the repository")
-    fulls = [b for b in after if b.kind == "full"]
-    if fulls:
-        from mindscape_ops.backup.metrics import record_full_backup
+    from mindscape_ops.backup.actions import recorded
+    from mindscape_ops.backup.metrics import record_pitr
 
-        record_full_backup(project.root, fulls[-1].stopped.timestamp())
+    # for PostgresFullBackupMissing and PostgresRestorableWindowShort (node_exporter's textfile
+    # collector, or recording rules Prometheus loads where no node_exporter runs)
+    record_pitr(project.root, gauges(after, pitr.since(project)))
+    recorded(project, ctx)
     return made[-1]
 
 

@@ -62,3 +62,42 @@ def build_for_up(missing: Mapping[str, str], event: Callable[[str, str, str], No
         event(service_of[recipe.service], "built", recipe.tag(builder.prefix))
     event(BUILD_ROW, "built", f"{len(built)} image(s) in {choice.duration(time.monotonic() - started)}")
     return built
+
+
+BUILD_HASH_LABEL = "io.mindscape.build-hash"  # sha256 of the build file an image was built from
+
+
+def build_derived(root, wanted: Mapping[str, tuple[str, str]], event: Callable[[str, str, str], None]) -> list[str]:
+    """Before `up` starts its services: build each image derived from another (service ->
+    (image, its rendered build file, relative to `root`)) that the engine lacks or that was built
+    from another version of that file. The images built."""
+    import hashlib
+
+    from mindscape_ops.adapters.image_build import ImageStore
+    from mindscape_ops.errors import OperationFailed
+
+    built = []
+    store = ImageStore()
+    for service, (image, build_file) in wanted.items():
+        path = root / build_file
+        try:
+            digest = hashlib.sha256(path.read_bytes()).hexdigest()
+        except OSError as exc:
+            raise OperationFailed(
+                f"{service}: cannot read its build file {build_file} ({exc.strerror or exc})",
+                "`mindscape render` writes it",
+            ) from None
+        if (store.labels(image) or {}).get(BUILD_HASH_LABEL) == digest:
+            continue
+        event(service, "building", f"{image} from {build_file}")
+        started = time.monotonic()
+        store.build_file(
+            str(path.parent),
+            path.name,
+            image,
+            {BUILD_HASH_LABEL: digest},
+            lambda line, s=service: event(s, "building", line),
+        )
+        event(service, "built", f"{image} in {choice.duration(time.monotonic() - started)}")
+        built.append(image)
+    return built

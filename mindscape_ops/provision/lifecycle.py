@@ -26,6 +26,7 @@ from mindscape_ops.provision.prepare import Prepared, prepare
 from mindscape_ops.provision.readiness import Credentials, Wait
 from mindscape_ops.provision.safety import LABEL_SECRETS, check_before_down, check_before_up, secrets_fingerprint
 from mindscape_ops.services.registry import BY_NAME, SERVICES
+from mindscape_ops.services.spec import build_files
 from mindscape_ops.workspace.project import Project
 
 
@@ -86,6 +87,11 @@ def up(
     check_before_up(project, engine, chosen)
     prepared = prepare(project)
     secrets = prepared.secrets
+    derived = {name: path for name, path in build_files(project.platform).items() if name in chosen}
+    if derived:  # images derived from another, from their rendered build files
+        from mindscape_ops.images.actions import build_derived
+
+        build_derived(project.root, {name: (chosen[name].image, path) for name, path in derived.items()}, event)
     image_ids = ensure_images(
         engine,
         chosen.values(),

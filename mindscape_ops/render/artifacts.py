@@ -20,7 +20,7 @@ from mindscape_ops.render.site import Site, docker
 from mindscape_ops.render.web_links import runbook_base
 from mindscape_ops.services.definition import Artifact, deploy
 from mindscape_ops.services.registry import SERVICES
-from mindscape_ops.services.spec import HEALTHCHECK, LOG_OPTIONS, container_specs, required_secrets
+from mindscape_ops.services.spec import HEALTHCHECK, LOG_OPTIONS, build_files, container_specs, required_secrets
 
 
 def _workflow(rel: str) -> Callable[[Platform], str]:
@@ -104,6 +104,7 @@ def render_files(platform: Platform, root: Path | None = None, site: Site | None
         "runbook_url": lambda anchor: runbook_url(platform, anchor, base),
         "grafana_dashboard": lambda: json.dumps(overview(platform), indent=2, ensure_ascii=False),
         "secret_keys": required_secrets(platform),
+        "build_files": build_files(platform),  # service -> the build file of its derived image
         "paths": platform.paths,
         "healthcheck": HEALTHCHECK,
         "log_options": LOG_OPTIONS,

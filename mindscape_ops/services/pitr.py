@@ -61,6 +61,41 @@ def postgres_args(platform: Platform) -> list[str]:
     ]
 
 
+# The official image has no pgBackRest: with backups.pitr, `up` runs one derived from it that
+# adds it (Debian's package, from the image's own apt sources), built from a rendered build file.
+OFFICIAL_IMAGES = ("postgres", "library/postgres", "docker.io/library/postgres")
+BUILD_FILE = "postgres/Containerfile"  # under paths.deploy
+DERIVED_REPOSITORY = "mindscape-derived/postgres-pgbackrest"
+
+
+def _split(image: str) -> tuple[str, str]:
+    """Pure: (repository, tag) of an image reference (a digest left out; no tag: latest)."""
+    ref = image.partition("@")[0]
+    if ":" in ref.rsplit("/", 1)[-1]:
+        repository, _, tag = ref.rpartition(":")
+        return repository, tag
+    return ref, "latest"
+
+
+def derives_from(platform: Platform) -> str | None:
+    """The official image the database's image is derived from (None: its image is used as is:
+    PITR is off, or it is another image, such as the local one, which has pgBackRest)."""
+    if settings(platform) is None:
+        return None
+    image = platform.services.postgres.image
+    return image if _split(image)[0] in OFFICIAL_IMAGES else None
+
+
+def derived_image(platform: Platform) -> str | None:
+    """`mindscape-derived/postgres-pgbackrest:<the official image's tag>`, when it is derived."""
+    base = derives_from(platform)
+    return f"{DERIVED_REPOSITORY}:{_split(base)[1]}" if base else None
+
+
+def build_file(platform: Platform) -> str | None:
+    return f"{platform.paths.deploy}/{BUILD_FILE}" if derives_from(platform) else None
+
+
 def mounts(platform: Platform) -> tuple[Mount, ...]:
     pitr = settings(platform)
     if pitr is None:
@@ -127,9 +162,14 @@ def conf_text(platform: Platform) -> str:
     return "\n".join(lines)
 
 
-def secret_conf_text(key: bytes | None, environ: dict[str, str]) -> str:
+_S3_KEYS = ("repo1-s3-key=", "repo1-s3-key-secret=", "repo1-s3-token=")
+
+
+def secret_conf_text(key: bytes | None, environ: dict[str, str], before: str = "") -> str:
     """conf.d/secrets.conf: the cipher pass derived from the backup key; S3 keys from the AWS
-    variables when set. Empty of secrets when there are none."""
+    variables when set, else those of the file `before` (what archiving uses: a command run
+    where the variables are not set, a scheduled backup, keeps them). Empty of secrets when
+    there are none."""
     from mindscape_ops.adapters.backup_key import derived_pass
 
     lines = ["[global]"]
@@ -142,6 +182,8 @@ def secret_conf_text(key: bytes | None, environ: dict[str, str]) -> str:
         ]
         if environ.get("AWS_SESSION_TOKEN"):
             lines.append(f"repo1-s3-token={environ['AWS_SESSION_TOKEN']}")
+    else:
+        lines += [line for line in before.splitlines() if line.startswith(_S3_KEYS)]
     return "\n".join(lines) + "\n"
 
 
@@ -161,7 +203,9 @@ def prepare(project: Project) -> None:
     _write(folder / "pgbackrest.conf", conf_text(platform), 0o644)
     # read by the container's postgres user (whose uid the host does not know): 0644, in
     # .mindscape/ (0700), which only this user can enter
-    _write(folder / "conf.d" / "secrets.conf", secret_conf_text(key, dict(os.environ)), 0o644)
+    secret_conf = folder / "conf.d" / "secrets.conf"
+    before = secret_conf.read_text() if secret_conf.is_file() else ""
+    _write(secret_conf, secret_conf_text(key, dict(os.environ), before), 0o644)
     if pitr.repository == "local":
         (project.root / local_repository(platform)).mkdir(parents=True, exist_ok=True)
 
@@ -262,14 +306,21 @@ def explain(text: str) -> tuple[str, str] | None:
 
 # -- its alerts (rendered into prometheus/rules/services.yml and runbooks/alerts.md) ---------------
 
-FULL_BACKUP_METRIC = "mindscape_pitr_last_full_backup_timestamp_seconds"  # backup/metrics.py writes it
+# What `backup create --physical` records of the repository (backup/metrics.py writes them to
+# .mindscape/metrics: node_exporter's textfile collector reads them, else Prometheus loads them
+# as recording rules), pitr_info.gauges makes them.
+FULL_BACKUP_METRIC = "mindscape_pitr_last_full_backup_timestamp_seconds"
+WINDOW_START_METRIC = "mindscape_pitr_window_start_timestamp_seconds"
+BACKUPS_METRIC = "mindscape_pitr_backups"
+SINCE_METRIC = "mindscape_pitr_archiving_since_timestamp_seconds"
 
 
 def alerts(platform: Platform) -> AlertGroup:
-    """Archiving failing or late (postgres_exporter's pg_archiver query, queries.yaml), and no
-    full backup within the full schedule's longest gap (node_exporter's textfile, written by
-    `backup create --physical`): each only where its metrics are scraped."""
-    from mindscape_ops.settings.schedule import BACKUP_GRACE_S, longest_gap
+    """Archiving failing or late (postgres_exporter's pg_archiver query, queries.yaml); no full
+    backup within the full schedule's longest gap, the restorable window short or gone (what
+    `backup create --physical` records: node_exporter's textfile, else Prometheus' recording
+    rules): each only where its metrics reach Prometheus."""
+    from mindscape_ops.services.prometheus import reads_backup_times
 
     pitr = settings(platform)
     enabled = platform.services.enabled()
@@ -308,22 +359,65 @@ def alerts(platform: Platform) -> AlertGroup:
                 ),
             ),
         ]
-    if pitr is not None and "node_exporter" in enabled:
-        limit = int((longest_gap(pitr.full_schedule) or 7 * 86400) + BACKUP_GRACE_S)
-        found.append(
-            Alert(
-                "PostgresFullBackupMissing",
-                f"time() - {FULL_BACKUP_METRIC} > {limit}",
-                "10m",
-                "warning",
-                SERVICE,
-                "The newest full physical backup is {{ $value | humanizeDuration }} old",
-                f"No full backup within backups.pitr.full_schedule's longest gap ({pitr.full_schedule!r}) plus "
-                "two hours: the restorable window stops moving forward and restores replay ever more WAL.",
-                (
-                    "Take one: `mindscape backup create --physical` (it says why when it cannot).",
-                    "`mindscape check --only backups` (backups.restorable_window) shows the window.",
-                ),
-            )
-        )
+    # the repository's gauges: node_exporter's textfile, else recording rules Prometheus loads
+    if pitr is not None and ("node_exporter" in enabled or ("prometheus" in enabled and reads_backup_times(platform))):
+        found += _repository_alerts(platform, pitr)
     return AlertGroup("postgres_pitr", tuple(found), rank=11)
+
+
+def _repository_alerts(platform: Platform, pitr: Pitr) -> list[Alert]:
+    """No full backup within the full schedule's longest gap; the restorable window shorter
+    than keep_full promises, or gone (once archiving has been on longer than that)."""
+    from mindscape_ops.services.pitr_info import promised_span
+    from mindscape_ops.settings.schedule import BACKUP_GRACE_S, longest_gap
+
+    limit = int((longest_gap(pitr.full_schedule) or 7 * 86400) + BACKUP_GRACE_S)
+    span = int(promised_span(pitr))
+    check = "`mindscape check --only backups` (backups.restorable_window) and `mindscape backup list` show the window."
+    return [
+        Alert(
+            "PostgresFullBackupMissing",
+            f"time() - {FULL_BACKUP_METRIC} > {limit}",
+            "10m",
+            "warning",
+            SERVICE,
+            "The newest full physical backup is {{ $value | humanizeDuration }} old",
+            f"No full backup within backups.pitr.full_schedule's longest gap ({pitr.full_schedule!r}) plus "
+            "two hours: the restorable window stops moving forward and restores replay ever more WAL. "
+            "`mindscape backup create --physical` records its time in .mindscape/metrics.",
+            (
+                "Take one: `mindscape backup create --physical` (it says why when it cannot).",
+                "Scheduled ones run in the backup workflow's `physical` job: its last run says why it did not.",
+                check,
+            ),
+        ),
+        Alert(
+            "PostgresRestorableWindowShort",
+            f"(time() - {WINDOW_START_METRIC} < {span} or {BACKUPS_METRIC} == 0) "
+            f"and on() (time() - {SINCE_METRIC} > {span + BACKUP_GRACE_S})",
+            "10m",
+            "warning",
+            SERVICE,
+            "The restorable window is shorter than backups.pitr.keep_full promises",
+            f"The repository's oldest backup ended less than {_days(span)} ago ({pitr.keep_full} full backup(s) on "
+            f"{pitr.full_schedule!r} promise at least that), or it holds no backup at all: a restore cannot go "
+            "back as far as promised. pgBackRest expires a full backup once keep_full newer ones exist, so "
+            "extra full backups (taken by hand) shorten the window; a repository emptied or replaced loses it.",
+            (
+                "`mindscape backup list` shows the backups and `restorable from ... to ...`.",
+                "Extra full backups: take differential ones by hand (`--type diff`), or raise "
+                "backups.pitr.keep_full; the window grows back as the schedule runs.",
+                "No backup at all: the repository (backups.pitr: its folder or bucket) was emptied or replaced; "
+                "take a full backup now (`mindscape backup create --physical`) and find out what removed it.",
+            ),
+        ),
+    ]
+
+
+def _days(seconds: int) -> str:
+    """Pure: `7d`, `36h` or `90s`, the largest whole unit."""
+    return (
+        f"{seconds // 86400}d"
+        if seconds % 86400 == 0 and seconds
+        else (f"{seconds // 3600}h" if seconds % 3600 == 0 and seconds else f"{seconds}s")
+    )

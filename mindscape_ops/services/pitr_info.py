@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from mindscape_ops.errors import OperationFailed
 from mindscape_ops.services.contract import Failed
-from mindscape_ops.services.pitr import explain
+from mindscape_ops.services.pitr import BACKUPS_METRIC, FULL_BACKUP_METRIC, SINCE_METRIC, WINDOW_START_METRIC, explain
 from mindscape_ops.settings.schedule import BACKUP_GRACE_S, last_run
 
 if TYPE_CHECKING:
@@ -106,6 +106,34 @@ def window_of(backups: list[PhysicalBackup], last_archived: datetime | None) -> 
         return Window(None, None)
     newest = backups[-1].stopped
     return Window(backups[0].stopped, max(last_archived, newest) if last_archived else newest)
+
+
+def gauges(backups: list[PhysicalBackup], since: datetime | None) -> dict[str, tuple[str, float]]:
+    """Pure: what the alerts on the repository read (name -> (help, value)): how many backups it
+    holds, when the window starts (0 with none), the newest full backup's end, and since when
+    archiving has been on (`up` created the stanza)."""
+    found = {
+        BACKUPS_METRIC: ("Physical backups in the pgBackRest repository (backup create --physical).", len(backups)),
+        WINDOW_START_METRIC: (
+            "When the restorable window starts: the end of the oldest physical backup (0: none).",
+            backups[0].stopped.timestamp() if backups else 0.0,
+        ),
+    }
+    fulls = [b for b in backups if b.kind == "full"]
+    if fulls:
+        found[FULL_BACKUP_METRIC] = ("When the newest full physical backup ended.", fulls[-1].stopped.timestamp())
+    if since is not None:
+        found[SINCE_METRIC] = ("When WAL archiving began for this platform (its stanza created).", since.timestamp())
+    return found
+
+
+def promised_span(pitr: Pitr) -> float:
+    """Pure: seconds back from now that keep_full full backups on full_schedule always reach, at
+    the least: keep_full - 1 of the schedule's shortest gaps (exact for a schedule whose runs
+    are evenly spaced, and never more than it promises for another)."""
+    from mindscape_ops.settings.schedule import shortest_gap
+
+    return (pitr.keep_full - 1) * (shortest_gap(pitr.full_schedule) or 0.0)
 
 
 def promised_start(pitr: Pitr, now: datetime) -> datetime | None:

@@ -11,7 +11,7 @@ from pydantic import model_validator
 
 from mindscape_ops.services import pitr, pitr_gates
 from mindscape_ops.services.contract import Address, Credentials, NotReady
-from mindscape_ops.services.definition import KubeShape, OpsDatabase, ServiceDef, UpContext
+from mindscape_ops.services.definition import Artifact, KubeShape, OpsDatabase, ServiceDef, UpContext, deploy
 from mindscape_ops.services.spec import Container, Mount
 from mindscape_ops.settings.base import ImageRef, PortSpec, Service, check_pattern
 from mindscape_ops.settings.types import Identifier, check_single_line
@@ -63,6 +63,8 @@ def container(platform: Platform) -> Container:
         mounts=(Mount(INITDB, "/docker-entrypoint-initdb.d"), *pitr.mounts(platform)),
         healthcheck=("CMD-SHELL", f"pg_isready -h 127.0.0.1 -U {pg.user} -d {pg.database}"),
         reach_host=pitr.reaches_host(platform),
+        image=pitr.derived_image(platform),  # the official image with pgBackRest, with backups.pitr
+        build_file=pitr.build_file(platform),
     )
 
 
@@ -158,6 +160,10 @@ SERVICE = ServiceDef(
     prepare=prepare,
     after_ready=after_ready,
     backup=backup_hooks,
+    artifacts=(
+        # the official image with pgBackRest added, which `up` builds (backups.pitr)
+        Artifact("postgres/pgbackrest.Containerfile.j2", deploy(pitr.BUILD_FILE), lambda p: bool(pitr.derives_from(p))),
+    ),
     gates=pitr_gates.GATES,  # backups.wal_archiving, backups.restorable_window (skipped while backups.pitr is off)
     alerts=pitr.alerts,  # archiving failing or late, no full backup in time (none while backups.pitr is off)
     kubernetes=KubeShape(

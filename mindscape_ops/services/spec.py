@@ -69,6 +69,10 @@ class Container:
     # scrapes it when that is not `container_port`. Declared, not part of the spec: nothing runs
     # differently for it; the contract test holds `ServiceDef.metrics` to it.
     also_listens: tuple[int, ...] = ()
+    # An image derived from the configured one (None: that one as is), built by `up` from this
+    # rendered build file (relative to the project root) when the engine lacks it or it changed.
+    image: str | None = None
+    build_file: str | None = None
 
 
 @dataclass(frozen=True)
@@ -158,6 +162,21 @@ def secret_fingerprint(key: str, value: str) -> str:
     return hashlib.sha256(f"mindscape-secret\0{key}\0{value}".encode()).hexdigest()[:16]
 
 
+def build_files(platform: Platform) -> dict[str, str]:
+    """service -> the rendered build file of its derived image (Container.build_file), for the
+    enabled services that have one: what `up` builds, and the compose export's `build:`."""
+    from mindscape_ops.services.registry import SERVICES
+
+    enabled = platform.services.enabled()
+    found = {}
+    for service in SERVICES:
+        if service.name in enabled:
+            path = service.container(platform).build_file
+            if path:
+                found[service.name] = path
+    return found
+
+
 def container_specs(platform: Platform) -> dict[str, ContainerSpec]:
     """Specs of every enabled service, in start order."""
     from mindscape_ops.services.registry import SERVICES
@@ -178,7 +197,7 @@ def container_specs(platform: Platform) -> dict[str, ContainerSpec]:
             mounts = (*mounts, *(Mount(f"{SECRETS_ON_HOST}/{key}", secret_path(key)) for key in files))
         specs[service.name] = ContainerSpec(
             service=service.name,
-            image=settings.image,
+            image=own.image or settings.image,
             host_port=settings.port,
             bind=settings.bind,
             project=platform.project,
@@ -194,7 +213,11 @@ def container_specs(platform: Platform) -> dict[str, ContainerSpec]:
 
 def _fields(container: Container) -> dict[str, Any]:
     """A Container's fields, shallowly (dataclasses.asdict would copy the Mounts into dicts)."""
-    return {f.name: getattr(container, f.name) for f in dataclasses.fields(container) if f.name != "also_listens"}
+    return {
+        f.name: getattr(container, f.name)
+        for f in dataclasses.fields(container)
+        if f.name not in ("also_listens", "image", "build_file")
+    }
 
 
 def required_secrets(platform: Platform) -> tuple[str, ...]:

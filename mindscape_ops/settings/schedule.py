@@ -88,6 +88,24 @@ def longest_gap(schedule: str) -> float | None:
     return float(gap)
 
 
+def shortest_gap(schedule: str) -> float | None:
+    """Seconds of the shortest wait between two consecutive runs of `schedule` (None: it never
+    fires), walked as longest_gap walks them."""
+    fields = MACROS.get(schedule, schedule).split()
+    minute, hour, dom, month, dow = (values(f, lo, hi) for f, (lo, hi) in zip(fields, _BOUNDS, strict=True))
+    times = sorted(h * 3600 + m * 60 for h in hour for m in minute)
+    days = [
+        offset
+        for offset in range(LOOK_BACK_DAYS)
+        if (day := _GAP_START + timedelta(days=offset)).month in month and _day_matches(day, fields, dom, dow)
+    ]
+    if not times or not days:
+        return None
+    gaps = [b - a for a, b in zip(times, times[1:], strict=False)]
+    gaps += [(b - a) * 86400 + times[0] - times[-1] for a, b in zip(days, days[1:], strict=False)]
+    return float(min(gaps)) if gaps else None
+
+
 def backup_age_limit(configured: Duration | None, schedule: str) -> float:
     """Seconds a backup may be old before BackupTooOld fires: the setting, else the schedule's
     longest gap plus BACKUP_GRACE_S (a weekday schedule waits 3 days over each weekend)."""
