@@ -142,43 +142,55 @@ def run(
     return subprocess.run(args, cwd=cwd, env=env, capture_output=True, text=True, timeout=120)
 
 
-def nginx_test(conf: Path, tmp_path: Path) -> subprocess.CompletedProcess:
-    """`nginx -t` as the gateway container sees the file. An upstream on host.docker.internal (and
-    the syslog server gateway_exporter) is resolved when nginx starts, from /etc/hosts, where
-    Docker writes it (extra_hosts; the network's DNS): here it gets the same entries, in a private
-    mount namespace, so the host's /etc/hosts is untouched."""
-    prefix = tmp_path / "nginx-prefix"
+def nginx_prefix(prefix: Path) -> Path:
+    """A prefix for this machine's nginx as Debian lays its own out: logs/, and modules/ where
+    its module snippets (modules-enabled/*.conf, prefix-relative) find the modules."""
     (prefix / "logs").mkdir(parents=True, exist_ok=True)
+    modules = prefix / "modules"
+    if not modules.exists() and Path("/usr/lib/nginx/modules").is_dir():
+        modules.symlink_to("/usr/lib/nginx/modules")
+    return prefix
+
+
+def nginx_test(conf: Path, tmp_path: Path) -> subprocess.CompletedProcess:
+    """`nginx -t` as the gateway container sees the file, where no name resolves: a private mount
+    namespace (the host's files untouched) whose /etc/hosts has only localhost and whose DNS
+    server is an address nothing answers on. An upstream on host.docker.internal is read when
+    nginx starts from /etc/hosts, where Docker writes it (extra_hosts): it gets that entry too.
+    Any other name nginx would look up at start fails the test (the stream relay looks
+    gateway_exporter up per line)."""
+    prefix = nginx_prefix(tmp_path / "nginx-prefix")
     command = [tool("nginx"), "-t", "-e", "stderr", "-p", f"{prefix}/", "-c", str(conf)]
-    text = conf.read_text()
-    if "server host.docker.internal:" not in text and "syslog:server=gateway_exporter:" not in text:
-        return run(*command)
+    on_host = "server host.docker.internal:" in conf.read_text()
     if os.geteuid() != 0:
+        if not on_host:
+            return run(*command)
         need("nginx -t of an upstream on host.docker.internal needs root (a private /etc/hosts)")
-    hosts = tmp_path / "hosts"
-    # the application on the host, and the gateway's metrics exporter (a service name)
-    hosts.write_text("127.0.0.1 localhost\n192.0.2.10 host.docker.internal\n192.0.2.11 gateway_exporter\n")
-    return run(
-        tool("unshare"), "--mount", "sh", "-c", 'mount --bind "$0" /etc/hosts && exec "$@"', str(hosts), *command
-    )
+    hosts, resolv = tmp_path / "hosts", tmp_path / "resolv.conf"
+    hosts.write_text("127.0.0.1 localhost\n" + ("192.0.2.10 host.docker.internal\n" if on_host else ""))
+    resolv.write_text("nameserver 127.0.0.1\noptions timeout:1 attempts:1\n")  # refused at once
+    script = 'mount --bind "$0" /etc/hosts && mount --bind "$1" /etc/resolv.conf && shift && exec "$@"'
+    return run(tool("unshare"), "--mount", "sh", "-c", script, str(hosts), str(resolv), *command)
 
 
 @contextmanager
 def local_nginx(conf_text: str, directory: Path, stdout=subprocess.DEVNULL) -> Iterator[int]:
     """The gateway's nginx.conf served by this machine's nginx on a free 127.0.0.1 port (only
-    the listen port and pid path changed), access log to `stdout`; yields the port once
-    /healthz answers."""
+    the listen ports and pid path changed: the request lines' relay too, on a free UDP port),
+    access log to `stdout`; yields the port once /healthz answers."""
     import http.client
     import socket
     import time
 
-    with socket.socket() as sock:
+    with socket.socket() as sock, socket.socket(type=socket.SOCK_DGRAM) as udp:
         sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
+        udp.bind(("127.0.0.1", 0))
+        port, relay = sock.getsockname()[1], udp.getsockname()[1]
     text = re.sub(r"listen 8080( ssl)? default_server;", rf"listen 127.0.0.1:{port}\1 default_server;", conf_text)
+    text = text.replace("127.0.0.1:5140", f"127.0.0.1:{relay}")
     conf = directory / "nginx.conf"
     conf.write_text(text.replace("pid /tmp/nginx.pid;", f"pid {directory}/nginx.pid;"))
-    (directory / "logs").mkdir(exist_ok=True)
+    nginx_prefix(directory)
     command = [tool("nginx"), "-e", "stderr", "-p", f"{directory}/", "-c", str(conf), "-g", "daemon off;"]
     process = subprocess.Popen(command, stdout=stdout, stderr=subprocess.PIPE, text=True)
     try:

@@ -1,10 +1,14 @@
 """The escape hatch: the rendered deploy/compose.yaml, brought up by pytest-docker with
-Debian's docker-compose 1.29 on the local images, serves every service."""
+Debian's docker-compose 1.29 on the local images, serves every service. The gateway, whose
+application (on host.docker.internal) is not up, answers 502, and gateway_exporter counts it."""
 
 from __future__ import annotations
 
+import re
 import shutil
 import socket
+import time
+import urllib.error
 import urllib.request
 from pathlib import Path
 
@@ -33,6 +37,10 @@ def compose_platform(tmp_path_factory) -> Path:
     vl = '  victorialogs: {image: "mindscape-local/victorialogs:1.52", port: auto}'
     assert vl in text, "examples/local changed: update this test"
     text = text.replace(vl, vl[:-1] + f", ingest_port: {free_port()}}}")
+    # the application on the Docker host, on a port nothing listens on
+    gw = '  gateway: {image: "mindscape-local/gateway:1.22", port: auto}'
+    assert gw in text, "examples/local changed: update this test"
+    text = text.replace(gw, gw[:-1] + f', upstream: "http://host.docker.internal:{free_port()}"}}')
     (root / "platform.yaml").write_text(text)
     # what a user who leaves does: render once (files, secrets, derived files), then use compose
     result = run_cli("render", cwd=root)
@@ -93,3 +101,26 @@ def test_every_service_of_the_compose_file_answers(docker_services, compose_plat
     gateway = docker_services.port_for("gateway", 8080)
     with urllib.request.urlopen(f"http://{host}:{gateway}/healthz", timeout=5) as response:
         assert response.headers["X-Frame-Options"] == "DENY"
+
+
+def test_the_gateway_answers_502_until_its_application_is_up_and_the_exporter_counts_it(docker_services):
+    """Nothing listens on the Docker host's port of the application: the gateway (started, reading
+    host.docker.internal from the hosts entry compose gives it) answers 502, and its request line
+    reaches gateway_exporter through the gateway's relay, which looks the exporter up per line."""
+    gateway = docker_services.port_for("gateway", 8080)
+    exporter = docker_services.port_for("gateway_exporter", 3903)
+    deadline = time.monotonic() + 30
+    counted = 0.0
+    while counted < 1 and time.monotonic() < deadline:
+        try:
+            urllib.request.urlopen(f"http://127.0.0.1:{gateway}/compose-probe", timeout=5)
+            status = 200
+        except urllib.error.HTTPError as error:
+            status = error.code
+        assert status == 502
+        with urllib.request.urlopen(f"http://127.0.0.1:{exporter}/metrics", timeout=5) as response:
+            text = response.read().decode()
+        found = re.findall(r'^gateway_http_requests_total\{[^}]*status="502"[^}]*\} (\S+)$', text, re.MULTILINE)
+        counted = sum(float(value) for value in found)
+        time.sleep(0.5)
+    assert counted >= 1

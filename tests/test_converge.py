@@ -37,9 +37,6 @@ class FakeEngine:
     def stop(self, container):
         self._log("stop", container)
 
-    def restart(self, container):
-        self._log("restart", container)
-
     def rename(self, container, name):
         self._log("rename", f"{container}->{name}")
 
@@ -80,18 +77,6 @@ def test_starts_go_one_at_a_time_in_start_order():
     starts = [what for verb, what in engine.calls if verb == "start"]
     assert starts[:3] == ["new-postgres", "new-redis", "new-prometheus"]
     assert starts[3] == "new-pgbouncer"
-
-
-def test_a_restart_waits_for_the_new_container_it_reads_the_address_of():
-    engine = FakeEngine()
-    ready: list[str] = []
-    probe = lambda service: lambda: ready.append(service)  # noqa: E731
-    actions = [action("gateway_exporter", Kind.RECREATE), action("gateway", Kind.RESTART, ("gateway_exporter",))]
-    outcomes = execute(engine, actions, hooks(probe), lambda *e: None)
-    assert all(o.ok for o in outcomes)
-    calls = [(verb, what) for verb, what in engine.calls if verb in ("start", "restart")]
-    assert calls == [("start", "new-gateway_exporter"), ("restart", "old-gateway")]  # the same container
-    assert ready.index("gateway_exporter") < ready.index("gateway")  # and probed once restarted
 
 
 def test_failed_recreate_brings_the_old_container_back():

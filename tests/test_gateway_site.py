@@ -1,6 +1,7 @@
 """The gateway's nginx.conf and the cluster's files rendered for where they run: the upstream
 looked up per request through that place's DNS (Docker's embedded one, the cluster's), in the
-cluster the application's Service qualified per overlay; nginx -t with no name resolvable;
+cluster the application's Service qualified per overlay, and gateway_exporter per request line;
+nginx -t with no name resolvable;
 gixy finds nothing medium or high; the monitoring selector labels, PVCs, the Secret to create."""
 
 from __future__ import annotations
@@ -24,7 +25,6 @@ NGINX = "gateway/nginx.conf"
 
 def cluster_conf(tmp_path: Path, namespace: str | None = None, **kubernetes) -> str:
     data = full_data(**kubernetes)
-    data["services"].pop("gateway_exporter")  # its syslog host is resolved at start (see the README)
     platform = platform_of(tmp_path, data)
     return cluster_configs(platform, namespace)[deploy(platform, NGINX)]
 
@@ -36,6 +36,10 @@ def test_the_cluster_gateway_proxies_to_the_applications_service_through_the_clu
     assert 'set $mindscape_upstream_host "orders.shop-production.svc.cluster.local";' in conf
     assert "proxy_pass http://$mindscape_upstream_host:9000$mindscape_upstream_prefix$request_uri;" in conf
     assert 'set $mindscape_upstream_prefix "/v1";' in conf
+    # the request lines: to the gateway's own relay, which asks the cluster's DNS per line
+    assert "access_log syslog:server=127.0.0.1:5140," in conf
+    assert 'default "gateway-exporter.shop-production.svc.cluster.local:5140";' in conf
+    assert conf.count("resolver kube-dns.kube-system.svc.cluster.local valid=10s") == 2  # http and stream
 
 
 def test_each_overlay_patches_the_gateway_config_for_its_namespace(tmp_path):
@@ -93,11 +97,23 @@ def test_by_default_the_pods_read_an_existing_secret_and_render_says_what_to_cre
 @pytest.mark.tools
 def test_nginx_t_passes_where_no_name_resolves(tmp_path):
     """The cluster's config (its DNS server given as an address) and a Docker config with a
-    DNS-named upstream: `nginx -t` here, where neither the Service nor the container exists."""
+    DNS-named upstream and gateway_exporter: `nginx -t` here, where no name resolves (neither
+    the Services nor the containers exist)."""
     conf = tmp_path / "nginx.conf"
     conf.write_text(cluster_conf(tmp_path / "k", "shop-production", dns={"resolver": "10.96.0.10"}))
     result = nginx_test(conf, tmp_path)
     assert result.returncode == 0, result.stderr
+    data = yaml.safe_load((EXAMPLES / "local" / "platform.yaml").read_text())
+    data["services"]["gateway"]["upstream"] = "http://app:8000"
+    platform = platform_of(tmp_path / "docker", data)
+    conf.write_text(render_platform(platform)[deploy(platform, NGINX)])
+    assert 'default "gateway_exporter:5140";' in conf.read_text()
+    result = nginx_test(conf, tmp_path)
+    assert result.returncode == 0, result.stderr
+    # a name nginx would look up at start fails here: the check is real
+    conf.write_text(conf.read_text().replace("syslog:server=127.0.0.1:", "syslog:server=gateway_exporter:"))
+    result = nginx_test(conf, tmp_path)
+    assert result.returncode != 0 and "gateway_exporter" in result.stderr, result.stderr
 
 
 def gixy() -> str:

@@ -141,14 +141,10 @@ def test_compose_export_matches_the_specs(rendered) -> None:
         assert service["logging"] == {"driver": spec.log_driver, "options": spec.log_options}
         assert service.get("depends_on", {}) == {
             dep: {"condition": "service_healthy" if specs[dep].healthcheck else "service_started"}
-            for dep in (*BY_NAME[name].depends_on, *BY_NAME[name].reads_at_start)
+            for dep in BY_NAME[name].depends_on
             if dep in specs
         }
         assert ("host.docker.internal:host-gateway" in service.get("extra_hosts", [])) == spec.reach_host
-        for read in (r for r in BY_NAME[name].reads_at_start if r in specs):  # the header says what up does
-            assert f"once {read} is recreated, restart {name} too" in " ".join(
-                line.lstrip("# ") for line in files[deploy(platform, "compose.yaml")].splitlines()
-            )
 
 
 @pytest.mark.tools

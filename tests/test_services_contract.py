@@ -45,7 +45,6 @@ def test_names_are_unique_and_dependencies_start_first():
     assert len(names) == len(set(names)) == len(BY_NAME)
     for index, service in enumerate(SERVICES):
         assert set(service.depends_on) <= set(names[:index]), f"{service.name} starts before what it needs"
-        assert set(service.reads_at_start) <= set(names[:index]), f"{service.name} starts before what it reads"
 
 
 @every_service

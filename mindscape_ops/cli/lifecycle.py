@@ -41,7 +41,7 @@ def plan(
     ] = False,
     files: FilesOption = None,
 ) -> None:
-    """Show what `up` would do per service: create, recreate (and why), start, restart, unchanged, remove."""
+    """Show what `up` would do per service: create, recreate (and why), start, unchanged, remove."""
     from mindscape_ops.provision import lifecycle
 
     project = open_project(files)

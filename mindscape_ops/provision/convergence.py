@@ -29,9 +29,6 @@ class Desired:
 
     spec: ContainerSpec
     depends_on: tuple[str, ...] = ()
-    # Of depends_on, those whose address its process reads only when it starts: a new
-    # container of one of them (a new address) means restarting this one.
-    reads_at_start: tuple[str, ...] = ()
 
     @property
     def name(self) -> str:
@@ -66,7 +63,6 @@ class Kind(enum.StrEnum):
     CREATE = "create"
     RECREATE = "recreate"
     START = "start"
-    RESTART = "restart"
     UNCHANGED = "unchanged"
     REMOVE = "remove"
 
@@ -112,28 +108,9 @@ def converge(desired: Mapping[str, Desired], observed: Mapping[str, Observed]) -
             actions.append(Action(service, Kind.START, f"container is {have.state}", want, have))
         else:
             actions.append(Action(service, Kind.UNCHANGED, "up to date", want, have))
-    actions = _restart_readers(actions)
     for service, have in sorted(observed.items()):
         if service not in desired:
             actions.append(
                 Action(service, Kind.REMOVE, "no longer enabled in platform.yaml (its volume is kept)", None, have)
             )
     return actions
-
-
-# A container of these kinds may come up on another address than before.
-_NEW_ADDRESS = (Kind.CREATE, Kind.RECREATE, Kind.START)
-
-
-def _restart_readers(actions: list[Action]) -> list[Action]:
-    """A running container that read a service's address when it started is restarted when
-    that service gets a new container, so that it reads the new address (nginx's syslog target)."""
-    moved = {a.service for a in actions if a.kind in _NEW_ADDRESS}
-    readers = []
-    for action in actions:
-        reads = [s for s in (action.desired.reads_at_start if action.desired else ()) if s in moved]
-        if action.kind is Kind.UNCHANGED and reads:
-            reason = f"{', '.join(reads)} gets a new container, whose address it reads at start"
-            action = Action(action.service, Kind.RESTART, reason, action.desired, action.observed)
-        readers.append(action)
-    return readers

@@ -39,13 +39,9 @@ def select_services(project: Project, wanted: Iterable[str]) -> dict[str, Contai
     def add(name: str) -> None:
         if name not in chosen:
             chosen.add(name)
-            for dependency in BY_NAME[name].waits_for:
+            for dependency in BY_NAME[name].depends_on:
                 if dependency in specs:
                     add(dependency)
-            # and those that read its address at start: they restart if it gets a new one
-            for reader in specs:
-                if name in BY_NAME[reader].reads_at_start:
-                    add(reader)
 
     for name in wanted:
         add(name)
@@ -125,11 +121,7 @@ def make_plan(
                 digests[mount.source] = content_digest(project.root, mount.source, overlay)
         completed = spec.completed(ports[name], image_ids.get(spec.image), digests, secrets)
         service = BY_NAME[name]
-        desired[name] = Desired(
-            completed,
-            tuple(d for d in service.waits_for if d in specs),
-            tuple(d for d in service.reads_at_start if d in specs),
-        )
+        desired[name] = Desired(completed, tuple(d for d in service.depends_on if d in specs))
     observed = engine.containers(platform.project)
     if not all_services:  # `up SERVICE`: leave the others alone
         observed = {name: o for name, o in observed.items() if name in desired}

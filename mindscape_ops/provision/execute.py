@@ -194,10 +194,6 @@ def _converge_one(engine: Engine, action: Action, hooks: Hooks, event: Event) ->
         return action.observed.container_id
     if action.service in hooks.before_start:
         hooks.before_start[action.service]()
-    if action.kind is Kind.RESTART:
-        event(action.service, "restarting", action.reason)
-        engine.restart(action.observed.container_id)
-        return action.observed.container_id
     if action.kind is Kind.START:
         event(action.service, "starting", action.reason)
         engine.start(action.observed.container_id)

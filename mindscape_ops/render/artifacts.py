@@ -91,11 +91,8 @@ def render_files(platform: Platform, root: Path | None = None, site: Site | None
         "specs": specs,
         # where each service answers on the platform network, by service name
         "addresses": {name: f"{name}:{spec.container_port}" for name, spec in specs.items()},
-        # what each service waits for: what it needs, and what it reads the address of at start
-        "depends_on": {s.name: [d for d in s.waits_for if d in enabled] for s in SERVICES if s.name in enabled},
-        "reads_at_start": {
-            s.name: [d for d in s.reads_at_start if d in enabled] for s in SERVICES if s.name in enabled
-        },
+        # what each service waits for: what it needs
+        "depends_on": {s.name: [d for d in s.depends_on if d in enabled] for s in SERVICES if s.name in enabled},
         "scrape_jobs": scrape_jobs(platform),
         # the fields a log store keeps each row's project, service and container under
         "log_fields": next((s.log_fields for s in SERVICES if s.log_fields is not None), None),

@@ -163,10 +163,6 @@ class ServiceDef:
     probe: Probe  # how `up` knows it is really ready (services/contract.py)
     summary: str = ""  # one line: what it is for
     depends_on: tuple[str, ...] = ()  # must be enabled too; started (and ready) first
-    # Platform services whose address it reads once, when it starts (nginx's syslog target):
-    # when enabled, started and ready first, and it is restarted whenever `up` gives one of
-    # them a new container (a new address).
-    reads_at_start: tuple[str, ...] = ()
     secrets: tuple[str, ...] = ()  # keys generated into .mindscape/secrets.env
     metrics: Metrics | None = None  # scraped by Prometheus when both run
     artifacts: tuple[Artifact, ...] = ()  # the files it renders (when it is enabled)
@@ -212,11 +208,6 @@ class ServiceDef:
     backup_recorded: Callable[[BackupContext], None] | None = None
     # A log store: the fields its rows carry what the log driver sends under (`logs` queries them)
     log_fields: LogFields | None = None
-
-    @property
-    def waits_for(self) -> tuple[str, ...]:
-        """What must be ready before it starts: what it needs, then what it reads at start."""
-        return (*self.depends_on, *self.reads_at_start)
 
     def credentials_for(self, platform: Platform, secrets: Mapping[str, str]) -> Credentials:
         """Who its probe logs in as: its `credentials` hook, or nobody for a service without one."""

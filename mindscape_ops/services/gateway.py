@@ -307,8 +307,6 @@ SERVICE = ServiceDef(
     settings=Gateway,
     container=container,
     probe=HttpProbe("/healthz"),
-    # Its access log's syslog target: stock nginx looks a syslog server up only when it starts.
-    reads_at_start=("gateway_exporter",),
     artifacts=(
         Artifact("gateway/nginx.conf.j2", deploy("gateway/nginx.conf")),
         Artifact("gateway/auth.js.j2", deploy("gateway/auth.js"), when=gateway_routes.protected),

@@ -1,7 +1,9 @@
 """The gateway exporter: request metrics of the gateway (nginx), which has none of its own
 (stub_status counts connections, not statuses). nginx sends one syslog line per request
 (status and duration) over UDP to mtail, which counts requests by status and times them in a
-histogram: the source of the gateway's 5xx-ratio and latency alerts. Nothing is written to
+histogram: the source of the gateway's 5xx-ratio and latency alerts. The lines go through a
+relay in the gateway (templates/gateway/nginx.conf.j2), which looks this service up per line:
+neither needs the other to start, and a new container of this one needs no gateway restart. Nothing is written to
 disk, so there is no log file to rotate. Without services.gateway it counts nothing."""
 
 from __future__ import annotations
