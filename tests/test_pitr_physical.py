@@ -1,7 +1,7 @@
 """The pure parts of physical backups and point-in-time restores: pgBackRest's info read, the
 restorable window and its verdict against backups.pitr's promise, the WAL segments a restore
 needs, `--to` read, the restore options, the scratch container's binds and server options, what
-`backup prune` removes. No engine."""
+`backup prune` removes, how an interrupted swap is settled. No engine."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from mindscape_ops.backup.physical import is_label, parse_data_dirs, parse_target, restore_args, to_prune
-from mindscape_ops.backup.physical_swap import binds_of, server_options
+from mindscape_ops.backup.physical_swap import server_options
 from mindscape_ops.config.backups import Pitr
 from mindscape_ops.errors import OperationFailed, UsageError
 from mindscape_ops.services.contract import Failed
@@ -26,6 +26,7 @@ from mindscape_ops.services.pitr_info import (
     window_of,
     window_verdict,
 )
+from mindscape_ops.services.pitr_swap import Settlement, binds_of, decide
 
 INFO = [
     {
@@ -320,3 +321,23 @@ def test_info_read_with_another_key_is_said_so():
     text = json.dumps([{"name": "shop", "status": {"code": 99, "message": "other"}, "repo": [repo]}])
     with pytest.raises(OperationFailed, match=r"not the one the repository was written with \(\[FormatError\]"):
         parse_info(text.replace("\\u0001", "\x01"))
+
+
+@pytest.mark.parametrize(
+    ("present", "expected"),
+    [
+        ({"live", "restored"}, Settlement(None, "old")),  # killed before the renames
+        ({"live", "kept"}, Settlement(None, "restored")),  # after them
+        ({"kept", "restored"}, Settlement("restored", "restored")),  # between the swap's two renames
+        ({"failed", "kept"}, Settlement("kept", "old")),  # between the undo's two
+        ({"live", "failed"}, Settlement(None, "old")),  # after the undo
+        ({"kept"}, Settlement("kept", "old")),
+    ],
+)
+def test_an_interrupted_swap_always_ends_with_a_data_directory(present, expected):
+    assert decide(present) == expected
+
+
+def test_a_volume_with_no_data_directory_at_all_is_said_not_made_up():
+    with pytest.raises(OperationFailed, match="no data directory"):
+        decide({"failed"})

@@ -279,17 +279,27 @@ def sweep(ctx: Context) -> list[str]:
     """Remove the scratch containers of interrupted restores and verifications (a kill -9 of
     mindscape leaves them) and the directories they were filling; what was removed. The live
     data is never among them: only `pgdata.restore-*` and `pgdata.verify-*` are."""
-    from mindscape_ops.backup.physical_swap import LABEL
+    from mindscape_ops.services.pitr_swap import LABEL as SCRATCH
 
     live = ctx.running_container(pitr.SERVICE)
     removed = []
-    for name in ctx.engine.names_labelled(LABEL, live):
-        ctx.engine.remove(name, stop_timeout=1)
+    for name in ctx.engine.names_labelled(SCRATCH, live):
+        ctx.engine.remove(name, stop_timeout=0)
         removed.append(f"container {name}")
     for leftover in [d for d in data_dirs(ctx) if d.kind in ("restore", "verify")]:
         pitr.run(ctx.engine, live, ["rm", "-rf", leftover.path], user="root")
         removed.append(leftover.path)
     return removed
+
+
+def settle(project: Project, ctx: Context | None = None) -> str | None:
+    """A restore's swap that was interrupted (mindscape killed in it), settled: the database on
+    the old data or the restored, running and answering; what was found (None: nothing was)."""
+    from mindscape_ops.services import pitr_swap
+
+    if pitr.settings(project.platform) is None:
+        return None
+    return pitr_swap.settle(project, (ctx or Context(project)).engine)
 
 
 def prune(project: Project, dry_run: bool, ctx: Context | None = None) -> tuple[list[DataDir], list[DataDir]]:
