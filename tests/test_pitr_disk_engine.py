@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from .conftest import remove_project, run_cli, unique_project
-from .test_pitr_engine import archived_past, postgres_image, query, scratch_containers  # noqa: F401
+from .test_pitr_engine import archived_by_timeout, archived_past, postgres_image, query, scratch_containers  # noqa: F401
 
 pytestmark = pytest.mark.engine
 
@@ -109,3 +109,4 @@ def test_a_full_repository_fails_the_gate_and_loses_nothing_acknowledged_once_sp
     assert restored.returncode == 0, restored.stderr
     found = [row[0] for row in query(directory, "SELECT id FROM drill ORDER BY id")]
     assert found == acknowledged
+    archived_by_timeout(directory)

@@ -18,7 +18,14 @@ from pathlib import Path
 import pytest
 
 from .conftest import remove_project, run_cli, unique_project
-from .test_pitr_engine import KEY, archived_past, postgres_image, query, scratch_containers  # noqa: F401
+from .test_pitr_engine import (  # noqa: F401
+    KEY,
+    archived_by_timeout,
+    archived_past,
+    postgres_image,
+    query,
+    scratch_containers,
+)
 
 pytestmark = pytest.mark.engine
 
@@ -219,7 +226,7 @@ def kill_in_the_swap(directory: Path, docker_client, project: str, label: str, m
 @pytest.mark.parametrize(("moment", "then"), [("stopped", ("up",)), ("restarted", ("backup", "prune"))])
 def test_a_restore_killed_during_its_swap_is_settled_on_old_or_new_data(platform, docker_client, moment, then):
     directory, project, label = platform
-    query(directory, "INSERT INTO drill VALUES (70000)")  # not in the backup: tells the old data apart
+    query(directory, "INSERT INTO drill SELECT max(id) + 1 FROM drill")  # not in the backup: tells the old data apart
     before, taken = rows(directory), [(50000, 50000)]
     kill_in_the_swap(directory, docker_client, project, label, moment)
     settled = cli(directory, *then)
@@ -232,7 +239,7 @@ def test_a_restore_killed_during_its_swap_is_settled_on_old_or_new_data(platform
     assert scratch_containers(docker_client, project) == []
     left = data_dirs(docker_client, project)
     assert "pgdata.restore-" not in left and ("pgdata.replaced-" in left or not on_restored), left
-    archived_past(directory)  # and it archives on
+    archived_by_timeout(directory)  # and it archives on, archive_timeout honoured
 
 
 def test_prune_removes_replaced_data_but_the_newest(platform, docker_client):

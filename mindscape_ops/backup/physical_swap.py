@@ -149,6 +149,7 @@ class Scratch:
             raise OperationFailed(
                 f"{exc.message}: the swap was undone, the live data is back (the restored copy is kept as {failed})"
             ) from None
+        pitr.wake_checkpointer(self.engine, self.live, self.platform)
         pitr_swap.clear_journal(project)
         return self.kept
 

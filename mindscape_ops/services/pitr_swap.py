@@ -167,11 +167,14 @@ def settle(project: Project, engine, start: bool = True) -> str | None:
     on = settlement.on
     if start and not volume.running:
         engine.start(live)
-    if start and on == "restored" and not _answers(engine, project, live):
+    answers = start and _answers(engine, project, live)
+    if start and on == "restored" and not answers:
         engine.stop(live, stop_timeout=60)
         _run_in_helper(engine, live, stamp, ["sh", "-c", 'mv "$1" "$2" && mv "$3" "$1"', "-", *_undo(where)])
         engine.start(live)
         on = "old, the restored data not answering (kept as " + where["failed"] + ")"
+    elif answers:
+        pitr.wake_checkpointer(engine, live, project.platform)
     clear_journal(project)
     if on == "restored":
         return (
