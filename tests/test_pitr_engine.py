@@ -51,16 +51,24 @@ def archived_past(directory: Path) -> str:
 def archived_by_timeout(directory: Path, within: float = 25.0) -> float:
     """A transaction, then no switch asked: its segment must be archived within archive_timeout
     (5 s here) and a margin; Postgres 15 after a start would leave it for checkpoint_timeout
-    (5 min) unless its checkpointer is woken (services/pitr.py). The seconds it took."""
+    (5 min) unless its checkpointer is woken (services/pitr.py). The seconds it took. Two
+    transactions: Postgres closes a segment only for a record that starts after where the start
+    left the WAL, and a lone commit right after a start begins exactly there."""
+    query(directory, "SELECT txid_current()")
     query(directory, "SELECT txid_current()")
     started = time.monotonic()
     ((wal,),) = query(directory, "SELECT pg_walfile_name(pg_current_wal_insert_lsn())")
     while time.monotonic() - started < within:
-        ((last,),) = query(directory, "SELECT last_archived_wal FROM pg_stat_archiver")
+        ((last, failed, failed_wal),) = query(
+            directory, "SELECT last_archived_wal, failed_count, last_failed_wal FROM pg_stat_archiver"
+        )
         if last is not None and last[:8] == wal[:8] and last[8:24] >= wal[8:24]:
             return time.monotonic() - started
         time.sleep(0.2)
-    raise AssertionError(f"{wal} not closed by archive_timeout and archived within {within:.0f}s (last {last})")
+    raise AssertionError(
+        f"{wal} not closed by archive_timeout and archived within {within:.0f}s "
+        f"(last {last}; {failed} failure(s), the last on {failed_wal})"
+    )
 
 
 def scratch_containers(docker_client, project: str) -> list:
