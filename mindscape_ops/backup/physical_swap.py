@@ -28,11 +28,9 @@ USER_TABLES = "SELECT count(*) FROM pg_tables WHERE schemaname NOT IN ('pg_catal
 
 def server_options(command: list[str]) -> str:
     """Pure: the live server's `-c` settings (WAL archiving among them), for pg_ctl's -o, with
-    no TCP listener: the restored copy is reached through its socket only. No hot standby:
-    it takes no connection before it has promoted, so `pg_ctl -w start` returns only then
-    (no polling for the promotion)."""
+    no TCP listener: the restored copy is reached through its socket only."""
     settings = list(command[1:]) if command and command[0] == pitr.SERVER else []
-    return " ".join(shlex.quote(arg) for arg in [*settings, "-c", "listen_addresses=", "-c", "hot_standby=off"])
+    return " ".join(shlex.quote(arg) for arg in [*settings, "-c", "listen_addresses="])
 
 
 class Scratch:
@@ -86,6 +84,8 @@ class Scratch:
         the system catalogs aside). Without `archive` (a verification), the copy archives
         nothing: its new timeline never reaches the repository. The copy is left running: the
         swap stops it (beside the live one), a verification's is thrown away on the way out."""
+        from mindscape_ops.backup.physical import wait_until
+
         options = server_options(self.command) + ("" if archive else " -c archive_mode=off")
         start = ["pg_ctl", "-D", self.dir, "-l", LOG, "-w", "-t", str(int(timeout)), "-o", options]
         try:
@@ -96,11 +96,11 @@ class Scratch:
                 "pick a time in the restorable window (`mindscape backup list`)",
             ) from None
 
-        if self._psql("SELECT pg_is_in_recovery()") != "f":  # started means promoted (no hot standby)
-            raise OperationFailed(
-                f"the restored copy did not promote: {self._log_tail()}: the live data is untouched",
-                "pick a time in the restorable window (`mindscape backup list`)",
-            )
+        def promoted() -> None:
+            if self._psql("SELECT pg_is_in_recovery()") != "f":
+                raise OperationFailed(f"still replaying WAL ({self._log_tail()})")
+
+        wait_until(promoted, timeout, "the restored copy's promotion", interval=0.1)
         return int(self._psql(USER_TABLES))  # it answers, in the platform's database
 
     def _psql(self, sql: str) -> str:
