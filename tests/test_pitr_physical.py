@@ -18,8 +18,10 @@ from mindscape_ops.services.contract import Failed
 from mindscape_ops.services.pitr_info import (
     PhysicalBackup,
     Window,
+    in_history,
     missing_segments,
     parse_archive,
+    parse_history,
     parse_info,
     promised_start,
     verify_damage,
@@ -112,17 +114,33 @@ def test_bad_to_is_refused(text, says):
 
 def test_restore_options():
     at = datetime(2026, 12, 6, 10, 15, 0, 250000, tzinfo=UTC)
-    assert restore_args(at, None) == [
+    assert restore_args(at, None, "20261206-101500F", 3) == [
+        "--set=20261206-101500F",
+        "--target-timeline=3",
         "--type=time",
         "--target=2026-12-06 10:15:00.250000+00",
         "--target-action=promote",
     ]
-    assert restore_args(None, None) == []
+    assert restore_args(None, None, "20261206-101500F", 1) == ["--set=20261206-101500F", "--target-timeline=1"]
     assert restore_args(None, "20261206-101500F") == [
         "--set=20261206-101500F",
         "--type=immediate",
         "--target-action=promote",
+        "--target-timeline=current",
     ]
+
+
+def test_a_time_or_latest_starts_from_a_backup_in_the_live_timelines_past():
+    def taken(start: str, stop: str) -> PhysicalBackup:
+        return PhysicalBackup("L", "full", datetime.now(UTC), datetime.now(UTC), 1, 1, start, stop)
+
+    history = parse_history("1\t0/5000100\tbefore transaction 750\n2\t0/9000000\tno recovery target specified\n")
+    assert history == {1: 0x5000100, 2: 0x9000000}
+    assert in_history(taken("000000030000000000000009", "00000003000000000000000A"), 3, history)
+    assert in_history(taken("000000010000000000000004", "000000010000000000000005"), 3, history)  # ended as 1 was left
+    assert not in_history(taken("000000010000000000000007", "000000010000000000000008"), 3, history)  # after
+    assert not in_history(taken("000000040000000000000009", "00000004000000000000000A"), 3, history)  # abandoned
+    assert in_history(taken("000000010000000000000007", "000000010000000000000008"), 1, {})
 
 
 def test_scratch_mounts_what_the_live_container_mounts():
