@@ -126,7 +126,6 @@ def test_restore_options():
         "--set=20261206-101500F",
         "--type=immediate",
         "--target-action=promote",
-        "--target-timeline=current",
     ]
 
 

@@ -123,9 +123,9 @@ def restore_args(target: datetime | None, backup: str | None, base: str = "", ti
     """Pure: pgBackRest's restore options for a time, `latest` (both None) or a backup label. A
     time or `latest` is reached from the backup `base` along the live database's `timeline`
     (never along one an abandoned restore left in the repository); a backup as it was taken,
-    along its own."""
+    along its own (pgBackRest sets that for type=immediate, and takes no --target-timeline then)."""
     if backup is not None:
-        return [f"--set={backup}", "--type=immediate", "--target-action=promote", "--target-timeline=current"]
+        return [f"--set={backup}", "--type=immediate", "--target-action=promote"]
     along = [f"--set={base}", f"--target-timeline={timeline}"]
     if target is None:
         return along  # to the end of the archived WAL
