@@ -73,7 +73,8 @@ def archived_by_timeout(directory: Path, within: float = 25.0) -> float:
 
 def scratch_containers(docker_client, project: str) -> list:
     label = "io.mindscape.pitr-restore-of"
-    found = docker_client.containers.list(all=True, filters={"label": label})
+    # other platforms' scratch containers come and go meanwhile: one gone before it is inspected is skipped
+    found = docker_client.containers.list(all=True, filters={"label": label}, ignore_removed=True)
     return [c for c in found if c.labels[label].startswith(f"{project}-")]
 
 
