@@ -2,7 +2,9 @@
 and the `backups.restorable_window` gate on a good repository, then each fault ends with the
 live data untouched and a message that names it: a WAL segment missing from the repository, a
 tampered backup file, the wrong key, and mindscape killed (-9) during a restore and during a
-physical backup (what the killed restore left is swept by the next command and `backup prune`)."""
+physical backup (what the killed restore left is swept by the next command and `backup prune`),
+and killed during the swap itself: the next command (`up`, `backup prune`) finds the database on
+the data it had or on the restored data, never without a data directory, and says which."""
 
 from __future__ import annotations
 
@@ -16,7 +18,14 @@ from pathlib import Path
 import pytest
 
 from .conftest import remove_project, run_cli, unique_project
-from .test_pitr_engine import KEY, archived_past, postgres_image, query, scratch_containers  # noqa: F401
+from .test_pitr_engine import (  # noqa: F401
+    KEY,
+    archived_by_timeout,
+    archived_past,
+    postgres_image,
+    query,
+    scratch_containers,
+)
 
 pytestmark = pytest.mark.engine
 
@@ -193,6 +202,44 @@ def test_a_physical_backup_killed_mid_way_leaves_the_live_data_and_the_next_one_
         assert time.monotonic() < deadline, again.stderr
         time.sleep(2)
     assert json.loads(again.stdout)[0]["type"] == "full"
+
+
+def kill_in_the_swap(directory: Path, docker_client, project: str, label: str, moment: str) -> None:
+    """A restore killed (-9) once the swap has stopped the live container ("stopped"), or once it
+    has started it again on the restored data ("restarted"), before it answered."""
+    name = f"{project}-postgres"
+    restoring = spawn(directory, "backup", "restore", "--to-backup", label, "--yes")
+    seen_stopped = False
+    deadline = time.monotonic() + 300
+    while True:
+        assert restoring.poll() is None and time.monotonic() < deadline, "the swap never began"
+        status = docker_client.api.inspect_container(name)["State"]["Status"]
+        seen_stopped |= status == "exited"
+        if seen_stopped and (moment == "stopped" or status == "running"):
+            break
+        time.sleep(0.02)
+    restoring.send_signal(signal.SIGKILL)
+    restoring.wait(10)
+    assert (directory / ".mindscape/pitr-swap.json").is_file(), "the swap left no journal"
+
+
+@pytest.mark.parametrize(("moment", "then"), [("stopped", ("up",)), ("restarted", ("backup", "prune"))])
+def test_a_restore_killed_during_its_swap_is_settled_on_old_or_new_data(platform, docker_client, moment, then):
+    directory, project, label = platform
+    query(directory, "INSERT INTO drill SELECT max(id) + 1 FROM drill")  # not in the backup: tells the old data apart
+    before, taken = rows(directory), [(50000, 50000)]
+    kill_in_the_swap(directory, docker_client, project, label, moment)
+    settled = cli(directory, *then)
+    said = settled.stderr.replace("\n", " ")
+    assert settled.returncode == 0 and "interrupted during its swap" in said, settled.stderr
+    on_restored = "after the restored data was swapped in" in said
+    assert on_restored or moment == "stopped", said  # once restarted, it is on the restored data
+    assert rows(directory) == (taken if on_restored else before), said
+    assert not (directory / ".mindscape/pitr-swap.json").exists()
+    assert scratch_containers(docker_client, project) == []
+    left = data_dirs(docker_client, project)
+    assert "pgdata.restore-" not in left and ("pgdata.replaced-" in left or not on_restored), left
+    archived_by_timeout(directory)  # and it archives on, archive_timeout honoured
 
 
 def test_prune_removes_replaced_data_but_the_newest(platform, docker_client):

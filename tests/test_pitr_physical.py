@@ -1,7 +1,7 @@
 """The pure parts of physical backups and point-in-time restores: pgBackRest's info read, the
 restorable window and its verdict against backups.pitr's promise, the WAL segments a restore
 needs, `--to` read, the restore options, the scratch container's binds and server options, what
-`backup prune` removes. No engine."""
+`backup prune` removes, how an interrupted swap is settled. No engine."""
 
 from __future__ import annotations
 
@@ -11,21 +11,24 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from mindscape_ops.backup.physical import is_label, parse_data_dirs, parse_target, restore_args, to_prune
-from mindscape_ops.backup.physical_swap import binds_of, server_options
+from mindscape_ops.backup.physical_swap import server_options
 from mindscape_ops.config.backups import Pitr
 from mindscape_ops.errors import OperationFailed, UsageError
 from mindscape_ops.services.contract import Failed
 from mindscape_ops.services.pitr_info import (
     PhysicalBackup,
     Window,
+    in_history,
     missing_segments,
     parse_archive,
+    parse_history,
     parse_info,
     promised_start,
     verify_damage,
     window_of,
     window_verdict,
 )
+from mindscape_ops.services.pitr_swap import Settlement, binds_of, decide
 
 INFO = [
     {
@@ -111,17 +114,32 @@ def test_bad_to_is_refused(text, says):
 
 def test_restore_options():
     at = datetime(2026, 12, 6, 10, 15, 0, 250000, tzinfo=UTC)
-    assert restore_args(at, None) == [
+    assert restore_args(at, None, "20261206-101500F", 3) == [
+        "--set=20261206-101500F",
+        "--target-timeline=3",
         "--type=time",
         "--target=2026-12-06 10:15:00.250000+00",
         "--target-action=promote",
     ]
-    assert restore_args(None, None) == []
+    assert restore_args(None, None, "20261206-101500F", 1) == ["--set=20261206-101500F", "--target-timeline=1"]
     assert restore_args(None, "20261206-101500F") == [
         "--set=20261206-101500F",
         "--type=immediate",
         "--target-action=promote",
     ]
+
+
+def test_a_time_or_latest_starts_from_a_backup_in_the_live_timelines_past():
+    def taken(start: str, stop: str) -> PhysicalBackup:
+        return PhysicalBackup("L", "full", datetime.now(UTC), datetime.now(UTC), 1, 1, start, stop)
+
+    history = parse_history("1\t0/5000100\tbefore transaction 750\n2\t0/9000000\tno recovery target specified\n")
+    assert history == {1: 0x5000100, 2: 0x9000000}
+    assert in_history(taken("000000030000000000000009", "00000003000000000000000A"), 3, history)
+    assert in_history(taken("000000010000000000000004", "000000010000000000000005"), 3, history)  # ended as 1 was left
+    assert not in_history(taken("000000010000000000000007", "000000010000000000000008"), 3, history)  # after
+    assert not in_history(taken("000000040000000000000009", "00000004000000000000000A"), 3, history)  # abandoned
+    assert in_history(taken("000000010000000000000007", "000000010000000000000008"), 1, {})
 
 
 def test_scratch_mounts_what_the_live_container_mounts():
@@ -320,3 +338,23 @@ def test_info_read_with_another_key_is_said_so():
     text = json.dumps([{"name": "shop", "status": {"code": 99, "message": "other"}, "repo": [repo]}])
     with pytest.raises(OperationFailed, match=r"not the one the repository was written with \(\[FormatError\]"):
         parse_info(text.replace("\\u0001", "\x01"))
+
+
+@pytest.mark.parametrize(
+    ("present", "expected"),
+    [
+        ({"live", "restored"}, Settlement(None, "old")),  # killed before the renames
+        ({"live", "kept"}, Settlement(None, "restored")),  # after them
+        ({"kept", "restored"}, Settlement("restored", "restored")),  # between the swap's two renames
+        ({"failed", "kept"}, Settlement("kept", "old")),  # between the undo's two
+        ({"live", "failed"}, Settlement(None, "old")),  # after the undo
+        ({"kept"}, Settlement("kept", "old")),
+    ],
+)
+def test_an_interrupted_swap_always_ends_with_a_data_directory(present, expected):
+    assert decide(present) == expected
+
+
+def test_a_volume_with_no_data_directory_at_all_is_said_not_made_up():
+    with pytest.raises(OperationFailed, match="no data directory"):
+        decide({"failed"})

@@ -27,8 +27,10 @@ from mindscape_ops.services.pitr_info import (
     PhysicalBackup,
     Window,
     gauges,
+    in_history,
     missing_segments,
     parse_archive,
+    parse_history,
     parse_info,
     verify_damage,
     window_of,
@@ -120,13 +122,17 @@ def parse_target(text: str) -> datetime | None:
     return when.astimezone(UTC)
 
 
-def restore_args(target: datetime | None, backup: str | None) -> list[str]:
-    """Pure: pgBackRest's restore options for a time, `latest` (both None) or a backup label."""
+def restore_args(target: datetime | None, backup: str | None, base: str = "", timeline: int = 0) -> list[str]:
+    """Pure: pgBackRest's restore options for a time, `latest` (both None) or a backup label. A
+    time or `latest` is reached from the backup `base` along the live database's `timeline`
+    (never along one an abandoned restore left in the repository); a backup as it was taken,
+    along its own (pgBackRest sets that for type=immediate, and takes no --target-timeline then)."""
     if backup is not None:
         return [f"--set={backup}", "--type=immediate", "--target-action=promote"]
+    along = [f"--set={base}", f"--target-timeline={timeline}"]
     if target is None:
-        return []  # to the end of the archived WAL
-    return ["--type=time", f"--target={target:%Y-%m-%d %H:%M:%S.%f}+00", "--target-action=promote"]
+        return along  # to the end of the archived WAL
+    return [*along, "--type=time", f"--target={target:%Y-%m-%d %H:%M:%S.%f}+00", "--target-action=promote"]
 
 
 @dataclass(frozen=True)
@@ -148,6 +154,14 @@ def restore(project: Project, target: datetime | None, backup: str | None, ctx: 
         raise OperationFailed("no physical backup in the repository: nothing to restore from", "take one first")
     if backup is not None and backup not in {b.label for b in backups}:
         raise UsageError(f"--to-backup {backup}: not in the repository", "see `mindscape backup list`")
+    timeline, history = _live_timeline(ctx)
+    if backup is None:  # a time or latest: from a backup in the live database's past
+        backups = [b for b in backups if in_history(b, timeline, history)]
+        if not backups:
+            raise OperationFailed(
+                f"no physical backup is in the past of the live database (timeline {timeline}): nothing was touched",
+                "take one (`mindscape backup create --physical`), or restore one as it was taken (`--to-backup`)",
+            )
     if target is not None and target < backups[0].stopped:
         raise UsageError(
             f"--to {target:%Y-%m-%d %H:%M:%S}+00 is before the oldest backup's end "
@@ -170,7 +184,7 @@ def restore(project: Project, target: datetime | None, backup: str | None, ctx: 
         )
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S")
     with Scratch(ctx, live, stamp) as scratch:
-        scratch.restore(restore_args(target, backup))
+        scratch.restore(restore_args(target, backup, chosen.label, timeline))
         scratch.recover(RECOVERY_TIMEOUT)
         kept = scratch.swap()
     what = (
@@ -228,6 +242,15 @@ def verify(project: Project, label: str | None = None, ctx: Context | None = Non
     )
 
 
+def _live_timeline(ctx: Context) -> tuple[int, dict[int, int]]:
+    """The live database's timeline and its history (the timelines it came from, and where)."""
+    live = ctx.running_container(pitr.SERVICE)
+    timeline = int(_psql(ctx, live, "SELECT substr(pg_walfile_name(pg_current_wal_lsn()), 1, 8)"), 16)
+    history = f"{pitr.PGDATA}/pg_wal/{timeline:08X}.history"
+    text = pitr.run(ctx.engine, live, ["sh", "-c", 'cat "$1" 2>/dev/null; true', "-", history])
+    return timeline, parse_history(text)
+
+
 def _archive(ctx: Context) -> list:
     """The archived WAL segments in the repository (`repo-ls` takes no stanza)."""
     path = f"archive/{pitr.stanza(ctx.project.platform)}"
@@ -282,17 +305,27 @@ def sweep(ctx: Context) -> list[str]:
     """Remove the scratch containers of interrupted restores and verifications (a kill -9 of
     mindscape leaves them) and the directories they were filling; what was removed. The live
     data is never among them: only `pgdata.restore-*` and `pgdata.verify-*` are."""
-    from mindscape_ops.backup.physical_swap import LABEL
+    from mindscape_ops.services.pitr_swap import LABEL as SCRATCH
 
     live = ctx.running_container(pitr.SERVICE)
     removed = []
-    for name in ctx.engine.names_labelled(LABEL, live):
-        ctx.engine.remove(name, stop_timeout=1)
+    for name in ctx.engine.names_labelled(SCRATCH, live):
+        ctx.engine.remove(name, stop_timeout=0)
         removed.append(f"container {name}")
     for leftover in [d for d in data_dirs(ctx) if d.kind in ("restore", "verify")]:
         pitr.run(ctx.engine, live, ["rm", "-rf", leftover.path], user="root")
         removed.append(leftover.path)
     return removed
+
+
+def settle(project: Project, ctx: Context | None = None) -> str | None:
+    """A restore's swap that was interrupted (mindscape killed in it), settled: the database on
+    the old data or the restored, running and answering; what was found (None: nothing was)."""
+    from mindscape_ops.services import pitr_swap
+
+    if pitr.settings(project.platform) is None:
+        return None
+    return pitr_swap.settle(project, (ctx or Context(project)).engine)
 
 
 def prune(project: Project, dry_run: bool, ctx: Context | None = None) -> tuple[list[DataDir], list[DataDir]]:

@@ -4,34 +4,26 @@ restores into a new directory of the data volume, recovers it with a Postgres of
 swaps it in for the live data only once that Postgres has promoted and answered.
 
 Until the swap the live data is not touched; if the live container does not come up on the
-restored data, the swap is undone. On the way out the scratch container is removed, and so is
+restored data, the swap is undone. A journal written before the live container is stopped and
+removed once it answers lets the next command settle a swap mindscape was killed in
+(services/pitr_swap.py). On the way out the scratch container is removed, and so is
 the restored directory when it was not swapped in.
 """
 
 from __future__ import annotations
 
 import shlex
+from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING
 
-from mindscape_ops.adapters.docker import ContainerRequest
 from mindscape_ops.errors import OperationFailed
-from mindscape_ops.services import pitr
+from mindscape_ops.services import pitr, pitr_swap
 
 if TYPE_CHECKING:
     from mindscape_ops.backup.context import Context
 
 LOG = "/tmp/mindscape-recovery.log"  # in the scratch container
-LABEL = "io.mindscape.pitr-restore-of"  # on a scratch container: the live container it restores
 USER_TABLES = "SELECT count(*) FROM pg_tables WHERE schemaname NOT IN ('pg_catalog', 'information_schema')"
-
-
-def binds_of(details: dict) -> dict[str, dict[str, str]]:
-    """Pure: the live container's binds (`source:target[:mode]`) as the engine's create takes them."""
-    found = {}
-    for bind in details.get("HostConfig", {}).get("Binds") or []:
-        source, target, *rest = bind.split(":")
-        found[source] = {"bind": target, "mode": rest[0] if rest else "rw"}
-    return found
 
 
 def server_options(command: list[str]) -> str:
@@ -44,7 +36,7 @@ def server_options(command: list[str]) -> str:
 class Scratch:
     def __init__(self, ctx: Context, live: str, stamp: str, purpose: str = "restore") -> None:
         self.ctx, self.live, self.engine = ctx, live, ctx.engine
-        self.name = f"{live}-{purpose}-{stamp}"
+        self.name, self.stamp = f"{live}-{purpose}-{stamp}", stamp
         self.dir = f"{pitr.PGDATA}.{purpose}-{stamp}"
         self.kept = f"{pitr.PGDATA}.replaced-{stamp}"
         self.swapped = False
@@ -54,24 +46,7 @@ class Scratch:
     def __enter__(self) -> Scratch:
         details = self.engine.inspect(self.live)
         self.command = list(details.get("Config", {}).get("Cmd") or [])
-        networks = list(details.get("NetworkSettings", {}).get("Networks") or {})
-        request = ContainerRequest(
-            name=self.name,
-            image=details["Config"]["Image"],
-            command=["sleep", "infinity"],
-            user="",
-            environment={},
-            labels={LABEL: self.live},
-            network=networks[0] if networks else "bridge",
-            alias=self.name,
-            container_port=5432,
-            bind="127.0.0.1",
-            host_port=0,
-            binds=binds_of(details),
-            healthcheck=None,
-            extra_hosts={"host.docker.internal": "host-gateway"},
-            log_options={},
-        )
+        request = pitr_swap.helper_request(details, self.name, self.live)
         self.engine.create(request)
         try:
             self.engine.start(self.name)
@@ -86,7 +61,9 @@ class Scratch:
                 self._run(["sh", "-c", 'pg_ctl -D "$1" -m immediate -w stop >/dev/null 2>&1; true', "-", self.dir])
                 self._run(["rm", "-rf", self.dir], user="root")
         finally:
-            self.engine.remove(self.name, stop_timeout=1)
+            # no grace: its Postgres is stopped, and `sleep` as its first process ignores SIGTERM
+            # (a grace period would only be waited out)
+            self.engine.remove(self.name, stop_timeout=0)
 
     def _run(self, argv: list[str], user: str = pitr.OS_USER) -> str:
         return pitr.run(self.engine, self.name, argv, user=user)
@@ -105,7 +82,8 @@ class Scratch:
         """Start Postgres on the restored copy; it replays WAL to the target and promotes.
         Then it must answer a query in the platform's database: its count of tables (those of
         the system catalogs aside). Without `archive` (a verification), the copy archives
-        nothing: its new timeline never reaches the repository."""
+        nothing: its new timeline never reaches the repository. The copy is left running: the
+        swap stops it (beside the live one), a verification's is thrown away on the way out."""
         from mindscape_ops.backup.physical import wait_until
 
         options = server_options(self.command) + ("" if archive else " -c archive_mode=off")
@@ -122,10 +100,8 @@ class Scratch:
             if self._psql("SELECT pg_is_in_recovery()") != "f":
                 raise OperationFailed(f"still replaying WAL ({self._log_tail()})")
 
-        wait_until(promoted, timeout, "the restored copy's promotion")
-        tables = int(self._psql(USER_TABLES))  # it answers, in the platform's database
-        self._run(["pg_ctl", "-D", self.dir, "-m", "fast", "-w", "stop"])
-        return tables
+        wait_until(promoted, timeout, "the restored copy's promotion", interval=0.1)
+        return int(self._psql(USER_TABLES))  # it answers, in the platform's database
 
     def _psql(self, sql: str) -> str:
         return self._run(pitr.psql(self.platform, sql)).strip()
@@ -139,28 +115,42 @@ class Scratch:
         return lines[-1].strip() if lines else "no server log"
 
     def swap(self) -> str:
-        """Stop the live container, swap the directories by rename, start it; undone if the
-        live container does not answer on the restored data."""
+        """Stop the restored copy's Postgres (a clean shutdown) and the live container at once,
+        swap the directories by rename, start the live container; undone if it does not answer
+        on the restored data. A copy that does not stop cleanly is not swapped in."""
         from mindscape_ops.backup.physical import wait_until
 
-        self.engine.stop(self.live, stop_timeout=60)
+        project = self.ctx.project
+        pitr_swap.write_journal(project, self.live, self.stamp)  # a kill from here on: the next command settles it
         try:
+            with ThreadPoolExecutor(1) as pool:
+                live_stopped = pool.submit(self.engine.stop, self.live, stop_timeout=60)
+                try:
+                    self._run(["pg_ctl", "-D", self.dir, "-m", "fast", "-w", "stop"])
+                finally:
+                    live_stopped.result()
             self._run(["sh", "-c", 'mv "$1" "$2" && mv "$3" "$1"', "-", pitr.PGDATA, self.kept, self.dir], user="root")
         except BaseException:
             self.engine.start(self.live)
+            pitr_swap.clear_journal(project)
             raise
         self.swapped = True
         self.engine.start(self.live)
         try:
-            wait_until(lambda: self._live_psql("SELECT 1"), 120, f"{self.live} answering on the restored data")
+            wait_until(
+                lambda: self._live_psql("SELECT 1"), 120, f"{self.live} answering on the restored data", interval=0.1
+            )
         except OperationFailed as exc:
             self.engine.stop(self.live, stop_timeout=60)
             failed = f"{pitr.PGDATA}.failed-{self.kept.rsplit('-', 1)[-1]}"
             self._run(["sh", "-c", 'mv "$1" "$2" && mv "$3" "$1"', "-", pitr.PGDATA, failed, self.kept], user="root")
             self.engine.start(self.live)
+            pitr_swap.clear_journal(project)
             raise OperationFailed(
                 f"{exc.message}: the swap was undone, the live data is back (the restored copy is kept as {failed})"
             ) from None
+        pitr.wake_checkpointer(self.engine, self.live, self.platform)
+        pitr_swap.clear_journal(project)
         return self.kept
 
     def _live_psql(self, sql: str) -> str:

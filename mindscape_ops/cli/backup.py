@@ -248,6 +248,10 @@ def verify(
     audit = {"physical": True} if physical else {}
     with audited("backup verify", lock_root(files), id=backup_id, **audit) as record:
         record.project = project = open_project(files)
+        if physical:
+            from mindscape_ops.cli.backup_physical import settle_first
+
+            settle_first(project)
         result = pitr.verify(project, backup_id) if physical else actions.verify(project, backup_id)
         if not result.ok:
             record.outcome = f"failed (exit 1): {result.detail}"

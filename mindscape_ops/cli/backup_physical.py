@@ -29,6 +29,7 @@ def create_physical(files: list[Path] | None, physical: bool, service: str | Non
         raise UsageError("--service is for dumps; a physical backup is of the database", "leave out --service")
     with audited("backup create", lock_root(files), physical=True, type=kind) as record:
         record.project = project = open_project(files)
+        settle_first(project)
         made = pitr.create(project, kind)
     console(stderr=True).print(
         f"[green]backed up[/] the database: {made.label} ({made.kind}, {_mb(made.stored)} stored of {_mb(made.size)}, "
@@ -87,6 +88,7 @@ def restore_physical(
             raise UsageError("restore cancelled: nothing was touched")
     with audited("backup restore", lock_root(files), to=to, to_backup=to_backup, yes=yes) as record:
         record.project = project = open_project(files)
+        settle_first(project)
         done = pitr.restore(project, target, to_backup)
     console(stderr=True).print(
         f"[green]restored[/] the database to {done.what}; the data it replaced is kept on the data volume "
@@ -102,12 +104,17 @@ def prune_physical(project: Project, dry_run: bool) -> dict[str, list[str]] | No
 
     from mindscape_ops.backup import physical as pitr
     from mindscape_ops.errors import MindscapeError
+    from mindscape_ops.services import pitr_swap
     from mindscape_ops.services.pitr import settings
 
     if settings(project.platform) is None:
         return None
     err = console(stderr=True)
     try:
+        if not dry_run:
+            settle_first(project)
+        elif pitr_swap.read_journal(project) is not None:
+            err.print("[yellow]a restore's swap was interrupted:[/] the next command without --dry-run settles it")
         gone, kept = pitr.prune(project, dry_run)
     except MindscapeError as exc:
         err.print(f"[yellow]data directories not pruned:[/] {escape(exc.message)}", markup=True)
@@ -118,6 +125,17 @@ def prune_physical(project: Project, dry_run: bool) -> dict[str, list[str]] | No
     for item in kept:
         err.print(f"[green]kept[/] {item.path} ({_mb(item.size)})  [dim]{item.kind}[/]", markup=True)
     return {"removed": [d.path for d in gone], "kept": [d.path for d in kept]}
+
+
+def settle_first(project: Project) -> None:
+    """A restore's swap that mindscape was killed in, settled before anything else (said)."""
+    from rich.markup import escape
+
+    from mindscape_ops.backup import physical as pitr
+
+    said = pitr.settle(project)
+    if said is not None:
+        console(stderr=True).print(f"[yellow]settled:[/] {escape(said)}", markup=True)
 
 
 def _mb(size: int) -> str:

@@ -12,6 +12,7 @@ from rich.markup import escape
 if TYPE_CHECKING:
     from rich.console import Console
 
+_NOTES = ("settled",)  # states whose detail is kept on screen at a terminal (the next state replaces the row)
 _STYLE = {"ready": "green", "failed": "red", "removed": "magenta", "running": "green", "built": "green"}
 
 
@@ -40,6 +41,8 @@ class Progress:
             started = self.rows.get(service, ("", "", time.monotonic()))[2]
             self.rows[service] = (state, detail, started)
             if self.live is not None:
+                if state in _NOTES:
+                    self.live.console.print(f"{service}: [yellow]{state}[/] {escape(detail)}", markup=True)
                 self.live.update(self._table())
             else:
                 elapsed = time.monotonic() - started

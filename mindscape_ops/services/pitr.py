@@ -237,6 +237,7 @@ def create_stanza(project: Project) -> str:
             f"use an image with pgBackRest (the local one has it: `mindscape images build {SERVICE}`), "
             "or turn backups.pitr off",
         ) from None
+    wake_checkpointer(engine, container, platform)  # up has just (re)started it, or left it as it was
     if pitr is not None and pitr.repository == "local":
         run(engine, container, ["chown", f"{OS_USER}:{OS_USER}", REPO], user="root")
     run(engine, container, ["pgbackrest", f"--stanza={stanza(platform)}", "stanza-create"])
@@ -244,6 +245,20 @@ def create_stanza(project: Project) -> str:
     if not marker.is_file():  # when archiving began: no backup is due from before it
         _write(marker, datetime.now(UTC).isoformat(timespec="seconds") + "\n", 0o644)
     return run(engine, container, ["pgbackrest", f"--stanza={stanza(platform)}", "check"])
+
+
+# Postgres 15's checkpointer, started beside the startup process, computes its first sleep while
+# recovery is still "in progress" (even on a clean start), so it sleeps checkpoint_timeout (5 min)
+# instead of archive_timeout: until something wakes it, a segment is not closed by archive_timeout.
+# A configuration reload wakes every process (and reads nothing new: the settings are on the
+# command line); sent once Postgres answers, i.e. once its startup is over.
+WAKE_CHECKPOINTER = "SELECT pg_reload_conf()"
+
+
+def wake_checkpointer(engine, container: str, platform: Platform) -> None:
+    """After a start of the server: archive_timeout honoured from now on, not from its first
+    checkpoint (see WAKE_CHECKPOINTER)."""
+    run(engine, container, psql(platform, WAKE_CHECKPOINTER))
 
 
 def since(project: Project) -> datetime | None:

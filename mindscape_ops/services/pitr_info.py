@@ -246,6 +246,31 @@ def missing_segments(
     return [f"{timeline}{p // 0x100:08X}{p % 0x100:08X}" for p in range(first, last + 1) if p not in have]
 
 
+def parse_history(text: str) -> dict[int, int]:
+    """Pure: a timeline's history file (`parent<TAB>LSN<TAB>reason` lines) as {parent timeline:
+    the LSN where it was left}."""
+    found = {}
+    for line in text.splitlines():
+        parts = line.split()
+        if len(parts) >= 2 and parts[0].isdigit() and re.fullmatch(r"[0-9A-Fa-f]+/[0-9A-Fa-f]+", parts[1]):
+            high, low = parts[1].split("/")
+            found[int(parts[0])] = (int(high, 16) << 32) | int(low, 16)
+    return found
+
+
+def in_history(backup: PhysicalBackup, timeline: int, history: dict[int, int]) -> bool:
+    """Pure: whether a backup is in the past of `timeline`: taken on it, or on one of its
+    ancestors before that was left (to the segment: a backup that ended in the segment where
+    its timeline was left is taken as before it). A restore that was abandoned (killed before
+    its swap, undone) leaves a timeline of its own in the repository; the live database's
+    history never holds it."""
+    taken_on = int(backup.wal_start[:8], 16)
+    if taken_on == timeline:
+        return True
+    left = history.get(taken_on)
+    return left is not None and position(backup.wal_stop) <= left // 0x1000000
+
+
 _BAD_FILE = re.compile(r"INFO: (invalid checksum|invalid size|missing|invalid) '([^']+)'")
 _BAD_SET = re.compile(r"^\s*(backup: \S+|archiveId: \S+), status: invalid", re.M)
 

@@ -117,6 +117,19 @@ def prepare(project: Project, secrets: Mapping[str, str]) -> list[str]:
     return []
 
 
+def before_start(up: UpContext) -> None:
+    """A restore's swap that mindscape was killed in is settled before Postgres starts: on a data
+    volume without its data directory the image would make an empty one."""
+    if pitr.settings(up.project.platform) is None:
+        return
+    from mindscape_ops.adapters.docker import Engine
+    from mindscape_ops.services import pitr_swap
+
+    said = pitr_swap.settle(up.project, Engine(), start=False)
+    if said is not None:
+        up.event("postgres", "settled", said)
+
+
 def after_ready(up: UpContext) -> None:
     if pitr.settings(up.project.platform) is not None:
         up.event("postgres", "archiving", "pgbackrest stanza-create and check")
@@ -158,6 +171,7 @@ SERVICE = ServiceDef(
     holds_data=True,
     credentials=credentials,
     prepare=prepare,
+    before_start=before_start,
     after_ready=after_ready,
     backup=backup_hooks,
     artifacts=(
