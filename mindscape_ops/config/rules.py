@@ -91,12 +91,12 @@ def _pitr(platform: Platform, enabled: dict) -> list[Problem]:
                 "use the endpoint's https:// address",
             )
         )
-    if platform.kubernetes is not None:
+    if platform.kubernetes is not None and platform.backups.pitr.repository == "local":
         problems.append(
             (
-                ("backups", "pitr", "enabled"),
-                "WAL archiving is not rendered for Kubernetes yet (no pgBackRest config there); "
-                "turn it off in the file that sets `kubernetes:`",
+                ("backups", "pitr", "repository"),
+                "local: a folder on this machine cannot be shared by the cluster's pods (Postgres archiving, "
+                "the backup CronJob); use `repository: s3` (with backups.s3) in the file that sets `kubernetes:`",
             )
         )
     return problems + [

@@ -59,6 +59,7 @@ def pod_files(
     shape = service.kubernetes
     files = PodFiles()
     folders = shape.workspace_files(platform)
+    configs = shape.config_folders(platform)
     for mount in spec.mounts:
         if mount.owner_only:  # a Secret's file cannot be given an owner: shape.secret_env instead
             continue
@@ -70,6 +71,8 @@ def pod_files(
             _config(files, service, mount, rendered)
         elif mount.source in folders:
             _secret_folder(files, mount, folders[mount.source], secret)
+        elif mount.source in configs:
+            _workspace_config(files, service, mount, configs[mount.source], folders, secret)
         else:
             key = secret_key(mount.source)
             if mount.source.startswith(SECRETS_ON_HOST + "/"):
@@ -103,6 +106,29 @@ def _config(files: PodFiles, service: ServiceDef, mount: Mount, rendered: dict[s
     files.config_maps[name] = {config_key(rel): text for rel, text in inside.items()}
     items = [{"key": config_key(rel), "path": rel} for rel in inside]
     files.add({"configMap": {"name": name, "items": items}}, mount.target)
+
+
+def _workspace_config(
+    files: PodFiles,
+    service: ServiceDef,
+    mount: Mount,
+    texts: dict[str, str],
+    folders: dict[str, tuple[str, ...]],
+    secret: str,
+) -> None:
+    """A .mindscape/ folder of configs without secrets (KubeShape.config_folders): a ConfigMap
+    mounted at its target, and each subfolder workspace_files names from the Secret inside it."""
+    from mindscape_ops.services.spec import Mount
+
+    name = f"{dns(service.name)}-{slug(mount.target)}"[:63].rstrip("-")
+    files.config_maps[name] = dict(sorted(texts.items()))
+    items = [{"key": key, "path": key} for key in sorted(texts)]
+    files.add({"configMap": {"name": name, "items": items}}, mount.target)
+    prefix = mount.source.rstrip("/") + "/"
+    for folder, names in sorted(folders.items()):
+        if folder.startswith(prefix):
+            inner = Mount(folder, f"{mount.target.rstrip('/')}/{folder[len(prefix) :]}")
+            _secret_folder(files, inner, names, secret)
 
 
 def _secret_folder(files: PodFiles, mount: Mount, names: tuple[str, ...], secret: str) -> None:
