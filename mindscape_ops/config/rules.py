@@ -95,8 +95,9 @@ def _pitr(platform: Platform, enabled: dict) -> list[Problem]:
         problems.append(
             (
                 ("backups", "pitr", "repository"),
-                "local: a folder on this machine cannot be shared by the cluster's pods (Postgres archiving, "
-                "the backup CronJob); use `repository: s3` (with backups.s3) in the file that sets `kubernetes:`",
+                "a local repository (the default) is a folder on this machine, which the cluster's pods cannot "
+                "share (Postgres' archiving, the backup CronJobs); use `repository: s3` (with backups.s3) "
+                "in the file that sets `kubernetes:`",
             )
         )
     return problems + [
