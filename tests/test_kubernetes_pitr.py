@@ -54,17 +54,20 @@ def test_pgbackrest_conf_from_a_configmap_and_its_secrets_from_the_secret(platfo
     pod = postgres_pod(objects)
     mounts = {m["mountPath"]: m for m in pod["containers"][0]["volumeMounts"]}
     volumes = {v["name"]: v for v in pod["volumes"]}
-    conf = volumes[mounts["/etc/pgbackrest"]["name"]]["configMap"]
+    # one projected volume (a mount inside a ConfigMap's read-only volume cannot be made)
+    assert "/etc/pgbackrest/conf.d" not in mounts
+    projected = volumes[mounts["/etc/pgbackrest"]["name"]]["projected"]
+    conf, secret = (source for source in projected["sources"])
+    conf = conf["configMap"]
     assert conf["items"] == [{"key": "pgbackrest.conf", "path": "pgbackrest.conf"}]
     text = by_kind(objects, "ConfigMap")[conf["name"]]["data"]["pgbackrest.conf"]
     assert text == pitr.conf_text(platform)
     for line in ("repo1-type=s3", "repo1-s3-bucket=shop-backups", "repo1-path=/mindscape/pitr", "[fullshop]"):
         assert line in text.splitlines(), text
     assert "cipher" not in text and "s3-key" not in text  # the secrets are not in the ConfigMap
-    secret = volumes[mounts["/etc/pgbackrest/conf.d"]["name"]]["secret"]
-    assert secret["secretName"] == "fullshop-secrets"
-    assert secret["items"] == [{"key": "pgbackrest-conf.d-secrets.conf", "path": "secrets.conf"}]
-    assert mounts["/etc/pgbackrest"]["readOnly"] and mounts["/etc/pgbackrest/conf.d"]["readOnly"]
+    assert secret["secret"]["name"] == "fullshop-secrets"
+    assert secret["secret"]["items"] == [{"key": "pgbackrest-conf.d-secrets.conf", "path": "conf.d/secrets.conf"}]
+    assert projected["defaultMode"] == 0o440 and mounts["/etc/pgbackrest"]["readOnly"]
     # pgBackRest's lock folder and the socket it reaches Postgres by are writable
     assert not mounts["/tmp"]["readOnly"] and not mounts["/var/run/postgresql"]["readOnly"]
     assert "/var/lib/pgbackrest" not in mounts  # no local repository in a pod

@@ -116,19 +116,25 @@ def _workspace_config(
     folders: dict[str, tuple[str, ...]],
     secret: str,
 ) -> None:
-    """A .mindscape/ folder of configs without secrets (KubeShape.config_folders): a ConfigMap
-    mounted at its target, and each subfolder workspace_files names from the Secret inside it."""
-    from mindscape_ops.services.spec import Mount
-
+    """A .mindscape/ folder of configs without secrets (KubeShape.config_folders): a ConfigMap,
+    and each subfolder workspace_files names from the Secret, projected into one volume at its
+    target. One volume: a mount inside a ConfigMap's volume (read-only) cannot be made."""
     name = f"{dns(service.name)}-{slug(mount.target)}"[:63].rstrip("-")
     files.config_maps[name] = dict(sorted(texts.items()))
-    items = [{"key": key, "path": key} for key in sorted(texts)]
-    files.add({"configMap": {"name": name, "items": items}}, mount.target)
+    sources: list[dict[str, Any]] = [
+        {"configMap": {"name": name, "items": [{"key": key, "path": key} for key in sorted(texts)]}}
+    ]
     prefix = mount.source.rstrip("/") + "/"
+    items = []
     for folder, names in sorted(folders.items()):
         if folder.startswith(prefix):
-            inner = Mount(folder, f"{mount.target.rstrip('/')}/{folder[len(prefix) :]}")
-            _secret_folder(files, inner, names, secret)
+            for file_name in names:
+                source = f"{folder}/{file_name}"
+                files.secret_files[secret_key(source)] = source
+                items.append({"key": secret_key(source), "path": f"{folder[len(prefix) :]}/{file_name}"})
+    if items:
+        sources.append({"secret": {"name": secret, "items": items}})
+    files.add({"projected": {"sources": sources, "defaultMode": 0o440}}, mount.target)
 
 
 def _secret_folder(files: PodFiles, mount: Mount, names: tuple[str, ...], secret: str) -> None:
