@@ -94,8 +94,7 @@ def test_cronjobs_on_the_schedules_of_platform_yaml(platform, objects):
         assert container["args"][:8] == exec_args
         script = container["args"][-1]
         assert script == (
-            "pgbackrest --stanza=fullshop stanza-create && pgbackrest --stanza=fullshop "
-            f"--type={kind} backup"
+            f"pgbackrest --stanza=fullshop stanza-create && pgbackrest --stanza=fullshop --type={kind} backup"
         )
         assert pod["serviceAccountName"] == "postgres-pod-exec" and pod["automountServiceAccountToken"] is True
         assert "env" not in container  # it reads no secret: pgBackRest's are in the postgres pod

@@ -70,9 +70,7 @@ def test_the_cronjobs_command_backs_up_where_the_statefulset_runs(tmp_path, dock
     for path in (conf / "pgbackrest.conf", conf_d / "secrets.conf", run / "POSTGRES_PASSWORD"):
         path.chmod(0o644)
     assert "repo1-cipher-pass=" in (conf_d / "secrets.conf").read_text()  # the Secret's file, not the ConfigMap
-    environment = {
-        e["name"]: e.get("value", "").replace("$$", "$") for e in container.get("env", []) if "value" in e
-    }
+    environment = {e["name"]: e.get("value", "").replace("$$", "$") for e in container.get("env", []) if "value" in e}
     name = f"{project}-postgres-0"
     started = docker_client.containers.create(
         postgres_image,

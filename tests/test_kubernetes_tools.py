@@ -177,7 +177,8 @@ def secret_values(project: Path) -> list[str]:
         if path.is_file() and path.parent.name in ("pgbouncer", "redis", "initdb"):
             values += re.findall(r"SCRAM-SHA-256\$[^\"' ]+|#[0-9a-f]{64}", path.read_text())
         if path.is_file() and path.name == "secrets.conf":  # pgBackRest's cipher pass and S3 keys
-            values += [line.split("=", 1)[1] for line in path.read_text().splitlines() if "-key" in line or "pass" in line]
+            lines = path.read_text().splitlines()
+            values += [line.split("=", 1)[1] for line in lines if "-key" in line or "-pass" in line]
         if path.is_file() and path.name == "jwks.json":  # the identity service's private signing keys
             values += [key["d"] for key in json.loads(path.read_text())["keys"]]
     assert values

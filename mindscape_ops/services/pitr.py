@@ -21,8 +21,8 @@ from mindscape_ops.services.spec import Mount
 
 if TYPE_CHECKING:
     from mindscape_ops.config.backups import Pitr
-    from mindscape_ops.services.definition import PodCommand
     from mindscape_ops.config.models import Platform
+    from mindscape_ops.services.definition import PodCommand
     from mindscape_ops.workspace.project import Project
 
 SERVICE = "postgres"  # the service whose write-ahead log is archived
@@ -366,14 +366,16 @@ def cluster_notes(platform: Platform) -> list[str]:
         return []
     image = derived_image(platform)
     if image:
+        repository = image.split(":")[0]
         where = (
             f"kubernetes: backups.pitr: the postgres pod runs {image}, the official image with pgBackRest: build it "
             f"(`docker build -f {build_file(platform)} -t REGISTRY/postgres-pgbackrest:TAG .`) and push it where the "
-            f"cluster pulls from, then name it in each overlay's kustomization (`images: [{{name: {image.split(':')[0]}, "
+            f"cluster pulls from, then name it in each overlay's kustomization (`images: [{{name: {repository}, "
             "newName: REGISTRY/postgres-pgbackrest, newTag: TAG}]`), as for the ops image"
         )
     else:
-        where = f"kubernetes: backups.pitr: the postgres pod's image ({platform.services.postgres.image}) must have pgBackRest"
+        image = platform.services.postgres.image
+        where = f"kubernetes: backups.pitr: the postgres pod's image ({image}) must have pgBackRest"
     return [
         where,
         "kubernetes: backups.pitr: the pitr-full CronJob creates the stanza before each backup; until its first run "

@@ -271,4 +271,3 @@ def _exec_cron_job(platform: Platform, service: str, account: str, command: PodC
             "jobTemplate": {"metadata": {"labels": labels(platform, account, POD_EXEC)}, "spec": job},
         },
     }
-
