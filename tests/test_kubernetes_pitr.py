@@ -169,3 +169,73 @@ def test_exec_module_usage_is_one_line_and_exit_2(capsys):
 
     assert main(["exec", "postgres-0"]) == 2
     assert capsys.readouterr().err.count("\n") == 1
+
+
+class FakeSession:
+    """What kubernetes.stream.stream returns for an exec: channels read as they come, the exit
+    status once closed."""
+
+    def __init__(self, chunks: list[tuple[str, str]], returncode: int | None) -> None:
+        self.chunks, self._returncode, self.closed = list(chunks), returncode, False
+        self.stdout, self.stderr = "", ""
+
+    def is_open(self) -> bool:
+        return bool(self.chunks)
+
+    def update(self, timeout: float) -> None:
+        channel, text = self.chunks.pop(0)
+        setattr(self, channel, getattr(self, channel) + text)
+
+    def peek_stdout(self) -> bool:
+        return bool(self.stdout)
+
+    def peek_stderr(self) -> bool:
+        return bool(self.stderr)
+
+    def read_stdout(self) -> str:
+        text, self.stdout = self.stdout, ""
+        return text
+
+    def read_stderr(self) -> str:
+        text, self.stderr = self.stderr, ""
+        return text
+
+    def close(self) -> None:
+        self.closed = True
+
+    @property
+    def returncode(self) -> int | None:
+        return self._returncode
+
+
+@pytest.mark.parametrize("returncode", [0, 3, None])
+def test_exec_in_pod_copies_the_output_and_returns_the_commands_status(tmp_path, monkeypatch, returncode):
+    """The CronJob's process: this pod's namespace, the named pod and container, the command as
+    given, its output copied, its exit status (none known: a failure)."""
+    import io
+
+    import kubernetes.stream
+    from kubernetes import config
+
+    from mindscape_ops.adapters import kubernetes as adapter
+
+    (tmp_path / "namespace").write_text("fullshop-production\n")
+    monkeypatch.setattr(adapter, "NAMESPACE_FILE", str(tmp_path / "namespace"))
+    monkeypatch.setattr(config, "load_incluster_config", lambda: None)
+    calls = []
+    session = FakeSession([("stdout", "INFO: backup start\n"), ("stderr", "WARN: x\n"), ("stdout", "end\n")], returncode)
+
+    def stream(method, pod, namespace, **kwargs):
+        calls.append((method.__name__, pod, namespace, kwargs))
+        return session
+
+    monkeypatch.setattr(kubernetes.stream, "stream", stream)
+    out, err = io.StringIO(), io.StringIO()
+    status = adapter.exec_in_pod("postgres-0", "postgres", ["sh", "-c", "pgbackrest backup"], out, err)
+    assert status == (1 if returncode is None else returncode)
+    ((method, pod, namespace, kwargs),) = calls
+    assert (method, pod, namespace) == ("connect_get_namespaced_pod_exec", "postgres-0", "fullshop-production")
+    assert kwargs["container"] == "postgres" and kwargs["command"] == ["sh", "-c", "pgbackrest backup"]
+    assert kwargs["stdin"] is False and kwargs["tty"] is False
+    assert out.getvalue() == "INFO: backup start\nend\n" and err.getvalue() == "WARN: x\n"
+    assert session.closed

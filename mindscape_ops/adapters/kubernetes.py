@@ -133,14 +133,18 @@ def exec_in_pod(pod: str, container: str, argv: list[str], out=None, err=None) -
         tty=False,
         _preload_content=False,
     )
-    while session.is_open():
-        session.update(timeout=60)
+    while True:
+        running = session.is_open()
+        if running:
+            session.update(timeout=60)
         if session.peek_stdout():
             out.write(session.read_stdout())
             out.flush()
         if session.peek_stderr():
             err.write(session.read_stderr())
             err.flush()
+        if not running:  # what came before the end is copied too
+            break
     session.close()
     return session.returncode if session.returncode is not None else 1
 
