@@ -223,7 +223,8 @@ def test_exec_in_pod_copies_the_output_and_returns_the_commands_status(tmp_path,
     monkeypatch.setattr(adapter, "NAMESPACE_FILE", str(tmp_path / "namespace"))
     monkeypatch.setattr(config, "load_incluster_config", lambda: None)
     calls = []
-    session = FakeSession([("stdout", "INFO: backup start\n"), ("stderr", "WARN: x\n"), ("stdout", "end\n")], returncode)
+    chunks = [("stdout", "INFO: backup start\n"), ("stderr", "WARN: x\n"), ("stdout", "end\n")]
+    session = FakeSession(chunks, returncode)
 
     def stream(method, pod, namespace, **kwargs):
         calls.append((method.__name__, pod, namespace, kwargs))
