@@ -96,10 +96,10 @@ def pod_specs(objects: list[dict]) -> list[tuple[str, dict]]:
     return found
 
 
-def rendered_project(folder: Path, data: dict) -> Path:
+def rendered_project(folder: Path, data: dict, env: dict[str, str] | None = None) -> Path:
     """A project rendered by the CLI, as a user would (secrets and the generator's input too)."""
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "platform.yaml").write_text(yaml.safe_dump(data, sort_keys=False))
-    result = run_cli("render", "--target", "kubernetes", cwd=folder)
+    result = run_cli("render", "--target", "kubernetes", cwd=folder, env=env)
     assert result.returncode == 0, result.stderr
     return folder

@@ -147,3 +147,32 @@ def test_the_build_file_installs_the_rendering_version(tmp_path):
     text = (project / "ops/deploy/kubernetes/ops/Containerfile").read_text()
     assert f"ARG MINDSCAPE=mindscape=={__version__}\n" in text
     assert "COPY db/migrations/ /project/db/migrations/" in text and 'ENTRYPOINT ["mindscape"]' in text
+
+
+def test_the_pitr_cronjobs_process_loads_in_the_ops_image(docker_client, ops_image, tmp_path):
+    """The pitr CronJobs' command and arguments as rendered, run as they would be (nobody,
+    read-only root): the exec module and the client's stream load in the image; outside a
+    cluster it says in one line that it has no in-cluster config, and fails."""
+    import docker.errors
+
+    from .kubernetes_support import base_objects, by_kind, platform_of
+
+    data = full_data(secrets={"source": "generate"})
+    data["backups"]["pitr"] = {"enabled": True, "repository": "s3"}
+    cron = by_kind(base_objects(platform_of(tmp_path, data)), "CronJob")["pitr-full"]
+    (container,) = cron["spec"]["jobTemplate"]["spec"]["template"]["spec"]["containers"]
+    with pytest.raises(docker.errors.ContainerError) as failed:
+        docker_client.containers.run(
+            ops_image,
+            container["args"],
+            entrypoint=container["command"],
+            remove=True,
+            user="65534:65534",
+            read_only=True,
+            tmpfs={"/tmp": ""},
+            network_mode="none",
+            labels={"io.mindscape.test": "1", "io.mindscape.test.run": RUN},
+        )
+    assert failed.value.exit_status == 1
+    said = failed.value.stderr.decode().strip()
+    assert said.startswith("exec in pod postgres-0 failed: ") and "\n" not in said, said

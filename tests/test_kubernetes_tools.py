@@ -35,7 +35,24 @@ VARIANTS = {
     "full": lambda: full_data(secrets={"source": "generate"}),
     "operator-external": lambda: full_data(prometheus_operator=True, secrets={"source": "external"}),
     "minimal-existing": lambda: minimal_data(secrets={"source": "existing"}, namespace="tiny"),
+    "pitr-s3": lambda: pitr_data(),
 }
+# what a variant's render reads from the environment: backups.pitr's key and S3 keys (secrets.conf)
+ENVIRONS = {
+    "pitr-s3": {
+        "PITR_TEST_KEY": "5a" * 32,
+        "AWS_ACCESS_KEY_ID": "AKIAPITRTESTKEY00042",
+        "AWS_SECRET_ACCESS_KEY": "pitr-test-secret-key-0042-aaaabbbbccccdddd",
+    }
+}
+
+
+def pitr_data() -> dict:
+    """Every service, WAL archiving to S3, encrypted: the pitr CronJobs, Role and ConfigMap."""
+    data = full_data(secrets={"source": "generate"})
+    data["backups"]["encryption"] = {"key_env": "PITR_TEST_KEY"}
+    data["backups"]["pitr"] = {"enabled": True, "repository": "s3"}
+    return data
 
 
 def newest_minors(count: int = 3) -> list[str]:
@@ -73,7 +90,8 @@ def build(folder: Path) -> list[dict]:
 
 @pytest.fixture(scope="module", params=list(VARIANTS))
 def project(request, tmp_path_factory) -> Path:
-    return rendered_project(tmp_path_factory.mktemp(request.param), VARIANTS[request.param]())
+    folder = tmp_path_factory.mktemp(request.param)
+    return rendered_project(folder, VARIANTS[request.param](), ENVIRONS.get(request.param))
 
 
 def overlays(project: Path) -> dict[str, Path]:
@@ -158,6 +176,9 @@ def secret_values(project: Path) -> list[str]:
     for path in mindscape.rglob("*"):
         if path.is_file() and path.parent.name in ("pgbouncer", "redis", "initdb"):
             values += re.findall(r"SCRAM-SHA-256\$[^\"' ]+|#[0-9a-f]{64}", path.read_text())
+        if path.is_file() and path.name == "secrets.conf":  # pgBackRest's cipher pass and S3 keys
+            lines = path.read_text().splitlines()
+            values += [line.split("=", 1)[1] for line in lines if "-key" in line or "-pass" in line]
         if path.is_file() and path.name == "jwks.json":  # the identity service's private signing keys
             values += [key["d"] for key in json.loads(path.read_text())["keys"]]
     assert values

@@ -90,11 +90,18 @@ def test_archive_settings_by_hand_are_refused_while_pitr_is_on(tmp_path):
     assert any("services.postgres.settings.archive_mode: set by backups.pitr" in p for p in problems), problems
 
 
-def test_kubernetes_output_is_refused_until_it_archives_too(tmp_path):
-    problems = problems_of(tmp_path, HEAD + "kubernetes: {}\nbackups:\n  pitr: {enabled: true}\n")
-    assert any("backups.pitr.enabled: WAL archiving is not rendered for Kubernetes yet" in p for p in problems), (
-        problems
-    )
+def test_kubernetes_refuses_a_local_repository_at_its_line(tmp_path):
+    """A folder on this machine cannot be shared by the cluster's pods: said at the repository's
+    line, with what to write instead; S3 is accepted (test_kubernetes_pitr renders it)."""
+    text = HEAD + "kubernetes: {}\nbackups:\n  pitr:\n    enabled: true\n    repository: local\n"
+    problems = problems_of(tmp_path, text)
+    assert any("platform.yaml:9:17: backups.pitr.repository: a local repository" in p for p in problems), problems
+    assert any("use `repository: s3`" in p for p in problems), problems
+    problems = problems_of(tmp_path, HEAD + "kubernetes: {}\nbackups:\n  pitr: {enabled: true}\n")  # the default
+    assert any("backups.pitr.repository: a local repository (the default)" in p for p in problems), problems
+    s3 = "  s3: {bucket: bkt, region: eu-west-1}\n"
+    text = HEAD + "kubernetes: {}\nbackups:\n" + s3 + "  pitr: {enabled: true, repository: s3}\n"
+    assert platform_of(tmp_path, text).backups.pitr.enabled
     assert platform_of(tmp_path, HEAD + "kubernetes: {}\n").kubernetes is not None  # off: as before
 
 

@@ -102,3 +102,71 @@ def apply(
             raise EnvironmentUnusable(f"lost the Kubernetes API while applying {kind}/{name}: {_reason(exc)}") from None
         report(f"{kind}/{name}")
     return len(objects)
+
+
+# -- exec in a pod from inside the cluster (the pod-exec CronJobs: `python3 -m` this module) -------
+
+NAMESPACE_FILE = "/var/run/secrets/kubernetes.io/serviceaccount/namespace"
+
+
+def exec_in_pod(pod: str, container: str, argv: list[str], out=None, err=None) -> int:
+    """Run `argv` in `container` of `pod` (this pod's namespace) with this pod's ServiceAccount,
+    its output copied as it comes; returns its exit status."""
+    import sys
+
+    from kubernetes import client, config
+    from kubernetes.stream import stream
+
+    out, err = out or sys.stdout, err or sys.stderr
+    config.load_incluster_config()
+    with open(NAMESPACE_FILE) as handle:
+        namespace = handle.read().strip()
+    session = stream(
+        client.CoreV1Api().connect_get_namespaced_pod_exec,
+        pod,
+        namespace,
+        container=container,
+        command=argv,
+        stdin=False,
+        stdout=True,
+        stderr=True,
+        tty=False,
+        _preload_content=False,
+    )
+    while True:
+        running = session.is_open()
+        if running:
+            session.update(timeout=60)
+        if session.peek_stdout():
+            out.write(session.read_stdout())
+            out.flush()
+        if session.peek_stderr():
+            err.write(session.read_stderr())
+            err.flush()
+        if not running:  # what came before the end is copied too
+            break
+    session.close()
+    return session.returncode if session.returncode is not None else 1
+
+
+def main(args: list[str]) -> int:
+    """`exec POD CONTAINER -- COMMAND...`: the exit status is the command's; an API error one line."""
+    import sys
+
+    if len(args) < 5 or args[0] != "exec" or args[3] != "--":
+        print("usage: python3 -m mindscape_ops.adapters.kubernetes exec POD CONTAINER -- COMMAND...", file=sys.stderr)
+        return 2
+    from kubernetes.client.exceptions import ApiException
+    from kubernetes.config.config_exception import ConfigException
+
+    try:
+        return exec_in_pod(args[1], args[2], args[4:])
+    except (ApiException, ConfigException, OSError) as exc:
+        print(f"exec in pod {args[1]} failed: {_first_line(exc)}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    import sys
+
+    sys.exit(main(sys.argv[1:]))

@@ -91,12 +91,13 @@ def _pitr(platform: Platform, enabled: dict) -> list[Problem]:
                 "use the endpoint's https:// address",
             )
         )
-    if platform.kubernetes is not None:
+    if platform.kubernetes is not None and platform.backups.pitr.repository == "local":
         problems.append(
             (
-                ("backups", "pitr", "enabled"),
-                "WAL archiving is not rendered for Kubernetes yet (no pgBackRest config there); "
-                "turn it off in the file that sets `kubernetes:`",
+                ("backups", "pitr", "repository"),
+                "a local repository (the default) is a folder on this machine, which the cluster's pods cannot "
+                "share (Postgres' archiving, the backup CronJobs); use `repository: s3` (with backups.s3) "
+                "in the file that sets `kubernetes:`",
             )
         )
     return problems + [

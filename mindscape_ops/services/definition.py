@@ -96,6 +96,17 @@ class InitStep:
 
 
 @dataclass(frozen=True)
+class PodCommand:
+    """A command run on a schedule inside the service's own pod (pod 0 of its StatefulSet),
+    where its data is: a CronJob of the ops image execs it through the Kubernetes API, with a
+    ServiceAccount allowed pods/exec on that one pod only."""
+
+    name: str  # the CronJob's name (a DNS label)
+    schedule: str  # cron, UTC
+    argv: tuple[str, ...]  # run in the service's container, as its user
+
+
+@dataclass(frozen=True)
 class KubeShape:
     """How a service runs on Kubernetes, beyond its ContainerSpec and probe (which
     render/kubernetes/ reads too): the workload, the image's unprivileged uid (Kubernetes needs a
@@ -140,6 +151,12 @@ class KubeShape:
     secret_env: Mapping[str, str] = field(default_factory=dict)
     # commands its pod runs first, in order (initContainers)
     init_steps: tuple[InitStep, ...] = ()
+    # folders of .mindscape/ it mounts whose files hold no secret, as the cluster gets them:
+    # mount source -> {file name: text}, a ConfigMap; a subfolder of one that workspace_files
+    # names comes from the Secret, mounted inside it
+    config_folders: Callable[[Platform], dict[str, dict[str, str]]] = lambda platform: {}
+    # commands run on a schedule in its pod (a StatefulSet's), by CronJobs (PodCommand)
+    pod_commands: Callable[[Platform], tuple[PodCommand, ...]] = lambda platform: ()
 
 
 class UpContext(Protocol):

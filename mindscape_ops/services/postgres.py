@@ -187,8 +187,17 @@ SERVICE = ServiceDef(
         cpu=("250m", "1"),
         memory=("256Mi", "1Gi"),
         clients=True,
-        workspace_files=lambda p: {INITDB: ("10-mindscape-scram.sql",) if "pgbouncer" in p.services.enabled() else ()},
+        workspace_files=lambda p: {
+            INITDB: ("10-mindscape-scram.sql",) if "pgbouncer" in p.services.enabled() else (),
+            **pitr.kube_secret_files(p),  # pgBackRest's cipher pass and S3 keys (backups.pitr)
+        },
         ops_database=OpsDatabase("POSTGRES_PASSWORD", ops_url),
+        # backups.pitr: pgbackrest.conf, archiving to S3, the physical backups' CronJobs
+        config_folders=pitr.kube_config,
+        pod_commands=pitr.pod_commands,
+        outside_ports=pitr.outside_ports,
+        outside_hosts=pitr.outside_hosts,
+        cluster_notes=pitr.cluster_notes,
     ),
     platform_database=True,  # migrations, `check`'s database gates and $DATABASE_URL's stand-in
 )

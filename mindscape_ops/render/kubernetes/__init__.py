@@ -77,11 +77,15 @@ def base(platform: Platform, rendered: dict[str, str], in_namespace: str | None 
         files.update(pod.secret_files)
     ops_targets = ops.targets(platform, specs)
     values |= ops.secret_keys(specs)
-    built.files["ops.yaml"] = ops.objects(platform, specs, secret)
+    pod_exec = ops.pod_command_objects(platform, specs)
+    built.files["ops.yaml"] = ops.objects(platform, specs, secret) + pod_exec
     if platform.kubernetes.network_policies.enabled:
         needs_s3 = ops.backs_up_to_s3(platform, specs)
         policies = network.policies(platform, specs, ops_targets)
-        built.files["network-policies.yaml"] = [*policies, network.ops_policy(platform, ops_targets, needs_s3)]
+        policies.append(network.ops_policy(platform, ops_targets, needs_s3))
+        if pod_exec:
+            policies.append(network.pod_exec_policy(platform))
+        built.files["network-policies.yaml"] = policies
     if platform.kubernetes.prometheus_operator:
         built.files["monitoring.yaml"] = monitoring.operator_objects(platform, specs, rendered)
     built.keys = SecretKeys(tuple(sorted(values)), dict(sorted(files.items())))

@@ -102,6 +102,9 @@ def overlay(platform: Platform, environment: str, base: list[dict[str, Any]]) ->
     for obj in copy.deepcopy(base):
         if obj["kind"] not in CLUSTER_SCOPED:
             obj["metadata"]["namespace"] = namespace(platform, environment)
+        for subject in obj.get("subjects", []) if obj["kind"] == "RoleBinding" else []:
+            if subject["kind"] == "ServiceAccount":  # kustomize's namespace reaches these too
+                subject["namespace"] = namespace(platform, environment)
         if obj["kind"] in SCALED and obj["metadata"]["name"] in scaled:
             obj["spec"]["replicas"] = scaled[obj["metadata"]["name"]]
         found.append(obj)

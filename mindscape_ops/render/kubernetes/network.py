@@ -17,6 +17,10 @@ if TYPE_CHECKING:
     from mindscape_ops.services.spec import ContainerSpec
 
 OPS = "ops"  # the component label of the migrate/check Jobs and the backup CronJob
+POD_EXEC = "pod-exec"  # the component label of the CronJobs that exec a command in a service's pod
+# where a pod reaches the Kubernetes API: the `kubernetes` Service's port, and the API server's
+# own (what most network plugins see once the Service's address is translated)
+API_PORTS = (443, 6443)
 DNS_PEER = {
     "namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "kube-system"}},
     "podSelector": {"matchLabels": {"k8s-app": "kube-dns"}},
@@ -144,3 +148,11 @@ def _policy(platform: Platform, name: str, service: str, match: dict, ingress: l
             "egress": egress,
         },
     }
+
+
+def pod_exec_policy(platform: Platform) -> dict:
+    """The pod-exec CronJobs reach the Kubernetes API only (by KUBERNETES_SERVICE_HOST, no DNS):
+    the exec itself goes through the API server to the kubelet, no edge to the service's pod."""
+    egress = [{"ports": [_tcp(port) for port in API_PORTS]}]
+    match = {"app.kubernetes.io/component": POD_EXEC, "app.kubernetes.io/part-of": platform.project}
+    return _policy(platform, POD_EXEC, POD_EXEC, match, [], egress)

@@ -9,11 +9,12 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from mindscape_ops.render.kubernetes.names import digest, dns, labels, meta
-from mindscape_ops.render.kubernetes.network import OPS
+from mindscape_ops.render.kubernetes.network import OPS, POD_EXEC
+from mindscape_ops.render.kubernetes.workloads import escape
 
 if TYPE_CHECKING:
     from mindscape_ops.config.models import Platform
-    from mindscape_ops.services.definition import OpsDatabase
+    from mindscape_ops.services.definition import OpsDatabase, PodCommand
     from mindscape_ops.services.spec import ContainerSpec
 
 PROJECT_DIR = "/project"
@@ -171,3 +172,102 @@ def objects(platform: Platform, specs: dict[str, ContainerSpec], secret: str) ->
             }
         )
     return found
+
+
+# -- commands run on a schedule in a service's pod (KubeShape.pod_commands) -------------------------
+
+EXEC_MODULE = "mindscape_ops.adapters.kubernetes"  # `python3 -m` it: exec in a pod, its exit status
+EXEC_DEADLINE_S = 6 * 3600  # a full backup of a large database
+
+
+def pod_commands(platform: Platform, specs: dict[str, ContainerSpec]) -> dict[str, tuple[PodCommand, ...]]:
+    """Service -> its scheduled commands, for the StatefulSets that run."""
+    from mindscape_ops.services.registry import BY_NAME
+
+    found = {}
+    for name in specs:
+        shape = BY_NAME[name].kubernetes
+        commands = shape.pod_commands(platform)
+        if commands and shape.workload == "StatefulSet":
+            found[name] = commands
+    return found
+
+
+def pod_command_objects(platform: Platform, specs: dict[str, ContainerSpec]) -> list[dict[str, Any]]:
+    """Per service with pod commands: a ServiceAccount whose Role allows exec into pod 0 of its
+    StatefulSet and nothing else, and one CronJob of the ops image per command, which execs it
+    there through the Kubernetes API (the data directory is in that pod only)."""
+    found: list[dict[str, Any]] = []
+    for name, commands in pod_commands(platform, specs).items():
+        account = f"{dns(name)}-{POD_EXEC}"  # also its pods' name label: never the service's own selector
+        found += _exec_access(platform, account)
+        for command in commands:
+            found.append(_exec_cron_job(platform, name, account, command))
+    return found
+
+
+def _exec_access(platform: Platform, account: str) -> list[dict[str, Any]]:
+    service = account.removesuffix(f"-{POD_EXEC}")
+    return [
+        {
+            "apiVersion": "v1",
+            "kind": "ServiceAccount",
+            "metadata": meta(platform, account, account, POD_EXEC),
+            "automountServiceAccountToken": False,  # only the CronJob's pods mount its token
+        },
+        {
+            "apiVersion": "rbac.authorization.k8s.io/v1",
+            "kind": "Role",
+            "metadata": meta(platform, account, account, POD_EXEC),
+            # exec into that one pod: `create` (Kubernetes 1.30 and later ask it of the WebSocket
+            # exec too), `get` (what older API servers ask of a WebSocket exec)
+            "rules": [
+                {
+                    "apiGroups": [""],
+                    "resources": ["pods/exec"],
+                    "resourceNames": [f"{dns(service)}-0"],
+                    "verbs": ["create", "get"],
+                }
+            ],
+        },
+        {
+            "apiVersion": "rbac.authorization.k8s.io/v1",
+            "kind": "RoleBinding",
+            "metadata": meta(platform, account, account, POD_EXEC),
+            "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": account},
+            "subjects": [{"kind": "ServiceAccount", "name": account}],
+        },
+    ]
+
+
+def _exec_cron_job(platform: Platform, service: str, account: str, command: PodCommand) -> dict[str, Any]:
+    args = ["-m", EXEC_MODULE, "exec", f"{dns(service)}-0", dns(service), "--", *command.argv]
+    pod = _pod(platform, command.name, args, [])
+    pod["metadata"]["labels"] = labels(platform, account, POD_EXEC)
+    container = pod["spec"]["containers"][0]
+    container["command"] = ["python3"]
+    container["args"] = [escape(arg) for arg in args]
+    container.pop("env")
+    container["volumeMounts"] = [{"name": "tmp", "mountPath": "/tmp"}]
+    pod["spec"]["volumes"] = [{"name": "tmp", "emptyDir": {}}]
+    pod["spec"]["serviceAccountName"] = account
+    pod["spec"]["automountServiceAccountToken"] = True  # its token: exec into that pod only
+    job = {
+        "backoffLimit": 1,  # pgBackRest resumes nothing: a second try starts the backup again
+        "activeDeadlineSeconds": EXEC_DEADLINE_S,
+        "ttlSecondsAfterFinished": 7 * 24 * 3600,
+        "template": pod,
+    }
+    return {
+        "apiVersion": "batch/v1",
+        "kind": "CronJob",
+        "metadata": meta(platform, command.name, account, POD_EXEC),
+        "spec": {
+            "schedule": command.schedule,
+            "timeZone": "Etc/UTC",  # the schedules of platform.yaml are UTC
+            "concurrencyPolicy": "Forbid",
+            "successfulJobsHistoryLimit": 3,
+            "failedJobsHistoryLimit": 3,
+            "jobTemplate": {"metadata": {"labels": labels(platform, account, POD_EXEC)}, "spec": job},
+        },
+    }

@@ -59,6 +59,7 @@ def pod_files(
     shape = service.kubernetes
     files = PodFiles()
     folders = shape.workspace_files(platform)
+    configs = shape.config_folders(platform)
     for mount in spec.mounts:
         if mount.owner_only:  # a Secret's file cannot be given an owner: shape.secret_env instead
             continue
@@ -70,6 +71,8 @@ def pod_files(
             _config(files, service, mount, rendered)
         elif mount.source in folders:
             _secret_folder(files, mount, folders[mount.source], secret)
+        elif mount.source in configs:
+            _workspace_config(files, service, mount, configs[mount.source], folders, secret)
         else:
             key = secret_key(mount.source)
             if mount.source.startswith(SECRETS_ON_HOST + "/"):
@@ -103,6 +106,35 @@ def _config(files: PodFiles, service: ServiceDef, mount: Mount, rendered: dict[s
     files.config_maps[name] = {config_key(rel): text for rel, text in inside.items()}
     items = [{"key": config_key(rel), "path": rel} for rel in inside]
     files.add({"configMap": {"name": name, "items": items}}, mount.target)
+
+
+def _workspace_config(
+    files: PodFiles,
+    service: ServiceDef,
+    mount: Mount,
+    texts: dict[str, str],
+    folders: dict[str, tuple[str, ...]],
+    secret: str,
+) -> None:
+    """A .mindscape/ folder of configs without secrets (KubeShape.config_folders): a ConfigMap,
+    and each subfolder workspace_files names from the Secret, projected into one volume at its
+    target. One volume: a mount inside a ConfigMap's volume (read-only) cannot be made."""
+    name = f"{dns(service.name)}-{slug(mount.target)}"[:63].rstrip("-")
+    files.config_maps[name] = dict(sorted(texts.items()))
+    sources: list[dict[str, Any]] = [
+        {"configMap": {"name": name, "items": [{"key": key, "path": key} for key in sorted(texts)]}}
+    ]
+    prefix = mount.source.rstrip("/") + "/"
+    items = []
+    for folder, names in sorted(folders.items()):
+        if folder.startswith(prefix):
+            for file_name in names:
+                source = f"{folder}/{file_name}"
+                files.secret_files[secret_key(source)] = source
+                items.append({"key": secret_key(source), "path": f"{folder[len(prefix) :]}/{file_name}"})
+    if items:
+        sources.append({"secret": {"name": secret, "items": items}})
+    files.add({"projected": {"sources": sources, "defaultMode": 0o440}}, mount.target)
 
 
 def _secret_folder(files: PodFiles, mount: Mount, names: tuple[str, ...], secret: str) -> None:
