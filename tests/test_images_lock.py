@@ -74,6 +74,27 @@ def test_a_go_program_compiles_outside_the_cache_lock_and_the_images_are_committ
     assert compiled.is_set() and seen == {"compile": True, "base": True, "debian": True, "go": True}
 
 
+def test_a_go_image_gone_stale_while_waiting_for_the_lock_is_compiled_and_built(monkeypatch, tmp_path, recipes):
+    """What is to build is decided again once the lock is had (another build may have changed
+    the base meanwhile): a Go recipe found stale only then is compiled too, not a KeyError (seen
+    with two `images build` at once)."""
+    from mindscape_ops.images import build, choice, gobuild, rootfs
+
+    made = builder(monkeypatch, tmp_path)
+    monkeypatch.setattr("os.geteuid", lambda: 0)
+    monkeypatch.setattr(gobuild, "go_version", lambda: "go1.99")
+    decisions = iter([[recipes["redis"]], [recipes["redis"], recipes["victorialogs"]]])
+    monkeypatch.setattr(choice, "to_build", lambda wanted, states, force=False: next(decisions))
+    compiled: list[str] = []
+    monkeypatch.setattr(gobuild, "build", lambda cache_root, recipe: compiled.append(recipe.service) or tmp_path)
+    monkeypatch.setattr(rootfs, "ensure_base", lambda *args: "base")
+    monkeypatch.setattr(build.Builder, "_debian_image", lambda self, base, r: r.service)
+    monkeypatch.setattr(build.Builder, "_go_image", lambda self, base, r, b: f"{r.service} from {b.result()}")
+    monkeypatch.setattr(build.Builder, "_remove_old", lambda self, base: None)
+    assert made.build([recipes["redis"], recipes["victorialogs"]]) == ["redis", f"victorialogs from {tmp_path}"]
+    assert compiled == ["victorialogs"]
+
+
 def test_two_builds_of_one_go_program_take_turns_on_its_own_lock(monkeypatch, tmp_path, recipes):
     """The second finds the binary the first made, and compiles nothing."""
     import threading

@@ -128,6 +128,8 @@ class Builder:
                     return built
             for recipe in todo:
                 if recipe.go:
+                    if recipe.service not in binaries:  # gone stale while this build waited for the lock
+                        binaries[recipe.service] = pool.submit(self._go_binary, recipe)
                     binaries[recipe.service].result()  # the compile ends outside the lock
             with _one_build_at_a_time(self.cache, self.say):
                 base = rootfs.ensure_base(self.store, self.prefix, self.cache, self.packages, False, self.say)
