@@ -95,6 +95,7 @@ READERS = {
     ("auth", "disable"): ["ada@example.com"],
     ("auth", "reset-mfa"): ["ada@example.com"],
     ("auth", "rotate-key"): [],
+    ("auth", "set-roles"): ["ada@example.com", "user"],
 }
 NO_PLATFORM_FILE = {("init",), ("schema",), ("migrate",), ("backup",), ("images",), ("images", "list"), ("auth",)}
 

@@ -39,7 +39,10 @@ def test_the_cluster_gateway_proxies_to_the_applications_service_through_the_clu
     # the request lines: to the gateway's own relay, which asks the cluster's DNS per line
     assert "access_log syslog:server=127.0.0.1:5140," in conf
     assert 'default "gateway-exporter.shop-production.svc.cluster.local:5140";' in conf
-    assert conf.count("resolver kube-dns.kube-system.svc.cluster.local valid=10s") == 2  # http and stream
+    # every lookup asks the cluster's DNS: http's, the identity service's locations', the relay's
+    resolvers = {line.strip() for line in conf.splitlines() if line.strip().startswith("resolver ")}
+    assert resolvers and all(r.startswith("resolver kube-dns.kube-system.svc.cluster.local ") for r in resolvers)
+    assert "resolver kube-dns" in conf.split("\nstream {", 1)[1]
 
 
 def test_each_overlay_patches_the_gateway_config_for_its_namespace(tmp_path):
@@ -100,7 +103,11 @@ def test_nginx_t_passes_where_no_name_resolves(tmp_path):
     DNS-named upstream and gateway_exporter: `nginx -t` here, where no name resolves (neither
     the Services nor the containers exist)."""
     conf = tmp_path / "nginx.conf"
-    conf.write_text(cluster_conf(tmp_path / "k", "shop-production", dns={"resolver": "10.96.0.10"}))
+    platform = platform_of(tmp_path / "k", full_data(dns={"resolver": "10.96.0.10"}))
+    files = cluster_configs(platform, "shop-production")
+    (tmp_path / "auth.js").write_text(files[deploy(platform, "gateway/auth.js")])  # its protected routes' check
+    text = files[deploy(platform, NGINX)].replace("/etc/nginx/mindscape/auth.js", f"{tmp_path}/auth.js")
+    conf.write_text(text)
     result = nginx_test(conf, tmp_path)
     assert result.returncode == 0, result.stderr
     data = yaml.safe_load((EXAMPLES / "local" / "platform.yaml").read_text())
