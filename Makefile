@@ -20,7 +20,7 @@ venv:
 test:
 	scripts/setup-test-env
 	$(MAKE) lint
-	$(PYTHON) -m pytest --cov --cov-report=term-missing:skip-covered; status=$$?; \
+	$(PYTHON) -m pytest --durations=25 --cov --cov-report=term-missing:skip-covered; status=$$?; \
 		$(PYTHON) scripts/coverage-figures; exit $$status
 
 # Only the tests that need no engine and no external tool.
