@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import re
-import socket
 import time
 from dataclasses import dataclass
 from types import SimpleNamespace
@@ -19,21 +18,15 @@ from types import SimpleNamespace
 import pytest
 
 from mindscape_ops.adapters import logstore
-from mindscape_ops.images.recipe import namespace
 from mindscape_ops.services import identity_client as kratos
 
-from .conftest import need, remove_project, run_cli, unique_project
+from .conftest import remove_project, run_cli, unique_project
+from .identity_support import free_port, identity_images
 
 pytestmark = pytest.mark.engine
 PASSWORD = "correct-horse-battery-staple"
 WRONG = "not-the-password-at-all"
 PROJECT_FIELD = "event.attrs.io.mindscape.project"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 @dataclass(frozen=True)
@@ -48,18 +41,7 @@ class Through(kratos.Endpoint):
 
 @pytest.fixture(scope="module")
 def platform(tmp_path_factory, docker_client, go_image):
-    import docker.errors
-
-    go_image("identity")
-    go_image("victorialogs")
-    refs = {name: f"{namespace()}/{name}:{tag}" for name, tag in (("postgres", "15"), ("gateway", "1.22"))}
-    refs["identity"] = f"{namespace()}/identity:1.3.1"
-    refs["victorialogs"] = f"{namespace()}/victorialogs:1.52"
-    for ref in refs.values():
-        try:
-            docker_client.images.get(ref)
-        except docker.errors.ImageNotFound:
-            need(f"image {ref} missing: run `mindscape images build {ref.split('/')[1].split(':')[0]}`")
+    refs = identity_images(docker_client, go_image, victorialogs="1.52")
     directory = tmp_path_factory.mktemp("identity-audit")
     project = unique_project("ida")
     admin = free_port()

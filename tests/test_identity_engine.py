@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import http.client
 import json
-import socket
 import time
 import urllib.error
 import urllib.request
@@ -21,10 +20,10 @@ from types import SimpleNamespace
 
 import pytest
 
-from mindscape_ops.images.recipe import namespace
 from mindscape_ops.services import identity_client as kratos
 
-from .conftest import need, remove_project, run_cli, unique_project
+from .conftest import remove_project, run_cli, unique_project
+from .identity_support import free_port, identity_images
 
 pytestmark = pytest.mark.engine
 PASSWORD = "correct-horse-battery-staple"
@@ -45,12 +44,6 @@ http {
 """
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 def published(docker_client, container: str, port: int) -> int:
     details = docker_client.api.inspect_container(container)
     return int(details["NetworkSettings"]["Ports"][f"{port}/tcp"][0]["HostPort"])
@@ -58,16 +51,7 @@ def published(docker_client, container: str, port: int) -> int:
 
 @pytest.fixture(scope="module")
 def platform(tmp_path_factory, docker_client, go_image):
-    import docker.errors
-
-    go_image("identity")
-    refs = {name: f"{namespace()}/{name}:{tag}" for name, tag in (("postgres", "15"), ("gateway", "1.22"))}
-    refs["identity"] = f"{namespace()}/identity:1.3.1"
-    for ref in refs.values():
-        try:
-            docker_client.images.get(ref)
-        except docker.errors.ImageNotFound:
-            need(f"image {ref} missing: run `mindscape images build {ref.split('/')[1].split(':')[0]}`")
+    refs = identity_images(docker_client, go_image)
     directory = tmp_path_factory.mktemp("identity")
     project = unique_project("idn")
     (directory / "platform.yaml").write_text(

@@ -11,11 +11,11 @@ from types import SimpleNamespace
 
 import pytest
 
-from mindscape_ops.images.recipe import namespace
 from mindscape_ops.services import identity_client as kratos
 
-from .conftest import need, remove_project, run_cli, unique_project
-from .test_identity_engine import ECHO_CONF, ECHOED, PASSWORD, free_port, published, through
+from .conftest import remove_project, run_cli, unique_project
+from .identity_support import free_port, identity_images
+from .test_identity_engine import ECHO_CONF, ECHOED, PASSWORD, published, through
 
 pytestmark = pytest.mark.engine
 IDLE, ABSOLUTE = 6, 24
@@ -23,16 +23,7 @@ IDLE, ABSOLUTE = 6, 24
 
 @pytest.fixture(scope="module")
 def platform(tmp_path_factory, docker_client, go_image):
-    import docker.errors
-
-    go_image("identity")
-    refs = {name: f"{namespace()}/{name}:{tag}" for name, tag in (("postgres", "15"), ("gateway", "1.22"))}
-    refs["identity"] = f"{namespace()}/identity:1.3.1"
-    for ref in refs.values():
-        try:
-            docker_client.images.get(ref)
-        except docker.errors.ImageNotFound:
-            need(f"image {ref} missing: run `mindscape images build {ref.split('/')[1].split(':')[0]}`")
+    refs = identity_images(docker_client, go_image)
     directory = tmp_path_factory.mktemp("identity-idle")
     project = unique_project("idl")
     (directory / "platform.yaml").write_text(

@@ -1,0 +1,35 @@
+"""What the identity service's engine tests share: the local images of its platforms, and a free
+port on this machine for the identity service's admin API."""
+
+from __future__ import annotations
+
+import socket
+
+from mindscape_ops.images.recipe import namespace
+
+from .conftest import need
+
+IMAGES = {"postgres": "15", "gateway": "1.22", "identity": "1.3.1"}
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def identity_images(docker_client, go_image, **more: str) -> dict[str, str]:
+    """service -> local image of postgres, the gateway, the identity service and `more` (service
+    -> tag); the Go-built ones waited for (the build `make test` started in the background)."""
+    import docker.errors
+
+    tags = {**IMAGES, **more}
+    for service in ("identity", *more):
+        go_image(service)
+    refs = {service: f"{namespace()}/{service}:{tag}" for service, tag in tags.items()}
+    for service, ref in refs.items():
+        try:
+            docker_client.images.get(ref)
+        except docker.errors.ImageNotFound:
+            need(f"image {ref} missing: run `mindscape images build {service}`")
+    return refs
