@@ -121,6 +121,22 @@ def test_the_network_policies_let_the_gateway_ask_and_extend_and_kratos_reach_po
     assert admins <= {"gateway", "prometheus"}
 
 
+def test_kratos_courier_reaches_the_smtp_relay_or_else_the_log_store(full, tmp_path):
+    """examples/full sends through monitoring.smtp: its port, at any address (the relay is
+    outside the platform); without a relay, the e-mails go to the log store's push API."""
+    identity = by_kind(base_objects(full), "NetworkPolicy")["identity"]["spec"]
+    anywhere = {port["port"] for rule in identity["egress"] if "to" not in rule for port in rule["ports"]}
+    assert anywhere == {full.monitoring.smtp.port}
+    data = full_data()
+    data["monitoring"].pop("smtp")
+    data["monitoring"]["receivers"] = [r for r in data["monitoring"]["receivers"] if r["kind"] != "email"]
+    data["services"]["victorialogs"] = {}
+    local = platform_of(tmp_path, data)
+    identity = by_kind(base_objects(local), "NetworkPolicy")["identity"]["spec"]
+    assert ("victorialogs", 9428) in _peers(identity["egress"], "to")
+    assert not [rule for rule in identity["egress"] if "to" not in rule]
+
+
 def test_an_existing_secret_is_described_with_the_files_it_takes(tmp_path):
     platform = platform_of(tmp_path, full_data(secrets={"source": "existing"}))
     (message,) = [w for w in prepare_cluster(tmp_path, platform, {}) if "the pods read Secret" in w]

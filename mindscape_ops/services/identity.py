@@ -542,7 +542,13 @@ SERVICE = ServiceDef(
     alerts=alerts,
     dashboard=dashboard,
     alert_when_down=False,  # its own IdentityServiceDown says what it means for the gateway
-    kubernetes=KubeShape(run_as=10000, init_steps=INIT_STEPS),
+    kubernetes=KubeShape(
+        run_as=10000,
+        init_steps=INIT_STEPS,
+        # its courier's way out: the log store's push API, or monitoring.smtp's relay
+        talks_to=lambda p: (p.services.log_store() or "",) if courier(p) == "log_store" else (),
+        outside_ports=lambda p: {p.monitoring.smtp.port} if p.monitoring.smtp is not None else set(),
+    ),
 )
 
 
