@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 
 from mindscape_ops.render.artifacts import render_platform
-from mindscape_ops.services import identity
+from mindscape_ops.services import identity, identity_keys
 
 from .render_support import local_nginx, platform_from
 from .test_render_gateway import fetch
@@ -143,7 +143,9 @@ def gateway(tmp_path: Path):
     # served by nginx's workers (nobody, when the test runs as root): a folder they may enter
     public = Path(tempfile.mkdtemp(prefix="mindscape-jwks-"))
     public.chmod(0o755)
-    (public / "jwks.json").write_text(json.dumps(identity.public_jwks({"keys": [identity.new_signing_key()]})))
+    (public / "jwks.json").write_text(
+        json.dumps(identity_keys.public_jwks({"keys": [identity_keys.new_signing_key()]}))
+    )
     conf = files["deploy/gateway/nginx.conf"]
     conf = conf.replace("/etc/nginx/mindscape/jwks.json", f"{public}/jwks.json")
     conf = conf.replace("/etc/nginx/mindscape/", f"{tmp_path}/")

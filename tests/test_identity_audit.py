@@ -17,7 +17,7 @@ import yaml
 from mindscape_ops.config.loader import load
 from mindscape_ops.render.artifacts import render_platform
 from mindscape_ops.render.dashboard import overview
-from mindscape_ops.services import identity
+from mindscape_ops.services import identity, identity_courier, identity_keys
 
 from .conftest import EXAMPLES, run_cli
 
@@ -42,7 +42,7 @@ def example(tmp_path: Path, extra: str = "", without: tuple[str, ...] = ()):
 
 def test_without_a_relay_each_email_is_a_line_of_the_log_store(tmp_path: Path) -> None:
     platform = example(tmp_path)
-    assert identity.courier(platform) == "log_store"
+    assert identity_courier.courier(platform) == "log_store"
     files = render_platform(platform)
     courier = yaml.safe_load(files["deploy/identity/kratos.yml"])["courier"]
     assert courier["delivery_strategy"] == "http"
@@ -58,7 +58,7 @@ def test_without_a_relay_each_email_is_a_line_of_the_log_store(tmp_path: Path) -
 
 def test_with_neither_relay_nor_store_emails_stay_queued(tmp_path: Path) -> None:
     platform = example(tmp_path, without=("victorialogs",))
-    assert identity.courier(platform) == "queue"
+    assert identity_courier.courier(platform) == "queue"
     files = render_platform(platform)
     assert "deploy/identity/courier.jsonnet" not in files
     assert "delivery_strategy" not in files["deploy/identity/kratos.yml"]
@@ -67,14 +67,14 @@ def test_with_neither_relay_nor_store_emails_stay_queued(tmp_path: Path) -> None
 
 def test_with_monitoring_smtp_the_relay_password_stays_in_mindscape(tmp_path: Path, monkeypatch) -> None:
     platform = example(tmp_path, SMTP)
-    assert identity.courier(platform) == "smtp"
+    assert identity_courier.courier(platform) == "smtp"
     files = render_platform(platform)
     courier = yaml.safe_load(files["deploy/identity/kratos.yml"])["courier"]
     assert courier == {"smtp": {"from_address": "auth@example.com"}}
     monkeypatch.setenv("RELAY", "p@ss/word")
     project = SimpleNamespace(root=tmp_path / "local", platform=platform)
     assert identity.prepare(project, SECRETS) == []
-    written = json.loads((tmp_path / "local" / identity.PRIVATE / identity.SECRETS_FILE).read_text())
+    written = json.loads((tmp_path / "local" / identity_keys.PRIVATE / identity.SECRETS_FILE).read_text())
     assert written["courier"]["smtp"]["connection_uri"] == "smtp://relay:p%40ss%2Fword@mail.example.com:587/"
     assert "p@ss/word" not in "\n".join(files.values()) and "p%40ss" not in "\n".join(files.values())
     assert identity.inputs(platform).variables == ("RELAY",)
@@ -92,7 +92,7 @@ def test_with_monitoring_smtp_the_relay_password_stays_in_mindscape(tmp_path: Pa
 )
 def test_the_relay_uri_follows_port_and_tls(tmp_path: Path, port: int, require_tls: bool, expected: str) -> None:
     extra = SMTP.replace("password_env: RELAY", f"password_env: RELAY, port: {port}, require_tls: {require_tls}")
-    assert identity.smtp_uri(example(tmp_path, extra), "pw") == expected
+    assert identity_courier.smtp_uri(example(tmp_path, extra), "pw") == expected
 
 
 def test_the_gateway_audits_login_and_settings_submissions(tmp_path: Path) -> None:

@@ -17,7 +17,7 @@ import yaml
 from mindscape_ops.config.loader import load
 from mindscape_ops.errors import ConfigError
 from mindscape_ops.render.artifacts import render_platform
-from mindscape_ops.services import identity
+from mindscape_ops.services import identity, identity_keys
 from mindscape_ops.services.identity_client import IdentityError, verify_jwt
 from mindscape_ops.settings.types import Duration
 
@@ -131,14 +131,14 @@ def test_signing_keys_are_made_once_private_and_never_rendered(tmp_path: Path) -
     secrets = {"IDENTITY_DB_PASSWORD": "db-secret-value", "IDENTITY_COOKIE_SECRET": "cookie-secret-value"}
     project = SimpleNamespace(root=tmp_path / "local", platform=platform)
     identity.prepare(project, secrets)
-    folder = tmp_path / "local" / identity.PRIVATE
-    private = json.loads((folder / identity.JWKS_FILE).read_text())
-    assert (folder / identity.JWKS_FILE).stat().st_mode & 0o777 == 0o600
+    folder = tmp_path / "local" / identity_keys.PRIVATE
+    private = json.loads((folder / identity_keys.JWKS_FILE).read_text())
+    assert (folder / identity_keys.JWKS_FILE).stat().st_mode & 0o777 == 0o600
     assert (folder / identity.SECRETS_FILE).stat().st_mode & 0o777 == 0o600
-    public = json.loads((folder / identity.PUBLIC_JWKS_FILE).read_text())
+    public = json.loads((folder / identity_keys.PUBLIC_JWKS_FILE).read_text())
     assert set(public["keys"][0]) == {"kty", "use", "alg", "kid", "n", "e"}
     identity.prepare(project, secrets)  # kept, not remade
-    assert json.loads((folder / identity.JWKS_FILE).read_text()) == private
+    assert json.loads((folder / identity_keys.JWKS_FILE).read_text()) == private
     rendered = "\n".join(render_platform(platform).values())
     for value in (*secrets.values(), private["keys"][0]["d"]):
         assert value not in rendered
@@ -167,8 +167,8 @@ def _signed(key: dict, claims: dict, alg: str = "RS256") -> str:
 
 
 def test_a_token_verifies_only_when_signed_for_this_audience_and_unexpired() -> None:
-    key = identity.new_signing_key()
-    jwks = identity.public_jwks({"keys": [key]})
+    key = identity_keys.new_signing_key()
+    jwks = identity_keys.public_jwks({"keys": [key]})
     good = {"sub": "u1", "aud": "api", "exp": int(time.time()) + 60, "roles": ["user"], "aal": "aal1"}
     assert verify_jwt(_signed(key, good), jwks, "api")["roles"] == ["user"]
     head, body, _ = _signed(key, good).split(".")
@@ -179,7 +179,7 @@ def test_a_token_verifies_only_when_signed_for_this_audience_and_unexpired() -> 
         "tampered claims": f"{head}.{forged_body}.{_signed(key, good).split('.')[2]}",
         "another audience": _signed(key, {**good, "aud": "other"}),
         "expired": _signed(key, {**good, "exp": int(time.time()) - 1}),
-        "another key": _signed(identity.new_signing_key() | {"kid": key["kid"]}, good),
+        "another key": _signed(identity_keys.new_signing_key() | {"kid": key["kid"]}, good),
     }
     for name, token in refused.items():
         with pytest.raises(IdentityError):
@@ -201,15 +201,15 @@ def test_totp_codes_are_rfc_6238s() -> None:
 
 
 def test_a_rotation_keeps_the_old_key_until_its_tokens_expire() -> None:
-    old, new = identity.new_signing_key(), identity.new_signing_key()
-    private, retiring = identity.rotated({"keys": [old]}, {}, new, now=1000.0, keep_for=930.0)
+    old, new = identity_keys.new_signing_key(), identity_keys.new_signing_key()
+    private, retiring = identity_keys.rotated({"keys": [old]}, {}, new, now=1000.0, keep_for=930.0)
     assert [k["kid"] for k in private["keys"]] == [new["kid"], old["kid"]]  # the new one signs
     assert retiring == {old["kid"]: 1930.0}
-    assert identity.pruned(private, retiring, now=1929.0) == (private, retiring)
-    assert identity.pruned(private, retiring, now=1931.0) == ({"keys": [new]}, {})
+    assert identity_keys.pruned(private, retiring, now=1929.0) == (private, retiring)
+    assert identity_keys.pruned(private, retiring, now=1931.0) == ({"keys": [new]}, {})
     # a second rotation keeps the first one's time for the oldest key
-    newest = identity.new_signing_key()
-    _, again = identity.rotated(private, retiring, newest, now=1500.0, keep_for=930.0)
+    newest = identity_keys.new_signing_key()
+    _, again = identity_keys.rotated(private, retiring, newest, now=1500.0, keep_for=930.0)
     assert again == {old["kid"]: 1930.0, new["kid"]: 2430.0}
 
 
@@ -218,21 +218,21 @@ def test_rotate_key_publishes_both_and_prepare_drops_the_expired(tmp_path: Path)
     project = SimpleNamespace(root=tmp_path / "local", platform=platform)
     secrets = {"IDENTITY_DB_PASSWORD": "p", "IDENTITY_COOKIE_SECRET": "c"}
     identity.prepare(project, secrets)
-    folder = tmp_path / "local" / identity.PRIVATE
-    public_file = folder / identity.PUBLIC_JWKS_FILE
+    folder = tmp_path / "local" / identity_keys.PRIVATE
+    public_file = folder / identity_keys.PUBLIC_JWKS_FILE
     inode = public_file.stat().st_ino
     (first,) = [k["kid"] for k in json.loads(public_file.read_text())["keys"]]
-    kid, published = identity.rotate_key(project, now=time.time())
+    kid, published = identity_keys.rotate_key(project, now=time.time())
     assert published == [kid, first]
     assert [k["kid"] for k in json.loads(public_file.read_text())["keys"]] == [kid, first]
     assert public_file.stat().st_ino == inode  # rewritten in place: the gateway's mount sees it
-    assert (folder / identity.RETIRING_FILE).stat().st_mode & 0o777 == 0o600
+    assert (folder / identity_keys.RETIRING_FILE).stat().st_mode & 0o777 == 0o600
     identity.prepare(project, secrets)  # the old key's tokens (5m + 30s) have not expired
     assert len(json.loads(public_file.read_text())["keys"]) == 2
-    (folder / identity.RETIRING_FILE).write_text(json.dumps({first: time.time() - 1}))  # now they have
+    (folder / identity_keys.RETIRING_FILE).write_text(json.dumps({first: time.time() - 1}))  # now they have
     identity.prepare(project, secrets)
     assert [k["kid"] for k in json.loads(public_file.read_text())["keys"]] == [kid]
-    assert [k["kid"] for k in json.loads((folder / identity.JWKS_FILE).read_text())["keys"]] == [kid]
+    assert [k["kid"] for k in json.loads((folder / identity_keys.JWKS_FILE).read_text())["keys"]] == [kid]
 
 
 def test_the_self_service_api_is_behind_a_stricter_limit(tmp_path: Path) -> None:

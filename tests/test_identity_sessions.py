@@ -13,7 +13,7 @@ import pytest
 import yaml
 
 from mindscape_ops.render.artifacts import render_platform
-from mindscape_ops.services.identity import SessionTiming, session_timing
+from mindscape_ops.services.identity_settings import SessionTiming, session_timing
 
 from .render_support import platform_from
 

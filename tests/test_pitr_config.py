@@ -10,7 +10,7 @@ import pytest
 from mindscape_ops.adapters.backup_key import derived_pass
 from mindscape_ops.config.loader import load
 from mindscape_ops.errors import ConfigError
-from mindscape_ops.services import pitr
+from mindscape_ops.services import pitr, pitr_alerts
 from mindscape_ops.services.spec import container_specs
 from mindscape_ops.workspace.project import open_project
 
@@ -196,9 +196,9 @@ MONITORED = (
 
 
 def test_alerts_exist_only_with_pitr_and_where_their_metrics_are_scraped(tmp_path):
-    assert pitr.alerts(platform_of(tmp_path, MONITORED)).alerts == ()
+    assert pitr_alerts.alerts(platform_of(tmp_path, MONITORED)).alerts == ()
     on = platform_of(tmp_path, MONITORED + "backups:\n  pitr: {enabled: true, archive_timeout: 30s}\n")
-    alerts = {a.name: a for a in pitr.alerts(on).alerts}
+    alerts = {a.name: a for a in pitr_alerts.alerts(on).alerts}
     assert set(alerts) == {
         "PostgresArchivingFailing",
         "PostgresArchiveLag",
@@ -207,9 +207,9 @@ def test_alerts_exist_only_with_pitr_and_where_their_metrics_are_scraped(tmp_pat
     }
     assert alerts["PostgresArchiveLag"].expr.endswith("pg_archiver_last_archived_age_seconds > 120")
     week = 7 * 86400 + 2 * 3600  # the weekly full schedule's longest gap, plus two hours
-    assert alerts["PostgresFullBackupMissing"].expr == f"time() - {pitr.FULL_BACKUP_METRIC} > {week}"
+    assert alerts["PostgresFullBackupMissing"].expr == f"time() - {pitr_alerts.FULL_BACKUP_METRIC} > {week}"
     bare = platform_of(tmp_path, HEAD + "backups:\n  pitr: {enabled: true}\n")
-    assert pitr.alerts(bare).alerts == ()  # nothing scrapes them: no rule that would never fire
+    assert pitr_alerts.alerts(bare).alerts == ()  # nothing scrapes them: no rule that would never fire
 
 
 def test_rendered_rules_query_and_runbook(tmp_path):

@@ -3,14 +3,15 @@ session-to-JWT tokenizer). Its identities live in the platform's Postgres, in th
 and role made by `up`; its configuration is rendered from `security.auth` (deploy/identity/);
 its secrets (the DSN, the cookie secret) and the token signing keys are in .mindscape/identity/
 (mode 0600: the container runs as the user who owns them). The gateway asks it who a request is
-(services/gateway_routes.py)."""
+(services/gateway_routes.py). Beside it: the signing keys (identity_keys.py), its e-mails'
+courier (identity_courier.py), its sessions' timing and what security.auth may not ask of it
+(identity_settings.py)."""
 
 from __future__ import annotations
 
 import json
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Annotated, Any, ClassVar
 
 from pydantic import Field
@@ -21,13 +22,25 @@ from mindscape_ops.services.definition import (
     InitStep,
     KubeShape,
     Metrics,
-    Problem,
     ServiceDef,
     UpContext,
     deploy,
 )
 from mindscape_ops.services.identity_alerts import alerts, dashboard
+from mindscape_ops.services.identity_courier import courier, smtp_password, smtp_uri
 from mindscape_ops.services.identity_gates import GATES
+from mindscape_ops.services.identity_keys import (
+    JWKS_FILE,
+    PRIVATE,
+    PUBLIC_JWKS_FILE,
+    new_signing_key,
+    pruned,
+    public_jwks,
+    read_keys,
+    write_in_place,
+    write_keys,
+)
+from mindscape_ops.services.identity_settings import SessionTiming, problems, session_timing
 from mindscape_ops.services.postgres import connect
 from mindscape_ops.services.spec import Container, Mount
 from mindscape_ops.settings.base import HttpUrl, ImageRef, PortSpec, Service
@@ -38,9 +51,7 @@ if TYPE_CHECKING:
     from mindscape_ops.workspace.project import Project
 
 PUBLIC, ADMIN = 4433, 4434  # where Kratos listens in its container: public and admin APIs
-PRIVATE = ".mindscape/identity"  # its secrets and signing keys, on the host
-SECRETS_FILE, JWKS_FILE, PUBLIC_JWKS_FILE = "secrets.yml", "jwks.json", "jwks.public.json"
-RETIRING_FILE = "retiring.json"  # {key id: Unix time after which a rotated-out key leaves the JWKS}
+SECRETS_FILE = "secrets.yml"  # in PRIVATE, beside the signing keys (services/identity_keys.py)
 IN_CONTAINER = "/etc/kratos"
 SECRETS = ("IDENTITY_DB_PASSWORD", "IDENTITY_COOKIE_SECRET")
 SECOND_FACTORS = ("totp", "lookup_secret")  # what the API flows can enrol without a browser
@@ -101,73 +112,6 @@ class Identity(Service):
         return session_timing(sessions.idle_timeout.seconds, sessions.absolute_timeout.seconds)
 
 
-@dataclass(frozen=True)
-class SessionTiming:
-    """Kratos has a session lifespan and an admin call that extends a session by it, but no idle
-    timeout. So, with an idle timeout shorter than the absolute one, a session lives `idle`
-    seconds (Kratos' `session.lifespan`) unless it is used: the gateway extends a session it lets
-    through (PATCH /admin/sessions/{id}/extend) once it has less than `idle - step` left, at most
-    once per `step` per session (nginx caches the call), and refuses one issued more than
-    `absolute` seconds ago. A session unused for `idle` seconds is refused by Kratos itself;
-    one unused for `idle - step` to `idle` seconds may be refused already (it was last extended
-    up to `step` before its last use). `idle` 0: no idle timeout (it is the absolute one), the
-    lifespan is `absolute` and nothing is extended."""
-
-    lifespan: int
-    idle: int
-    absolute: int
-    step: int
-
-
-def session_timing(idle: float, absolute: float) -> SessionTiming:
-    """Pure: the step is a tenth of the idle timeout, 1 s to 1 min."""
-    idle_s, absolute_s = max(1, int(idle)), max(1, int(absolute))
-    if idle_s >= absolute_s:
-        return SessionTiming(lifespan=absolute_s, idle=0, absolute=absolute_s, step=0)
-    return SessionTiming(lifespan=idle_s, idle=idle_s, absolute=absolute_s, step=max(1, min(60, idle_s // 10)))
-
-
-def courier(platform: Platform) -> str:
-    """Pure: how its e-mails (verification, recovery) leave: `smtp` through monitoring.smtp,
-    else `log_store` (each one a line of the log store, posted by its courier), else `queue`
-    (kept in its database, no courier runs; the admin API lists them)."""
-    if platform.monitoring.smtp is not None:
-        return "smtp"
-    store = platform.services.log_store()
-    return "log_store" if store is not None else "queue"
-
-
-def smtp_uri(platform: Platform, password: str | None) -> str:
-    """Pure: Kratos' courier.smtp.connection_uri for monitoring.smtp: implicit TLS on port 465
-    (smtps), else STARTTLS, required unless `require_tls: false`."""
-    from urllib.parse import quote
-
-    smtp = platform.monitoring.smtp
-    assert smtp is not None
-    user = quote(smtp.username or "", safe="")
-    login = f"{user}:{quote(password, safe='')}@" if user and password else (f"{user}@" if user else "")
-    scheme = "smtps" if smtp.port == 465 else "smtp"
-    query = "" if smtp.require_tls or scheme == "smtps" else "?disable_starttls=true"
-    return f"{scheme}://{login}{smtp.host}:{smtp.port}/{query}"
-
-
-def smtp_password(project: Project) -> tuple[str | None, str]:
-    """monitoring.smtp's password from its variable or file (None: unset or unreadable), and how
-    to name where it comes from."""
-    from pathlib import Path
-
-    smtp = project.platform.monitoring.smtp
-    assert smtp is not None
-    if smtp.password_env:
-        return os.environ.get(smtp.password_env), f"${smtp.password_env}"
-    where = Path(smtp.password_file or "").expanduser()
-    where = where if where.is_absolute() else project.root / where
-    try:
-        return where.read_text().strip(), str(smtp.password_file)
-    except OSError as exc:
-        return None, f"{smtp.password_file} ({exc.strerror or exc})"
-
-
 def inputs(platform: Platform) -> Inputs:
     """Pure: the variable or file monitoring.smtp's password comes from (it is in secrets.yml)."""
     smtp = platform.monitoring.smtp
@@ -225,113 +169,6 @@ def secrets_yaml(platform: Platform, secrets: Mapping[str, str], smtp_password: 
     return json.dumps(values, indent=2) + "\n"  # JSON is YAML
 
 
-def new_signing_key() -> dict[str, str]:
-    """An RS256 key pair as a private JWK (RFC 7517), with a random key id."""
-    from cryptography.hazmat.primitives.asymmetric import rsa
-
-    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    numbers = key.private_numbers()
-    public = numbers.public_numbers
-
-    def b64(value: int) -> str:
-        import base64
-
-        raw = value.to_bytes((value.bit_length() + 7) // 8, "big")
-        return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
-
-    return {
-        "kty": "RSA",
-        "use": "sig",
-        "alg": "RS256",
-        "kid": os.urandom(8).hex(),
-        "n": b64(public.n),
-        "e": b64(public.e),
-        "d": b64(numbers.d),
-        "p": b64(numbers.p),
-        "q": b64(numbers.q),
-        "dp": b64(numbers.dmp1),
-        "dq": b64(numbers.dmq1),
-        "qi": b64(numbers.iqmp),
-    }
-
-
-PUBLIC_MEMBERS = ("kty", "use", "alg", "kid", "n", "e")
-
-
-def public_jwks(private: Mapping[str, list[Mapping[str, str]]]) -> dict[str, list[dict[str, str]]]:
-    """Pure: the JWKS an application verifies tokens with: the public members of each key."""
-    return {"keys": [{k: key[k] for k in PUBLIC_MEMBERS if k in key} for key in private["keys"]]}
-
-
-def rotated(
-    private: Mapping[str, Any], retiring: Mapping[str, float], new_key: dict[str, str], now: float, keep_for: float
-) -> tuple[dict[str, Any], dict[str, float]]:
-    """Pure: the key set after a rotation: the new key first (the identity service signs with the
-    first key of the set), the others kept until `keep_for` seconds from now (the lifetime of the
-    tokens they signed, and the leeway), or until their earlier time if already retiring."""
-    keys = [new_key, *private["keys"]]
-    until = {kid: at for kid, at in retiring.items() if any(k["kid"] == kid for k in keys)}
-    for key in private["keys"]:
-        until.setdefault(key["kid"], now + keep_for)
-    return {"keys": keys}, until
-
-
-def pruned(
-    private: Mapping[str, Any], retiring: Mapping[str, float], now: float
-) -> tuple[dict[str, Any], dict[str, float]]:
-    """Pure: the key set without the retired keys whose time has passed (never the signing key)."""
-    keys = [key for n, key in enumerate(private["keys"]) if n == 0 or retiring.get(key["kid"], now + 1) > now]
-    kept = {key["kid"] for key in keys}
-    return {"keys": keys}, {kid: at for kid, at in retiring.items() if kid in kept}
-
-
-def _write_in_place(path: Any, text: str) -> None:
-    """The public JWKS, rewritten in the same file: the gateway's container mounts this very
-    file, and a file replaced by rename would stay unseen there until it restarts."""
-    from mindscape_ops.adapters.files import cannot_write, write_if_changed
-
-    if not path.is_file():
-        write_if_changed(path, text)
-        return
-    try:
-        if path.read_text() != text:
-            with path.open("r+") as handle:
-                handle.write(text)
-                handle.truncate()
-    except OSError as exc:
-        raise cannot_write(path, exc) from None
-
-
-def write_keys(folder: Any, private: Mapping[str, Any], retiring: Mapping[str, float]) -> None:
-    from mindscape_ops.adapters.files import atomic_write, write_if_changed
-
-    atomic_write(folder / JWKS_FILE, json.dumps(private, indent=2) + "\n", mode=0o600)
-    write_if_changed(folder / RETIRING_FILE, json.dumps(retiring, indent=2, sort_keys=True) + "\n", mode=0o600)
-    _write_in_place(folder / PUBLIC_JWKS_FILE, json.dumps(public_jwks(private), indent=2) + "\n")
-
-
-def read_keys(folder: Any) -> tuple[dict[str, Any], dict[str, float]]:
-    private = json.loads((folder / JWKS_FILE).read_text())
-    path = folder / RETIRING_FILE
-    retiring = json.loads(path.read_text()) if path.is_file() else {}
-    return private, retiring
-
-
-def rotate_key(project: Project, now: float | None = None) -> tuple[str, list[str]]:
-    """A new signing key, first in .mindscape/identity/jwks.json; the old ones stay published until
-    the tokens they signed expire. Returns (new key id, key ids still published)."""
-    import time
-
-    auth = project.platform.security.auth
-    keep_for = auth.jwt.access_token_ttl.seconds + auth.jwt.leeway.seconds
-    folder = project.root / PRIVATE
-    now = time.time() if now is None else now
-    private, retiring = pruned(*read_keys(folder), now)
-    private, retiring = rotated(private, retiring, new_signing_key(), now, keep_for)
-    write_keys(folder, private, retiring)
-    return private["keys"][0]["kid"], [key["kid"] for key in private["keys"]]
-
-
 def prepare(project: Project, secrets: Mapping[str, str]) -> list[str]:
     """secrets.yml (0600) from secrets.env; the signing keys made once (0600), rotated-out keys
     dropped once the tokens they signed have expired, and their public half (0644: the gateway's
@@ -355,7 +192,7 @@ def prepare(project: Project, secrets: Mapping[str, str]) -> list[str]:
     after = pruned(*before, time.time())
     if after != before:
         write_keys(folder, *after)
-    _write_in_place(folder / PUBLIC_JWKS_FILE, json.dumps(public_jwks(after[0]), indent=2) + "\n")
+    write_in_place(folder / PUBLIC_JWKS_FILE, json.dumps(public_jwks(after[0]), indent=2) + "\n")
     return warnings
 
 
@@ -415,62 +252,6 @@ def before_start(up: UpContext) -> None:
             f"identity: its migrations failed (exit {code}): {tail.strip()[-400:]}",
             "`mindscape logs postgres`; is the postgres service up?",
         )
-
-
-# -- what security.auth may ask of it -------------------------------------------------------------
-
-AUTH = ("security", "auth")
-
-
-def problems(platform: Platform) -> list[Problem]:
-    """security.auth is its configuration: what it cannot do is refused, not left in policy.json."""
-    auth = platform.security.auth
-    found: list[Problem] = [
-        (
-            (*AUTH, "mfa", "methods", n),
-            "sms is not offered by the identity service (Ory Kratos sends no text messages here); "
-            "use totp, lookup_secret or webauthn",
-        )
-        for n, method in enumerate(auth.mfa.methods)
-        if method == "sms"
-    ]
-    if "RS256" not in auth.jwt.algorithms:
-        found.append(
-            (
-                (*AUTH, "jwt", "algorithms"),
-                "the identity service signs its tokens with RS256 (the key in .mindscape/identity/jwks.json); "
-                "list RS256, or the application would refuse every token",
-            )
-        )
-    # set on purpose, they would say something that nothing does with the identity service
-    if "refresh_token_ttl" in auth.jwt.model_fields_set:
-        found.append(
-            (
-                (*AUTH, "jwt", "refresh_token_ttl"),
-                "there are no refresh tokens with the identity service (the gateway mints a token per request "
-                "from the session: sessions.idle_timeout and absolute_timeout bound it); remove it",
-            )
-        )
-    if "max_per_user" in auth.sessions.model_fields_set:
-        found.append(
-            (
-                (*AUTH, "sessions", "max_per_user"),
-                "the identity service (Ory Kratos 1.3) cannot limit the sessions of a user; remove it "
-                "(`mindscape auth disable` ends all of a user's sessions)",
-            )
-        )
-    timing = platform.services.identity.timing(auth.sessions)
-    if timing.idle and timing.idle < MIN_IDLE:
-        found.append(
-            (
-                (*AUTH, "sessions", "idle_timeout"),
-                f"at least {MIN_IDLE}s with the identity service (the gateway extends a used session a step at a time)",
-            )
-        )
-    return found
-
-
-MIN_IDLE = 5
 
 
 # -- on Kubernetes: what before_start does, as its pod's init containers ---------------------------

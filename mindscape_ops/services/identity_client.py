@@ -287,10 +287,11 @@ def revoke_sessions(admin: Endpoint, identity_id: str) -> None:
 
 
 def rotate_signing_key(project: Any) -> tuple[str, list[str], bool]:
-    """A new signing key (services/identity.py: rotate_key), then the identity service restarted
+    """A new signing key (services/identity_keys.py: rotate_key), then the identity service restarted
     to sign with it: (new key id, key ids the JWKS publishes, restarted)."""
     from mindscape_ops.errors import UsageError
-    from mindscape_ops.services.identity import JWKS_FILE, PRIVATE, restart_to_sign, rotate_key
+    from mindscape_ops.services.identity import restart_to_sign
+    from mindscape_ops.services.identity_keys import JWKS_FILE, PRIVATE, rotate_key
 
     if not (project.root / PRIVATE / JWKS_FILE).is_file():
         raise UsageError("no signing key yet", "`mindscape up` makes the first one")

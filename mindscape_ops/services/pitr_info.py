@@ -12,7 +12,8 @@ from typing import TYPE_CHECKING, Any
 
 from mindscape_ops.errors import OperationFailed
 from mindscape_ops.services.contract import Failed
-from mindscape_ops.services.pitr import BACKUPS_METRIC, FULL_BACKUP_METRIC, SINCE_METRIC, WINDOW_START_METRIC, explain
+from mindscape_ops.services.pitr import explain
+from mindscape_ops.services.pitr_alerts import BACKUPS_METRIC, FULL_BACKUP_METRIC, SINCE_METRIC, WINDOW_START_METRIC
 from mindscape_ops.settings.schedule import BACKUP_GRACE_S, last_run
 
 if TYPE_CHECKING:

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 from pydantic import model_validator
 
-from mindscape_ops.services import pitr, pitr_gates
+from mindscape_ops.services import pitr, pitr_alerts, pitr_gates, pitr_kubernetes
 from mindscape_ops.services.contract import Address, Credentials, NotReady
 from mindscape_ops.services.definition import Artifact, KubeShape, OpsDatabase, ServiceDef, UpContext, deploy
 from mindscape_ops.services.spec import Container, Mount
@@ -179,7 +179,7 @@ SERVICE = ServiceDef(
         Artifact("postgres/pgbackrest.Containerfile.j2", deploy(pitr.BUILD_FILE), lambda p: bool(pitr.derives_from(p))),
     ),
     gates=pitr_gates.GATES,  # backups.wal_archiving, backups.restorable_window (skipped while backups.pitr is off)
-    alerts=pitr.alerts,  # archiving failing or late, no full backup in time (none while backups.pitr is off)
+    alerts=pitr_alerts.alerts,  # archiving failing or late, no full backup in time (none while backups.pitr is off)
     kubernetes=KubeShape(
         workload="StatefulSet",
         run_as=999,  # postgres in the official image
@@ -189,15 +189,15 @@ SERVICE = ServiceDef(
         clients=True,
         workspace_files=lambda p: {
             INITDB: ("10-mindscape-scram.sql",) if "pgbouncer" in p.services.enabled() else (),
-            **pitr.kube_secret_files(p),  # pgBackRest's cipher pass and S3 keys (backups.pitr)
+            **pitr_kubernetes.kube_secret_files(p),  # pgBackRest's cipher pass and S3 keys (backups.pitr)
         },
         ops_database=OpsDatabase("POSTGRES_PASSWORD", ops_url),
         # backups.pitr: pgbackrest.conf, archiving to S3, the physical backups' CronJobs
-        config_folders=pitr.kube_config,
-        pod_commands=pitr.pod_commands,
-        outside_ports=pitr.outside_ports,
-        outside_hosts=pitr.outside_hosts,
-        cluster_notes=pitr.cluster_notes,
+        config_folders=pitr_kubernetes.kube_config,
+        pod_commands=pitr_kubernetes.pod_commands,
+        outside_ports=pitr_kubernetes.outside_ports,
+        outside_hosts=pitr_kubernetes.outside_hosts,
+        cluster_notes=pitr_kubernetes.cluster_notes,
     ),
     platform_database=True,  # migrations, `check`'s database gates and $DATABASE_URL's stand-in
 )
