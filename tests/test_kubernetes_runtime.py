@@ -31,8 +31,11 @@ def _peers(rules: list[dict], side: str) -> set[tuple[str, str, int]]:
 def test_the_gateway_sends_its_request_lines_to_the_exporters_service(full):
     objects = base_objects(full)
     nginx = by_kind(objects, "ConfigMap")["gateway-etc-nginx-nginx-conf"]["data"]["nginx.conf"]
-    # nginx resolves a syslog host when it starts: `gateway_exporter` (no Kubernetes name) kept it down
-    assert "access_log syslog:server=gateway-exporter:5140," in nginx
+    # the lines go to the gateway's own relay (an address: nothing to resolve at start), which
+    # asks the cluster's DNS for the exporter's Service per line (`gateway_exporter` is no
+    # Kubernetes name)
+    assert "access_log syslog:server=127.0.0.1:5140," in nginx
+    assert 'default "gateway-exporter:5140";' in nginx  # the overlays qualify it with their namespace
     assert "gateway_exporter:" not in nginx
     service = by_kind(objects, "Service")["gateway-exporter"]["spec"]["ports"]
     assert {"name": "udp-5140", "port": 5140, "targetPort": "udp-5140", "protocol": "UDP"} in service
