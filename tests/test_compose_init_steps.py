@@ -28,7 +28,9 @@ def test_the_identity_service_waits_for_its_database_then_its_migrations():
     assert database["image"] == services["postgres"]["image"]
     assert database["depends_on"] == {"postgres": {"condition": "service_healthy"}}
     assert database["command"][:2] == ["sh", "-c"]
-    assert database["command"][2].replace("$$", "$") == identity.DATABASE_SCRIPT  # compose reads `$$` as `$`
+    # compose reads `$$` as `$` and interpolates a lone `$`: every `$` of the script is doubled
+    assert database["command"][2].replace("$$", "$") == identity.DATABASE_SCRIPT
+    assert "$" not in database["command"][2].replace("$$", "") and "$" in identity.DATABASE_SCRIPT
     assert database["environment"]["IDENTITY_DATABASE"] == "identity"
     # the passwords are compose variables filled from secrets.env, never values
     assert database["environment"]["PGPASSWORD"].startswith("${POSTGRES_PASSWORD:?")
