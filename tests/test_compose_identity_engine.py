@@ -15,6 +15,8 @@ from pathlib import Path
 
 import pytest
 
+from mindscape_ops.adapters.docker import Engine
+
 from .conftest import need, remove_project, run_cli, unique_project
 
 pytestmark = [pytest.mark.engine, pytest.mark.tools]
@@ -90,6 +92,11 @@ def test_kratos_serves_from_the_compose_export_and_a_second_up_changes_nothing(t
         port = int(binding["HostPort"])
         status = wait_ready(port)
         assert status == 200, docker_client.containers.get(f"{project}-identity").logs(tail=30).decode()
+        # mindscape (status, down) finds each service's container, not a step's of the same image
+        observed = Engine().containers(project)
+        assert {name: found.name for name, found in observed.items()} == {
+            name: f"{project}-{name}" for name in ("postgres", "identity", "identity-database", "identity-migrate")
+        }
         for step in ("database", "migrate"):  # one-offs: ran to completion, well
             state = docker_client.containers.get(f"{project}-identity-{step}").attrs["State"]
             assert state["Status"] == "exited" and state["ExitCode"] == 0, step

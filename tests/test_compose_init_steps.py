@@ -50,9 +50,12 @@ def test_the_identity_service_waits_for_its_database_then_its_migrations():
     for step in (database, migrate):  # one-offs: nothing published, no restart, the project's label
         assert "ports" not in step and "restart" not in step and "healthcheck" not in step
         assert step["labels"]["io.mindscape.project"] == "local"
-        assert "io.mindscape.service" not in step["labels"]  # `mindscape status` lists services only
     assert database["container_name"] == "local-identity-database"
     assert database["labels"]["io.mindscape.init-step"] == "identity/database"
+    # its own service label: the image's (postgres, identity) would make mindscape take a step
+    # for that service's container
+    assert database["labels"]["io.mindscape.service"] == "identity-database"
+    assert migrate["labels"]["io.mindscape.service"] == "identity-migrate"
 
 
 def test_a_platform_without_init_steps_has_no_one_off_services():
