@@ -69,6 +69,29 @@ def scrape_jobs(platform: Platform) -> dict[str, dict[str, str]]:
     }
 
 
+def init_steps(platform: Platform) -> dict[str, list[dict[str, object]]]:
+    """Each enabled service's KubeShape.init_steps (what `up`'s before_start does; a pod's init
+    containers on Kubernetes) as the compose export runs them: one-off services, in order,
+    before the service. `own_image`: the service's image, with its container's user and mounts."""
+    enabled = platform.services.enabled()
+    found: dict[str, list[dict[str, object]]] = {}
+    for service in SERVICES:
+        if service.name not in enabled or not service.kubernetes.init_steps:
+            continue
+        found[service.name] = [
+            {
+                "name": step.name,
+                "service": f"{service.name}-{step.name}",
+                "image": step.image(platform) if step.image else None,
+                "args": list(step.args(platform)),
+                "environment": step.environment(platform),
+                "secrets": dict(step.secrets),
+            }
+            for step in service.kubernetes.init_steps
+        ]
+    return found
+
+
 def render_platform(platform: Platform, root: Path | None = None) -> dict[str, str]:
     """Every generated file's path and full text (marker included), in a stable order. `root`,
     the project folder, is where the workflows look for dependency files (none without it)."""
@@ -102,6 +125,7 @@ def render_files(platform: Platform, root: Path | None = None, site: Site | None
         "grafana_dashboard": lambda: json.dumps(overview(platform), indent=2, ensure_ascii=False),
         "secret_keys": required_secrets(platform),
         "build_files": build_files(platform),  # service -> the build file of its derived image
+        "init_steps": init_steps(platform),  # service -> the one-off commands run before it (compose)
         "paths": platform.paths,
         "healthcheck": HEALTHCHECK,
         "log_options": LOG_OPTIONS,

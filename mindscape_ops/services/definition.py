@@ -84,9 +84,10 @@ class OpsDatabase:
 @dataclass(frozen=True)
 class InitStep:
     """A command its pod runs to completion before the service's container starts (what `up`'s
-    before_start hook does on Docker: a database and role, migrations). `image` None: the
-    service's own image, with its container's mounts; else that image (Platform -> image) with
-    none. `environment`: plain variables; `secrets`: variable -> key of secrets.env."""
+    before_start hook does on Docker: a database and role, migrations); the compose export runs
+    it as a one-off service the service waits for. `image` None: the service's own image, with
+    its container's mounts (and user); else that image (Platform -> image) with none.
+    `environment`: plain variables; `secrets`: variable -> key of secrets.env."""
 
     name: str
     args: Callable[[Platform], tuple[str, ...]]
@@ -149,7 +150,7 @@ class KubeShape:
     # env var -> key of secrets.env, by Secret reference: what a pod reads instead of the
     # container's owner_only mounts (and the variables that name them)
     secret_env: Mapping[str, str] = field(default_factory=dict)
-    # commands its pod runs first, in order (initContainers)
+    # commands its pod runs first, in order (initContainers; one-off services in the compose export)
     init_steps: tuple[InitStep, ...] = ()
     # folders of .mindscape/ it mounts whose files hold no secret, as the cluster gets them:
     # mount source -> {file name: text}, a ConfigMap; a subfolder of one that workspace_files

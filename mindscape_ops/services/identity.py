@@ -254,7 +254,7 @@ def before_start(up: UpContext) -> None:
         )
 
 
-# -- on Kubernetes: what before_start does, as its pod's init containers ---------------------------
+# -- what before_start does, as its pod's init containers (and the compose export's one-offs) -----
 
 # Its role (password set each time) and database, made by the platform's user in Postgres'
 # own image (psql quotes the names and the password: format's %I and %L).
