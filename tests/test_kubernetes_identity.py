@@ -138,12 +138,17 @@ def test_kratos_courier_reaches_the_smtp_relay_or_else_the_log_store(full, tmp_p
 
 
 def test_a_relay_on_the_docker_host_is_warned_about_on_a_cluster(tmp_path):
-    """The courier's relay on host.docker.internal (a test relay on this machine) resolves
-    nowhere in a cluster: said once, by the setting that names it."""
+    """The relay on host.docker.internal (a test relay on this machine) resolves nowhere in a
+    cluster: said once, by the setting that names it, whether the identity service's courier or
+    Alertmanager's e-mail receivers use it."""
     data = full_data()
     data["monitoring"]["smtp"]["host"] = "host.docker.internal"
     warnings = [w for w in cluster_warnings(platform_of(tmp_path, data)) if "monitoring.smtp.host" in w]
     assert len(warnings) == 1 and "host.docker.internal" in warnings[0], warnings
+    data["services"].pop("identity")  # Alertmanager's e-mail receivers use it too
+    data["services"]["gateway"]["routes"] = []
+    warnings = [w for w in cluster_warnings(platform_of(tmp_path, data)) if "monitoring.smtp.host" in w]
+    assert len(warnings) == 1, warnings
     assert not [w for w in cluster_warnings(platform_of(tmp_path, full_data())) if "monitoring.smtp" in w]
 
 
