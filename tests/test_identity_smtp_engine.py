@@ -30,7 +30,7 @@ import pytest
 from mindscape_ops.services import identity_client as kratos
 
 from .conftest import remove_project, run_cli, unique_project
-from .identity_support import free_port, identity_images
+from .identity_support import ask_recovery, free_port, identity_images
 from .test_alert_delivery_engine import bridge_gateway
 
 pytestmark = pytest.mark.engine
@@ -218,13 +218,9 @@ security:
 @pytest.fixture(scope="module")
 def recovery(platform):
     """A recovery code asked for through the API flow: (the flow's id, the mail it sent)."""
-    status, flow = platform.public.call("GET", "/self-service/recovery/api")
-    assert status == 200, flow
-    body = {"method": "code", "email": "ada@example.com"}
-    status, answer = platform.public.call("POST", f"/self-service/recovery?flow={flow['id']}", body)
-    assert status == 200, answer
+    flow = ask_recovery(platform.public, "ada@example.com")
     try:
-        return flow["id"], platform.relay.wait_for("ada@example.com", timeout=60)
+        return flow, platform.relay.wait_for("ada@example.com", timeout=60)
     except AssertionError as exc:  # what the identity service's courier said instead
         labels = [f"io.mindscape.project={platform.project}", "io.mindscape.service=identity"]
         (identity,) = platform.docker.containers.list(filters={"label": labels})
