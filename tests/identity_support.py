@@ -1,5 +1,5 @@
-"""What the identity service's engine tests share: the local images of its platforms, and a free
-port on this machine for the identity service's admin API."""
+"""What the identity service's engine tests share: the local images of its platforms, a free
+port on this machine for the identity service's admin API, and a recovery code asked for."""
 
 from __future__ import annotations
 
@@ -33,3 +33,15 @@ def identity_images(docker_client, go_image, **more: str) -> dict[str, str]:
         except docker.errors.ImageNotFound:
             need(f"image {ref} missing: run `mindscape images build {service}`")
     return refs
+
+
+def ask_recovery(public, email: str) -> str:
+    """A recovery code for `email` asked for through the public API's flow (its courier then
+    sends the e-mail): the flow's id, where the code is then submitted."""
+    status, flow = public.call("GET", "/self-service/recovery/api")
+    assert status == 200, flow
+    status, answer = public.call(
+        "POST", f"/self-service/recovery?flow={flow['id']}", {"method": "code", "email": email}
+    )
+    assert status == 200, answer
+    return flow["id"]

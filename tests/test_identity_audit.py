@@ -83,6 +83,16 @@ def test_with_monitoring_smtp_the_relay_password_stays_in_mindscape(tmp_path: Pa
     assert warning == "monitoring.smtp: $RELAY is not set or empty; the identity service's e-mails will fail"
 
 
+def test_a_relay_on_this_machine_is_reached_through_the_host_gateway(tmp_path: Path) -> None:
+    """host.docker.internal resolves in the identity container only with the host-gateway entry
+    (Linux engines have none): without it the courier fails `no such host` and drops each e-mail."""
+    assert not identity.container(example(tmp_path, SMTP)).reach_host  # mail.example.com: DNS
+    platform = example(tmp_path, SMTP.replace("mail.example.com", "host.docker.internal"))
+    assert identity.container(platform).reach_host
+    compose = yaml.safe_load(render_platform(platform)["deploy/compose.yaml"])
+    assert compose["services"]["identity"]["extra_hosts"] == ["host.docker.internal:host-gateway"]
+
+
 @pytest.mark.parametrize(
     ("port", "require_tls", "expected"),
     [

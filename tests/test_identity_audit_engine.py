@@ -21,7 +21,7 @@ from mindscape_ops.adapters import logstore
 from mindscape_ops.services import identity_client as kratos
 
 from .conftest import remove_project, run_cli, unique_project
-from .identity_support import free_port, identity_images
+from .identity_support import ask_recovery, free_port, identity_images
 
 pytestmark = pytest.mark.engine
 PASSWORD = "correct-horse-battery-staple"
@@ -109,12 +109,7 @@ def actions(platform):
     assert changed.returncode == 0, changed.stderr
     refused = run_cli("auth", "set-roles", "ada@example.com", "root", cwd=platform.directory)
     assert refused.returncode != 0 and "unknown role(s): root" in refused.stderr
-    status, flow = public.call("GET", "/self-service/recovery/api")
-    assert status == 200, flow
-    status, answer = public.call(
-        "POST", f"/self-service/recovery?flow={flow['id']}", {"method": "code", "email": "ada@example.com"}
-    )
-    assert status == 200, answer
+    ask_recovery(public, "ada@example.com")
     return [token]
 
 

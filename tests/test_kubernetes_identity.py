@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import pytest
 
-from mindscape_ops.render.kubernetes import prepare_cluster
+from mindscape_ops.render.kubernetes import cluster_warnings, prepare_cluster
 
 from .kubernetes_support import base_objects, by_kind, full_data, platform_of
 
@@ -135,6 +135,21 @@ def test_kratos_courier_reaches_the_smtp_relay_or_else_the_log_store(full, tmp_p
     identity = by_kind(base_objects(local), "NetworkPolicy")["identity"]["spec"]
     assert ("victorialogs", 9428) in _peers(identity["egress"], "to")
     assert not [rule for rule in identity["egress"] if "to" not in rule]
+
+
+def test_a_relay_on_the_docker_host_is_warned_about_on_a_cluster(tmp_path):
+    """The relay on host.docker.internal (a test relay on this machine) resolves nowhere in a
+    cluster: said once, by the setting that names it, whether the identity service's courier or
+    Alertmanager's e-mail receivers use it."""
+    data = full_data()
+    data["monitoring"]["smtp"]["host"] = "host.docker.internal"
+    warnings = [w for w in cluster_warnings(platform_of(tmp_path, data)) if "monitoring.smtp.host" in w]
+    assert len(warnings) == 1 and "host.docker.internal" in warnings[0], warnings
+    data["services"].pop("identity")  # Alertmanager's e-mail receivers use it too
+    data["services"]["gateway"]["routes"] = []
+    warnings = [w for w in cluster_warnings(platform_of(tmp_path, data)) if "monitoring.smtp.host" in w]
+    assert len(warnings) == 1, warnings
+    assert not [w for w in cluster_warnings(platform_of(tmp_path, full_data())) if "monitoring.smtp" in w]
 
 
 def test_an_existing_secret_is_described_with_the_files_it_takes(tmp_path):

@@ -280,7 +280,8 @@ def receiver_ports(platform: Platform) -> set[int]:
 def receiver_hosts(platform: Platform) -> list[tuple[str, str | None]]:
     hooks = [(f"monitoring.receivers {r.name}", r.url) for r in platform.monitoring.receivers]
     hooks.append(("monitoring.watchdog.url", platform.monitoring.watchdog.url))
-    return [(what, urlsplit(str(url)).hostname) for what, url in hooks if url]
+    smtp = [("monitoring.smtp.host", platform.monitoring.smtp.host)] if platform.monitoring.smtp else []
+    return [(what, urlsplit(str(url)).hostname) for what, url in hooks if url] + smtp
 
 
 SERVICE = ServiceDef(

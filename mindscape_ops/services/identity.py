@@ -27,7 +27,7 @@ from mindscape_ops.services.definition import (
     deploy,
 )
 from mindscape_ops.services.identity_alerts import alerts, dashboard
-from mindscape_ops.services.identity_courier import courier, smtp_password, smtp_uri
+from mindscape_ops.services.identity_courier import courier, smtp_on_host, smtp_password, smtp_uri
 from mindscape_ops.services.identity_gates import GATES
 from mindscape_ops.services.identity_keys import (
     JWKS_FILE,
@@ -141,6 +141,8 @@ def container(platform: Platform) -> Container:
             *(extra if courier(platform) == "log_store" else ()),
         ),
         healthcheck=("CMD-SHELL", f"wget -q -O /dev/null http://127.0.0.1:{PUBLIC}/health/alive || exit 1"),
+        # its courier's relay (monitoring.smtp) on this machine
+        reach_host=smtp_on_host(platform),
         also_listens=(ADMIN,),
     )
 
@@ -329,6 +331,7 @@ SERVICE = ServiceDef(
         # its courier's way out: the log store's push API, or monitoring.smtp's relay
         talks_to=lambda p: (p.services.log_store() or "",) if courier(p) == "log_store" else (),
         outside_ports=lambda p: {p.monitoring.smtp.port} if p.monitoring.smtp is not None else set(),
+        outside_hosts=lambda p: [("monitoring.smtp.host", p.monitoring.smtp.host)] if p.monitoring.smtp else [],
     ),
 )
 

@@ -22,6 +22,13 @@ def courier(platform: Platform) -> str:
     return "log_store" if store is not None else "queue"
 
 
+def smtp_on_host(platform: Platform) -> bool:
+    """Pure: whether monitoring.smtp's relay is on host.docker.internal, which resolves in the
+    container only with the host-gateway entry (Linux engines have no default)."""
+    smtp = platform.monitoring.smtp
+    return smtp is not None and smtp.host == "host.docker.internal"
+
+
 def smtp_uri(platform: Platform, password: str | None) -> str:
     """Pure: Kratos' courier.smtp.connection_uri for monitoring.smtp: implicit TLS on port 465
     (smtps), else STARTTLS, required unless `require_tls: false`."""
