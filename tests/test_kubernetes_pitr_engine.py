@@ -104,7 +104,7 @@ def test_the_jobs_commands_make_the_stanza_and_back_up_where_the_statefulset_run
         assert b"check command end: completed successfully" in ran.output, ran.output.decode()[-2000:]
         info = started.exec_run(["pgbackrest", f"--stanza={project}", "--output=json", "info"], user="postgres")
         (stanza,) = json.loads(info.output)
-        assert stanza["status"]["code"] == 0 and stanza["backup"] == [], stanza  # the stanza, no backup yet
+        assert stanza["status"]["code"] == 2 and stanza["backup"] == [], stanza  # the stanza, "no valid backups" yet
         assert stanza["archive"] and stanza["archive"][0]["max"], stanza  # the WAL `check` switched is there
         again = started.exec_run(once, user="postgres")  # the next rollout's Job: the stanza is left as it is
         assert again.exit_code == 0, again.output.decode()[-2000:]
