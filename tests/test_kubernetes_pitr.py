@@ -103,7 +103,9 @@ def test_cronjobs_on_the_schedules_of_platform_yaml(platform, objects):
 
 
 def stanza_job(objects) -> dict:
-    (job,) = [j for j in by_kind(objects, "Job").values() if j["metadata"]["labels"]["mindscape.io/ops"] == "pitr-stanza"]
+    (job,) = [
+        j for j in by_kind(objects, "Job").values() if j["metadata"]["labels"]["mindscape.io/ops"] == "pitr-stanza"
+    ]
     return job
 
 
@@ -126,7 +128,9 @@ def test_a_job_at_rollout_creates_the_stanza_and_checks_archiving(platform, obje
     assert container["args"][:8] == exec_args and len(container["args"]) == 9
     script = container["args"][-1].replace("$$", "$")  # Kubernetes' escaping of $, undone as it does
     pg = platform.services.postgres
-    assert script.startswith(f"i=0; until pg_isready -q -h 127.0.0.1 -U {pg.user} -d {pg.database}; do ")  # its healthcheck
+    assert script.startswith(
+        f"i=0; until pg_isready -q -h 127.0.0.1 -U {pg.user} -d {pg.database}; do "
+    )  # its healthcheck
     assert script.endswith("done; pgbackrest --stanza=fullshop stanza-create && pgbackrest --stanza=fullshop check")
     assert "$$" not in script and "$((i+1))" in script  # every $ was escaped, once
     # it reads no secret and mounts nothing but /tmp: pgBackRest's secrets are in the postgres pod
@@ -141,7 +145,9 @@ def test_a_job_at_rollout_creates_the_stanza_and_checks_archiving(platform, obje
 def test_the_stanza_job_is_the_same_for_the_same_rollout_and_new_for_a_new_image(tmp_path, objects):
     """A Job's template cannot change: the same render applies as it is (no second run), a new
     ops image is a new Job (it runs again: stanza-create and check are idempotent)."""
-    again = stanza_job(base_objects(platform_of(tmp_path / "same", pitr_data(full_schedule="15 1 * * 0", archive_timeout="45s"))))
+    again = stanza_job(
+        base_objects(platform_of(tmp_path / "same", pitr_data(full_schedule="15 1 * * 0", archive_timeout="45s")))
+    )
     assert again["metadata"]["name"] == stanza_job(objects)["metadata"]["name"]
     data = pitr_data(full_schedule="15 1 * * 0", archive_timeout="45s")
     data["kubernetes"]["ops_image"] = "registry.local/shop-ops:9.9"

@@ -32,7 +32,7 @@ def rendered(directory: Path, kind: str, name: str) -> dict:
     raise AssertionError(f"{kind}/{name} not rendered")
 
 
-def test_the_jobs_commands_make_the_stanza_and_back_up_where_the_statefulset_runs(tmp_path, docker_client, postgres_image, moto_tls):  # noqa: F811
+def test_the_stanza_job_and_the_backup_where_the_statefulset_runs(tmp_path, docker_client, postgres_image, moto_tls):  # noqa: F811
     endpoint, _relay = moto_tls
     bucket = f"pitrk-{unique_project()}".lower()
     bucket_client(endpoint).create_bucket(Bucket=bucket)

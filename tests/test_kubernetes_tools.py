@@ -135,7 +135,9 @@ def test_the_stanza_job_is_built_with_pitr_only(project):
     platform = load([project / "platform.yaml"], env={}).platform
     for environment, folder in overlays(project).items():
         objects = build(folder)
-        jobs = [o for o in objects if o["kind"] == "Job" and o["metadata"]["labels"]["mindscape.io/ops"] == "pitr-stanza"]
+        jobs = [
+            o for o in objects if o["kind"] == "Job" and o["metadata"]["labels"]["mindscape.io/ops"] == "pitr-stanza"
+        ]
         if not platform.backups.pitr.enabled:
             assert jobs == [], environment
             continue
