@@ -126,6 +126,7 @@ def test_a_job_at_rollout_creates_the_stanza_and_checks_archiving(platform, obje
     assert container["image"] == platform.kubernetes.ops_image and container["command"] == ["python3"]
     exec_args = ["-m", "mindscape_ops.adapters.kubernetes", "exec", "postgres-0", "postgres", "--", "sh", "-c"]
     assert container["args"][:8] == exec_args and len(container["args"]) == 9
+    assert "$$((i+1))" in container["args"][-1]  # escaped: Kubernetes would expand $(...) otherwise
     script = container["args"][-1].replace("$$", "$")  # Kubernetes' escaping of $, undone as it does
     pg = platform.services.postgres
     assert script.startswith(
