@@ -102,6 +102,60 @@ def test_cronjobs_on_the_schedules_of_platform_yaml(platform, objects):
         assert labels["app.kubernetes.io/name"] != "postgres"  # not in the postgres Service, PDB or policy
 
 
+def stanza_job(objects) -> dict:
+    (job,) = [
+        j for j in by_kind(objects, "Job").values() if j["metadata"]["labels"]["mindscape.io/ops"] == "pitr-stanza"
+    ]
+    return job
+
+
+def test_a_job_at_rollout_creates_the_stanza_and_checks_archiving(platform, objects):
+    """Nothing else creates the stanza at rollout: the Job execs in postgres-0 as the CronJobs
+    do, waits for Postgres, creates the stanza and proves archiving with `pgbackrest check`."""
+    import re
+
+    job = stanza_job(objects)
+    assert re.fullmatch(r"pitr-stanza-[0-9a-f]{10}", job["metadata"]["name"])
+    spec = job["spec"]
+    assert spec["backoffLimit"] == 6 and spec["activeDeadlineSeconds"] == 1800
+    assert spec["ttlSecondsAfterFinished"] == 7 * 24 * 3600
+    pod = spec["template"]["spec"]
+    assert pod["serviceAccountName"] == "postgres-pod-exec" and pod["automountServiceAccountToken"] is True
+    assert pod["restartPolicy"] == "Never"
+    (container,) = pod["containers"]
+    assert container["image"] == platform.kubernetes.ops_image and container["command"] == ["python3"]
+    exec_args = ["-m", "mindscape_ops.adapters.kubernetes", "exec", "postgres-0", "postgres", "--", "sh", "-c"]
+    assert container["args"][:8] == exec_args and len(container["args"]) == 9
+    assert "$$((i+1))" in container["args"][-1]  # escaped: Kubernetes would expand $(...) otherwise
+    script = container["args"][-1].replace("$$", "$")  # Kubernetes' escaping of $, undone as it does
+    pg = platform.services.postgres
+    assert script.startswith(
+        f"i=0; until pg_isready -q -h 127.0.0.1 -U {pg.user} -d {pg.database}; do "
+    )  # its healthcheck
+    assert script.endswith("done; pgbackrest --stanza=fullshop stanza-create && pgbackrest --stanza=fullshop check")
+    assert "$$" not in script and "$((i+1))" in script  # every $ was escaped, once
+    # it reads no secret and mounts nothing but /tmp: pgBackRest's secrets are in the postgres pod
+    assert "env" not in container and "envFrom" not in container
+    assert pod["volumes"] == [{"name": "tmp", "emptyDir": {}}]
+    assert "secret" not in str(pod).lower()
+    # the pod-exec NetworkPolicy (the API only) selects its pod; the postgres Service does not
+    labels = spec["template"]["metadata"]["labels"]
+    assert labels["app.kubernetes.io/component"] == "pod-exec" and labels["app.kubernetes.io/name"] != "postgres"
+
+
+def test_the_stanza_job_is_the_same_for_the_same_rollout_and_new_for_a_new_image(tmp_path, objects):
+    """A Job's template cannot change: the same render applies as it is (no second run), a new
+    ops image is a new Job (it runs again: stanza-create and check are idempotent)."""
+    again = stanza_job(
+        base_objects(platform_of(tmp_path / "same", pitr_data(full_schedule="15 1 * * 0", archive_timeout="45s")))
+    )
+    assert again["metadata"]["name"] == stanza_job(objects)["metadata"]["name"]
+    data = pitr_data(full_schedule="15 1 * * 0", archive_timeout="45s")
+    data["kubernetes"]["ops_image"] = "registry.local/shop-ops:9.9"
+    other = stanza_job(base_objects(platform_of(tmp_path / "new", data)))
+    assert other["metadata"]["name"] != stanza_job(objects)["metadata"]["name"]
+
+
 def test_no_diff_schedule_no_diff_cronjob(tmp_path):
     objects = base_objects(platform_of(tmp_path, pitr_data(diff_schedule=None)))
     assert set(by_kind(objects, "CronJob")) == {"backup", "pitr-full"}
@@ -127,10 +181,13 @@ def test_the_role_allows_exec_into_postgres_0_only(objects):
     cron = by_kind(objects, "CronJob")["pitr-full"]["spec"]["jobTemplate"]["spec"]["template"]["spec"]
     assert cron["containers"][0]["args"][3:5] == [f"{statefulset['metadata']['name']}-0", "postgres"]
     assert statefulset["spec"]["template"]["spec"]["containers"][0]["name"] == "postgres"
-    # no other workload gets a ServiceAccount token
+    # so does the Job at rollout; no other workload gets a ServiceAccount token
+    job = stanza_job(objects)
+    assert job["spec"]["template"]["spec"]["containers"][0]["args"][3:5] == cron["containers"][0]["args"][3:5]
     for kind in ("Deployment", "StatefulSet", "DaemonSet", "Job"):
         for obj in by_kind(objects, kind).values():
-            assert obj["spec"]["template"]["spec"]["automountServiceAccountToken"] is False, obj["metadata"]["name"]
+            if obj is not job:
+                assert obj["spec"]["template"]["spec"]["automountServiceAccountToken"] is False, obj["metadata"]["name"]
 
 
 def test_network_policies_add_the_api_for_the_cronjobs_and_s3_for_postgres(objects):
@@ -150,6 +207,10 @@ def test_without_pitr_nothing_of_it(tmp_path):
     data = full_data(secrets={"source": "generate"})
     objects = base_objects(platform_of(tmp_path, data))
     assert set(by_kind(objects, "CronJob")) == {"backup"}
+    assert {job["metadata"]["labels"]["mindscape.io/ops"] for job in by_kind(objects, "Job").values()} == {
+        "migrate",
+        "check",
+    }
     assert not by_kind(objects, "Role") and "pod-exec" not in by_kind(objects, "NetworkPolicy")
     pod = postgres_pod(objects)
     assert "/etc/pgbackrest" not in {m["mountPath"] for m in pod["containers"][0]["volumeMounts"]}
@@ -161,7 +222,9 @@ def test_without_pitr_nothing_of_it(tmp_path):
 def test_cluster_notes_say_to_build_and_push_the_image(platform):
     notes = [note for note in cluster_warnings(platform) if "backups.pitr" in note]
     assert any("deploy/postgres/Containerfile" in note and "push it" in note for note in notes), notes
-    assert any("kubectl create job --from=cronjob/pitr-full" in note for note in notes), notes
+    # the rollout creates the stanza: nothing to start by hand, a label to wait on
+    assert not [note for note in notes if "kubectl create job" in note], notes
+    assert any("job -l mindscape.io/ops=pitr-stanza" in note for note in notes), notes
 
 
 def test_exec_module_usage_is_one_line_and_exit_2(capsys):

@@ -1,10 +1,12 @@
-"""The pitr CronJob's command on a real container: Postgres started as the rendered StatefulSet
+"""The pitr Job's and CronJob's commands on a real container: Postgres started as the rendered StatefulSet
 runs it (its args, its environment, pgbackrest.conf from the ConfigMap's text, secrets.conf and
 the password from what the secretGenerator reads), the local postgres image (it has pgBackRest)
-in place of the derived one, S3 through moto over TLS on this machine. Then what the CronJob
-execs in postgres-0, run the same way (`docker exec` as the container's user, as the Kubernetes
-exec does): the stanza is created, a full backup taken; the WAL is archived through the rendered
-archive_command. No cluster: the exec through the API (ServiceAccount, Role) is not run here."""
+in place of the derived one, S3 through moto over TLS on this machine. Then what the Job at
+rollout and the CronJob exec in postgres-0, run the same way (`docker exec` as the container's
+user, as the Kubernetes exec does): the Job waits for Postgres, creates the stanza and checks
+archiving (twice: the second is a no-op); the CronJob takes a full backup; the WAL is archived
+through the rendered archive_command. No cluster: the exec through the API (ServiceAccount,
+Role) is not run here."""
 
 from __future__ import annotations
 
@@ -30,7 +32,7 @@ def rendered(directory: Path, kind: str, name: str) -> dict:
     raise AssertionError(f"{kind}/{name} not rendered")
 
 
-def test_the_cronjobs_command_backs_up_where_the_statefulset_runs(tmp_path, docker_client, postgres_image, moto_tls):  # noqa: F811
+def test_the_stanza_job_and_the_backup_where_the_statefulset_runs(tmp_path, docker_client, postgres_image, moto_tls):  # noqa: F811
     endpoint, _relay = moto_tls
     bucket = f"pitrk-{unique_project()}".lower()
     bucket_client(endpoint).create_bucket(Bucket=bucket)
@@ -86,10 +88,26 @@ def test_the_cronjobs_command_backs_up_where_the_statefulset_runs(tmp_path, dock
     )
     try:
         started.start()
-        deadline = time.monotonic() + 60
-        while started.exec_run(["pg_isready", "-h", "/var/run/postgresql"], user="postgres").exit_code != 0:
-            assert time.monotonic() < deadline, started.logs()[-2000:]
-            time.sleep(0.5)
+        # the Job at rollout, run as soon as the container is (the pod may still be in initdb):
+        # it waits for Postgres itself, creates the stanza, and `check` proves archiving
+        (job,) = [
+            obj
+            for path in (tmp_path / "deploy" / "kubernetes" / "base").glob("*.yaml")
+            for obj in yaml.safe_load_all(path.read_text())
+            if obj and obj["kind"] == "Job" and obj["metadata"]["labels"].get("mindscape.io/ops") == "pitr-stanza"
+        ]
+        job_args = job["spec"]["template"]["spec"]["containers"][0]["args"]
+        assert job_args[3:5] == ["postgres-0", container["name"]]
+        once = [arg.replace("$$", "$") for arg in job_args[job_args.index("--") + 1 :]]  # as Kubernetes passes them
+        ran = started.exec_run(once, user="postgres")
+        assert ran.exit_code == 0, ran.output.decode()[-2000:]
+        assert b"check command end: completed successfully" in ran.output, ran.output.decode()[-2000:]
+        info = started.exec_run(["pgbackrest", f"--stanza={project}", "--output=json", "info"], user="postgres")
+        (stanza,) = json.loads(info.output)
+        assert stanza["status"]["code"] == 2 and stanza["backup"] == [], stanza  # the stanza, "no valid backups" yet
+        assert stanza["archive"] and stanza["archive"][0]["max"], stanza  # the WAL `check` switched is there
+        again = started.exec_run(once, user="postgres")  # the next rollout's Job: the stanza is left as it is
+        assert again.exit_code == 0, again.output.decode()[-2000:]
         # the CronJob's command, as it execs it in postgres-0
         cron = rendered(tmp_path, "CronJob", "pitr-full")
         args = cron["spec"]["jobTemplate"]["spec"]["template"]["spec"]["containers"][0]["args"]
@@ -101,8 +119,7 @@ def test_the_cronjobs_command_backs_up_where_the_statefulset_runs(tmp_path, dock
         assert info.exit_code == 0, info.output.decode()[-2000:]
         (stanza,) = json.loads(info.output)
         assert [b["type"] for b in stanza["backup"]] == ["full"]
-        # the rendered archive_command archives: segments go to the bucket; those completed before
-        # the stanza existed failed, and went once it did (what the cluster notes say)
+        # the rendered archive_command archives: segments go to the bucket, none failed since
         sql = (
             "SELECT archived_count, last_failed_time IS NULL OR last_archived_time > last_failed_time "
             "FROM pg_stat_archiver"

@@ -128,6 +128,29 @@ def test_every_overlay_builds_and_validates_strictly(project):
     assert problems == []
 
 
+def test_the_stanza_job_is_built_with_pitr_only(project):
+    """The Job at rollout that creates the pgBackRest stanza: in every overlay with backups.pitr
+    (the strict schemas above validate it), in none without; its exec Role is in the same
+    namespace, and its script keeps Kubernetes' escaping of $ through kustomize."""
+    platform = load([project / "platform.yaml"], env={}).platform
+    for environment, folder in overlays(project).items():
+        objects = build(folder)
+        jobs = [
+            o for o in objects if o["kind"] == "Job" and o["metadata"]["labels"]["mindscape.io/ops"] == "pitr-stanza"
+        ]
+        if not platform.backups.pitr.enabled:
+            assert jobs == [], environment
+            continue
+        (job,) = jobs
+        pod = job["spec"]["template"]["spec"]
+        assert pod["serviceAccountName"] == "postgres-pod-exec"
+        roles = [o for o in objects if o["kind"] == "Role" and o["metadata"]["name"] == "postgres-pod-exec"]
+        assert [r["metadata"]["namespace"] for r in roles] == [job["metadata"]["namespace"]]
+        assert job["metadata"]["namespace"].endswith(f"-{environment}")
+        script = pod["containers"][0]["args"][-1]
+        assert "$$((i+1))" in script and "stanza-create && pgbackrest --stanza=" in script
+
+
 def test_strict_validation_catches_a_wrong_field():
     """The validator really is strict: one unknown field fails it."""
     import kubernetes_validate

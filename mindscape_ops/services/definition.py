@@ -98,12 +98,14 @@ class InitStep:
 
 @dataclass(frozen=True)
 class PodCommand:
-    """A command run on a schedule inside the service's own pod (pod 0 of its StatefulSet),
-    where its data is: a CronJob of the ops image execs it through the Kubernetes API, with a
-    ServiceAccount allowed pods/exec on that one pod only."""
+    """A command run inside the service's own pod (pod 0 of its StatefulSet), where its data is:
+    a Job of the ops image execs it through the Kubernetes API, with a ServiceAccount allowed
+    pods/exec on that one pod only. With a schedule, a CronJob; without, a one-off Job at each
+    rollout (named after its content, so a new ops image or command runs it again): the command
+    must then be idempotent and wait for the service itself."""
 
-    name: str  # the CronJob's name (a DNS label)
-    schedule: str  # cron, UTC
+    name: str  # the CronJob's name, or the Job's before its digest (a DNS label)
+    schedule: str | None  # cron, UTC; None: once, at rollout
     argv: tuple[str, ...]  # run in the service's container, as its user
 
 
@@ -156,7 +158,7 @@ class KubeShape:
     # mount source -> {file name: text}, a ConfigMap; a subfolder of one that workspace_files
     # names comes from the Secret, mounted inside it
     config_folders: Callable[[Platform], dict[str, dict[str, str]]] = lambda platform: {}
-    # commands run on a schedule in its pod (a StatefulSet's), by CronJobs (PodCommand)
+    # commands run in its pod (a StatefulSet's), by CronJobs or a Job at rollout (PodCommand)
     pod_commands: Callable[[Platform], tuple[PodCommand, ...]] = lambda platform: ()
 
 

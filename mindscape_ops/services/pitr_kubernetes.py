@@ -1,8 +1,8 @@
 """Point-in-time recovery on Kubernetes (backups.pitr), its part of the postgres StatefulSet's
 KubeShape: pgbackrest.conf as a ConfigMap, the cipher pass and S3 keys from the Secret, the
-pitr-full and pitr-diff CronJobs that back up in the Postgres pod, the S3 repository among the
-hosts it reaches, and what an operator must do on the cluster (the image with pgBackRest, the
-first backup). The repository is S3 there."""
+Job at each rollout that creates the stanza and checks archiving, the pitr-full and pitr-diff
+CronJobs that back up in the Postgres pod, the S3 repository among the hosts it reaches, and what
+an operator must do on the cluster (the image with pgBackRest). The repository is S3 there."""
 
 from __future__ import annotations
 
@@ -27,9 +27,29 @@ def kube_secret_files(platform: Platform) -> dict[str, tuple[str, ...]]:
     return {SECRET_CONF: ("secrets.conf",)} if settings(platform) else {}
 
 
+STANZA_JOB = "pitr-stanza"  # the Job at rollout that creates the stanza (its name before the digest)
+READY_WAIT_S = 300  # how long the Job's command waits in the pod for Postgres to answer
+
+
+def stanza_script(platform: Platform) -> str:
+    """What the rollout's Job runs in postgres-0: wait until Postgres answers on TCP as its
+    healthcheck asks (the server initdb's entrypoint starts first listens on the socket only),
+    then create the stanza (pgBackRest leaves an existing one as it is) and `check` it, which
+    switches WAL and waits until the segment is in the repository: archiving is proven, not
+    assumed. A non-zero exit status on any failure (the Job retries)."""
+    pg, name, tries = platform.services.postgres, stanza(platform), READY_WAIT_S // 2
+    return (
+        f"i=0; until pg_isready -q -h 127.0.0.1 -U {pg.user} -d {pg.database}; do i=$((i+1)); "
+        f'if [ "$i" -ge {tries} ]; then echo "postgres did not answer in {READY_WAIT_S} s" >&2; exit 1; fi; '
+        f"sleep 2; done; pgbackrest --stanza={name} stanza-create && pgbackrest --stanza={name} check"
+    )
+
+
 def pod_commands(platform: Platform) -> tuple[PodCommand, ...]:
-    """Full (and differential) backups on their schedules, in the Postgres pod where the data
-    directory is. The stanza is created first (idempotent): nothing else creates it on a cluster."""
+    """At each rollout, a Job that creates the stanza and checks archiving, so WAL leaves the
+    pod's volume from the start; then full (and differential) backups on their schedules, in the
+    Postgres pod where the data directory is. The CronJobs create the stanza too (idempotent): a
+    repository emptied since still gets one."""
     from mindscape_ops.services.definition import PodCommand
 
     pitr = settings(platform)
@@ -39,17 +59,20 @@ def pod_commands(platform: Platform) -> tuple[PodCommand, ...]:
     found = [("pitr-full", pitr.full_schedule, "full")]
     if pitr.diff_schedule:
         found.append(("pitr-diff", pitr.diff_schedule, "diff"))
-    return tuple(
-        PodCommand(
-            job,
-            schedule,
-            (
-                "sh",
-                "-c",
-                f"pgbackrest --stanza={name} stanza-create && pgbackrest --stanza={name} --type={kind} backup",
-            ),
-        )
-        for job, schedule, kind in found
+    return (
+        PodCommand(STANZA_JOB, None, ("sh", "-c", stanza_script(platform))),
+        *(
+            PodCommand(
+                job,
+                schedule,
+                (
+                    "sh",
+                    "-c",
+                    f"pgbackrest --stanza={name} stanza-create && pgbackrest --stanza={name} --type={kind} backup",
+                ),
+            )
+            for job, schedule, kind in found
+        ),
     )
 
 
@@ -85,7 +108,9 @@ def cluster_notes(platform: Platform) -> list[str]:
         where = f"kubernetes: backups.pitr: the postgres pod's image ({image}) must have pgBackRest"
     return [
         where,
-        "kubernetes: backups.pitr: the pitr-full CronJob creates the stanza before each backup; until its first run "
-        "Postgres keeps its WAL in the pod's volume: start one after the first rollout "
-        "(`kubectl create job --from=cronjob/pitr-full pitr-first -n NAMESPACE`)",
+        f"kubernetes: backups.pitr: each rollout runs the Job {STANZA_JOB}-* (python3 -m "
+        "mindscape_ops.adapters.kubernetes exec into postgres-0, as the pitr CronJobs do): it waits for Postgres, "
+        "creates the pgBackRest stanza and checks that WAL reaches the repository; until it succeeds WAL waits in "
+        f"the pod's volume. A pipeline may wait on it (`kubectl wait --for=condition=complete job -l "
+        f"mindscape.io/ops={STANZA_JOB} -n NAMESPACE --timeout=30m`); if it failed, `kubectl logs job/NAME` says why",
     ]

@@ -174,10 +174,12 @@ def objects(platform: Platform, specs: dict[str, ContainerSpec], secret: str) ->
     return found
 
 
-# -- commands run on a schedule in a service's pod (KubeShape.pod_commands) -------------------------
+# -- commands run in a service's pod, on a schedule or at rollout (KubeShape.pod_commands) ---------
 
 EXEC_MODULE = "mindscape_ops.adapters.kubernetes"  # `python3 -m` it: exec in a pod, its exit status
 EXEC_DEADLINE_S = 6 * 3600  # a full backup of a large database
+EXEC_ONCE_RETRIES = 6  # a command at rollout: the pod may not run yet
+EXEC_ONCE_DEADLINE_S = 1800  # its retries and waits included
 
 
 def pod_commands(platform: Platform, specs: dict[str, ContainerSpec]) -> dict[str, tuple[PodCommand, ...]]:
@@ -195,14 +197,15 @@ def pod_commands(platform: Platform, specs: dict[str, ContainerSpec]) -> dict[st
 
 def pod_command_objects(platform: Platform, specs: dict[str, ContainerSpec]) -> list[dict[str, Any]]:
     """Per service with pod commands: a ServiceAccount whose Role allows exec into pod 0 of its
-    StatefulSet and nothing else, and one CronJob of the ops image per command, which execs it
-    there through the Kubernetes API (the data directory is in that pod only)."""
+    StatefulSet and nothing else, and per command a CronJob of the ops image (a Job at rollout
+    when it has no schedule), which execs it there through the Kubernetes API (the data
+    directory is in that pod only)."""
     found: list[dict[str, Any]] = []
     for name, commands in pod_commands(platform, specs).items():
         account = f"{dns(name)}-{POD_EXEC}"  # also its pods' name label: never the service's own selector
         found += _exec_access(platform, account)
         for command in commands:
-            found.append(_exec_cron_job(platform, name, account, command))
+            found.append(_exec_command(platform, name, account, command))
     return found
 
 
@@ -240,7 +243,7 @@ def _exec_access(platform: Platform, account: str) -> list[dict[str, Any]]:
     ]
 
 
-def _exec_cron_job(platform: Platform, service: str, account: str, command: PodCommand) -> dict[str, Any]:
+def _exec_pod(platform: Platform, service: str, account: str, command: PodCommand) -> dict[str, Any]:
     args = ["-m", EXEC_MODULE, "exec", f"{dns(service)}-0", dns(service), "--", *command.argv]
     pod = _pod(platform, command.name, args, [])
     pod["metadata"]["labels"] = labels(platform, account, POD_EXEC)
@@ -252,11 +255,38 @@ def _exec_cron_job(platform: Platform, service: str, account: str, command: PodC
     pod["spec"]["volumes"] = [{"name": "tmp", "emptyDir": {}}]
     pod["spec"]["serviceAccountName"] = account
     pod["spec"]["automountServiceAccountToken"] = True  # its token: exec into that pod only
+    return pod
+
+
+def _exec_command(platform: Platform, service: str, account: str, command: PodCommand) -> dict[str, Any]:
+    """A CronJob on the command's schedule; without one, a Job applied with each rollout."""
+    if command.schedule is None:
+        return _exec_job(platform, service, account, command)
+    return _exec_cron_job(platform, service, account, command)
+
+
+def _exec_job(platform: Platform, service: str, account: str, command: PodCommand) -> dict[str, Any]:
+    """Named after its content like the migrate Job (a Job's template cannot change): applying
+    the same rollout again leaves it as it is; a new ops image or command runs it once more."""
+    spec = {
+        # the exec fails while the pod is not running yet (scheduled, volume bound, initdb):
+        # retried 10 s, 20 s, ... 320 s apart (~10 min), within the deadline
+        "backoffLimit": EXEC_ONCE_RETRIES,
+        "activeDeadlineSeconds": EXEC_ONCE_DEADLINE_S,
+        "ttlSecondsAfterFinished": 7 * 24 * 3600,
+        "template": _exec_pod(platform, service, account, command),
+    }
+    metadata = meta(platform, f"{command.name}-{digest(spec)[:10]}", account, POD_EXEC)
+    metadata["labels"][OPS_LABEL] = command.name  # kubectl wait --for=condition=complete job -l ...
+    return {"apiVersion": "batch/v1", "kind": "Job", "metadata": metadata, "spec": spec}
+
+
+def _exec_cron_job(platform: Platform, service: str, account: str, command: PodCommand) -> dict[str, Any]:
     job = {
         "backoffLimit": 1,  # pgBackRest resumes nothing: a second try starts the backup again
         "activeDeadlineSeconds": EXEC_DEADLINE_S,
         "ttlSecondsAfterFinished": 7 * 24 * 3600,
-        "template": pod,
+        "template": _exec_pod(platform, service, account, command),
     }
     return {
         "apiVersion": "batch/v1",
