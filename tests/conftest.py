@@ -155,6 +155,19 @@ def local_images(docker_client):
     return refs
 
 
+@pytest.fixture(scope="session")
+def postgres_image(docker_client) -> str:
+    """The local postgres image (it has pgBackRest), as examples/local names it."""
+    import docker.errors
+
+    ref = local_image_refs()["postgres"]
+    try:
+        docker_client.images.get(ref)
+    except docker.errors.ImageNotFound:
+        need(f"local image {ref} missing: run `mindscape images build postgres`")
+    return ref
+
+
 def unique_project(prefix: str = "t") -> str:
     return f"{prefix}{uuid.uuid4().hex[:8]}"
 

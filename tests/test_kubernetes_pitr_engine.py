@@ -18,7 +18,7 @@ import pytest
 import yaml
 
 from .conftest import unique_project
-from .test_pitr_engine import KEY, postgres_image  # noqa: F401
+from .test_pitr_engine import KEY
 from .test_pitr_s3_engine import AWS, bucket_client, cli, moto_tls  # noqa: F401
 
 pytestmark = pytest.mark.engine

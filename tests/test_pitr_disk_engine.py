@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from .conftest import remove_project, run_cli, unique_project
-from .test_pitr_engine import archived_by_timeout, archived_past, postgres_image, query, scratch_containers  # noqa: F401
+from .test_pitr_engine import archived_by_timeout, archived_past, query, scratch_containers
 
 pytestmark = pytest.mark.engine
 
@@ -29,7 +29,7 @@ def cli(directory: Path, *args: str, timeout: float = 600):
 
 
 @pytest.fixture(scope="module")
-def platform(tmp_path_factory, docker_client, postgres_image):  # noqa: F811
+def platform(tmp_path_factory, docker_client, postgres_image):
     directory = tmp_path_factory.mktemp("pitr-disk")
     project = unique_project("pitrd")
     repo = directory / "backups" / "pitr"

@@ -14,7 +14,7 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from .conftest import local_image_refs, need, remove_project, run_cli, unique_project
+from .conftest import remove_project, run_cli, unique_project
 
 pytestmark = pytest.mark.engine
 
@@ -80,19 +80,6 @@ def scratch_containers(docker_client, project: str) -> list:
 
 def cli(directory: Path, *args: str, timeout: float = 600):
     return run_cli(*args, cwd=directory, timeout=timeout)
-
-
-@pytest.fixture(scope="module")
-def postgres_image(docker_client) -> str:
-    """The local postgres image (it has pgbackrest); only it is needed here."""
-    import docker.errors
-
-    ref = local_image_refs()["postgres"]
-    try:
-        docker_client.images.get(ref)
-    except docker.errors.ImageNotFound:
-        need(f"local image {ref} missing: run `mindscape images build postgres`")
-    return ref
 
 
 @pytest.fixture(scope="module")

@@ -22,7 +22,6 @@ from .test_pitr_engine import (  # noqa: F401
     KEY,
     archived_by_timeout,
     archived_past,
-    postgres_image,
     query,
     scratch_containers,
 )

@@ -21,29 +21,17 @@ import pytest
 
 from mindscape_ops.images.actions import BUILD_HASH_LABEL
 
-from .conftest import local_image_refs, need, remove_project, run_cli, unique_project
+from .conftest import remove_project, run_cli, unique_project
 
 pytestmark = pytest.mark.engine
 
 
 @pytest.fixture(scope="module")
-def local_postgres(docker_client) -> str:
-    import docker.errors
-
-    ref = local_image_refs()["postgres"]
-    try:
-        docker_client.images.get(ref)
-    except docker.errors.ImageNotFound:
-        need(f"local image {ref} missing: run `mindscape images build postgres`")
-    return ref
-
-
-@pytest.fixture(scope="module")
-def official_stand_in(docker_client, local_postgres):
+def official_stand_in(docker_client, postgres_image):
     """`postgres:<unique tag>`: the local postgres image without pgBackRest."""
     tag = f"mindscape-test-{os.getpid()}"
     container = docker_client.containers.run(
-        local_postgres, ["sh", "-c", "dpkg --purge pgbackrest && ! command -v pgbackrest"], user="root", detach=True
+        postgres_image, ["sh", "-c", "dpkg --purge pgbackrest && ! command -v pgbackrest"], user="root", detach=True
     )
     try:
         assert container.wait(timeout=120)["StatusCode"] == 0, container.logs().decode()
@@ -95,7 +83,7 @@ def test_up_builds_the_derived_image_and_archives_through_it(tmp_path: Path, doc
         remove_project(docker_client, project)
 
 
-def test_the_rendered_build_file_builds_on_the_local_postgres_image(tmp_path: Path, docker_client, local_postgres):
+def test_the_rendered_build_file_builds_on_the_local_postgres_image(tmp_path: Path, docker_client, postgres_image):
     (tmp_path / "platform.yaml").write_text(
         "version: 1\nproject: pitrfile\nservices: {postgres: {image: 'postgres:16'}}\n"
         "backups: {pitr: {enabled: true}}\n"
@@ -106,7 +94,7 @@ def test_the_rendered_build_file_builds_on_the_local_postgres_image(tmp_path: Pa
     tag = f"mindscape-test/pgbackrest-file:{os.getpid()}"
     try:
         docker_client.images.build(
-            path=str(folder), dockerfile="Containerfile", tag=tag, buildargs={"BASE": local_postgres}, rm=True
+            path=str(folder), dockerfile="Containerfile", tag=tag, buildargs={"BASE": postgres_image}, rm=True
         )
         said = docker_client.containers.run(tag, ["pgbackrest", "version"], user="postgres", remove=True)
         assert said.startswith(b"pgBackRest 2."), said

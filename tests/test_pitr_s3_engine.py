@@ -30,7 +30,7 @@ import pytest
 from .conftest import remove_project, run_cli, unique_project
 from .test_alert_delivery_engine import bridge_gateway
 from .test_backup_s3 import AWS_ENV, free_port
-from .test_pitr_engine import KEY, archived_past, postgres_image, query, scratch_containers  # noqa: F401
+from .test_pitr_engine import KEY, archived_past, query, scratch_containers  # noqa: F401
 
 pytestmark = pytest.mark.engine
 

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from .conftest import local_image_refs, need, remove_project, run_cli, unique_project
+from .conftest import remove_project, run_cli, unique_project
 
 pytestmark = pytest.mark.engine
 
@@ -25,14 +25,8 @@ def job_steps(project: Path) -> list[str]:
     return [step["run"] for step in doc["jobs"]["physical"]["steps"] if step.get("name", "").startswith("mindscape ")]
 
 
-def test_the_physical_jobs_steps_back_up_and_verify(tmp_path: Path, docker_client) -> None:
-    import docker.errors
-
-    image = local_image_refs()["postgres"]
-    try:
-        docker_client.images.get(image)
-    except docker.errors.ImageNotFound:
-        need(f"local image {image} missing: run `mindscape images build postgres`")
+def test_the_physical_jobs_steps_back_up_and_verify(tmp_path: Path, docker_client, postgres_image) -> None:
+    image = postgres_image
     project = unique_project("pitrjob")
     (tmp_path / "platform.yaml").write_text(
         f"version: 1\nproject: {project}\nservices:\n  postgres: {{image: {image}, port: auto}}\n"
