@@ -102,7 +102,7 @@ def test_an_application_on_the_docker_host_may_come_up_after_the_gateway(engine,
     upstream = f"http://host.docker.internal:{app_port}/api"
     platform = platform_with(tmp_path, upstream, {"mode": "plain"}, {"enabled": False})
     conf = gateway_conf(platform)
-    assert "js_set $mindscape_upstream_addr" in conf and "host.docker.internal:" not in conf  # read per request
+    assert "js_set $mindscape_upstream_found" in conf and "server host.docker.internal" not in conf  # per request
     gateway, port = start_gateway(engine, platform, tmp_path, net, "host")
     started = gateway.attrs["State"]["StartedAt"]
     assert get(port, "/healthz")[0] == 200
