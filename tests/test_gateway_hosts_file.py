@@ -120,9 +120,8 @@ def test_nginx_t_passes_without_the_hosts_entry(upstream: str, tmp_path: Path) -
     assert result.returncode == 0, result.stderr
     assert "test is successful" in result.stderr
     # what nginx read at start before: refused here, so the check above is real
-    text = conf.read_text().replace(
-        "\n    server {\n", "\n    upstream mindscape_old {\n        server host.docker.internal:8000;\n    }\n\n    server {\n", 1
-    )
+    block = "\n    upstream mindscape_old {\n        server host.docker.internal:8000;\n    }\n"
+    text = conf.read_text().replace("\n    server {\n", block + "\n    server {\n", 1)
     old = tmp_path / "old.conf"
     old.write_text(text)
     result = nginx_test(old, tmp_path / "old")

@@ -149,7 +149,8 @@ def test_without_the_hosts_entry_the_gateway_starts_and_follows_the_entry(engine
     with socket.socket() as probe:
         probe.bind((host, 0))
         app_port = probe.getsockname()[1]
-    platform = platform_with(tmp_path, f"http://host.docker.internal:{app_port}/api", {"mode": "plain"}, {"enabled": False})
+    upstream = f"http://host.docker.internal:{app_port}/api"
+    platform = platform_with(tmp_path, upstream, {"mode": "plain"}, {"enabled": False})
     assert container_specs(platform)["gateway"].reach_host
     gateway, port = start_gateway(engine, platform, tmp_path, network(engine, "nohosts"), "nohosts", hosts_entry=False)
     started = gateway.attrs["State"]["StartedAt"]
