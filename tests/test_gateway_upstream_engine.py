@@ -9,6 +9,7 @@ answers 502, and follows the entry when it is written, changed or removed, witho
 from __future__ import annotations
 
 import socket
+import ssl
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -20,7 +21,7 @@ from mindscape_ops.services.spec import container_specs
 
 from .test_alert_delivery_engine import bridge_gateway
 from .test_gateway_engine import engine, get, network, platform_with, start_gateway  # noqa: F401 (fixture)
-from .tls_support import gateway_conf
+from .tls_support import gateway_conf, issue
 
 pytestmark = pytest.mark.engine
 
@@ -182,3 +183,32 @@ def test_without_the_hosts_entry_the_gateway_starts_and_follows_the_entry(engine
     gateway.reload()
     assert gateway.attrs["State"]["StartedAt"] == started and gateway.attrs["RestartCount"] == 0
     assert gateway.attrs["State"]["Status"] == "running"
+
+
+def test_an_https_application_on_the_docker_host_is_verified_for_its_name(engine, tmp_path: Path) -> None:  # noqa: F811
+    """proxy_pass gets the address from /etc/hosts; the certificate is still checked for
+    host.docker.internal (proxy_ssl_name, sent as SNI): one for that name, signed by
+    `upstream_ca`, is proxied; one for another name gets 502."""
+    client, _ = engine
+    host = bridge_gateway(client)
+    ca = issue(tmp_path / "ca", "ca", ["mindscape test CA"])
+    results = {}
+    for label, names in (("right", ["host.docker.internal"]), ("other", ["elsewhere.example"])):
+        issued = issue(tmp_path / label / "app", "app", names, ca=ca)
+        context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        context.load_cert_chain(issued.certificate, issued.key)
+        server = ThreadingHTTPServer((host, 0), Application)
+        server.socket = context.wrap_socket(server.socket, server_side=True)
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        try:
+            root = tmp_path / label
+            (root / "ca.pem").write_bytes(ca.certificate.read_bytes())
+            upstream = f"https://host.docker.internal:{server.server_address[1]}"
+            platform = platform_with(root, upstream, {"upstream_ca": "ca.pem"}, {"enabled": False})
+            _, port = start_gateway(engine, platform, root, network(engine, f"tls-{label}"), f"tls-{label}")
+            status, _, body = get(port, "/x?y=1")
+            results[label] = status, body if status == 200 else b""
+        finally:
+            server.shutdown()
+            server.server_close()
+    assert results == {"right": (200, b"got /x?y=1"), "other": (502, b"")}
