@@ -28,8 +28,8 @@ test-fast: venv
 	$(PYTHON) -m pytest -m "not engine and not tools" -q
 
 lint: venv
-	ruff check mindscape_ops tests bench/startup bench/up bench/migrate bench/check bench/backup bench/logs bench/auth bench/pitr
-	ruff format --check mindscape_ops tests bench/startup bench/up bench/migrate bench/check bench/backup bench/logs bench/auth bench/pitr
+	ruff check mindscape_ops tests bench/startup bench/up bench/migrate bench/check bench/backup bench/logs bench/auth bench/pitr bench/gateway-upstream
+	ruff format --check mindscape_ops tests bench/startup bench/up bench/migrate bench/check bench/backup bench/logs bench/auth bench/pitr bench/gateway-upstream
 	lint-imports --no-cache
 
 images:
@@ -44,6 +44,7 @@ bench: venv
 	bench/logs
 	bench/auth
 	bench/pitr
+	bench/gateway-upstream
 
 # The demo's secrets go with the folder, so its data volumes go too (they would refuse the next
 # demo's new passwords).

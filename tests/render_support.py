@@ -12,6 +12,7 @@ import subprocess
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 import yaml
@@ -20,6 +21,8 @@ from mindscape_ops.config.loader import load
 from mindscape_ops.config.models import Platform
 from mindscape_ops.render import artifacts
 from mindscape_ops.render.artifacts import render_platform
+from mindscape_ops.render.jinja import render_template
+from mindscape_ops.services.spec import HOST_NAME
 
 from .conftest import EXAMPLES, need
 
@@ -152,22 +155,44 @@ def nginx_prefix(prefix: Path) -> Path:
     return prefix
 
 
+UPSTREAM_JS = "/etc/nginx/mindscape/upstream.js"  # the gateway's /etc/hosts lookup, as mounted
+
+
+def hosts_lookup(conf: Path, directory: Path, hosts_file: Path | None = None) -> Path:
+    """The gateway's nginx.conf as this machine's nginx reads it: when it looks its upstream up
+    in /etc/hosts (deploy/gateway/upstream.js, rendered beside it, else rendered here), the
+    script from `directory`, reading `hosts_file` if given. Other files: as they are."""
+    text = conf.read_text()
+    if UPSTREAM_JS not in text:
+        return conf
+    beside = conf.parent / "upstream.js"
+    if beside.is_file():
+        script = beside.read_text()
+    else:
+        gateway = SimpleNamespace(upstream_host=HOST_NAME)
+        script = render_template("gateway/upstream.js.j2", services={"gateway": gateway})
+    if hosts_file is not None:
+        script = script.replace("var HOSTS_FILE = '/etc/hosts';", f"var HOSTS_FILE = '{hosts_file}';")
+    directory.mkdir(parents=True, exist_ok=True)
+    (directory / "upstream.js").write_text(script)
+    checked = directory / "nginx-upstream-js.conf"
+    checked.write_text(text.replace(UPSTREAM_JS, str(directory / "upstream.js")))
+    return checked
+
+
 def nginx_test(conf: Path, tmp_path: Path) -> subprocess.CompletedProcess:
     """`nginx -t` as the gateway container sees the file, where no name resolves: a private mount
-    namespace (the host's files untouched) whose /etc/hosts has only localhost and whose DNS
-    server is an address nothing answers on. An upstream on host.docker.internal is read when
-    nginx starts from /etc/hosts, where Docker writes it (extra_hosts): it gets that entry too.
-    Any other name nginx would look up at start fails the test (the stream relay looks
-    gateway_exporter up per line)."""
+    namespace (the host's files untouched) whose /etc/hosts has only localhost (no
+    host.docker.internal: the gateway reads that one per request) and whose DNS server is an
+    address nothing answers on. Any name nginx would look up at start fails the test (the
+    stream relay looks gateway_exporter up per line)."""
     prefix = nginx_prefix(tmp_path / "nginx-prefix")
+    conf = hosts_lookup(conf, tmp_path / "nginx-scripts")
     command = [tool("nginx"), "-t", "-e", "stderr", "-p", f"{prefix}/", "-c", str(conf)]
-    on_host = "server host.docker.internal:" in conf.read_text()
     if os.geteuid() != 0:
-        if not on_host:
-            return run(*command)
-        need("nginx -t of an upstream on host.docker.internal needs root (a private /etc/hosts)")
+        return run(*command)
     hosts, resolv = tmp_path / "hosts", tmp_path / "resolv.conf"
-    hosts.write_text("127.0.0.1 localhost\n" + ("192.0.2.10 host.docker.internal\n" if on_host else ""))
+    hosts.write_text("127.0.0.1 localhost\n")
     resolv.write_text("nameserver 127.0.0.1\noptions timeout:1 attempts:1\n")  # refused at once
     script = 'mount --bind "$0" /etc/hosts && mount --bind "$1" /etc/resolv.conf && shift && exec "$@"'
     return run(tool("unshare"), "--mount", "sh", "-c", script, str(hosts), str(resolv), *command)

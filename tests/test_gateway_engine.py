@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from mindscape_ops.render.artifacts import render_platform
 from mindscape_ops.services.gateway import expected_headers, header_problems
 from mindscape_ops.services.spec import container_specs
 
@@ -24,7 +25,7 @@ from . import render_support
 from .conftest import remove_project, run_cli, unique_project
 from .render_support import deploy, full_data, platform_from
 from .test_render_gateway import free_port
-from .tls_support import gateway_conf, issue
+from .tls_support import issue
 
 pytestmark = pytest.mark.engine
 this_family_only = render_support.this_family_only
@@ -57,14 +58,17 @@ def platform_with(root: Path, upstream: str, tls: dict, rate: dict | None = None
     return platform_from(root, data)
 
 
-def start_gateway(engine, platform, root: Path, net, name: str):
-    """The gateway as `up` makes it: its spec's command, mounts (nginx.conf and the TLS files),
-    host.docker.internal entry and healthcheck (every second here); (container, published port)."""
+def start_gateway(engine, platform, root: Path, net, name: str, hosts_entry: bool = True):
+    """The gateway as `up` makes it: its spec's command, mounts (nginx.conf, its scripts and the
+    TLS files), host.docker.internal entry (unless `hosts_entry` is false) and healthcheck (every
+    second here); (container, published port)."""
     client, image = engine
     spec = container_specs(platform)["gateway"]
-    conf = root / deploy(platform, "gateway/nginx.conf")
-    conf.parent.mkdir(parents=True, exist_ok=True)
-    conf.write_text(gateway_conf(platform))
+    files = render_platform(platform)
+    for mount in spec.mounts:
+        if mount.source in files:  # the rendered ones: nginx.conf, upstream.js
+            (root / mount.source).parent.mkdir(parents=True, exist_ok=True)
+            (root / mount.source).write_text(files[mount.source])
     volumes = {
         (m.source if m.host else str(root / m.source)): {"bind": m.target, "mode": "ro" if m.read_only else "rw"}
         for m in spec.mounts
@@ -79,7 +83,7 @@ def start_gateway(engine, platform, root: Path, net, name: str):
         ports={"8080/tcp": ("127.0.0.1", None)},
         volumes=volumes,
         healthcheck={"test": list(spec.healthcheck), "interval": 10**9, "timeout": 3 * 10**9, "retries": 3},
-        extra_hosts={"host.docker.internal": "host-gateway"} if spec.reach_host else None,
+        extra_hosts={"host.docker.internal": "host-gateway"} if spec.reach_host and hosts_entry else None,
     )
     deadline = time.monotonic() + 30
     while True:

@@ -57,7 +57,7 @@ def test_each_overlay_patches_the_gateway_config_for_its_namespace(tmp_path):
     assert "host.docker.internal" not in gateway and 'set $mindscape_upstream_host "app";' in gateway
 
 
-def test_the_docker_gateway_asks_dockers_dns_for_a_name_and_reads_the_hosts_file_name_at_start(tmp_path):
+def test_the_docker_gateway_asks_dockers_dns_for_a_name_and_reads_the_hosts_file_name_per_request(tmp_path):
     data = yaml.safe_load((EXAMPLES / "full" / "platform.yaml").read_text())
     data["services"]["gateway"]["upstream"] = "http://api:8000"
     conf = render_platform(platform_of(tmp_path / "dns", data))[deploy(platform_of(tmp_path / "dns", data), NGINX)]
@@ -65,7 +65,8 @@ def test_the_docker_gateway_asks_dockers_dns_for_a_name_and_reads_the_hosts_file
     data["services"]["gateway"]["upstream"] = "http://host.docker.internal:8000"
     platform = platform_of(tmp_path / "host", data)
     conf = render_platform(platform)[deploy(platform, NGINX)]
-    assert "server host.docker.internal:8000;" in conf and "resolver " not in conf
+    assert "server host.docker.internal" not in conf  # read per request: tests/test_gateway_hosts_file.py
+    assert "proxy_pass http://$mindscape_upstream_addr:8000$request_uri;" in conf
 
 
 def test_monitoring_selector_labels_and_data_on_pvcs(tmp_path):

@@ -2,12 +2,14 @@
 does not resolve it answers 502 (and /healthz 200); once the application comes up under that
 name it answers 200, without a reload, and the application gets the path and query string as
 the client sent them, after the upstream's path prefix. An application on the Docker host
-(`host.docker.internal`, which nginx reads from /etc/hosts when it starts) may come up after
-the gateway too: 502, then 200; without the hosts entry nginx refuses to start, and says why."""
+(`host.docker.internal`, which the gateway reads from its /etc/hosts per request) may come up
+after the gateway too: 502, then 200; and the gateway starts without the hosts entry at all,
+answers 502, and follows the entry when it is written, changed or removed, without a restart."""
 
 from __future__ import annotations
 
 import socket
+import ssl
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -17,10 +19,9 @@ import pytest
 
 from mindscape_ops.services.spec import container_specs
 
-from .render_support import deploy
 from .test_alert_delivery_engine import bridge_gateway
-from .test_gateway_engine import LABELS, engine, get, network, platform_with, start_gateway  # noqa: F401 (fixture)
-from .tls_support import gateway_conf
+from .test_gateway_engine import engine, get, network, platform_with, start_gateway  # noqa: F401 (fixture)
+from .tls_support import gateway_conf, issue
 
 pytestmark = pytest.mark.engine
 
@@ -102,7 +103,7 @@ def test_an_application_on_the_docker_host_may_come_up_after_the_gateway(engine,
     upstream = f"http://host.docker.internal:{app_port}/api"
     platform = platform_with(tmp_path, upstream, {"mode": "plain"}, {"enabled": False})
     conf = gateway_conf(platform)
-    assert f"server host.docker.internal:{app_port};" in conf and "resolver " not in conf  # read at start
+    assert "js_set $mindscape_upstream_found" in conf and "server host.docker.internal" not in conf  # per request
     gateway, port = start_gateway(engine, platform, tmp_path, net, "host")
     started = gateway.attrs["State"]["StartedAt"]
     assert get(port, "/healthz")[0] == 200
@@ -111,7 +112,7 @@ def test_an_application_on_the_docker_host_may_come_up_after_the_gateway(engine,
     server = ThreadingHTTPServer((host, app_port), Application)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     try:
-        status, _, body = get(port, PATH)  # one server in its upstream block: never marked down
+        status, _, body = get(port, PATH)  # the address is read per request: nothing is marked down
         assert status == 200, body
         assert body.decode() == f"got /api{PATH}"
     finally:
@@ -121,24 +122,93 @@ def test_an_application_on_the_docker_host_may_come_up_after_the_gateway(engine,
     assert gateway.attrs["State"]["StartedAt"] == started and gateway.attrs["RestartCount"] == 0
 
 
-def test_without_the_hosts_entry_nginx_refuses_to_start_and_says_why(engine, tmp_path: Path) -> None:  # noqa: F811
-    """What `up` and the compose export always add (extra_hosts) is what the config needs."""
-    client, image = engine
-    platform = platform_with(tmp_path, "http://host.docker.internal:8000", {"mode": "plain"}, {"enabled": False})
-    spec = container_specs(platform)["gateway"]
-    assert spec.reach_host
-    conf = tmp_path / deploy(platform, "gateway/nginx.conf")
-    conf.parent.mkdir(parents=True, exist_ok=True)
-    conf.write_text(gateway_conf(platform))
-    net = network(engine, "nohosts")
-    container = client.containers.run(
-        image,
-        command=list(spec.command),
-        name=f"{net.name}-gateway",
-        detach=True,
-        labels=LABELS,
-        network=net.name,
-        volumes={str(conf): {"bind": "/etc/nginx/nginx.conf", "mode": "ro"}},
-    )
-    assert container.wait(timeout=30)["StatusCode"] != 0
-    assert "host not found in upstream" in container.logs().decode(errors="replace")
+def hosts_entry(container, address: str | None) -> None:
+    """Write the container's host.docker.internal line of /etc/hosts (None: remove it), as Docker
+    does when it starts one: the gateway is not told."""
+    keep = "grep -v 'host.docker.internal' /etc/hosts > /tmp/hosts.new || true"
+    line = f"; echo '{address} host.docker.internal' >> /tmp/hosts.new" if address else ""
+    result = container.exec_run(["sh", "-c", f"{keep}{line}; cat /tmp/hosts.new > /etc/hosts"], user="root")
+    assert result.exit_code == 0, result.output
+
+
+def eventually(port: int, status: int) -> tuple[int, bytes]:
+    """GET PATH until it answers `status` (the gateway may use an address it read for 2s)."""
+    deadline = time.monotonic() + 15
+    while True:
+        got, _, body = get(port, PATH)
+        if got == status or time.monotonic() > deadline:
+            return got, body
+        time.sleep(0.2)
+
+
+def test_without_the_hosts_entry_the_gateway_starts_and_follows_the_entry(engine, tmp_path: Path) -> None:  # noqa: F811
+    """Started without host.docker.internal in /etc/hosts (a container made otherwise than by
+    `up` or the compose export), the gateway starts and answers 502; it reaches the application
+    once the entry names the address where it listens, and 502 again once it is gone."""
+    client, _ = engine
+    host = bridge_gateway(client)
+    with socket.socket() as probe:
+        probe.bind((host, 0))
+        app_port = probe.getsockname()[1]
+    upstream = f"http://host.docker.internal:{app_port}/api"
+    platform = platform_with(tmp_path, upstream, {"mode": "plain"}, {"enabled": False})
+    assert container_specs(platform)["gateway"].reach_host
+    gateway, port = start_gateway(engine, platform, tmp_path, network(engine, "nohosts"), "nohosts", hosts_entry=False)
+    started = gateway.attrs["State"]["StartedAt"]
+    assert b"host.docker.internal" not in gateway.exec_run(["cat", "/etc/hosts"]).output
+    status, headers, missing = get(port, PATH)
+    assert status == 502 and b"502 Bad Gateway" in missing, missing
+    assert headers["X-Content-Type-Options"] == "nosniff"  # the gateway's headers on its own 502 too
+
+    hosts_entry(gateway, host)  # the entry, nothing listening there yet: refused, 502
+    status, refused = eventually(port, 502)
+    assert status == 502 and refused == missing  # the same error page either way
+
+    server = ThreadingHTTPServer((host, app_port), Application)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        status, body = eventually(port, 200)
+        assert status == 200, body
+        assert body.decode() == f"got /api{PATH}"
+        hosts_entry(gateway, "not-an-address")  # a line whose first field is no address: ignored, 502
+        assert gateway.exec_run(["grep", "-c", "host.docker.internal", "/etc/hosts"]).output.strip() == b"1"
+        assert eventually(port, 502)[0] == 502
+        hosts_entry(gateway, host)
+        assert eventually(port, 200)[0] == 200
+        hosts_entry(gateway, None)  # the entry removed: 502 again, the application still up
+        assert eventually(port, 502)[0] == 502
+    finally:
+        server.shutdown()
+        server.server_close()
+    gateway.reload()
+    assert gateway.attrs["State"]["StartedAt"] == started and gateway.attrs["RestartCount"] == 0
+    assert gateway.attrs["State"]["Status"] == "running"
+
+
+def test_an_https_application_on_the_docker_host_is_verified_for_its_name(engine, tmp_path: Path) -> None:  # noqa: F811
+    """proxy_pass gets the address from /etc/hosts; the certificate is still checked for
+    host.docker.internal (proxy_ssl_name, sent as SNI): one for that name, signed by
+    `upstream_ca`, is proxied; one for another name gets 502."""
+    client, _ = engine
+    host = bridge_gateway(client)
+    ca = issue(tmp_path / "ca", "ca", ["mindscape test CA"])
+    results = {}
+    for label, names in (("right", ["host.docker.internal"]), ("other", ["elsewhere.example"])):
+        issued = issue(tmp_path / label / "app", "app", names, ca=ca)
+        context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        context.load_cert_chain(issued.certificate, issued.key)
+        server = ThreadingHTTPServer((host, 0), Application)
+        server.socket = context.wrap_socket(server.socket, server_side=True)
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        try:
+            root = tmp_path / label
+            (root / "ca.pem").write_bytes(ca.certificate.read_bytes())
+            upstream = f"https://host.docker.internal:{server.server_address[1]}"
+            platform = platform_with(root, upstream, {"upstream_ca": "ca.pem"}, {"enabled": False})
+            _, port = start_gateway(engine, platform, root, network(engine, f"tls-{label}"), f"tls-{label}")
+            status, _, body = get(port, "/x?y=1")
+            results[label] = status, body if status == 200 else b""
+        finally:
+            server.shutdown()
+            server.server_close()
+    assert results == {"right": (200, b"got /x?y=1"), "other": (502, b"")}

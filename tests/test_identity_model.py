@@ -120,7 +120,8 @@ def test_no_route_no_check(tmp_path: Path) -> None:
     path = tmp_path / "platform.yaml"
     path.write_text(HEAD + "services: {gateway: {}}\n")
     files = render_platform(load([path], env={}).platform)
-    assert "js_" not in files["deploy/gateway/nginx.conf"] and "deploy/gateway/auth.js" not in files
+    conf = files["deploy/gateway/nginx.conf"]  # njs only for the upstream's /etc/hosts lookup
+    assert "mindscape_auth" not in conf and "js_content" not in conf and "deploy/gateway/auth.js" not in files
 
 
 # -- secrets and keys ---------------------------------------------------------------------------------

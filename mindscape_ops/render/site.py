@@ -10,13 +10,17 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
+from mindscape_ops.services.spec import HOST_NAME
+
 if TYPE_CHECKING:
     from mindscape_ops.config.models import Platform
 
 DOCKER_DNS = "127.0.0.11"  # the embedded DNS of a user-defined Docker network
-# Names no DNS server serves: /etc/hosts has them (Docker writes host.docker.internal there
-# through extra_hosts), so a process reads them when it starts.
-HOSTS_FILE_NAMES = ("localhost", "host.docker.internal")
+# Names no DNS server serves, only /etc/hosts: localhost, always there; host.docker.internal,
+# there only where Docker wrote it (extra_hosts; never in a pod), so a process that reads it
+# once at start refuses to start elsewhere.
+ALWAYS_IN_HOSTS_FILE = ("localhost",)
+DOCKER_HOSTS_ENTRIES = (HOST_NAME,)
 
 
 @dataclass(frozen=True)
@@ -40,15 +44,21 @@ class Site:
             return name
         return f"{name}.{self.namespace}.svc.{self.cluster_domain}"
 
-    def read_at_start(self, host: str) -> bool:
-        """An address, or a name from /etc/hosts: nothing a DNS server could answer."""
-        if host in HOSTS_FILE_NAMES:
-            return True
+    def lookup(self, host: str) -> str:
+        """How a process there finds `host`: "start" (an address, or localhost: nothing can
+        change, read once at start), "hosts" (on the Docker network, an entry Docker writes into
+        /etc/hosts that may be missing: read from that file when it is needed) or "dns" (asked
+        of the site's DNS server when it is needed: on a cluster, host.docker.internal too, which
+        no pod's /etc/hosts has)."""
+        if self.target == "docker" and host.lower() in DOCKER_HOSTS_ENTRIES:
+            return "hosts"
+        if host.lower() in ALWAYS_IN_HOSTS_FILE:
+            return "start"
         try:
             ipaddress.ip_address(host.strip("[]"))
         except ValueError:
-            return False
-        return True
+            return "dns"
+        return "start"
 
     def upstream(self, url: str) -> str:
         """The application's URL there: on a cluster, its Service (kubernetes.upstream), never the

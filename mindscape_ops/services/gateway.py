@@ -11,7 +11,7 @@ from urllib.parse import urlsplit
 from mindscape_ops.services import gateway_routes
 from mindscape_ops.services.contract import HTTP_TIMEOUT_S, Address, Failed, Gate, GateContext, HttpProbe, Skipped
 from mindscape_ops.services.definition import Artifact, KubeShape, Problem, ServiceDef, deploy, url_port
-from mindscape_ops.services.spec import Container, Mount
+from mindscape_ops.services.spec import HOST_NAME, Container, Mount
 from mindscape_ops.settings.base import HttpUrl, ImageRef, PortSpec, Service, check_pattern
 
 if TYPE_CHECKING:
@@ -34,6 +34,11 @@ class Gateway(Service):
     # who may pass, by path prefix (services/gateway_routes.py); a path not listed: auth none
     routes: list[gateway_routes.Route] = []
 
+    @property
+    def upstream_host(self) -> str:
+        """The upstream's host: a name (lower case) or an address (without brackets)."""
+        return urlsplit(self.upstream).hostname or ""
+
 
 # Where the files of `security.tls` are mounted (the nginx template names these paths).
 TLS_IN_CONTAINER = {
@@ -55,6 +60,16 @@ def tls_mounts(platform: Platform) -> tuple[Mount, ...]:
     return tuple(mounts)
 
 
+# Where the gateway reads the upstream's address from /etc/hosts (templates/gateway/upstream.js.j2).
+UPSTREAM_JS_IN_CONTAINER = "/etc/nginx/mindscape/upstream.js"
+
+
+def upstream_from_hosts_file(platform: Platform) -> bool:
+    """On the Docker network, the upstream is the name Docker writes into /etc/hosts (HOST_NAME):
+    the gateway reads it there per request (render/site.py: Site.lookup)."""
+    return platform.services.gateway.upstream_host == HOST_NAME
+
+
 REDIRECT_PORT = 8081  # plain HTTP, redirected to HTTPS (security.tls.redirect_port)
 
 
@@ -68,6 +83,11 @@ def container(platform: Platform) -> Container:
             Mount(f"{platform.paths.deploy}/gateway/nginx.conf", "/etc/nginx/nginx.conf"),
             *tls_mounts(platform),
             *gateway_routes.mounts(platform),
+            *(
+                (Mount(f"{platform.paths.deploy}/gateway/upstream.js", UPSTREAM_JS_IN_CONTAINER, docker_only=True),)
+                if upstream_from_hosts_file(platform)
+                else ()
+            ),
         ),
         healthcheck=("CMD-SHELL", "curl -fsS -o /dev/null http://127.0.0.1:8080/healthz || exit 1"),
         reach_host=True,  # the application runs on the host
@@ -310,6 +330,7 @@ SERVICE = ServiceDef(
     artifacts=(
         Artifact("gateway/nginx.conf.j2", deploy("gateway/nginx.conf")),
         Artifact("gateway/auth.js.j2", deploy("gateway/auth.js"), when=gateway_routes.protected),
+        Artifact("gateway/upstream.js.j2", deploy("gateway/upstream.js"), when=upstream_from_hosts_file),
     ),
     gates=GATES,  # its `mindscape check` gates
     problems=problems,

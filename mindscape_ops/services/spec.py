@@ -31,6 +31,9 @@ SECRETS_ON_HOST = ".mindscape/secrets"
 # compose export both read these, so the two stay equivalent.
 HEALTHCHECK = MappingProxyType({"interval_s": 5, "timeout_s": 3, "retries": 3})
 LOG_OPTIONS = MappingProxyType({"max-size": "10m", "max-file": "3"})
+# The name `reach_host` adds to a container's /etc/hosts for the Docker host (extra_hosts); no
+# DNS server serves it, and a container started otherwise (or a cluster's pod) has no such entry.
+HOST_NAME = "host.docker.internal"
 
 
 @dataclass(frozen=True)
@@ -47,6 +50,9 @@ class Mount:
     # a file only its owner may read (a libpq password file, 0600): Kubernetes cannot give a
     # Secret's file an owner, so a pod gets the service's KubeShape.secret_env instead
     owner_only: bool = False
+    # needed on the Docker network only (the gateway's /etc/hosts lookup of host.docker.internal,
+    # a name a cluster does not have): not mounted in a pod
+    docker_only: bool = False
 
 
 @dataclass(frozen=True)

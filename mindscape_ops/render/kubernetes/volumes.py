@@ -63,6 +63,8 @@ def pod_files(
     for mount in spec.mounts:
         if mount.owner_only:  # a Secret's file cannot be given an owner: shape.secret_env instead
             continue
+        if mount.docker_only:
+            continue
         if mount.host and mount.source == "/":  # the node's own filesystem (node_exporter)
             files.add({"hostPath": {"path": mount.source, "type": "Directory"}}, mount.target)
         elif mount.live:  # written at run time on the machine running mindscape: empty in a pod
