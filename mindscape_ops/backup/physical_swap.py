@@ -26,10 +26,16 @@ LOG = "/tmp/mindscape-recovery.log"  # in the scratch container
 USER_TABLES = "SELECT count(*) FROM pg_tables WHERE schemaname NOT IN ('pg_catalog', 'information_schema')"
 
 
-def server_options(command: list[str]) -> str:
+def server_options(command: list[str], archive_command: str | None = None) -> str:
     """Pure: the live server's `-c` settings (WAL archiving among them), for pg_ctl's -o, with
-    no TCP listener: the restored copy is reached through its socket only."""
+    no TCP listener: the restored copy is reached through its socket only. Its archive_command
+    replaced by `archive_command` when given (the copy's own data directory as pgBackRest's
+    pg1-path: the live one's would fail each push, its new timeline's history file first)."""
     settings = list(command[1:]) if command and command[0] == pitr.SERVER else []
+    if archive_command is not None:
+        settings = [
+            f"archive_command={archive_command}" if arg.startswith("archive_command=") else arg for arg in settings
+        ]
     return " ".join(shlex.quote(arg) for arg in [*settings, "-c", "listen_addresses="])
 
 
@@ -86,7 +92,8 @@ class Scratch:
         swap stops it (beside the live one), a verification's is thrown away on the way out."""
         from mindscape_ops.backup.physical import wait_until
 
-        options = server_options(self.command) + ("" if archive else " -c archive_mode=off")
+        options = server_options(self.command, pitr.archive_command(self.platform, self.dir))
+        options += "" if archive else " -c archive_mode=off"
         start = ["pg_ctl", "-D", self.dir, "-l", LOG, "-w", "-t", str(int(timeout)), "-o", options]
         try:
             self._run([*start, "start"])

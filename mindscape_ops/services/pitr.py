@@ -58,9 +58,18 @@ def postgres_args(platform: Platform) -> list[str]:
     return [
         *("-c", "wal_level=replica"),
         *("-c", "archive_mode=on"),
-        *("-c", f"archive_command=pgbackrest --stanza={stanza(platform)} archive-push %p"),
+        *("-c", f"archive_command={archive_command(platform)}"),
         *("-c", f"archive_timeout={int(pitr.archive_timeout.seconds)}"),
     ]
+
+
+def archive_command(platform: Platform, data_dir: str | None = None) -> str:
+    """pgBackRest's archive-push of what Postgres names, `%p`: a path relative to the server's
+    data directory, which pgBackRest reads under pg1-path, and refuses to push when the server
+    runs elsewhere. A server on another data directory than the live one (a restore's copy,
+    pgdata.restore-STAMP) is given its own as pg1-path."""
+    where = f" --pg1-path={data_dir}" if data_dir else ""
+    return f"pgbackrest --stanza={stanza(platform)}{where} archive-push %p"
 
 
 # The official image has no pgBackRest: with backups.pitr, `up` runs one derived from it that
