@@ -15,10 +15,9 @@ physical backup: pgBackRest's own verify, the window's segments, a scratch resto
 from __future__ import annotations
 
 import re
-import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from mindscape_ops.backup.context import Context
 from mindscape_ops.errors import OperationFailed, UsageError
@@ -152,11 +151,11 @@ def restore(project: Project, target: datetime | None, backup: str | None, ctx: 
     live = ctx.running_container(pitr.SERVICE)
     sweep(ctx)  # what an interrupted restore left
     backups = parse_info(_pgbackrest(ctx, "info", "--output=json"))
+    timeline, history = _live_timeline(ctx) if backup is None else (0, {})  # a backup: along its own
     if not backups:
         raise OperationFailed("no physical backup in the repository: nothing to restore from", "take one first")
     if backup is not None and backup not in {b.label for b in backups}:
         raise UsageError(f"--to-backup {backup}: not in the repository", "see `mindscape backup list`")
-    timeline, history = _live_timeline(ctx)
     if backup is None:  # a time or latest: from a backup in the live database's past
         backups = [b for b in backups if in_history(b, timeline, history)]
         if not backups:
@@ -176,10 +175,11 @@ def restore(project: Project, target: datetime | None, backup: str | None, ctx: 
         chosen = next(b for b in backups if b.label == backup)
     else:
         chosen = [b for b in backups if target is None or b.stopped <= target][-1]
+    archive = _archive(ctx)
     if backup is not None:  # along the backup's own timeline, to its end
-        missing = missing_segments(_archive(ctx).segments, chosen.wal_start, None, chosen.wal_stop)
+        missing = missing_segments(archive.segments, chosen.wal_start, None, chosen.wal_stop)
     else:
-        missing = _archive(ctx).missing(chosen.wal_start, target, timeline)
+        missing = archive.missing(chosen.wal_start, target, timeline)
     if missing:
         raise OperationFailed(
             f"the repository lacks {_segments(missing)}, which a restore from {chosen.label} to "
@@ -381,16 +381,3 @@ def prune(project: Project, dry_run: bool, ctx: Context | None = None) -> tuple[
 def is_label(text: str) -> bool:
     """Pure: whether a backup ID names a physical backup (pgBackRest's label) rather than a dump."""
     return LABEL.fullmatch(text) is not None
-
-
-def wait_until(check, timeout: float, what: str, interval: float = 0.5) -> Any:
-    deadline = time.monotonic() + timeout
-    last = ""
-    while True:
-        try:
-            return check()
-        except OperationFailed as exc:
-            last = exc.message
-        if time.monotonic() > deadline:
-            raise OperationFailed(f"{what} did not happen within {timeout:.0f}s: {last}")
-        time.sleep(interval)

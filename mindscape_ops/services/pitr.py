@@ -272,6 +272,33 @@ def wake_checkpointer(engine, container: str, platform: Platform) -> None:
     run(engine, container, psql(platform, WAKE_CHECKPOINTER))
 
 
+# Polled inside the container (one exec, not one per try): $2 is what the query $3 must answer;
+# then the query $4 runs and says its answer. $5, when set, is the data directory of a server
+# that must stay up meanwhile (exit 4 when it stopped); exit 3 when $1 seconds went by.
+_WAIT = r"""
+end=$(( $(date +%s) + $1 )); want=$2; check=$3; then=$4; data=$5; shift 5
+while [ "$("$@" "$check" 2>/dev/null)" != "$want" ]; do
+    if [ -n "$data" ] && ! pg_ctl -D "$data" status >/dev/null 2>&1; then
+        echo "ERROR: the server stopped" >&2; exit 4
+    fi
+    if [ "$(date +%s)" -ge "$end" ]; then echo "ERROR: not within $1s" >&2; exit 3; fi
+    sleep 0.05
+done
+exec "$@" "$then"
+"""
+
+
+def wait_then(
+    engine, container: str, platform: Platform, until: tuple[str, str], then: str, timeout: float, data_dir: str = ""
+) -> str:
+    """Once the query `until[0]` answers `until[1]` in the container (tried every 50 ms, for at
+    most `timeout` seconds; a server on `data_dir`, when given, must stay up meanwhile), the
+    answer of the query `then`. OperationFailed otherwise, saying which."""
+    base = psql(platform, "")[:-1]  # ends with -XAtqc: the query follows
+    argv = ["sh", "-c", _WAIT, "-", str(max(1, int(timeout))), until[1], until[0], then, data_dir, *base]
+    return run(engine, container, argv).strip()
+
+
 def since(project: Project) -> datetime | None:
     """When archiving began for this project (its stanza was first created by `up`)."""
     try:

@@ -201,6 +201,10 @@ class Segment:
     def position(self) -> int:
         return position(self.name)
 
+    @property
+    def timeline(self) -> int:
+        return int(self.name[:8], 16)
+
 
 _SEGMENT = re.compile(r"(?:^|/)([0-9A-F]{24})-[0-9a-f]{40}(?:\.[a-z0-9]+)?$")
 
@@ -270,7 +274,7 @@ def missing_segments(
     along the way stored after the target time (the one that holds it, at the latest)."""
     along = timelines_along(timeline if timeline is not None else int(start[:8], 16), history or {})
     first = position(start)
-    have = {s.position: s for s in segments if s.position >= first and int(s.name[:8], 16) == timeline_at(along, s.position)}
+    have = {s.position: s for s in segments if s.position >= first and s.timeline == timeline_at(along, s.position)}
     if stop is not None:
         last = position(stop)
     elif not have:
