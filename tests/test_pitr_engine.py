@@ -215,9 +215,58 @@ def test_drill_restore_to_a_time_keeps_every_row_up_to_it_and_none_after(platfor
     code, out = container.exec_run(["sh", "-c", "ls -d /var/lib/postgresql/data/pgdata.*"])
     assert code == 0 and b"pgdata.replaced-" in out and b"pgdata.restore-" not in out, out
     assert scratch_containers(docker_client, project) == []
-    # the restored database archives on: a new timeline, into the same repository
+    # the restored database archives on: a new timeline, into the same repository, its history
+    # file pushed at the first try (no failure for backups.wal_archiving to see)
     query(directory, "INSERT INTO drill (id) VALUES (1000)")
-    assert archived_past(directory)[:8] != "00000001"
+    assert archived_past(directory)[:8] == "00000002"
+    assert list((directory / "backups/pitr/archive").rglob("00000002.history")), "no history file archived"
+    assert query(directory, "SELECT failed_count, last_failed_wal FROM pg_stat_archiver") == [(0, None)]
+    passed = gate(directory)
+    assert passed["status"] == "pass", passed
+
+
+def archived_on(directory: Path, timeline: str) -> list[Path]:
+    return sorted(
+        p
+        for p in (directory / "backups/pitr/archive").rglob(f"{timeline}*")
+        if p.is_file() and "-" in p.name and ".partial" not in p.name
+    )
+
+
+def test_a_second_restore_follows_the_new_timeline_and_names_a_segment_missing_on_it(platform, docker_client):
+    """After the drill's restore (timeline 2, from a backup taken on timeline 1): a segment of
+    timeline 2 missing is named though timeline 1 has one at its place, and a restore to a time
+    on timeline 2 reads timeline 1 up to the switch, then timeline 2."""
+    directory, project, *_ = platform
+    query(directory, "INSERT INTO drill (id) SELECT g FROM generate_series(1001, 1010) g")
+    archived_past(directory)
+    ((t2,),) = query(directory, "SELECT clock_timestamp()")
+    time.sleep(0.3)
+    query(directory, "INSERT INTO drill (id) SELECT g FROM generate_series(1011, 1020) g")
+    archived_past(directory)
+    query(directory, "INSERT INTO drill (id) VALUES (1021)")
+    archived_past(directory)
+    expected = [row[0] for row in query(directory, "SELECT id FROM drill WHERE id <= 1010 ORDER BY id")]
+    # the switch point's segment: timeline 1 has its own copy (the live database wrote on past it
+    # until the swap), which a restore along timeline 2 must not take for it
+    on_one = {p.name[8:24] for p in archived_on(directory, "00000001")}
+    victim = [p for p in archived_on(directory, "00000002") if p.name[8:24] in on_one][-1]
+    assert victim != archived_on(directory, "00000002")[-1]  # newer segments need it
+    aside = victim.with_name("aside")
+    victim.rename(aside)
+    before = query(directory, "SELECT id FROM drill ORDER BY id")
+    try:
+        refused = cli(directory, "backup", "restore", "--to", "latest", "--yes")
+    finally:
+        aside.rename(victim)
+    assert refused.returncode != 0 and "Traceback" not in refused.stderr, refused.stderr
+    assert f"lacks 1 WAL segment(s): {victim.name[:24]}" in refused.stderr.replace("\n", " "), refused.stderr
+    assert query(directory, "SELECT id FROM drill ORDER BY id") == before
+    assert scratch_containers(docker_client, project) == []
+    restored = cli(directory, "backup", "restore", "--to", t2.isoformat(sep=" "), "--yes")
+    assert restored.returncode == 0, restored.stderr
+    assert [row[0] for row in query(directory, "SELECT id FROM drill ORDER BY id")] == expected
+    assert query(directory, "SELECT failed_count FROM pg_stat_archiver") == [(0,)]
 
 
 def test_restore_to_latest_keeps_what_was_archived(platform):

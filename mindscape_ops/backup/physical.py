@@ -15,18 +15,19 @@ physical backup: pgBackRest's own verify, the window's segments, a scratch resto
 from __future__ import annotations
 
 import re
-import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from mindscape_ops.backup.context import Context
 from mindscape_ops.errors import OperationFailed, UsageError
 from mindscape_ops.services import pitr
 from mindscape_ops.services.pitr_info import (
     PhysicalBackup,
+    Segment,
     Window,
     gauges,
+    history_files,
     in_history,
     missing_segments,
     parse_archive,
@@ -150,11 +151,11 @@ def restore(project: Project, target: datetime | None, backup: str | None, ctx: 
     live = ctx.running_container(pitr.SERVICE)
     sweep(ctx)  # what an interrupted restore left
     backups = parse_info(_pgbackrest(ctx, "info", "--output=json"))
+    timeline, history = _live_timeline(ctx) if backup is None else (0, {})  # a backup: along its own
     if not backups:
         raise OperationFailed("no physical backup in the repository: nothing to restore from", "take one first")
     if backup is not None and backup not in {b.label for b in backups}:
         raise UsageError(f"--to-backup {backup}: not in the repository", "see `mindscape backup list`")
-    timeline, history = _live_timeline(ctx)
     if backup is None:  # a time or latest: from a backup in the live database's past
         backups = [b for b in backups if in_history(b, timeline, history)]
         if not backups:
@@ -174,7 +175,11 @@ def restore(project: Project, target: datetime | None, backup: str | None, ctx: 
         chosen = next(b for b in backups if b.label == backup)
     else:
         chosen = [b for b in backups if target is None or b.stopped <= target][-1]
-    missing = missing_segments(_archive(ctx), chosen.wal_start, target, chosen.wal_stop if backup else None)
+    archive = _archive(ctx)
+    if backup is not None:  # along the backup's own timeline, to its end
+        missing = missing_segments(archive.segments, chosen.wal_start, None, chosen.wal_stop)
+    else:
+        missing = archive.missing(chosen.wal_start, target, timeline)
     if missing:
         raise OperationFailed(
             f"the repository lacks {_segments(missing)}, which a restore from {chosen.label} to "
@@ -225,7 +230,9 @@ def verify(project: Project, label: str | None = None, ctx: Context | None = Non
     if damage:
         shown = "; ".join(damage[:4]) + (f" and {len(damage) - 4} more" if len(damage) > 4 else "")
         return PhysicalVerified(label, False, f"pgbackrest verify found damage in the repository: {shown}")
-    missing = missing_segments(_archive(ctx), backups[0].wal_start, None)
+    timeline, history = _live_timeline(ctx)
+    ours = [b for b in backups if in_history(b, timeline, history)]  # the window a restore --to reaches
+    missing = _archive(ctx).missing(ours[0].wal_start, None, timeline) if ours else []
     if missing:
         return PhysicalVerified(
             label, False, f"the restorable window has a gap: the repository lacks {_segments(missing)}"
@@ -251,16 +258,45 @@ def _live_timeline(ctx: Context) -> tuple[int, dict[int, int]]:
     return timeline, parse_history(text)
 
 
-def _archive(ctx: Context) -> list:
-    """The archived WAL segments in the repository (`repo-ls` takes no stanza)."""
-    path = f"archive/{pitr.stanza(ctx.project.platform)}"
-    container = ctx.running_container(pitr.SERVICE)
-    return parse_archive(pitr.run(ctx.engine, container, ["pgbackrest", "repo-ls", "--recurse", "--output=json", path]))
+@dataclass(frozen=True)
+class _Archive:
+    """What the repository's WAL archive holds: its segments and its timelines' history files."""
+
+    ctx: Context
+    segments: list[Segment]
+    histories: dict[int, str]  # timeline -> its history file, under archive/STANZA
+
+    def missing(self, start: str, target: datetime | None, timeline: int) -> list[str]:
+        """What a restore along `timeline` from a backup whose WAL starts at `start` lacks: the
+        timeline's history file (which the restore reads), or WAL segments along it."""
+        history: dict[int, int] = {}
+        if timeline > 1:
+            if timeline not in self.histories:  # without it, which segments are read is not known either
+                return [f"{timeline:08X}.history"]
+            path = f"{_archive_path(self.ctx)}/{self.histories[timeline]}"
+            history = parse_history(_pgbackrest_repo(self.ctx, "repo-get", path))
+        return missing_segments(self.segments, start, target, None, timeline, history)
+
+
+def _archive_path(ctx: Context) -> str:
+    return f"archive/{pitr.stanza(ctx.project.platform)}"
+
+
+def _pgbackrest_repo(ctx: Context, *args: str) -> str:
+    """A pgBackRest repository command (`repo-ls`, `repo-get`: they take no stanza)."""
+    return pitr.run(ctx.engine, ctx.running_container(pitr.SERVICE), ["pgbackrest", *args])
+
+
+def _archive(ctx: Context) -> _Archive:
+    """The archived WAL segments and history files in the repository."""
+    text = _pgbackrest_repo(ctx, "repo-ls", "--recurse", "--output=json", _archive_path(ctx))
+    return _Archive(ctx, parse_archive(text), history_files(text))
 
 
 def _segments(names: list[str]) -> str:
     shown = ", ".join(names[:4]) + (f" and {len(names) - 4} more" if len(names) > 4 else "")
-    return f"{len(names)} WAL segment(s): {shown}"
+    what = "WAL segment(s)" if not any(name.endswith(".history") for name in names) else "WAL file(s)"
+    return f"{len(names)} {what}: {shown}"
 
 
 @dataclass(frozen=True)
@@ -345,16 +381,3 @@ def prune(project: Project, dry_run: bool, ctx: Context | None = None) -> tuple[
 def is_label(text: str) -> bool:
     """Pure: whether a backup ID names a physical backup (pgBackRest's label) rather than a dump."""
     return LABEL.fullmatch(text) is not None
-
-
-def wait_until(check, timeout: float, what: str, interval: float = 0.5) -> Any:
-    deadline = time.monotonic() + timeout
-    last = ""
-    while True:
-        try:
-            return check()
-        except OperationFailed as exc:
-            last = exc.message
-        if time.monotonic() > deadline:
-            raise OperationFailed(f"{what} did not happen within {timeout:.0f}s: {last}")
-        time.sleep(interval)

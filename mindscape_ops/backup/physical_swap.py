@@ -18,18 +18,26 @@ from typing import TYPE_CHECKING
 
 from mindscape_ops.errors import OperationFailed
 from mindscape_ops.services import pitr, pitr_swap
+from mindscape_ops.services.pitr_swap import ANSWER_TIMEOUT
 
 if TYPE_CHECKING:
     from mindscape_ops.backup.context import Context
 
 LOG = "/tmp/mindscape-recovery.log"  # in the scratch container
+PROMOTED = ("SELECT pg_is_in_recovery()", "f")  # its WAL replayed to the target, and promoted
 USER_TABLES = "SELECT count(*) FROM pg_tables WHERE schemaname NOT IN ('pg_catalog', 'information_schema')"
 
 
-def server_options(command: list[str]) -> str:
+def server_options(command: list[str], archive_command: str | None = None) -> str:
     """Pure: the live server's `-c` settings (WAL archiving among them), for pg_ctl's -o, with
-    no TCP listener: the restored copy is reached through its socket only."""
+    no TCP listener: the restored copy is reached through its socket only. Its archive_command
+    replaced by `archive_command` when given (the copy's own data directory as pgBackRest's
+    pg1-path: the live one's would fail each push, its new timeline's history file first)."""
     settings = list(command[1:]) if command and command[0] == pitr.SERVER else []
+    if archive_command is not None:
+        settings = [
+            f"archive_command={archive_command}" if arg.startswith("archive_command=") else arg for arg in settings
+        ]
     return " ".join(shlex.quote(arg) for arg in [*settings, "-c", "listen_addresses="])
 
 
@@ -84,9 +92,8 @@ class Scratch:
         the system catalogs aside). Without `archive` (a verification), the copy archives
         nothing: its new timeline never reaches the repository. The copy is left running: the
         swap stops it (beside the live one), a verification's is thrown away on the way out."""
-        from mindscape_ops.backup.physical import wait_until
-
-        options = server_options(self.command) + ("" if archive else " -c archive_mode=off")
+        options = server_options(self.command, pitr.archive_command(self.platform, self.dir))
+        options += "" if archive else " -c archive_mode=off"
         start = ["pg_ctl", "-D", self.dir, "-l", LOG, "-w", "-t", str(int(timeout)), "-o", options]
         try:
             self._run([*start, "start"])
@@ -96,15 +103,14 @@ class Scratch:
                 "pick a time in the restorable window (`mindscape backup list`)",
             ) from None
 
-        def promoted() -> None:
-            if self._psql("SELECT pg_is_in_recovery()") != "f":
-                raise OperationFailed(f"still replaying WAL ({self._log_tail()})")
-
-        wait_until(promoted, timeout, "the restored copy's promotion", interval=0.1)
-        return int(self._psql(USER_TABLES))  # it answers, in the platform's database
-
-    def _psql(self, sql: str) -> str:
-        return self._run(pitr.psql(self.platform, sql)).strip()
+        try:  # it answers, in the platform's database: its count of tables
+            return int(pitr.wait_then(self.engine, self.name, self.platform, PROMOTED, USER_TABLES, timeout, self.dir))
+        except OperationFailed as exc:
+            raise OperationFailed(
+                f"the restored copy's promotion did not happen ({exc.message}): {self._log_tail()}: "
+                "the live data is untouched",
+                "pick a time in the restorable window (`mindscape backup list`)",
+            ) from None
 
     def _log_tail(self) -> str:
         try:
@@ -118,8 +124,6 @@ class Scratch:
         """Stop the restored copy's Postgres (a clean shutdown) and the live container at once,
         swap the directories by rename, start the live container; undone if it does not answer
         on the restored data. A copy that does not stop cleanly is not swapped in."""
-        from mindscape_ops.backup.physical import wait_until
-
         project = self.ctx.project
         pitr_swap.write_journal(project, self.live, self.stamp)  # a kill from here on: the next command settles it
         try:
@@ -136,10 +140,9 @@ class Scratch:
             raise
         self.swapped = True
         self.engine.start(self.live)
-        try:
-            wait_until(
-                lambda: self._live_psql("SELECT 1"), 120, f"{self.live} answering on the restored data", interval=0.1
-            )
+        try:  # it answers; then its checkpointer is woken (pitr.WAKE_CHECKPOINTER)
+            answering = ("SELECT 1", "1")
+            pitr.wait_then(self.engine, self.live, self.platform, answering, pitr.WAKE_CHECKPOINTER, ANSWER_TIMEOUT)
         except OperationFailed as exc:
             self.engine.stop(self.live, stop_timeout=60)
             failed = f"{pitr.PGDATA}.failed-{self.kept.rsplit('-', 1)[-1]}"
@@ -147,11 +150,8 @@ class Scratch:
             self.engine.start(self.live)
             pitr_swap.clear_journal(project)
             raise OperationFailed(
-                f"{exc.message}: the swap was undone, the live data is back (the restored copy is kept as {failed})"
+                f"{self.live} did not answer on the restored data ({exc.message}): the swap was undone, "
+                f"the live data is back (the restored copy is kept as {failed})"
             ) from None
-        pitr.wake_checkpointer(self.engine, self.live, self.platform)
         pitr_swap.clear_journal(project)
         return self.kept
-
-    def _live_psql(self, sql: str) -> str:
-        return pitr.run(self.engine, self.live, pitr.psql(self.platform, sql)).strip()

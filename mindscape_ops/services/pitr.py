@@ -58,9 +58,18 @@ def postgres_args(platform: Platform) -> list[str]:
     return [
         *("-c", "wal_level=replica"),
         *("-c", "archive_mode=on"),
-        *("-c", f"archive_command=pgbackrest --stanza={stanza(platform)} archive-push %p"),
+        *("-c", f"archive_command={archive_command(platform)}"),
         *("-c", f"archive_timeout={int(pitr.archive_timeout.seconds)}"),
     ]
+
+
+def archive_command(platform: Platform, data_dir: str | None = None) -> str:
+    """pgBackRest's archive-push of what Postgres names, `%p`: a path relative to the server's
+    data directory, which pgBackRest reads under pg1-path, and refuses to push when the server
+    runs elsewhere. A server on another data directory than the live one (a restore's copy,
+    pgdata.restore-STAMP) is given its own as pg1-path."""
+    where = f" --pg1-path={data_dir}" if data_dir else ""
+    return f"pgbackrest --stanza={stanza(platform)}{where} archive-push %p"
 
 
 # The official image has no pgBackRest: with backups.pitr, `up` runs one derived from it that
@@ -261,6 +270,33 @@ def wake_checkpointer(engine, container: str, platform: Platform) -> None:
     """After a start of the server: archive_timeout honoured from now on, not from its first
     checkpoint (see WAKE_CHECKPOINTER)."""
     run(engine, container, psql(platform, WAKE_CHECKPOINTER))
+
+
+# Polled inside the container (one exec, not one per try): $2 is what the query $3 must answer;
+# then the query $4 runs and says its answer. $5, when set, is the data directory of a server
+# that must stay up meanwhile (exit 4 when it stopped); exit 3 when $1 seconds went by.
+_WAIT = r"""
+end=$(( $(date +%s) + $1 )); want=$2; check=$3; then=$4; data=$5; shift 5
+while [ "$("$@" "$check" 2>/dev/null)" != "$want" ]; do
+    if [ -n "$data" ] && ! pg_ctl -D "$data" status >/dev/null 2>&1; then
+        echo "ERROR: the server stopped" >&2; exit 4
+    fi
+    if [ "$(date +%s)" -ge "$end" ]; then echo "ERROR: not within $1s" >&2; exit 3; fi
+    sleep 0.05
+done
+exec "$@" "$then"
+"""
+
+
+def wait_then(
+    engine, container: str, platform: Platform, until: tuple[str, str], then: str, timeout: float, data_dir: str = ""
+) -> str:
+    """Once the query `until[0]` answers `until[1]` in the container (tried every 50 ms, for at
+    most `timeout` seconds; a server on `data_dir`, when given, must stay up meanwhile), the
+    answer of the query `then`. OperationFailed otherwise, saying which."""
+    base = psql(platform, "")[:-1]  # ends with -XAtqc: the query follows
+    argv = ["sh", "-c", _WAIT, "-", str(max(1, int(timeout))), until[1], until[0], then, data_dir, *base]
+    return run(engine, container, argv).strip()
 
 
 def since(project: Project) -> datetime | None:

@@ -201,6 +201,10 @@ class Segment:
     def position(self) -> int:
         return position(self.name)
 
+    @property
+    def timeline(self) -> int:
+        return int(self.name[:8], 16)
+
 
 _SEGMENT = re.compile(r"(?:^|/)([0-9A-F]{24})-[0-9a-f]{40}(?:\.[a-z0-9]+)?$")
 
@@ -220,31 +224,85 @@ def parse_archive(text: str) -> list[Segment]:
     return sorted(found, key=lambda s: (s.position, s.name))
 
 
+SEGMENT_BYTES = 0x1000000  # 16 MB WAL segments
+
+
 def position(name: str) -> int:
     """Pure: a WAL segment's place in the WAL, whatever its timeline (16 MB segments: 256 per log file)."""
     return int(name[8:16], 16) * 0x100 + int(name[16:24], 16)
 
 
+def segment_name(timeline: int, at: int) -> str:
+    """Pure: the WAL segment at position `at` on `timeline` (see `position`)."""
+    return f"{timeline:08X}{at // 0x100:08X}{at % 0x100:08X}"
+
+
+def timelines_along(timeline: int, history: dict[int, int]) -> list[tuple[int, int]]:
+    """Pure: the timelines a recovery along `timeline` reads, oldest first, each with the first
+    segment position it is read for: a timeline from the segment where its parent was left
+    (the switch point's segment is copied onto the new timeline at the switch: the parent's copy
+    of it is archived as `.partial`, or holds WAL the new timeline does not have), up to the
+    segment where it was itself left. `history` is `timeline`'s history file (parse_history)."""
+    found, at = [], 0
+    for parent, left in sorted(history.items()):
+        if parent < timeline:
+            found.append((parent, at))
+            at = left // SEGMENT_BYTES  # the segment of the switch point: read on the child
+    return [*found, (timeline, at)]
+
+
+def timeline_at(along: list[tuple[int, int]], at: int) -> int:
+    """Pure: the timeline whose copy of the segment at position `at` a recovery reads (the newest
+    that had begun by then, as Postgres reads them)."""
+    return [timeline for timeline, begins in along if begins <= at][-1]
+
+
 def missing_segments(
-    segments: list[Segment], start: str, target: datetime | None, stop: str | None = None
+    segments: list[Segment],
+    start: str,
+    target: datetime | None,
+    stop: str | None = None,
+    timeline: int | None = None,
+    history: dict[int, int] | None = None,
 ) -> list[str]:
-    """Pure: the WAL segments a restore from a backup whose WAL starts at `start` needs and the
-    repository lacks (named on the backup's timeline). Needed: up to `stop` (a restore to the
-    backup's end), else up to the newest archived (`latest`, target None), else up to the
-    first segment stored after the target time (the one that holds it, at the latest)."""
-    have = {s.position for s in segments}
-    if not have:
-        return [start]
+    """Pure: the WAL segments a restore from a backup whose WAL starts at `start` replays along
+    `timeline` (whose history file is `history`; default: the backup's own timeline) and the
+    repository lacks, each named on the timeline it is read from. Segments of other timelines
+    are not counted: an old timeline's after the switch, an abandoned restore's, the `.partial`
+    copy of a switch point's segment. Needed: up to `stop` (a restore to the backup's end), else
+    up to the newest archived along the way (`latest`, target None), else up to the first one
+    along the way stored after the target time (the one that holds it, at the latest)."""
+    along = timelines_along(timeline if timeline is not None else int(start[:8], 16), history or {})
     first = position(start)
+    have = {s.position: s for s in segments if s.position >= first and s.timeline == timeline_at(along, s.position)}
     if stop is not None:
         last = position(stop)
+    elif not have:
+        return [segment_name(timeline_at(along, first), first)]
     elif target is None:
         last = max(have)
     else:
-        after = [s.position for s in segments if s.stored > target and s.position >= first]
+        after = [at for at, s in have.items() if s.stored > target]
         last = min(after) if after else max(have)
-    timeline = start[:8]
-    return [f"{timeline}{p // 0x100:08X}{p % 0x100:08X}" for p in range(first, last + 1) if p not in have]
+    return [segment_name(timeline_at(along, at), at) for at in range(first, last + 1) if at not in have]
+
+
+def history_files(text: str) -> dict[int, str]:
+    """Pure: the timelines' history files in the same `repo-ls` listing as parse_archive's, as
+    {timeline: its path in the listing}."""
+    try:
+        listing = json.loads(text)
+    except json.JSONDecodeError:
+        raise OperationFailed("pgbackrest repo-ls did not answer JSON") from None
+    found = {}
+    for path, item in listing.items():
+        match = _HISTORY.search(path)
+        if match and item.get("type") == "file":
+            found[int(match.group(1), 16)] = path
+    return found
+
+
+_HISTORY = re.compile(r"(?:^|/)([0-9A-F]{8})\.history$")
 
 
 def parse_history(text: str) -> dict[int, int]:
@@ -269,7 +327,7 @@ def in_history(backup: PhysicalBackup, timeline: int, history: dict[int, int]) -
     if taken_on == timeline:
         return True
     left = history.get(taken_on)
-    return left is not None and position(backup.wal_stop) <= left // 0x1000000
+    return left is not None and position(backup.wal_stop) <= left // SEGMENT_BYTES
 
 
 _BAD_FILE = re.compile(r"INFO: (invalid checksum|invalid size|missing|invalid) '([^']+)'")
