@@ -74,7 +74,9 @@ def gate(tmp_path: Path, monkeypatch):
     path.write_text("version: 1\nproject: shop\nservices:\n  victorialogs: {}\n  postgres: {}\n  gateway: {}\n")
     platform = load([path], env={}).platform
     running = {s: Observed(f"shop-{s}", s, "running", "healthy") for s in ("victorialogs", "postgres", "gateway")}
-    ctx = SimpleNamespace(platform=platform, project=SimpleNamespace(platform=platform), containers=lambda: running)
+    ctx = SimpleNamespace(
+        platform=platform, as_run=lambda: platform, project=SimpleNamespace(platform=platform), containers=lambda: running
+    )
     # the store's count of lines taken through the drivers' listener, and what a post does to it
     state = SimpleNamespace(engine=FakeEngine({}), stored=set(), accepting=True, queries=0, taken=100.0, posted=[])
     state.post = lambda event: 200  # the status a post gets; `takes` says whether the count moves
