@@ -64,13 +64,42 @@ def _run_order(module_items: list[pytest.Item]) -> int:
     return 1 if any(item.get_closest_marker("engine") for item in module_items) else 0
 
 
+# `make test` runs the suite on N pytest-xdist workers with `--dist loadgroup`: a group is one
+# unit of work, run by one worker, test after test. Each module is its own group (as with
+# `--dist loadfile`: its module-scoped platform is brought up once, on one worker), except the
+# modules below, which share the group ALONE: one worker runs them one after another, so none of
+# them ever runs beside another of them (the other workers still run the rest). Each would fail,
+# or measure nothing, beside its like.
+ALONE = "alone"
+ALONE_MODULES = {
+    "test_check_model": "times concurrent gates to a fraction of a second",
+    "test_check_logs": "times the logs gate's answers to half a second",
+    "test_logstore_engine": "times the logs gate on a live store (under 2.5 s)",
+    "test_identity_engine": "a logged-out session must fail within the 3 s session cache",
+    "test_identity_idle_engine": "sessions live 6 s idle and 24 s in all, used every 2 s",
+    "test_backup_faults_engine": "Ctrl-C and SIGKILL at a chosen moment of a real dump",
+    "test_pitr_faults_engine": "kills mindscape (-9) during a restore, a physical backup and the swap",
+    "test_pitr_disk_engine": "fills a filesystem to its last byte",
+    "test_provision_engine": "kills a platform's container and reads the plan and status that follow",
+    "test_backup_s3_projects": "a hanging endpoint must fail within 20 s",
+}
+
+
+def _group(item: pytest.Item) -> str:
+    module = item.module.__name__.rsplit(".", 1)[-1]
+    return ALONE if module in ALONE_MODULES else module
+
+
+@pytest.hookimpl(tryfirst=True)  # before xdist reads the groups (its hook names each test's)
 def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config, items: list[pytest.Item]) -> None:
     """Engine-free modules first, then engine ones, and last those that wait for a Go-built image:
     `make test` builds that image in the background meanwhile (scripts/setup-test-env). A module
-    moves whole, so its module-scoped fixtures are set up once."""
+    moves whole, so its module-scoped fixtures are set up once. Each test gets its xdist group."""
     modules: dict[object, list[pytest.Item]] = {}
     for item in items:
         modules.setdefault(item.module, []).append(item)
+        if item.get_closest_marker("xdist_group") is None:
+            item.add_marker(pytest.mark.xdist_group(_group(item)))
     order = {module: _run_order(module_items) for module, module_items in modules.items()}
     items[:] = sorted(items, key=lambda item: order[item.module])  # stable: each module keeps its order
 
