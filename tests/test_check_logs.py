@@ -75,7 +75,10 @@ def gate(tmp_path: Path, monkeypatch):
     platform = load([path], env={}).platform
     running = {s: Observed(f"shop-{s}", s, "running", "healthy") for s in ("victorialogs", "postgres", "gateway")}
     ctx = SimpleNamespace(
-        platform=platform, as_run=lambda: platform, project=SimpleNamespace(platform=platform), containers=lambda: running
+        platform=platform,
+        as_run=lambda: platform,
+        project=SimpleNamespace(platform=platform),
+        containers=lambda: running,
     )
     # the store's count of lines taken through the drivers' listener, and what a post does to it
     state = SimpleNamespace(engine=FakeEngine({}), stored=set(), accepting=True, queries=0, taken=100.0, posted=[])
@@ -273,7 +276,9 @@ def test_an_auto_ingest_port_is_posted_to_as_up_picked_it_and_never_picked_fails
     from mindscape_ops.check.context import CheckContext
     from mindscape_ops.workspace.project import open_project
 
-    (tmp_path / "platform.yaml").write_text("version: 1\nproject: shop\nservices:\n  victorialogs: {ingest_port: auto}\n")
+    (tmp_path / "platform.yaml").write_text(
+        "version: 1\nproject: shop\nservices:\n  victorialogs: {ingest_port: auto}\n"
+    )
     ctx = CheckContext(open_project([tmp_path / "platform.yaml"]))
     monkeypatch.setattr(logs, "store_base", lambda ctx: "http://127.0.0.1:9")
     with pytest.raises(Failed, match="ingest_port is auto and no port was picked yet"):
@@ -286,4 +291,3 @@ def test_an_auto_ingest_port_is_posted_to_as_up_picked_it_and_never_picked_fails
     with pytest.raises(Failed, match="does not answer at http://127.0.0.1:41999"):
         logs.ingesting(ctx)
     assert asked == ["http://127.0.0.1:41999"]
-

@@ -11,8 +11,8 @@ from mindscape_ops.adapters.docker import ContainerRequest, Engine
 from mindscape_ops.adapters.files import content_digest
 from mindscape_ops.errors import OperationFailed, UsageError
 from mindscape_ops.provision.convergence import Action, Desired, Kind, converge
-from mindscape_ops.provision.ownership import workspace_labels
 from mindscape_ops.provision.endpoints import auto_settings, platform_as_run
+from mindscape_ops.provision.ownership import workspace_labels
 from mindscape_ops.provision.ports import is_free, pick_free, process_holding
 from mindscape_ops.services.registry import BY_NAME
 from mindscape_ops.services.spec import SECRETS_ON_HOST, ContainerSpec, container_specs
@@ -29,7 +29,9 @@ class Plan:
     secrets: dict[str, str]
 
 
-def select_services(project: Project, wanted: Iterable[str], platform: Platform | None = None) -> dict[str, ContainerSpec]:
+def select_services(
+    project: Project, wanted: Iterable[str], platform: Platform | None = None
+) -> dict[str, ContainerSpec]:
     """The services to act on, with their specs: those named and what they depend on; all
     when none named. `platform`: the platform as run (`setting_ports`), else as written."""
     specs = container_specs(platform or project.platform)

@@ -30,6 +30,7 @@ STREAM_FIELDS = (PROJECT_FIELD, SERVICE_FIELD, CONTAINER_FIELD)
 # The message: the line as written; for a JSON access-log line, its URI.
 MESSAGE_FIELDS = ("event.line", "event.line.uri")
 
+
 class VictoriaLogs(Service):
     """The log store: LogsQL queries and the UI on `port`, container logs in on `ingest_port`."""
 
