@@ -64,12 +64,25 @@ def _run_order(module_items: list[pytest.Item]) -> int:
     return 1 if any(item.get_closest_marker("engine") for item in module_items) else 0
 
 
-# `make test` runs the suite on N pytest-xdist workers with `--dist loadgroup`: a group is one
-# unit of work, run by one worker, test after test. Each module is its own group (as with
-# `--dist loadfile`: its module-scoped platform is brought up once, on one worker), except the
-# modules below, which share the group ALONE: one worker runs them one after another, so none of
-# them ever runs beside another of them (the other workers still run the rest). Each would fail,
-# or measure nothing, beside its like.
+def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Engine-free modules first, then engine ones, and last those that wait for a Go-built image:
+    `make test` builds that image in the background meanwhile (scripts/setup-test-env). A module
+    moves whole, so its module-scoped fixtures are set up once."""
+    modules: dict[object, list[pytest.Item]] = {}
+    for item in items:
+        modules.setdefault(item.module, []).append(item)
+    order = {module: _run_order(module_items) for module, module_items in modules.items()}
+    items[:] = sorted(items, key=lambda item: order[item.module])  # stable: each module keeps its order
+
+
+# `make test` runs the suite on N pytest-xdist workers with `--dist loadfile`: a unit of work is a
+# whole module, run by one worker test after test, so its module-scoped platform is brought up
+# once; units are handed out in the order above as workers free up. The modules below are one
+# unit together, ALONE: one worker runs them one after another, so none of them ever runs beside
+# another of them (the other workers still run the rest). Each would fail, or measure nothing,
+# beside its like. (A scheduler of our own rather than `xdist_group` marks and `--dist loadgroup`:
+# xdist 3.8 puts a test's group in its node id by setting `item._nodeid`, which pytest 9.2 no
+# longer reads, so every marked test became a unit of its own.)
 ALONE = "alone"
 ALONE_MODULES = {
     "test_check_model": "times concurrent gates to a fraction of a second",
@@ -85,23 +98,23 @@ ALONE_MODULES = {
 }
 
 
-def _group(item: pytest.Item) -> str:
-    module = item.module.__name__.rsplit(".", 1)[-1]
-    return ALONE if module in ALONE_MODULES else module
+def unit_of_work(nodeid: str) -> str:
+    """The module of a test (tests/test_x.py::test_y), or ALONE for the modules above."""
+    module = nodeid.split("::", 1)[0]
+    return ALONE if Path(module).stem in ALONE_MODULES else module
 
 
-@pytest.hookimpl(tryfirst=True)  # before xdist reads the groups (its hook names each test's)
-def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Engine-free modules first, then engine ones, and last those that wait for a Go-built image:
-    `make test` builds that image in the background meanwhile (scripts/setup-test-env). A module
-    moves whole, so its module-scoped fixtures are set up once. Each test gets its xdist group."""
-    modules: dict[object, list[pytest.Item]] = {}
-    for item in items:
-        modules.setdefault(item.module, []).append(item)
-        if item.get_closest_marker("xdist_group") is None:
-            item.add_marker(pytest.mark.xdist_group(_group(item)))
-    order = {module: _run_order(module_items) for module, module_items in modules.items()}
-    items[:] = sorted(items, key=lambda item: order[item.module])  # stable: each module keeps its order
+@pytest.hookimpl(optionalhook=True)  # pytest-xdist's hook: absent when it is not installed
+def pytest_xdist_make_scheduler(config: pytest.Config, log):
+    if config.getvalue("dist") != "loadfile":
+        return None  # xdist's own
+    from xdist.scheduler import LoadScopeScheduling
+
+    class Modules(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            return unit_of_work(nodeid)
+
+    return Modules(config, log)
 
 
 BACKGROUND_LOG = REPO / ".venv" / "background-images.log"  # scripts/setup-test-env writes it
