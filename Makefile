@@ -15,13 +15,20 @@ venv:
 	scripts/ensure-venv test
 
 # Installs what the tests need when missing (tools, package, engine, images), then runs them all,
-# measuring line and branch coverage of mindscape_ops, the CLI processes the tests start included;
-# fails under 90% ([tool.coverage] in pyproject.toml).
+# measuring line and branch coverage of mindscape_ops, the CLI processes the tests start included
+# (pytest-cov combines the workers' data); fails under 90% ([tool.coverage] in pyproject.toml).
+# TEST_WORKERS pytest-xdist workers (default 2, the CI machine's cores: most engine tests wait on
+# containers, not the CPU); TEST_WORKERS=0 runs the suite in this one process. `--dist loadfile`
+# hands out whole modules (a module's platform is brought up once, on one worker), except that
+# the modules that time things to the second, kill processes or containers at a chosen moment,
+# or fill a disk are one unit together (ALONE in tests/conftest.py, whose scheduler says so):
+# one worker runs them one after another, so none of them runs beside another of them.
+TEST_WORKERS ?= 2
 test:
 	scripts/setup-test-env
 	$(MAKE) lint
-	$(PYTHON) -m pytest --durations=25 --cov --cov-report=term-missing:skip-covered; status=$$?; \
-		$(PYTHON) scripts/coverage-figures; exit $$status
+	$(PYTHON) -m pytest -n $(TEST_WORKERS) --dist loadfile --durations=25 --cov --cov-report=term-missing:skip-covered; \
+		status=$$?; $(PYTHON) scripts/coverage-figures; exit $$status
 
 # Only the tests that need no engine and no external tool.
 test-fast: venv

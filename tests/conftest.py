@@ -75,6 +75,48 @@ def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config
     items[:] = sorted(items, key=lambda item: order[item.module])  # stable: each module keeps its order
 
 
+# `make test` runs the suite on N pytest-xdist workers with `--dist loadfile`: a unit of work is a
+# whole module, run by one worker test after test, so its module-scoped platform is brought up
+# once; units are handed out in the order above as workers free up. The modules below are one
+# unit together, ALONE: one worker runs them one after another, so none of them ever runs beside
+# another of them (the other workers still run the rest). Each would fail, or measure nothing,
+# beside its like. (A scheduler of our own rather than `xdist_group` marks and `--dist loadgroup`:
+# xdist 3.8 puts a test's group in its node id by setting `item._nodeid`, which pytest 9.2 no
+# longer reads, so every marked test became a unit of its own.)
+ALONE = "alone"
+ALONE_MODULES = {
+    "test_check_model": "times concurrent gates to a fraction of a second",
+    "test_check_logs": "times the logs gate's answers to half a second",
+    "test_logstore_engine": "times the logs gate on a live store (under 2.5 s)",
+    "test_identity_engine": "a logged-out session must fail within the 3 s session cache",
+    "test_identity_idle_engine": "sessions live 6 s idle and 24 s in all, used every 2 s",
+    "test_backup_faults_engine": "Ctrl-C and SIGKILL at a chosen moment of a real dump",
+    "test_pitr_faults_engine": "kills mindscape (-9) during a restore, a physical backup and the swap",
+    "test_pitr_disk_engine": "fills a filesystem to its last byte",
+    "test_provision_engine": "kills a platform's container and reads the plan and status that follow",
+    "test_backup_s3_projects": "a hanging endpoint must fail within 20 s",
+}
+
+
+def unit_of_work(nodeid: str) -> str:
+    """The module of a test (tests/test_x.py::test_y), or ALONE for the modules above."""
+    module = nodeid.split("::", 1)[0]
+    return ALONE if Path(module).stem in ALONE_MODULES else module
+
+
+@pytest.hookimpl(optionalhook=True)  # pytest-xdist's hook: absent when it is not installed
+def pytest_xdist_make_scheduler(config: pytest.Config, log):
+    if config.getvalue("dist") != "loadfile":
+        return None  # xdist's own
+    from xdist.scheduler import LoadScopeScheduling
+
+    class Modules(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            return unit_of_work(nodeid)
+
+    return Modules(config, log)
+
+
 BACKGROUND_LOG = REPO / ".venv" / "background-images.log"  # scripts/setup-test-env writes it
 
 

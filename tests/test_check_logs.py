@@ -74,7 +74,12 @@ def gate(tmp_path: Path, monkeypatch):
     path.write_text("version: 1\nproject: shop\nservices:\n  victorialogs: {}\n  postgres: {}\n  gateway: {}\n")
     platform = load([path], env={}).platform
     running = {s: Observed(f"shop-{s}", s, "running", "healthy") for s in ("victorialogs", "postgres", "gateway")}
-    ctx = SimpleNamespace(platform=platform, project=SimpleNamespace(platform=platform), containers=lambda: running)
+    ctx = SimpleNamespace(
+        platform=platform,
+        as_run=lambda: platform,
+        project=SimpleNamespace(platform=platform),
+        containers=lambda: running,
+    )
     # the store's count of lines taken through the drivers' listener, and what a post does to it
     state = SimpleNamespace(engine=FakeEngine({}), stored=set(), accepting=True, queries=0, taken=100.0, posted=[])
     state.post = lambda event: 200  # the status a post gets; `takes` says whether the count moves
@@ -265,3 +270,24 @@ def test_the_stores_counter_is_read_from_its_metrics_text():
     text = 'vl_rows_ingested_total{type="jsonline"} 7\nvl_rows_ingested_total{type="splunk"} 1234\n'
     assert series_value(text, logs.INGESTED) == 1234.0
     assert series_value("vl_other 1\n", logs.INGESTED) == 0.0  # nothing taken yet
+
+
+def test_an_auto_ingest_port_is_posted_to_as_up_picked_it_and_never_picked_fails(tmp_path: Path, monkeypatch):
+    from mindscape_ops.check.context import CheckContext
+    from mindscape_ops.workspace.project import open_project
+
+    (tmp_path / "platform.yaml").write_text(
+        "version: 1\nproject: shop\nservices:\n  victorialogs: {ingest_port: auto}\n"
+    )
+    ctx = CheckContext(open_project([tmp_path / "platform.yaml"]))
+    monkeypatch.setattr(logs, "store_base", lambda ctx: "http://127.0.0.1:9")
+    with pytest.raises(Failed, match="ingest_port is auto and no port was picked yet"):
+        logs.ingesting(ctx)
+    (tmp_path / ".mindscape").mkdir()
+    (tmp_path / ".mindscape" / "state.json").write_text('{"ports": {"victorialogs.ingest_port": 41999}}')
+    asked = []
+    monkeypatch.setattr("mindscape_ops.adapters.logstore.accepting", lambda url: asked.append(url) or False)
+    ctx = CheckContext(open_project([tmp_path / "platform.yaml"]))
+    with pytest.raises(Failed, match="does not answer at http://127.0.0.1:41999"):
+        logs.ingesting(ctx)
+    assert asked == ["http://127.0.0.1:41999"]

@@ -32,11 +32,12 @@ def compose_platform(tmp_path_factory) -> Path:
         need("docker-compose is not installed (apt-get install docker-compose)")
     root = tmp_path_factory.mktemp("compose")
     text = (EXAMPLES / "local" / "platform.yaml").read_text().replace("project: local", f"project: {PROJECT}")
-    # This platform stays up for the whole session (pytest-docker): the log store's fixed ingest
-    # port moves to a free one, so the platforms other tests bring up keep the default.
-    vl = '  victorialogs: {image: "mindscape-local/victorialogs:1.52", port: auto}'
+    # This platform stays up for the whole session (pytest-docker): compose cannot pick the log
+    # store's ingest port (every container's log driver names it; `auto` exports as 9429), so a
+    # free one is written, as other platforms may run beside it.
+    vl = '  victorialogs: {image: "mindscape-local/victorialogs:1.52", port: auto, ingest_port: auto}'
     assert vl in text, "examples/local changed: update this test"
-    text = text.replace(vl, vl[:-1] + f", ingest_port: {free_port()}}}")
+    text = text.replace(vl, vl.replace("ingest_port: auto", f"ingest_port: {free_port()}"))
     # the application on the Docker host, on a port nothing listens on
     gw = '  gateway: {image: "mindscape-local/gateway:1.22", port: auto}'
     assert gw in text, "examples/local changed: update this test"

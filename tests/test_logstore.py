@@ -86,6 +86,103 @@ def test_bad_settings_are_refused_where_they_are(tmp_path: Path, store: str, whe
     assert where in text and words in text
 
 
+class NoEngine:
+    """The engine `up` asks about ports: no container publishes anything."""
+
+    def published_port(self, container, container_port):
+        return None
+
+    def publishers_of(self, port):
+        return []
+
+
+def auto_project(tmp_path: Path):
+    from mindscape_ops.workspace.project import open_project
+
+    (tmp_path / "platform.yaml").write_text(
+        "version: 1\nproject: logs4\nservices:\n  postgres: {port: auto}\n"
+        "  victorialogs: {port: auto, ingest_port: auto}\n"
+    )
+    return open_project([tmp_path / "platform.yaml"])
+
+
+def test_an_auto_ingest_port_is_picked_by_up_kept_in_state_and_read_back(tmp_path: Path):
+    from mindscape_ops.check.context import CheckContext
+    from mindscape_ops.provision.desired import resolve_ports, setting_ports
+    from mindscape_ops.provision.endpoints import platform_as_run
+
+    project = auto_project(tmp_path)
+    assert platform_as_run(project).services.victorialogs.ingest_port == "auto"  # never picked
+    picked = setting_ports(project, NoEngine(), pick=True).services.victorialogs.ingest_port
+    state = json.loads((tmp_path / ".mindscape" / "state.json").read_text())
+    assert isinstance(picked, int) and state["ports"] == {"victorialogs.ingest_port": picked}
+    specs = container_specs(setting_ports(project, NoEngine(), pick=True))  # kept, not picked again
+    assert specs["victorialogs"].extra_ports == {9429: picked}
+    assert specs["postgres"].log_options["splunk-url"] == f"http://127.0.0.1:{picked}"
+    assert platform_as_run(project).services.victorialogs.ingest_port == picked  # plan, status
+    assert CheckContext(project).as_run().services.victorialogs.ingest_port == picked  # check's gates
+    # the `port: auto` ports picked next avoid it, and keep it in state
+    ports = resolve_ports(project, specs, pick=True)
+    assert picked not in ports.values()
+    assert (
+        json.loads((tmp_path / ".mindscape" / "state.json").read_text())["ports"]["victorialogs.ingest_port"] == picked
+    )
+    # what is rendered never depends on state: an unpicked `auto` exports as 9429 in compose
+    compose = yaml.safe_load(render_platform(project.platform)[f"{project.platform.paths.deploy}/compose.yaml"])
+    assert "127.0.0.1:9429:9429" in compose["services"]["victorialogs"]["ports"]
+    assert compose["services"]["postgres"]["logging"]["options"]["splunk-url"] == "http://127.0.0.1:9429"
+
+
+@pytest.mark.parametrize("kept", ['"9430"', "0", "70000", "true", "null", "[1]"])
+def test_a_kept_ingest_port_of_the_wrong_shape_is_ignored_and_picked_anew(tmp_path: Path, kept: str):
+    from mindscape_ops.provision.desired import setting_ports
+    from mindscape_ops.provision.endpoints import platform_as_run
+
+    project = auto_project(tmp_path)
+    (tmp_path / ".mindscape").mkdir()
+    (tmp_path / ".mindscape" / "state.json").write_text(f'{{"ports": {{"victorialogs.ingest_port": {kept}}}}}')
+    assert platform_as_run(project).services.victorialogs.ingest_port == "auto"
+    picked = setting_ports(project, NoEngine(), pick=True).services.victorialogs.ingest_port
+    assert isinstance(picked, int) and 1024 < picked < 65536
+
+
+def test_a_kept_ingest_port_taken_since_by_another_program_is_picked_anew(tmp_path: Path):
+    import socket
+
+    from mindscape_ops.provision.desired import setting_ports
+
+    project = auto_project(tmp_path)
+    first = setting_ports(project, NoEngine(), pick=True).services.victorialogs.ingest_port
+    with socket.socket() as holder:
+        holder.bind(("127.0.0.1", first))
+        holder.listen()
+        assert setting_ports(project, NoEngine(), pick=False).services.victorialogs.ingest_port == first  # plan
+        again = setting_ports(project, NoEngine(), pick=True).services.victorialogs.ingest_port  # up
+    assert again != first
+    assert (
+        json.loads((tmp_path / ".mindscape" / "state.json").read_text())["ports"]["victorialogs.ingest_port"] == again
+    )
+
+
+def test_an_auto_ingest_port_lost_from_state_is_the_running_stores(tmp_path: Path):
+    from mindscape_ops.provision.desired import setting_ports
+
+    class Running(NoEngine):
+        def published_port(self, container, container_port):
+            return 41234 if (container, container_port) == ("logs4-victorialogs", 9429) else None
+
+    project = auto_project(tmp_path)
+    assert setting_ports(project, Running(), pick=False).services.victorialogs.ingest_port == 41234
+
+
+def test_port_and_ingest_port_both_auto_are_no_conflict(tmp_path: Path):
+    p = platform(tmp_path, "{port: auto, ingest_port: auto}", "")
+    assert p.services.victorialogs.ingest_port == "auto"
+    with pytest.raises(ConfigError) as caught:
+        platform(tmp_path, "{ingest_port: automatic}")
+    assert "services.victorialogs.ingest_port" in "\n".join(map(str, caught.value.problems))
+
+
 def test_the_query_selects_project_and_service_and_keeps_the_user_filter_apart():
     logsql = service_query("p1", "gateway", 'status:>=500 or "x"', "5m")
     assert logsql == (

@@ -40,7 +40,8 @@ def platform_text(project: str, store: bool) -> str:
     }
     if store:
         services = {
-            "victorialogs": f"{{image: {IMAGES['victorialogs']}, port: auto, ingest_port: {free_port()}}}",
+            # the ingest port picked by `up` (other platforms ship beside this one)
+            "victorialogs": f"{{image: {IMAGES['victorialogs']}, port: auto, ingest_port: auto}}",
             **services,
         }
     listed = "".join(f"  {name}: {value}\n" for name, value in services.items())
@@ -97,6 +98,12 @@ def test_a_gateway_request_is_found_by_its_request_id_with_its_fields(stack):
     # docker logs still works with the splunk driver (the engine's dual-logging cache)
     [container] = [c for c in _containers(project) if c.name == f"{project}-gateway"]
     assert container.attrs["HostConfig"]["LogConfig"]["Type"] == "splunk"
+    # `ingest_port: auto`: the port up picked and kept is the one the store publishes and the
+    # driver posts to
+    ingest = state_port(root, "victorialogs.ingest_port")
+    assert container.attrs["HostConfig"]["LogConfig"]["Config"]["splunk-url"] == f"http://127.0.0.1:{ingest}"
+    [vl] = [c for c in _containers(project) if c.name == f"{project}-victorialogs"]
+    assert vl.attrs["HostConfig"]["PortBindings"]["9429/tcp"] == [{"HostIp": "127.0.0.1", "HostPort": str(ingest)}]
     assert request_id in container.logs().decode()
 
 

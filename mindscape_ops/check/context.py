@@ -31,6 +31,14 @@ class CheckContext:
     def platform(self):
         return self.project.platform
 
+    def as_run(self):
+        """The platform as its containers run: its `auto` port settings other than `port` (the
+        log store's ingest port) as `up` picked them, read back from state.json; never picked:
+        still `auto`. The rendered files come from `platform`, as written."""
+        from mindscape_ops.provision.endpoints import platform_as_run
+
+        return self.once("as_run", lambda: platform_as_run(self.project))
+
     def once(self, key: str, make: Callable[[], Any]) -> Any:
         """`make()` the first time `key` is asked for; an error is kept and raised again. Each
         key has its own lock: a gate waiting for the containers never waits for the rendering."""

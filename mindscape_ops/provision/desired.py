@@ -5,16 +5,21 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from mindscape_ops.adapters.docker import ContainerRequest, Engine
 from mindscape_ops.adapters.files import content_digest
 from mindscape_ops.errors import OperationFailed, UsageError
 from mindscape_ops.provision.convergence import Action, Desired, Kind, converge
+from mindscape_ops.provision.endpoints import auto_settings, platform_as_run
 from mindscape_ops.provision.ownership import workspace_labels
 from mindscape_ops.provision.ports import is_free, pick_free, process_holding
 from mindscape_ops.services.registry import BY_NAME
 from mindscape_ops.services.spec import SECRETS_ON_HOST, ContainerSpec, container_specs
 from mindscape_ops.workspace.project import Project
+
+if TYPE_CHECKING:
+    from mindscape_ops.config.models import Platform
 
 
 @dataclass(frozen=True)
@@ -24,10 +29,12 @@ class Plan:
     secrets: dict[str, str]
 
 
-def select_services(project: Project, wanted: Iterable[str]) -> dict[str, ContainerSpec]:
+def select_services(
+    project: Project, wanted: Iterable[str], platform: Platform | None = None
+) -> dict[str, ContainerSpec]:
     """The services to act on, with their specs: those named and what they depend on; all
-    when none named."""
-    specs = container_specs(project.platform)
+    when none named. `platform`: the platform as run (`setting_ports`), else as written."""
+    specs = container_specs(platform or project.platform)
     wanted = list(wanted)
     unknown = [name for name in wanted if name not in specs]
     if unknown:
@@ -59,6 +66,40 @@ def port_holders(engine: Engine, bind: str, port: int, own: str | None) -> list[
     if publishers or is_free(bind, port):  # held by our own container only, or by nobody
         return []
     return [process_holding(port) or "another program"]
+
+
+def setting_ports(project: Project, engine: Engine | None, pick: bool) -> Platform:
+    """The platform as its containers run: its `auto` port settings other than `port`
+    (ServiceDef.auto_ports) as kept in state; lost from state, as the running container
+    publishes them; when `pick` (`up`), one never picked, or taken since by something else,
+    is picked now and kept, like `port: auto`."""
+    wanted = auto_settings(project.platform)
+    if not wanted:
+        return project.platform
+    state_ports: dict[str, int] = dict(project.workspace.read_state().get("ports", {}))
+    specs = container_specs(project.platform)
+    taken = {int(s.host_port) for s in specs.values() if s.host_port != "auto"} | set(state_ports.values())
+    taken |= {port for s in specs.values() for port in s.extra_ports.values() if isinstance(port, int)}
+    resolved: dict[str, int] = {}
+    changed = False
+    for key, (service, _, container_port) in wanted.items():
+        name, bind = project.platform.container_name(service), project.platform.services.enabled()[service].bind
+        kept = state_ports.get(key)
+        if not isinstance(kept, int) and engine is not None:
+            kept = engine.published_port(name, container_port)  # state.json lost or set aside
+            if kept is not None:
+                taken.add(kept)
+                if pick:
+                    state_ports[key], changed = kept, True
+        if isinstance(kept, int) and not (pick and engine and port_holders(engine, bind, kept, name)):
+            resolved[key] = kept
+        elif pick:
+            resolved[key] = state_ports[key] = pick_free(bind, taken)
+            taken.add(resolved[key])
+            changed = True
+    if changed:
+        project.workspace.update_state(ports=state_ports)
+    return platform_as_run(project, resolved)
 
 
 def resolve_ports(

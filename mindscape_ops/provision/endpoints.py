@@ -1,7 +1,9 @@
 """Where a provisioned service answers from the host: address, port and credentials.
 
 `port: auto` services get their port picked by `up` and kept in state.json under "ports";
-everything that connects (readiness, migrate, backup, check) asks here.
+everything that connects (readiness, migrate, backup, check) asks here. So do the other port
+settings a service lets be `auto` (ServiceDef.auto_ports, e.g. the log store's ingest port),
+kept there under "<service>.<setting>".
 """
 
 from __future__ import annotations
@@ -17,7 +19,57 @@ from mindscape_ops.services.contract import Address
 from mindscape_ops.services.registry import BY_NAME
 from mindscape_ops.workspace.project import Project
 
-__all__ = ["Address", "DatabaseTarget", "database_target", "published_port", "safe_display", "service_address"]
+__all__ = [
+    "Address",
+    "DatabaseTarget",
+    "auto_settings",
+    "database_target",
+    "platform_as_run",
+    "published_port",
+    "safe_display",
+    "service_address",
+    "setting_key",
+]
+
+
+def setting_key(service: str, setting: str) -> str:
+    """Where state.json's "ports" keeps an `auto` port setting other than `port`."""
+    return f"{service}.{setting}"
+
+
+def auto_settings(platform) -> dict[str, tuple[str, str, int]]:
+    """The enabled services' port settings (other than `port`) written `auto`: state key ->
+    (service, setting, container port)."""
+    enabled = platform.services.enabled()
+    return {
+        setting_key(service.name, setting): (service.name, setting, container_port)
+        for service in BY_NAME.values()
+        if service.name in enabled
+        for setting, container_port in service.auto_ports.items()
+        if getattr(enabled[service.name], setting, None) == "auto"
+    }
+
+
+def platform_as_run(project: Project, picked: dict[str, int] | None = None):
+    """The platform as its containers run: each `auto` port setting other than `port` replaced
+    by the port `up` picked (`picked`, else state.json's "ports", whose entries are checked
+    when read: whole numbers from 1 to 65535). One never picked stays `auto`. What is rendered
+    to files comes from the platform as written, never from this."""
+    platform = project.platform
+    wanted = auto_settings(platform)
+    if not wanted:
+        return platform
+    kept = picked if picked is not None else project.workspace.read_state().get("ports", {})
+    changes: dict[str, dict[str, int]] = {}
+    for key, (service, setting, _) in wanted.items():
+        port = kept.get(key)
+        if isinstance(port, int) and not isinstance(port, bool) and 0 < port < 65536:
+            changes.setdefault(service, {})[setting] = port
+    if not changes:
+        return platform
+    services = platform.services
+    updated = {name: getattr(services, name).model_copy(update=values) for name, values in changes.items()}
+    return platform.model_copy(update={"services": services.model_copy(update=updated)})
 
 
 def published_port(project: Project, service: str) -> int:

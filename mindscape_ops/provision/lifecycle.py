@@ -18,6 +18,7 @@ from mindscape_ops.provision.desired import (
     ensure_images,
     make_plan,
     select_services,
+    setting_ports,
 )
 from mindscape_ops.provision.endpoints import Address, service_address
 from mindscape_ops.provision.execute import Event, Hooks, Outcome, execute
@@ -51,7 +52,7 @@ def plan(project: Project, services: Iterable[str] = ()) -> Plan:
     """What `up` would do; touches nothing (no secrets, files, ports or containers made)."""
     secrets = project.workspace.read_secrets()
     engine = Engine()
-    chosen = select_services(project, services)
+    chosen = select_services(project, services, setting_ports(project, engine, pick=False))
     return make_plan(
         project,
         engine,
@@ -83,10 +84,12 @@ def up(
     CLI passes it in, as migrate/ sits above this layer."""
     services = list(services)
     engine = Engine()
-    chosen = select_services(project, services)
-    check_before_up(project, engine, chosen)
+    check_before_up(project, engine, select_services(project, services))
     prepared = prepare(project)
     secrets = prepared.secrets
+    # `auto` port settings beyond `port` (the log store's ingest port) picked now: every
+    # container's log driver names it
+    chosen = select_services(project, services, setting_ports(project, engine, pick=True))
     derived = {name: path for name, path in build_files(project.platform).items() if name in chosen}
     if derived:  # images derived from another, from their rendered build files
         from mindscape_ops.images.actions import build_derived
@@ -274,9 +277,8 @@ def status(project: Project) -> list[dict[str, Any]]:
 
     engine = Engine()
     secrets = project.workspace.read_secrets()
-    the_plan = make_plan(
-        project, engine, select_services(project, ()), secrets, pick_ports=False, overlay=rendered_overlay(project)
-    )
+    chosen = select_services(project, (), setting_ports(project, engine, pick=False))
+    the_plan = make_plan(project, engine, chosen, secrets, pick_ports=False, overlay=rendered_overlay(project))
 
     def prober(service: str) -> bool:
         address, creds = service_address(project, service), BY_NAME[service].credentials_for(project.platform, secrets)

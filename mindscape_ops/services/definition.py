@@ -228,6 +228,9 @@ class ServiceDef:
     backup_recorded: Callable[[BackupContext], None] | None = None
     # A log store: the fields its rows carry what the log driver sends under (`logs` queries them)
     log_fields: LogFields | None = None
+    # Port settings beyond `port` that may be `auto`: setting -> the container port it publishes.
+    # `up` picks a free one and keeps it in state.json like `port: auto` (under "<service>.<setting>").
+    auto_ports: Mapping[str, int] = field(default_factory=dict)
 
     def credentials_for(self, platform: Platform, secrets: Mapping[str, str]) -> Credentials:
         """Who its probe logs in as: its `credentials` hook, or nobody for a service without one."""

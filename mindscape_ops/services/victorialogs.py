@@ -5,9 +5,7 @@ dual-logging cache. A JSON line (the gateway's access log) arrives as fields."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Annotated
-
-from pydantic import Field
+from typing import TYPE_CHECKING
 
 from mindscape_ops.services.contract import Alert, AlertGroup, HttpProbe, LogFields
 from mindscape_ops.services.definition import Metrics, Problem, ServiceDef
@@ -32,17 +30,16 @@ STREAM_FIELDS = (PROJECT_FIELD, SERVICE_FIELD, CONTAINER_FIELD)
 # The message: the line as written; for a JSON access-log line, its URI.
 MESSAGE_FIELDS = ("event.line", "event.line.uri")
 
-FixedPort = Annotated[int, Field(ge=1, le=65535)]
-
 
 class VictoriaLogs(Service):
     """The log store: LogsQL queries and the UI on `port`, container logs in on `ingest_port`."""
 
     image: ImageRef = "victoriametrics/victoria-logs:v1.52.1"
     port: PortSpec = HTTP
-    # Where the engine delivers every container's output (on `bind`); null: containers keep
-    # Docker's json-file driver only and nothing is shipped.
-    ingest_port: FixedPort | None = INGEST
+    # Where the engine delivers every container's output (on `bind`): a number, or `auto` (picked
+    # by `up` and kept in state.json); null: containers keep Docker's json-file driver only and
+    # nothing is shipped.
+    ingest_port: PortSpec | None = INGEST
     retention: Duration = Duration("7d")  # at least 1d
     max_disk: Size = Size("1gb")  # older days are dropped beyond this
 
@@ -57,15 +54,25 @@ def container(platform: Platform) -> Container:
         f"-splunk.streamFields={','.join(STREAM_FIELDS)}",
         f"-splunk.msgField={','.join(MESSAGE_FIELDS)}",
     ]
-    if vl.ingest_port is not None:
+    ingest = ingest_host_port(platform)
+    if ingest is not None:
         command.append(f"-httpListenAddr=:{INGEST}")
     return Container(
         container_port=HTTP,
-        extra_ports={INGEST: vl.ingest_port} if vl.ingest_port is not None else {},
+        extra_ports={INGEST: ingest} if ingest is not None else {},
         command=tuple(command),
         volume_target=DATA,
         healthcheck=wget_healthcheck(HTTP, "/health"),
     )
+
+
+def ingest_host_port(platform: Platform) -> int | None:
+    """The host port the engine posts to (None: nothing is shipped). An `auto` one is resolved
+    from state before containers are made (provision/endpoints.py `platform_as_run`); left
+    unresolved (the compose export, whose log driver must name a fixed URL, or a plan before
+    the first `up`), it stands for the default."""
+    port = platform.services.victorialogs.ingest_port
+    return INGEST if port == "auto" else port
 
 
 def host_of(bind: str) -> str:
@@ -77,10 +84,11 @@ def log_sink(platform: Platform, service: str) -> tuple[str, dict[str, str]] | N
     posting from the engine to the ingest port. Lines are buffered, never block the
     container (non-blocking mode), and are kept locally for `docker logs` (the cache)."""
     vl = platform.services.victorialogs
-    if vl.ingest_port is None:
+    ingest = ingest_host_port(platform)
+    if ingest is None:
         return None
     return "splunk", {
-        "splunk-url": f"http://{host_of(vl.bind)}:{vl.ingest_port}",
+        "splunk-url": f"http://{host_of(vl.bind)}:{ingest}",
         "splunk-token": "mindscape",  # VictoriaLogs checks none; the driver insists on one
         "splunk-format": "json",
         "splunk-verify-connection": "false",  # the store may start later or be restarting
@@ -102,7 +110,7 @@ def problems(platform: Platform) -> list[Problem]:
     if vl.max_disk.bytes < 1024**2:
         found.append((at("max_disk"), f"{vl.max_disk} is too small; use at least 1mb"))
     for name, service in platform.services.enabled().items():
-        if vl.ingest_port is not None and service.port == vl.ingest_port:
+        if isinstance(vl.ingest_port, int) and service.port == vl.ingest_port:
             found.append((at("ingest_port"), f"port {vl.ingest_port} is already services.{name}.port"))
     return found
 
@@ -166,4 +174,5 @@ SERVICE = ServiceDef(
     log_sink=log_sink,
     gates=LOGS_GATES,
     log_fields=LogFields(PROJECT_FIELD, SERVICE_FIELD, CONTAINER_FIELD, LINE_PREFIX, "/insert/loki/api/v1/push"),
+    auto_ports={"ingest_port": INGEST},
 )

@@ -113,7 +113,9 @@ def ingesting(ctx: CheckContext) -> str:
     base = store_base(ctx)
     if base is None:
         raise Failed("the log store has no port yet", "run `mindscape up`")
-    ingest = log_sink(ctx.platform, CHECK_SERVICE)[1]["splunk-url"]  # type: ignore[index]
+    if ctx.as_run().services.victorialogs.ingest_port == "auto":
+        raise Failed("services.victorialogs.ingest_port is auto and no port was picked yet", "run `mindscape up`")
+    ingest = log_sink(ctx.as_run(), CHECK_SERVICE)[1]["splunk-url"]  # type: ignore[index]
     if not accepting(ingest):
         raise Failed(f"the log store does not answer at {ingest}, where the engine posts every container's output")
     takes_a_line_now(ctx, base, ingest)
@@ -257,7 +259,7 @@ def write_through_one_off(ctx: CheckContext, engine, marker: str) -> str:
     from mindscape_ops.services.victorialogs import log_sink
 
     store = ctx.platform.services.victorialogs
-    log = log_sink(ctx.platform, CHECK_SERVICE)
+    log = log_sink(ctx.as_run(), CHECK_SERVICE)
     labels = {"io.mindscape.project": ctx.platform.project, "io.mindscape.check": "1"}
     if engine.run_once(store.image, ["sh", "-c", 'echo "$0"', marker], labels, log) != 0:
         raise Failed(f"a one-off container of {store.image} could not print a marker line", "run `mindscape up`")
