@@ -1,14 +1,18 @@
 """What the identity service's engine tests share: the local images of its platforms, a free
-port on this machine for the identity service's admin API, and a recovery code asked for."""
+port on this machine for the identity service's admin API, a platform brought up with its first
+user, and a recovery code asked for."""
 
 from __future__ import annotations
 
+import json
 import socket
+from pathlib import Path
 
 from mindscape_ops.images.recipe import namespace
 
-from .conftest import need
+from .conftest import need, run_cli
 
+PASSWORD = "correct-horse-battery-staple"  # ada@example.com's
 IMAGES = {"postgres": "15", "gateway": "1.22", "identity": "1.3.1"}
 
 
@@ -33,6 +37,21 @@ def identity_images(docker_client, go_image, **more: str) -> dict[str, str]:
         except docker.errors.ImageNotFound:
             need(f"image {ref} missing: run `mindscape images build {service}`")
     return refs
+
+
+def create_ada(directory: Path) -> None:
+    """ada@example.com, role user, with PASSWORD, created by `mindscape auth create-user`."""
+    created = run_cli("auth", "create-user", "ada@example.com", "--role", "user", cwd=directory, input=PASSWORD)
+    assert created.returncode == 0, created.stderr
+
+
+def up_with_ada(directory: Path, env: dict[str, str] | None = None) -> dict[str, int]:
+    """`mindscape up` in directory, then ada@example.com created; the published ports up kept
+    in the project's state (service -> port)."""
+    result = run_cli("up", cwd=directory, env=env, timeout=900)
+    assert result.returncode == 0, result.stdout + result.stderr
+    create_ada(directory)
+    return json.loads((directory / ".mindscape" / "state.json").read_text())["ports"]
 
 
 def ask_recovery(public, email: str) -> str:

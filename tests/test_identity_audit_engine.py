@@ -21,10 +21,9 @@ from mindscape_ops.adapters import logstore
 from mindscape_ops.services import identity_client as kratos
 
 from .conftest import remove_project, run_cli, unique_project
-from .identity_support import ask_recovery, free_port, identity_images
+from .identity_support import PASSWORD, ask_recovery, free_port, identity_images, up_with_ada
 
 pytestmark = pytest.mark.engine
-PASSWORD = "correct-horse-battery-staple"
 WRONG = "not-the-password-at-all"
 PROJECT_FIELD = "event.attrs.io.mindscape.project"
 
@@ -67,16 +66,12 @@ security:
 """
     )
     try:
-        result = run_cli("up", cwd=directory, timeout=900)
-        assert result.returncode == 0, result.stdout + result.stderr
-        state = json.loads((directory / ".mindscape" / "state.json").read_text())
-        created = run_cli("auth", "create-user", "ada@example.com", "--role", "user", cwd=directory, input=PASSWORD)
-        assert created.returncode == 0, created.stderr
+        ports = up_with_ada(directory)
         yield SimpleNamespace(
             directory=directory,
             project=project,
-            store=f"http://127.0.0.1:{state['ports']['victorialogs']}",
-            public=Through("127.0.0.1", state["ports"]["gateway"]),
+            store=f"http://127.0.0.1:{ports['victorialogs']}",
+            public=Through("127.0.0.1", ports["gateway"]),
             admin=kratos.Endpoint("127.0.0.1", admin),
             docker=docker_client,
         )

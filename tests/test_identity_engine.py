@@ -23,10 +23,9 @@ import pytest
 from mindscape_ops.services import identity_client as kratos
 
 from .conftest import remove_project, run_cli, unique_project
-from .identity_support import free_port, identity_images
+from .identity_support import PASSWORD, create_ada, free_port, identity_images
 
 pytestmark = pytest.mark.engine
-PASSWORD = "correct-horse-battery-staple"
 # The application: nginx answering with what it received, as JSON.
 ECHOED = '{"authorization":"$http_authorization","cookie":"$http_cookie","session":"$http_x_session_token"}'
 ECHO_CONF = """pid /tmp/echo.pid;
@@ -89,8 +88,7 @@ security:
             labels={"io.mindscape.project": project},  # removed with the platform
         )
         docker_client.networks.get(project).connect(echo, aliases=["echo"])
-        created = run_cli("auth", "create-user", "ada@example.com", "--role", "user", cwd=directory, input=PASSWORD)
-        assert created.returncode == 0, created.stderr
+        create_ada(directory)
         public = kratos.Endpoint("127.0.0.1", published(docker_client, f"{project}-identity", 4433))
         admin = kratos.Endpoint("127.0.0.1", published(docker_client, f"{project}-identity", 4434))
         yield SimpleNamespace(

@@ -14,8 +14,8 @@ import pytest
 from mindscape_ops.services import identity_client as kratos
 
 from .conftest import remove_project, run_cli, unique_project
-from .identity_support import free_port, identity_images
-from .test_identity_engine import ECHO_CONF, ECHOED, PASSWORD, published, through
+from .identity_support import PASSWORD, free_port, identity_images
+from .test_identity_engine import ECHO_CONF, ECHOED, published, through
 
 pytestmark = pytest.mark.engine
 IDLE, ABSOLUTE = 6, 24

@@ -29,12 +29,11 @@ import pytest
 
 from mindscape_ops.services import identity_client as kratos
 
-from .conftest import remove_project, run_cli, unique_project
-from .identity_support import ask_recovery, free_port, identity_images
+from .conftest import remove_project, unique_project
+from .identity_support import PASSWORD, ask_recovery, free_port, identity_images, up_with_ada
 from .test_alert_delivery_engine import bridge_gateway
 
 pytestmark = pytest.mark.engine
-PASSWORD = "correct-horse-battery-staple"
 RELAY_USER = "relay-user"
 RELAY_PASSWORD = "relay-" + uuid.uuid4().hex  # a fresh one each run: found nowhere by chance
 RELAY_ENV = "MINDSCAPE_TEST_SMTP_PASSWORD"
@@ -197,17 +196,13 @@ security:
 """
     )
     try:
-        result = run_cli("up", cwd=directory, env={RELAY_ENV: RELAY_PASSWORD}, timeout=900)
-        assert result.returncode == 0, result.stdout + result.stderr
-        state = json.loads((directory / ".mindscape" / "state.json").read_text())
-        created = run_cli("auth", "create-user", "ada@example.com", "--role", "user", cwd=directory, input=PASSWORD)
-        assert created.returncode == 0, created.stderr
+        ports = up_with_ada(directory, env={RELAY_ENV: RELAY_PASSWORD})
         yield SimpleNamespace(
             directory=directory,
             project=project,
             docker=docker_client,
             relay=relay,
-            public=kratos.Endpoint("127.0.0.1", state["ports"]["identity"]),
+            public=kratos.Endpoint("127.0.0.1", ports["identity"]),
         )
     finally:
         remove_project(docker_client, project)
