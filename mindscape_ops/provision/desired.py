@@ -70,68 +70,63 @@ def port_holders(engine: Engine, bind: str, port: int, own: str | None) -> list[
 
 def setting_ports(project: Project, engine: Engine | None, pick: bool) -> Platform:
     """The platform as its containers run: its `auto` port settings other than `port`
-    (ServiceDef.auto_ports) as kept in state; lost from state, as the running container
-    publishes them; when `pick` (`up`), one never picked, or taken since by something else,
-    is picked now and kept, like `port: auto`."""
+    (ServiceDef.auto_ports) resolved like `port: auto` (`kept_or_picked`), then filled in."""
     wanted = auto_settings(project.platform)
     if not wanted:
         return project.platform
-    state_ports: dict[str, int] = dict(project.workspace.read_state().get("ports", {}))
     specs = container_specs(project.platform)
-    taken = {int(s.host_port) for s in specs.values() if s.host_port != "auto"} | set(state_ports.values())
+    taken = {int(s.host_port) for s in specs.values() if s.host_port != "auto"}
     taken |= {port for s in specs.values() for port in s.extra_ports.values() if isinstance(port, int)}
-    resolved: dict[str, int] = {}
-    changed = False
-    for key, (service, _, container_port) in wanted.items():
-        name, bind = project.platform.container_name(service), project.platform.services.enabled()[service].bind
-        kept = state_ports.get(key)
-        if not isinstance(kept, int) and engine is not None:
-            kept = engine.published_port(name, container_port)  # state.json lost or set aside
-            if kept is not None:
-                taken.add(kept)
-                if pick:
-                    state_ports[key], changed = kept, True
-        if isinstance(kept, int) and not (pick and engine and port_holders(engine, bind, kept, name)):
-            resolved[key] = kept
-        elif pick:
-            resolved[key] = state_ports[key] = pick_free(bind, taken)
-            taken.add(resolved[key])
-            changed = True
-    if changed:
-        project.workspace.update_state(ports=state_ports)
-    return platform_as_run(project, resolved)
+    enabled = project.platform.services.enabled()
+    autos = {
+        key: (project.platform.container_name(service), enabled[service].bind, container_port)
+        for key, (service, _, container_port) in wanted.items()
+    }
+    return platform_as_run(project, kept_or_picked(project, engine, pick, autos, taken))
 
 
 def resolve_ports(
     project: Project, specs: dict[str, ContainerSpec], pick: bool, engine: Engine | None = None
 ) -> dict[str, int | None]:
-    """Fixed ports as written; `auto` from state, picked once (and saved) when `pick`. A kept
-    `auto` port that something else has taken since is picked anew rather than refused."""
+    """Fixed ports as written; `auto` ones kept in state, or picked (`kept_or_picked`)."""
+    fixed = {name: int(spec.host_port) for name, spec in specs.items() if spec.host_port != "auto"}
+    autos = {
+        name: (project.platform.container_name(name), spec.bind, spec.container_port)
+        for name, spec in specs.items()
+        if spec.host_port == "auto"
+    }
+    picked = kept_or_picked(project, engine, pick, autos, set(fixed.values()))
+    return {name: fixed[name] if name in fixed else picked[name] for name in specs}
+
+
+def kept_or_picked(
+    project: Project, engine: Engine | None, pick: bool, autos: dict[str, tuple[str, str, int]], taken: set[int]
+) -> dict[str, int | None]:
+    """Each `auto` port (state.json "ports" key -> (container, bind, container port)) as kept
+    in state; lost from state, as the running container publishes it; when `pick` (`up`), one
+    never picked, or taken since by something else, is picked now (never one of `taken` or
+    state's) and saved. Without `pick`, one never picked is None."""
     state_ports: dict[str, int] = dict(project.workspace.read_state().get("ports", {}))
+    taken = taken | set(state_ports.values())
     resolved: dict[str, int | None] = {}
-    taken = {int(s.host_port) for s in specs.values() if s.host_port != "auto"} | set(state_ports.values())
     changed = False
-    for name, spec in specs.items():
-        kept = state_ports.get(name)
-        if spec.host_port == "auto" and not isinstance(kept, int) and engine is not None:
+    for key, (container, bind, container_port) in autos.items():
+        kept = state_ports.get(key)
+        if not isinstance(kept, int) and engine is not None:
             # state.json lost or set aside: the running container still knows its port
-            kept = engine.published_port(project.platform.container_name(name), spec.container_port)
+            kept = engine.published_port(container, container_port)
             if kept is not None:
                 taken.add(kept)
                 if pick:
-                    state_ports[name], changed = kept, True
-        if spec.host_port != "auto":
-            resolved[name] = int(spec.host_port)
-        elif isinstance(kept, int) and not (
-            pick and engine and port_holders(engine, spec.bind, kept, project.platform.container_name(name))
-        ):
-            resolved[name] = kept
+                    state_ports[key], changed = kept, True
+        if isinstance(kept, int) and not (pick and engine and port_holders(engine, bind, kept, container)):
+            resolved[key] = kept
         elif pick:
-            resolved[name] = state_ports[name] = pick_free(spec.bind, taken)
-            taken.add(resolved[name])
+            resolved[key] = state_ports[key] = pick_free(bind, taken)
+            taken.add(resolved[key])
             changed = True
         else:
-            resolved[name] = None
+            resolved[key] = None
     if changed:
         project.workspace.update_state(ports=state_ports)
     return resolved

@@ -50,7 +50,7 @@ def auto_settings(platform) -> dict[str, tuple[str, str, int]]:
     }
 
 
-def platform_as_run(project: Project, picked: dict[str, int] | None = None):
+def platform_as_run(project: Project, picked: dict[str, int | None] | None = None):
     """The platform as its containers run: each `auto` port setting other than `port` replaced
     by the port `up` picked (`picked`, else state.json's "ports", whose entries are checked
     when read: whole numbers from 1 to 65535). One never picked stays `auto`. What is rendered
