@@ -56,18 +56,33 @@ def pytest_make_collect_report(collector: pytest.Collector):
     return report
 
 
-def _run_order(module_items: list[pytest.Item]) -> int:
-    """0: needs no engine; 1: needs the engine; 2: needs an image built from a Go module in the
-    background while the others run (see `go_image`)."""
+# The modules that run longest (a clean clone's `make test`, --durations): first among the engine
+# ones, so that none of them is what one worker still runs while the other has nothing left.
+LONGEST = ("test_pitr_s3_engine", "test_kubernetes_pitr_engine", "test_alert_delivery_engine")
+
+
+def _run_order(module_items: list[pytest.Item]) -> tuple[int, int]:
+    """Where a module runs: the ALONE modules first (the longest unit of work, see below), then the
+    modules that need the engine, then those that wait for an image built from a Go module in the
+    background while the others run (see `go_image`), and last the engine-free ones: many short
+    modules that fill in for the workers that free up. Inside ALONE the same classes, the
+    engine-free ones first and the Go-built ones last."""
     if any("go_image" in item.fixturenames for item in module_items):
-        return 2
-    return 1 if any(item.get_closest_marker("engine") for item in module_items) else 0
+        kind = 2
+    elif any(item.get_closest_marker("engine") for item in module_items):
+        kind = 1
+    else:
+        kind = 0
+    if unit_of_work(module_items[0].nodeid) == ALONE:
+        return (0, kind)
+    if Path(module_items[0].nodeid.split("::", 1)[0]).stem in LONGEST:
+        return (1, 0)
+    return (2, kind or 3)
 
 
 def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Engine-free modules first, then engine ones, and last those that wait for a Go-built image:
-    `make test` builds that image in the background meanwhile (scripts/setup-test-env). A module
-    moves whole, so its module-scoped fixtures are set up once."""
+    """The modules in the order of `_run_order`; a module moves whole, so its module-scoped
+    fixtures are set up once, and xdist hands units out in this order (see the scheduler)."""
     modules: dict[object, list[pytest.Item]] = {}
     for item in items:
         modules.setdefault(item.module, []).append(item)
@@ -108,6 +123,10 @@ def unit_of_work(nodeid: str) -> str:
 def pytest_xdist_make_scheduler(config: pytest.Config, log):
     if config.getvalue("dist") != "loadfile":
         return None  # xdist's own
+    # In the collection's order (above), not xdist's default of the most tests first: that put
+    # the few-test modules, the longest ones (a PITR drill on S3 runs 6 minutes), last, with one
+    # worker idle while another ran them.
+    config.option.loadscopereorder = False
     from xdist.scheduler import LoadScopeScheduling
 
     class Modules(LoadScopeScheduling):

@@ -235,20 +235,64 @@ def test_a_cached_go_binary_needs_no_go_rebuild(monkeypatch, tmp_path: Path, rec
 
 
 class Item:
-    def __init__(self, fixtures: list[str], engine: bool) -> None:
-        self.fixturenames, self.engine = fixtures, engine
+    def __init__(self, fixtures: list[str], engine: bool, module: str = "test_x") -> None:
+        self.fixturenames, self.engine, self.nodeid = fixtures, engine, f"tests/{module}.py::test_y"
 
     def get_closest_marker(self, name: str):
         return object() if name == "engine" and self.engine else None
 
 
-def test_engine_free_modules_run_first_and_those_waiting_for_a_go_image_last():
-    """So `make test` overlaps the trace store's background build with the tests that need none."""
+def test_the_longest_units_run_first_and_the_engine_free_modules_fill_in_last():
+    """ALONE (the longest unit) first, the longest engine modules next, then the engine ones,
+    those waiting for a Go-built image (built in the background meanwhile), and the many short
+    engine-free modules last, for the worker that frees up first."""
     from .conftest import _run_order
 
-    assert _run_order([Item(["tmp_path"], False)]) == 0
-    assert _run_order([Item([], False), Item(["docker_client"], True)]) == 1  # the module moves whole
-    assert _run_order([Item(["docker_client"], True), Item(["go_image", "docker_client"], True)]) == 2
+    free = _run_order([Item(["tmp_path"], False)])
+    engine = _run_order([Item([], False), Item(["docker_client"], True)])  # the module moves whole
+    go = _run_order([Item(["docker_client"], True), Item(["go_image", "docker_client"], True)])
+    longest = _run_order([Item(["docker_client"], True, "test_pitr_s3_engine")])
+    alone = [_run_order([Item(f, e, "test_identity_engine")]) for f, e in ((["tmp_path"], False), ([], True))]
+    alone_go = _run_order([Item(["go_image"], True, "test_identity_engine")])
+    assert sorted([free, engine, go, longest, *alone, alone_go]) == [*alone, alone_go, longest, engine, go, free]
+
+
+def test_xdist_hands_out_units_in_the_collections_order_not_the_most_tests_first():
+    """xdist's default puts the modules with the most tests first: the longest units, which have
+    few tests, would start last and leave one worker running them alone."""
+    from types import SimpleNamespace
+
+    from .conftest import pytest_xdist_make_scheduler
+
+    option = SimpleNamespace(dist="loadfile", loadscopereorder=True, tx=["2*popen"], maxschedchunk=None)
+    config = SimpleNamespace(option=option, getvalue=lambda name: getattr(option, name))
+    scheduler = pytest_xdist_make_scheduler(config, log=SimpleNamespace(loadscopesched=lambda *_: None))
+    collection = [
+        "tests/test_pitr_faults_engine.py::test_a",
+        "tests/test_identity_engine.py::test_b",
+        "tests/test_pitr_s3_engine.py::test_c",
+        *(f"tests/test_render.py::test_{n}" for n in range(20)),
+        *(f"tests/test_schema.py::test_{n}" for n in range(5)),
+    ]
+    sent: dict[str, list[str]] = {}
+
+    class Node:
+        def __init__(self, name: str) -> None:
+            self.name, self.gateway, self.shutting_down = name, SimpleNamespace(id=name), False
+
+        def send_runtest_some(self, indexes: list[int]) -> None:
+            sent.setdefault(self.name, []).extend(collection[i] for i in indexes)
+
+        def shutdown(self) -> None:
+            sent.setdefault(self.name, []).append("shutdown")
+
+    for name in ("gw0", "gw1"):
+        node = Node(name)
+        scheduler.add_node(node)
+        scheduler.add_node_collection(node, collection)
+    scheduler.schedule()
+    assert sent["gw0"][:2] == collection[:2]  # the ALONE unit first: both of its modules, one worker
+    assert sent["gw1"][0] == collection[2]  # the longest engine module, not the 20-test one
 
 
 def test_the_repository_script_is_the_products_command():
