@@ -24,6 +24,7 @@ from mindscape_ops.cli.common import (
 )
 
 if TYPE_CHECKING:
+    from mindscape_ops.backup.actions import Taking
     from mindscape_ops.backup.model import Manifest
 
 app = typer.Typer(
@@ -56,15 +57,16 @@ def create(
 
             create_physical(files, physical, service, kind, as_json)
             return
-        from mindscape_ops.backup import actions
-
         made: list[Manifest] = []
         with audited("backup create", lock_root(files), service=service) as record:
-            taking: actions.Taking | None = None
+            taking: Taking | None = None
             early = None
             try:
-                # pg_dump started from the start record while the model loads (None without one)
+                # pg_dump started from the start record while the model loads (None without one);
+                # the backup code after it: it loads pydantic and the manifest's model (~75 ms)
                 early = _start_early(files, service)
+                from mindscape_ops.backup import actions
+
                 record.project = project = open_project(files)
                 for name in actions.services_to_back_up(project, service):
                     taking = actions.Taking(name)
