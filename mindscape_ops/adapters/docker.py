@@ -325,9 +325,13 @@ class Engine:
             except BaseException as exc:  # noqa: BLE001 - reported by the writer below
                 failed.append(exc)
 
+        sock = getattr(running.sock, "_sock", running.sock)
+        # Blocking before the drain starts (it makes it so too): a timeout switched off by the
+        # other thread during a sendall that met a full buffer raised EAGAIN ("Resource
+        # temporarily unavailable"), failing a verify or a restore now and then.
+        sock.settimeout(None)
         reader = threading.Thread(target=drain, daemon=True)
         reader.start()
-        sock = getattr(running.sock, "_sock", running.sock)
         try:
             with engine_errors(f"writing to {cmd[0]} in {container}"):
                 for chunk in chunks:
