@@ -81,20 +81,27 @@ def test_the_dump_starts_before_the_store_is_ready_and_a_failing_store_stops_it(
             conn.execute("DROP TABLE bulk3")
 
 
-# `backup create` as a user runs it, with pg_dump's exec traced: whether the platform model was
-# loaded by then, and the process's CPU seconds up to it (bench/backup --startup reads the same).
+# `backup create` as a user runs it, with pg_dump's start traced (its exec, or the snapshot's
+# name sent to the shell that waits for it): whether the platform model was loaded by then, and
+# the process's CPU seconds up to it (bench/backup --startup reads the same).
 TRACED = """
 import json, os, runpy, sys
-from mindscape_ops.adapters import engine_socket
-exec_output = engine_socket.SocketEngine.exec_output
-def traced(self, container, cmd, user=""):
-    if "pg_dump" in cmd and not os.path.exists(trace):
+from mindscape_ops.adapters import engine_socket, exec_stream
+def seen():
+    if not os.path.exists(trace):
         times = os.times()
         with open(trace, "w") as out:
             loaded = {"model": "mindscape_ops.config.models", "manifests": "mindscape_ops.backup.model"}
             json.dump({k: m in sys.modules for k, m in loaded.items()} | {"cpu": times.user + times.system}, out)
-    return exec_output(self, container, cmd, user)
-engine_socket.SocketEngine.exec_output = traced
+exec_output, send = engine_socket.SocketEngine.exec_output, exec_stream.ExecOutput.send
+def traced_exec(self, container, cmd, user="", stdin=False):
+    if "pg_dump" in cmd and not stdin:
+        seen()
+    return exec_output(self, container, cmd, user, stdin)
+def traced_send(self, data):
+    seen()
+    return send(self, data)
+engine_socket.SocketEngine.exec_output, exec_stream.ExecOutput.send = traced_exec, traced_send
 trace = sys.argv[1]
 sys.argv = ["mindscape", "backup", "create", "--json"]
 runpy.run_module("mindscape_ops", run_name="__main__")

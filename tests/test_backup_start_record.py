@@ -125,3 +125,46 @@ def test_a_platform_whose_first_backup_is_not_postgres_has_no_record(tmp_path: P
     assert backup_start.record_for(project) is None
     backup_start.remember(project)
     assert not (tmp_path / RECORD).exists()  # a stale one is removed
+
+
+def _waiting_shell(tmp_path: Path, stdin: bytes) -> tuple[int, str]:
+    """`dump_waiting_command` run by this machine's sh, a pg_dump that prints its arguments
+    first on PATH, `stdin` on its stdin: (exit status, what pg_dump printed)."""
+    import os
+    import subprocess
+
+    from mindscape_ops.services.postgres_backup import dump_waiting_command
+
+    (tmp_path / "pg_dump").write_text('#!/bin/sh\nprintf "%s|" "$@"\n')
+    (tmp_path / "pg_dump").chmod(0o755)
+    env = {"PATH": f"{tmp_path}:{os.environ['PATH']}"}
+    done = subprocess.run(dump_waiting_command("app", "shop db"), input=stdin, env=env, capture_output=True, timeout=10)
+    return done.returncode, done.stdout.decode()
+
+
+def test_the_waiting_shell_runs_pg_dump_in_the_snapshot_it_reads(tmp_path):
+    """Started before the snapshot is taken, it runs pg_dump once a line names it."""
+    code, printed = _waiting_shell(tmp_path, b"00000003-0000001B-1\n")
+    assert code == 0 and printed == "-Fc|-U|app|-d|shop db|--snapshot=00000003-0000001B-1|"
+
+
+def test_the_waiting_shell_runs_nothing_when_its_input_ends_before_a_snapshot(tmp_path):
+    """The early start failed after the shell was started (the connection, say): its stdin is
+    closed, and no pg_dump runs outside any snapshot."""
+    assert _waiting_shell(tmp_path, b"") == (1, "")
+
+
+@pytest.mark.parametrize("name", ["00000003-0000001B-1", "0A-1"])
+def test_a_snapshots_name_is_sent_as_one_line(name):
+    from mindscape_ops.services.postgres_backup import snapshot_line
+
+    assert snapshot_line(name) == name.encode() + b"\n"
+
+
+@pytest.mark.parametrize("name", ["", "1\n--file=/tmp/x", "00000003", "00000003-1 ; rm", "x-y"])
+def test_anything_else_from_the_server_is_refused_before_it_reaches_the_shell(name):
+    from mindscape_ops.errors import OperationFailed
+    from mindscape_ops.services.postgres_backup import snapshot_line
+
+    with pytest.raises(OperationFailed, match="snapshot named"):
+        snapshot_line(name)

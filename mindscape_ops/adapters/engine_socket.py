@@ -99,13 +99,14 @@ class SocketEngine:
     def container_by_name(self, name: str) -> dict[str, Any] | None:
         return self._get(f"/containers/{quote(name, safe='')}/json", missing_ok=True)
 
-    def exec_output(self, container: str, cmd: list[str], user: str = "") -> ExecOutput:
+    def exec_output(self, container: str, cmd: list[str], user: str = "", stdin: bool = False) -> ExecOutput:
         """As the SDK Engine's: run `cmd` in a running container, iterate its stdout as it
-        comes (the tail of stderr kept), then read `exit_code`."""
+        comes (the tail of stderr kept), then read `exit_code`. With `stdin`, the command's
+        stdin is attached: what `send` writes, until the stream is closed."""
         created = self._call(
             "POST",
             f"/containers/{quote(container, safe='')}/exec",
-            {"AttachStdin": False, "AttachStdout": True, "AttachStderr": True, "Tty": False, "Cmd": cmd, "User": user},
+            {"AttachStdin": stdin, "AttachStdout": True, "AttachStderr": True, "Tty": False, "Cmd": cmd, "User": user},
         )
         exec_id = created["Id"]
         sock, head = self._hijack(f"/exec/{exec_id}/start", {"Detach": False, "Tty": False})

@@ -91,6 +91,11 @@ class ExecOutput:
                 self.close()
             self.exit_code = self._exit_code_of()
 
+    def send(self, data: bytes) -> None:
+        """To the command's stdin (an exec started with its stdin attached)."""
+        with self._errors(f"writing to {self.container}"):
+            self.sock.sendall(data)
+
     def close(self) -> None:
         with contextlib.suppress(OSError):
             self.sock.close()

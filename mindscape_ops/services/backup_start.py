@@ -192,7 +192,6 @@ def _start(root: Path, record: StartRecord) -> Early | None:
     from dotenv import dotenv_values
 
     from mindscape_ops.adapters.engine_socket import reader
-    from mindscape_ops.services import postgres_backup
 
     # secrets.env, read as the workspace reads it (python-dotenv's rules)
     secrets = dotenv_values(root / ".mindscape" / "secrets.env", interpolate=False, encoding="utf-8")
@@ -203,17 +202,28 @@ def _start(root: Path, record: StartRecord) -> Early | None:
     details = streams.container_by_name(record.container)
     if details is None or not details.get("State", {}).get("Running"):
         return None
-    conninfo = (
-        f"postgresql://{quote(record.user)}:{quote(password)}@{record.host}:{record.port}/"
-        f"{quote(record.database)}?connect_timeout=5&application_name=mindscape"
+    # pg_dump's shell first, waiting for the snapshot's name on its stdin: the exec's start-up in
+    # the container (~40 ms) passes while psycopg loads and the snapshot is taken
+    from mindscape_ops.services import postgres_backup
+
+    waiting = streams.exec_output(
+        record.container, postgres_backup.dump_waiting_command(record.user, record.database), stdin=True
     )
-    target = _Target(conninfo, f"postgresql://{record.user}@{record.host}:{record.port}/{record.database}", password)
+    try:
+        conninfo = (
+            f"postgresql://{quote(record.user)}:{quote(password)}@{record.host}:{record.port}/"
+            f"{quote(record.database)}?connect_timeout=5&application_name=mindscape"
+        )
+        display = f"postgresql://{record.user}@{record.host}:{record.port}/{record.database}"
+        target = _Target(conninfo, display, password)
 
-    def start(args: list[str]) -> tuple[Iterator[bytes], Any]:
-        command = postgres_backup.tool_command("pg_dump", args, record.user, record.database)
-        started = streams.exec_output(record.container, command)
-        return postgres_backup.output_of(started, "pg_dump"), started
+        def start(snapshot: str) -> tuple[Iterator[bytes], Any]:
+            waiting.send(postgres_backup.snapshot_line(snapshot))
+            return postgres_backup.output_of(waiting, "pg_dump"), waiting
 
-    manager = postgres_backup.dumping(target, start, f"container {record.container}")
-    made = manager.__enter__()
+        manager = postgres_backup.dumping(target, start, f"container {record.container}")
+        made = manager.__enter__()
+    except BaseException:
+        waiting.close()  # its shell reads no line and runs nothing
+        raise
     return Early(record, made, manager.__exit__)

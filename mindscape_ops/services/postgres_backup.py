@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import secrets
 import shutil
 import subprocess
@@ -30,6 +31,7 @@ if TYPE_CHECKING:
     from mindscape_ops.provision.endpoints import DatabaseTarget
 
 FORMAT = "pg_dump-custom"
+DUMP_ARGS = ("-Fc",)
 # The password file is read inside the container: it never crosses the engine's API.
 _WITH_PASSWORD = (
     'if [ -r "$POSTGRES_PASSWORD_FILE" ]; then PGPASSWORD="$(cat "$POSTGRES_PASSWORD_FILE")"; export PGPASSWORD; fi; '
@@ -83,7 +85,8 @@ def dump(ctx: Context) -> Iterator[Dump]:
     target = _target(ctx)
     external = target.external
 
-    def start(args: list[str]) -> tuple[Iterator[bytes], Any]:
+    def start(snapshot: str) -> tuple[Iterator[bytes], Any]:
+        args = [*DUMP_ARGS, f"--snapshot={snapshot}"]
         if external:
             return _host("pg_dump", args, target, None), None
         started = _started_in_container(ctx, "pg_dump", args)
@@ -95,17 +98,15 @@ def dump(ctx: Context) -> Iterator[Dump]:
 
 
 @contextlib.contextmanager
-def dumping(
-    target: DatabaseTarget, start: Callable[[list[str]], tuple[Iterator[bytes], Any]], source: str
-) -> Iterator[Dump]:
-    """A dump in the snapshot our own connection to `target` exports: `start(args)` runs
-    pg_dump with those arguments (its output, and what to close when it is not read to its end);
-    the rows of every table are counted in the same snapshot while it is read."""
+def dumping(target: DatabaseTarget, start: Callable[[str], tuple[Iterator[bytes], Any]], source: str) -> Iterator[Dump]:
+    """A dump in the snapshot our own connection to `target` exports: `start(snapshot)` runs
+    `pg_dump DUMP_ARGS --snapshot=SNAPSHOT` (its output, and what to close when it is not read
+    to its end); the rows of every table are counted in the same snapshot while it is read."""
     with connect(target) as conn:  # autocommit: the transaction is the one _SNAPSHOT opens
         cursor = conn.execute(_SNAPSHOT)
         cursor.nextset()
         snapshot, version, estimate = cursor.fetchone()  # type: ignore[misc]
-        chunks, started = start(["-Fc", f"--snapshot={snapshot}"])
+        chunks, started = start(snapshot)
         made = Dump(chunks, FORMAT, str(version), source, None, estimate)
         made.chunks = _counting_meanwhile(chunks, conn, made)
         try:
@@ -263,6 +264,23 @@ def tool_command(tool: str, args: list[str], user: str, dbname: str) -> list[str
     there from its file (it never crosses the engine's API)."""
     script = _WITH_PASSWORD + f'exec {tool} "$@"'
     return ["sh", "-c", script, tool, *args, "-U", user, "-d", dbname]
+
+
+def dump_waiting_command(user: str, dbname: str) -> list[str]:
+    """Pure: a shell in the postgres container that reads a snapshot's name from its stdin, then
+    runs `pg_dump DUMP_ARGS -U user -d dbname --snapshot=NAME` (started before the snapshot is
+    taken, so the exec's start-up passes meanwhile). Its stdin closed before a line comes, it
+    runs nothing."""
+    script = _WITH_PASSWORD + 'IFS= read -r snapshot && exec pg_dump "$@" --snapshot="$snapshot"'
+    return ["sh", "-c", script, "pg_dump", *DUMP_ARGS, "-U", user, "-d", dbname]
+
+
+def snapshot_line(snapshot: str) -> bytes:
+    """Pure: what `dump_waiting_command`'s shell reads (the server's name for an exported
+    snapshot: hex digits and dashes)."""
+    if not re.fullmatch(r"[0-9A-Fa-f]+(-[0-9A-Fa-f]+)+", snapshot):
+        raise OperationFailed(f"the server exported a snapshot named {snapshot!r}, not the expected hex and dashes")
+    return snapshot.encode() + b"\n"
 
 
 def _started_in_container(ctx: Context, tool: str, args: list[str], dbname: str | None = None) -> Any:
