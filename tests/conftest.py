@@ -75,7 +75,7 @@ def _run_order(module_items: list[pytest.Item]) -> tuple[int, int]:
         kind = 0
     if unit_of_work(module_items[0].nodeid) == ALONE:
         return (0, kind)
-    if Path(module_items[0].nodeid.split("::", 1)[0]).stem in LONGEST:
+    if _module_name(module_items[0].nodeid) in LONGEST:
         return (1, 0)
     return (2, kind or 3)
 
@@ -113,10 +113,14 @@ ALONE_MODULES = {
 }
 
 
+def _module_name(nodeid: str) -> str:
+    """test_x of tests/test_x.py::test_y."""
+    return Path(nodeid.split("::", 1)[0]).stem
+
+
 def unit_of_work(nodeid: str) -> str:
     """The module of a test (tests/test_x.py::test_y), or ALONE for the modules above."""
-    module = nodeid.split("::", 1)[0]
-    return ALONE if Path(module).stem in ALONE_MODULES else module
+    return ALONE if _module_name(nodeid) in ALONE_MODULES else nodeid.split("::", 1)[0]
 
 
 @pytest.hookimpl(optionalhook=True)  # pytest-xdist's hook: absent when it is not installed

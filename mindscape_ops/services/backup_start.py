@@ -202,6 +202,11 @@ def _start(root: Path, record: StartRecord) -> Early | None:
     details = streams.container_by_name(record.container)
     if details is None or not details.get("State", {}).get("Running"):
         return None
+    conninfo = (
+        f"postgresql://{quote(record.user)}:{quote(password)}@{record.host}:{record.port}/"
+        f"{quote(record.database)}?connect_timeout=5&application_name=mindscape"
+    )
+    target = _Target(conninfo, f"postgresql://{record.user}@{record.host}:{record.port}/{record.database}", password)
     # pg_dump's shell first, waiting for the snapshot's name on its stdin: the exec's start-up in
     # the container (~40 ms) passes while psycopg loads and the snapshot is taken
     from mindscape_ops.services import postgres_backup
@@ -209,18 +214,12 @@ def _start(root: Path, record: StartRecord) -> Early | None:
     waiting = streams.exec_output(
         record.container, postgres_backup.dump_waiting_command(record.user, record.database), stdin=True
     )
+
+    def start(snapshot: str) -> tuple[Iterator[bytes], Any]:
+        waiting.send(postgres_backup.snapshot_line(snapshot))
+        return postgres_backup.output_of(waiting, "pg_dump"), waiting
+
     try:
-        conninfo = (
-            f"postgresql://{quote(record.user)}:{quote(password)}@{record.host}:{record.port}/"
-            f"{quote(record.database)}?connect_timeout=5&application_name=mindscape"
-        )
-        display = f"postgresql://{record.user}@{record.host}:{record.port}/{record.database}"
-        target = _Target(conninfo, display, password)
-
-        def start(snapshot: str) -> tuple[Iterator[bytes], Any]:
-            waiting.send(postgres_backup.snapshot_line(snapshot))
-            return postgres_backup.output_of(waiting, "pg_dump"), waiting
-
         manager = postgres_backup.dumping(target, start, f"container {record.container}")
         made = manager.__enter__()
     except BaseException:

@@ -262,8 +262,7 @@ def _command(ctx: Context, tool: str, args: list[str], dbname: str | None) -> tu
 def tool_command(tool: str, args: list[str], user: str, dbname: str) -> list[str]:
     """Pure: `tool ARGS -U user -d dbname` in the postgres container, with the password read
     there from its file (it never crosses the engine's API)."""
-    script = _WITH_PASSWORD + f'exec {tool} "$@"'
-    return ["sh", "-c", script, tool, *args, "-U", user, "-d", dbname]
+    return _in_shell(f'exec {tool} "$@"', tool, args, user, dbname)
 
 
 def dump_waiting_command(user: str, dbname: str) -> list[str]:
@@ -271,8 +270,13 @@ def dump_waiting_command(user: str, dbname: str) -> list[str]:
     runs `pg_dump DUMP_ARGS -U user -d dbname --snapshot=NAME` (started before the snapshot is
     taken, so the exec's start-up passes meanwhile). Its stdin closed before a line comes, it
     runs nothing."""
-    script = _WITH_PASSWORD + 'IFS= read -r snapshot && exec pg_dump "$@" --snapshot="$snapshot"'
-    return ["sh", "-c", script, "pg_dump", *DUMP_ARGS, "-U", user, "-d", dbname]
+    script = 'IFS= read -r snapshot && exec pg_dump "$@" --snapshot="$snapshot"'
+    return _in_shell(script, "pg_dump", list(DUMP_ARGS), user, dbname)
+
+
+def _in_shell(script: str, tool: str, args: list[str], user: str, dbname: str) -> list[str]:
+    """Pure: `sh -c SCRIPT` with the password read first and `ARGS -U user -d dbname` as "$@"."""
+    return ["sh", "-c", _WITH_PASSWORD + script, tool, *args, "-U", user, "-d", dbname]
 
 
 def snapshot_line(snapshot: str) -> bytes:
