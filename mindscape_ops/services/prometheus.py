@@ -110,6 +110,9 @@ def app_targets(platform: Platform) -> list[tuple[tuple[str | int, ...], ScrapeT
 
 POLL_S = 0.5
 RESCRAPE_MAX_S = 50.0  # the targets gate's timeout is 60 s
+# Prometheus hands what it discovered to its scrapers at most every 5 s: in its first seconds
+# (a `check` right after `up`) it lists no target yet, whatever its configuration says.
+DISCOVERY_S = 7.0
 
 
 def down_targets(active: Iterable[Mapping[str, Any]]) -> tuple[list[str], int]:
@@ -126,7 +129,7 @@ def down_targets(active: Iterable[Mapping[str, Any]]) -> tuple[list[str], int]:
 
 
 def targets(ctx: GateContext) -> str:
-    active = active_targets(ctx)
+    active = discovered(ctx)
     if any(t.get("health") == "down" for t in active):
         active = rescraped(ctx, active)
     down, unknown = down_targets(active)
@@ -140,6 +143,17 @@ def targets(ctx: GateContext) -> str:
 
 def active_targets(ctx: GateContext) -> list[dict[str, Any]]:
     return ctx.get_json("prometheus", "/api/v1/targets?state=active")["data"]["activeTargets"]
+
+
+def discovered(ctx: GateContext) -> list[dict[str, Any]]:
+    """The active targets, once Prometheus has handed any to its scrapers (or after DISCOVERY_S:
+    then none is configured)."""
+    active = active_targets(ctx)
+    deadline = time.monotonic() + DISCOVERY_S
+    while not active and time.monotonic() < deadline:
+        time.sleep(POLL_S)
+        active = active_targets(ctx)
+    return active
 
 
 def rescraped(ctx: GateContext, active: list[dict[str, Any]]) -> list[dict[str, Any]]:
