@@ -47,9 +47,10 @@ class FakeDatabase:
     def applied(self) -> list[AppliedMigration]:
         return self.rows
 
-    def revert(self, migration) -> int:
-        self.reverted.append(migration.filename)
-        return 1
+    def revert_all(self, migrations):
+        for migration in migrations:
+            self.reverted.append(migration.filename)
+            yield migration, 1
 
 
 def test_the_down_command_runs_no_down_section_of_an_edited_file(tmp_path, monkeypatch):

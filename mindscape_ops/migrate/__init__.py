@@ -4,9 +4,8 @@ its tracking row, under one advisory lock per run.
     files.py    finding and parsing migration files (pure)
     sql.py      splitting SQL into statements, offsets to lines (pure)
     pending.py  applied/pending/changed/missing and what up/down/baseline would do (pure)
-    script.py   a transactional section, its record and COMMIT as one round trip (pure)
     failures.py what a failed migration tells the user: file, line, column, fate (pure)
-    runner.py   the psycopg adapter: connect, lock, track, apply, revert
+    runner.py   the psycopg adapter: connect, lock, track, apply and revert (pipelined)
     actions.py  the library calls the CLI and `mindscape up` use
 """
 

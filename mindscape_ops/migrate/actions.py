@@ -82,11 +82,7 @@ def up(
         if dry_run:
             result.would_apply = plan.to_apply
             return result
-        who = applied_by()
-        for migration in plan.to_apply:
-            if not migration.up.transaction:
-                echo(f"{migration.filename}: transaction:false, statement by statement outside a transaction")
-            took = db.apply(migration, who)
+        for migration, took in db.apply_all(plan.to_apply, applied_by(), echo):
             result.applied.append((migration, took))
             echo(f"applied {migration.filename} ({took} ms)")
     return result
@@ -113,13 +109,14 @@ def down(
             return reverted
         if steps > len(applied):
             echo(f"only {len(applied)} migration(s) applied; rolling back all of them")
-        for revert in plan_down(files, applied, steps):
-            if dry_run:
-                echo(f"would roll back {revert.file.filename}")
-            else:
-                took = db.revert(revert.file)
-                echo(f"rolled back {revert.file.filename} ({took} ms)")
-            reverted.append(revert.file)
+        planned = [revert.file for revert in plan_down(files, applied, steps)]
+        if dry_run:
+            for migration in planned:
+                echo(f"would roll back {migration.filename}")
+            return planned
+        for migration, took in db.revert_all(planned):
+            echo(f"rolled back {migration.filename} ({took} ms)")
+            reverted.append(migration)
     return reverted
 
 

@@ -8,7 +8,6 @@ from psycopg import errors as pg_errors
 
 from mindscape_ops.errors import OperationFailed
 from mindscape_ops.migrate.files import MigrationFile, Section, shown
-from mindscape_ops.migrate.script import Script
 from mindscape_ops.migrate.sql import Statement, line_and_column
 
 
@@ -24,14 +23,10 @@ class MigrationFailed(OperationFailed):
         exc: psycopg.Error,
         statement: Statement,
         progress: tuple[int, int] | None,
-        position: int | None = None,
     ) -> MigrationFailed:
-        """`position`: the 1-based place of the error in the statement, when not the server's
-        own (the statement ran inside a longer script)."""
         diag = exc.diag
         offset = statement.offset
-        if position is None and diag.statement_position:
-            position = int(diag.statement_position)
+        position = int(diag.statement_position) if diag.statement_position else None
         index = offset + position - 1 if position else offset
         line, column = line_and_column(section.sql, index)
         file_line = section.line + line - 1
@@ -73,21 +68,18 @@ def after_failure(direction: str, progress: tuple[int, int] | None) -> str:
     )
 
 
-def failure_in_script(
-    migration: MigrationFile, section: Section, direction: str, script: Script, failed: int, exc: psycopg.Error
+def failure_in_pipeline(
+    migration: MigrationFile, section: Section, direction: str, failed: int, exc: psycopg.Error
 ) -> OperationFailed:
-    """The error of a section run in one round trip (see script.py), pointing at its statement."""
-    position = int(exc.diag.statement_position) if exc.diag.statement_position else None
-    found = script.failed_statement(failed, position)
-    if found is None:  # the record or COMMIT (a deferred constraint, say)
-        return OperationFailed(
-            f"migration {migration.filename} ({direction}) failed: {exc.diag.severity or 'ERROR'}: "
-            f"{exc.diag.message_primary or first_line(exc)}",
-            after_failure(direction, None),
-        )
-    index, in_statement = found
-    return MigrationFailed.from_error(
-        migration, section, direction, exc, script.statements[index], None, position=in_statement
+    """The error of a pipelined section (see runner.py): `failed` is the index of the failing
+    query among the migration's BEGIN, its statements, its record, COMMIT and RESET ALL."""
+    if 1 <= failed <= len(section.statements):
+        return MigrationFailed.from_error(migration, section, direction, exc, section.statements[failed - 1], None)
+    # the record or COMMIT (a deferred constraint, say)
+    return OperationFailed(
+        f"migration {migration.filename} ({direction}) failed: {exc.diag.severity or 'ERROR'}: "
+        f"{exc.diag.message_primary or first_line(exc)}",
+        after_failure(direction, None),
     )
 
 

@@ -1,6 +1,15 @@
 """The Postgres side of migrations (psycopg 3): one connection and one advisory lock for a
 whole run; each migration commits together with its tracking row, or not at all.
 
+Transactional migrations go to the server pipelined (Postgres's pipeline mode, extended
+protocol): `BEGIN`, each statement, the tracking row, `COMMIT` and `RESET ALL`, as separate
+queries, for up to PIPELINE_BATCH migrations, then one Sync. The server runs them in order,
+each migration committing with its record; at the first error it skips everything up to the
+Sync, so the failing migration's transaction is rolled back and none after it runs. Waiting for
+each migration's answer made most of a run's time (round trips and this process's work in
+turn with the server's: profiled with cProfile); a failing statement is still its own query,
+so its error points into it.
+
 Tracking table: `mindscape.migrations` (its own schema, so it never mixes with the
 application's tables). Lock: a session-level `pg_advisory_lock(MIGRATION_LOCK)`, held from
 before the tracking table is read until the run ends; advisory locks are per database.
@@ -11,18 +20,20 @@ from __future__ import annotations
 import contextlib
 import re
 import time
+from collections import deque
 from collections.abc import Callable, Iterator
+from functools import partial
 
 import psycopg
 from psycopg import errors as pg_errors
 from psycopg import generators, pq, sql
+from psycopg.abc import PQGen
 from psycopg.conninfo import conninfo_to_dict
 
 from mindscape_ops.errors import EnvironmentUnusable, MindscapeError, OperationFailed, UsageError
-from mindscape_ops.migrate.failures import MigrationFailed, after_failure, failure_in_script, first_line
+from mindscape_ops.migrate.failures import MigrationFailed, failure_in_pipeline, first_line
 from mindscape_ops.migrate.files import MigrationFile, Section, shown
 from mindscape_ops.migrate.pending import AppliedMigration
-from mindscape_ops.migrate.script import compose
 from mindscape_ops.migrate.sql import Statement
 from mindscape_ops.provision.endpoints import DatabaseTarget
 
@@ -30,6 +41,7 @@ SCHEMA = "mindscape"
 TABLE = f"{SCHEMA}.migrations"
 MIGRATION_LOCK = 0x6D696E6473636170  # b"mindscap" as a bigint: the advisory lock key
 NOTICE_AFTER_S = 3.0  # how long a run waits for the lock quietly before naming the holder
+PIPELINE_BATCH = 100  # migrations sent before their answers are read (and echoed)
 
 Echo = Callable[[str], None]
 
@@ -49,14 +61,16 @@ COMMENT ON TABLE {TABLE} IS 'applied by `mindscape migrate`; checksum: sha256 of
 _INSERT = (
     f"INSERT INTO {TABLE} (version, name, checksum, duration_ms, applied_by, method) VALUES (%s, %s, %s, %s, %s, %s)"
 )
-# The record of a migration run in one round trip: its duration measured by the server, from
-# the receipt of the script (statement_timestamp() is the same for every statement in it).
+# A pipelined migration's record change, returning its duration as the server measured it: from
+# its transaction's start (its BEGIN, or the RESET ALL before it in the same pipeline) to now.
+_TOOK = "round(extract(epoch FROM clock_timestamp() - transaction_timestamp()) * 1000)::int"
 _RECORD = (
-    f"INSERT INTO {TABLE} (version, name, checksum, duration_ms, applied_by, method) VALUES ({{}}, {{}}, {{}}, "
-    "round(extract(epoch FROM clock_timestamp() - statement_timestamp()) * 1000)::int, {}, 'transaction')"
+    f"INSERT INTO {TABLE} (version, name, checksum, duration_ms, applied_by, method) "
+    f"VALUES ({{}}, {{}}, {{}}, {_TOOK}, {{}}, 'transaction') RETURNING duration_ms"
 )
 _FORGET = f"DELETE FROM {TABLE} WHERE version = {{}}"
-# COPY to or from the client would leave the connection in copy mode: such a section runs statement by statement.
+_FORGET_TOOK = f"{_FORGET} RETURNING {_TOOK}"
+# COPY to or from the client cannot run in a pipeline: such a section runs statement by statement.
 _COPY = re.compile(r"copy\b", re.IGNORECASE)
 _SELECT = f"SELECT version, name, checksum, applied_at, duration_ms, applied_by, method FROM {TABLE}"
 
@@ -195,14 +209,34 @@ class Database:
 
     # -- running migrations ------------------------------------------------------------
 
-    def apply(self, migration: MigrationFile, applied_by: str) -> int:
-        """Run the up section and record it; returns the time it took in ms."""
+    def apply_all(
+        self, migrations: list[MigrationFile], applied_by: str, echo: Echo
+    ) -> Iterator[tuple[MigrationFile, int]]:
+        """Run the up sections in order, each with its record; yields each migration with the
+        time it took in ms once it is known applied. Raises at the first failure: what was
+        yielded before it stays applied, nothing after it runs."""
+        for batch in batches(migrations, "up"):
+            if _pipelined(batch[0].up):
+                yield from self._run_pipelined(batch, "up", applied_by)
+                continue
+            (migration,) = batch
+            if not migration.up.transaction:
+                echo(f"{migration.filename}: transaction:false, statement by statement outside a transaction")
+            yield migration, self._apply_each(migration, applied_by)
+
+    def revert_all(self, migrations: list[MigrationFile]) -> Iterator[tuple[MigrationFile, int]]:
+        """Run the down sections in the order given and forget each migration; yields each with
+        the time it took in ms once it is known reverted. Raises at the first failure."""
+        for batch in batches(migrations, "down"):
+            if _pipelined(_section(batch[0], "down")):
+                yield from self._run_pipelined(batch, "down", "")
+            else:
+                yield batch[0], self._revert_each(batch[0])
+
+    def _apply_each(self, migration: MigrationFile, applied_by: str) -> int:
+        """A section that cannot be pipelined, statement by statement (COPY; transaction:false)."""
         started = time.perf_counter()
         section = migration.up
-        if _in_one_trip(section):
-            values = (migration.version, migration.name, migration.checksum, applied_by)
-            self._run_script(migration, section, "up", _RECORD.format(*map(self._quoted, values)))
-            return _ms_since(started)
         if section.transaction:
             with self.conn.transaction():
                 self._run_each(migration, section)
@@ -215,14 +249,9 @@ class Database:
         self._reset_session()
         return took
 
-    def revert(self, migration: MigrationFile) -> int:
-        """Run the down section and forget the migration; returns the time it took in ms."""
+    def _revert_each(self, migration: MigrationFile) -> int:
         started = time.perf_counter()
-        section = migration.down
-        assert section is not None
-        if _in_one_trip(section):
-            self._run_script(migration, section, "down", _FORGET.format(self._quoted(migration.version)))
-            return _ms_since(started)
+        section = _section(migration, "down")
         forget = sql.SQL(_FORGET).format(sql.Literal(migration.version))
         if section.transaction:
             with self.conn.transaction():
@@ -255,36 +284,65 @@ class Database:
             return "'" + text.replace("'", "''") + "'"
         return sql.Literal(text).as_string(self.conn)
 
-    def _run_script(self, migration: MigrationFile, section: Section, direction: str, record: str) -> None:
-        """The section, its record, COMMIT and RESET ALL in one round trip (see script.py)."""
-        script = compose(section.statements, record)
-        try:
-            results = self._send(script.text)
-        except psycopg.Error as exc:
-            if self.conn.broken:
-                raise self._lost(migration, direction, exc, None) from None
-            raise
-        failed = next((i for i, result in enumerate(results) if result.status == pq.ExecStatus.FATAL_ERROR), None)
-        idle = self.conn.info.transaction_status == pq.TransactionStatus.IDLE
-        if failed is None and idle:  # its COMMIT ran: the migration and its record are in
-            return
-        if self.conn.broken:
-            raise self._lost(migration, direction, _error(results, failed), None)
-        if not idle:
-            self.conn.execute("ROLLBACK")
-        if failed is None:  # the section's end left something open that took in the COMMIT
-            raise OperationFailed(
-                f"migration {migration.filename} ({direction}) did not reach its COMMIT: was its end cut off?",
-                after_failure(direction, None),
-            )
-        raise failure_in_script(migration, section, direction, script, failed, _error(results, failed))
+    def _record(self, migration: MigrationFile, direction: str, applied_by: str) -> str:
+        if direction == "down":
+            return _FORGET_TOOK.format(self._quoted(migration.version))
+        values = (migration.version, migration.name, migration.checksum, applied_by)
+        return _RECORD.format(*map(self._quoted, values))
 
-    def _send(self, text: str) -> list[pq.abc.PGresult]:
-        # psycopg's cursors keep only a script's first error, not which statement raised it: the
-        # low-level results say that (psycopg's own execute() runs the same generator).
+    def _run_pipelined(
+        self, migrations: list[MigrationFile], direction: str, applied_by: str
+    ) -> Iterator[tuple[MigrationFile, int]]:
+        """One pipeline: per migration BEGIN, its statements, its record, COMMIT and RESET ALL;
+        then a Sync. Yields the migrations whose COMMIT succeeded, in order, and raises for the
+        first that failed (the server skipped everything after it)."""
+        encoding = self.conn.info.encoding
+        queries: list[bytes] = []
+        spans: list[tuple[MigrationFile, Section, int]] = []  # where each migration's queries start
+        for migration in migrations:
+            section = _section(migration, direction)
+            spans.append((migration, section, len(queries)))
+            texts = [statement.text for statement in section.statements]
+            record = self._record(migration, direction, applied_by)
+            queries += [text.encode(encoding) for text in ("BEGIN", *texts, record, "COMMIT", "RESET ALL")]
+        received: list[pq.abc.PGresult] = []
+        lost: psycopg.Error | None = None
+        interrupted: KeyboardInterrupt | None = None  # psycopg cancels the statement running
         with self.conn.lock:
-            self.conn.pgconn.send_query(text.encode(self.conn.info.encoding))
-            return self.conn.wait(generators.execute(self.conn.pgconn))
+            pgconn = self.conn.pgconn
+            pgconn.enter_pipeline_mode()
+            try:
+                self.conn.wait(_pipeline(pgconn, queries, received))
+            except psycopg.Error as exc:
+                if not self.conn.broken:
+                    raise
+                lost = exc
+            except KeyboardInterrupt as exc:
+                interrupted = exc
+            finally:
+                with contextlib.suppress(psycopg.Error):  # broken, or answers left unread
+                    pgconn.exit_pipeline_mode()
+        for migration, section, start in spans:
+            last = len(section.statements) + 3  # its RESET ALL; COMMIT before it, the record before that
+            answers = received[start : start + last + 1]
+            if len(answers) >= last and all(map(_ok, answers[:last])):  # its COMMIT ran: it is in
+                yield migration, _took(answers[last - 2])
+                if self.conn.broken or (len(answers) > last and _ok(answers[last])):
+                    continue
+            if interrupted is not None:  # those committed before it are told; the connection's end rolls it back
+                raise interrupted
+            failed = next((i for i, answer in enumerate(answers) if answer.status == FATAL_ERROR), None)
+            if self.conn.broken or failed is None:
+                # Without an answer from its COMMIT, it may have committed (with its record) or not.
+                unsure = failed is None or failed >= last - 1
+                raise self._lost(migration, direction, lost or _error(answers, failed), None, unsure=unsure)
+            if self.conn.info.transaction_status != pq.TransactionStatus.IDLE:
+                self.conn.execute("ROLLBACK")
+            raise failure_in_pipeline(
+                migration, section, direction, failed, pg_errors.error_from_result(answers[failed])
+            )
+        if interrupted is not None:
+            raise interrupted
 
     def _reset_session(self) -> None:
         # One connection serves the whole run: a migration's `SET search_path` must not leak into the next.
@@ -308,9 +366,19 @@ class Database:
             raise failure from None
 
     def _lost(
-        self, migration: MigrationFile, direction: str, exc: psycopg.Error, progress: tuple[int, int] | None
+        self,
+        migration: MigrationFile,
+        direction: str,
+        exc: psycopg.Error,
+        progress: tuple[int, int] | None,
+        unsure: bool = False,
     ) -> EnvironmentUnusable:
-        if progress is None:
+        if unsure:
+            fate = (
+                "the answer to its COMMIT never came: it either took effect together with its record or not at "
+                "all (`mindscape migrate status` tells which)"
+            )
+        elif progress is None:
             fate = "its transaction did not commit, so none of it took effect and nothing was recorded"
         else:
             done, total = progress
@@ -325,8 +393,66 @@ class Database:
         )
 
 
-def _in_one_trip(section: Section) -> bool:
+FATAL_ERROR = pq.ExecStatus.FATAL_ERROR
+_OK = (pq.ExecStatus.COMMAND_OK, pq.ExecStatus.TUPLES_OK)
+
+
+def _section(migration: MigrationFile, direction: str) -> Section:
+    section = migration.up if direction == "up" else migration.down
+    assert section is not None  # plan_down refuses a migration without a down section
+    return section
+
+
+def _pipelined(section: Section) -> bool:
     return section.transaction and not any(_COPY.match(statement.text) for statement in section.statements)
+
+
+def batches(migrations: list[MigrationFile], direction: str) -> Iterator[list[MigrationFile]]:
+    """`migrations` in order, in runs the pipeline takes (at most PIPELINE_BATCH, whose sections
+    are transactional and hold no COPY), the others alone."""
+    run: list[MigrationFile] = []
+    for migration in migrations:
+        if _pipelined(_section(migration, direction)):
+            run.append(migration)
+            if len(run) == PIPELINE_BATCH:
+                yield run
+                run = []
+            continue
+        if run:
+            yield run
+            run = []
+        yield [migration]
+    if run:
+        yield run
+
+
+def _pipeline(pgconn: pq.abc.PGconn, queries: list[bytes], received: list[pq.abc.PGresult]) -> PQGen[None]:
+    """Send `queries` and a Sync on a connection in pipeline mode, reading answers as they come
+    (the server blocks on a full socket otherwise) into `received`, one per query, until the
+    Sync's; one wait for the whole pipeline."""
+    commands: deque[Callable[[], None]] = deque(partial(pgconn.send_query_params, query, None) for query in queries)
+    commands.append(pgconn.pipeline_sync)
+    for results in (yield from generators.pipeline_communicate(pgconn, commands)):
+        if results[0].status == pq.ExecStatus.PIPELINE_SYNC:
+            return
+        received += results
+    while True:
+        results = yield from generators.fetch_many(pgconn)
+        if results and results[0].status == pq.ExecStatus.PIPELINE_SYNC:
+            return
+        if not results and pgconn.status != pq.ConnStatus.OK:
+            raise psycopg.OperationalError("the connection was closed")
+        received += results
+
+
+def _ok(result: pq.abc.PGresult) -> bool:
+    return result.status in _OK
+
+
+def _took(record: pq.abc.PGresult) -> int:
+    """The duration the record change returned, in ms."""
+    value = record.get_value(0, 0) if record.ntuples else None
+    return int(value) if value is not None else 0
 
 
 def _error(results: list[pq.abc.PGresult], failed: int | None) -> psycopg.Error:
