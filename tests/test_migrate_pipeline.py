@@ -199,5 +199,8 @@ def test_ctrl_c_mid_batch_tells_what_was_applied_and_cancels_the_rest(project: P
         "applied 3_m3.sql",
     ]
     assert "Traceback" not in stderr
+    assert "interrupted: the migrations listed above as applied stay applied; the one running was cancelled" in stderr
+    audit = (project.dir / ".mindscape" / "audit.log").read_text().splitlines()[-1]
+    assert "interrupted (exit 130)" in audit
     assert [r[0] for r in tracked(pg_database)] == ["1", "2", "3"]
     assert [i for i in range(1, 6) if table_exists(pg_database, f"t{i}")] == [1, 2, 3]

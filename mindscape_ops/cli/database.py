@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -21,6 +23,7 @@ from mindscape_ops.cli.common import (
 if TYPE_CHECKING:
     from rich.console import Console
 
+    from mindscape_ops.cli.common import Audit
     from mindscape_ops.migrate.actions import StatusReport
 
 app = typer.Typer(
@@ -78,14 +81,15 @@ def up(
         "migrate up", lock_root(files), to=to, dry_run=dry_run, allow_out_of_order=allow_out_of_order
     ) as record:
         record.project = project = open_project(files)
-        result = actions.up(
-            project,
-            to=to,
-            dry_run=dry_run,
-            allow_out_of_order=allow_out_of_order,
-            lock_timeout=_seconds(lock_timeout),
-            echo=_echo(out),
-        )
+        with _interrupted(record, "applied"):
+            result = actions.up(
+                project,
+                to=to,
+                dry_run=dry_run,
+                allow_out_of_order=allow_out_of_order,
+                lock_timeout=_seconds(lock_timeout),
+                echo=_echo(out),
+            )
     if dry_run:
         _print_dry_run(out, result.would_apply, result.database)
     elif result.applied:
@@ -121,9 +125,10 @@ def down(
     out = console()
     with audited("migrate down", lock_root(files), steps=steps, dry_run=dry_run) as record:
         record.project = project = open_project(files)
-        reverted = actions.down(
-            project, steps=steps, dry_run=dry_run, lock_timeout=_seconds(lock_timeout), echo=_echo(out)
-        )
+        with _interrupted(record, "rolled back"):
+            reverted = actions.down(
+                project, steps=steps, dry_run=dry_run, lock_timeout=_seconds(lock_timeout), echo=_echo(out)
+            )
     if dry_run:
         out.print("[dim]dry run: nothing was rolled back[/]")
     elif reverted:
@@ -232,6 +237,22 @@ def _status_json(report: StatusReport) -> dict[str, Any]:
         "migrations": [one(e) for e in report.entries],
         "summary": _summary(report),
     }
+
+
+@contextlib.contextmanager
+def _interrupted(record: Audit, done: str) -> Iterator[None]:
+    """Ctrl-C during a run: what it did stays done, the migration running takes no effect."""
+    try:
+        yield
+    except KeyboardInterrupt:
+        console(stderr=True, info=False).print(
+            f"[yellow]interrupted:[/] the migrations listed above as {done} stay {done}; the one running was "
+            "cancelled and took no effect (a transaction:false one keeps the statements it completed); "
+            "`mindscape migrate status` shows where the run stopped",
+            highlight=False,
+        )
+        record.outcome = "interrupted (exit 130)"
+        raise typer.Exit(130) from None
 
 
 def _echo(out: Console):
