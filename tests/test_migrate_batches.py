@@ -44,21 +44,21 @@ def test_copy_and_transaction_false_sections_run_alone_in_their_place(monkeypatc
     assert shape(runner.batches(files, "down")) == [["1", "2", "3"], ["4"], ["5"], ["6"]]
 
 
-def test_a_failing_statement_is_named_and_the_record_or_commit_is_not_taken_for_one():
+def test_a_failing_statement_is_named_and_the_record_reset_or_commit_is_not_taken_for_one():
     m = migration("7", "CREATE TABLE a (x int);\nINSERT INTO a VALUES (1);")
-    # the queries: BEGIN, the 2 statements, the record, COMMIT, RESET ALL
+    # the queries: BEGIN, the 2 statements, the record, RESET ALL, COMMIT
     statement = failure_in_pipeline(m, m.up, "up", 2, psycopg.Error("boom"))
     assert isinstance(statement, MigrationFailed)
     assert "migrations/7_m7.sql:3: ERROR: boom" in statement.message and "INSERT INTO a" in statement.message
     assert "migrations/7_m7.sql:2:" in failure_in_pipeline(m, m.up, "up", 1, psycopg.Error("x")).message
-    for at_commit in (3, 4):
+    for at_commit in (3, 4, 5):
         failure = failure_in_pipeline(m, m.up, "up", at_commit, psycopg.Error("deferred"))
         assert not isinstance(failure, MigrationFailed)
         assert failure.message == "migration 7_m7.sql (up) failed: ERROR: deferred"
         assert "its transaction was rolled back" in failure.hint
 
 
-@pytest.mark.parametrize("index", [0, 5])
-def test_begin_or_the_session_reset_is_no_statement_of_the_file(index):
+@pytest.mark.parametrize("index", [0, 6])
+def test_begin_or_past_the_commit_is_no_statement_of_the_file(index):
     m = migration("8", "CREATE TABLE a (x int);\nINSERT INTO a VALUES (1);")
     assert not isinstance(failure_in_pipeline(m, m.up, "up", index, psycopg.Error("x")), MigrationFailed)

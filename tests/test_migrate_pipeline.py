@@ -43,7 +43,7 @@ def up_in_process(project: Project, monkeypatch, batch: int | None = None):
 
 
 def test_a_batch_of_migrations_is_one_wait(project: Project, pg_database: PgDatabase, monkeypatch):
-    """BEGIN, the statements, the record, COMMIT and RESET ALL of every migration go pipelined
+    """BEGIN, the statements, the record, RESET ALL and COMMIT of every migration go pipelined
     and their answers come back in one wait: a run of 20 waits no more than a run of 2 (a round
     trip apiece made most of a run's time)."""
 
@@ -204,3 +204,30 @@ def test_ctrl_c_mid_batch_tells_what_was_applied_and_cancels_the_rest(project: P
     assert "interrupted (exit 130)" in audit
     assert [r[0] for r in tracked(pg_database)] == ["1", "2", "3"]
     assert [i for i in range(1, 6) if table_exists(pg_database, f"t{i}")] == [1, 2, 3]
+
+
+def test_a_migrations_session_settings_never_reach_the_next_ones_transaction(project: Project, pg_database: PgDatabase):
+    """RESET ALL runs inside each migration's transaction: after COMMIT it would open the next
+    one's transaction with the settings it was meant to clear (read-only, here)."""
+    project.write("1", "readonly", "CREATE TABLE a (x int);\nSET SESSION CHARACTERISTICS AS TRANSACTION READ ONLY;")
+    project.write("2", "writes", "CREATE TABLE b (x int);")
+    ok(project.migrate("up"))
+    assert table_exists(pg_database, "a") and table_exists(pg_database, "b")
+    assert [r[0] for r in tracked(pg_database)] == ["1", "2"]
+
+
+def test_a_statement_the_splitter_leaves_holding_two_still_runs(project: Project, pg_database: PgDatabase):
+    """A function parameter named `begin` keeps the splitter (as psql's lexer) from ending the
+    statement: the pipeline's extended protocol refuses two commands in one query, so that
+    migration runs again statement by statement (the simple protocol) and the run goes on."""
+    project.write("1", "before", "CREATE TABLE before_f (x int);")
+    project.write(
+        "2",
+        "begin_param",
+        "CREATE FUNCTION plus_one(begin int) RETURNS int LANGUAGE sql AS 'SELECT 1';\nCREATE TABLE after_f (x int);",
+    )
+    project.write("3", "after", "CREATE TABLE later (x int);")
+    ok(project.migrate("up"))
+    assert all(table_exists(pg_database, name) for name in ("before_f", "after_f", "later"))
+    assert pg_database.query("SELECT plus_one(41)") == [(1,)]
+    assert [r[0] for r in tracked(pg_database)] == ["1", "2", "3"]

@@ -72,10 +72,10 @@ def failure_in_pipeline(
     migration: MigrationFile, section: Section, direction: str, failed: int, exc: psycopg.Error
 ) -> OperationFailed:
     """The error of a pipelined section (see runner.py): `failed` is the index of the failing
-    query among the migration's BEGIN, its statements, its record, COMMIT and RESET ALL."""
+    query among the migration's BEGIN, its statements, its record, RESET ALL and COMMIT."""
     if 1 <= failed <= len(section.statements):
         return MigrationFailed.from_error(migration, section, direction, exc, section.statements[failed - 1], None)
-    # the record or COMMIT (a deferred constraint, say)
+    # the record, RESET ALL or COMMIT (a deferred constraint, say)
     return OperationFailed(
         f"migration {migration.filename} ({direction}) failed: {exc.diag.severity or 'ERROR'}: "
         f"{exc.diag.message_primary or first_line(exc)}",

@@ -2,7 +2,7 @@
 whole run; each migration commits together with its tracking row, or not at all.
 
 Transactional migrations go to the server pipelined (Postgres's pipeline mode, extended
-protocol): `BEGIN`, each statement, the tracking row, `COMMIT` and `RESET ALL`, as separate
+protocol): `BEGIN`, each statement, the tracking row, `RESET ALL` and `COMMIT`, as separate
 queries, for up to PIPELINE_BATCH migrations, then one Sync. The server runs them in order,
 each migration committing with its record; at the first error it skips everything up to the
 Sync, so the failing migration's transaction is rolled back and none after it runs. Waiting for
@@ -62,7 +62,7 @@ _INSERT = (
     f"INSERT INTO {TABLE} (version, name, checksum, duration_ms, applied_by, method) VALUES (%s, %s, %s, %s, %s, %s)"
 )
 # A pipelined migration's record change, returning its duration as the server measured it: from
-# its transaction's start (its BEGIN, or the RESET ALL before it in the same pipeline) to now.
+# its transaction's start (its BEGIN) to now.
 _TOOK = "round(extract(epoch FROM clock_timestamp() - transaction_timestamp()) * 1000)::int"
 _RECORD = (
     f"INSERT INTO {TABLE} (version, name, checksum, duration_ms, applied_by, method) "
@@ -293,9 +293,10 @@ class Database:
     def _run_pipelined(
         self, migrations: list[MigrationFile], direction: str, applied_by: str
     ) -> Iterator[tuple[MigrationFile, int]]:
-        """One pipeline: per migration BEGIN, its statements, its record, COMMIT and RESET ALL;
-        then a Sync. Yields the migrations whose COMMIT succeeded, in order, and raises for the
-        first that failed (the server skipped everything after it)."""
+        """One pipeline: per migration BEGIN, its statements, its record, RESET ALL (inside the
+        transaction, so what a migration SETs never reaches the next one's BEGIN) and COMMIT;
+        then a Sync. Yields the migrations whose COMMIT answered, in order, and raises for the
+        first that did not (the server skipped everything after it)."""
         encoding = self.conn.info.encoding
         queries: list[bytes] = []
         spans: list[tuple[MigrationFile, Section, int]] = []  # where each migration's queries start
@@ -304,45 +305,53 @@ class Database:
             spans.append((migration, section, len(queries)))
             texts = [statement.text for statement in section.statements]
             record = self._record(migration, direction, applied_by)
-            queries += [text.encode(encoding) for text in ("BEGIN", *texts, record, "COMMIT", "RESET ALL")]
+            queries += [text.encode(encoding) for text in ("BEGIN", *texts, record, "RESET ALL", "COMMIT")]
         received: list[pq.abc.PGresult] = []
-        lost: psycopg.Error | None = None
-        interrupted: KeyboardInterrupt | None = None  # psycopg cancels the statement running
+        stopped: psycopg.Error | None = None  # the pipeline's own failure: the connection lost, say
+        interrupted: KeyboardInterrupt | None = None  # psycopg cancelled the statement running
         with self.conn.lock:
             pgconn = self.conn.pgconn
             pgconn.enter_pipeline_mode()
             try:
                 self.conn.wait(_pipeline(pgconn, queries, received))
             except psycopg.Error as exc:
-                if not self.conn.broken:
-                    raise
-                lost = exc
+                stopped = exc
             except KeyboardInterrupt as exc:
                 interrupted = exc
             finally:
                 with contextlib.suppress(psycopg.Error):  # broken, or answers left unread
                     pgconn.exit_pipeline_mode()
-        for migration, section, start in spans:
-            last = len(section.statements) + 3  # its RESET ALL; COMMIT before it, the record before that
-            answers = received[start : start + last + 1]
-            if len(answers) >= last and all(map(_ok, answers[:last])):  # its COMMIT ran: it is in
-                yield migration, _took(answers[last - 2])
-                if self.conn.broken or (len(answers) > last and _ok(answers[last])):
-                    continue
-            if interrupted is not None:  # those committed before it are told; the connection's end rolls it back
-                raise interrupted
+        for at, (migration, section, start) in enumerate(spans):
+            commit = len(section.statements) + 3  # BEGIN, the statements, the record, RESET ALL, COMMIT
+            answers = received[start : start + commit + 1]
+            if len(answers) > commit and all(map(_ok, answers)) and answers[commit].command_status == b"COMMIT":
+                yield migration, _took(answers[commit - 2])
+                continue
             failed = next((i for i, answer in enumerate(answers) if answer.status == FATAL_ERROR), None)
             if self.conn.broken or failed is None:
                 # Without an answer from its COMMIT, it may have committed (with its record) or not.
-                unsure = failed is None or failed >= last - 1
-                raise self._lost(migration, direction, lost or _error(answers, failed), None, unsure=unsure)
+                unsure = failed is None or failed == commit
+                raise self._lost(migration, direction, stopped or _error(answers, failed), None, unsure=unsure)
             if self.conn.info.transaction_status != pq.TransactionStatus.IDLE:
                 self.conn.execute("ROLLBACK")
-            raise failure_in_pipeline(
-                migration, section, direction, failed, pg_errors.error_from_result(answers[failed])
-            )
+            if interrupted is not None:  # its statement was cancelled: it took no effect
+                raise interrupted
+            error = pg_errors.error_from_result(answers[failed])
+            if failed <= len(section.statements) and _maybe_merged(error):
+                # A statement the splitter left holding two (psql's lexer would too, e.g. a
+                # function parameter named `begin`): the simple protocol runs such text, so does
+                # the statement-by-statement path. Its failed attempt left nothing.
+                yield (
+                    migration,
+                    self._revert_each(migration) if direction == "down" else self._apply_each(migration, applied_by),
+                )
+                yield from self._run_pipelined([m for m, _, _ in spans[at + 1 :]], direction, applied_by)
+                return
+            raise failure_in_pipeline(migration, section, direction, failed, error)
         if interrupted is not None:
             raise interrupted
+        if stopped is not None:
+            raise stopped
 
     def _reset_session(self) -> None:
         # One connection serves the whole run: a migration's `SET search_path` must not leak into the next.
@@ -447,6 +456,12 @@ def _pipeline(pgconn: pq.abc.PGconn, queries: list[bytes], received: list[pq.abc
 
 def _ok(result: pq.abc.PGresult) -> bool:
     return result.status in _OK
+
+
+def _maybe_merged(error: psycopg.Error) -> bool:
+    """The server's "cannot insert multiple commands into a prepared statement": a syntax error
+    (42601) with no position, whatever the server's language."""
+    return error.sqlstate == "42601" and not error.diag.statement_position
 
 
 def _took(record: pq.abc.PGresult) -> int:
