@@ -1,5 +1,5 @@
 """How a run is cut into pipelines, and what a failing query in one tells the user (pure: no
-database; mindscape_ops/migrate/runner.py and failures.py)."""
+database; mindscape_ops/migrate/pipeline.py and failures.py)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from mindscape_ops.migrate import runner
+from mindscape_ops.migrate import pipeline
 from mindscape_ops.migrate.failures import MigrationFailed, failure_in_pipeline
 from mindscape_ops.migrate.files import parse
 
@@ -23,15 +23,15 @@ def shape(runs) -> list[list[str]]:
 
 
 def test_runs_of_pipelined_sections_are_cut_at_the_batch_size_and_keep_their_order(monkeypatch):
-    monkeypatch.setattr(runner, "PIPELINE_BATCH", 3)
+    monkeypatch.setattr(pipeline, "PIPELINE_BATCH", 3)
     files = [migration(str(i)) for i in range(1, 8)]
-    assert shape(runner.batches(files, "up")) == [["1", "2", "3"], ["4", "5", "6"], ["7"]]
-    assert shape(runner.batches(files[:6], "up")) == [["1", "2", "3"], ["4", "5", "6"]]
-    assert shape(runner.batches([], "up")) == []
+    assert shape(pipeline.batches(files, "up")) == [["1", "2", "3"], ["4", "5", "6"], ["7"]]
+    assert shape(pipeline.batches(files[:6], "up")) == [["1", "2", "3"], ["4", "5", "6"]]
+    assert shape(pipeline.batches([], "up")) == []
 
 
 def test_copy_and_transaction_false_sections_run_alone_in_their_place(monkeypatch):
-    monkeypatch.setattr(runner, "PIPELINE_BATCH", 3)
+    monkeypatch.setattr(pipeline, "PIPELINE_BATCH", 3)
     files = [
         migration("1"),
         migration("2", "CREATE TABLE c (x int);\ncopy c FROM stdin;"),
@@ -40,8 +40,8 @@ def test_copy_and_transaction_false_sections_run_alone_in_their_place(monkeypatc
         migration("5", "CREATE INDEX CONCURRENTLY i ON t (x);", marker=" transaction:false"),
         migration("6"),
     ]
-    assert shape(runner.batches(files, "up")) == [["1"], ["2"], ["3", "4"], ["5"], ["6"]]
-    assert shape(runner.batches(files, "down")) == [["1", "2", "3"], ["4"], ["5"], ["6"]]
+    assert shape(pipeline.batches(files, "up")) == [["1"], ["2"], ["3", "4"], ["5"], ["6"]]
+    assert shape(pipeline.batches(files, "down")) == [["1", "2", "3"], ["4"], ["5"], ["6"]]
 
 
 def test_a_failing_statement_is_named_and_the_record_reset_or_commit_is_not_taken_for_one():

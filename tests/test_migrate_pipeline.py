@@ -31,11 +31,11 @@ def project(tmp_path: Path, pg_database: PgDatabase) -> Project:
 
 def up_in_process(project: Project, monkeypatch, batch: int | None = None):
     """`migrate up` as the library call (so the pipeline's batch size can be made small)."""
-    from mindscape_ops.migrate import actions, runner
+    from mindscape_ops.migrate import actions, pipeline
     from mindscape_ops.workspace.project import open_project
 
     if batch is not None:
-        monkeypatch.setattr(runner, "PIPELINE_BATCH", batch)
+        monkeypatch.setattr(pipeline, "PIPELINE_BATCH", batch)
     monkeypatch.delenv("DATABASE_URL", raising=False)
     lines: list[str] = []
     result = actions.up(open_project([project.dir / "platform.yaml"]), external=False, echo=lines.append)

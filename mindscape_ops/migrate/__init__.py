@@ -5,7 +5,8 @@ its tracking row, under one advisory lock per run.
     sql.py      splitting SQL into statements, offsets to lines (pure)
     pending.py  applied/pending/changed/missing and what up/down/baseline would do (pure)
     failures.py what a failed migration tells the user: file, line, column, fate (pure)
-    runner.py   the psycopg adapter: connect, lock, track, apply and revert (pipelined)
+    pipeline.py batches and Postgres's pipeline mode: the queries of a batch, sent and answered
+    runner.py   the psycopg adapter: connect, lock, track, apply and revert
     actions.py  the library calls the CLI and `mindscape up` use
 """
 

@@ -1,14 +1,7 @@
 """The Postgres side of migrations (psycopg 3): one connection and one advisory lock for a
 whole run; each migration commits together with its tracking row, or not at all.
 
-Transactional migrations go to the server pipelined (Postgres's pipeline mode, extended
-protocol): `BEGIN`, each statement, the tracking row, `RESET ALL` and `COMMIT`, as separate
-queries, for up to PIPELINE_BATCH migrations, then one Sync. The server runs them in order,
-each migration committing with its record; at the first error it skips everything up to the
-Sync, so the failing migration's transaction is rolled back and none after it runs. Waiting for
-each migration's answer made most of a run's time (round trips and this process's work in
-turn with the server's: profiled with cProfile); a failing statement is still its own query,
-so its error points into it.
+Transactional migrations go to the server pipelined: see pipeline.py.
 
 Tracking table: `mindscape.migrations` (its own schema, so it never mixes with the
 application's tables). Lock: a session-level `pg_advisory_lock(MIGRATION_LOCK)`, held from
@@ -18,19 +11,16 @@ before the tracking table is read until the run ends; advisory locks are per dat
 from __future__ import annotations
 
 import contextlib
-import re
 import time
-from collections import deque
 from collections.abc import Callable, Iterator
-from functools import partial
 
 import psycopg
 from psycopg import errors as pg_errors
-from psycopg import generators, pq, sql
-from psycopg.abc import PQGen
+from psycopg import pq, sql
 from psycopg.conninfo import conninfo_to_dict
 
 from mindscape_ops.errors import EnvironmentUnusable, MindscapeError, OperationFailed, UsageError
+from mindscape_ops.migrate import pipeline
 from mindscape_ops.migrate.failures import MigrationFailed, failure_in_pipeline, first_line
 from mindscape_ops.migrate.files import MigrationFile, Section, shown
 from mindscape_ops.migrate.pending import AppliedMigration
@@ -41,7 +31,6 @@ SCHEMA = "mindscape"
 TABLE = f"{SCHEMA}.migrations"
 MIGRATION_LOCK = 0x6D696E6473636170  # b"mindscap" as a bigint: the advisory lock key
 NOTICE_AFTER_S = 3.0  # how long a run waits for the lock quietly before naming the holder
-PIPELINE_BATCH = 100  # migrations sent before their answers are read (and echoed)
 
 Echo = Callable[[str], None]
 
@@ -70,8 +59,6 @@ _RECORD = (
 )
 _FORGET = f"DELETE FROM {TABLE} WHERE version = {{}}"
 _FORGET_TOOK = f"{_FORGET} RETURNING {_TOOK}"
-# COPY to or from the client cannot run in a pipeline: such a section runs statement by statement.
-_COPY = re.compile(r"copy\b", re.IGNORECASE)
 _SELECT = f"SELECT version, name, checksum, applied_at, duration_ms, applied_by, method FROM {TABLE}"
 
 
@@ -215,8 +202,8 @@ class Database:
         """Run the up sections in order, each with its record; yields each migration with the
         time it took in ms once it is known applied. Raises at the first failure: what was
         yielded before it stays applied, nothing after it runs."""
-        for batch in batches(migrations, "up"):
-            if _pipelined(batch[0].up):
+        for batch in pipeline.batches(migrations, "up"):
+            if pipeline.pipelined(batch[0].up):
                 yield from self._run_pipelined(batch, "up", applied_by)
                 continue
             (migration,) = batch
@@ -227,8 +214,8 @@ class Database:
     def revert_all(self, migrations: list[MigrationFile]) -> Iterator[tuple[MigrationFile, int]]:
         """Run the down sections in the order given and forget each migration; yields each with
         the time it took in ms once it is known reverted. Raises at the first failure."""
-        for batch in batches(migrations, "down"):
-            if _pipelined(_section(batch[0], "down")):
+        for batch in pipeline.batches(migrations, "down"):
+            if pipeline.pipelined(pipeline.section(batch[0], "down")):
                 yield from self._run_pipelined(batch, "down", "")
             else:
                 yield batch[0], self._revert_each(batch[0])
@@ -251,7 +238,7 @@ class Database:
 
     def _revert_each(self, migration: MigrationFile) -> int:
         started = time.perf_counter()
-        section = _section(migration, "down")
+        section = pipeline.section(migration, "down")
         forget = sql.SQL(_FORGET).format(sql.Literal(migration.version))
         if section.transaction:
             with self.conn.transaction():
@@ -297,15 +284,8 @@ class Database:
         transaction, so what a migration SETs never reaches the next one's BEGIN) and COMMIT;
         then a Sync. Yields the migrations whose COMMIT answered, in order, and raises for the
         first that did not (the server skipped everything after it)."""
-        encoding = self.conn.info.encoding
-        queries: list[bytes] = []
-        spans: list[tuple[MigrationFile, Section, int]] = []  # where each migration's queries start
-        for migration in migrations:
-            section = _section(migration, direction)
-            spans.append((migration, section, len(queries)))
-            texts = [statement.text for statement in section.statements]
-            record = self._record(migration, direction, applied_by)
-            queries += [text.encode(encoding) for text in ("BEGIN", *texts, record, "RESET ALL", "COMMIT")]
+        records = [self._record(migration, direction, applied_by) for migration in migrations]
+        queries, spans = pipeline.queries(migrations, direction, records, self.conn.info.encoding)
         received: list[pq.abc.PGresult] = []
         stopped: psycopg.Error | None = None  # the pipeline's own failure: the connection lost, say
         interrupted: KeyboardInterrupt | None = None  # psycopg cancelled the statement running
@@ -313,7 +293,7 @@ class Database:
             pgconn = self.conn.pgconn
             pgconn.enter_pipeline_mode()
             try:
-                self.conn.wait(_pipeline(pgconn, queries, received))
+                self.conn.wait(pipeline.communicate(pgconn, queries, received))
             except psycopg.Error as exc:
                 stopped = exc
             except KeyboardInterrupt as exc:
@@ -324,10 +304,10 @@ class Database:
         for at, (migration, section, start) in enumerate(spans):
             commit = len(section.statements) + 3  # BEGIN, the statements, the record, RESET ALL, COMMIT
             answers = received[start : start + commit + 1]
-            if len(answers) > commit and all(map(_ok, answers)) and answers[commit].command_status == b"COMMIT":
-                yield migration, _took(answers[commit - 2])
+            if len(answers) > commit and all(map(pipeline.ok, answers)) and answers[commit].command_status == b"COMMIT":
+                yield migration, pipeline.took(answers[commit - 2])
                 continue
-            failed = next((i for i, answer in enumerate(answers) if answer.status == FATAL_ERROR), None)
+            failed = next((i for i, answer in enumerate(answers) if answer.status == pipeline.FATAL_ERROR), None)
             if self.conn.broken or failed is None:
                 # Without an answer from its COMMIT, it may have committed (with its record) or not.
                 unsure = failed is None or failed == commit
@@ -337,7 +317,7 @@ class Database:
             if interrupted is not None:  # its statement was cancelled: it took no effect
                 raise interrupted
             error = pg_errors.error_from_result(answers[failed])
-            if failed <= len(section.statements) and _maybe_merged(error):
+            if failed <= len(section.statements) and pipeline.maybe_merged(error):
                 # A statement the splitter left holding two (psql's lexer would too, e.g. a
                 # function parameter named `begin`): the simple protocol runs such text, so does
                 # the statement-by-statement path. Its failed attempt left nothing.
@@ -400,74 +380,6 @@ class Database:
             f"({direction}): {first_line(exc)}",
             f"{fate}; check that the server is up, then run `mindscape migrate {direction}` again",
         )
-
-
-FATAL_ERROR = pq.ExecStatus.FATAL_ERROR
-_OK = (pq.ExecStatus.COMMAND_OK, pq.ExecStatus.TUPLES_OK)
-
-
-def _section(migration: MigrationFile, direction: str) -> Section:
-    section = migration.up if direction == "up" else migration.down
-    assert section is not None  # plan_down refuses a migration without a down section
-    return section
-
-
-def _pipelined(section: Section) -> bool:
-    return section.transaction and not any(_COPY.match(statement.text) for statement in section.statements)
-
-
-def batches(migrations: list[MigrationFile], direction: str) -> Iterator[list[MigrationFile]]:
-    """`migrations` in order, in runs the pipeline takes (at most PIPELINE_BATCH, whose sections
-    are transactional and hold no COPY), the others alone."""
-    run: list[MigrationFile] = []
-    for migration in migrations:
-        if _pipelined(_section(migration, direction)):
-            run.append(migration)
-            if len(run) == PIPELINE_BATCH:
-                yield run
-                run = []
-            continue
-        if run:
-            yield run
-            run = []
-        yield [migration]
-    if run:
-        yield run
-
-
-def _pipeline(pgconn: pq.abc.PGconn, queries: list[bytes], received: list[pq.abc.PGresult]) -> PQGen[None]:
-    """Send `queries` and a Sync on a connection in pipeline mode, reading answers as they come
-    (the server blocks on a full socket otherwise) into `received`, one per query, until the
-    Sync's; one wait for the whole pipeline."""
-    commands: deque[Callable[[], None]] = deque(partial(pgconn.send_query_params, query, None) for query in queries)
-    commands.append(pgconn.pipeline_sync)
-    for results in (yield from generators.pipeline_communicate(pgconn, commands)):
-        if results[0].status == pq.ExecStatus.PIPELINE_SYNC:
-            return
-        received += results
-    while True:
-        results = yield from generators.fetch_many(pgconn)
-        if results and results[0].status == pq.ExecStatus.PIPELINE_SYNC:
-            return
-        if not results and pgconn.status != pq.ConnStatus.OK:
-            raise psycopg.OperationalError("the connection was closed")
-        received += results
-
-
-def _ok(result: pq.abc.PGresult) -> bool:
-    return result.status in _OK
-
-
-def _maybe_merged(error: psycopg.Error) -> bool:
-    """The server's "cannot insert multiple commands into a prepared statement": a syntax error
-    (42601) with no position, whatever the server's language."""
-    return error.sqlstate == "42601" and not error.diag.statement_position
-
-
-def _took(record: pq.abc.PGresult) -> int:
-    """The duration the record change returned, in ms."""
-    value = record.get_value(0, 0) if record.ntuples else None
-    return int(value) if value is not None else 0
 
 
 def _error(results: list[pq.abc.PGresult], failed: int | None) -> psycopg.Error:
