@@ -3,11 +3,14 @@ them to its scrapers (at most every 5 s), so an empty list then is not yet an an
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 import pytest
 
 from mindscape_ops.services import prometheus
 from mindscape_ops.services.contract import Failed
 
+Every30s = SimpleNamespace(seconds=30)
 UP = {"health": "up", "labels": {"job": "redis_exporter"}, "scrapeUrl": "http://redis_exporter:9121/metrics"}
 
 
@@ -46,3 +49,15 @@ def test_targets_listed_at_once_are_not_asked_for_again():
     ctx = Prometheus(empty=0, later=[UP])
     assert prometheus.targets(ctx) == "1 of 1 targets up"
     assert ctx.asked == 1
+
+
+def test_a_target_down_at_first_is_read_again_once_it_was_scraped_again():
+    """rescraped: a target down (a service still starting) is asked for until its next scrape,
+    and no longer once every such target was scraped again."""
+    down = {**UP, "health": "down", "lastScrape": "t0"}
+    answers = [[down], [down], [{**UP, "lastScrape": "t1"}], [{**UP, "lastScrape": "t2"}]]
+    ctx = Prometheus(empty=0, later=[])
+    ctx.get_json = lambda service, path: {"data": {"activeTargets": answers.pop(0)}}
+    ctx.platform = SimpleNamespace(services=SimpleNamespace(prometheus=SimpleNamespace(scrape_interval=Every30s)))
+    assert prometheus.targets(ctx) == "1 of 1 targets up"
+    assert len(answers) == 1  # the first answer, one still down, the one scraped again; not the fourth

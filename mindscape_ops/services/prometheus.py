@@ -4,7 +4,7 @@ applications in `monitoring.targets`, and evaluates the alert rules."""
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import PurePosixPath
 from typing import TYPE_CHECKING, Any
 
@@ -148,24 +148,29 @@ def active_targets(ctx: GateContext) -> list[dict[str, Any]]:
 def discovered(ctx: GateContext) -> list[dict[str, Any]]:
     """The active targets, once Prometheus has handed any to its scrapers (or after DISCOVERY_S:
     then none is configured)."""
-    active = active_targets(ctx)
-    deadline = time.monotonic() + DISCOVERY_S
-    while not active and time.monotonic() < deadline:
-        time.sleep(POLL_S)
-        active = active_targets(ctx)
-    return active
+    return polled(ctx, active_targets(ctx), bool, DISCOVERY_S)
 
 
 def rescraped(ctx: GateContext, active: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """The targets again once each one that was down has been scraped once more (or after a
     scrape interval): right after `up`, Prometheus scraped services that were still starting."""
     first = {t.get("scrapeUrl"): t.get("lastScrape") for t in active if t.get("health") == "down"}
-    deadline = time.monotonic() + min(ctx.platform.services.prometheus.scrape_interval.seconds + 2, RESCRAPE_MAX_S)
-    while time.monotonic() < deadline:
+
+    def scraped_again(active: list[dict[str, Any]]) -> bool:
+        return all(t.get("lastScrape") != first[t.get("scrapeUrl")] for t in active if t.get("scrapeUrl") in first)
+
+    seconds = min(ctx.platform.services.prometheus.scrape_interval.seconds + 2, RESCRAPE_MAX_S)
+    return polled(ctx, active, scraped_again, seconds)
+
+
+def polled(
+    ctx: GateContext, active: list[dict[str, Any]], done: Callable[[list[dict[str, Any]]], bool], seconds: float
+) -> list[dict[str, Any]]:
+    """The active targets, read again every POLL_S until `done` says so of them or `seconds` pass."""
+    deadline = time.monotonic() + seconds
+    while not done(active) and time.monotonic() < deadline:
         time.sleep(POLL_S)
         active = active_targets(ctx)
-        if all(t.get("lastScrape") != first[t.get("scrapeUrl")] for t in active if t.get("scrapeUrl") in first):
-            break
     return active
 
 
