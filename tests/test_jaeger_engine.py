@@ -150,7 +150,14 @@ def test_a_trace_sent_by_the_sdk_is_returned_with_its_spans(platform, protocol):
     _, _, query, grpc, http = platform
     port = http if protocol == "http" else grpc
     trace_id, names = send_with_sdk(protocol, f"http://127.0.0.1:{port}", f"shop-{protocol}")
-    spans = wait_for("the trace in Jaeger", lambda: trace_of(query, trace_id))
+
+    # The SDK exports each span as it ends (the child first, in its own request): the trace can
+    # be found while its parent is still on its way, so wait for every span sent.
+    def whole() -> list[dict]:
+        spans = trace_of(query, trace_id)
+        return spans if {span["operationName"] for span in spans} >= names else []
+
+    spans = wait_for("the trace in Jaeger with every span sent", whole)
     assert {span["operationName"] for span in spans} == names
     parent = next(s for s in spans if s["operationName"].endswith("parent"))
     child = next(s for s in spans if s["operationName"].endswith("child"))
