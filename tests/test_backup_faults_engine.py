@@ -109,8 +109,8 @@ def hold():
 if where == "dump":
     counting = postgres._counting_meanwhile
 
-    def dump_held(chunks, conn, made):
-        stream = counting(chunks, conn, made)
+    def dump_held(chunks, rows, cancel, made):
+        stream = counting(chunks, rows, cancel, made)
         yield next(stream)
         hold()  # the first chunk is in the store's partial file
         yield from stream

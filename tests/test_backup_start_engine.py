@@ -91,7 +91,8 @@ def seen():
     if not os.path.exists(trace):
         times = os.times()
         with open(trace, "w") as out:
-            loaded = {"model": "mindscape_ops.config.models", "manifests": "mindscape_ops.backup.model"}
+            loaded = {"model": "mindscape_ops.config.models", "manifests": "mindscape_ops.backup.model",
+                      "psycopg": "psycopg"}
             json.dump({k: m in sys.modules for k, m in loaded.items()} | {"cpu": times.user + times.system}, out)
 exec_output, send = engine_socket.SocketEngine.exec_output, exec_stream.ExecOutput.send
 def traced_exec(self, container, cmd, user="", stdin=False):
@@ -123,8 +124,9 @@ def traced_create(directory, trace) -> tuple[dict, dict]:
 
 def test_with_the_start_record_pg_dump_starts_before_the_model_is_loaded(platform, docker_client, tmp_path):
     """`up` wrote the start record: pg_dump is exec'd before the platform model (or the backup
-    manifests' model) is imported, and the backup is whole (listed, its rows counted). Without
-    the record the model comes first, and `backup create` writes the record again."""
+    manifests' model, or psycopg) is imported, and the backup is whole (listed, its rows
+    counted). Without the record the model comes first, and `backup create` writes the record
+    again."""
     record = platform / ".mindscape" / "backup-start.json"
     assert record.is_file()
     with psycopg.connect(db_url(platform), autocommit=True) as conn:
@@ -132,6 +134,7 @@ def test_with_the_start_record_pg_dump_starts_before_the_model_is_loaded(platfor
     try:
         seen, made = traced_create(platform, tmp_path / "trace.json")
         assert seen["model"] is False and seen["manifests"] is False, seen  # nor pydantic (~75 ms)
+        assert seen["psycopg"] is False, seen  # the snapshot is our own session's (~90 ms)
         [listed] = [b for b in backups(platform) if b["id"] == made["id"]]
         assert listed["service"] == "postgres"
         [manifest] = platform.rglob(f"{made['id']}.manifest.json")
@@ -167,3 +170,47 @@ def test_an_early_dump_the_model_disagrees_with_is_stopped_and_the_right_one_tak
     finally:
         with psycopg.connect(db_url(platform), autocommit=True) as conn:
             conn.execute("DROP TABLE rightone")
+
+
+def test_the_early_session_counts_the_rows_of_its_snapshot_and_cancels(platform):
+    """The standard library's session (SCRAM) exports the dump's snapshot and counts the rows
+    in it: rows added after the export are not counted; a query of it is cancelled from another
+    thread, as psycopg's cancel_safe does; a wrong password is refused, for the usual start to
+    take over."""
+    import threading
+
+    from mindscape_ops.adapters.pg_session import Session, SessionRefused
+    from mindscape_ops.services import postgres_backup as postgres
+    from mindscape_ops.services.contract import Dump
+
+    params = psycopg.conninfo.conninfo_to_dict(db_url(platform))
+    host, port, user, password, database = (str(params[k]) for k in ("host", "port", "user", "password", "dbname"))
+    with pytest.raises(SessionRefused, match="password authentication failed"):
+        Session.connect(host, int(port), user, "not-" + password, database)
+
+    class Started:
+        closed = False
+
+        def close(self) -> None:
+            self.closed = True
+
+    with psycopg.connect(db_url(platform), autocommit=True) as conn:
+        conn.execute("CREATE TABLE exported AS SELECT g FROM generate_series(1, 10) g")
+        holder = Session.connect(host, int(port), user, password, database)
+        try:
+            [[snapshot, version, estimate]] = holder.query(postgres.SNAPSHOT)
+            conn.execute("INSERT INTO exported SELECT generate_series(11, 15)")
+            made = Dump(iter([b"dump"]), postgres.FORMAT, str(version), "test", None, int(estimate or 0))
+            started = Started()
+            with postgres.dumping_in(holder.query, holder.cancel, made, started) as reading:
+                assert b"".join(reading.chunks) == b"dump"
+            assert reading.tables is not None and reading.tables["public.exported"] == 10
+            assert started.closed and snapshot and str(version).split(".")[0].isdigit()
+            threading.Timer(0.5, holder.cancel).start()
+            began = time.monotonic()
+            with pytest.raises(SessionRefused, match="canceling statement due to user request"):
+                holder.query("SELECT pg_sleep(30)")
+            assert time.monotonic() - began < 10
+        finally:
+            holder.close()
+            conn.execute("DROP TABLE exported")

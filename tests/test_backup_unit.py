@@ -137,7 +137,7 @@ def test_row_counts_run_beside_the_dump_and_land_when_it_ends(monkeypatch):
 
     counting = threading.Event()
 
-    def count_rows(conn, parallel=True):
+    def count_rows(rows, parallel=True):
         assert not parallel  # beside the dump, one process counts
         counting.set()
         return {"public.t": 3}
@@ -149,11 +149,11 @@ def test_row_counts_run_beside_the_dump_and_land_when_it_ends(monkeypatch):
         yield from (b"a", b"b")
 
     made = Dump(iter(()), "f", "15", "s")
-    made.chunks = postgres._counting_meanwhile(chunks(), object(), made)
+    made.chunks = postgres._counting_meanwhile(chunks(), object(), lambda: None, made)
     assert made.tables is None
     assert b"".join(made.chunks) == b"ab" and made.tables == {"public.t": 3}
 
-    def failing(conn, parallel=True):
+    def failing(rows, parallel=True):
         raise RuntimeError("canceling statement due to statement timeout")
 
     monkeypatch.setattr(postgres, "count_rows", failing)
@@ -161,8 +161,41 @@ def test_row_counts_run_beside_the_dump_and_land_when_it_ends(monkeypatch):
     from mindscape_ops.errors import OperationFailed
 
     with pytest.raises(OperationFailed, match="counting rows for the manifest failed: canceling"):
-        b"".join(postgres._counting_meanwhile(iter([b"x"]), object(), made))
+        b"".join(postgres._counting_meanwhile(iter([b"x"]), object(), lambda: None, made))
     assert made.tables is None
+
+
+def test_a_dump_stopped_midway_cancels_its_row_count(monkeypatch):
+    """A dump not read to its end (the store failed, a Ctrl-C) cancels the count's query rather
+    than waiting for it to finish."""
+    import threading
+
+    from mindscape_ops.backup.context import Dump
+    from mindscape_ops.services import postgres_backup as postgres
+
+    cancelled = threading.Event()
+    monkeypatch.setattr(postgres, "count_rows", lambda rows, parallel=True: {} if cancelled.wait(5) else {"x": 1})
+    made = Dump(iter(()), "f", "15", "s")
+    stream = postgres._counting_meanwhile(iter([b"a", b"b"]), object(), cancelled.set, made)
+    assert next(stream) == b"a"
+    stream.close()  # returns only once the count has ended: at once, as it was cancelled
+    assert cancelled.is_set() and made.tables is None
+
+
+def test_rows_are_counted_from_text_values_as_from_psycopg_ones():
+    """The early start's session answers in text, psycopg in Python values: the same counts."""
+    from mindscape_ops.services import postgres_backup as postgres
+
+    asked: list[str] = []
+
+    def rows(query: str) -> list[list]:
+        asked.append(query)
+        if "pg_class" in query:
+            return [["public.a"], ['"odd name".b']]
+        return [["12"]] if "public.a" in query else [[3]] if "count" in query else []
+
+    assert postgres.count_rows(rows, parallel=False) == {"public.a": 12, '"odd name".b': 3}
+    assert asked[0] == "SET max_parallel_workers_per_gather = 0"
 
 
 def test_the_local_store_flushes_to_disk_while_it_writes(tmp_path, monkeypatch):

@@ -15,7 +15,7 @@ import secrets
 import shutil
 import subprocess
 import threading
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
 from mindscape_ops.errors import BackupUnreadable, EnvironmentUnusable, OperationFailed
@@ -64,16 +64,29 @@ def _target(ctx: Context) -> DatabaseTarget:
     return ctx.database_target()
 
 
-def count_rows(conn: psycopg.Connection, parallel: bool = True) -> dict[str, int]:
+Rows = Callable[[str], Sequence[Sequence[Any]]]  # a query's rows, in one session
+
+
+def rows_of(conn: psycopg.Connection) -> Rows:
+    def rows(query: str) -> Sequence[Sequence[Any]]:
+        cursor = conn.execute(query)  # type: ignore[arg-type] - our own constant text
+        return cursor.fetchall() if cursor.description else []
+
+    return rows
+
+
+def count_rows(rows: Rows, parallel: bool = True) -> dict[str, int]:
+    """Every table's rows, in the session `rows` queries (psycopg's connection, or the early
+    start's own session, whose values are text)."""
     if not parallel:  # one process, not a leader and two workers: beside a dump, the dump comes first
-        conn.execute("SET max_parallel_workers_per_gather = 0")
-    tables = [row[0] for row in conn.execute(_TABLES).fetchall()]
-    return {table: conn.execute(f"SELECT count(*) FROM {table}").fetchone()[0] for table in tables}  # type: ignore[index]
+        rows("SET max_parallel_workers_per_gather = 0")
+    tables = [str(row[0]) for row in rows(_TABLES)]
+    return {table: int(rows(f"SELECT count(*) FROM {table}")[0][0]) for table in tables}
 
 
 # One round trip opens the transaction whose snapshot the dump and the row counts share and
 # reads what the manifest needs (it took four: BEGIN, the snapshot, the version, the size).
-_SNAPSHOT = (
+SNAPSHOT = (
     "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY; "
     "SELECT pg_export_snapshot(), current_setting('server_version'), pg_database_size(current_database())"
 )
@@ -102,26 +115,42 @@ def dumping(target: DatabaseTarget, start: Callable[[str], tuple[Iterator[bytes]
     """A dump in the snapshot our own connection to `target` exports: `start(snapshot)` runs
     `pg_dump DUMP_ARGS --snapshot=SNAPSHOT` (its output, and what to close when it is not read
     to its end); the rows of every table are counted in the same snapshot while it is read."""
-    with connect(target) as conn:  # autocommit: the transaction is the one _SNAPSHOT opens
-        cursor = conn.execute(_SNAPSHOT)
+    with connect(target) as conn:  # autocommit: the transaction is the one SNAPSHOT opens
+        cursor = conn.execute(SNAPSHOT)
         cursor.nextset()
         snapshot, version, estimate = cursor.fetchone()  # type: ignore[misc]
         chunks, started = start(snapshot)
         made = Dump(chunks, FORMAT, str(version), source, None, estimate)
-        made.chunks = _counting_meanwhile(chunks, conn, made)
-        try:
-            yield made  # the snapshot lives until the dump is read
-        finally:
-            # Not read to its end (the store failed, a Ctrl-C between two chunks): the stream is
-            # closed now, so its row count is cancelled and pg_dump stops, rather than this
-            # connection's rollback waiting for the count to finish.
-            made.chunks.close()  # type: ignore[attr-defined]
-            if started is not None:
-                started.close()
+        with _read(rows_of(conn), conn.cancel_safe, made, started) as reading:
+            yield reading
 
 
-def _counting_meanwhile(chunks: Iterator[bytes], conn: psycopg.Connection, made: Dump) -> Iterator[bytes]:
-    """The dump's bytes, while our snapshot's connection counts every table's rows beside it
+@contextlib.contextmanager
+def dumping_in(rows: Rows, cancel: Callable[[], None], made: Dump, started: Any) -> Iterator[Dump]:
+    """A dump already started in the snapshot another session exported (the early start's,
+    which holds it until `started` is closed): that session counts the rows (`rows`; `cancel`
+    stops its query)."""
+    with contextlib.closing(started), _read(rows, cancel, made, None) as reading:
+        yield reading
+
+
+@contextlib.contextmanager
+def _read(rows: Rows, cancel: Callable[[], None], made: Dump, started: Any) -> Iterator[Dump]:
+    """`made`, its rows counted in its snapshot's session while its chunks are read."""
+    made.chunks = _counting_meanwhile(made.chunks, rows, cancel, made)
+    try:
+        yield made  # the snapshot lives until the dump is read
+    finally:
+        # Not read to its end (the store failed, a Ctrl-C between two chunks): the stream is
+        # closed now, so its row count is cancelled and pg_dump stops, rather than this
+        # connection's rollback waiting for the count to finish.
+        made.chunks.close()  # type: ignore[attr-defined]
+        if started is not None:
+            started.close()
+
+
+def _counting_meanwhile(chunks: Iterator[bytes], rows: Rows, cancel: Callable[[], None], made: Dump) -> Iterator[bytes]:
+    """The dump's bytes, while our snapshot's session counts every table's rows beside it
     (the same snapshot: the counts are the dump's; a large table's two scans share one pass,
     as Postgres synchronizes concurrent sequential scans). The counts land in `made.tables`
     when the stream ends."""
@@ -130,7 +159,7 @@ def _counting_meanwhile(chunks: Iterator[bytes], conn: psycopg.Connection, made:
 
     def count() -> None:
         try:
-            counted.update(count_rows(conn, parallel=False))
+            counted.update(count_rows(rows, parallel=False))
         except BaseException as exc:  # noqa: BLE001 - reported by the stream below
             failed.append(exc)
 
@@ -140,7 +169,7 @@ def _counting_meanwhile(chunks: Iterator[bytes], conn: psycopg.Connection, made:
         yield from chunks
     except BaseException:
         with contextlib.suppress(Exception):
-            conn.cancel_safe()
+            cancel()
         raise
     finally:
         counter.join()
@@ -174,7 +203,7 @@ def _replace_live(ctx: Context, target: DatabaseTarget, fresh: str, chunks: Chun
     try:
         _pg_restore(ctx, target, fresh, chunks())
         with connect(target, fresh) as conn:
-            mismatches = _mismatches(manifest.tables or {}, count_rows(conn))
+            mismatches = _mismatches(manifest.tables or {}, count_rows(rows_of(conn)))
         if mismatches:
             raise OperationFailed(
                 f"the restored copy differs from the manifest ({'; '.join(mismatches[:3])}): "
@@ -205,7 +234,7 @@ def verify(ctx: Context, chunks: Chunks, manifest: Manifest) -> Checked:
                     raise  # the backup's own failure (corrupt) or none of it (a read error): not the restore's
                 return Checked(False, f"the restore failed: {exc.message}")
             with connect(target, name) as conn:
-                found = count_rows(conn)
+                found = count_rows(rows_of(conn))
         finally:
             drop(target, name)
     mismatches = _mismatches(manifest.tables or {}, found)
