@@ -168,3 +168,93 @@ def test_anything_else_from_the_server_is_refused_before_it_reaches_the_shell(na
 
     with pytest.raises(OperationFailed, match="snapshot named"):
         snapshot_line(name)
+
+
+class _Waiting:
+    """pg_dump's waiting shell, as the engine's exec stream: what it was sent, whether closed."""
+
+    def __init__(self) -> None:
+        self.sent: list[bytes] = []
+        self.closed = False
+
+    def send(self, data: bytes) -> None:
+        self.sent.append(data)
+
+    def close(self) -> None:
+        self.closed = True
+
+    def __iter__(self):
+        yield b"dump"
+
+
+class _Session:
+    def __init__(self, answers: list) -> None:
+        self.answers, self.closed, self.asked = answers, False, []
+
+    def query(self, text: str) -> list:
+        self.asked.append(text)
+        answer = self.answers.pop(0)
+        if isinstance(answer, Exception):
+            raise answer
+        return answer
+
+    def cancel(self) -> None:
+        pass
+
+    def wait_as_long_as_it_takes(self) -> None:
+        pass
+
+    def close(self) -> None:
+        self.closed = True
+
+
+@pytest.fixture
+def early_parts(project, monkeypatch):
+    """The project's record and secrets in place; the engine and the session faked."""
+    from mindscape_ops.adapters import engine_socket, pg_session
+
+    backup_start.remember(project)
+    (project.root / ".mindscape" / "secrets.env").write_text("POSTGRES_PASSWORD=pw\n")
+    waiting, sessions = _Waiting(), []
+
+    class Streams:
+        def container_by_name(self, name):
+            return {"State": {"Running": True}}
+
+        def exec_output(self, container, cmd, stdin=False):
+            return waiting
+
+    def connect(*args, **kwargs):
+        return sessions[0]
+
+    monkeypatch.setattr(engine_socket, "reader", lambda: Streams())
+    monkeypatch.setattr(pg_session.Session, "connect", connect)
+    monkeypatch.delenv("DATABASE_URL", raising=False)
+    return project, waiting, sessions
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [
+        RuntimeError("the server went away"),
+        [["x; rm -rf /", "15.1", "10"]],  # no snapshot name
+        [["a-b"]],  # not the three values asked
+    ],
+)
+def test_an_early_start_that_fails_after_the_shell_started_closes_it_and_the_session(early_parts, answer):
+    project, waiting, sessions = early_parts
+    sessions.append(_Session([answer]))
+    assert backup_start.start_early(project.loaded.files) is None
+    assert sessions[0].asked  # it got as far as the snapshot
+    assert waiting.closed and sessions[0].closed and waiting.sent == []
+
+
+def test_an_early_dump_stopped_unread_closes_the_shell_and_the_session(early_parts):
+    project, waiting, sessions = early_parts
+    sessions.append(_Session([[["00000003-0000001B-1", "15.1", "8000"]]]))
+    early = backup_start.start_early(project.loaded.files)
+    assert early is not None and waiting.sent == [b"00000003-0000001B-1\n"]
+    assert (early.dump.server_version, early.dump.estimate) == ("15.1", 8000)
+    assert not waiting.closed and not sessions[0].closed  # the snapshot is held
+    early.stop()
+    assert waiting.closed and sessions[0].closed

@@ -264,3 +264,28 @@ def test_which_services_are_backed_up_comes_from_their_hooks(monkeypatch):
     cache = dataclasses.replace(registry.BY_NAME["redis"], name="cache")
     monkeypatch.setattr(registry, "SERVICES", (*registry.SERVICES, cache))
     assert actions.backed_up() == ["postgres", "redis", "cache"]
+
+
+def test_a_stopped_dump_sends_no_more_counts_when_a_cancel_falls_between_two(monkeypatch):
+    """Postgres drops a cancel that arrives between two queries: once the dump is stopped, no
+    further count is sent, so the stop waits for one query at most, not for every table."""
+    import time
+
+    from mindscape_ops.backup.context import Dump
+    from mindscape_ops.services import postgres_backup as postgres
+
+    sent: list[str] = []
+
+    def rows(query: str) -> list[list]:  # the server: each query takes 0.2 s, cancels are lost
+        sent.append(query)
+        time.sleep(0.2)
+        return [[f"public.t{i}"] for i in range(50)] if "pg_class" in query else [["1"]]
+
+    made = Dump(iter(()), "f", "15", "s")
+    stream = postgres._counting_meanwhile(iter([b"a", b"b"]), rows, lambda: None, made)
+    assert next(stream) == b"a"
+    time.sleep(0.5)  # counting by now
+    began = time.monotonic()
+    stream.close()
+    assert time.monotonic() - began < 2  # every table: 10 s
+    assert len(sent) < 10 and made.tables is None

@@ -135,3 +135,58 @@ def test_a_cancel_request_names_the_backend_on_a_connection_of_its_own():
         done.join(5)
         session.close()
         server.close()
+
+
+def _server_scram(server: socket.socket, password: str, prove: bool = True) -> bytes:
+    """The server's half of SCRAM-SHA-256, on the far end of a socket pair: checks the client's
+    proof as Postgres does; returns what it last read."""
+    import base64
+    import hashlib
+    import hmac
+
+    def read() -> tuple[bytes, bytes]:
+        head = server.recv(5, socket.MSG_WAITALL)
+        return head[:1], server.recv(struct.unpack("!i", head[1:])[0] - 4, socket.MSG_WAITALL)
+
+    startup = server.recv(4, socket.MSG_WAITALL)
+    server.recv(struct.unpack("!i", startup)[0] - 4, socket.MSG_WAITALL)
+    server.sendall(auth(10, b"SCRAM-SHA-256-PLUS\0SCRAM-SHA-256\0\0"))
+    kind, body = read()
+    assert kind == b"p" and body.startswith(b"SCRAM-SHA-256\0")
+    client_first = body[len(b"SCRAM-SHA-256\0") + 4 :].decode()
+    assert client_first.startswith("n,,n=,r=")
+    nonce = client_first.split("r=", 1)[1] + "server"
+    salt, rounds = b"salty", 4096
+    server_first = f"r={nonce},s={base64.b64encode(salt).decode()},i={rounds}"
+    server.sendall(auth(11, server_first.encode()))
+    kind, body = read()
+    final = body.decode()
+    without_proof, proof = final.rsplit(",p=", 1)
+    assert without_proof == f"c=biws,r={nonce}"
+    salted = hashlib.pbkdf2_hmac("sha256", password.encode(), salt, rounds)
+    client_key = hmac.digest(salted, b"Client Key", "sha256")
+    message = f"{client_first[3:]},{server_first},{without_proof}".encode()
+    signature = hmac.digest(hashlib.sha256(client_key).digest(), message, "sha256")
+    assert bytes(a ^ b for a, b in zip(client_key, signature, strict=True)) == base64.b64decode(proof)
+    if prove:
+        server_signature = hmac.digest(hmac.digest(salted, b"Server Key", "sha256"), message, "sha256")
+        server.sendall(auth(12, b"v=" + base64.b64encode(server_signature)))
+    server.sendall(auth(0) + READY)
+    return body
+
+
+def test_a_scram_start_proves_the_password_to_a_server_that_checks_it():
+    session, server = scripted(b"")
+    checked = threading.Thread(target=_server_scram, args=(server, "s3cret pw"))
+    checked.start()
+    session._start("app", "s3cret pw", "app")  # returns only once the server proved it too
+    checked.join(5)
+    session.close()
+
+
+def test_a_server_that_skips_its_scram_proof_is_refused():
+    session, server = scripted(b"")
+    threading.Thread(target=_server_scram, args=(server, "pw", False), daemon=True).start()
+    with pytest.raises(SessionRefused, match="without proving"):
+        session._start("app", "pw", "app")
+    session.close()

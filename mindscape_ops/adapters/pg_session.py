@@ -22,6 +22,7 @@ import struct
 PROTOCOL = 196608  # 3.0
 CANCEL = 80877102  # the cancel request's code
 SCRAM = "SCRAM-SHA-256"
+MAX_ROUNDS = 1_000_000  # Postgres' default is 4096: a hostile server must not burn the CPU
 
 
 class SessionRefused(Exception):
@@ -39,8 +40,8 @@ class Session:
 
     @classmethod
     def connect(cls, host: str, port: int, user: str, password: str, database: str, timeout: float = 5) -> Session:
-        """A session, started within `timeout` seconds; its queries then take what they take
-        (a count of a large table, as psycopg's would)."""
+        """A session, started within `timeout` seconds: a server that stops answering for as
+        long fails it (see wait_as_long_as_it_takes)."""
         sock = socket.create_connection((host, port), timeout=timeout)
         session = cls(sock)
         try:
@@ -48,8 +49,12 @@ class Session:
         except BaseException:
             session.close()
             raise
-        sock.settimeout(None)
         return session
+
+    def wait_as_long_as_it_takes(self) -> None:
+        """From now on a query takes what it takes (a count of a large table, as psycopg's
+        would); until then each answer comes within the connect's timeout."""
+        self._sock.settimeout(None)
 
     def query(self, text: str) -> list[list[str | None]]:
         """The rows of the last result `text` returns (one or more statements, simple protocol);
@@ -108,7 +113,9 @@ class Session:
             if kind != b"R":
                 continue  # ParameterStatus, BackendKeyData, notices
             (code,) = struct.unpack("!i", body[:4])
-            if code == 0:  # authenticated
+            if code == 0:  # authenticated; after SCRAM only once the server proved it
+                if scram is not None and not scram.verified:
+                    raise SessionRefused("the server ended SCRAM without proving it knows the password")
                 continue
             if code == 10 and SCRAM in body[4:].decode().split("\0"):
                 scram = _Scram(password)
@@ -152,6 +159,7 @@ class _Scram:
         self.nonce = nonce or base64.b64encode(secrets.token_bytes(18)).decode()
         self.client_first = f"n={name},r={self.nonce}"
         self.expected = b""
+        self.verified = False
 
     def first(self) -> bytes:
         return f"n,,{self.client_first}".encode()
@@ -159,8 +167,10 @@ class _Scram:
     def final(self, server_first: bytes) -> bytes:
         fields = dict(part.split("=", 1) for part in server_first.decode().split(",") if "=" in part)
         nonce, salt, rounds = fields.get("r", ""), fields.get("s", ""), fields.get("i", "")
-        if not nonce.startswith(self.nonce) or not salt or not rounds.isdigit():
+        if len(nonce) <= len(self.nonce) or not nonce.startswith(self.nonce) or not salt or not rounds.isdigit():
             raise SessionRefused("the server's SCRAM challenge is malformed")
+        if not 1 <= int(rounds) <= MAX_ROUNDS:
+            raise SessionRefused(f"the server asks for {rounds} SCRAM iterations")
         salted = hashlib.pbkdf2_hmac("sha256", self.password, base64.b64decode(salt), int(rounds))
         client_key = hmac.digest(salted, b"Client Key", "sha256")
         without_proof = f"c=biws,r={nonce}"
@@ -175,6 +185,7 @@ class _Scram:
         text = server_final.decode()
         if not text.startswith("v=") or not hmac.compare_digest(base64.b64decode(text[2:]), self.expected):
             raise SessionRefused("the server's SCRAM signature does not match")
+        self.verified = True
 
 
 def _row(body: bytes) -> list[str | None]:

@@ -203,6 +203,7 @@ def _start(root: Path, record: StartRecord) -> Early | None:
         holder = Session.connect(record.host, record.port, record.user, password, record.database)
         stop.callback(holder.close)  # the snapshot's transaction ends with its session
         [[snapshot, version, estimate]] = holder.query(postgres_backup.SNAPSHOT)
+        holder.wait_as_long_as_it_takes()  # the counts
         waiting.send(postgres_backup.snapshot_line(snapshot or ""))
         chunks = postgres_backup.output_of(waiting, "pg_dump")
         source = f"container {record.container}"

@@ -156,10 +156,16 @@ def _counting_meanwhile(chunks: Iterator[bytes], rows: Rows, cancel: Callable[[]
     when the stream ends."""
     counted: dict[str, int] = {}
     failed: list[BaseException] = []
+    stopping = threading.Event()
+
+    def rows_unless_stopped(query: str) -> Sequence[Sequence[Any]]:
+        if stopping.is_set():
+            raise OperationFailed("the dump was stopped")
+        return rows(query)
 
     def count() -> None:
         try:
-            counted.update(count_rows(rows, parallel=False))
+            counted.update(count_rows(rows_unless_stopped, parallel=False))
         except BaseException as exc:  # noqa: BLE001 - reported by the stream below
             failed.append(exc)
 
@@ -167,12 +173,17 @@ def _counting_meanwhile(chunks: Iterator[bytes], rows: Rows, cancel: Callable[[]
     counter.start()
     try:
         yield from chunks
-    except BaseException:
-        with contextlib.suppress(Exception):
-            cancel()
-        raise
-    finally:
         counter.join()
+    except BaseException:
+        # stopped (a failure, Ctrl-C, even while the last count runs): no query is sent after
+        # this, and the one running is cancelled, again until it ends (a cancel that reaches
+        # the server between two queries does nothing)
+        stopping.set()
+        while counter.is_alive():
+            with contextlib.suppress(Exception):
+                cancel()
+            counter.join(0.5)
+        raise
     if failed:
         reason = str(failed[0]).strip() or type(failed[0]).__name__
         raise OperationFailed(f"counting rows for the manifest failed: {reason}")
