@@ -6,6 +6,7 @@ that skips itself): see the two hooks below."""
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -20,6 +21,12 @@ import pytest
 REPO = Path(__file__).resolve().parent.parent
 EXAMPLES = REPO / "examples"
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
+
+# The Ctrl-C tests send SIGINT to a mindscape they started. A runner started with SIGINT ignored
+# (a background job of a shell without job control, nohup) would hand that on to every child,
+# and Python leaves an inherited "ignore" be: a handler here is reset to the default at exec.
+if signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 def need(reason: str) -> None:
