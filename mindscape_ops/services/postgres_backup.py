@@ -121,22 +121,15 @@ def dumping(target: DatabaseTarget, start: Callable[[str], tuple[Iterator[bytes]
         snapshot, version, estimate = cursor.fetchone()  # type: ignore[misc]
         chunks, started = start(snapshot)
         made = Dump(chunks, FORMAT, str(version), source, None, estimate)
-        with _read(rows_of(conn), conn.cancel_safe, made, started) as reading:
+        with dumping_in(rows_of(conn), conn.cancel_safe, made, started) as reading:
             yield reading
 
 
 @contextlib.contextmanager
 def dumping_in(rows: Rows, cancel: Callable[[], None], made: Dump, started: Any) -> Iterator[Dump]:
-    """A dump already started in the snapshot another session exported (the early start's,
-    which holds it until `started` is closed): that session counts the rows (`rows`; `cancel`
-    stops its query)."""
-    with contextlib.closing(started), _read(rows, cancel, made, None) as reading:
-        yield reading
-
-
-@contextlib.contextmanager
-def _read(rows: Rows, cancel: Callable[[], None], made: Dump, started: Any) -> Iterator[Dump]:
-    """`made`, its rows counted in its snapshot's session while its chunks are read."""
+    """`made`, a dump started in the snapshot of the session `rows` queries (ours, or the early
+    start's, which holds it until `started` is closed): that session counts every table's rows
+    while the chunks are read (`cancel` stops its query); `started` is closed at the end."""
     made.chunks = _counting_meanwhile(made.chunks, rows, cancel, made)
     try:
         yield made  # the snapshot lives until the dump is read
